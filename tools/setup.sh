@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian bookworm machine: installs every Debian
+# package Kiln needs, then builds the command-line tools into bin/.
+# Usage: tools/setup.sh [--no-build]
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+
+packages=(
+  bazel-bootstrap      # the build (Bazel 4.2.3, offline)
+  g++                  # C++20 compiler
+  libabsl-dev          # Abseil: status, strings, flags, containers
+  libgtest-dev         # GoogleTest (static archives)
+  nlohmann-json3-dev   # JSON for config.json and safetensors headers
+  llvm-15-tools        # FileCheck and lit for IR tests
+  python3              # lit runs on Python
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "${1:-}" != "--no-build" ]; then
+  echo "setup: building command-line tools into bin/"
+  bazel build //tools:all_tools
+  mkdir -p bin
+  for t in $(bazel query 'kind(cc_binary, deps(//tools:all_tools, 1))' 2>/dev/null | grep '^//tools:'); do
+    name="${t#//tools:}"
+    install -m 0755 "bazel-bin/tools/$name" "bin/$name"
+  done
+  echo "setup: tools in bin/: $(ls bin | tr '\n' ' ')"
+fi
