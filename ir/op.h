@@ -1,0 +1,91 @@
+// The op set of Kiln IR and each op's schema (operands and attributes).
+#ifndef KILN_IR_OP_H_
+#define KILN_IR_OP_H_
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+namespace kiln {
+
+// Every op of the IR, grouped by kind. Ops sit at Hugging Face module
+// granularity so a model's IR reads like its modeling_*.py forward pass.
+// Exact semantics are defined by the CPU reference executor
+// (runtime/reference/), which is the specification of every op.
+enum class Op : uint8_t {
+  // Sources. A parameter is a function input; a constant reads a module
+  // weight (attribute `weight`).
+  kParameter,
+  kConstant,
+
+  // Data movement. reshape and cast take their target from the result type.
+  kEmbedding,  // table[V,H], ids[...] -> [...,H]; row = id + index_offset
+  kReshape,
+  kTranspose,  // perm
+  kConcat,     // axis
+  kSlice,      // axis, start, end (static bounds)
+  kCast,
+
+  // Linear algebra. Names carry the operand convention (BLAS N/T letters).
+  kMatmul,    // a[...,m,k] . b[...,k,n]
+  kMatmulNT,  // x[...,k] . w[n,k]^T (+ bias[n]): torch.nn.Linear's layout
+
+  // Normalisation.
+  kRmsNorm,    // x / sqrt(mean(x^2) + eps) * (w + weight_offset)
+  kLayerNorm,  // (x - mean) / sqrt(var + eps) * w + b
+  kSoftmax,    // along `axis`
+
+  // Position encoding: rotary embedding, rotate-half convention.
+  kRope,
+
+  // Attention against a static KV cache addressed by cache positions.
+  kKvCacheWrite,  // cache[b,C,kvh,d], new[b,s,kvh,d], pos[b,s] -> cache
+  kAttention,     // q[b,s,h,d], k[b,C,kvh,d], v[b,C,kvh,d], pos[b,s] -> [b,s,h,d]
+
+  // Elementwise. Binary ops broadcast the right operand over leading dims
+  // (its shape must be a suffix of the left operand's).
+  kAdd,
+  kMul,
+  kScale,  // x * factor
+  kSilu,
+  kGeluTanh,
+  kGeluErf,
+  kRelu,
+
+  // Reductions.
+  kArgmax,  // along the last axis, which is removed; i32 result
+};
+
+enum class AttrKind : uint8_t { kInt, kFloat, kString, kInts };
+
+struct AttrSpec {
+  std::string_view name;
+  AttrKind kind;
+  bool required;
+};
+
+// The schema of one op: its text name, operand count range and attributes
+// (printed in this order).
+struct OpInfo {
+  Op op;
+  std::string_view name;
+  int min_operands;
+  int max_operands;
+  std::span<const AttrSpec> attrs;
+
+  const AttrSpec* FindAttr(std::string_view attr_name) const;
+};
+
+const OpInfo& GetOpInfo(Op op);
+std::optional<Op> OpFromName(std::string_view name);
+std::span<const OpInfo> AllOps();
+
+// Valid values of the rope `scaling` attribute.
+inline constexpr std::string_view kRopeScalingNone = "none";
+inline constexpr std::string_view kRopeScalingLinear = "linear";
+inline constexpr std::string_view kRopeScalingLlama3 = "llama3";
+
+}  // namespace kiln
+
+#endif  // KILN_IR_OP_H_
