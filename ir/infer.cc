@@ -115,7 +115,7 @@ absl::Status CheckRopeAttrs(const Node& node) {
   std::string scaling = node.StringAttr("scaling", std::string(kRopeScalingNone));
   auto require = [&](std::string_view key) -> absl::Status {
     if (node.attrs.count(key)) return absl::OkStatus();
-    return Error(absl::StrCat("rope scaling '", scaling, "' needs attribute '", key, "'"));
+    return Error(absl::StrCat("rope scaling '", scaling, "' needs attribute '", std::string(key), "'"));
   };
   if (scaling == kRopeScalingLinear) {
     KILN_RETURN_IF_ERROR(require("factor"));
