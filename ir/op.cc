@@ -20,7 +20,7 @@ constexpr AttrSpec kRmsNormAttrs[] = {
 };
 constexpr AttrSpec kLayerNormAttrs[] = {{"eps", AttrKind::kFloat, true}};
 // Rotary embedding. inv_freq[i] = theta^(-2i/d) for i < d/2, then:
-//   linear: positions are divided by `factor`;
+//   linear: every frequency is divided by `factor` (position interpolation);
 //   llama3: frequencies with wavelength above original_max/low_freq_factor
 //     are divided by `factor`, those below original_max/high_freq_factor kept,
 //     and the band between interpolated smoothly (Llama 3.1's rule).
