@@ -13,6 +13,17 @@ namespace kiln {
 // granularity so a model's IR reads like its modeling_*.py forward pass.
 // Exact semantics are defined by the CPU reference executor
 // (runtime/reference/), which is the specification of every op.
+//
+// Precision: an op computes in f32 (reductions in double) and rounds its
+// result to its dtype once, except where Transformers' module rounds to the
+// model dtype in between; there the op rounds at the same points, so f16 and
+// bf16 models reproduce Transformers' eager outputs:
+//   rms_norm without weight_offset: round(x / rms) then * w (LlamaRMSNorm);
+//   rope: x*cos and rotate_half(x)*sin rounded, then their sum, with cos and
+//     sin themselves rounded to the dtype;
+//   attention: q.k rounded, then * scale rounded, softmax in f32, the
+//     probabilities rounded before they weight V.
+// In f32 every such rounding is the identity.
 enum class Op : uint8_t {
   // Sources. A parameter is a function input; a constant reads a module
   // weight (attribute `weight`).
@@ -32,7 +43,7 @@ enum class Op : uint8_t {
   kMatmulNT,  // x[...,k] . w[n,k]^T (+ bias[n]): torch.nn.Linear's layout
 
   // Normalisation.
-  kRmsNorm,    // x / sqrt(mean(x^2) + eps) * (w + weight_offset)
+  kRmsNorm,    // x / sqrt(mean(x^2) + eps) * (w + weight_offset); see Precision
   kLayerNorm,  // (x - mean) / sqrt(var + eps) * w + b
   kSoftmax,    // along `axis`
 

@@ -55,6 +55,8 @@ absl::Status PositionError(const Node* node, int64_t position, int64_t capacity)
 // Rotate-half rotary embedding: for i < d/2 with angle a = pos * inv_freq[i],
 //   y[i]       = x[i] cos a - x[i + d/2] sin a
 //   y[i + d/2] = x[i + d/2] cos a + x[i] sin a
+// rounding each product and the sum to the dtype (Transformers'
+// q * cos + rotate_half(q) * sin in the model dtype).
 HostTensor Rope(const Node& node, Operands in) {
   const HostTensor& x = *in[0];
   const HostTensor& pos = *in[1];
@@ -65,16 +67,19 @@ HostTensor Rope(const Node& node, Operands in) {
   for (int64_t t = 0; t < tokens; ++t) {
     float p = static_cast<float>(pos.ints[t]);
     for (int64_t i = 0; i < half; ++i) {
+      // cos and sin are held in the activation dtype, as in Transformers'
+      // rotary modules and in kernels' cos/sin caches.
       float angle = p * inv_freq[i];
-      cos[i] = std::cos(angle);
-      sin[i] = std::sin(angle);
+      cos[i] = RoundToDType(std::cos(angle), x.dtype);
+      sin[i] = RoundToDType(std::sin(angle), x.dtype);
     }
     for (int64_t h = 0; h < heads; ++h) {
       const float* px = x.floats.data() + (t * heads + h) * d;
       float* po = out.floats.data() + (t * heads + h) * d;
       for (int64_t i = 0; i < half; ++i) {
-        po[i] = RoundToDType(px[i] * cos[i] - px[i + half] * sin[i], x.dtype);
-        po[i + half] = RoundToDType(px[i + half] * cos[i] + px[i] * sin[i], x.dtype);
+        auto r = [&](float v) { return RoundToDType(v, x.dtype); };
+        po[i] = r(r(px[i] * cos[i]) + r(-px[i + half] * sin[i]));
+        po[i + half] = r(r(px[i + half] * cos[i]) + r(px[i] * sin[i]));
       }
     }
   }
@@ -103,6 +108,7 @@ absl::StatusOr<HostTensor> KvCacheWrite(Operands in, bool may_consume_first) {
 // KV head g = h / (heads / kv_heads):
 //   visible j: j <= p, and p - j < window when window > 0
 //   w_j = softmax_j(scale * q . k[b, j, g])
+// with the roundings of ir/op.h's Precision note in f16/bf16.
 //   out = sum_j w_j v[b, j, g]
 absl::StatusOr<HostTensor> Attention(const Node& node, Operands in) {
   const HostTensor& q = *in[0];
@@ -130,14 +136,20 @@ absl::StatusOr<HostTensor> Attention(const Node& node, Operands in) {
           const float* pk = k.floats.data() + kv_row(j);
           float dot = 0.0f;
           for (int64_t i = 0; i < d; ++i) dot += pq[i] * pk[i];
-          weights[j - first] = static_cast<double>(dot * scale);
+          // Scores are rounded to the dtype after the product and after the
+          // scaling, as Transformers' eager attention does (ir/op.h).
+          float score = RoundToDType(RoundToDType(dot, q.dtype) * scale, q.dtype);
+          weights[j - first] = static_cast<double>(score);
           max = std::max(max, weights[j - first]);
         }
         double sum = 0.0;
         for (double& w : weights) sum += (w = std::exp(w - max));
         std::fill(acc.begin(), acc.end(), 0.0f);
         for (int64_t j = first; j <= p; ++j) {
-          float w = static_cast<float>(weights[j - first] / sum);
+          // The probabilities are rounded to the activation dtype before
+          // they weight V, as in Transformers' eager attention and in
+          // FlashAttention's P.V product.
+          float w = RoundToDType(static_cast<float>(weights[j - first] / sum), q.dtype);
           const float* pv = v.floats.data() + kv_row(j);
           for (int64_t i = 0; i < d; ++i) acc[i] += w * pv[i];
         }

@@ -60,7 +60,9 @@ HostTensor MatmulNT(const Node& node, Operands in, OutShape out_shape) {
 }
 
 // y = x / sqrt(mean(x^2) + eps) * (w + weight_offset). Gemma stores w - 1
-// and uses weight_offset = 1.
+// and uses weight_offset = 1, scaling in f32 (GemmaRMSNorm); without an
+// offset the normalised x is rounded to the dtype before the scaling
+// (LlamaRMSNorm's cast before `weight * x`).
 HostTensor RmsNorm(const Node& node, Operands in) {
   const HostTensor& x = *in[0];
   const HostTensor& w = *in[1];
@@ -74,7 +76,8 @@ HostTensor RmsNorm(const Node& node, Operands in) {
     for (int64_t i = 0; i < h; ++i) sum_sq += static_cast<double>(px[i]) * px[i];
     float inv_rms = static_cast<float>(1.0 / std::sqrt(sum_sq / static_cast<double>(h) + eps));
     for (int64_t i = 0; i < h; ++i) {
-      out.floats[r * h + i] = px[i] * inv_rms * (w.floats[i] + offset);
+      out.floats[r * h + i] = offset != 0 ? px[i] * inv_rms * (w.floats[i] + offset)
+                                          : RoundToDType(px[i] * inv_rms, x.dtype) * w.floats[i];
     }
   }
   RoundAll(out);

@@ -1,0 +1,49 @@
+// What a model builder produces: the IR module and facts the runtime needs.
+#ifndef KILN_MODELS_MODEL_H_
+#define KILN_MODELS_MODEL_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ir/module.h"
+
+namespace kiln {
+
+// Name of the function every builder emits. Its signature is
+//   @forward(%input_ids: i32[batch,seq], %positions: i32[batch,seq],
+//            %k_cache.0: T[batch,cache,kv_heads,head_dim], %v_cache.0: ..., ...)
+// returning (%logits: T[batch,seq,vocab], the updated caches in the same
+// order). positions[b, s] is the absolute position of token (b, s), which is
+// also its slot in the static KV cache.
+inline constexpr char kForwardFunction[] = "forward";
+
+// Options for building a model's IR.
+struct BuildOptions {
+  // The dtype of activations, KV cache and weights in the IR. The reference
+  // executor computes every op in f32 and rounds its result to this dtype.
+  DType dtype = DType::kF32;
+};
+
+// Facts about a built model the runtime needs beyond the IR.
+struct ModelInfo {
+  std::string architecture;  // e.g. "LlamaForCausalLM"
+  int64_t vocab_size = 0;
+  int64_t num_layers = 0;
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t max_positions = 0;  // max_position_embeddings
+  DType dtype = DType::kF32;
+  std::optional<int64_t> bos_token_id;
+  std::vector<int64_t> eos_token_ids;
+};
+
+struct BuiltModel {
+  Module module;
+  ModelInfo info;
+};
+
+}  // namespace kiln
+
+#endif  // KILN_MODELS_MODEL_H_
