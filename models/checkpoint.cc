@@ -39,8 +39,8 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path, uintmax_t max
   const uintmax_t size = std::filesystem::file_size(path, ec);
   if (ec) return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", ec.message()));
   if (size > max_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": ", size, " bytes, more than the ", max_bytes, "-byte limit for an index"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", size, " bytes, more than the ",
+                                                   max_bytes, "-byte limit for an index"));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
@@ -61,22 +61,25 @@ absl::StatusOr<ShardPlan> ReadIndex(const std::string& index_path) {
     return absl::InvalidArgumentError(index_path + ": \"metadata\" is not a JSON object");
   }
   if (!index.contains("weight_map") || !index["weight_map"].is_object()) {
-    return absl::InvalidArgumentError(index_path + ": no \"weight_map\" object mapping tensor names to shard files");
+    return absl::InvalidArgumentError(
+        index_path + ": no \"weight_map\" object mapping tensor names to shard files");
   }
   const Json& weight_map = index["weight_map"];
-  if (weight_map.empty()) return absl::InvalidArgumentError(index_path + ": \"weight_map\" lists no tensors");
+  if (weight_map.empty()) {
+    return absl::InvalidArgumentError(index_path + ": \"weight_map\" lists no tensors");
+  }
 
   ShardPlan plan;
   for (const auto& [tensor, shard] : weight_map.items()) {
     if (!shard.is_string()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(index_path, ": weight_map entry for tensor ", Quote(tensor), " is not a file name string"));
+      return absl::InvalidArgumentError(absl::StrCat(index_path, ": weight_map entry for tensor ",
+                                                     Quote(tensor), " is not a file name string"));
     }
     const std::string& file = shard.get_ref<const std::string&>();
     if (!IsPlainFileName(file)) {
       return absl::InvalidArgumentError(absl::StrCat(
           index_path, ": tensor ", Quote(tensor), " is assigned to shard ", Quote(file),
-          ", which is not a plain file name in the checkpoint directory (no '/', '.' or '..' allowed)"));
+          ", which is not a plain file name in the checkpoint directory (no '/', '.' or '..')"));
     }
     plan[file].push_back(tensor);
   }
@@ -100,9 +103,9 @@ absl::StatusOr<Checkpoint> Checkpoint::Open(const std::string& dir) {
   if (!std::filesystem::exists(index_path, ec)) {
     if (std::filesystem::exists(single_path, ec)) return OpenFile(single_path);
     const bool is_dir = std::filesystem::is_directory(root, ec);
-    return absl::NotFoundError(absl::StrCat(
-        dir, is_dir ? "" : " (not a directory)", ": no checkpoint found; expected ", kIndexFileName,
-        " (sharded) or ", kSingleFileName, " (single file)"));
+    return absl::NotFoundError(absl::StrCat(dir, is_dir ? "" : " (no such directory)",
+                                            ": no checkpoint found; expected ", kIndexFileName,
+                                            " (sharded) or ", kSingleFileName, " (single file)"));
   }
 
   KILN_ASSIGN_OR_RETURN(ShardPlan plan, ReadIndex(index_path));
@@ -111,13 +114,15 @@ absl::StatusOr<Checkpoint> Checkpoint::Open(const std::string& dir) {
     const std::string shard_path = (root / shard).string();
     absl::StatusOr<std::unique_ptr<SafetensorsFile>> file = SafetensorsFile::Open(shard_path);
     if (!file.ok()) {
-      return WithContext(file.status(), absl::StrCat(index_path, " names shard ", Quote(shard), " for tensor ",
-                                                     Quote(tensors.front()), ", which cannot be loaded"));
+      return WithContext(file.status(),
+                         absl::StrCat(index_path, " names shard ", Quote(shard), " for tensor ",
+                                      Quote(tensors.front()), ", which cannot be loaded"));
     }
     for (const std::string& tensor : tensors) {
       if ((*file)->Find(tensor) == nullptr) {
-        return absl::NotFoundError(absl::StrCat(index_path, " assigns tensor ", Quote(tensor), " to shard ",
-                                                Quote(shard), ", but ", shard_path, " has no such tensor"));
+        return absl::NotFoundError(absl::StrCat(index_path, " assigns tensor ", Quote(tensor),
+                                                " to shard ", Quote(shard), ", but ", shard_path,
+                                                " has no such tensor"));
       }
     }
     KILN_RETURN_IF_ERROR(checkpoint.AddFile(std::move(file).value()));
@@ -134,8 +139,8 @@ absl::Status Checkpoint::AddFile(std::unique_ptr<SafetensorsFile> file) {
     for (const auto& f : files_) {
       if (f->Find(entry.name) != nullptr) other = f->path();
     }
-    return absl::InvalidArgumentError(absl::StrCat("tensor ", Quote(entry.name), " is stored in two shards: ",
-                                                   other, " and ", file->path()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor ", Quote(entry.name), " is stored in two shards: ", other, " and ", file->path()));
   }
   for (const TensorEntry& entry : file->tensors()) by_name_.emplace(entry.name, &entry);
   files_.push_back(std::move(file));

@@ -34,7 +34,9 @@ std::string Quote(const std::string& s) {
   return absl::StrCat("\"", s.substr(0, cut), "...\"");
 }
 
-std::string ErrnoMessage(int err) { return std::error_code(err, std::generic_category()).message(); }
+std::string ErrnoMessage(int err) {
+  return std::error_code(err, std::generic_category()).message();
+}
 
 absl::Status ErrnoStatus(int err, const std::string& message) {
   const std::string text = absl::StrCat(message, ": ", ErrnoMessage(err));
@@ -104,19 +106,28 @@ std::optional<uint64_t> NonNegativeInt(const Json& v, uint64_t max) {
 struct DTypeSpelling {
   const char* name;
   DType dtype;
+  int64_t item_size;
 };
 
 // The safetensors dtypes Kiln loads, and those the format defines that it
 // does not: the latter get "unsupported", so a user learns the file is fine
 // but needs converting, while garbage gets "unknown".
 constexpr DTypeSpelling kSupportedDTypes[] = {
-    {"F32", DType::kF32}, {"F16", DType::kF16}, {"BF16", DType::kBF16},
-    {"I64", DType::kI64}, {"I32", DType::kI32}, {"I8", DType::kI8},
+    {"F32", DType::kF32, 4}, {"F16", DType::kF16, 2}, {"BF16", DType::kBF16, 2},
+    {"I64", DType::kI64, 8}, {"I32", DType::kI32, 4}, {"I8", DType::kI8, 1},
 };
 constexpr const char* kUnsupportedDTypes[] = {
-    "F64",     "U64",     "U32",     "U16",     "I16",     "U8",      "BOOL",
-    "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4",      "C64",
+    "F64",     "U64",     "U32",     "U16",     "I16",     "U8", "BOOL",
+    "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "C64",
 };
+
+// A JSON value as text for an error message, cut short: a hostile header
+// may hold a shape with millions of entries.
+std::string Brief(const Json& v) {
+  std::string text = v.dump();
+  if (text.size() > 100) text = text.substr(0, 100) + "...";
+  return text;
+}
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
@@ -138,12 +149,14 @@ absl::StatusOr<ParsedEntry> ParseEntry(const std::string& where, const std::stri
   for (const auto& [key, unused] : value.items()) {
     if (key != "dtype" && key != "shape" && key != "data_offsets") {
       return absl::InvalidArgumentError(
-          absl::StrCat(at, "unexpected key ", Quote(key), " (entries have exactly dtype, shape "
-                                                          "and data_offsets)"));
+          absl::StrCat(at, "unexpected key ", Quote(key),
+                       " (entries have exactly dtype, shape and data_offsets)"));
     }
   }
   for (const char* key : {"dtype", "shape", "data_offsets"}) {
-    if (!value.contains(key)) return absl::InvalidArgumentError(absl::StrCat(at, "missing \"", key, "\""));
+    if (!value.contains(key)) {
+      return absl::InvalidArgumentError(absl::StrCat(at, "missing \"", key, "\""));
+    }
   }
 
   ParsedEntry out;
@@ -153,42 +166,41 @@ absl::StatusOr<ParsedEntry> ParseEntry(const std::string& where, const std::stri
   const Json& dtype = value["dtype"];
   if (!dtype.is_string()) return absl::InvalidArgumentError(at + "dtype is not a string");
   const std::string& dtype_name = dtype.get_ref<const std::string&>();
-  std::optional<DType> kiln_dtype;
+  const DTypeSpelling* spelling = nullptr;
   for (const DTypeSpelling& s : kSupportedDTypes) {
-    if (dtype_name == s.name) kiln_dtype = s.dtype;
+    if (dtype_name == s.name) spelling = &s;
   }
-  if (!kiln_dtype) {
+  if (spelling == nullptr) {
     for (const char* s : kUnsupportedDTypes) {
       if (dtype_name == s) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            at, "unsupported dtype ", dtype_name, " (Kiln loads F32, F16, BF16, I64, I32, I8; convert the "
-                                                  "checkpoint)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(at, "unsupported dtype ", dtype_name,
+                         " (Kiln loads F32, F16, BF16, I64, I32, I8; convert the checkpoint)"));
       }
     }
     return absl::InvalidArgumentError(absl::StrCat(at, "unknown dtype ", Quote(dtype_name)));
   }
-  out.entry.dtype = *kiln_dtype;
+  out.entry.dtype = spelling->dtype;
 
   // shape: the product of the non-zero dims times the item size must fit in
   // int64, so no consumer's stride or byte arithmetic can overflow, even for
   // a zero-sized tensor.
   const Json& shape = value["shape"];
   if (!shape.is_array()) return absl::InvalidArgumentError(at + "shape is not an array");
-  const std::optional<int64_t> item_size = StorageBytes(out.entry.dtype, 1);
-  int64_t nonzero_bytes = item_size.value_or(1);
+  int64_t nonzero_bytes = spelling->item_size;
   bool has_zero_dim = false;
   for (const Json& dim : shape) {
     const std::optional<uint64_t> d = NonNegativeInt(dim, std::numeric_limits<int64_t>::max());
     if (!d) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(at, "shape ", shape.dump(), " has a dimension that is not a non-negative integer"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          at, "shape ", Brief(shape), " has a dimension that is not a non-negative integer"));
     }
     out.entry.shape.push_back(static_cast<int64_t>(*d));
     if (*d == 0) {
       has_zero_dim = true;
     } else if (__builtin_mul_overflow(nonzero_bytes, static_cast<int64_t>(*d), &nonzero_bytes)) {
       return absl::InvalidArgumentError(
-          absl::StrCat(at, "shape ", shape.dump(), " x ", dtype_name, " size overflows int64"));
+          absl::StrCat(at, "shape ", Brief(shape), " x ", dtype_name, " size overflows int64"));
     }
   }
   const uint64_t expected_bytes = has_zero_dim ? 0 : static_cast<uint64_t>(nonzero_bytes);
@@ -202,21 +214,22 @@ absl::StatusOr<ParsedEntry> ParseEntry(const std::string& where, const std::stri
   }
   if (!begin || !end) {
     return absl::InvalidArgumentError(absl::StrCat(
-        at, "data_offsets ", offsets.dump(), " is not [begin, end] with non-negative integers"));
+        at, "data_offsets ", Brief(offsets), " is not [begin, end] with non-negative integers"));
   }
   if (*begin > *end) {
     return absl::InvalidArgumentError(
         absl::StrCat(at, "data_offsets [", *begin, ", ", *end, "] has begin > end"));
   }
   if (*end - *begin != expected_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        at, "byte length ", *end - *begin, " (data_offsets [", *begin, ", ", *end, "]) does not match shape ",
-        ShapeString(out.entry.shape), " x ", dtype_name, " = ", expected_bytes, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(at, "byte length ", *end - *begin, " (data_offsets [", *begin, ", ", *end,
+                     "]) does not match shape ", ShapeString(out.entry.shape), " x ", dtype_name,
+                     " = ", expected_bytes, " bytes"));
   }
   if (*end > data_size) {
     return absl::InvalidArgumentError(absl::StrCat(at, "data_offsets [", *begin, ", ", *end,
-                                                   "] out of bounds: the data region is ", data_size,
-                                                   " bytes"));
+                                                   "] out of bounds: the data region is ",
+                                                   data_size, " bytes"));
   }
   out.begin = *begin;
   out.end = *end;
@@ -227,7 +240,8 @@ absl::StatusOr<ParsedEntry> ParseEntry(const std::string& where, const std::stri
 // cover the data region exactly, back to back. Bytes no tensor owns could
 // hide anything; overlapping tensors alias. Zero-sized tensors may sit at
 // any boundary, including several at one offset.
-absl::Status CheckTiling(const std::string& where, std::vector<ParsedEntry>& parsed, uint64_t data_size) {
+absl::Status CheckTiling(const std::string& where, std::vector<ParsedEntry>& parsed,
+                         uint64_t data_size) {
   std::sort(parsed.begin(), parsed.end(), [](const ParsedEntry& a, const ParsedEntry& b) {
     return std::tie(a.begin, a.end, a.entry.name) < std::tie(b.begin, b.end, b.entry.name);
   });
@@ -237,26 +251,30 @@ absl::Status CheckTiling(const std::string& where, std::vector<ParsedEntry>& par
     const std::string range = absl::StrCat("[", p.begin, ", ", p.end, ")");
     if (p.begin > covered) {
       if (prev == nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": gap: the first tensor ", Quote(p.entry.name),
-                                                       " begins at data byte ", p.begin, ", not 0"));
+        return absl::InvalidArgumentError(absl::StrCat(where, ": gap: the first tensor ",
+                                                       Quote(p.entry.name), " begins at data byte ",
+                                                       p.begin, ", not 0"));
       }
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": gap of ", p.begin - covered, " bytes between tensor ", Quote(prev->entry.name),
-          " (ends at ", covered, ") and tensor ", Quote(p.entry.name), " (begins at ", p.begin, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": gap of ", p.begin - covered, " bytes between tensor ",
+                       Quote(prev->entry.name), " (ends at ", covered, ") and tensor ",
+                       Quote(p.entry.name), " (begins at ", p.begin, ")"));
     }
     if (p.begin < covered) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": tensor ", Quote(p.entry.name), " ", range, " overlaps tensor ", Quote(prev->entry.name), " [",
-          prev->begin, ", ", prev->end, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": tensor ", Quote(p.entry.name), " ", range, " overlaps tensor ",
+                       Quote(prev->entry.name), " [", prev->begin, ", ", prev->end, ")"));
     }
     covered = p.end;
     prev = &p;
   }
   if (covered != data_size) {
     // ParseEntry bounded every end by data_size, so covered < data_size.
-    const std::string last = prev ? absl::StrCat(" (the last tensor is ", Quote(prev->entry.name), ")") : "";
-    return absl::InvalidArgumentError(absl::StrCat(where, ": trailing bytes: the tensors cover ", covered,
-                                                   " of the ", data_size, " data bytes", last));
+    const std::string last =
+        prev ? absl::StrCat(" (the last tensor is ", Quote(prev->entry.name), ")") : "";
+    return absl::InvalidArgumentError(absl::StrCat(where, ": trailing bytes: the tensors cover ",
+                                                   covered, " of the ", data_size, " data bytes",
+                                                   last));
   }
   return absl::OkStatus();
 }
@@ -269,14 +287,16 @@ int64_t TensorEntry::NumElements() const {
   return n;
 }
 
-absl::StatusOr<Json> ParseStrictJson(std::string_view text, const std::string& what, int max_depth) {
+absl::StatusOr<Json> ParseStrictJson(std::string_view text, const std::string& what,
+                                     int max_depth) {
   if (const size_t bad = FindInvalidUtf8(text); bad != std::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": not valid UTF-8 at byte ", bad));
   }
   // nlohmann's lexer takes a NUL byte for the end of input and would ignore
   // whatever follows it; JSON allows no raw NUL anywhere, so refuse it here.
   if (const size_t nul = text.find('\0'); nul != std::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": not valid JSON: NUL byte at byte ", nul));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": not valid JSON: NUL byte at byte ", nul));
   }
   // One key set per open object, innermost last.
   std::vector<std::set<std::string>> open_objects;
@@ -295,7 +315,8 @@ absl::StatusOr<Json> ParseStrictJson(std::string_view text, const std::string& w
         break;
       case Json::parse_event_t::key:
         if (!open_objects.back().insert(parsed.get<std::string>()).second) {
-          throw StrictJsonViolation{absl::StrCat("duplicate key ", Quote(parsed.get<std::string>()))};
+          throw StrictJsonViolation{
+              absl::StrCat("duplicate key ", Quote(parsed.get<std::string>()))};
         }
         break;
       default:
@@ -344,7 +365,8 @@ absl::Status SafetensorsFile::Map() {
   if (size < 8) {
     close(fd);
     return absl::InvalidArgumentError(absl::StrCat(
-        path_, ": file is ", size, " bytes, shorter than the 8-byte header length field; not a safetensors file"));
+        path_, ": file is ", size,
+        " bytes, shorter than the 8-byte header length field; not a safetensors file"));
   }
   void* addr = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   const int err = errno;
@@ -359,21 +381,22 @@ absl::Status SafetensorsFile::ParseHeader() {
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | map_[i];  // Little-endian.
   if (header_len > kMaxHeaderBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(path_, ": header length ", header_len,
-                                                   " exceeds the limit of ", kMaxHeaderBytes,
-                                                   " bytes; the file is corrupt or not safetensors"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ": header length ", header_len, " exceeds the limit of ",
+                     kMaxHeaderBytes, " bytes; the file is corrupt or not safetensors"));
   }
   if (header_len > map_size_ - 8) {
-    return absl::InvalidArgumentError(absl::StrCat(path_, ": header length ", header_len,
-                                                   " exceeds the file (", map_size_,
-                                                   " bytes in all); the file is truncated or corrupt"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ": header length ", header_len, " exceeds the file (", map_size_,
+                     " bytes in all); the file is truncated or corrupt"));
   }
   const std::string_view text(reinterpret_cast<const char*>(map_ + 8), header_len);
   // Depth 3 suffices (header object > entry > shape); a little slack lets
   // malformed metadata get its own clearer error below.
   KILN_ASSIGN_OR_RETURN(Json header, ParseStrictJson(text, path_ + ": header", 8));
   if (!header.is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat(path_, ": header is not a JSON object but a ", header.type_name()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ": header is not a JSON object but a ", header.type_name()));
   }
 
   const uint8_t* data = map_ + 8 + header_len;
@@ -382,7 +405,8 @@ absl::Status SafetensorsFile::ParseHeader() {
   for (const auto& [name, value] : header.items()) {
     if (name == "__metadata__") {
       if (!value.is_object()) {
-        return absl::InvalidArgumentError(absl::StrCat(path_, ": __metadata__ is not a JSON object"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(path_, ": __metadata__ is not a JSON object"));
       }
       for (const auto& [key, text_value] : value.items()) {
         if (!text_value.is_string()) {

@@ -33,9 +33,7 @@ uint32_t ShiftRightRoundEven(uint32_t m, int shift) {
 
 }  // namespace
 
-float BF16ToFloat(uint16_t bits) {
-  return BitsToFloat(static_cast<uint32_t>(bits) << 16);
-}
+float BF16ToFloat(uint16_t bits) { return BitsToFloat(static_cast<uint32_t>(bits) << 16); }
 
 uint16_t FloatToBF16(float value) {
   const uint32_t bits = FloatBits(value);

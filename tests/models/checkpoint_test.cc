@@ -19,8 +19,8 @@ std::string ScalarsFile(const std::vector<std::string>& names, float base = 0.0f
   std::string data;
   for (size_t i = 0; i < names.size(); ++i) {
     if (i > 0) header += ",";
-    header += "\"" + names[i] + "\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[" + std::to_string(4 * i) +
-              "," + std::to_string(4 * i + 4) + "]}";
+    header += "\"" + names[i] + "\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[" +
+              std::to_string(4 * i) + "," + std::to_string(4 * i + 4) + "]}";
     const float value = base + static_cast<float>(i);
     data.append(reinterpret_cast<const char*>(&value), 4);
   }
@@ -67,7 +67,8 @@ TEST(CheckpointTest, OpenFileOpensOneFile) {
   absl::StatusOr<Checkpoint> ckpt = Checkpoint::OpenFile(path);
   ASSERT_TRUE(ckpt.ok()) << ckpt.status();
   EXPECT_EQ(ckpt->Names(), std::vector<std::string>{"x"});
-  EXPECT_TRUE(FailsWith(Checkpoint::OpenFile(TestDir() + "/none.safetensors").status(), "none.safetensors"));
+  EXPECT_TRUE(FailsWith(Checkpoint::OpenFile(TestDir() + "/none.safetensors").status(),
+                        "none.safetensors"));
 }
 
 TEST(CheckpointTest, OpensTwoShards) {
@@ -106,7 +107,8 @@ TEST(CheckpointTest, MissingCheckpointNamesBothFiles) {
 TEST(CheckpointTest, RejectsShardPathTraversal) {
   // A file outside the checkpoint directory that a hostile index points at.
   WriteTestFile("outside.safetensors", ScalarsFile({"a"}));
-  for (const std::string shard : {"../outside.safetensors", "/etc/passwd", "sub/x.safetensors", "..", ".", ""}) {
+  for (const std::string shard :
+       {"../outside.safetensors", "/etc/passwd", "sub/x.safetensors", "..", ".", ""}) {
     const std::string index = R"({"weight_map": {"a": ")" + shard + R"("}})";
     const std::string dir = TwoShardDir("traversal", index);
     EXPECT_TRUE(FailsWith(Checkpoint::Open(dir).status(), "not a plain file name")) << shard;
@@ -119,7 +121,8 @@ TEST(CheckpointTest, RejectsMissingShardFile) {
                                                       "z": "model-00009-of-00009.safetensors"}})");
   const absl::Status status = Checkpoint::Open(dir).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
-  EXPECT_TRUE(FailsWith(status, "names shard \"model-00009-of-00009.safetensors\" for tensor \"z\""));
+  EXPECT_TRUE(
+      FailsWith(status, "names shard \"model-00009-of-00009.safetensors\" for tensor \"z\""));
 }
 
 TEST(CheckpointTest, RejectsTensorMissingFromItsShard) {
@@ -134,8 +137,9 @@ TEST(CheckpointTest, RejectsTensorStoredInTwoShards) {
   // The index lists "b" once, but both shards contain it.
   WriteTestFile("dup/s1.safetensors", ScalarsFile({"a", "b"}));
   WriteTestFile("dup/s2.safetensors", ScalarsFile({"b", "c"}));
-  WriteTestFile("dup/model.safetensors.index.json",
-                R"({"weight_map": {"a": "s1.safetensors", "b": "s1.safetensors", "c": "s2.safetensors"}})");
+  WriteTestFile(
+      "dup/model.safetensors.index.json",
+      R"({"weight_map": {"a": "s1.safetensors", "b": "s1.safetensors", "c": "s2.safetensors"}})");
   const absl::Status status = Checkpoint::Open(TestDir() + "/dup").status();
   EXPECT_TRUE(FailsWith(status, "tensor \"b\" is stored in two shards"));
   EXPECT_TRUE(FailsWith(status, "s1.safetensors and "));

@@ -34,10 +34,13 @@ std::string Safetensors(const std::string& header, const std::string& data) {
 }
 
 ::testing::AssertionResult FailsWith(const absl::Status& status, const std::string& substring) {
-  if (status.ok()) return ::testing::AssertionFailure() << "succeeded; expected an error containing \"" << substring << "\"";
+  if (status.ok())
+    return ::testing::AssertionFailure()
+           << "succeeded; expected an error containing \"" << substring << "\"";
   const std::string message(status.message());
   if (message.find(substring) == std::string::npos) {
-    return ::testing::AssertionFailure() << "error \"" << message << "\" does not contain \"" << substring << "\"";
+    return ::testing::AssertionFailure()
+           << "error \"" << message << "\" does not contain \"" << substring << "\"";
   }
   return ::testing::AssertionSuccess();
 }

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 #include <cstring>
-#include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,7 +26,8 @@ class SafetensorsTest : public ::testing::Test {
     EXPECT_TRUE(file.ok()) << file.status();
     return file.ok() ? std::move(file).value() : nullptr;
   }
-  void ExpectError(const std::string& header, const std::string& data, const std::string& substring) {
+  void ExpectError(const std::string& header, const std::string& data,
+                   const std::string& substring) {
     EXPECT_TRUE(FailsWith(OpenStatus(header, data), substring)) << "header: " << header;
   }
 
@@ -62,15 +63,16 @@ TEST_F(SafetensorsTest, RejectsHeaderLengthBeyondFile) {
 
 TEST_F(SafetensorsTest, RejectsHeaderOver100MB) {
   const std::string path = WriteTestFile("huge_header", Le64(100'000'001) + "{}");
-  EXPECT_TRUE(FailsWith(SafetensorsFile::Open(path).status(), "exceeds the limit of 100000000 bytes"));
+  EXPECT_TRUE(
+      FailsWith(SafetensorsFile::Open(path).status(), "exceeds the limit of 100000000 bytes"));
 }
 
 TEST_F(SafetensorsTest, RejectsNonUtf8Header) {
   ExpectError("{\"a\xff\":1}", "", "not valid UTF-8 at byte 3");
-  ExpectError("{\"\xc0\xaf\":1}", "", "not valid UTF-8");      // Overlong '/'.
-  ExpectError("{\"\xed\xa0\x80\":1}", "", "not valid UTF-8");  // Surrogate.
+  ExpectError("{\"\xc0\xaf\":1}", "", "not valid UTF-8");          // Overlong '/'.
+  ExpectError("{\"\xed\xa0\x80\":1}", "", "not valid UTF-8");      // Surrogate.
   ExpectError("{\"\xf4\x90\x80\x80\":1}", "", "not valid UTF-8");  // Above U+10FFFF.
-  ExpectError("{\"\xe2\x82", "", "not valid UTF-8");             // Truncated.
+  ExpectError("{\"\xe2\x82", "", "not valid UTF-8");               // Truncated.
 }
 
 TEST_F(SafetensorsTest, RejectsNonJsonOrNonObjectHeader) {
@@ -108,18 +110,21 @@ TEST_F(SafetensorsTest, RejectsMalformedEntries) {
   ExpectError(R"({"w":{"dtype":"F32","shape":[1]}})", d4, "missing \"data_offsets\"");
   ExpectError(R"({"w":{"dtype":"F32","data_offsets":[0,4]}})", d4, "missing \"shape\"");
   ExpectError(R"({"w":{"shape":[1],"data_offsets":[0,4]}})", d4, "missing \"dtype\"");
-  ExpectError(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}})", d4, "unexpected key \"x\"");
+  ExpectError(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}})", d4,
+              "unexpected key \"x\"");
   ExpectError(R"({"w":{"dtype":7,"shape":[1],"data_offsets":[0,4]}})", d4, "dtype is not a string");
 }
 
 TEST_F(SafetensorsTest, RejectsUnsupportedAndUnknownDTypes) {
   for (const char* dtype : {"F64", "U8", "BOOL", "F8_E4M3", "F8_E5M2", "I16", "U64"}) {
-    ExpectError(std::string(R"({"w":{"dtype":")") + dtype + R"(","shape":[0],"data_offsets":[0,0]}})", "",
-                std::string("unsupported dtype ") + dtype);
+    ExpectError(
+        std::string(R"({"w":{"dtype":")") + dtype + R"(","shape":[0],"data_offsets":[0,0]}})", "",
+        std::string("unsupported dtype ") + dtype);
   }
   for (const char* dtype : {"F33", "f32", "", "FLOAT"}) {
-    ExpectError(std::string(R"({"w":{"dtype":")") + dtype + R"(","shape":[0],"data_offsets":[0,0]}})", "",
-                "unknown dtype");
+    ExpectError(
+        std::string(R"({"w":{"dtype":")") + dtype + R"(","shape":[0],"data_offsets":[0,0]}})", "",
+        "unknown dtype");
   }
 }
 
@@ -143,46 +148,53 @@ TEST_F(SafetensorsTest, RejectsShapeSizeOverflow) {
 
 TEST_F(SafetensorsTest, RejectsBadDataOffsets) {
   const std::string d8(8, '\0');
-  for (const char* offsets : {"[0]", "[0,4,8]", "[-1,4]", "[0,4.0]", "\"0,4\"", "[0,18446744073709551616]"}) {
-    ExpectError(std::string(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":)") + offsets + "}}", d8,
-                "is not [begin, end]");
+  for (const char* offsets :
+       {"[0]", "[0,4,8]", "[-1,4]", "[0,4.0]", "\"0,4\"", "[0,18446744073709551616]"}) {
+    ExpectError(std::string(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":)") + offsets + "}}",
+                d8, "is not [begin, end]");
   }
   ExpectError("{" + F32Entry("w", "[1]", 8, 4) + "}", d8, "begin > end");
 }
 
 TEST_F(SafetensorsTest, RejectsByteLengthNotMatchingShape) {
   ExpectError("{" + F32Entry("w", "[2]", 0, 4) + "}", std::string(4, '\0'), "byte length 4");
-  ExpectError("{" + F32Entry("w", "[2]", 0, 12) + "}", std::string(12, '\0'), "does not match shape [2]");
-  ExpectError("{" + F32Entry("w", "[]", 0, 0) + "}", "", "does not match");  // A scalar has 1 element.
+  ExpectError("{" + F32Entry("w", "[2]", 0, 12) + "}", std::string(12, '\0'),
+              "does not match shape [2]");
+  ExpectError("{" + F32Entry("w", "[]", 0, 0) + "}", "",
+              "does not match");  // A scalar has 1 element.
 }
 
 TEST_F(SafetensorsTest, RejectsOutOfBoundsOffsets) {
   ExpectError("{" + F32Entry("w", "[2]", 0, 8) + "}", std::string(4, '\0'), "out of bounds");
   // Consistent with the shape but past the end, even with a huge begin.
-  ExpectError(R"({"w":{"dtype":"I8","shape":[1],"data_offsets":[18446744073709551614,18446744073709551615]}})",
-              std::string(4, '\0'), "out of bounds");
+  ExpectError(
+      R"({"w":{"dtype":"I8","shape":[1],"data_offsets":[18446744073709551614,18446744073709551615]}})",
+      std::string(4, '\0'), "out of bounds");
 }
 
 // --- The layout of all tensors together. ---
 
 TEST_F(SafetensorsTest, RejectsGapBetweenTensors) {
   const absl::Status status =
-      OpenStatus("{" + F32Entry("a", "[1]", 0, 4) + "," + F32Entry("b", "[1]", 8, 12) + "}", std::string(12, '\0'));
+      OpenStatus("{" + F32Entry("a", "[1]", 0, 4) + "," + F32Entry("b", "[1]", 8, 12) + "}",
+                 std::string(12, '\0'));
   EXPECT_TRUE(FailsWith(status, "gap of 4 bytes between tensor \"a\""));
   EXPECT_TRUE(FailsWith(status, "tensor \"b\""));
-  ExpectError("{" + F32Entry("a", "[1]", 4, 8) + "}", std::string(8, '\0'), "gap: the first tensor \"a\"");
+  ExpectError("{" + F32Entry("a", "[1]", 4, 8) + "}", std::string(8, '\0'),
+              "gap: the first tensor \"a\"");
 }
 
 TEST_F(SafetensorsTest, RejectsOverlappingTensors) {
   const absl::Status status =
-      OpenStatus("{" + F32Entry("a", "[2]", 0, 8) + "," + F32Entry("b", "[2]", 4, 12) + "}", std::string(12, '\0'));
+      OpenStatus("{" + F32Entry("a", "[2]", 0, 8) + "," + F32Entry("b", "[2]", 4, 12) + "}",
+                 std::string(12, '\0'));
   EXPECT_TRUE(FailsWith(status, "tensor \"b\" [4, 12) overlaps tensor \"a\" [0, 8)"));
   // Two tensors at the very same bytes.
-  ExpectError("{" + F32Entry("a", "[1]", 0, 4) + "," + F32Entry("b", "[1]", 0, 4) + "}", std::string(4, '\0'),
-              "overlaps");
+  ExpectError("{" + F32Entry("a", "[1]", 0, 4) + "," + F32Entry("b", "[1]", 0, 4) + "}",
+              std::string(4, '\0'), "overlaps");
   // A zero-sized tensor pointing inside another one is not on a boundary.
-  ExpectError("{" + F32Entry("a", "[2]", 0, 8) + "," + F32Entry("z", "[0]", 4, 4) + "}", std::string(8, '\0'),
-              "overlaps");
+  ExpectError("{" + F32Entry("a", "[2]", 0, 8) + "," + F32Entry("z", "[0]", 4, 4) + "}",
+              std::string(8, '\0'), "overlaps");
 }
 
 TEST_F(SafetensorsTest, RejectsTrailingBytes) {
@@ -235,7 +247,9 @@ TEST_F(SafetensorsTest, AcceptsScalar) {
 
 TEST_F(SafetensorsTest, AcceptsWhitespacePaddedHeader) {
   // Writers pad the header with spaces so the data starts 8-byte aligned.
-  EXPECT_NE(OpenOk("{" + F32Entry("a", "[1]", 0, 4) + "}" + std::string(7, ' '), std::string(4, '\0')), nullptr);
+  EXPECT_NE(
+      OpenOk("{" + F32Entry("a", "[1]", 0, 4) + "}" + std::string(7, ' '), std::string(4, '\0')),
+      nullptr);
   EXPECT_NE(OpenOk(" \n\t{}\r\n  "), nullptr);
 }
 
@@ -243,7 +257,7 @@ TEST_F(SafetensorsTest, ReadsAllSixDTypes) {
   // Every dtype at an odd data offset (a 1-byte I8 first): consumers must
   // memcpy, and the bytes must still be exactly what was written.
   const int8_t i8[] = {-128, 127, 0};
-  const uint16_t f16[] = {0x3C00, 0xC000};  // 1.0, -2.0
+  const uint16_t f16[] = {0x3C00, 0xC000};   // 1.0, -2.0
   const uint16_t bf16[] = {0x3F80, 0x4049};  // 1.0, 3.140625
   const float f32[] = {1.5f, -0.0f};
   const int32_t i32[] = {-7, 2147483647};
@@ -273,9 +287,12 @@ TEST_F(SafetensorsTest, ReadsAllSixDTypes) {
     size_t size;
   };
   const Expected expected[] = {
-      {"i8", DType::kI8, {3}, i8, sizeof(i8)},          {"f16", DType::kF16, {2}, f16, sizeof(f16)},
-      {"bf16", DType::kBF16, {2, 1}, bf16, sizeof(bf16)}, {"f32", DType::kF32, {1, 2}, f32, sizeof(f32)},
-      {"i32", DType::kI32, {2}, i32, sizeof(i32)},       {"i64", DType::kI64, {2}, i64, sizeof(i64)},
+      {"i8", DType::kI8, {3}, i8, sizeof(i8)},
+      {"f16", DType::kF16, {2}, f16, sizeof(f16)},
+      {"bf16", DType::kBF16, {2, 1}, bf16, sizeof(bf16)},
+      {"f32", DType::kF32, {1, 2}, f32, sizeof(f32)},
+      {"i32", DType::kI32, {2}, i32, sizeof(i32)},
+      {"i64", DType::kI64, {2}, i64, sizeof(i64)},
   };
   for (const Expected& e : expected) {
     const TensorEntry* t = file->Find(e.name);
@@ -306,7 +323,8 @@ TEST_F(SafetensorsTest, ReadsFileWrittenByReferenceImplementation) {
       R"("F16","shape":[2],"data_offsets":[32,36]},"e.i8":{"dtype":"I8","shape":[3],"data_offsets":[36,39]}}    )";
   ASSERT_EQ(header.size(), 0x188u);  // The length field the library wrote.
   const std::string data(
-      "\xfb\xff\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\xc0\x3f\x00\x00\x00\xc0"
+      "\xfb\xff\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\xc0\x3f\x00\x00\x00"
+      "\xc0"
       "\x00\x00\x80\x3e\x07\x00\x00\x00\x00\x3c\xff\x7b\x80\x7f\x00",
       39);
   auto file = OpenOk(header, data);
@@ -337,8 +355,9 @@ TEST_F(SafetensorsTest, ReportsMissingFileAndDirectory) {
 }
 
 TEST_F(SafetensorsTest, ErrorsNameFileAndTensor) {
-  const std::string path = WriteTestFile("named.safetensors", Safetensors("{" + F32Entry("layer.0.w", "[2]", 0, 4) + "}",
-                                                                          std::string(4, '\0')));
+  const std::string path = WriteTestFile(
+      "named.safetensors",
+      Safetensors("{" + F32Entry("layer.0.w", "[2]", 0, 4) + "}", std::string(4, '\0')));
   EXPECT_TRUE(FailsWith(SafetensorsFile::Open(path).status(), path + ": tensor \"layer.0.w\""));
 }
 

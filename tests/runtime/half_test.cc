@@ -66,8 +66,8 @@ uint16_t ReferenceBF16(float x) {
   const double ax = std::fabs(static_cast<double>(x));
   const double lo = static_cast<double>(FromBits(low));
   const uint32_t high_bits = low + 0x10000u;
-  const double hi = high_bits >= 0x7F800000u ? std::ldexp(1.0, 128)
-                                              : static_cast<double>(FromBits(high_bits));
+  const double hi =
+      high_bits >= 0x7F800000u ? std::ldexp(1.0, 128) : static_cast<double>(FromBits(high_bits));
   const double d_lo = ax - lo;
   const double d_hi = hi - ax;
   uint32_t chosen;
@@ -156,7 +156,8 @@ TEST(HalfTest, F16MatchesGccOnSubnormalAndOverflowRanges) {
   // (floats from 2^-26 up to 2^-14, 10^8 of them) is sampled with a stride
   // prime to the mantissa width, and its rounding ties are hit exactly below.
   for (uint32_t sign : {0u, 0x80000000u}) {
-    for (uint32_t b = 0x32800000u; b < 0x38800000u; b += 61) ExpectF16MatchesGcc(FromBits(sign | b));
+    for (uint32_t b = 0x32800000u; b < 0x38800000u; b += 61)
+      ExpectF16MatchesGcc(FromBits(sign | b));
     // The overflow threshold lies in [2^15, 2^16]: every float there.
     for (uint32_t b = 0x47000000u; b <= 0x47800000u; b += sign ? 7 : 1) {
       ExpectF16MatchesGcc(FromBits(sign | b));
