@@ -12,6 +12,10 @@ packages=(
   libabsl-dev          # Abseil: status, strings, flags, containers
   libgtest-dev         # GoogleTest (static archives)
   nlohmann-json3-dev   # JSON for config.json and safetensors headers
+  libpcre2-dev         # Unicode regexes for tokenizer pre-tokenizers
+  libbenchmark-dev     # Google Benchmark for tools/bench
+  clang                # libFuzzer targets and sanitizer builds
+  libclang-rt-14-dev   # libFuzzer and sanitizer runtimes for clang
   llvm-15-tools        # FileCheck and lit for IR tests
   python3              # lit runs on Python
 )
