@@ -118,7 +118,9 @@ TEST_P(HfParityTest, LogitsAndGreedyTokensMatchTransformers) {
   for (int64_t row = 0; row < p; ++row) {
     max_diff = std::max(max_diff, MaxAbsDiffRow(*prefill, row, expected->prefill_logits, row));
   }
-  if (exact) EXPECT_EQ(ArgmaxRow(*prefill, p - 1), expected->tokens[0]);
+  if (exact) {
+    EXPECT_EQ(ArgmaxRow(*prefill, p - 1), expected->tokens[0]);
+  }
 
   // Decode steps feed Transformers' own tokens so every step compares
   // logits for the same inputs.
@@ -127,7 +129,9 @@ TEST_P(HfParityTest, LogitsAndGreedyTokensMatchTransformers) {
     absl::StatusOr<HostTensor> logits = session->Forward(std::span<const int32_t>(&token, 1));
     ASSERT_TRUE(logits.ok()) << logits.status();
     max_diff = std::max(max_diff, MaxAbsDiffRow(*logits, 0, expected->decode_logits, step));
-    if (exact) EXPECT_EQ(ArgmaxRow(*logits, 0), expected->tokens[step + 1]) << "step " << step;
+    if (exact) {
+      EXPECT_EQ(ArgmaxRow(*logits, 0), expected->tokens[step + 1]) << "step " << step;
+    }
   }
   std::printf("max |logit diff| %s %s: %.3g\n", c.family.c_str(), c.dtype.c_str(), max_diff);
   RecordProperty("max_logit_diff", std::to_string(max_diff));
