@@ -35,7 +35,9 @@ std::string Quote(std::string_view s) {
   return out + "\"";
 }
 
-std::string FormatAttr(const AttrValue& value) {
+}  // namespace
+
+std::string AttrToString(const AttrValue& value) {
   if (const int64_t* i = std::get_if<int64_t>(&value)) return std::to_string(*i);
   if (const double* d = std::get_if<double>(&value)) return FormatDouble(*d);
   if (const std::string* s = std::get_if<std::string>(&value)) return Quote(*s);
@@ -47,6 +49,8 @@ std::string FormatAttr(const AttrValue& value) {
   }
   return out + "]";
 }
+
+namespace {
 
 void PrintNode(const Function& f, const Node& node, std::string& out) {
   const OpInfo& info = GetOpInfo(node.op);
@@ -60,7 +64,7 @@ void PrintNode(const Function& f, const Node& node, std::string& out) {
     auto it = node.attrs.find(spec.name);
     if (it == node.attrs.end()) continue;
     absl::StrAppend(&out, first ? " {" : ", ", std::string(spec.name), "=",
-                    FormatAttr(it->second));
+                    AttrToString(it->second));
     first = false;
   }
   if (!first) out += "}";

@@ -25,6 +25,9 @@ namespace kiln {
 
 std::string PrintModule(const Module& module);
 
+// An attribute value as the printer writes it: 3, 1e-06, "str", [0,2,1].
+std::string AttrToString(const AttrValue& value);
+
 // Parses and verifies a module. Syntax errors give the line and column.
 absl::StatusOr<Module> ParseModule(std::string_view text);
 

@@ -3,15 +3,13 @@
 // executor. Prompts are token ids until the tokenizer library lands.
 //
 //   bin/run-reference --model tests/fixtures/models/llama3/f32
-//       --prompt_ids 55,112,80,172 --max_new_tokens 8
+//       --prompt-ids 55,112,80,172 --max-new-tokens 8
 #include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -21,6 +19,7 @@
 #include "models/registry.h"
 #include "runtime/reference/session.h"
 #include "runtime/reference/weights.h"
+#include "tools/cli.h"
 
 ABSL_FLAG(std::string, model, "", "Hugging Face model directory (config.json + safetensors)");
 ABSL_FLAG(std::string, dtype, "f32", "dtype of activations and weights: f32, bf16 or f16");
@@ -42,12 +41,12 @@ absl::StatusOr<std::vector<int32_t>> ParseIds(const std::string& text) {
   for (absl::string_view piece : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
     int32_t id = 0;
     if (!absl::SimpleAtoi(piece, &id)) {
-      return absl::InvalidArgumentError("--prompt_ids: '" + std::string(piece) +
+      return absl::InvalidArgumentError("--prompt-ids: '" + std::string(piece) +
                                         "' is not an integer token id");
     }
     ids.push_back(id);
   }
-  if (ids.empty()) return absl::InvalidArgumentError("--prompt_ids: the prompt is empty");
+  if (ids.empty()) return absl::InvalidArgumentError("--prompt-ids: the prompt is empty");
   return ids;
 }
 
@@ -65,7 +64,7 @@ absl::Status Run() {
     return absl::InvalidArgumentError("--dtype must be f32, bf16 or f16");
   }
   int max_new = absl::GetFlag(FLAGS_max_new_tokens);
-  if (max_new < 1) return absl::InvalidArgumentError("--max_new_tokens must be at least 1");
+  if (max_new < 1) return absl::InvalidArgumentError("--max-new-tokens must be at least 1");
   KILN_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, ParseIds(absl::GetFlag(FLAGS_prompt_ids)));
 
   Clock::time_point start = Clock::now();
@@ -115,15 +114,9 @@ absl::Status Run() {
 }  // namespace kiln
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Greedy generation with Kiln's CPU reference executor.\n"
-      "  run-reference --model DIR [--dtype f32|bf16|f16] [--prompt_ids 1,2,3] "
-      "[--max_new_tokens N] [--print_ir]");
-  absl::ParseCommandLine(argc, argv);
-  absl::Status status = kiln::Run();
-  if (!status.ok()) {
-    std::fprintf(stderr, "run-reference: %s\n", std::string(status.message()).c_str());
-    return 1;
-  }
-  return 0;
+  kiln::ParseToolFlags(argc, argv,
+                       "Greedy generation with Kiln's CPU reference executor.\n"
+                       "  run-reference --model DIR [--dtype f32|bf16|f16] [--prompt-ids 1,2,3] "
+                       "[--max-new-tokens N] [--print-ir]");
+  return kiln::ReportToolStatus("run-reference", kiln::Run());
 }

@@ -1,0 +1,37 @@
+// A sequence of passes with verification between them.
+#ifndef KILN_PASSES_PIPELINE_H_
+#define KILN_PASSES_PIPELINE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "passes/pass.h"
+
+namespace kiln {
+
+// Runs passes in order on a module, verifying it after each one, so a pass
+// that breaks an invariant is named in the error. An optional observer sees
+// the module after every pass (ir-opt's --print-ir-after-all).
+class PassPipeline {
+ public:
+  using Observer = std::function<void(std::string_view pass_spec, const Module& module)>;
+
+  // Parses a comma-separated list of pass specs: "dce,cse,specialize-shapes{batch=1}".
+  static absl::StatusOr<PassPipeline> Parse(std::string_view specs);
+
+  void Add(std::string spec, std::unique_ptr<Pass> pass);
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+
+  absl::Status Run(Module& module) const;
+
+ private:
+  std::vector<std::pair<std::string, std::unique_ptr<Pass>>> passes_;
+  Observer observer_;
+};
+
+}  // namespace kiln
+
+#endif  // KILN_PASSES_PIPELINE_H_
