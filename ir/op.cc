@@ -39,6 +39,10 @@ constexpr AttrSpec kAttentionAttrs[] = {
     {"window", AttrKind::kInt, false},
 };
 constexpr AttrSpec kScaleAttrs[] = {{"factor", AttrKind::kFloat, true}};
+constexpr AttrSpec kCommonAttrs[] = {
+    {"fusion", AttrKind::kString, false},
+    {"offset", AttrKind::kInt, false},
+};
 
 constexpr std::array<OpInfo, 24> kOps = {{
     {Op::kParameter, "parameter", 0, 0, {}},
@@ -82,8 +86,13 @@ const AttrSpec* OpInfo::FindAttr(std::string_view attr_name) const {
   for (const AttrSpec& spec : attrs) {
     if (spec.name == attr_name) return &spec;
   }
+  for (const AttrSpec& spec : kCommonAttrs) {
+    if (spec.name == attr_name) return &spec;
+  }
   return nullptr;
 }
+
+std::span<const AttrSpec> CommonAttrs() { return kCommonAttrs; }
 
 const OpInfo& GetOpInfo(Op op) { return kOps[static_cast<size_t>(op)]; }
 

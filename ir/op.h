@@ -85,8 +85,17 @@ struct OpInfo {
   int max_operands;
   std::span<const AttrSpec> attrs;
 
+  // The op's own attribute or a common one (CommonAttrs()).
   const AttrSpec* FindAttr(std::string_view attr_name) const;
 };
+
+// Attributes every op accepts, printed after the op's own:
+//   fusion: the fused kernel the node belongs to (set by the fuse-* passes;
+//     codegen emits one kernel per group). It never changes what a node
+//     computes.
+//   offset: the byte offset of the node's value in its function's
+//     activation arena (set by plan-memory).
+std::span<const AttrSpec> CommonAttrs();
 
 const OpInfo& GetOpInfo(Op op);
 std::optional<Op> OpFromName(std::string_view name);

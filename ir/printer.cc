@@ -60,12 +60,14 @@ void PrintNode(const Function& f, const Node& node, std::string& out) {
   }
   out += ")";
   bool first = true;
-  for (const AttrSpec& spec : info.attrs) {
-    auto it = node.attrs.find(spec.name);
-    if (it == node.attrs.end()) continue;
-    absl::StrAppend(&out, first ? " {" : ", ", std::string(spec.name), "=",
-                    AttrToString(it->second));
-    first = false;
+  for (std::span<const AttrSpec> specs : {info.attrs, CommonAttrs()}) {
+    for (const AttrSpec& spec : specs) {
+      auto it = node.attrs.find(spec.name);
+      if (it == node.attrs.end()) continue;
+      absl::StrAppend(&out, first ? " {" : ", ", std::string(spec.name), "=",
+                      AttrToString(it->second));
+      first = false;
+    }
   }
   if (!first) out += "}";
   absl::StrAppend(&out, " : ", TypeToString(node.type), "\n");

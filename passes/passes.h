@@ -9,6 +9,7 @@ namespace kiln {
 absl::StatusOr<std::unique_ptr<Pass>> CreateDeadCodeElimination(const PassOptions& options);
 absl::StatusOr<std::unique_ptr<Pass>> CreateCommonSubexpressionElimination(
     const PassOptions& options);
+absl::StatusOr<std::unique_ptr<Pass>> CreateSpecializeShapes(const PassOptions& options);
 
 }  // namespace kiln
 

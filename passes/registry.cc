@@ -7,7 +7,17 @@
 namespace kiln {
 namespace {
 
+constexpr PassOptionInfo kSpecializeOptions[] = {
+    {"batch", "size bound to the symbol 'batch'"},
+    {"seq", "size bound to 'seq' (1 for decode, k+1 to verify k draft tokens)"},
+    {"cache", "size bound to 'cache' (the static KV-cache capacity)"},
+    {"function", "only this function (default: all)"},
+    {"as", "add the specialised copy of 'function' under this name"},
+};
+
 const PassInfo kPasses[] = {
+    {"specialize-shapes", "binds symbolic dims (batch, seq, cache) to sizes", kSpecializeOptions,
+     CreateSpecializeShapes},
     {"dce", "removes values that no result depends on", {}, CreateDeadCodeElimination},
     {"cse", "merges values computed twice from the same operands", {},
      CreateCommonSubexpressionElimination},

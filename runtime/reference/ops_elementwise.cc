@@ -1,4 +1,6 @@
 // Elementwise ops and casts.
+#include <algorithm>
+#include <climits>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +24,18 @@ float Silu(float x) { return x / (1.0f + std::exp(-x)); }
 
 }  // namespace
 
+namespace {
+
+// Integer results wrap to the result dtype (two's complement), as torch and
+// CUDA integer arithmetic do; computed in uint64 so no overflow is undefined.
+int64_t WrapToDType(uint64_t bits, DType dtype) {
+  if (dtype == DType::kI32) return static_cast<int32_t>(static_cast<uint32_t>(bits));
+  if (dtype == DType::kI8) return static_cast<int8_t>(static_cast<uint8_t>(bits));
+  return static_cast<int64_t>(bits);
+}
+
+}  // namespace
+
 // The right operand repeats over the left's leading dims: element i of the
 // result pairs a[i] with b[i % b.numel()].
 absl::StatusOr<HostTensor> Binary(const Node& node, Operands in) {
@@ -39,8 +53,8 @@ absl::StatusOr<HostTensor> Binary(const Node& node, Operands in) {
     }
   } else {
     for (int64_t i = 0; i < n; ++i) {
-      int64_t x = a.ints[i], y = b.ints[i % period];
-      out.ints[i] = add ? x + y : x * y;
+      uint64_t x = static_cast<uint64_t>(a.ints[i]), y = static_cast<uint64_t>(b.ints[i % period]);
+      out.ints[i] = WrapToDType(add ? x + y : x * y, a.dtype);
     }
   }
   return out;
@@ -72,11 +86,15 @@ HostTensor Unary(const Node& node, const HostTensor& x) {
   return out;
 }
 
-// Float to float rounds to nearest even; float to integer truncates toward
-// zero (as torch's .to(int)), saturating at the int64 range; NaN becomes 0.
+// Float to float rounds to nearest even. Float to integer truncates toward
+// zero (torch's .to(int)) and saturates at the target's range; NaN becomes
+// 0. Integer to integer saturates too. Integer to f16/bf16 goes through f32
+// first, as torch does.
 HostTensor Cast(const Node& node, const HostTensor& x) {
   DType to = node.type.dtype;
   HostTensor out = HostTensor::Zeros(to, x.shape);
+  int64_t max = to == DType::kI32 ? INT32_MAX : to == DType::kI8 ? INT8_MAX : INT64_MAX;
+  int64_t min = -max - 1;
   int64_t n = x.numel();
   for (int64_t i = 0; i < n; ++i) {
     if (IsFloat(x.dtype) && IsFloat(to)) {
@@ -84,18 +102,19 @@ HostTensor Cast(const Node& node, const HostTensor& x) {
     } else if (IsFloat(to)) {
       out.floats[i] = RoundToDType(static_cast<float>(x.ints[i]), to);
     } else if (IsFloat(x.dtype)) {
-      float v = x.floats[i];
+      // Compare in double: every int32 bound is exact there, and 2^63 is.
+      double v = x.floats[i];
       if (std::isnan(v)) {
         out.ints[i] = 0;
-      } else if (v >= 9.2233720368547758e18f) {
-        out.ints[i] = INT64_MAX;
-      } else if (v <= -9.2233720368547758e18f) {
-        out.ints[i] = INT64_MIN;
+      } else if (v >= static_cast<double>(max)) {
+        out.ints[i] = max;
+      } else if (v <= static_cast<double>(min)) {
+        out.ints[i] = min;
       } else {
         out.ints[i] = static_cast<int64_t>(v);
       }
     } else {
-      out.ints[i] = x.ints[i];
+      out.ints[i] = std::clamp(x.ints[i], min, max);
     }
   }
   return out;

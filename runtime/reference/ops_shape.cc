@@ -1,26 +1,35 @@
 // Data movement: embedding gather, reshape, transpose, concat, slice.
+#include <algorithm>
+#include <climits>
+
 #include "absl/strings/str_cat.h"
 #include "runtime/reference/ops_internal.h"
 
 namespace kiln::reference_ops {
 
-// out[..., :] = table[ids[...] + index_offset, :]
+// out[..., :] = table[ids[...] + index_offset, :]. Valid ids are
+// non-negative and name a row of the table: [max(0, -offset), rows - offset).
 absl::StatusOr<HostTensor> Embedding(const Node& node, Operands in) {
   const HostTensor& table = *in[0];
   const HostTensor& ids = *in[1];
   int64_t rows = table.shape[0], width = table.shape[1];
   int64_t offset = node.IntAttr("index_offset", 0);
+  // Bounds in id space, computed without overflow for any offset.
+  int64_t lo = 0, hi = 0;
+  if (__builtin_sub_overflow(int64_t{0}, offset, &lo)) lo = INT64_MAX;
+  if (__builtin_sub_overflow(rows, offset, &hi)) hi = offset < 0 ? INT64_MAX : INT64_MIN;
+  lo = std::max<int64_t>(lo, 0);
   std::vector<int64_t> shape = ids.shape;
   shape.push_back(width);
   HostTensor out = HostTensor::Zeros(table.dtype, shape);
   for (int64_t i = 0; i < ids.numel(); ++i) {
-    int64_t row = ids.ints[i] + offset;
-    if (ids.ints[i] < 0 || row >= rows) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("%", node.name, " (embedding): index ", ids.ints[i], " is out of range [0, ",
-                       rows - offset, ")"));
+    int64_t id = ids.ints[i];
+    if (id < lo || id >= hi) {
+      return absl::InvalidArgumentError(absl::StrCat("%", node.name, " (embedding): index ", id,
+                                                     " is out of range [", lo, ", ", hi, ")"));
     }
-    std::copy_n(table.floats.begin() + row * width, width, out.floats.begin() + i * width);
+    std::copy_n(table.floats.begin() + (id + offset) * width, width,
+                out.floats.begin() + i * width);
   }
   return out;
 }

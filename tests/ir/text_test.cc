@@ -46,7 +46,7 @@ constexpr char kEveryOp[] = R"(module @every_op {
     %g1 = silu(%s) : f32[batch,seq,8]
     %g2 = gelu_tanh(%g1) : f32[batch,seq,8]
     %g3 = gelu_erf(%g2) : f32[batch,seq,8]
-    %g4 = relu(%g3) : f32[batch,seq,8]
+    %g4 = relu(%g3) {fusion="act", offset=128} : f32[batch,seq,8]
     %half = cast(%g4) : bf16[batch,seq,8]
     %top = argmax(%g4) : i32[batch,seq]
     return %top, %half, %sm, %cat, %kc, %vc
