@@ -1,5 +1,6 @@
 #include "ir/verifier.h"
 
+#include <map>
 #include <set>
 #include <string>
 
@@ -79,6 +80,33 @@ absl::Status VerifyNode(const Module& module, const Function& f, ValueId id) {
   return absl::OkStatus();
 }
 
+// A fusion group must be computable as one kernel: no value outside the
+// group may depend on a member and also feed a member (the kernel would
+// need that value mid-way). Walk in definition order, marking outside nodes
+// that depend on the group; a member reading a marked node breaks the rule.
+absl::Status VerifyFusionGroups(const Function& f) {
+  std::map<std::string, std::vector<ValueId>> groups;
+  for (ValueId id = 0; id < static_cast<ValueId>(f.nodes.size()); ++id) {
+    auto it = f.node(id).attrs.find("fusion");
+    if (it != f.node(id).attrs.end()) groups[std::get<std::string>(it->second)].push_back(id);
+  }
+  for (const auto& [group, members] : groups) {
+    std::vector<bool> member(f.nodes.size(), false), downstream(f.nodes.size(), false);
+    for (ValueId id : members) member[id] = true;
+    for (ValueId id = members.front(); id <= members.back(); ++id) {
+      for (ValueId operand : f.node(id).operands) {
+        if (member[id] && downstream[operand]) {
+          return Error(absl::StrCat("fusion group \"", group, "\" is not convex: %",
+                                    f.node(operand).name, " is outside the group, depends on it "
+                                    "and feeds its member %", f.node(id).name));
+        }
+        if (!member[id] && (member[operand] || downstream[operand])) downstream[id] = true;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 bool IsValidIdentifier(std::string_view name) {
@@ -110,6 +138,8 @@ absl::Status VerifyFunction(const Module& module, const Function& f) {
     if (!status.ok()) return Error(absl::StrCat(at, status.message()));
   }
   if (f.results.empty()) return Error(absl::StrCat(where, ": returns nothing"));
+  absl::Status fusion = VerifyFusionGroups(f);
+  if (!fusion.ok()) return Error(absl::StrCat(where, ": ", fusion.message()));
   for (ValueId r : f.results) {
     if (r < 0 || r >= static_cast<ValueId>(f.nodes.size())) {
       return Error(absl::StrCat(where, ": returns an undefined value"));

@@ -10,6 +10,9 @@ absl::StatusOr<std::unique_ptr<Pass>> CreateDeadCodeElimination(const PassOption
 absl::StatusOr<std::unique_ptr<Pass>> CreateCommonSubexpressionElimination(
     const PassOptions& options);
 absl::StatusOr<std::unique_ptr<Pass>> CreateSpecializeShapes(const PassOptions& options);
+absl::StatusOr<std::unique_ptr<Pass>> CreateFuseAttention(const PassOptions& options);
+absl::StatusOr<std::unique_ptr<Pass>> CreateFuseMlp(const PassOptions& options);
+absl::StatusOr<std::unique_ptr<Pass>> CreateFuseNormResidual(const PassOptions& options);
 
 }  // namespace kiln
 

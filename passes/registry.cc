@@ -18,6 +18,12 @@ constexpr PassOptionInfo kSpecializeOptions[] = {
 const PassInfo kPasses[] = {
     {"specialize-shapes", "binds symbolic dims (batch, seq, cache) to sizes", kSpecializeOptions,
      CreateSpecializeShapes},
+    {"fuse-attention", "groups QKV projections, rope, cache writes and attention into one kernel",
+     {}, CreateFuseAttention},
+    {"fuse-mlp", "groups gate/up projections, activation, product, down projection and residual",
+     {}, CreateFuseMlp},
+    {"fuse-norm-residual", "groups a residual add with the norm that reads it", {},
+     CreateFuseNormResidual},
     {"dce", "removes values that no result depends on", {}, CreateDeadCodeElimination},
     {"cse", "merges values computed twice from the same operands", {},
      CreateCommonSubexpressionElimination},
