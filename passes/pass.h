@@ -23,6 +23,10 @@ class Pass {
  public:
   virtual ~Pass() = default;
   virtual absl::StatusOr<bool> Run(Module& module) = 0;
+
+  // What the last Run found worth telling a user (e.g. plan-memory's peak);
+  // empty when nothing.
+  virtual std::string Report() const { return ""; }
 };
 
 // Option values by name, as written in `name{key=value,...}`.

@@ -13,6 +13,7 @@ absl::StatusOr<std::unique_ptr<Pass>> CreateSpecializeShapes(const PassOptions& 
 absl::StatusOr<std::unique_ptr<Pass>> CreateFuseAttention(const PassOptions& options);
 absl::StatusOr<std::unique_ptr<Pass>> CreateFuseMlp(const PassOptions& options);
 absl::StatusOr<std::unique_ptr<Pass>> CreateFuseNormResidual(const PassOptions& options);
+absl::StatusOr<std::unique_ptr<Pass>> CreatePlanMemory(const PassOptions& options);
 
 }  // namespace kiln
 

@@ -41,6 +41,7 @@ absl::Status PassPipeline::Run(Module& module) const {
       return absl::InternalError(
           absl::StrCat("pass ", spec, " produced invalid IR: ", verified.message()));
     }
+    if (report_sink_ && !pass->Report().empty()) report_sink_(spec, pass->Report());
     if (observer_) observer_(spec, module);
   }
   return absl::OkStatus();

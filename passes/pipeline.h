@@ -18,18 +18,22 @@ namespace kiln {
 class PassPipeline {
  public:
   using Observer = std::function<void(std::string_view pass_spec, const Module& module)>;
+  using ReportSink = std::function<void(std::string_view pass_spec, const std::string& report)>;
 
   // Parses a comma-separated list of pass specs: "dce,cse,specialize-shapes{batch=1}".
   static absl::StatusOr<PassPipeline> Parse(std::string_view specs);
 
   void Add(std::string spec, std::unique_ptr<Pass> pass);
   void set_observer(Observer observer) { observer_ = std::move(observer); }
+  // Receives each pass's non-empty Report() after it runs.
+  void set_report_sink(ReportSink sink) { report_sink_ = std::move(sink); }
 
   absl::Status Run(Module& module) const;
 
  private:
   std::vector<std::pair<std::string, std::unique_ptr<Pass>>> passes_;
   Observer observer_;
+  ReportSink report_sink_;
 };
 
 }  // namespace kiln

@@ -24,6 +24,8 @@ const PassInfo kPasses[] = {
      {}, CreateFuseMlp},
     {"fuse-norm-residual", "groups a residual add with the norm that reads it", {},
      CreateFuseNormResidual},
+    {"plan-memory", "assigns activations arena offsets with liveness-based reuse; reports the peak",
+     {}, CreatePlanMemory},
     {"dce", "removes values that no result depends on", {}, CreateDeadCodeElimination},
     {"cse", "merges values computed twice from the same operands", {},
      CreateCommonSubexpressionElimination},

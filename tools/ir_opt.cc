@@ -62,6 +62,9 @@ absl::Status Run(const std::vector<std::string>& args) {
                   PrintModule(m).c_str());
     });
   }
+  pipeline.set_report_sink([](std::string_view spec, const std::string& report) {
+    std::fprintf(stderr, "// %s: %s\n", std::string(spec).c_str(), report.c_str());
+  });
   KILN_RETURN_IF_ERROR(pipeline.Run(module));
   if (!absl::GetFlag(FLAGS_print_ir_after_all)) std::fputs(PrintModule(module).c_str(), stdout);
   return absl::OkStatus();

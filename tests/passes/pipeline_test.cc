@@ -3,6 +3,8 @@
 // and the pipeline names a pass that breaks the IR.
 #include "passes/pipeline.h"
 
+#include <set>
+
 #include "gtest/gtest.h"
 #include "ir/text.h"
 #include "models/checkpoint.h"
@@ -40,6 +42,38 @@ TEST(PipelineTest, OptimisedModelsComputeTheSameLogits) {
     absl::StatusOr<Checkpoint> checkpoint = Checkpoint::Open(dir);
     ASSERT_TRUE(checkpoint.ok());
     EXPECT_EQ(RunPrompt(model->module, *checkpoint), RunPrompt(optimised, *checkpoint)) << family;
+  }
+}
+
+// The whole compile pipeline on every fixture family: the result verifies
+// (fusion groups are convex), every layer gets its attention and MLP group,
+// memory is planned, and the specialised, fused, planned function computes
+// exactly the generic function's logits.
+TEST(PipelineTest, FullPipelineKeepsEveryFamilyExact) {
+  for (const char* family : {"llama3", "llama2", "mistral", "gemma", "opt", "opt350"}) {
+    SCOPED_TRACE(family);
+    std::string dir = std::string(kFixtures) + family + "/f32";
+    absl::StatusOr<BuiltModel> model = BuildModelFromDir(dir, BuildOptions{});
+    ASSERT_TRUE(model.ok()) << model.status();
+    Module compiled = model->module;
+    absl::StatusOr<PassPipeline> pipeline = PassPipeline::Parse(
+        "specialize-shapes{batch=1,seq=5,cache=16},fuse-attention,fuse-mlp,fuse-norm-residual,"
+        "cse,dce,plan-memory");
+    ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+    std::string report;
+    pipeline->set_report_sink([&](std::string_view, const std::string& r) { report = r; });
+    absl::Status status = pipeline->Run(compiled);
+    ASSERT_TRUE(status.ok()) << status;
+    std::set<std::string> groups;
+    for (const Node& node : compiled.functions[0].nodes) {
+      if (node.attrs.count("fusion")) groups.insert(node.StringAttr("fusion"));
+    }
+    EXPECT_TRUE(groups.count("l0.attn") && groups.count("l1.attn")) << PrintModule(compiled);
+    EXPECT_TRUE(groups.count("l0.out") && groups.count("l1.out")) << PrintModule(compiled);
+    EXPECT_NE(report.find("peak"), std::string::npos);
+    absl::StatusOr<Checkpoint> checkpoint = Checkpoint::Open(dir);
+    ASSERT_TRUE(checkpoint.ok());
+    EXPECT_EQ(RunPrompt(model->module, *checkpoint), RunPrompt(compiled, *checkpoint));
   }
 }
 
