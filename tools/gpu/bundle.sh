@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# bundle.sh [DEST]: builds the GPU-facing binaries with --config=gpu_bundle
+# (Abseil, GoogleTest and the C++ runtime linked statically) and copies them,
+# check.sh, ldd_check.sh and a MANIFEST into DEST (default gpu-bundle/ at the
+# repository root, git-ignored). The GPU host has glibc and /usr/local/cuda
+# but no Bazel, Abseil, GoogleTest or network, so the folder must run alone:
+# ldd_check.sh proves that here, and the script fails if it does not hold or
+# the folder reaches 50 MB (the device tool carries at most 64 MiB).
+# See docs/GPU_RECIPE.md.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$repo"
+dest="${1:-gpu-bundle}"
+max_bytes=$((50 * 1000 * 1000))
+
+# Bundled binaries; each lands in DEST under its own name. Add the GPU test
+# suite here as it arrives.
+targets=(
+  //tools/gpu:gpu-probe
+  //tests/tools/gpu:gpu_smoke_test
+)
+
+# --symlink_prefix=/ leaves the bazel-bin symlink on the plain build.
+bazel build --config=gpu_bundle --symlink_prefix=/ "${targets[@]}"
+bin_dir="$(bazel info --config=gpu_bundle bazel-bin 2>/dev/null)"
+
+rm -rf "$dest"
+mkdir -p "$dest"
+binaries=()
+for label in "${targets[@]}"; do
+  path="${label#//}"
+  path="${path/://}"
+  install -m 0755 "$bin_dir/$path" "$dest/"
+  binaries+=("$dest/$(basename "$path")")
+done
+install -m 0755 tools/gpu/check.sh tools/gpu/ldd_check.sh "$dest/"
+
+echo "bundle: checking what the binaries need"
+tools/gpu/ldd_check.sh "${binaries[@]}"
+# The newest glibc symbol version any binary uses; the host's glibc must be
+# at least this. Built on Debian 12 it is 2.36: the static libstdc++ carries
+# a reference to arc4random (2.36) and the static unwinder one to
+# _dl_find_object (2.35). ldd_check.sh on the host reports a shortfall.
+glibc_floor=$(objdump -T "${binaries[@]}" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
+echo "bundle: the binaries need glibc >= $glibc_floor"
+
+{
+  echo "Kiln GPU bundle (tools/gpu/bundle.sh; run ./check.sh on the GPU host)"
+  echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' + uncommitted changes')"
+  echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -srm)"
+  echo "config: bazel build --config=gpu_bundle"
+  echo "CUDA toolkit at build: $(readlink -f "${KILN_CUDA_PATH:-/usr/local/cuda}")"
+  echo "needs glibc >= $glibc_floor on the host (this machine: $(ldd --version | head -1 | awk '{print $NF}'))"
+  echo
+  echo "files (bytes, sha256):"
+  (cd "$dest" && for f in *; do
+    [ "$f" = MANIFEST ] && continue
+    printf '  %-20s %10s  %s\n' "$f" "$(stat -c %s "$f")" "$(sha256sum "$f" | cut -d' ' -f1)"
+  done)
+  echo
+  echo "shared libraries (ldd here):"
+  for b in "${binaries[@]}"; do
+    echo "  $(basename "$b"):"
+    ldd "$b" | sed 's/^\s*/    /'
+  done
+} >"$dest/MANIFEST"
+
+bytes=$(du -sb "$dest" | cut -f1)
+echo "bundle: $dest: $(ls "$dest" | wc -l) files, $bytes bytes ($(du -sh "$dest" | cut -f1))"
+if [ "$bytes" -ge "$max_bytes" ]; then
+  echo "bundle: $dest is over 50 MB; the device tool carries at most 64 MiB" >&2
+  exit 1
+fi

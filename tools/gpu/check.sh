@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# check.sh: the one script run on the GPU host (docs/GPU_RECIPE.md).
+#
+# Runs from the bundle alone (tools/gpu/bundle.sh): the host has glibc,
+# /usr/local/cuda and the driver, but no Bazel, Abseil, GoogleTest or
+# network. Steps, each under its own `timeout`, all within 170 s:
+#   host            date, kernel, glibc, the bundle's MANIFEST header, CUDA libraries
+#   nvidia-smi      the card, driver, clocks and memory as NVIDIA's tool sees them
+#   ldd             the bundled binaries need only glibc and CUDA libraries here
+#   gpu-probe       device, NVRTC, cubin launch, CUDA graph, cuBLASLt, copy bandwidth
+#   gpu_smoke_test  the same device checks as a GoogleTest suite
+# Logs and JSON go to $OUT when set, else ./gpu-results/; a short table is
+# printed last. Exit status 0 only when no step failed.
+#
+# The binaries are looked for in $KILN_GPU_BUNDLE, else next to this script
+# (the bundle's copy), else in gpu-bundle/ at the repository root (this file
+# run from tools/gpu/ in a checkout).
+set -uo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [ -n "${KILN_GPU_BUNDLE:-}" ]; then
+  bundle="$KILN_GPU_BUNDLE"
+elif [ -x "$here/gpu-probe" ]; then
+  bundle="$here"
+else
+  bundle="$(cd "$here/../.." && pwd)/gpu-bundle"
+fi
+out="${OUT:-$PWD/gpu-results}"
+mkdir -p "$out" || { echo "check.sh: cannot create $out" >&2; exit 1; }
+
+# The whole script, so a second try fits in the host's minutes. The override
+# exists for tests/tools/gpu/check_sh_test.sh.
+budget_s="${KILN_GPU_CHECK_BUDGET_S:-170}"
+start_s=$(date +%s)
+names=()
+statuses=()
+seconds=()
+
+# step NAME LIMIT_S COMMAND...: runs COMMAND under `timeout` (never past the
+# overall budget), logs to $out/NAME.log, echoes the log, records a status.
+step() {
+  local name="$1" limit="$2"
+  shift 2
+  local left=$((budget_s - ($(date +%s) - start_s)))
+  ((limit > left)) && limit=$left
+  local log="$out/$name.log" status rc t0
+  t0=$(date +%s)
+  if ((limit <= 0)); then
+    status="NOT RUN (time budget spent)"
+  else
+    echo "=== $name (limit ${limit}s) ==="
+    timeout -k 3 "$limit" "$@" >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    case "$rc" in
+      0) status=ok ;;
+      124 | 137) status="TIMEOUT after ${limit}s" ;;
+      *) status="FAIL (exit $rc)" ;;
+    esac
+  fi
+  names+=("$name")
+  statuses+=("$status")
+  seconds+=($(($(date +%s) - t0)))
+}
+
+# Aligns tab-separated rows where util-linux `column` exists.
+table() {
+  if command -v column >/dev/null 2>&1; then column -t -s $'\t'; else cat; fi
+}
+
+host_info() {
+  date -u +%Y-%m-%dT%H:%M:%SZ
+  uname -a
+  echo "glibc: $(ldd --version 2>&1 | head -1)"
+  echo "bundle: $bundle"
+  # The MANIFEST's header (commit, build, glibc floor); the rest is hashes.
+  sed -n '1,/^$/p' "$bundle/MANIFEST" 2>/dev/null || echo "(no MANIFEST)"
+  echo "CUDA libraries in /usr/local/cuda/lib64:"
+  ls /usr/local/cuda/lib64 2>/dev/null | grep -E '^lib(cudart|nvrtc|cublas|cublasLt)\.so' | sed 's/^/  /'
+}
+
+nvidia_smi() {
+  if ! command -v nvidia-smi >/dev/null 2>&1; then
+    echo "nvidia-smi: not installed (no NVIDIA driver on this machine)"
+    return 3
+  fi
+  nvidia-smi || return
+  # Extra fields are informative only; an unknown one must not fail the step.
+  nvidia-smi --format=csv \
+    --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.memory,power.limit,pstate ||
+    echo "(nvidia-smi --query-gpu failed; see the table above)"
+}
+
+# `timeout` runs programs, not shell functions: export them to a child bash.
+export bundle
+export -f host_info nvidia_smi
+step host 10 bash -c host_info
+step nvidia-smi 15 bash -c nvidia_smi
+# No nvidia-smi means no driver: the probe then reports "no CUDA device" and
+# decides the run; the missing tool alone does not fail it.
+[ "${statuses[-1]}" = "FAIL (exit 3)" ] && statuses[-1]="absent"
+smi_status="${statuses[-1]}"
+step ldd 10 "$bundle/ldd_check.sh" "$bundle/gpu-probe" "$bundle/gpu_smoke_test"
+step gpu-probe 90 "$bundle/gpu-probe" --json="$out/probe.json" --summary="$out/summary.tsv"
+# The probe exits 0 without a device (that is CI's case), so "no device"
+# where a driver answers nvidia-smi must fail here.
+has_device=0
+grep -q '"device": {' "$out/probe.json" 2>/dev/null && has_device=1
+if [ "${statuses[-1]}" = ok ] && ((has_device == 0)) && [ "$smi_status" = ok ]; then
+  statuses[-1]="FAIL (nvidia-smi works but the probe found no device)"
+fi
+step gpu_smoke_test 40 "$bundle/gpu_smoke_test" --gtest_output="xml:$out/gpu_smoke_test.xml"
+
+# A skipped suite is only acceptable where the probe found no device.
+if [ "${statuses[-1]}" = ok ] && grep -q '\[  SKIPPED \]' "$out/gpu_smoke_test.log"; then
+  if ((has_device)); then
+    statuses[-1]="FAIL (skipped on a host with a device)"
+  else
+    statuses[-1]="skipped (no device)"
+  fi
+fi
+
+echo
+echo "=== summary ($(date -u +%Y-%m-%dT%H:%M:%SZ), results in $out) ==="
+for i in "${!names[@]}"; do
+  printf '%s\t%s\t%ss\n' "${names[$i]}" "${statuses[$i]}" "${seconds[$i]}"
+done | table
+failed=0
+for status in "${statuses[@]}"; do
+  case "$status" in FAIL* | TIMEOUT* | NOT\ RUN*) failed=1 ;; esac
+done
+if [ -s "$out/summary.tsv" ]; then
+  echo "--- gpu-probe ---"
+  table <"$out/summary.tsv"
+fi
+if ((has_device == 0)); then
+  echo "NOTE: no CUDA device here, so only the NVRTC compile checks and the bundle itself ran."
+fi
+exit "$failed"
