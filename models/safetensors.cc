@@ -121,6 +121,17 @@ constexpr const char* kUnsupportedDTypes[] = {
     "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "C64",
 };
 
+}  // namespace
+
+const char* SafetensorsDTypeName(DType dtype) {
+  for (const DTypeSpelling& d : kSupportedDTypes) {
+    if (d.dtype == dtype) return d.name;
+  }
+  return nullptr;
+}
+
+namespace {
+
 // A JSON value as text for an error message, cut short: a hostile header
 // may hold a shape with millions of entries.
 std::string Brief(const Json& v) {

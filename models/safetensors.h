@@ -90,6 +90,10 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
+// The safetensors spelling of a dtype Kiln reads ("F32", "BF16", ...), or
+// nullptr for one the format cannot hold (u4).
+const char* SafetensorsDTypeName(DType dtype);
+
 // Parses `text` as JSON, stricter than nlohmann's defaults in the ways a
 // weight loader needs: the text must be valid UTF-8, an object key may not
 // repeat within one object (nlohmann would silently keep the last, letting

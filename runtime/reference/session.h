@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -11,15 +12,30 @@
 
 namespace kiln {
 
-// Owns the static KV caches of one sequence and steps a model's @forward
+// A function compiled for batch 1 and a fixed number of tokens per step.
+struct SessionBucket {
+  std::string function;
+  int64_t seq = 0;
+};
+
+// Owns the static KV caches of one sequence and steps a model's forward
 // function (models/model.h's convention) through prefill and decode: each
 // Forward call appends tokens at the next cache positions. The executor must
 // outlive the session.
+//
+// Without buckets the generic @forward runs on exactly the given tokens.
+// With buckets (an engine's specialised functions) each step runs the
+// smallest bucket that holds the remaining tokens and fits in the cache,
+// right-padding the last chunk; longer inputs run in chunks. Padding is
+// exact: a padded token sits after every real one, so causal attention
+// never lets a real token see it, and its cache slot is overwritten by the
+// next real token written there.
 class ReferenceSession {
  public:
   // Allocates zeroed caches of `capacity` positions for batch 1.
   static absl::StatusOr<ReferenceSession> Create(const ReferenceExecutor& executor,
-                                                 int64_t capacity);
+                                                 int64_t capacity,
+                                                 std::vector<SessionBucket> buckets = {});
 
   // Runs `tokens` at positions position() .. position() + n - 1 and returns
   // their logits, [n, vocab]. Fails without changing the session when the
@@ -31,13 +47,21 @@ class ReferenceSession {
 
  private:
   ReferenceSession(const ReferenceExecutor& executor, int64_t capacity,
-                   std::vector<HostTensor> caches)
-      : executor_(&executor), capacity_(capacity), caches_(std::move(caches)) {}
+                   std::vector<HostTensor> caches, std::vector<SessionBucket> buckets)
+      : executor_(&executor),
+        capacity_(capacity),
+        caches_(std::move(caches)),
+        buckets_(std::move(buckets)) {}
+
+  // Runs one step of `function` on `tokens` padded to `padded_length`.
+  absl::StatusOr<HostTensor> Step(const std::string& function, std::span<const int32_t> tokens,
+                                  int64_t padded_length);
 
   const ReferenceExecutor* executor_;
   int64_t capacity_;
   int64_t position_ = 0;
   std::vector<HostTensor> caches_;
+  std::vector<SessionBucket> buckets_;  // sorted by seq
 };
 
 }  // namespace kiln

@@ -1,0 +1,211 @@
+#include "runtime/engine/engine.h"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "ir/status_macros.h"
+#include "ir/text.h"
+#include "models/checkpoint.h"
+#include "models/safetensors_writer.h"
+#include "runtime/engine/sha256.h"
+#include "runtime/half.h"
+#include "runtime/reference/weights.h"
+
+namespace kiln {
+namespace {
+
+constexpr char kManifest[] = "manifest.json";
+constexpr char kConfig[] = "config.json";
+constexpr char kModelIr[] = "model.ir";
+constexpr char kWeights[] = "weights.safetensors";
+
+absl::Status WriteText(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, " is missing or unreadable"));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// The bytes of a weight in its dtype, little-endian as safetensors stores.
+std::vector<uint8_t> WeightBytes(const HostTensor& t) {
+  std::vector<uint8_t> bytes;
+  if (t.dtype == DType::kF32) {
+    bytes.resize(t.floats.size() * 4);
+    std::memcpy(bytes.data(), t.floats.data(), bytes.size());
+    return bytes;
+  }
+  bytes.resize(t.floats.size() * 2);
+  for (size_t i = 0; i < t.floats.size(); ++i) {
+    uint16_t bits = t.dtype == DType::kBF16 ? FloatToBF16(t.floats[i]) : FloatToF16(t.floats[i]);
+    std::memcpy(bytes.data() + 2 * i, &bits, 2);
+  }
+  return bytes;
+}
+
+absl::Status WriteWeights(const std::string& path, const WeightMap& weights) {
+  std::vector<std::vector<uint8_t>> storage;
+  std::vector<TensorToWrite> tensors;
+  storage.reserve(weights.size());
+  for (const auto& [name, tensor] : weights) {
+    if (!IsFloat(tensor.dtype)) {
+      return absl::UnimplementedError(absl::StrCat("weight \"", name, "\" is not a float tensor"));
+    }
+    storage.push_back(WeightBytes(tensor));
+    tensors.push_back({name, tensor.dtype, tensor.shape, storage.back()});
+  }
+  return WriteSafetensors(path, std::move(tensors), {{"format", "kiln"}});
+}
+
+nlohmann::json ManifestToJson(const EngineManifest& m) {
+  nlohmann::json j = {
+      {"format_version", m.format_version},
+      {"architecture", m.architecture},
+      {"target", m.target},
+      {"dtype", std::string(DTypeName(m.dtype))},
+      {"max_batch", m.max_batch},
+      {"max_seq", m.max_seq},
+      {"eos_token_ids", m.eos_token_ids},
+      {"tokenizer", m.tokenizer},
+  };
+  j["bos_token_id"] = m.bos_token_id ? nlohmann::json(*m.bos_token_id) : nlohmann::json(nullptr);
+  for (const EngineBucket& b : m.buckets) {
+    j["buckets"].push_back({{"function", b.function}, {"batch", b.batch}, {"seq", b.seq}});
+  }
+  for (const EngineFile& f : m.files) {
+    j["files"].push_back({{"path", f.path}, {"bytes", f.bytes}, {"sha256", f.sha256}});
+  }
+  return j;
+}
+
+// Reads the manifest fields; a field of the wrong type is reported by name.
+absl::StatusOr<EngineManifest> ManifestFromJson(const nlohmann::json& j) {
+  EngineManifest m;
+  std::string field;
+  try {
+    field = "format_version";
+    m.format_version = j.at(field).get<int>();
+    if (m.format_version != kEngineFormatVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "engine format version ", m.format_version, ", but this Kiln reads version ",
+          kEngineFormatVersion, ": rebuild the engine with this compile-model"));
+    }
+    field = "architecture", m.architecture = j.at(field).get<std::string>();
+    field = "target", m.target = j.at(field).get<std::string>();
+    field = "dtype";
+    std::optional<DType> dtype = DTypeFromName(j.at(field).get<std::string>());
+    if (!dtype) return absl::DataLossError("manifest.json: unknown dtype");
+    m.dtype = *dtype;
+    field = "max_batch", m.max_batch = j.at(field).get<int64_t>();
+    field = "max_seq", m.max_seq = j.at(field).get<int64_t>();
+    field = "eos_token_ids", m.eos_token_ids = j.at(field).get<std::vector<int64_t>>();
+    field = "bos_token_id";
+    if (!j.at(field).is_null()) m.bos_token_id = j.at(field).get<int64_t>();
+    field = "tokenizer", m.tokenizer = j.at(field).get<std::string>();
+    field = "buckets";
+    for (const nlohmann::json& b : j.at(field)) {
+      m.buckets.push_back({b.at("function").get<std::string>(), b.at("batch").get<int64_t>(),
+                           b.at("seq").get<int64_t>()});
+    }
+    field = "files";
+    for (const nlohmann::json& f : j.at(field)) {
+      m.files.push_back({f.at("path").get<std::string>(), f.at("bytes").get<int64_t>(),
+                         f.at("sha256").get<std::string>()});
+    }
+  } catch (const nlohmann::json::exception&) {
+    return absl::DataLossError(
+        absl::StrCat("manifest.json: field '", field, "' is missing or has the wrong type"));
+  }
+  return m;
+}
+
+// Checks every file the manifest lists against its recorded size and digest.
+absl::Status CheckFiles(const std::string& dir, const EngineManifest& m) {
+  for (const char* required : {kConfig, kModelIr, kWeights}) {
+    bool listed = false;
+    for (const EngineFile& f : m.files) listed |= f.path == required;
+    if (!listed) return absl::DataLossError(absl::StrCat("manifest.json does not list ", required));
+  }
+  for (const EngineFile& f : m.files) {
+    if (f.path.empty() || f.path.find('/') != std::string::npos || f.path == "..") {
+      return absl::DataLossError(absl::StrCat("manifest.json lists a bad file name '", f.path, "'"));
+    }
+    std::string path = dir + "/" + f.path;
+    KILN_ASSIGN_OR_RETURN(FileDigest digest, DigestFile(path));
+    if (digest.bytes != f.bytes) {
+      return absl::DataLossError(absl::StrCat(path, " has ", digest.bytes,
+                                              " bytes but the manifest records ", f.bytes,
+                                              " (truncated or replaced)"));
+    }
+    if (digest.sha256 != f.sha256) {
+      return absl::DataLossError(absl::StrCat(path, " does not match its SHA-256 in the "
+                                              "manifest (the file was modified)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status WriteEngine(const std::string& dir, const Engine& engine,
+                         const std::string& tokenizer_path) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir));
+  EngineManifest manifest = engine.manifest;
+  manifest.format_version = kEngineFormatVersion;
+  manifest.files.clear();
+  KILN_RETURN_IF_ERROR(WriteText(dir + "/" + kConfig, engine.config.dump(2) + "\n"));
+  KILN_RETURN_IF_ERROR(WriteText(dir + "/" + kModelIr, PrintModule(engine.module)));
+  KILN_RETURN_IF_ERROR(WriteWeights(dir + "/" + kWeights, engine.weights));
+  std::vector<std::string> names = {kConfig, kModelIr, kWeights};
+  manifest.tokenizer.clear();
+  if (!tokenizer_path.empty()) {
+    manifest.tokenizer = std::filesystem::path(tokenizer_path).filename().string();
+    std::filesystem::copy_file(tokenizer_path, dir + "/" + manifest.tokenizer,
+                               std::filesystem::copy_options::overwrite_existing, error);
+    if (error) return absl::PermissionDeniedError(absl::StrCat("cannot copy ", tokenizer_path));
+    names.push_back(manifest.tokenizer);
+  }
+  for (const std::string& name : names) {
+    KILN_ASSIGN_OR_RETURN(FileDigest digest, DigestFile(dir + "/" + name));
+    manifest.files.push_back({name, digest.bytes, digest.sha256});
+  }
+  return WriteText(dir + "/" + kManifest, ManifestToJson(manifest).dump(2) + "\n");
+}
+
+absl::StatusOr<Engine> LoadEngine(const std::string& dir, const std::string& target) {
+  KILN_ASSIGN_OR_RETURN(std::string text, ReadText(dir + "/" + kManifest));
+  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) {
+    return absl::DataLossError(absl::StrCat(dir, "/manifest.json is not a JSON object"));
+  }
+  Engine engine;
+  KILN_ASSIGN_OR_RETURN(engine.manifest, ManifestFromJson(json));
+  if (engine.manifest.target != target) {
+    return absl::FailedPreconditionError(absl::StrCat("the engine in ", dir, " was compiled for ",
+                                                      engine.manifest.target, ", not ", target,
+                                                      ": recompile with --target ", target));
+  }
+  KILN_RETURN_IF_ERROR(CheckFiles(dir, engine.manifest));
+  KILN_ASSIGN_OR_RETURN(std::string config, ReadText(dir + "/" + kConfig));
+  engine.config = nlohmann::json::parse(config, nullptr, /*allow_exceptions=*/false);
+  KILN_ASSIGN_OR_RETURN(std::string ir, ReadText(dir + "/" + kModelIr));
+  KILN_ASSIGN_OR_RETURN(engine.module, ParseModule(ir));
+  KILN_ASSIGN_OR_RETURN(Checkpoint weights, Checkpoint::OpenFile(dir + "/" + kWeights));
+  KILN_ASSIGN_OR_RETURN(engine.weights, LoadWeights(engine.module, weights));
+  return engine;
+}
+
+}  // namespace kiln

@@ -1,0 +1,80 @@
+// Engine artefacts: the directory compile-model writes and the runtime loads.
+//
+//   <dir>/manifest.json       format version, model, target, dtype, buckets,
+//                             limits, generation defaults, and the size and
+//                             SHA-256 of every other file
+//   <dir>/config.json         the model's Hugging Face config, as given
+//   <dir>/model.ir            the compiled module in IR text form: one
+//                             specialised function per (batch, length) bucket
+//   <dir>/weights.safetensors weights in the engine dtype
+//   <dir>/tokenizer.json      when the model directory has one
+#ifndef KILN_RUNTIME_ENGINE_ENGINE_H_
+#define KILN_RUNTIME_ENGINE_ENGINE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ir/module.h"
+#include "nlohmann/json.hpp"
+#include "runtime/reference/executor.h"
+
+namespace kiln {
+
+// Bumped whenever the artefact layout or the meaning of a field changes;
+// the loader accepts exactly this version.
+inline constexpr int kEngineFormatVersion = 1;
+
+struct EngineFile {
+  std::string path;  // relative to the engine directory
+  int64_t bytes = 0;
+  std::string sha256;
+};
+
+// One compiled bucket: a function of model.ir and the shape it serves.
+struct EngineBucket {
+  std::string function;
+  int64_t batch = 0;
+  int64_t seq = 0;  // tokens per step: 1 for decode
+};
+
+// Everything manifest.json records.
+struct EngineManifest {
+  int format_version = kEngineFormatVersion;
+  std::string architecture;
+  std::string target;  // "cpu", "sm_80", "sm_90"
+  DType dtype = DType::kF32;
+  int64_t max_batch = 1;
+  int64_t max_seq = 0;  // the static KV-cache capacity
+  std::vector<EngineBucket> buckets;
+  std::optional<int64_t> bos_token_id;
+  std::vector<int64_t> eos_token_ids;
+  std::string tokenizer;  // file name, empty when the engine has none
+  std::vector<EngineFile> files;
+};
+
+// What an engine holds once loaded.
+struct Engine {
+  EngineManifest manifest;
+  nlohmann::json config;
+  Module module;
+  WeightMap weights;
+};
+
+// Writes `engine` to `dir` (created if needed): config, IR, weights, an
+// optional tokenizer copied from `tokenizer_path`, then the manifest with
+// every file's size and digest.
+absl::Status WriteEngine(const std::string& dir, const Engine& engine,
+                         const std::string& tokenizer_path = "");
+
+// Loads an engine for `target`. Each failure says what is wrong: a missing
+// or unreadable file, a format version or target other than expected, a
+// file whose size or SHA-256 differs from the manifest (truncated or
+// modified), IR that does not verify, weights that do not match the IR.
+absl::StatusOr<Engine> LoadEngine(const std::string& dir, const std::string& target);
+
+}  // namespace kiln
+
+#endif  // KILN_RUNTIME_ENGINE_ENGINE_H_

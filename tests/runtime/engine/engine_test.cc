@@ -1,0 +1,199 @@
+// Engine artefacts end to end: compile-model writes an engine, LoadEngine
+// checks and loads it, and the compiled buckets (padded, chunked prefill
+// and decode) reproduce Transformers' logits. Damaged engines each give
+// their own error.
+#include "runtime/engine/engine.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "models/checkpoint.h"
+#include "runtime/engine/sha256.h"
+#include "runtime/reference/session.h"
+#include "runtime/reference/weights.h"
+
+namespace kiln {
+namespace {
+
+constexpr char kFixtures[] = "tests/fixtures/models/";
+
+std::string TempDir(const std::string& name) {
+  return std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+}
+
+// Runs bin/compile-model (a data dependency); returns its exit status.
+int Compile(const std::string& family, const std::string& dtype, const std::string& out,
+            const std::string& extra = "") {
+  std::string command = "tools/compile-model --model " + std::string(kFixtures) + family + "/" +
+                        dtype + " --out " + out + " --dtype " + dtype +
+                        " --buckets 8 --max-seq 32 " + extra + " 2>" + out + ".log";
+  return std::system(command.c_str());
+}
+
+std::string ReadLog(const std::string& out) {
+  std::ifstream in(out + ".log");
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+HostTensor Expected(const std::string& dir, const char* name, DType dtype) {
+  absl::StatusOr<Checkpoint> file = Checkpoint::OpenFile(dir + "/expected.safetensors");
+  EXPECT_TRUE(file.ok()) << file.status();
+  absl::StatusOr<HostTensor> t = HostTensorFromEntry(*file->Find(name), dtype);
+  EXPECT_TRUE(t.ok()) << t.status();
+  return *t;
+}
+
+double MaxAbsDiff(const float* a, const float* b, int64_t n) {
+  double max = 0;
+  for (int64_t i = 0; i < n; ++i) max = std::max(max, std::fabs(double{a[i]} - b[i]));
+  return max;
+}
+
+struct Case {
+  std::string family;
+  std::string dtype;
+  double tolerance;
+};
+
+class EngineParityTest : public testing::TestWithParam<Case> {};
+
+TEST_P(EngineParityTest, CompiledBucketsMatchTransformers) {
+  const Case& c = GetParam();
+  std::string out = TempDir(c.family + "_" + c.dtype + ".engine");
+  ASSERT_EQ(Compile(c.family, c.dtype, out), 0) << ReadLog(out);
+  absl::StatusOr<Engine> engine = LoadEngine(out, "cpu");
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  std::vector<SessionBucket> buckets;
+  for (const EngineBucket& b : engine->manifest.buckets) buckets.push_back({b.function, b.seq});
+  int64_t capacity = engine->manifest.max_seq;
+  absl::StatusOr<ReferenceExecutor> executor =
+      ReferenceExecutor::Create(std::move(engine->module), std::move(engine->weights));
+  ASSERT_TRUE(executor.ok()) << executor.status();
+  absl::StatusOr<ReferenceSession> session =
+      ReferenceSession::Create(*executor, capacity, buckets);
+  ASSERT_TRUE(session.ok()) << session.status();
+
+  std::string dir = std::string(kFixtures) + c.family + "/" + c.dtype;
+  HostTensor prompt = Expected(dir, "prompt_ids", DType::kI64);
+  HostTensor tokens = Expected(dir, "tokens", DType::kI64);
+  HostTensor prefill = Expected(dir, "prefill_logits", DType::kF32);
+  HostTensor decode = Expected(dir, "decode_logits", DType::kF32);
+  // 12 prompt tokens with an 8-token bucket: one full chunk, one padded.
+  std::vector<int32_t> ids(prompt.ints.begin(), prompt.ints.end());
+  absl::StatusOr<HostTensor> logits = session->Forward(ids);
+  ASSERT_TRUE(logits.ok()) << logits.status();
+  ASSERT_EQ(logits->floats.size(), prefill.floats.size());
+  EXPECT_LE(MaxAbsDiff(logits->floats.data(), prefill.floats.data(), prefill.numel()),
+            c.tolerance);
+  int64_t vocab = decode.shape[1];
+  for (int step = 0; step < 8; ++step) {
+    int32_t token = static_cast<int32_t>(tokens.ints[step]);
+    logits = session->Forward(std::span<const int32_t>(&token, 1));
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    EXPECT_LE(MaxAbsDiff(logits->floats.data(), decode.floats.data() + step * vocab, vocab),
+              c.tolerance)
+        << "decode step " << step;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, EngineParityTest,
+                         testing::Values(Case{"llama3", "f32", 1e-4}, Case{"opt350", "f32", 1e-4},
+                                         Case{"gemma", "bf16", 0.12}),
+                         [](const testing::TestParamInfo<Case>& info) {
+                           return info.param.family + "_" + info.param.dtype;
+                         });
+
+// A fresh engine, compiled once per test that damages it.
+std::string FreshEngine(const std::string& name) {
+  std::string out = TempDir(name);
+  std::filesystem::remove_all(out);
+  EXPECT_EQ(Compile("llama2", "f32", out), 0) << ReadLog(out);
+  return out;
+}
+
+void ExpectLoadError(const std::string& dir, const std::string& target,
+                     const std::string& expected) {
+  absl::StatusOr<Engine> engine = LoadEngine(dir, target);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_NE(std::string(engine.status().message()).find(expected), std::string::npos)
+      << engine.status();
+}
+
+TEST(EngineLoadTest, DamagedEnginesEachGiveTheirOwnError) {
+  std::string dir = FreshEngine("damaged.engine");
+  ASSERT_TRUE(LoadEngine(dir, "cpu").ok());
+  ExpectLoadError(dir, "sm_90", "was compiled for cpu, not sm_90: recompile with --target sm_90");
+
+  {  // flip one byte of the weights
+    std::fstream f(dir + "/weights.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-5, std::ios::end);
+    f.put('\x7f');
+  }
+  ExpectLoadError(dir, "cpu", "weights.safetensors does not match its SHA-256 in the manifest");
+
+  std::filesystem::resize_file(dir + "/weights.safetensors", 1000);
+  ExpectLoadError(dir, "cpu", "has 1000 bytes but the manifest records");
+
+  std::filesystem::remove(dir + "/model.ir");
+  ExpectLoadError(dir, "cpu", "model.ir is missing or unreadable");
+
+  std::filesystem::remove(dir + "/manifest.json");
+  ExpectLoadError(dir, "cpu", "manifest.json is missing or unreadable");
+}
+
+TEST(EngineLoadTest, OtherFormatVersionsAreRejected) {
+  std::string dir = FreshEngine("version.engine");
+  std::ifstream in(dir + "/manifest.json");
+  std::string text(std::istreambuf_iterator<char>(in), {});
+  in.close();
+  size_t at = text.find("\"format_version\": 1");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 19, "\"format_version\": 99");
+  std::ofstream(dir + "/manifest.json") << text;
+  ExpectLoadError(dir, "cpu", "engine format version 99, but this Kiln reads version 1");
+  std::ofstream(dir + "/manifest.json") << "{\"format_version\": 1}";
+  ExpectLoadError(dir, "cpu", "field 'architecture' is missing or has the wrong type");
+}
+
+TEST(CompileModelTest, BadRequestsFailWithTheirReason) {
+  std::string out = TempDir("bad.engine");
+  EXPECT_NE(Compile("llama3", "f32", out, "--target sm_90"), 0);
+  EXPECT_NE(ReadLog(out).find("the CUDA backend (NVRTC kernels, cuBLASLt, graphs) is not built"),
+            std::string::npos)
+      << ReadLog(out);
+  EXPECT_NE(Compile("llama3", "f32", out, "--max-seq 4096"), 0);
+  EXPECT_NE(ReadLog(out).find("--max-seq 4096 must be in [1, 64]"), std::string::npos)
+      << ReadLog(out);
+  EXPECT_NE(std::system(("tools/compile-model --model /nonexistent --out " + out + " 2>" + out +
+                         ".log").c_str()),
+            0);
+  EXPECT_NE(ReadLog(out).find("cannot open /nonexistent/config.json"), std::string::npos);
+}
+
+TEST(Sha256Test, MatchesFips180Vectors) {
+  auto hex = [](const std::string& s) {
+    return Sha256Hex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
+  };
+  EXPECT_EQ(hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  // A million 'a's, fed in uneven pieces to exercise buffering.
+  Sha256 hash;
+  std::string piece(997, 'a');
+  int64_t left = 1000000;
+  while (left > 0) {
+    size_t n = static_cast<size_t>(std::min<int64_t>(left, 997));
+    hash.Update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(piece.data()), n));
+    left -= static_cast<int64_t>(n);
+  }
+  std::array<uint8_t, 32> digest = hash.Finish();
+  EXPECT_EQ(digest[0], 0xcd);
+  EXPECT_EQ(digest[31], 0xd0);
+}
+
+}  // namespace
+}  // namespace kiln

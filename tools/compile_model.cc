@@ -1,0 +1,194 @@
+// compile-model: builds a Hugging Face checkpoint into a Kiln engine
+// directory (runtime/engine/engine.h): the model's IR specialised per
+// (batch, length) bucket, fused and memory-planned, with its weights in the
+// engine dtype, its config and tokenizer, and a checksummed manifest.
+//
+//   bin/compile-model --model tests/fixtures/models/llama3/f32 --out /tmp/llama3.engine
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "ir/status_macros.h"
+#include "models/checkpoint.h"
+#include "models/config_reader.h"
+#include "models/registry.h"
+#include "passes/pipeline.h"
+#include "runtime/engine/engine.h"
+#include "runtime/reference/weights.h"
+#include "tools/cli.h"
+
+ABSL_FLAG(std::string, model, "", "Hugging Face model directory (config.json + safetensors)");
+ABSL_FLAG(std::string, out, "", "engine directory to write");
+ABSL_FLAG(std::string, target, "cpu", "cpu, sm_80 or sm_90");
+ABSL_FLAG(std::string, dtype, "f32", "f32, bf16 or f16");
+ABSL_FLAG(int64_t, max_batch, 1, "largest batch the engine serves");
+ABSL_FLAG(int64_t, max_seq, 0, "KV-cache capacity in tokens (default: min(max_position_embeddings, 2048))");
+ABSL_FLAG(std::string, buckets, "16,64,256", "prefill lengths to compile (each <= --max-seq)");
+
+namespace kiln {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Prints "[k/5] step ... 0.12 s" lines; a step left open by an error ends
+// its line so the error starts on a fresh one.
+class Progress {
+ public:
+  ~Progress() {
+    if (step_ != done_) std::fputs(" failed\n", stderr);
+  }
+
+  void Step(const std::string& what) {
+    Finish();
+    std::fprintf(stderr, "[%d/5] %s ...", ++step_, what.c_str());
+    std::fflush(stderr);
+    start_ = Clock::now();
+  }
+  void Finish() {
+    if (step_ == 0 || done_ == step_) return;
+    std::fprintf(stderr, " %.2f s\n",
+                 std::chrono::duration<double>(Clock::now() - start_).count());
+    done_ = step_;
+  }
+
+ private:
+  int step_ = 0, done_ = 0;
+  Clock::time_point start_;
+};
+
+absl::StatusOr<std::vector<int64_t>> ParseBuckets(const std::string& text, int64_t max_seq) {
+  std::vector<int64_t> lengths;
+  for (absl::string_view piece : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(piece, &n) || n < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--buckets: '", std::string(piece), "' is not a positive length"));
+    }
+    if (n <= max_seq) lengths.push_back(n);
+  }
+  std::sort(lengths.begin(), lengths.end());
+  lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
+  if (lengths.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--buckets: no length is <= --max-seq (", max_seq, ")"));
+  }
+  return lengths;
+}
+
+// One specialised copy of @forward per bucket.
+std::string SpecializeSpec(const std::vector<EngineBucket>& buckets, int64_t cache) {
+  std::string spec;
+  for (const EngineBucket& b : buckets) {
+    absl::StrAppend(&spec, spec.empty() ? "" : ",", "specialize-shapes{function=forward,as=",
+                    b.function, ",batch=", b.batch, ",seq=", b.seq, ",cache=", cache, "}");
+  }
+  return spec;
+}
+
+// What every bucket goes through once specialised.
+constexpr char kOptimizeSpec[] = "fuse-attention,fuse-mlp,fuse-norm-residual,cse,dce,plan-memory";
+
+absl::Status Run() {
+  std::string dir = absl::GetFlag(FLAGS_model), out = absl::GetFlag(FLAGS_out);
+  std::string target = absl::GetFlag(FLAGS_target);
+  if (dir.empty() || out.empty()) return absl::InvalidArgumentError("--model and --out are required");
+  if (target != "cpu" && target != "sm_80" && target != "sm_90") {
+    return absl::InvalidArgumentError("--target must be cpu, sm_80 or sm_90");
+  }
+  if (target != "cpu") {
+    return absl::UnimplementedError(absl::StrCat(
+        "--target ", target, ": the CUDA backend (NVRTC kernels, cuBLASLt, graphs) is not built "
+        "yet; compile for --target cpu"));
+  }
+  std::optional<DType> dtype = DTypeFromName(absl::GetFlag(FLAGS_dtype));
+  if (!dtype || !IsFloat(*dtype)) return absl::InvalidArgumentError("--dtype must be f32, bf16 or f16");
+  int64_t max_batch = absl::GetFlag(FLAGS_max_batch);
+  if (max_batch < 1) return absl::InvalidArgumentError("--max-batch must be at least 1");
+  Clock::time_point start = Clock::now();
+  Progress progress;
+
+  progress.Step("reading config.json and building the IR");
+  KILN_ASSIGN_OR_RETURN(ConfigReader config, ConfigReader::ReadFile(dir + "/config.json"));
+  KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModel(config, BuildOptions{*dtype}));
+  int64_t max_seq = absl::GetFlag(FLAGS_max_seq);
+  if (max_seq == 0) max_seq = std::min<int64_t>(model.info.max_positions, 2048);
+  if (max_seq < 1 || max_seq > model.info.max_positions) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-seq ", max_seq, " must be in [1, ",
+                                                   model.info.max_positions,
+                                                   "] (max_position_embeddings)"));
+  }
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> lengths,
+                        ParseBuckets(absl::GetFlag(FLAGS_buckets), max_seq));
+
+  progress.Step("loading weights");
+  KILN_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(dir));
+  Engine engine;
+  KILN_ASSIGN_OR_RETURN(engine.weights, LoadWeights(model.module, checkpoint));
+
+  progress.Step("specialising, fusing and planning memory");
+  EngineManifest& m = engine.manifest;
+  std::vector<int64_t> batches = {1};
+  if (max_batch > 1) batches.push_back(max_batch);
+  for (int64_t batch : batches) {
+    m.buckets.push_back({absl::StrCat("decode_b", batch), batch, 1});
+    for (int64_t len : lengths) {
+      m.buckets.push_back({absl::StrCat("prefill_b", batch, "_s", len), batch, len});
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(PassPipeline specialize,
+                        PassPipeline::Parse(SpecializeSpec(m.buckets, max_seq)));
+  KILN_RETURN_IF_ERROR(specialize.Run(model.module));
+  // The generic function is only the source of the buckets.
+  std::erase_if(model.module.functions, [](const Function& f) { return f.name == kForwardFunction; });
+  KILN_ASSIGN_OR_RETURN(PassPipeline optimize, PassPipeline::Parse(kOptimizeSpec));
+  std::string plan;
+  optimize.set_report_sink([&](std::string_view, const std::string& report) { plan = report; });
+  KILN_RETURN_IF_ERROR(optimize.Run(model.module));
+
+  progress.Step("generating kernels (cpu target: the reference executor runs the plan)");
+  progress.Step("writing the engine");
+  m.architecture = model.info.architecture;
+  m.target = target;
+  m.dtype = *dtype;
+  m.max_batch = max_batch;
+  m.max_seq = max_seq;
+  m.bos_token_id = model.info.bos_token_id;
+  m.eos_token_ids = model.info.eos_token_ids;
+  engine.config = config.json();
+  engine.module = std::move(model.module);
+  std::string tokenizer = dir + "/tokenizer.json";
+  KILN_RETURN_IF_ERROR(
+      WriteEngine(out, engine, std::filesystem::exists(tokenizer) ? tokenizer : ""));
+  progress.Finish();
+
+  int64_t total_bytes = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(out)) {
+    if (entry.is_regular_file()) total_bytes += static_cast<int64_t>(entry.file_size());
+  }
+  std::fprintf(stderr, "compiled %s for %s (%s): %zu buckets, max batch %lld, max seq %lld\n",
+               m.architecture.c_str(), target.c_str(), std::string(DTypeName(*dtype)).c_str(),
+               m.buckets.size(), static_cast<long long>(max_batch),
+               static_cast<long long>(max_seq));
+  std::fprintf(stderr, "memory plan (activation arena per bucket):\n%s\n", plan.c_str());
+  std::fprintf(stderr, "wrote %s: %.2f MiB in %.2f s\n", out.c_str(),
+               static_cast<double>(total_bytes) / (1 << 20),
+               std::chrono::duration<double>(Clock::now() - start).count());
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace kiln
+
+int main(int argc, char** argv) {
+  kiln::ParseToolFlags(argc, argv,
+                       "Compiles a Hugging Face model into a Kiln engine directory.\n"
+                       "  compile-model --model DIR --out ENGINE_DIR [--target cpu|sm_80|sm_90] "
+                       "[--dtype f32|bf16|f16] [--max-batch N] [--max-seq N] [--buckets 16,64,...]");
+  return kiln::ReportToolStatus("compile-model", kiln::Run());
+}
