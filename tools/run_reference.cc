@@ -17,11 +17,13 @@
 #include "ir/text.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"
+#include "runtime/engine/engine.h"
 #include "runtime/reference/session.h"
 #include "runtime/reference/weights.h"
 #include "tools/cli.h"
 
 ABSL_FLAG(std::string, model, "", "Hugging Face model directory (config.json + safetensors)");
+ABSL_FLAG(std::string, engine, "", "engine directory written by compile-model (instead of --model)");
 ABSL_FLAG(std::string, dtype, "f32", "dtype of activations and weights: f32, bf16 or f16");
 ABSL_FLAG(std::string, prompt_ids, "1", "comma-separated prompt token ids");
 ABSL_FLAG(int, max_new_tokens, 8, "tokens to generate greedily");
@@ -56,23 +58,17 @@ int32_t Argmax(const HostTensor& logits, int64_t row) {
   return static_cast<int32_t>(std::max_element(p, p + v) - p);
 }
 
-absl::Status Run() {
-  std::string dir = absl::GetFlag(FLAGS_model);
-  if (dir.empty()) return absl::InvalidArgumentError("--model is required (see --help)");
-  std::optional<DType> dtype = DTypeFromName(absl::GetFlag(FLAGS_dtype));
-  if (!dtype || !IsFloat(*dtype)) {
-    return absl::InvalidArgumentError("--dtype must be f32, bf16 or f16");
-  }
-  int max_new = absl::GetFlag(FLAGS_max_new_tokens);
-  if (max_new < 1) return absl::InvalidArgumentError("--max-new-tokens must be at least 1");
-  KILN_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, ParseIds(absl::GetFlag(FLAGS_prompt_ids)));
+// A model ready to run: an executor, the session's cache limit and, for an
+// engine, its compiled buckets.
+struct Runnable {
+  ReferenceExecutor executor;
+  int64_t max_positions;
+  std::vector<SessionBucket> buckets;
+};
 
+absl::StatusOr<Runnable> LoadModelDir(const std::string& dir, DType dtype) {
   Clock::time_point start = Clock::now();
-  KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModelFromDir(dir, BuildOptions{*dtype}));
-  if (absl::GetFlag(FLAGS_print_ir)) {
-    std::fputs(PrintModule(model.module).c_str(), stdout);
-    return absl::OkStatus();
-  }
+  KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModelFromDir(dir, BuildOptions{dtype}));
   const ModelInfo& info = model.info;
   std::fprintf(stderr, "built %s IR: %lld layers, vocab %lld, %zu nodes, %zu weights\n",
                info.architecture.c_str(), static_cast<long long>(info.num_layers),
@@ -83,15 +79,57 @@ absl::Status Run() {
   KILN_ASSIGN_OR_RETURN(ReferenceExecutor executor,
                         ReferenceExecutor::Create(std::move(model.module), std::move(weights)));
   std::fprintf(stderr, "loaded weights in %.2f s\n", SecondsSince(start));
+  return Runnable{std::move(executor), info.max_positions, {}};
+}
 
-  int64_t capacity = static_cast<int64_t>(prompt.size()) + max_new;
-  if (capacity > info.max_positions) {
-    return absl::InvalidArgumentError(
-        "prompt (" + std::to_string(prompt.size()) + " tokens) plus --max_new_tokens (" +
-        std::to_string(max_new) + ") exceeds the model's max_position_embeddings (" +
-        std::to_string(info.max_positions) + ")");
+absl::StatusOr<Runnable> LoadEngineDir(const std::string& dir) {
+  Clock::time_point start = Clock::now();
+  KILN_ASSIGN_OR_RETURN(Engine engine, LoadEngine(dir, "cpu"));
+  std::vector<SessionBucket> buckets;
+  for (const EngineBucket& b : engine.manifest.buckets) {
+    if (b.batch == 1) buckets.push_back({b.function, b.seq});
   }
-  KILN_ASSIGN_OR_RETURN(ReferenceSession session, ReferenceSession::Create(executor, capacity));
+  int64_t max_seq = engine.manifest.max_seq;
+  std::fprintf(stderr, "loaded %s engine (%zu buckets, max seq %lld) in %.2f s\n",
+               engine.manifest.architecture.c_str(), buckets.size(),
+               static_cast<long long>(max_seq), SecondsSince(start));
+  KILN_ASSIGN_OR_RETURN(ReferenceExecutor executor,
+                        ReferenceExecutor::Create(std::move(engine.module), std::move(engine.weights)));
+  return Runnable{std::move(executor), max_seq, std::move(buckets)};
+}
+
+absl::Status Run() {
+  std::string dir = absl::GetFlag(FLAGS_model), engine_dir = absl::GetFlag(FLAGS_engine);
+  if (dir.empty() == engine_dir.empty()) {
+    return absl::InvalidArgumentError("give exactly one of --model and --engine (see --help)");
+  }
+  std::optional<DType> dtype = DTypeFromName(absl::GetFlag(FLAGS_dtype));
+  if (!dtype || !IsFloat(*dtype)) {
+    return absl::InvalidArgumentError("--dtype must be f32, bf16 or f16");
+  }
+  int max_new = absl::GetFlag(FLAGS_max_new_tokens);
+  if (max_new < 1) return absl::InvalidArgumentError("--max-new-tokens must be at least 1");
+  KILN_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, ParseIds(absl::GetFlag(FLAGS_prompt_ids)));
+  if (absl::GetFlag(FLAGS_print_ir)) {
+    if (dir.empty()) return absl::InvalidArgumentError("--print-ir needs --model");
+    KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModelFromDir(dir, BuildOptions{*dtype}));
+    std::fputs(PrintModule(model.module).c_str(), stdout);
+    return absl::OkStatus();
+  }
+  KILN_ASSIGN_OR_RETURN(Runnable runnable,
+                        dir.empty() ? LoadEngineDir(engine_dir) : LoadModelDir(dir, *dtype));
+  ReferenceExecutor& executor = runnable.executor;
+  int64_t capacity = static_cast<int64_t>(prompt.size()) + max_new;
+  if (capacity > runnable.max_positions) {
+    return absl::InvalidArgumentError(
+        "prompt (" + std::to_string(prompt.size()) + " tokens) plus --max-new-tokens (" +
+        std::to_string(max_new) + ") exceeds the model's limit of " +
+        std::to_string(runnable.max_positions) + " positions");
+  }
+  if (!runnable.buckets.empty()) capacity = runnable.max_positions;  // the compiled cache size
+  Clock::time_point start;
+  KILN_ASSIGN_OR_RETURN(ReferenceSession session,
+                        ReferenceSession::Create(executor, capacity, runnable.buckets));
   start = Clock::now();
   KILN_ASSIGN_OR_RETURN(HostTensor logits, session.Forward(prompt));
   std::vector<int32_t> generated = {Argmax(logits, logits.shape[0] - 1)};
@@ -116,7 +154,7 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   kiln::ParseToolFlags(argc, argv,
                        "Greedy generation with Kiln's CPU reference executor.\n"
-                       "  run-reference --model DIR [--dtype f32|bf16|f16] [--prompt-ids 1,2,3] "
+                       "  run-reference --model DIR|--engine DIR [--dtype f32|bf16|f16] [--prompt-ids 1,2,3] "
                        "[--max-new-tokens N] [--print-ir]");
   return kiln::ReportToolStatus("run-reference", kiln::Run());
 }
