@@ -38,6 +38,15 @@ fi
 echo "setup: fetching reference files"
 tools/fetch_references.sh
 
+# A small venv with HF `tokenizers`, the live reference of the tokenizer
+# differential test (tools/test.sh points the test at it).
+venv="${KILN_TOKENIZERS_VENV:-$HOME/.cache/kiln/tokenizers-venv}"
+if ! "$venv/bin/python" -c "import tokenizers" 2>/dev/null; then
+  echo "setup: creating $venv with tokenizers"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "tokenizers==0.23.3"
+fi
+
 if [ "${1:-}" != "--no-build" ]; then
   echo "setup: building command-line tools into bin/"
   bazel build //tools:all_tools

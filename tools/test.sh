@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
+# The tokenizer differential test compares against HF tokenizers in this venv.
+export KILN_TOKENIZERS_PYTHON="${KILN_TOKENIZERS_VENV:-$HOME/.cache/kiln/tokenizers-venv}/bin/python"
 bazel test //... "$@"

@@ -1,0 +1,162 @@
+#include "runtime/tokenizer/tokenizer.h"
+
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "ir/status_macros.h"
+#include "runtime/tokenizer/utf8.h"
+
+namespace kiln::tokenizer {
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(TokenizerParts parts) {
+  if (parts.model == nullptr) return absl::InvalidArgumentError("tokenizer without a model");
+  auto t = std::unique_ptr<Tokenizer>(new Tokenizer());
+  const Vocab& vocab = parts.vocab;
+  int32_t end = vocab.id_end();
+  for (const AddedToken& a : parts.added_tokens) end = std::max(end, a.id + 1);
+  t->tokens_.resize(end);
+  t->present_.assign(end, 0);
+  t->special_.assign(end, 0);
+  for (int32_t id = 0; id < vocab.id_end(); ++id) {
+    if (!vocab.Contains(id)) continue;
+    t->tokens_[id] = vocab.Token(id);
+    t->present_[id] = 1;
+  }
+  // Matching patterns: normalized tokens are matched by their normalized
+  // spelling, which is also what decode shows for them (HF).
+  std::vector<AddedToken> raw, normalized;
+  std::vector<std::string> raw_patterns, normalized_patterns;
+  for (const AddedToken& a : parts.added_tokens) {
+    if (a.id < 0) return absl::InvalidArgumentError("added token with a negative id");
+    std::string spelling = a.content;
+    if (a.normalized && parts.normalizer.has_value()) {
+      KILN_RETURN_IF_ERROR(parts.normalizer->Apply(&spelling));
+    }
+    t->tokens_[a.id] = a.normalized ? spelling : a.content;
+    t->present_[a.id] = 1;
+    t->special_[a.id] = a.special;
+    t->added_ids_.try_emplace(a.content, a.id);
+    if (a.normalized) {
+      normalized.push_back(a);
+      normalized_patterns.push_back(spelling);
+    } else {
+      raw.push_back(a);
+      raw_patterns.push_back(a.content);
+    }
+  }
+  if (!raw.empty()) {
+    KILN_ASSIGN_OR_RETURN(t->raw_matcher_, AddedTokenMatcher::Create(raw, raw_patterns));
+  }
+  if (!normalized.empty()) {
+    KILN_ASSIGN_OR_RETURN(t->normalized_matcher_,
+                          AddedTokenMatcher::Create(normalized, normalized_patterns));
+  }
+  t->parts_ = std::move(parts);
+  return t;
+}
+
+absl::Status Tokenizer::EncodeSegment(std::string segment, bool at_start,
+                                      std::vector<int32_t>* ids) const {
+  if (parts_.normalizer.has_value()) KILN_RETURN_IF_ERROR(parts_.normalizer->Apply(&segment));
+  thread_local std::vector<Segment> parts;
+  parts.clear();
+  if (normalized_matcher_ != nullptr) {
+    normalized_matcher_->Split(segment, &parts);
+  } else if (!segment.empty()) {
+    parts.push_back(Segment{0, static_cast<uint32_t>(segment.size()), -1});
+  }
+  PieceList list;
+  for (const Segment& s : parts) {
+    if (s.token_id >= 0) {
+      ids->push_back(s.token_id);
+      continue;
+    }
+    if (parts.size() == 1) {
+      list.text = std::move(segment);
+    } else {
+      list.text.assign(segment, s.begin, s.end - s.begin);
+    }
+    list.pieces.assign(1, Piece{0, static_cast<uint32_t>(list.text.size()), at_start && s.begin == 0});
+    if (parts_.pre_tokenizer.has_value()) KILN_RETURN_IF_ERROR(parts_.pre_tokenizer->Apply(&list));
+    for (const Piece& p : list.pieces) {
+      if (p.end > p.begin) parts_.model->Tokenize(list.View(p), ids);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int32_t>> Tokenizer::Encode(std::string_view text,
+                                                       bool add_special_tokens) const {
+  std::string clean;
+  if (!IsValidUtf8(text)) {
+    clean = SanitizeUtf8(text);
+    text = clean;
+  }
+  std::vector<int32_t> ids;
+  ids.reserve(text.size() / 3 + 4);
+  std::vector<Segment> segments;
+  if (raw_matcher_ != nullptr) {
+    raw_matcher_->Split(text, &segments);
+  } else if (!text.empty()) {
+    segments.push_back(Segment{0, static_cast<uint32_t>(text.size()), -1});
+  }
+  for (const Segment& s : segments) {
+    if (s.token_id >= 0) {
+      ids.push_back(s.token_id);
+      continue;
+    }
+    KILN_RETURN_IF_ERROR(
+        EncodeSegment(std::string(text.substr(s.begin, s.end - s.begin)), s.begin == 0, &ids));
+  }
+  if (add_special_tokens) parts_.post_processor.Apply(&ids);
+  return ids;
+}
+
+absl::StatusOr<std::string> Tokenizer::Decode(std::span<const int32_t> ids,
+                                              bool skip_special_tokens) const {
+  std::vector<std::string> tokens;
+  tokens.reserve(ids.size());
+  for (const int32_t id : ids) {
+    if (id < 0 || id >= vocab_size() || !present_[id]) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", id, " is not in the vocabulary (",
+                                                     vocab_size(), " ids)"));
+    }
+    if (skip_special_tokens && special_[id]) continue;
+    tokens.push_back(tokens_[id]);
+  }
+  if (!parts_.decoder.has_value()) {
+    std::string joined;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (i > 0) joined.push_back(' ');
+      joined += tokens[i];
+    }
+    return SanitizeUtf8(joined);
+  }
+  return parts_.decoder->Decode(std::move(tokens));
+}
+
+absl::StatusOr<size_t> Tokenizer::DecodeInto(std::span<const int32_t> ids,
+                                             bool skip_special_tokens, char* buffer,
+                                             size_t capacity) const {
+  KILN_ASSIGN_OR_RETURN(std::string text, Decode(ids, skip_special_tokens));
+  if (text.size() > capacity) {
+    return absl::OutOfRangeError(absl::StrCat("decoded text needs ", text.size(),
+                                              " bytes; the buffer has ", capacity));
+  }
+  if (!text.empty()) std::memcpy(buffer, text.data(), text.size());
+  return text.size();
+}
+
+int32_t Tokenizer::TokenToId(std::string_view token) const {
+  auto it = added_ids_.find(absl::string_view(token.data(), token.size()));
+  if (it != added_ids_.end()) return it->second;
+  return parts_.vocab.Find(token);
+}
+
+std::optional<std::string> Tokenizer::IdToToken(int32_t id) const {
+  if (id < 0 || id >= vocab_size() || !present_[id]) return std::nullopt;
+  return tokens_[id];
+}
+
+}  // namespace kiln::tokenizer
