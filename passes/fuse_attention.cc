@@ -55,27 +55,20 @@ ValueId SoleUser(const Function& f, ValueId id) {
   return user;
 }
 
-class FuseAttention : public Pass {
- public:
-  absl::StatusOr<bool> Run(Module& module) override {
-    bool changed = false;
-    for (Function& f : module.functions) {
-      FusionMatcher m(f);
-      for (ValueId id = 0; id < static_cast<ValueId>(f.nodes.size()); ++id) {
-        const Node* attention = m.Match(id, {Op::kAttention});
-        if (attention == nullptr) continue;
-        std::vector<ValueId> members = {id};
-        if (!MatchProjection(m, attention->operands[0], members) ||
-            !MatchCacheWrite(m, attention->operands[1], members) ||
-            !MatchCacheWrite(m, attention->operands[2], members)) {
-          continue;
-        }
-        ValueId out = SoleUser(f, id);
-        if (out >= 0 && m.Match(out, {Op::kReshape})) members.push_back(out);
-        changed |= m.Label(members, f.node(id).name);
-      }
+class FuseAttention : public FusionPass {
+ protected:
+  std::vector<ValueId> MatchAt(const FusionMatcher& m, ValueId id) const override {
+    const Node* attention = m.Match(id, {Op::kAttention});
+    if (attention == nullptr) return {};
+    std::vector<ValueId> members = {id};
+    if (!MatchProjection(m, attention->operands[0], members) ||
+        !MatchCacheWrite(m, attention->operands[1], members) ||
+        !MatchCacheWrite(m, attention->operands[2], members)) {
+      return {};
     }
-    return changed;
+    ValueId out = SoleUser(m.function(), id);
+    if (out >= 0 && m.Match(out, {Op::kReshape})) members.push_back(out);
+    return members;
   }
 };
 

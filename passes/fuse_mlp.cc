@@ -40,25 +40,16 @@ bool MatchDown(const FusionMatcher& m, ValueId down, std::vector<ValueId>& membe
   return MatchUpBlock(m, node->operands[0], members);
 }
 
-class FuseMlp : public Pass {
- public:
-  absl::StatusOr<bool> Run(Module& module) override {
-    bool changed = false;
-    for (Function& f : module.functions) {
-      FusionMatcher m(f);
-      for (ValueId id = 0; id < static_cast<ValueId>(f.nodes.size()); ++id) {
-        const Node* add = m.Match(id, {Op::kAdd});
-        if (add == nullptr) continue;
-        for (ValueId side : {add->operands[1], add->operands[0]}) {
-          std::vector<ValueId> members = {id};
-          if (MatchDown(m, side, members)) {
-            changed |= m.Label(members, f.node(id).name);
-            break;
-          }
-        }
-      }
+class FuseMlp : public FusionPass {
+ protected:
+  std::vector<ValueId> MatchAt(const FusionMatcher& m, ValueId id) const override {
+    const Node* add = m.Match(id, {Op::kAdd});
+    if (add == nullptr) return {};
+    for (ValueId side : {add->operands[1], add->operands[0]}) {
+      std::vector<ValueId> members = {id};
+      if (MatchDown(m, side, members)) return members;
     }
-    return changed;
+    return {};
   }
 };
 

@@ -11,19 +11,12 @@
 namespace kiln {
 namespace {
 
-class FuseNormResidual : public Pass {
- public:
-  absl::StatusOr<bool> Run(Module& module) override {
-    bool changed = false;
-    for (Function& f : module.functions) {
-      FusionMatcher m(f);
-      for (ValueId id = 0; id < static_cast<ValueId>(f.nodes.size()); ++id) {
-        const Node* norm = m.Match(id, {Op::kRmsNorm, Op::kLayerNorm});
-        if (norm == nullptr || m.Match(norm->operands[0], {Op::kAdd}) == nullptr) continue;
-        changed |= m.Label({norm->operands[0], id}, f.node(id).name);
-      }
-    }
-    return changed;
+class FuseNormResidual : public FusionPass {
+ protected:
+  std::vector<ValueId> MatchAt(const FusionMatcher& m, ValueId id) const override {
+    const Node* norm = m.Match(id, {Op::kRmsNorm, Op::kLayerNorm});
+    if (norm == nullptr || m.Match(norm->operands[0], {Op::kAdd}) == nullptr) return {};
+    return {norm->operands[0], id};
   }
 };
 

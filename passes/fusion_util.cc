@@ -20,4 +20,16 @@ bool FusionMatcher::Label(const std::vector<ValueId>& members, const std::string
   return true;
 }
 
+absl::StatusOr<bool> FusionPass::Run(Module& module) {
+  bool changed = false;
+  for (Function& f : module.functions) {
+    FusionMatcher m(f);
+    for (ValueId id = 0; id < static_cast<ValueId>(f.nodes.size()); ++id) {
+      std::vector<ValueId> members = MatchAt(m, id);
+      if (!members.empty()) changed |= m.Label(members, f.node(id).name);
+    }
+  }
+  return changed;
+}
+
 }  // namespace kiln

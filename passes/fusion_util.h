@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ir/module.h"
+#include "passes/pass.h"
 
 namespace kiln {
 
@@ -25,10 +26,22 @@ class FusionMatcher {
   // whether it did.
   bool Label(const std::vector<ValueId>& members, const std::string& name);
 
-  Function& function() { return f_; }
+  const Function& function() const { return f_; }
 
  private:
   Function& f_;
+};
+
+// A pass that labels fusion groups. For each node, in definition order, of
+// every function, MatchAt proposes the members of a group anchored there;
+// they are labelled with the anchor's name when none is fused yet.
+class FusionPass : public Pass {
+ public:
+  absl::StatusOr<bool> Run(Module& module) final;
+
+ protected:
+  // The group's members (the anchor `id` among them), or empty for no match.
+  virtual std::vector<ValueId> MatchAt(const FusionMatcher& m, ValueId id) const = 0;
 };
 
 }  // namespace kiln
