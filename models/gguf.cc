@@ -1,17 +1,10 @@
 // GgufFile: mapping and parsing. The typed getters are in gguf_metadata.cc.
 #include "models/gguf.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <numeric>
-#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -28,14 +21,6 @@ namespace {
 // length, n_dims, the type and the offset.
 constexpr uint64_t kMinKvBytes = 8 + 4 + 1;
 constexpr uint64_t kMinTensorInfoBytes = 8 + 4 + 4 + 8;
-
-absl::Status ErrnoStatus(int err, const std::string& message) {
-  const std::string text =
-      absl::StrCat(message, ": ", std::error_code(err, std::generic_category()).message());
-  if (err == ENOENT || err == ENOTDIR) return absl::NotFoundError(text);
-  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(text);
-  return absl::UnavailableError(text);
-}
 
 std::string ShapeString(const std::vector<int64_t>& ne) {
   return absl::StrCat("[", absl::StrJoin(ne, ", "), "]");
@@ -437,39 +422,13 @@ absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::OpenBytes(std::span<const ui
   return file;
 }
 
-GgufFile::~GgufFile() {
-  if (owns_mapping_ && base_ != nullptr) munmap(const_cast<uint8_t*>(base_), size_);
-}
+GgufFile::~GgufFile() = default;
 
 absl::Status GgufFile::Map() {
-  // O_NONBLOCK so that a FIFO given as the path is rejected below instead of
-  // blocking the open forever; it has no effect on regular files.
-  const int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("cannot open GGUF file ", path_));
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    const int err = errno;
-    close(fd);
-    return ErrnoStatus(err, absl::StrCat("cannot stat ", path_));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path_, ": not a regular file"));
-  }
-  size_ = static_cast<size_t>(st.st_size);
-  if (size_ == 0) {  // mmap refuses length 0; the parser reports the empty file.
-    close(fd);
-    return absl::OkStatus();
-  }
-  void* addr = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-  const int err = errno;
-  close(fd);  // The mapping keeps the file alive.
-  if (addr == MAP_FAILED) {
-    size_ = 0;
-    return ErrnoStatus(err, absl::StrCat("cannot mmap ", path_));
-  }
-  base_ = static_cast<const uint8_t*>(addr);
-  owns_mapping_ = true;
+  KILN_ASSIGN_OR_RETURN(mapping_, MappedFile::Open(path_, "GGUF file"));
+  // An empty file maps nothing: base_ stays nullptr and the parser reports it.
+  base_ = mapping_.bytes().data();
+  size_ = mapping_.bytes().size();
   return absl::OkStatus();
 }
 

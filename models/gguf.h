@@ -30,6 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "models/gguf_types.h"
+#include "models/mapped_file.h"
 
 namespace kiln {
 
@@ -160,9 +161,9 @@ class GgufFile {
                          std::string_view expected) const;
 
   std::string path_;
+  MappedFile mapping_;  // Open's mapping; empty for OpenBytes, which borrows.
   const uint8_t* base_ = nullptr;  // The whole file; nullptr when empty.
   size_t size_ = 0;
-  bool owns_mapping_ = false;  // Open mapped it; OpenBytes borrowed it.
   uint32_t version_ = 0;
   uint64_t alignment_ = kDefaultAlignment;
   uint64_t data_offset_ = 0;

@@ -1,16 +1,9 @@
 #include "models/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <limits>
 #include <optional>
 #include <set>
-#include <system_error>
 #include <tuple>
 #include <utility>
 
@@ -32,17 +25,6 @@ std::string Quote(const std::string& s) {
   size_t cut = kMax;
   while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // Whole chars.
   return absl::StrCat("\"", s.substr(0, cut), "...\"");
-}
-
-std::string ErrnoMessage(int err) {
-  return std::error_code(err, std::generic_category()).message();
-}
-
-absl::Status ErrnoStatus(int err, const std::string& message) {
-  const std::string text = absl::StrCat(message, ": ", ErrnoMessage(err));
-  if (err == ENOENT || err == ENOTDIR) return absl::NotFoundError(text);
-  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(text);
-  return absl::UnavailableError(text);
 }
 
 // Index of the first byte that is not part of well-formed UTF-8 (RFC 3629:
@@ -353,55 +335,35 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   return file;
 }
 
-SafetensorsFile::~SafetensorsFile() {
-  if (map_ != nullptr) munmap(const_cast<uint8_t*>(map_), map_size_);
-}
+SafetensorsFile::~SafetensorsFile() = default;
 
 absl::Status SafetensorsFile::Map() {
-  // O_NONBLOCK so that a FIFO given as the path is rejected below instead of
-  // blocking the open forever; it has no effect on regular files.
-  const int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("cannot open safetensors file ", path_));
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    const int err = errno;
-    close(fd);
-    return ErrnoStatus(err, absl::StrCat("cannot stat ", path_));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path_, ": not a regular file"));
-  }
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  KILN_ASSIGN_OR_RETURN(mapping_, MappedFile::Open(path_, "safetensors file"));
+  const uint64_t size = mapping_.bytes().size();
   if (size < 8) {
-    close(fd);
     return absl::InvalidArgumentError(absl::StrCat(
         path_, ": file is ", size,
         " bytes, shorter than the 8-byte header length field; not a safetensors file"));
   }
-  void* addr = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  const int err = errno;
-  close(fd);  // The mapping keeps the file alive.
-  if (addr == MAP_FAILED) return ErrnoStatus(err, absl::StrCat("cannot mmap ", path_));
-  map_ = static_cast<const uint8_t*>(addr);
-  map_size_ = size;
   return absl::OkStatus();
 }
 
 absl::Status SafetensorsFile::ParseHeader() {
+  const uint8_t* const map = mapping_.bytes().data();
+  const uint64_t map_size = mapping_.bytes().size();
   uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | map_[i];  // Little-endian.
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | map[i];  // Little-endian.
   if (header_len > kMaxHeaderBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ": header length ", header_len, " exceeds the limit of ",
                      kMaxHeaderBytes, " bytes; the file is corrupt or not safetensors"));
   }
-  if (header_len > map_size_ - 8) {
+  if (header_len > map_size - 8) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path_, ": header length ", header_len, " exceeds the file (", map_size_,
+        absl::StrCat(path_, ": header length ", header_len, " exceeds the file (", map_size,
                      " bytes in all); the file is truncated or corrupt"));
   }
-  const std::string_view text(reinterpret_cast<const char*>(map_ + 8), header_len);
+  const std::string_view text(reinterpret_cast<const char*>(map + 8), header_len);
   // Depth 3 suffices (header object > entry > shape); a little slack lets
   // malformed metadata get its own clearer error below.
   KILN_ASSIGN_OR_RETURN(Json header, ParseStrictJson(text, path_ + ": header", 8));
@@ -410,8 +372,8 @@ absl::Status SafetensorsFile::ParseHeader() {
         absl::StrCat(path_, ": header is not a JSON object but a ", header.type_name()));
   }
 
-  const uint8_t* data = map_ + 8 + header_len;
-  const uint64_t data_size = map_size_ - 8 - header_len;
+  const uint8_t* data = map + 8 + header_len;
+  const uint64_t data_size = map_size - 8 - header_len;
   std::vector<ParsedEntry> parsed;
   for (const auto& [name, value] : header.items()) {
     if (name == "__metadata__") {

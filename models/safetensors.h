@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "ir/dtype.h"
+#include "models/mapped_file.h"
 #include "nlohmann/json_fwd.hpp"
 
 namespace kiln {
@@ -84,8 +85,7 @@ class SafetensorsFile {
   absl::Status ParseHeader();
 
   std::string path_;
-  const uint8_t* map_ = nullptr;  // Whole file, from mmap; nullptr if unmapped.
-  size_t map_size_ = 0;
+  MappedFile mapping_;  // The whole file.
   std::vector<TensorEntry> tensors_;
   std::map<std::string, std::string> metadata_;
 };

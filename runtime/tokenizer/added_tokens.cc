@@ -50,8 +50,8 @@ int AddedTokenMatcher::LongestAt(std::string_view text, size_t pos, size_t* leng
   int best = -1;
   int32_t node = 0;
   for (size_t i = pos; i < text.size(); ++i) {
-    auto it = children_.find((static_cast<uint64_t>(node) << 8) |
-                             static_cast<unsigned char>(text[i]));
+    auto it =
+        children_.find((static_cast<uint64_t>(node) << 8) | static_cast<unsigned char>(text[i]));
     if (it == children_.end()) break;
     node = it->second;
     if (nodes_[node] >= 0) {
@@ -81,7 +81,8 @@ void AddedTokenMatcher::Split(std::string_view text, std::vector<Segment>* out) 
     pos = stop;  // The scan resumes after the match even if it is rejected.
     const AddedToken& token = tokens_[t];
     if (token.single_word) {
-      const bool word_before = start > 0 && word_char_->MatchesAtStart(LastChar(text.substr(0, start)));
+      const bool word_before =
+          start > 0 && word_char_->MatchesAtStart(LastChar(text.substr(0, start)));
       const bool word_after = stop < n && word_char_->MatchesAtStart(text.substr(stop));
       if (word_before || word_after) continue;
     }
@@ -99,13 +100,13 @@ void AddedTokenMatcher::Split(std::string_view text, std::vector<Segment>* out) 
       }
       pos = stop;
     }
-    if (start > emitted) out->push_back(Segment{static_cast<uint32_t>(emitted),
-                                                static_cast<uint32_t>(start), -1});
+    if (start > emitted)
+      out->push_back(Segment{static_cast<uint32_t>(emitted), static_cast<uint32_t>(start), -1});
     out->push_back(Segment{static_cast<uint32_t>(start), static_cast<uint32_t>(stop), token.id});
     emitted = stop;
   }
-  if (emitted < n) out->push_back(Segment{static_cast<uint32_t>(emitted),
-                                          static_cast<uint32_t>(n), -1});
+  if (emitted < n)
+    out->push_back(Segment{static_cast<uint32_t>(emitted), static_cast<uint32_t>(n), -1});
 }
 
 }  // namespace kiln::tokenizer

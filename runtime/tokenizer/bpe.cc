@@ -101,16 +101,15 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::Create(
     const int32_t a_id = vocab.Find(a), b_id = vocab.Find(b);
     if (a_id < 0 || b_id < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          std::string(what), ": merge ", rank, " (", QuoteToken(a), " ", QuoteToken(b),
-          ") names ", QuoteToken(a_id < 0 ? a : b), ", which is not in the vocabulary"));
+          std::string(what), ": merge ", rank, " (", QuoteToken(a), " ", QuoteToken(b), ") names ",
+          QuoteToken(a_id < 0 ? a : b), ", which is not in the vocabulary"));
     }
     const std::string joined = absl::StrCat(a, b);
     const int32_t new_id = vocab.Find(joined);
     if (new_id < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(std::string(what), ": merge ", rank, " (",
-                                                     QuoteToken(a), " ", QuoteToken(b),
-                                                     ") makes ", QuoteToken(joined),
-                                                     ", which is not in the vocabulary"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(std::string(what), ": merge ", rank, " (", QuoteToken(a), " ", QuoteToken(b),
+                       ") makes ", QuoteToken(joined), ", which is not in the vocabulary"));
     }
     // A repeated pair keeps its last rank, as HF's map construction does.
     model->merges_[PairKey(a_id, b_id)] = MergeInfo{static_cast<int32_t>(rank), new_id};

@@ -70,8 +70,8 @@ class BpeModel : public Model {
   int32_t unk_id_ = -1;
   // Piece spelling (raw bytes for byte-level) -> id.
   absl::flat_hash_map<std::string, int32_t> piece_ids_;
-  std::array<int32_t, 256> byte_ids_{};           // Single raw byte -> id (byte-level).
-  std::array<int32_t, 256> fallback_ids_{};       // Byte -> <0xXX> id, or -1.
+  std::array<int32_t, 256> byte_ids_{};      // Single raw byte -> id (byte-level).
+  std::array<int32_t, 256> fallback_ids_{};  // Byte -> <0xXX> id, or -1.
   absl::flat_hash_map<uint64_t, MergeInfo> merges_;
 };
 

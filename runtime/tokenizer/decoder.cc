@@ -100,9 +100,11 @@ void ApplyStrip(const DecoderStep& step, std::vector<std::string>* tokens) {
 
 }  // namespace
 
-DecoderStep Decoder::MakeByteLevel() { DecoderStep step;
+DecoderStep Decoder::MakeByteLevel() {
+  DecoderStep step;
   step.kind = DecoderStep::Kind::kByteLevel;
-  return step; }
+  return step;
+}
 
 DecoderStep Decoder::MakeMetaspace(std::string replacement, PrependScheme scheme) {
   DecoderStep step;
@@ -116,23 +118,21 @@ absl::StatusOr<DecoderStep> Decoder::MakeReplace(std::string_view pattern, bool 
                                                  std::string content) {
   DecoderStep step;
   step.kind = DecoderStep::Kind::kReplace;
-  if (is_regex) {
-    KILN_ASSIGN_OR_RETURN(step.regex, Regex::Compile(pattern));
-  } else if (pattern.empty()) {
-    KILN_ASSIGN_OR_RETURN(step.regex, Regex::Compile("(*FAIL)"));
-  } else {
-    KILN_ASSIGN_OR_RETURN(step.regex, Regex::Literal(pattern));
-  }
+  KILN_ASSIGN_OR_RETURN(step.regex, CompileReplacePattern(pattern, is_regex));
   step.content = std::move(content);
   return step;
 }
 
-DecoderStep Decoder::MakeByteFallback() { DecoderStep step;
+DecoderStep Decoder::MakeByteFallback() {
+  DecoderStep step;
   step.kind = DecoderStep::Kind::kByteFallback;
-  return step; }
-DecoderStep Decoder::MakeFuse() { DecoderStep step;
+  return step;
+}
+DecoderStep Decoder::MakeFuse() {
+  DecoderStep step;
   step.kind = DecoderStep::Kind::kFuse;
-  return step; }
+  return step;
+}
 
 DecoderStep Decoder::MakeStrip(char32_t content, size_t start, size_t stop) {
   DecoderStep step;

@@ -20,10 +20,10 @@ namespace kiln::tokenizer {
 struct DecoderStep {
   enum class Kind { kByteLevel, kMetaspace, kReplace, kByteFallback, kFuse, kStrip };
   Kind kind = Kind::kByteLevel;
-  std::string content;                 // kMetaspace: replacement; kReplace: replacement text.
+  std::string content;  // kMetaspace: replacement; kReplace: replacement text.
   PrependScheme prepend_scheme = PrependScheme::kAlways;  // kMetaspace.
-  std::shared_ptr<const Regex> regex;  // kReplace.
-  char32_t strip_char = 0;             // kStrip.
+  std::shared_ptr<const Regex> regex;                     // kReplace.
+  char32_t strip_char = 0;                                // kStrip.
   size_t strip_start = 0, strip_stop = 0;
 };
 

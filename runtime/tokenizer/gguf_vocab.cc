@@ -37,8 +37,8 @@ absl::StatusOr<int32_t> OptionalId(const GgufFile& file, std::string_view key, i
   if (!file.Has(key)) return -1;
   KILN_ASSIGN_OR_RETURN(int64_t id, file.GetInt(key));
   if (id < 0 || id >= n) {
-    return Bad(file, absl::StrCat(std::string(key), " is ", id, ", outside the ", n,
-                                  "-token vocabulary"));
+    return Bad(
+        file, absl::StrCat(std::string(key), " is ", id, ", outside the ", n, "-token vocabulary"));
   }
   return static_cast<int32_t>(id);
 }
@@ -57,18 +57,18 @@ absl::Status BytePipeline(const GgufFile& file, std::string_view pre, TokenizerP
     KILN_ASSIGN_OR_RETURN(PreTokenizerStep s, PreTokenizer::MakeByteLevel(false, true));
     steps.push_back(std::move(s));
   } else if (pre == "llama-bpe" || pre == "llama3" || pre == "smaug-bpe") {
-    KILN_ASSIGN_OR_RETURN(PreTokenizerStep s,
-                          PreTokenizer::MakeSplit(kLlama3Pattern, true, SplitBehavior::kIsolated,
-                                                  false));
+    KILN_ASSIGN_OR_RETURN(
+        PreTokenizerStep s,
+        PreTokenizer::MakeSplit(kLlama3Pattern, true, SplitBehavior::kIsolated, false));
     steps.push_back(std::move(s));
     KILN_ASSIGN_OR_RETURN(PreTokenizerStep b, PreTokenizer::MakeByteLevel(false, false));
     steps.push_back(std::move(b));
     *ignore_merges = true;
   } else if (pre == "qwen2" || pre == "deepseek-r1-qwen") {
     parts->normalizer.emplace(std::vector<NormalizerStep>{Normalizer::MakeNfc()});
-    KILN_ASSIGN_OR_RETURN(PreTokenizerStep s,
-                          PreTokenizer::MakeSplit(kQwen2Pattern, true, SplitBehavior::kIsolated,
-                                                  false));
+    KILN_ASSIGN_OR_RETURN(
+        PreTokenizerStep s,
+        PreTokenizer::MakeSplit(kQwen2Pattern, true, SplitBehavior::kIsolated, false));
     steps.push_back(std::move(s));
     KILN_ASSIGN_OR_RETURN(PreTokenizerStep b, PreTokenizer::MakeByteLevel(false, false));
     steps.push_back(std::move(b));
@@ -107,8 +107,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadGgufTokenizer(const GgufFile& fil
   if (file.Has("tokenizer.ggml.token_type")) {
     KILN_ASSIGN_OR_RETURN(types, file.GetIntArray("tokenizer.ggml.token_type"));
     if (static_cast<int64_t>(types.size()) != n) {
-      return Bad(file, absl::StrCat("tokenizer.ggml.token_type has ", types.size(),
-                                    " entries for ", n, " tokens"));
+      return Bad(file, absl::StrCat("tokenizer.ggml.token_type has ", types.size(), " entries for ",
+                                    n, " tokens"));
     }
   }
   TokenizerParts parts;
@@ -192,8 +192,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadGgufTokenizer(const GgufFile& fil
   }
   // BOS/EOS when add_special_tokens is set, as the metadata asks (llama.cpp
   // defaults: BOS for "llama" vocabularies, none for "gpt2").
-  KILN_ASSIGN_OR_RETURN(bool add_bos, OptionalBool(file, "tokenizer.ggml.add_bos_token",
-                                                   model == "llama"));
+  KILN_ASSIGN_OR_RETURN(bool add_bos,
+                        OptionalBool(file, "tokenizer.ggml.add_bos_token", model == "llama"));
   KILN_ASSIGN_OR_RETURN(bool add_eos, OptionalBool(file, "tokenizer.ggml.add_eos_token", false));
   if (add_bos && parts.bos_id >= 0) parts.post_processor.prefix.push_back(parts.bos_id);
   if (add_eos && parts.eos_id >= 0) parts.post_processor.suffix.push_back(parts.eos_id);

@@ -11,8 +11,7 @@ std::string QuoteToken(std::string_view token) {
   if (token.size() <= kMax) return absl::StrCat("\"", std::string(token), "\"");
   size_t cut = kMax;
   while (cut > 0 && (static_cast<unsigned char>(token[cut]) & 0xC0) == 0x80) --cut;
-  return absl::StrCat("\"", std::string(token.substr(0, cut)), "...\" (", token.size(),
-                      " bytes)");
+  return absl::StrCat("\"", std::string(token.substr(0, cut)), "...\" (", token.size(), " bytes)");
 }
 
 absl::StatusOr<Vocab> Vocab::Build(std::vector<std::pair<std::string, int64_t>> entries,
@@ -21,13 +20,12 @@ absl::StatusOr<Vocab> Vocab::Build(std::vector<std::pair<std::string, int64_t>> 
   int64_t max_id = -1;
   for (const auto& [token, id] : entries) {
     if (id < 0 || id >= kMaxVocabSize) {
-      return absl::InvalidArgumentError(absl::StrCat(w, ": token ", QuoteToken(token),
-                                                     " has id ", id, ", outside [0, ",
-                                                     kMaxVocabSize, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(w, ": token ", QuoteToken(token), " has id ",
+                                                     id, ", outside [0, ", kMaxVocabSize, ")"));
     }
     if (token.size() > kMaxTokenBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(w, ": token ", QuoteToken(token), " (id ",
-                                                     id, ") is longer than ", kMaxTokenBytes,
+      return absl::InvalidArgumentError(absl::StrCat(w, ": token ", QuoteToken(token), " (id ", id,
+                                                     ") is longer than ", kMaxTokenBytes,
                                                      " bytes"));
     }
     max_id = std::max(max_id, id);
@@ -50,9 +48,8 @@ absl::StatusOr<Vocab> Vocab::Build(std::vector<std::pair<std::string, int64_t>> 
     }
     auto [it, inserted] = vocab.ids_.try_emplace(token, static_cast<int32_t>(id));
     if (!inserted) {
-      return absl::InvalidArgumentError(absl::StrCat(w, ": token ", QuoteToken(token),
-                                                     " appears twice (ids ", it->second, " and ",
-                                                     id, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          w, ": token ", QuoteToken(token), " appears twice (ids ", it->second, " and ", id, ")"));
     }
     vocab.tokens_[id] = std::move(token);
     vocab.present_[id] = 1;

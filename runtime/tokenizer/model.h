@@ -34,9 +34,7 @@ class Vocab {
   int32_t id_end() const { return static_cast<int32_t>(tokens_.size()); }
   // Number of ids that have a token.
   int32_t size() const { return count_; }
-  bool Contains(int32_t id) const {
-    return id >= 0 && id < id_end() && present_[id];
-  }
+  bool Contains(int32_t id) const { return id >= 0 && id < id_end() && present_[id]; }
   // The token of `id`; Contains(id) must hold.
   const std::string& Token(int32_t id) const { return tokens_[id]; }
   // The id of `token`, or -1.

@@ -127,7 +127,8 @@ std::string NfcNormalize(std::string_view text) {
     const uint8_t c = cls[i];
     if (starter >= 0) {
       const uint8_t last = out.size() - 1 == static_cast<size_t>(starter) ? 0 : out_cls.back();
-      const bool blocked = static_cast<size_t>(starter) != out.size() - 1 && (last == 0 || last >= c);
+      const bool blocked =
+          static_cast<size_t>(starter) != out.size() - 1 && (last == 0 || last >= c);
       if (!blocked) {
         const char32_t composite = Compose(t, out[starter], cp);
         if (composite != 0) {

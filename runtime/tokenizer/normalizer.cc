@@ -16,20 +16,16 @@ absl::StatusOr<NormalizerStep> Normalizer::MakeReplace(std::string_view pattern,
                                                        std::string content) {
   NormalizerStep step;
   step.kind = NormalizerStep::Kind::kReplace;
-  if (is_regex) {
-    KILN_ASSIGN_OR_RETURN(step.regex, Regex::Compile(pattern));
-  } else if (pattern.empty()) {
-    KILN_ASSIGN_OR_RETURN(step.regex, Regex::Compile("(*FAIL)"));
-  } else {
-    KILN_ASSIGN_OR_RETURN(step.regex, Regex::Literal(pattern));
-  }
+  KILN_ASSIGN_OR_RETURN(step.regex, CompileReplacePattern(pattern, is_regex));
   step.content = std::move(content);
   return step;
 }
 
-NormalizerStep Normalizer::MakeNfc() { NormalizerStep step;
+NormalizerStep Normalizer::MakeNfc() {
+  NormalizerStep step;
   step.kind = NormalizerStep::Kind::kNfc;
-  return step; }
+  return step;
+}
 
 absl::StatusOr<NormalizerStep> Normalizer::MakeStrip(bool left, bool right) {
   // Rust's char::is_whitespace (the White_Space property); the regex

@@ -17,8 +17,8 @@ namespace kiln::tokenizer {
 struct NormalizerStep {
   enum class Kind { kPrepend, kReplace, kNfc, kStrip };
   Kind kind = Kind::kPrepend;
-  std::string content;                  // kPrepend: the prefix; kReplace: the replacement.
-  std::shared_ptr<const Regex> regex;   // kReplace: what is replaced.
+  std::string content;                           // kPrepend: the prefix; kReplace: the replacement.
+  std::shared_ptr<const Regex> regex;            // kReplace: what is replaced.
   bool strip_left = false, strip_right = false;  // kStrip.
 };
 

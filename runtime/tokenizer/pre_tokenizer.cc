@@ -17,8 +17,7 @@ struct Part {
 
 // Applies `behavior` to a covering list of parts (HF's
 // NormalizedString::split): returns the ranges to keep.
-void ApplyBehavior(const std::vector<Part>& parts, SplitBehavior behavior,
-                   std::vector<Span>* out) {
+void ApplyBehavior(const std::vector<Part>& parts, SplitBehavior behavior, std::vector<Span>* out) {
   switch (behavior) {
     case SplitBehavior::kIsolated:
       for (const Part& p : parts) out->push_back(Span{p.begin, p.end});
@@ -87,10 +86,11 @@ absl::Status SplitPiece(const std::string& text, const Piece& piece, const Regex
     // The common case (byte-level split regexes), without the parts list.
     uint32_t prev = 0;
     for (const Span& m : matches) {
-      if (m.begin > prev) out->push_back(Piece{piece.begin + prev, piece.begin + m.begin,
-                                               piece.at_start && prev == 0});
-      out->push_back(Piece{piece.begin + m.begin, piece.begin + m.end,
-                           piece.at_start && m.begin == 0});
+      if (m.begin > prev)
+        out->push_back(
+            Piece{piece.begin + prev, piece.begin + m.begin, piece.at_start && prev == 0});
+      out->push_back(
+          Piece{piece.begin + m.begin, piece.begin + m.end, piece.at_start && m.begin == 0});
       prev = m.end;
     }
     if (prev < view.size()) {
@@ -108,8 +108,8 @@ absl::Status SplitPiece(const std::string& text, const Piece& piece, const Regex
   ApplyBehavior(parts, behavior, &kept);
   for (const Span& s : kept) {
     if (s.end > s.begin) {
-      out->push_back(Piece{piece.begin + s.begin, piece.begin + s.end,
-                           piece.at_start && s.begin == 0});
+      out->push_back(
+          Piece{piece.begin + s.begin, piece.begin + s.end, piece.at_start && s.begin == 0});
     }
   }
   return absl::OkStatus();
@@ -135,8 +135,7 @@ absl::StatusOr<PreTokenizerStep> PreTokenizer::MakeSplit(std::string_view patter
 absl::StatusOr<PreTokenizerStep> PreTokenizer::MakeDigits(bool individual_digits) {
   // Rust's char::is_numeric is \p{N}; "Contiguous" over single-character
   // matches is the same as isolating maximal runs.
-  return MakeSplit(individual_digits ? "\\p{N}" : "\\p{N}+", true, SplitBehavior::kIsolated,
-                   false);
+  return MakeSplit(individual_digits ? "\\p{N}" : "\\p{N}+", true, SplitBehavior::kIsolated, false);
 }
 
 PreTokenizerStep PreTokenizer::MakeMetaspace(std::string replacement, PrependScheme scheme,
@@ -238,8 +237,8 @@ absl::Status PreTokenizer::Apply(PieceList* list) const {
           break;
         }
         for (const Piece& p : prefixed) {
-          KILN_RETURN_IF_ERROR(SplitPiece(list->text, p, *step.regex, SplitBehavior::kIsolated,
-                                          false, &next));
+          KILN_RETURN_IF_ERROR(
+              SplitPiece(list->text, p, *step.regex, SplitBehavior::kIsolated, false, &next));
         }
         break;
       }

@@ -65,8 +65,7 @@ class PreTokenizer {
   static absl::StatusOr<PreTokenizerStep> MakeSplit(std::string_view pattern, bool is_regex,
                                                     SplitBehavior behavior, bool invert);
   static absl::StatusOr<PreTokenizerStep> MakeDigits(bool individual_digits);
-  static PreTokenizerStep MakeMetaspace(std::string replacement, PrependScheme scheme,
-                                        bool split);
+  static PreTokenizerStep MakeMetaspace(std::string replacement, PrependScheme scheme, bool split);
   static absl::StatusOr<PreTokenizerStep> MakeByteLevel(bool add_prefix_space, bool use_regex);
 
   // Splits `list` in place. Fails only on regex resource limits.

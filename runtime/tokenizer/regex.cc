@@ -37,7 +37,8 @@ ThreadState& State() {
 
 std::string PcreError(int code) {
   PCRE2_UCHAR buffer[256];
-  if (pcre2_get_error_message(code, buffer, sizeof(buffer)) < 0) return absl::StrCat("error ", code);
+  if (pcre2_get_error_message(code, buffer, sizeof(buffer)) < 0)
+    return absl::StrCat("error ", code);
   return std::string(reinterpret_cast<const char*>(buffer));
 }
 
@@ -85,9 +86,9 @@ absl::StatusOr<std::unique_ptr<Regex>> Regex::Compile(std::string_view pattern) 
   const std::string translated = OnigurumaToPcre2(pattern);
   int error = 0;
   PCRE2_SIZE offset = 0;
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()),
-                                   translated.size(), PCRE2_UTF | PCRE2_UCP, &error, &offset,
-                                   nullptr);
+  pcre2_code* code =
+      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
+                    PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
   if (code == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("cannot compile regex \"", std::string(pattern),
                                                    "\" at offset ", offset, ": ",
@@ -119,20 +120,27 @@ absl::StatusOr<std::unique_ptr<Regex>> Regex::Literal(std::string_view literal) 
   return Compile(pattern);
 }
 
+absl::StatusOr<std::unique_ptr<Regex>> CompileReplacePattern(std::string_view pattern,
+                                                             bool is_regex) {
+  if (is_regex) return Regex::Compile(pattern);
+  if (pattern.empty()) return Regex::Compile("(*FAIL)");
+  return Regex::Literal(pattern);
+}
+
 Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
 
 absl::Status Regex::FindAll(std::string_view subject, std::vector<Span>* matches) const {
   ThreadState& state = State();
-  if (state.data == nullptr) return absl::ResourceExhaustedError("cannot allocate PCRE2 match data");
+  if (state.data == nullptr)
+    return absl::ResourceExhaustedError("cannot allocate PCRE2 match data");
   auto* code = static_cast<pcre2_code*>(code_);
   const auto* s = reinterpret_cast<PCRE2_SPTR>(subject.data());
   const size_t n = subject.size();
   size_t pos = 0;
   while (pos < n) {
-    const int rc = jit_ ? pcre2_jit_match(code, s, n, pos, PCRE2_NO_UTF_CHECK, state.data,
-                                          state.context)
-                        : pcre2_match(code, s, n, pos, PCRE2_NO_UTF_CHECK, state.data,
-                                      state.context);
+    const int rc =
+        jit_ ? pcre2_jit_match(code, s, n, pos, PCRE2_NO_UTF_CHECK, state.data, state.context)
+             : pcre2_match(code, s, n, pos, PCRE2_NO_UTF_CHECK, state.data, state.context);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) {
       return absl::ResourceExhaustedError(

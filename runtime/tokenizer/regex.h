@@ -58,6 +58,13 @@ class Regex {
   bool jit_ = false;
 };
 
+// What a Replace step (normalizer or decoder) searches for: `pattern`
+// compiled as a regex when `is_regex`, else matched literally. An empty
+// literal matches nothing (as HF's empty string pattern), so it compiles to
+// "(*FAIL)".
+absl::StatusOr<std::unique_ptr<Regex>> CompileReplacePattern(std::string_view pattern,
+                                                             bool is_regex);
+
 // Rewrites Oniguruma-only spellings into PCRE2 (see the file comment).
 // Exposed for tests.
 std::string OnigurumaToPcre2(std::string_view pattern);

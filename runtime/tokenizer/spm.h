@@ -24,8 +24,8 @@ class SpmModel : public Model {
  public:
   // `scores[id]` for every id of `vocab` (scores.size() == vocab.id_end()).
   static absl::StatusOr<std::unique_ptr<SpmModel>> Create(const Vocab& vocab,
-                                                          std::vector<float> scores,
-                                                          int32_t unk_id, std::string_view what);
+                                                          std::vector<float> scores, int32_t unk_id,
+                                                          std::string_view what);
 
   void Tokenize(std::string_view piece, std::vector<int32_t>* ids) const override;
 

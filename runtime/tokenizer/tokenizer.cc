@@ -77,7 +77,8 @@ absl::Status Tokenizer::EncodeSegment(std::string segment, bool at_start,
     } else {
       list.text.assign(segment, s.begin, s.end - s.begin);
     }
-    list.pieces.assign(1, Piece{0, static_cast<uint32_t>(list.text.size()), at_start && s.begin == 0});
+    list.pieces.assign(1,
+                       Piece{0, static_cast<uint32_t>(list.text.size()), at_start && s.begin == 0});
     if (parts_.pre_tokenizer.has_value()) KILN_RETURN_IF_ERROR(parts_.pre_tokenizer->Apply(&list));
     for (const Piece& p : list.pieces) {
       if (p.end > p.begin) parts_.model->Tokenize(list.View(p), ids);
@@ -119,8 +120,8 @@ absl::StatusOr<std::string> Tokenizer::Decode(std::span<const int32_t> ids,
   tokens.reserve(ids.size());
   for (const int32_t id : ids) {
     if (id < 0 || id >= vocab_size() || !present_[id]) {
-      return absl::InvalidArgumentError(absl::StrCat("token id ", id, " is not in the vocabulary (",
-                                                     vocab_size(), " ids)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("token id ", id, " is not in the vocabulary (", vocab_size(), " ids)"));
     }
     if (skip_special_tokens && special_[id]) continue;
     tokens.push_back(tokens_[id]);
@@ -136,13 +137,12 @@ absl::StatusOr<std::string> Tokenizer::Decode(std::span<const int32_t> ids,
   return parts_.decoder->Decode(std::move(tokens));
 }
 
-absl::StatusOr<size_t> Tokenizer::DecodeInto(std::span<const int32_t> ids,
-                                             bool skip_special_tokens, char* buffer,
-                                             size_t capacity) const {
+absl::StatusOr<size_t> Tokenizer::DecodeInto(std::span<const int32_t> ids, bool skip_special_tokens,
+                                             char* buffer, size_t capacity) const {
   KILN_ASSIGN_OR_RETURN(std::string text, Decode(ids, skip_special_tokens));
   if (text.size() > capacity) {
-    return absl::OutOfRangeError(absl::StrCat("decoded text needs ", text.size(),
-                                              " bytes; the buffer has ", capacity));
+    return absl::OutOfRangeError(
+        absl::StrCat("decoded text needs ", text.size(), " bytes; the buffer has ", capacity));
   }
   if (!text.empty()) std::memcpy(buffer, text.data(), text.size());
   return text.size();

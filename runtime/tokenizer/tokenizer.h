@@ -37,7 +37,7 @@ namespace kiln::tokenizer {
 
 // Everything a loader assembles. Absent stages are skipped.
 struct TokenizerParts {
-  Vocab vocab;                  // The model's tokens (added tokens may add more).
+  Vocab vocab;  // The model's tokens (added tokens may add more).
   std::unique_ptr<Model> model;
   std::optional<Normalizer> normalizer;
   std::optional<PreTokenizer> pre_tokenizer;
@@ -57,12 +57,10 @@ class Tokenizer {
 
   // The ids of `text` (any bytes; invalid UTF-8 reads as U+FFFD). Fails only
   // on a regex resource limit with pathological input.
-  absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text,
-                                              bool add_special_tokens) const;
+  absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text, bool add_special_tokens) const;
 
   // The text of `ids`. An id with no token is an InvalidArgument error.
-  absl::StatusOr<std::string> Decode(std::span<const int32_t> ids,
-                                     bool skip_special_tokens) const;
+  absl::StatusOr<std::string> Decode(std::span<const int32_t> ids, bool skip_special_tokens) const;
 
   // Decode into the caller's `buffer` of `capacity` bytes: returns the byte
   // count written, or OutOfRange (naming the size needed) when it does not
@@ -87,15 +85,14 @@ class Tokenizer {
 
  private:
   Tokenizer() = default;
-  absl::Status EncodeSegment(std::string segment, bool at_start,
-                             std::vector<int32_t>* ids) const;
+  absl::Status EncodeSegment(std::string segment, bool at_start, std::vector<int32_t>* ids) const;
 
   TokenizerParts parts_;
   std::unique_ptr<AddedTokenMatcher> raw_matcher_;         // normalized=false tokens.
   std::unique_ptr<AddedTokenMatcher> normalized_matcher_;  // normalized=true tokens.
-  std::vector<std::string> tokens_;    // By id: the spelling decode uses.
-  std::vector<uint8_t> present_;       // By id: has a token.
-  std::vector<uint8_t> special_;       // By id: special added token.
+  std::vector<std::string> tokens_;                        // By id: the spelling decode uses.
+  std::vector<uint8_t> present_;                           // By id: has a token.
+  std::vector<uint8_t> special_;                           // By id: special added token.
   absl::flat_hash_map<std::string, int32_t> added_ids_;
 };
 

@@ -125,7 +125,8 @@ absl::Status AddNormalizer(const Ctx& ctx, const Json& n, const std::string& whe
   const std::string at = absl::StrCat(where, " (", type, ")");
   if (type == "Sequence") {
     const Json* list = Field(n, "normalizers");
-    if (list == nullptr || !list->is_array()) return ctx.Error(at, "\"normalizers\" must be a list");
+    if (list == nullptr || !list->is_array())
+      return ctx.Error(at, "\"normalizers\" must be a list");
     for (size_t i = 0; i < list->size(); ++i) {
       KILN_RETURN_IF_ERROR(AddNormalizer(ctx, (*list)[i], absl::StrCat(where, "[", i, "]"), steps));
     }
@@ -177,7 +178,8 @@ absl::Status AddPreTokenizer(const Ctx& ctx, const Json& n, const std::string& w
   absl::StatusOr<PreTokenizerStep> step = absl::InternalError("unset");
   if (type == "Sequence") {
     const Json* list = Field(n, "pretokenizers");
-    if (list == nullptr || !list->is_array()) return ctx.Error(at, "\"pretokenizers\" must be a list");
+    if (list == nullptr || !list->is_array())
+      return ctx.Error(at, "\"pretokenizers\" must be a list");
     for (size_t i = 0; i < list->size(); ++i) {
       KILN_RETURN_IF_ERROR(
           AddPreTokenizer(ctx, (*list)[i], absl::StrCat(where, "[", i, "]"), steps));
@@ -304,13 +306,14 @@ absl::Status AddPostProcessor(const Ctx& ctx, const Json& n, const std::string& 
         continue;
       }
       const Json* special = Field(piece, "SpecialToken");
-      if (special == nullptr) return ctx.Error(at, "template pieces must be Sequence or SpecialToken");
+      if (special == nullptr)
+        return ctx.Error(at, "template pieces must be Sequence or SpecialToken");
       KILN_ASSIGN_OR_RETURN(std::string name, GetString(ctx, *special, "id", at));
       const Json* entry = specials == nullptr ? nullptr : Field(*specials, name.c_str());
       const Json* ids = entry == nullptr ? nullptr : Field(*entry, "ids");
       if (ids == nullptr || !ids->is_array()) {
-        return ctx.Error(at, absl::StrCat("special token \"", name,
-                                          "\" is missing from \"special_tokens\""));
+        return ctx.Error(
+            at, absl::StrCat("special token \"", name, "\" is missing from \"special_tokens\""));
       }
       for (const Json& id : *ids) {
         KILN_ASSIGN_OR_RETURN(int64_t v, GetInt(ctx, id, at + " ids"));
@@ -334,8 +337,8 @@ absl::Status ReadModel(const Ctx& ctx, const Json& m, bool byte_level, Tokenizer
   if (!m.is_object()) return ctx.Error(at, "must be an object");
   if (const Json* type = Field(m, "type")) {
     if (!type->is_string() || type->get<std::string>() != "BPE") {
-      return ctx.Unsupported(at, absl::StrCat("model type ", type->dump(),
-                                              " is not supported (supported: BPE)"));
+      return ctx.Unsupported(
+          at, absl::StrCat("model type ", type->dump(), " is not supported (supported: BPE)"));
     }
   }
   if (const Json* d = Field(m, "dropout")) {
@@ -362,11 +365,12 @@ absl::Status ReadModel(const Ctx& ctx, const Json& m, bool byte_level, Tokenizer
   std::vector<std::pair<std::string, int64_t>> entries;
   entries.reserve(vocab->size());
   for (auto it = vocab->begin(); it != vocab->end(); ++it) {
-    KILN_ASSIGN_OR_RETURN(int64_t id, GetInt(ctx, it.value(),
-                                             absl::StrCat("vocab entry ", QuoteToken(it.key()))));
+    KILN_ASSIGN_OR_RETURN(
+        int64_t id, GetInt(ctx, it.value(), absl::StrCat("vocab entry ", QuoteToken(it.key()))));
     entries.emplace_back(it.key(), id);
   }
-  KILN_ASSIGN_OR_RETURN(parts->vocab, Vocab::Build(std::move(entries), ctx.what() + ": model.vocab"));
+  KILN_ASSIGN_OR_RETURN(parts->vocab,
+                        Vocab::Build(std::move(entries), ctx.what() + ": model.vocab"));
   const Json* merges = Field(m, "merges");
   std::vector<std::pair<std::string, std::string>> pairs;
   if (merges != nullptr) {
@@ -381,7 +385,8 @@ absl::Status ReadModel(const Ctx& ctx, const Json& m, bool byte_level, Tokenizer
         if (s.rfind("#version", 0) == 0) continue;
         const size_t space = s.find(' ');
         if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos) {
-          return ctx.Error(where, absl::StrCat(QuoteToken(s), " is not two tokens split by one space"));
+          return ctx.Error(where,
+                           absl::StrCat(QuoteToken(s), " is not two tokens split by one space"));
         }
         pairs.emplace_back(s.substr(0, space), s.substr(space + 1));
       } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() &&
@@ -458,7 +463,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> ParseTokenizerJson(std::string_view t
   if (model == nullptr) return ctx.Error("model", "missing");
   const bool byte_level = parts.pre_tokenizer.has_value() && parts.pre_tokenizer->byte_level();
   KILN_RETURN_IF_ERROR(ReadModel(ctx, *model, byte_level, &parts));
-  if (const Json* n = Field(root, "added_tokens")) KILN_RETURN_IF_ERROR(ReadAddedTokens(ctx, *n, &parts));
+  if (const Json* n = Field(root, "added_tokens"))
+    KILN_RETURN_IF_ERROR(ReadAddedTokens(ctx, *n, &parts));
   for (int32_t id : parts.post_processor.prefix) {
     if (parts.bos_id < 0) parts.bos_id = id;
   }
