@@ -30,6 +30,7 @@ ABSL_FLAG(std::string, dtype, "f32", "f32, bf16 or f16");
 ABSL_FLAG(int64_t, max_batch, 1, "largest batch the engine serves");
 ABSL_FLAG(int64_t, max_seq, 0, "KV-cache capacity in tokens (default: min(max_position_embeddings, 2048))");
 ABSL_FLAG(std::string, buckets, "16,64,256", "prefill lengths to compile (each <= --max-seq)");
+ABSL_FLAG(std::string, tokenizer, "", "tokenizer.json to bundle (default: the model directory's)");
 
 namespace kiln {
 namespace {
@@ -162,9 +163,11 @@ absl::Status Run() {
   m.eos_token_ids = model.info.eos_token_ids;
   engine.config = config.json();
   engine.module = std::move(model.module);
-  std::string tokenizer = dir + "/tokenizer.json";
-  KILN_RETURN_IF_ERROR(
-      WriteEngine(out, engine, std::filesystem::exists(tokenizer) ? tokenizer : ""));
+  std::string tokenizer = absl::GetFlag(FLAGS_tokenizer);
+  if (tokenizer.empty() && std::filesystem::exists(dir + "/tokenizer.json")) {
+    tokenizer = dir + "/tokenizer.json";
+  }
+  KILN_RETURN_IF_ERROR(WriteEngine(out, engine, tokenizer));
   progress.Finish();
 
   int64_t total_bytes = 0;
@@ -189,6 +192,7 @@ int main(int argc, char** argv) {
   kiln::ParseToolFlags(argc, argv,
                        "Compiles a Hugging Face model into a Kiln engine directory.\n"
                        "  compile-model --model DIR --out ENGINE_DIR [--target cpu|sm_80|sm_90] "
-                       "[--dtype f32|bf16|f16] [--max-batch N] [--max-seq N] [--buckets 16,64,...]");
+                       "[--dtype f32|bf16|f16] [--max-batch N] [--max-seq N] [--buckets 16,64,...] "
+                       "[--tokenizer tokenizer.json]");
   return kiln::ReportToolStatus("compile-model", kiln::Run());
 }

@@ -1,0 +1,36 @@
+// What a generate request asks for, and its validation.
+#ifndef KILN_RUNTIME_GENERATE_GENERATION_CONFIG_H_
+#define KILN_RUNTIME_GENERATE_GENERATION_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace kiln {
+
+// Mirrors the Transformers GenerationConfig fields Kiln serves. Greedy
+// unless do_sample; when sampling, the logits pass through (in
+// Transformers' order) repetition_penalty, temperature, top_k, top_p and
+// min_p before a draw from the seeded, counter-based RNG.
+struct GenerationConfig {
+  int max_new_tokens = 32;
+  bool do_sample = false;
+  double temperature = 1.0;         // > 0 when sampling
+  int top_k = 0;                    // 0: off
+  double top_p = 1.0;               // in (0, 1]
+  double min_p = 0.0;               // in [0, 1)
+  double repetition_penalty = 1.0;  // > 0; 1: off
+  uint64_t seed = 0;
+  std::vector<int32_t> eos_token_ids;     // generation stops after any of these
+  std::vector<std::string> stop_strings;  // ... or once the text contains one
+};
+
+// Checks every field against its range and every token id against
+// `vocab_size`; the error names the field and the value.
+absl::Status ValidateGenerationConfig(const GenerationConfig& config, int64_t vocab_size);
+
+}  // namespace kiln
+
+#endif  // KILN_RUNTIME_GENERATE_GENERATION_CONFIG_H_
