@@ -89,30 +89,36 @@ nlohmann::json ManifestToJson(const EngineManifest& m) {
   return j;
 }
 
-// Reads the manifest fields; a field of the wrong type is reported by name.
+// Reads the manifest fields; a missing field or one of the wrong type is
+// reported by name.
 absl::StatusOr<EngineManifest> ManifestFromJson(const nlohmann::json& j) {
   EngineManifest m;
   std::string field;
+  // Reads j[key] into `out`, remembering the key for the error message.
+  auto read = [&](const char* key, auto& out) {
+    field = key;
+    out = j.at(field).get<std::remove_reference_t<decltype(out)>>();
+  };
   try {
-    field = "format_version";
-    m.format_version = j.at(field).get<int>();
+    read("format_version", m.format_version);
     if (m.format_version != kEngineFormatVersion) {
       return absl::FailedPreconditionError(absl::StrCat(
           "engine format version ", m.format_version, ", but this Kiln reads version ",
           kEngineFormatVersion, ": rebuild the engine with this compile-model"));
     }
-    field = "architecture", m.architecture = j.at(field).get<std::string>();
-    field = "target", m.target = j.at(field).get<std::string>();
-    field = "dtype";
-    std::optional<DType> dtype = DTypeFromName(j.at(field).get<std::string>());
-    if (!dtype) return absl::DataLossError("manifest.json: unknown dtype");
-    m.dtype = *dtype;
-    field = "max_batch", m.max_batch = j.at(field).get<int64_t>();
-    field = "max_seq", m.max_seq = j.at(field).get<int64_t>();
-    field = "eos_token_ids", m.eos_token_ids = j.at(field).get<std::vector<int64_t>>();
+    read("architecture", m.architecture);
+    read("target", m.target);
+    std::string dtype;
+    read("dtype", dtype);
+    std::optional<DType> parsed = DTypeFromName(dtype);
+    if (!parsed) return absl::DataLossError("manifest.json: unknown dtype '" + dtype + "'");
+    m.dtype = *parsed;
+    read("max_batch", m.max_batch);
+    read("max_seq", m.max_seq);
+    read("eos_token_ids", m.eos_token_ids);
     field = "bos_token_id";
     if (!j.at(field).is_null()) m.bos_token_id = j.at(field).get<int64_t>();
-    field = "tokenizer", m.tokenizer = j.at(field).get<std::string>();
+    read("tokenizer", m.tokenizer);
     field = "buckets";
     for (const nlohmann::json& b : j.at(field)) {
       m.buckets.push_back({b.at("function").get<std::string>(), b.at("batch").get<int64_t>(),
