@@ -1,0 +1,388 @@
+#!/usr/bin/env python3
+"""Regenerates the seed corpora in tests/fuzz/corpus/ from the fixtures.
+
+    tests/fuzz/make_seeds.py            # from the repository root
+
+Seeds named ok_* must be accepted by their parser (replay_test checks);
+the others are malformed on purpose, to start the fuzzer near error paths.
+IR seeds print fixture models with bazel-bin/tools/run-reference (built
+here if missing). Keep each corpus small: a few KB to 100 KB.
+"""
+import hashlib
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIXTURES = os.path.join(ROOT, "tests/fixtures/models")
+CORPUS = os.path.join(ROOT, "tests/fuzz/corpus")
+FAMILIES = ["llama3", "llama2", "mistral", "gemma", "opt", "opt350"]
+ITEM_SIZE = {"F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I8": 1}
+
+
+def write(target, name, data):
+    os.makedirs(os.path.join(CORPUS, target), exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(CORPUS, target, name), "wb") as f:
+        f.write(data)
+
+
+def safetensors(header, data=b"", pad=True):
+    """A safetensors file; the header padded with spaces to 8-byte alignment
+    as the reference writer does."""
+    text = header if isinstance(header, bytes) else header.encode()
+    if pad:
+        text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def read_header(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    return json.loads(raw[8 : 8 + n])
+
+
+def shrunk(path):
+    """The real header of `path` with every dim set to 1 (ranks, names,
+    dtypes, order and metadata kept) and the data to match."""
+    header = read_header(path)
+    out, offset = {}, 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            out[name] = entry
+            continue
+        size = ITEM_SIZE[entry["dtype"]]
+        out[name] = {"dtype": entry["dtype"], "shape": [1] * len(entry["shape"]),
+                     "data_offsets": [offset, offset + size]}
+        offset += size
+    return safetensors(json.dumps(out, separators=(",", ":")),
+                       bytes(i % 251 for i in range(offset)))
+
+
+def safetensors_seeds():
+    t = "safetensors"
+    shutil.copyfile(os.path.join(FIXTURES, "llama3/f32/expected.safetensors"),
+                os.path.join(CORPUS, t, "ok_fixture_expected_llama3.safetensors"))
+    write(t, "ok_shrunk_gemma_bf16.safetensors",
+          shrunk(os.path.join(FIXTURES, "gemma/bf16/model.safetensors")))
+    write(t, "ok_shrunk_opt_f16.safetensors",
+          shrunk(os.path.join(FIXTURES, "opt/f16/model.safetensors")))
+    write(t, "ok_shrunk_llama3_shard1.safetensors",
+          shrunk(os.path.join(FIXTURES, "llama3/f32/model-00001-of-00003.safetensors")))
+    write(t, "ok_empty.safetensors", safetensors("{}", pad=False))
+    write(t, "ok_metadata_only.safetensors", safetensors('{"__metadata__":{"format":"pt"}}'))
+    write(t, "ok_whitespace_padded.safetensors", safetensors(" \n\t{}\r\n  ", pad=False))
+    # Every dtype at an odd offset, a scalar and zero-sized tensors.
+    entries = [("i8", "I8", [3]), ("f16", "F16", [2]), ("bf16", "BF16", [2, 1]),
+               ("f32", "F32", [1, 2]), ("i32", "I32", []), ("i64", "I64", [2]),
+               ("z0", "F32", [0]), ("z1", "BF16", [3, 0, 2])]
+    header, offset = {}, 0
+    for name, dtype, shape in entries:
+        count = 1
+        for d in shape:
+            count *= d
+        size = count * ITEM_SIZE[dtype]
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    write(t, "ok_all_dtypes.safetensors",
+          safetensors(json.dumps(header), bytes(i % 251 for i in range(offset))))
+    # Malformed: each fails a different check.
+    write(t, "short.safetensors", b"\x02\x00\x00")
+    write(t, "header_past_end.safetensors", struct.pack("<Q", 1000) + b"{}")
+    write(t, "not_utf8.safetensors", safetensors(b'{"a\xff":1}', pad=False))
+    write(t, "overlap.safetensors", safetensors(
+        '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},'
+        '"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}', bytes(12)))
+    write(t, "shape_overflow.safetensors", safetensors(
+        '{"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}}'))
+
+
+def checkpoint_index_seeds():
+    t = "checkpoint_index"
+    shutil.copyfile(os.path.join(FIXTURES, "llama3/f32/model.safetensors.index.json"),
+                os.path.join(CORPUS, t, "fixture_llama3.index.json"))
+    s1, s2 = "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"
+    write(t, "ok_two_shards.index.json", json.dumps(
+        {"metadata": {"total_size": 12}, "weight_map": {"a": s1, "b": s1, "c": s2}}, indent=2))
+    write(t, "ok_partial_listing.index.json", json.dumps({"weight_map": {"a": s1}}))
+    write(t, "traversal.index.json", json.dumps({"weight_map": {"a": "../" + s1}}))
+    write(t, "wrong_shard.index.json", json.dumps({"weight_map": {"a": s2}}))
+    write(t, "duplicate_key.index.json", '{"weight_map": {"a": "%s", "a": "%s"}}' % (s1, s2))
+
+
+def config_seeds():
+    t = "config"
+    for family in FAMILIES:
+        shutil.copyfile(os.path.join(FIXTURES, family, "f32/config.json"),
+                    os.path.join(CORPUS, t, "ok_fixture_%s.json" % family))
+    with open(os.path.join(FIXTURES, "llama3/f32/config.json")) as f:
+        config = json.load(f)
+    rope = config.pop("rope_parameters")
+    config["rope_theta"] = rope.pop("rope_theta")
+    config["rope_scaling"] = rope
+    write(t, "ok_llama3_legacy_rope.json", json.dumps(config, indent=2))
+    with open(os.path.join(FIXTURES, "mistral/f32/config.json")) as f:
+        config = json.load(f)
+    del config["architectures"]
+    write(t, "ok_mistral_model_type_only.json", json.dumps(config, indent=2))
+    write(t, "nan.json", '{"model_type": "llama", "rope_theta": NaN}')
+
+
+def ir_text_seeds():
+    t = "ir_text"
+    with open(os.path.join(ROOT, "tests/ir/text_test.cc")) as f:
+        source = f.read()
+    every_op = re.search(r'kEveryOp\[\] = R"\((.*?)\)";', source, re.S).group(1)
+    write(t, "ok_every_op.ir", every_op)
+    write(t, "ok_comments.ir", "// leading comment\nmodule   @m{func @f(%x:f32[2]){%y=relu(%x)"
+          ":f32[2] // tail\nreturn %y}}")
+    tool = os.path.join(ROOT, "bazel-bin/tools/run-reference")
+    if not os.path.exists(tool):
+        subprocess.run(["bazel", "build", "//tools:run-reference"], cwd=ROOT, check=True)
+    for family, dtype in [("llama3", "f32"), ("gemma", "bf16"), ("opt350", "f16"),
+                          ("mistral", "f32")]:
+        text = subprocess.run([tool, "--model", os.path.join(FIXTURES, family, dtype),
+                               "--dtype", dtype, "--print_ir"],
+                              cwd=ROOT, check=True, capture_output=True).stdout
+        write(t, "ok_fixture_%s_%s.ir" % (family, dtype), text)
+    write(t, "undefined_value.ir",
+          "module @m { func @f(%x: f32[2]) { %y = relu(%z) : f32[2] return %y } }")
+
+
+# GGUF metadata value types with a fixed size, as struct formats.
+GGUF_FIXED = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
+              10: "<Q", 11: "<q", 12: "<d"}
+GGUF_STRING, GGUF_ARRAY = 8, 9
+
+
+def gguf_read_metadata(path):
+    """(version, [(key, type, value)]) of a GGUF file; an array value is
+    (element type, [elements])."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    pos = 4
+
+    def take(fmt):
+        nonlocal pos
+        (v,) = struct.unpack_from(fmt, raw, pos)
+        pos += struct.calcsize(fmt)
+        return v
+
+    def string():
+        nonlocal pos
+        n = take("<Q")
+        pos += n
+        return raw[pos - n : pos]
+
+    def value(t):
+        if t == GGUF_STRING:
+            return string()
+        if t == GGUF_ARRAY:
+            et, n = take("<I"), take("<Q")
+            return (et, [value(et) for _ in range(n)])
+        return take(GGUF_FIXED[t])
+
+    version, _, n_kv = take("<I"), take("<Q"), take("<Q")
+    kvs = []
+    for _ in range(n_kv):
+        key = string()
+        t = take("<I")
+        kvs.append((key, t, value(t)))
+    return version, kvs
+
+
+def gguf_value(t, v):
+    if t == GGUF_STRING:
+        return struct.pack("<Q", len(v)) + v
+    if t == GGUF_ARRAY:
+        et, items = v
+        return struct.pack("<IQ", et, len(items)) + b"".join(gguf_value(et, x) for x in items)
+    return struct.pack(GGUF_FIXED[t], v)
+
+
+def gguf_file(version, kvs, tensors=(), alignment=32):
+    """A GGUF file; tensors are (name, ggml type, ne, bytes), each placed at
+    the next multiple of `alignment` in the data section."""
+    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kvs))
+    for key, t, v in kvs:
+        out += gguf_value(GGUF_STRING, key) + struct.pack("<I", t) + gguf_value(t, v)
+    data = b""
+    for name, ggml_type, ne, payload in tensors:
+        data += bytes(-len(data) % alignment)
+        out += gguf_value(GGUF_STRING, name.encode()) + struct.pack("<I", len(ne))
+        out += b"".join(struct.pack("<Q", d) for d in ne) + struct.pack("<IQ", ggml_type, len(data))
+        data += payload
+    if tensors:
+        out += bytes(-len(out) % alignment) + data
+    return out
+
+
+def gguf_seeds():
+    t = "gguf"
+    vocab_dir = os.path.join(ROOT, "third_party/references/llama_cpp_vocab")
+    for name in ["llama-spm", "gpt-2", "aquila"]:  # SentencePiece, BPE with merges, GGUF v2
+        path = os.path.join(vocab_dir, "ggml-vocab-%s.gguf" % name)
+        if not os.path.exists(path):
+            print("make_seeds: %s missing (run tools/fetch_references.sh); seed skipped" % path)
+            continue
+        version, kvs = gguf_read_metadata(path)
+        # Every array cut to its first 48 elements: the real keys and types,
+        # a few KB instead of MBs.
+        kvs = [(k, ty, (v[0], v[1][:48]) if ty == GGUF_ARRAY else v) for k, ty, v in kvs]
+        write(t, "ok_shrunk_vocab_%s.gguf" % name, gguf_file(version, kvs))
+    kvs = [(b"general.architecture", GGUF_STRING, b"llama"),
+           (b"general.alignment", 4, 64),
+           (b"llama.block_count", 4, 2),
+           (b"llama.rope.freq_base", 6, 10000.0),
+           (b"general.flag", 7, True),
+           (b"general.big", 11, -(2 ** 40)),
+           (b"general.ratio", 12, 0.5),
+           (b"general.ints", GGUF_ARRAY, (5, [1, -2, 3])),
+           (b"general.names", GGUF_ARRAY, (GGUF_STRING, [b"a", b"", b"\xc3\xa9"]))]
+    q8_0 = (struct.pack("<e", 0.5) + bytes(range(32))) * 2  # Two Q8_0 blocks.
+    tensors = [("token_embd.weight", 0, [4, 2], struct.pack("<8f", *range(8))),
+               ("output_norm.weight", 1, [8], struct.pack("<8e", *range(8))),
+               ("blk.0.attn_q.weight", 8, [64], q8_0),
+               ("scalar", 0, [], struct.pack("<f", 1.0)),
+               ("empty", 0, [0, 3], b"")]
+    write(t, "ok_tensors.gguf", gguf_file(3, kvs, tensors, alignment=64))
+    write(t, "ok_empty_v2.gguf", gguf_file(2, []))
+    # Malformed: counts and lengths larger than the file.
+    write(t, "string_length_past_end.gguf", b"GGUF" + struct.pack("<IQQ", 3, 0, 1)
+          + struct.pack("<Q", 2 ** 62) + b"key")
+    write(t, "array_count_past_end.gguf", b"GGUF" + struct.pack("<IQQ", 3, 0, 1)
+          + gguf_value(GGUF_STRING, b"k") + struct.pack("<IIQ", GGUF_ARRAY, 4, 2 ** 61))
+    write(t, "tensor_past_end.gguf", gguf_file(3, [], [("w", 0, [2 ** 20], b"")]))
+
+
+def shrunk_tokenizer(path, keep=300):
+    """The fixture tokenizer.json with its BPE vocabulary cut to ids below
+    `keep`, the merges among those tokens, and added tokens renumbered
+    after them; every other stage as it was."""
+    with open(path) as f:
+        tok = json.load(f)
+    model = tok["model"]
+    vocab = {k: v for k, v in model["vocab"].items() if v < keep}
+    merges = []
+    for m in model["merges"]:
+        a, b = m if isinstance(m, list) else m.split(" ", 1)
+        if a in vocab and b in vocab and a + b in vocab:
+            merges.append(m)
+    model["vocab"], model["merges"] = vocab, merges
+    renumber, next_id = {}, keep
+    for added in tok["added_tokens"]:
+        if added["id"] >= keep and added["content"] not in vocab:
+            renumber[added["id"]] = next_id
+            added["id"] = next_id
+            next_id += 1
+
+    def fix(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "ids" and isinstance(v, list):
+                    node[k] = [renumber.get(i, i) for i in v]
+                elif k == "id" and isinstance(v, int):
+                    node[k] = renumber.get(v, v)
+                else:
+                    fix(v)
+        elif isinstance(node, list):
+            for v in node:
+                fix(v)
+
+    fix(tok.get("post_processor"))
+    return json.dumps(tok, ensure_ascii=False, separators=(",", ":"))
+
+
+TOKENIZERS = ["gpt2", "llama2", "llama3", "gemma", "mistral", "qwen2", "smollm2"]
+
+
+def tokenizer_seeds():
+    for name in TOKENIZERS:
+        write("tokenizer_json", "ok_shrunk_%s.json" % name, shrunk_tokenizer(
+            os.path.join(ROOT, "tests/fixtures/tokenizers", name, "tokenizer.json")))
+    write("tokenizer_json", "unknown_model.json", '{"model": {"type": "WordPiece", "vocab": {}}}')
+    # tokenizer_encode: byte 0 picks the tokenizer (low nibble, in the order
+    # above) and the flags (0x10 add special tokens, 0x20 skip them).
+    texts = ["Hello world", "  leading spaces and\ttabs\n", "caf\u00e9 \u4e2d\u6587 \U0001f600",
+             "<|endoftext|><s></s>", "12345 + 678 = 91011"]
+    for i, name in enumerate(TOKENIZERS):
+        for j, text in enumerate(texts):
+            flags = 0x10 * (j % 3)
+            write("tokenizer_encode", "%s_%d" % (name, j), bytes([i | flags]) + text.encode())
+    write("tokenizer_encode", "invalid_utf8", b"\x00\xff\xfe\xc3(\xe2\x82\xf0\x9f")
+    write("tokenizer_encode", "ids_negative_and_huge",
+          b"\x01" + struct.pack("<4i", -1, 2 ** 31 - 1, 5, 299))
+
+
+ENGINE_FILES = os.path.join(ROOT, "tests/fuzz/engine_files")
+
+
+def engine_files():
+    """The engine directory FuzzEngineManifest loads manifests against: a
+    one-weight module, its weights and a config."""
+    os.makedirs(ENGINE_FILES, exist_ok=True)
+    files = {
+        "config.json": '{"architectures": ["LlamaForCausalLM"], "vocab_size": 8}\n',
+        "model.ir": 'module @m {\n  weight "w" : f32[2]\n  func @f(%x: f32[batch,2]) {\n'
+                    '    %w = constant() {weight="w"} : f32[2]\n'
+                    '    %y = add(%x, %w) : f32[batch,2]\n    return %y\n  }\n}\n',
+        "weights.safetensors": safetensors(
+            '{"__metadata__":{"format":"kiln"},"w":{"dtype":"F32","shape":[2],'
+            '"data_offsets":[0,8]}}', struct.pack("<2f", 1.5, -2.0)),
+    }
+    for name, data in files.items():
+        with open(os.path.join(ENGINE_FILES, name), "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+
+
+def engine_manifest_seeds():
+    t = "engine_manifest"
+    listed = []
+    for name in ["config.json", "model.ir", "weights.safetensors"]:
+        with open(os.path.join(ENGINE_FILES, name), "rb") as f:
+            data = f.read()
+        listed.append({"path": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+    manifest = {"format_version": 1, "architecture": "LlamaForCausalLM", "target": "cpu",
+                "dtype": "f32", "max_batch": 1, "max_seq": 8, "eos_token_ids": [2],
+                "tokenizer": "", "bos_token_id": 1,
+                "buckets": [{"function": "f", "batch": 1, "seq": 1}], "files": listed}
+    write(t, "ok_manifest.json", json.dumps(manifest, indent=2) + "\n")
+
+    def variant(name, change):
+        m = json.loads(json.dumps(manifest))
+        change(m)
+        write(t, name, json.dumps(m, indent=2) + "\n")
+
+    variant("version_2.json", lambda m: m.update(format_version=2))
+    variant("target_sm_90.json", lambda m: m.update(target="sm_90"))
+    variant("tampered_sha256.json", lambda m: m["files"][1].update(sha256="0" * 64))
+    variant("truncated_weights.json", lambda m: m["files"][2].update(bytes=m["files"][2]["bytes"] - 1))
+    variant("weights_not_listed.json", lambda m: m["files"].pop())
+    variant("file_outside.json", lambda m: m["files"].append(
+        {"path": "../x", "bytes": 0, "sha256": ""}))
+    variant("buckets_not_a_list.json", lambda m: m.update(buckets=3))
+
+
+def main():
+    if os.path.isdir(CORPUS):
+        shutil.rmtree(CORPUS)
+    for target in ["safetensors", "checkpoint_index", "config", "ir_text", "gguf",
+                   "tokenizer_json", "tokenizer_encode", "engine_manifest"]:
+        os.makedirs(os.path.join(CORPUS, target))
+    safetensors_seeds()
+    checkpoint_index_seeds()
+    config_seeds()
+    ir_text_seeds()
+    gguf_seeds()
+    tokenizer_seeds()
+    engine_files()
+    engine_manifest_seeds()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+// Replays every committed fuzz input through the harness its fuzzer runs
+// (tests/fuzz/harness.h), in whatever build runs the tests: the plain gcc
+// build, and ASan+UBSan under --config=asan.
+//
+// corpus/<target>/: seeds; none may crash, and those named ok_* must be
+// accepted.
+// regressions/<target>/: inputs that once crashed or misbehaved; each is
+// listed in kRegressions with the outcome it must have now.
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/fuzz/harness.h"
+
+namespace kiln::fuzz {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kFuzzDir[] = "tests/fuzz";
+
+// The outcome one regression input must have.
+struct Regression {
+  const char* target;
+  const char* file;
+  // A substring of the error it must give; nullptr: it must be accepted.
+  const char* error;
+  // While the bug is unfixed: a one-line description, and the input is
+  // skipped (it would crash the test) unless KILN_FUZZ_REPLAY_OPEN=1.
+  // docs/FUZZING.md lists the open bugs with their stacks.
+  const char* open_bug = nullptr;
+};
+
+const std::vector<Regression> kRegressions = {
+    {"ir_text", "concat_length_overflow.ir", "overflow",
+     "ir/infer.cc:235 InferConcat sums the concat dims in int64 without an overflow check"},
+    {"config", "heads_times_head_dim_overflow.json", "head_dim",
+     "models/decoder.cc:45 num_heads * head_dim overflows int64"},
+    {"config", "opt_max_positions_overflow.json", "max_position_embeddings",
+     "models/opt.cc:87 max_position_embeddings + 2 overflows int64"},
+    {"config", "layers_100_million.json", "num_hidden_layers",
+     "models/decoder.cc:194,208 (opt.cc:76,92) build every one of num_hidden_layers, unbounded"},
+    {"engine_manifest", "format_version_1_9.json", "format version",
+     "runtime/engine/engine.cc:103 get<int> truncates 1.9 to version 1"},
+    {"engine_manifest", "format_version_2_pow_32_plus_1.json", "format version",
+     "runtime/engine/engine.cc:103 get<int> wraps 4294967297 to version 1"},
+};
+
+bool RunOpenBugs() {
+  const char* value = std::getenv("KILN_FUZZ_REPLAY_OPEN");
+  return value != nullptr && std::string(value) == "1";
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << "cannot read " << path;
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The regular files of `dir`, sorted; none if it does not exist.
+std::vector<fs::path> FilesIn(const fs::path& dir) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.is_regular_file()) files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+const FuzzTarget& TargetNamed(const std::string& name) {
+  for (const FuzzTarget& t : AllFuzzTargets()) {
+    if (name == t.name) return t;
+  }
+  ADD_FAILURE() << "no fuzz target named " << name;
+  return AllFuzzTargets()[0];
+}
+
+TEST(ReplayTest, EveryTargetHasASeedCorpus) {
+  for (const FuzzTarget& target : AllFuzzTargets()) {
+    EXPECT_FALSE(FilesIn(fs::path(kFuzzDir) / "corpus" / target.name).empty()) << target.name;
+  }
+}
+
+TEST(ReplayTest, CorpusInputsRunAndOkSeedsAreAccepted) {
+  for (const FuzzTarget& target : AllFuzzTargets()) {
+    for (const fs::path& file : FilesIn(fs::path(kFuzzDir) / "corpus" / target.name)) {
+      const absl::Status status = target.run(ReadFile(file));
+      if (file.filename().string().rfind("ok_", 0) == 0) {
+        EXPECT_TRUE(status.ok()) << file << ": " << status;
+      }
+    }
+  }
+}
+
+TEST(ReplayTest, EveryRegressionInputIsListed) {
+  std::set<std::pair<std::string, std::string>> listed;
+  for (const Regression& r : kRegressions) listed.insert({r.target, r.file});
+  std::set<std::pair<std::string, std::string>> present;
+  for (const FuzzTarget& target : AllFuzzTargets()) {
+    for (const fs::path& file : FilesIn(fs::path(kFuzzDir) / "regressions" / target.name)) {
+      present.insert({target.name, file.filename().string()});
+    }
+  }
+  for (const auto& [target, file] : present) {
+    EXPECT_TRUE(listed.count({target, file})) << "regressions/" << target << "/" << file
+                                              << " has no entry in kRegressions";
+  }
+  for (const auto& [target, file] : listed) {
+    EXPECT_TRUE(present.count({target, file})) << "kRegressions lists missing input regressions/"
+                                               << target << "/" << file;
+  }
+}
+
+TEST(ReplayTest, RegressionInputsHaveTheirOutcome) {
+  for (const Regression& r : kRegressions) {
+    const fs::path path = fs::path(kFuzzDir) / "regressions" / r.target / r.file;
+    SCOPED_TRACE(path.string());
+    if (r.open_bug != nullptr && !RunOpenBugs()) {
+      std::printf("skipping %s: open bug: %s\n", path.c_str(), r.open_bug);
+      continue;
+    }
+    const absl::Status status = TargetNamed(r.target).run(ReadFile(path));
+    if (r.error == nullptr) {
+      EXPECT_TRUE(status.ok()) << status;
+    } else {
+      EXPECT_FALSE(status.ok());
+      EXPECT_NE(std::string(status.message()).find(r.error), std::string::npos) << status;
+    }
+  }
+}
+
+// Too big to commit (200 KB): a config.json whose rope_parameters hold
+// 100000 nested arrays. ConfigReader::Parse accepts any depth, and
+// nlohmann's recursive copy (ConfigReader::Object) or dump (the field
+// errors) then overflows the stack.
+TEST(ReplayTest, DeeplyNestedConfigIsAnError) {
+  if (!RunOpenBugs()) {
+    GTEST_SKIP() << "open bug: models/config_reader.cc:12 ConfigReader::Parse has no depth limit";
+  }
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const std::string config = R"({"model_type": "llama", "vocab_size": 8, "hidden_size": 8,)"
+                             R"( "intermediate_size": 8, "num_hidden_layers": 1,)"
+                             R"( "num_attention_heads": 2, "max_position_embeddings": 8,)"
+                             R"( "rope_parameters": {"rope_theta": 10000.0, "x": )" +
+                             deep + "}}";
+  const absl::Status status = FuzzConfig(config);
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(std::string(status.message()).find("nesting"), std::string::npos) << status;
+  // The same depth as a field's value reaches the error message's dump.
+  const absl::Status field = FuzzConfig(R"({"model_type": "llama", "vocab_size": )" + deep + "}");
+  EXPECT_NE(std::string(field.message()).find("nesting"), std::string::npos) << field;
+}
+
+}  // namespace
+}  // namespace kiln::fuzz
