@@ -232,7 +232,9 @@ absl::StatusOr<TensorType> InferConcat(const Operands& in, const Node& node) {
     }
     const Dim& along = in.type(i).shape[static_cast<size_t>(*axis)];
     if (!along.is_static()) return Error("concat along a symbolic dim is not supported");
-    total += along.size;
+    if (__builtin_add_overflow(total, along.size, &total)) {
+      return Error("concat length overflows int64");
+    }
   }
   out.shape[static_cast<size_t>(*axis)] = Dim::Static(total);
   return out;

@@ -1,5 +1,6 @@
 #include "models/config_reader.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -8,7 +9,43 @@
 
 namespace kiln {
 
+namespace {
+
+// The deepest nesting of objects and arrays in JSON `text`, counting only
+// brackets outside strings. Checked before parsing: nlohmann's parser, copy
+// and dump recurse, so a hostile depth would overflow the stack.
+int NestingDepth(const std::string& text) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+constexpr int kMaxNesting = 32;  // real configs nest 3 deep
+
+}  // namespace
+
 absl::StatusOr<ConfigReader> ConfigReader::Parse(const std::string& text) {
+  if (NestingDepth(text) > kMaxNesting) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config.json: nesting of objects and arrays is deeper than ", kMaxNesting, " levels"));
+  }
   nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded()) {
     if (text.find("NaN") != std::string::npos || text.find("Infinity") != std::string::npos) {
@@ -50,6 +87,10 @@ absl::StatusOr<int64_t> ConfigReader::PositiveInt(const std::string& key) const 
   if (v == nullptr) return FieldError(key, "is required");
   if (!v->is_number_integer() || v->get<int64_t>() <= 0) {
     return FieldError(key, absl::StrCat("must be a positive integer, got ", v->dump()));
+  }
+  if (v->get<int64_t>() > kMaxConfigInt) {
+    return FieldError(key, absl::StrCat("is ", v->dump(), ", above Kiln's limit of ",
+                                        kMaxConfigInt, " for any size"));
   }
   return v->get<int64_t>();
 }

@@ -15,6 +15,11 @@ namespace kiln {
 //   config.json: 'num_key_value_heads' must be a positive integer, got -2
 class ConfigReader {
  public:
+  // No size in a config may exceed 2^24 (16.7 M; vocabularies reach ~260 K,
+  // hidden sizes ~30 K): products of two sizes then fit easily in int64 and
+  // an absurd layer count fails here rather than exhausting memory.
+  static constexpr int64_t kMaxConfigInt = int64_t{1} << 24;
+
   // Parses `text`; a non-object, invalid JSON, or a NaN/Infinity literal
   // (which Python's json module writes) is an error.
   static absl::StatusOr<ConfigReader> Parse(const std::string& text);
@@ -25,7 +30,8 @@ class ConfigReader {
 
   bool Has(const std::string& key) const;  // present and not null
 
-  // A positive integer; `fallback` (when given) if absent or null.
+  // A positive integer up to kMaxConfigInt; `fallback` (when given) if
+  // absent or null.
   absl::StatusOr<int64_t> PositiveInt(const std::string& key) const;
   absl::StatusOr<int64_t> PositiveInt(const std::string& key, int64_t fallback) const;
   // A finite, strictly positive number.

@@ -100,12 +100,13 @@ absl::StatusOr<EngineManifest> ManifestFromJson(const nlohmann::json& j) {
     out = j.at(field).get<std::remove_reference_t<decltype(out)>>();
   };
   try {
-    read("format_version", m.format_version);
-    if (m.format_version != kEngineFormatVersion) {
+    field = "format_version";
+    if (!j.at(field).is_number_integer() || j.at(field).get<int64_t>() != kEngineFormatVersion) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "engine format version ", m.format_version, ", but this Kiln reads version ",
+          "engine format version ", j.at(field).dump(), ", but this Kiln reads version ",
           kEngineFormatVersion, ": rebuild the engine with this compile-model"));
     }
+    m.format_version = kEngineFormatVersion;
     read("architecture", m.architecture);
     read("target", m.target);
     std::string dtype;
