@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "ir/status_macros.h"
 
 namespace kiln {
 
@@ -97,6 +98,15 @@ absl::StatusOr<int64_t> ConfigReader::PositiveInt(const std::string& key) const 
 
 absl::StatusOr<int64_t> ConfigReader::PositiveInt(const std::string& key, int64_t fallback) const {
   return Has(key) ? PositiveInt(key) : fallback;
+}
+
+absl::StatusOr<int64_t> ConfigReader::LayerCount() const {
+  KILN_ASSIGN_OR_RETURN(int64_t layers, PositiveInt("num_hidden_layers"));
+  if (layers > kMaxLayers) {
+    return FieldError("num_hidden_layers", absl::StrCat("is ", layers, ", above Kiln's limit of ",
+                                                        kMaxLayers, " layers"));
+  }
+  return layers;
 }
 
 absl::StatusOr<double> ConfigReader::PositiveNumber(const std::string& key) const {

@@ -19,6 +19,10 @@ class ConfigReader {
   // hidden sizes ~30 K): products of two sizes then fit easily in int64 and
   // an absurd layer count fails here rather than exhausting memory.
   static constexpr int64_t kMaxConfigInt = int64_t{1} << 24;
+  // The deepest published decoders have ~130 layers (Llama-3.1-405B: 126);
+  // every layer is a few dozen IR nodes, so 2^24 of them would exhaust
+  // memory long before the size cap above stops anything.
+  static constexpr int64_t kMaxLayers = 4096;
 
   // Parses `text`; a non-object, invalid JSON, or a NaN/Infinity literal
   // (which Python's json module writes) is an error.
@@ -34,6 +38,8 @@ class ConfigReader {
   // absent or null.
   absl::StatusOr<int64_t> PositiveInt(const std::string& key) const;
   absl::StatusOr<int64_t> PositiveInt(const std::string& key, int64_t fallback) const;
+  // 'num_hidden_layers': a positive integer up to kMaxLayers.
+  absl::StatusOr<int64_t> LayerCount() const;
   // A finite, strictly positive number.
   absl::StatusOr<double> PositiveNumber(const std::string& key) const;
   absl::StatusOr<double> PositiveNumber(const std::string& key, double fallback) const;

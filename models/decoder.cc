@@ -133,7 +133,7 @@ absl::Status ReadRotaryDecoderFields(const ConfigReader& config, bool tie_defaul
   KILN_ASSIGN_OR_RETURN(s.vocab_size, config.PositiveInt("vocab_size"));
   KILN_ASSIGN_OR_RETURN(s.hidden_size, config.PositiveInt("hidden_size"));
   KILN_ASSIGN_OR_RETURN(s.intermediate_size, config.PositiveInt("intermediate_size"));
-  KILN_ASSIGN_OR_RETURN(s.num_layers, config.PositiveInt("num_hidden_layers"));
+  KILN_ASSIGN_OR_RETURN(s.num_layers, config.LayerCount());
   KILN_ASSIGN_OR_RETURN(s.num_heads, config.PositiveInt("num_attention_heads"));
   KILN_ASSIGN_OR_RETURN(s.num_kv_heads, config.PositiveInt("num_key_value_heads", s.num_heads));
   if (s.num_heads % s.num_kv_heads != 0) {
@@ -168,7 +168,7 @@ absl::Status ReadModelInfo(const ConfigReader& config, const std::string& archit
   info.architecture = architecture;
   info.dtype = dtype;
   KILN_ASSIGN_OR_RETURN(info.vocab_size, config.PositiveInt("vocab_size"));
-  KILN_ASSIGN_OR_RETURN(info.num_layers, config.PositiveInt("num_hidden_layers"));
+  KILN_ASSIGN_OR_RETURN(info.num_layers, config.LayerCount());
   KILN_ASSIGN_OR_RETURN(info.max_positions, config.PositiveInt("max_position_embeddings"));
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> bos, config.IntList("bos_token_id"));
   if (!bos.empty()) info.bos_token_id = bos.front();

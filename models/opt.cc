@@ -39,7 +39,7 @@ absl::StatusOr<OptSpec> ReadOptSpec(const ConfigReader& config, DType dtype) {
   KILN_ASSIGN_OR_RETURN(s.vocab_size, config.PositiveInt("vocab_size"));
   KILN_ASSIGN_OR_RETURN(s.hidden_size, config.PositiveInt("hidden_size"));
   KILN_ASSIGN_OR_RETURN(s.ffn_dim, config.PositiveInt("ffn_dim"));
-  KILN_ASSIGN_OR_RETURN(s.num_layers, config.PositiveInt("num_hidden_layers"));
+  KILN_ASSIGN_OR_RETURN(s.num_layers, config.LayerCount());
   KILN_ASSIGN_OR_RETURN(s.num_heads, config.PositiveInt("num_attention_heads"));
   KILN_ASSIGN_OR_RETURN(s.max_positions, config.PositiveInt("max_position_embeddings"));
   KILN_ASSIGN_OR_RETURN(s.embed_dim, config.PositiveInt("word_embed_proj_dim", s.hidden_size));

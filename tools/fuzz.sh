@@ -7,9 +7,9 @@
 #
 #   --seconds N  fuzzing time per target (default 60; CI uses a few)
 #   --fork J     J parallel fuzzing processes per target (libFuzzer -fork),
-#                for long runs; they keep going after a crash and save each
+#                for long runs; they keep going after a crash and save each one
 #   target       any of: safetensors checkpoint_index config ir_text gguf
-#                tokenizer_json tokenizer_encode engine_manifest
+#                tokenizer_json gguf_tokenizer tokenizer_encode engine_manifest
 #                (default: all, one after the other)
 #
 # Environment:
@@ -20,14 +20,15 @@
 #                          ~/.cache/kiln-bazel-clang); kept apart from the gcc
 #                          build's so neither evicts the other.
 #
-# The repository's tests/fuzz/corpus/<t>/ and tests/fuzz/regressions/<t>/ are
-# read as seeds and never written. A crash input belongs in
-# tests/fuzz/regressions/<t>/ with an entry in tests/fuzz/replay_test.cc.
+# The repository's tests/fuzz/corpus/<t>/ is read as seeds and never written.
+# A crash input belongs in tests/fuzz/regressions/<t>/ with an entry in
+# tests/fuzz/replay_test.cc, which replays those in every build; they are not
+# seeds here, since one still open would fail every run at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_TARGETS=(safetensors checkpoint_index config ir_text gguf tokenizer_json tokenizer_encode
-             engine_manifest)
+ALL_TARGETS=(safetensors checkpoint_index config ir_text gguf tokenizer_json gguf_tokenizer
+             tokenizer_encode engine_manifest)
 seconds=60
 fork=0
 targets=()
@@ -35,7 +36,7 @@ while (($#)); do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --fork) fork="$2"; shift 2 ;;
-    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -46,7 +47,9 @@ for t in "${targets[@]}"; do
 done
 
 work="${KILN_FUZZ_DIR:-$HOME/.cache/kiln-fuzz}"
-bazel_clang=(bazel "--output_base=${KILN_FUZZ_OUTPUT_BASE:-$HOME/.cache/kiln-bazel-clang}")
+# The clang server exits after 10 idle minutes rather than holding ~1 GB for hours.
+bazel_clang=(bazel "--output_base=${KILN_FUZZ_OUTPUT_BASE:-$HOME/.cache/kiln-bazel-clang}"
+             --max_idle_secs=600)
 # --symlink_prefix=/: no bazel-* links, which would point the repository's
 # bazel-bin at this output base.
 build_start=$SECONDS
@@ -69,24 +72,27 @@ failed=0
 for t in "${targets[@]}"; do
   mkdir -p "$work/corpus/$t" "$work/crashes/$t" "$work/logs"
   log="$work/logs/$t.log"
-  seeds=(tests/fuzz/corpus/"$t")
-  [[ -d tests/fuzz/regressions/$t ]] && seeds+=(tests/fuzz/regressions/"$t")
   echo "fuzz.sh: $t for ${seconds} s (log: $log)"
+  touch "$log.start"
   start=$SECONDS
   status=0
   # The first folder receives new inputs; the repository's are read only.
   "$bin/${t}_fuzzer" "${flags[@]}" -dict="tests/fuzz/dicts/$t.dict" \
-    -artifact_prefix="$work/crashes/$t/" "$work/corpus/$t" "${seeds[@]}" >"$log" 2>&1 || status=$?
+    -artifact_prefix="$work/crashes/$t/" "$work/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1 ||
+    status=$?
   took=$((SECONDS - start))
-  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
   if ((fork > 0)); then
     execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#' || true)
+  else
+    execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' || true)
   fi
+  # With --fork, libFuzzer goes on after a crash and may exit 0: count files.
+  crashes=$(find "$work/crashes/$t" -type f -newer "$log.start" | wc -l)
   result=ok
-  if ((status != 0)); then
-    result="FAILED (exit $status)"
+  if ((status != 0 || crashes > 0)); then
+    result="FAILED (exit $status, $crashes new files in crashes/$t)"
     failed=1
-    grep -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error|SUMMARY|Test unit written' \
+    grep -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error|SUMMARY|written to' \
       "$log" | head -20 >&2 || true
   fi
   summary+=("$(printf '%-18s %6s s %12s execs  %s' "$t" "$took" "${execs:-?}" "$result")")

@@ -224,6 +224,7 @@ constexpr FuzzTarget kTargets[] = {
     {"ir_text", FuzzIrText},
     {"gguf", FuzzGguf},
     {"tokenizer_json", FuzzTokenizerJson},
+    {"gguf_tokenizer", FuzzGgufTokenizer},
     {"tokenizer_encode", FuzzTokenizerEncode},
     {"engine_manifest", FuzzEngineManifest},
 };

@@ -43,6 +43,10 @@ absl::Status FuzzGguf(std::string_view input);
 // encode and decode a few fixed strings.
 absl::Status FuzzTokenizerJson(std::string_view input);
 
+// The bytes as a GGUF vocabulary: GgufFile::OpenBytes, LoadGgufTokenizer;
+// a loaded tokenizer must encode and decode the same fixed strings.
+absl::Status FuzzGgufTokenizer(std::string_view input);
+
 // Encode and decode of arbitrary bytes with the fixture tokenizers
 // (tests/fixtures/tokenizers/, read relative to the working directory).
 // Byte 0 picks the tokenizer and flags, the rest is the text; it is also

@@ -222,6 +222,28 @@ def gguf_file(version, kvs, tensors=(), alignment=32):
     return out
 
 
+def shrunk_gguf_vocab(kvs, keep=300):
+    """A GGUF vocabulary cut to its first `keep` tokens: the per-token arrays
+    cut, the merges among the kept tokens, special ids past the cut dropped."""
+    tokens = next(v[1] for k, ty, v in kvs if k == b"tokenizer.ggml.tokens")[:keep]
+    kept = set(tokens)
+    out = []
+    for k, ty, v in kvs:
+        if k in (b"tokenizer.ggml.tokens", b"tokenizer.ggml.scores", b"tokenizer.ggml.token_type"):
+            v = (v[0], v[1][:keep])
+        elif k == b"tokenizer.ggml.merges":
+            merges = []
+            for m in v[1]:
+                a, _, b = m.partition(b" ")
+                if a in kept and b in kept and a + b in kept:
+                    merges.append(m)
+            v = (v[0], merges)
+        elif k.endswith(b"_token_id") and v >= keep:
+            continue
+        out.append((k, ty, v))
+    return out
+
+
 def gguf_seeds():
     t = "gguf"
     vocab_dir = os.path.join(ROOT, "third_party/references/llama_cpp_vocab")
@@ -235,6 +257,8 @@ def gguf_seeds():
         # a few KB instead of MBs.
         kvs = [(k, ty, (v[0], v[1][:48]) if ty == GGUF_ARRAY else v) for k, ty, v in kvs]
         write(t, "ok_shrunk_vocab_%s.gguf" % name, gguf_file(version, kvs))
+        write("gguf_tokenizer", "ok_shrunk_vocab_%s.gguf" % name,
+              gguf_file(version, shrunk_gguf_vocab(gguf_read_metadata(path)[1])))
     kvs = [(b"general.architecture", GGUF_STRING, b"llama"),
            (b"general.alignment", 4, 64),
            (b"llama.block_count", 4, 2),
@@ -252,6 +276,14 @@ def gguf_seeds():
                ("empty", 0, [0, 3], b"")]
     write(t, "ok_tensors.gguf", gguf_file(3, kvs, tensors, alignment=64))
     write(t, "ok_empty_v2.gguf", gguf_file(2, []))
+    # TESTING.md's byte tokens that are not bytes, in a byte-fallback vocabulary.
+    spm = [(b"tokenizer.ggml.model", GGUF_STRING, b"llama"),
+           (b"tokenizer.ggml.tokens", GGUF_ARRAY,
+            (GGUF_STRING, [b"<unk>", b"<s>", b"</s>", b"<0x41>", b"<0x-1>", b"<0xZZ>",
+                           b"\xe2\x96\x81a"])),
+           (b"tokenizer.ggml.scores", GGUF_ARRAY, (6, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0])),
+           (b"tokenizer.ggml.token_type", GGUF_ARRAY, (5, [2, 3, 3, 6, 6, 6, 1]))]
+    write("gguf_tokenizer", "bad_byte_tokens.gguf", gguf_file(3, spm))
     # Malformed: counts and lengths larger than the file.
     write(t, "string_length_past_end.gguf", b"GGUF" + struct.pack("<IQQ", 3, 0, 1)
           + struct.pack("<Q", 2 ** 62) + b"key")
@@ -372,7 +404,7 @@ def main():
     if os.path.isdir(CORPUS):
         shutil.rmtree(CORPUS)
     for target in ["safetensors", "checkpoint_index", "config", "ir_text", "gguf",
-                   "tokenizer_json", "tokenizer_encode", "engine_manifest"]:
+                   "tokenizer_json", "gguf_tokenizer", "tokenizer_encode", "engine_manifest"]:
         os.makedirs(os.path.join(CORPUS, target))
     safetensors_seeds()
     checkpoint_index_seeds()

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "models/gguf.h"
+#include "runtime/tokenizer/gguf_vocab.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "runtime/tokenizer/tokenizer_json.h"
 #include "runtime/tokenizer/utf8.h"
@@ -78,20 +80,35 @@ absl::StatusOr<std::string> EncodeDecode(const Tokenizer& tok, std::string_view 
   return decoded;
 }
 
+// Encodes and decodes a few fixed strings, with and without special tokens.
+absl::Status EncodeDecodeSamples(const Tokenizer& tok) {
+  for (std::string_view text : {"", "Hello world", " \t\n ", "caf\xc3\xa9 \xe4\xb8\xad 123",
+                                "\xff\xfe invalid", "<s></s><|endoftext|>"}) {
+    for (bool special : {false, true}) {
+      absl::StatusOr<std::string> decoded = EncodeDecode(tok, text, special, special);
+      if (!decoded.ok()) return decoded.status();
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status FuzzTokenizerJson(std::string_view input) {
   absl::StatusOr<std::unique_ptr<Tokenizer>> tok =
       tokenizer::ParseTokenizerJson(input, "fuzz tokenizer.json");
   if (!tok.ok()) return tok.status();
-  for (std::string_view text : {"", "Hello world", " \t\n ", "caf\xc3\xa9 \xe4\xb8\xad 123",
-                                "\xff\xfe invalid", "<s></s><|endoftext|>"}) {
-    for (bool special : {false, true}) {
-      absl::StatusOr<std::string> decoded = EncodeDecode(**tok, text, special, special);
-      if (!decoded.ok()) return decoded.status();
-    }
-  }
-  return absl::OkStatus();
+  return EncodeDecodeSamples(**tok);
+}
+
+absl::Status FuzzGgufTokenizer(std::string_view input) {
+  absl::StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::OpenBytes(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(input.data()), input.size()),
+      "fuzz.gguf");
+  if (!file.ok()) return file.status();
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tok = tokenizer::LoadGgufTokenizer(**file);
+  if (!tok.ok()) return tok.status();
+  return EncodeDecodeSamples(**tok);
 }
 
 absl::Status FuzzTokenizerEncode(std::string_view input) {
