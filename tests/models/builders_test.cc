@@ -98,6 +98,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "'hidden_size' must be a positive integer, got 0"},
         BadConfig{"NegativeLayers", "mistral", R"({"num_hidden_layers": -2})",
                   "'num_hidden_layers' must be a positive integer, got -2"},
+        BadConfig{"TooManyLayers", "opt", R"({"num_hidden_layers": 5000})",
+                  "'num_hidden_layers' is 5000, above Kiln's limit of 4096 layers"},
         BadConfig{"FractionalHeads", "llama3", R"({"num_attention_heads": 4.5})",
                   "'num_attention_heads' must be a positive integer, got 4.5"},
         BadConfig{"MissingVocab", "gemma", R"({"vocab_size": null})", "'vocab_size' is required"},
