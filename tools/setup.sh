@@ -51,9 +51,9 @@ if [ "${1:-}" != "--no-build" ]; then
   echo "setup: building command-line tools into bin/"
   bazel build //tools:all_tools
   mkdir -p bin
-  for t in $(bazel query 'kind(cc_binary, deps(//tools:all_tools, 1))' 2>/dev/null | grep '^//tools:'); do
-    name="${t#//tools:}"
-    install -m 0755 "bazel-bin/tools/$name" "bin/$name"
+  for t in $(bazel query 'kind(cc_binary, deps(//tools:all_tools, 1))' 2>/dev/null | grep '^//tools[:/]'); do
+    pkg="${t%%:*}" name="${t#*:}"
+    install -m 0755 "bazel-bin/${pkg#//}/$name" "bin/$name"
   done
   echo "setup: tools in bin/: $(ls bin | tr '\n' ' ')"
 fi

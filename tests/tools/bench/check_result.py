@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Checks a kiln-bench result: schema fields, positive times, ordered
+percentiles, exact token counts. No timing thresholds. Prints the first
+run's prompt ids and output ids (comma-separated) for the caller.
+
+  check_result.py result.json [--reps N] [--expect-compile]
+"""
+import argparse
+import json
+import sys
+
+
+def fail(message):
+    print(f"FAIL: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("result")
+    p.add_argument("--reps", type=int, default=None)
+    p.add_argument("--expect-compile", action="store_true")
+    args = p.parse_args()
+    with open(args.result) as f:
+        r = json.load(f)
+
+    for key in ["schema", "engine", "model", "workload", "machine", "card", "commit", "date",
+                "timings", "memory", "bandwidth", "traffic", "cases"]:
+        if key not in r:
+            fail(f"missing {key}")
+    if r["schema"] != "kiln-bench/1":
+        fail(f"schema {r['schema']}")
+    if r["card"]["name"] != "none (CPU)" or r["memory"]["peak_device_bytes"] is not None:
+        fail("a CPU run must report no card and no device memory")
+    if not r["machine"]["cores"] >= 1 or not r["machine"]["cpu"]:
+        fail(f"machine {r['machine']}")
+    if not r["timings"]["load_s"] > 0:
+        fail("load_s must be positive")
+    if args.expect_compile and not (r["timings"]["compile_s"] or 0) > 0:
+        fail("compile_s must be positive with --model")
+    if not r["memory"]["peak_host_rss_bytes"] > 0 or not r["bandwidth"]["copy_gbps"] > 0:
+        fail("peak RSS and bandwidth must be positive")
+    if not r["traffic"]["weight_bytes"] > 0 or not r["traffic"]["kv_bytes_per_position"] > 0:
+        fail(f"traffic {r['traffic']}")
+    spec = r["workload"]["spec"]
+    expected_cases = len(spec["prompt_tokens"]) * len(spec["new_tokens"]) * len(spec["batch_sizes"])
+    if len(r["cases"]) != expected_cases:
+        fail(f"{len(r['cases'])} cases, expected {expected_cases}")
+    first = None
+    for c in r["cases"]:
+        if c["batch"] > 1:
+            if not c["status"].startswith("not yet supported"):
+                fail(f"{c['name']}: batch > 1 reported {c['status']}")
+            continue
+        if c["status"] != "ok":
+            fail(f"{c['name']}: {c['status']}")
+        runs = c["runs"]
+        if args.reps is not None and len(runs) != args.reps:
+            fail(f"{c['name']}: {len(runs)} runs, expected {args.reps}")
+        for run in runs:
+            if len(run["prompt_ids"]) != c["prompt_tokens"]:
+                fail(f"{c['name']}: prompt of {len(run['prompt_ids'])} tokens")
+            if len(run["output_ids"]) != c["new_tokens"]:
+                fail(f"{c['name']}: {len(run['output_ids'])} tokens generated")
+            if len(run["token_latencies_s"]) != c["new_tokens"] - 1:
+                fail(f"{c['name']}: {len(run['token_latencies_s'])} latencies")
+            if not run["ttft_s"] > 0 or not all(t > 0 for t in run["token_latencies_s"]):
+                fail(f"{c['name']}: non-positive times")
+        s = c["summary"]
+        lat = s["latency_s"]
+        if not 0 < lat["p50"] <= lat["p90"] <= lat["p99"]:
+            fail(f"{c['name']}: percentiles {lat}")
+        if lat["n"] != len(runs) * (c["new_tokens"] - 1):
+            fail(f"{c['name']}: {lat['n']} latencies summarised")
+        for key in ["ttft_s", "decode_tok_s", "e2e_s"]:
+            v = s[key]
+            if not 0 < v["min"] <= v["median"] <= v["max"]:
+                fail(f"{c['name']}: {key} {v}")
+        if not s["bytes_per_step"] > 0 or not s["roofline_fraction"] > 0:
+            fail(f"{c['name']}: roofline {s['bytes_per_step']} {s['roofline_fraction']}")
+        if first is None:
+            first = runs[0]
+    if first is None:
+        fail("no case ran")
+    print(",".join(map(str, first["prompt_ids"])), ",".join(map(str, first["output_ids"])))
+
+
+if __name__ == "__main__":
+    main()

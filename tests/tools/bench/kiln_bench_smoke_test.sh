@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Smoke run of kiln-bench: compile the llama3 fixture (kiln-bench --model
+# times compile-model), run the smoke workload, check the result's schema
+# and values, and check the greedy tokens against run-reference.
+# Args: kiln-bench compile-model run-reference check_result.py
+set -euo pipefail
+bench="$1" compile="$2" reference="$3" check="$4"
+tmp="${TEST_TMPDIR:-$(mktemp -d)}"
+engine="$tmp/engine"
+rm -rf "$engine"
+
+"$bench" --model tests/fixtures/models/llama3/f32 --compile-model "$compile" \
+  --compile-flags "--tokenizer tests/fixtures/tokenizers/bytes256/tokenizer.json" \
+  --engine "$engine" --workload tools/bench/workloads/smoke.json \
+  --warmup 1 --reps 2 --commit test --bandwidth-mib 16 --out "$tmp/result.json"
+
+python3 "$check" "$tmp/result.json" --reps 2 --expect-compile > "$tmp/first_run.txt"
+cat "$tmp/first_run.txt"
+
+# The benchmark's own loop must generate what the runtime generates: the
+# first run's greedy tokens equal run-reference's for the same prompt ids.
+read -r ids want < "$tmp/first_run.txt"
+got="$("$reference" --engine "$engine" --prompt-ids "$ids" --max-new-tokens 8 2>/dev/null |
+  sed -n 's/^next tokens: //p')"
+if [ "$got" != "$want" ]; then
+  echo "FAIL: kiln-bench generated $want, run-reference $got for prompt $ids"
+  exit 1
+fi
+
+# A bad workload is a clear error, not a crash.
+echo '{"name": "bad", "prompt_texts": ["x"], "new_tokens": [0]}' > "$tmp/bad.json"
+if "$bench" --engine "$engine" --workload "$tmp/bad.json" 2> "$tmp/err.txt"; then
+  echo "FAIL: a workload with new_tokens 0 was accepted"
+  exit 1
+fi
+grep -q '"new_tokens"' "$tmp/err.txt" || { echo "FAIL: unclear error: $(cat "$tmp/err.txt")"; exit 1; }
+echo PASS

@@ -1,0 +1,337 @@
+// kiln-bench: times a Kiln engine on a workload and writes one JSON result
+// (schema "kiln-bench/1", shared with hf_bench.py and llamacpp_bench.py).
+//
+//   bin/kiln-bench --engine /tmp/smol.engine --workload tools/bench/workloads/cpu_smoke.json
+//       --out /tmp/kiln.json [--warmup 1 --reps 3] [--commit SHA]
+//   bin/kiln-bench --model M --compile-flags "--dtype f32" --engine /tmp/e ...
+//       (compiles M into /tmp/e first, timing compile-model)
+//
+// What is timed is what a user of the generate loop sees: TTFT is the
+// prefill forward plus the choice and detokenisation of the first token;
+// each later token's latency is its forward step, its sampling and its
+// detokenisation. Tokenisation of the prompt is not timed, since the prompt
+// ids are fixed up front so that every engine runs exactly the same ids.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <spawn.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "ir/status_macros.h"
+#include "nlohmann/json.hpp"
+#include "runtime/engine/engine.h"
+#include "runtime/generate/sampler.h"
+#include "runtime/reference/session.h"
+#include "runtime/tokenizer/load.h"
+#include "runtime/tokenizer/stream_decoder.h"
+#include "tools/bench/measure.h"
+#include "tools/bench/traffic.h"
+#include "tools/bench/workload.h"
+#include "tools/cli.h"
+
+ABSL_FLAG(std::string, engine, "", "engine directory (written first when --model is given)");
+ABSL_FLAG(std::string, workload, "", "workload JSON (tools/bench/workloads/)");
+ABSL_FLAG(std::string, out, "", "result JSON to write (default: stdout)");
+ABSL_FLAG(int, warmup, -1, "untimed runs per case (default: the workload's)");
+ABSL_FLAG(int, reps, -1, "timed runs per case (default: the workload's)");
+ABSL_FLAG(std::string, target, "cpu", "engine target; only cpu runs until the CUDA backend lands");
+ABSL_FLAG(std::string, model, "", "compile this model into --engine first, timing compile-model");
+ABSL_FLAG(std::string, compile_model, "", "compile-model binary (default: next to kiln-bench)");
+ABSL_FLAG(std::string, compile_flags, "", "extra compile-model flags, space separated");
+ABSL_FLAG(std::string, model_name, "", "model label for reports (default: the engine's architecture)");
+ABSL_FLAG(std::string, commit, "", "git commit of the build (default: $KILN_COMMIT)");
+ABSL_FLAG(int, bandwidth_mib, 256, "buffer size of the copy-bandwidth measurement");
+
+namespace kiln::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+double Since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Runs compile-model as a child process; returns {wall seconds, child peak
+// RSS bytes}. Its output goes to our stderr, as when run by hand.
+absl::StatusOr<std::pair<double, int64_t>> RunCompileModel(const std::string& model,
+                                                           const std::string& engine) {
+  std::string binary = absl::GetFlag(FLAGS_compile_model);
+  if (binary.empty()) {
+    binary = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "compile-model").string();
+  }
+  std::vector<std::string> args = {binary, "--model", model, "--out", engine};
+  for (absl::string_view f : absl::StrSplit(absl::GetFlag(FLAGS_compile_flags), ' ', absl::SkipEmpty())) {
+    args.emplace_back(f);
+  }
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  Clock::time_point start = Clock::now();
+  pid_t pid = 0;
+  if (posix_spawn(&pid, binary.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
+    return absl::NotFoundError(absl::StrCat("cannot run ", binary, " (pass --compile-model)"));
+  }
+  int status = 0;
+  rusage usage{};
+  if (wait4(pid, &status, 0, &usage) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InternalError(absl::StrCat(binary, " failed on ", model));
+  }
+  return std::make_pair(Since(start), static_cast<int64_t>(usage.ru_maxrss) * 1024);
+}
+
+// The engine and everything a run needs, loaded once.
+struct Loaded {
+  EngineManifest manifest;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+  std::unique_ptr<ReferenceExecutor> executor;
+  std::vector<SessionBucket> buckets;
+};
+
+absl::StatusOr<Loaded> Load(const std::string& dir) {
+  KILN_ASSIGN_OR_RETURN(Engine engine, LoadEngine(dir, absl::GetFlag(FLAGS_target)));
+  if (engine.manifest.tokenizer.empty()) {
+    return absl::FailedPreconditionError("the engine has no tokenizer (compile-model --tokenizer)");
+  }
+  Loaded l;
+  KILN_ASSIGN_OR_RETURN(l.tokenizer, tokenizer::LoadTokenizer(dir + "/" + engine.manifest.tokenizer));
+  for (const EngineBucket& b : engine.manifest.buckets) {
+    if (b.batch == 1) l.buckets.push_back({b.function, b.seq});
+  }
+  l.manifest = engine.manifest;
+  KILN_ASSIGN_OR_RETURN(ReferenceExecutor executor,
+                        ReferenceExecutor::Create(std::move(engine.module), std::move(engine.weights)));
+  l.executor = std::make_unique<ReferenceExecutor>(std::move(executor));
+  return l;
+}
+
+// One timed generation: the generate loop of runtime/generate/generator.cc,
+// stepped here so that each token's time is seen.
+struct RunTimes {
+  std::vector<int32_t> output_ids;
+  double ttft_s = 0;
+  std::vector<double> latencies_s;  // tokens 2..n
+};
+
+absl::StatusOr<RunTimes> RunOnce(const Loaded& l, const std::vector<int32_t>& prompt,
+                                 const GenerationConfig& config) {
+  KILN_ASSIGN_OR_RETURN(ReferenceSession session,
+                        ReferenceSession::Create(*l.executor, l.manifest.max_seq, l.buckets));
+  tokenizer::StreamDecoder stream(*l.tokenizer, /*skip_special_tokens=*/true);
+  std::vector<int32_t> context = prompt;
+  RunTimes t;
+  Clock::time_point start = Clock::now();
+  KILN_ASSIGN_OR_RETURN(HostTensor logits, session.Forward(prompt));
+  int64_t vocab = logits.shape.back();
+  int64_t row = logits.shape[0] - 1;
+  for (int i = 0; i < config.max_new_tokens; ++i) {
+    if (i > 0) {
+      KILN_ASSIGN_OR_RETURN(logits, session.Forward(std::span<const int32_t>(&context.back(), 1)));
+      row = 0;
+    }
+    std::span<const float> last(logits.floats.data() + row * vocab, static_cast<size_t>(vocab));
+    KILN_ASSIGN_OR_RETURN(int32_t token, SampleToken(last, config, context, static_cast<uint64_t>(i)));
+    context.push_back(token);
+    KILN_ASSIGN_OR_RETURN(std::string piece, stream.Step(token));
+    if (i == 0) {
+      t.ttft_s = Since(start);
+    } else {
+      t.latencies_s.push_back(Since(start));
+    }
+    start = Clock::now();
+    t.output_ids.push_back(token);
+    bool eos = std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), token) !=
+               config.eos_token_ids.end();
+    if (eos) break;
+  }
+  return t;
+}
+
+// Runs one case: warm-up runs, then timed ones, and their summary.
+absl::StatusOr<json> RunCase(const Loaded& l, const Workload& w, const BenchCase& c, int warmup,
+                             int reps, const StepTraffic& traffic, double bandwidth_gbps) {
+  json out = {{"name", c.name}, {"prompt_tokens", c.prompt_tokens}, {"new_tokens", c.new_tokens},
+              {"batch", c.batch}};
+  if (c.batch > 1) {
+    // The batched generate API (Generator::GenerateBatch) has not landed.
+    out["status"] = "not yet supported: batch > 1 needs the batched generate loop";
+    return out;
+  }
+  GenerationConfig config = w.sampling;
+  config.max_new_tokens = static_cast<int>(c.new_tokens);
+  if (!w.ignore_eos) {
+    for (int64_t id : l.manifest.eos_token_ids) config.eos_token_ids.push_back(static_cast<int32_t>(id));
+  }
+  std::vector<json> runs;
+  std::vector<double> ttft, tok_s, e2e, latencies, contexts;
+  for (int r = 0; r < warmup + reps; ++r) {
+    int run = r < warmup ? 0 : r - warmup;  // warm-up runs use run 0's prompt
+    KILN_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, PromptIds(w, c, run, *l.tokenizer));
+    if (static_cast<int64_t>(prompt.size()) + c.new_tokens > l.manifest.max_seq) {
+      out["status"] = absl::StrCat("skipped: ", prompt.size(), " + ", c.new_tokens,
+                                   " tokens exceed the engine's max_seq ", l.manifest.max_seq);
+      return out;
+    }
+    GenerationConfig run_config = config;
+    run_config.seed = config.seed + static_cast<uint64_t>(run);
+    KILN_ASSIGN_OR_RETURN(RunTimes t, RunOnce(l, prompt, run_config));
+    if (r < warmup) continue;
+    double decode_s = 0;
+    for (double s : t.latencies_s) decode_s += s;
+    ttft.push_back(t.ttft_s);
+    e2e.push_back(t.ttft_s + decode_s);
+    if (!t.latencies_s.empty()) tok_s.push_back(static_cast<double>(t.latencies_s.size()) / decode_s);
+    latencies.insert(latencies.end(), t.latencies_s.begin(), t.latencies_s.end());
+    // The mean context a decode step attends over.
+    contexts.push_back(static_cast<double>(prompt.size()) + static_cast<double>(t.output_ids.size()) / 2);
+    runs.push_back({{"prompt_ids", prompt}, {"output_ids", t.output_ids}, {"ttft_s", t.ttft_s},
+                    {"decode_s", decode_s}, {"token_latencies_s", t.latencies_s}});
+  }
+  out["status"] = "ok";
+  out["runs"] = runs;
+  json summary = {{"ttft_s", Spread(ttft)},
+                  {"decode_tok_s", Spread(tok_s)},
+                  {"e2e_s", Spread(e2e)},
+                  {"latency_s",
+                   {{"p50", Percentile(latencies, 50)},
+                    {"p90", Percentile(latencies, 90)},
+                    {"p99", Percentile(latencies, 99)},
+                    {"n", latencies.size()}}}};
+  // Roofline: a decode step must move at least the weights and the KV cache
+  // of its context once; at the measured copy bandwidth that takes
+  // bytes / bandwidth seconds. The fraction is that bound over the measured
+  // median step time (1.0: bandwidth bound at copy speed).
+  double context = Spread(contexts)["median"].get<double>();
+  double bytes = static_cast<double>(traffic.weight_bytes) +
+                 static_cast<double>(traffic.kv_bytes_per_position) * context;
+  summary["bytes_per_step"] = bytes;
+  if (!latencies.empty() && bandwidth_gbps > 0) {
+    double step_s = Percentile(latencies, 50);
+    summary["roofline_step_s"] = bytes / (bandwidth_gbps * 1e9);
+    summary["roofline_fraction"] = bytes / (bandwidth_gbps * 1e9) / step_s;
+  } else {
+    summary["roofline_step_s"] = nullptr;
+    summary["roofline_fraction"] = nullptr;
+  }
+  out["summary"] = summary;
+  return out;
+}
+
+absl::Status Run() {
+  std::string dir = absl::GetFlag(FLAGS_engine);
+  std::string workload_path = absl::GetFlag(FLAGS_workload);
+  if (dir.empty() || workload_path.empty()) {
+    return absl::InvalidArgumentError("--engine and --workload are required (see --help)");
+  }
+  if (absl::GetFlag(FLAGS_target) != "cpu") {
+    return absl::UnimplementedError(absl::StrCat("--target ", absl::GetFlag(FLAGS_target),
+                                                 ": only the cpu reference backend runs so far"));
+  }
+  KILN_ASSIGN_OR_RETURN(Workload w, LoadWorkload(workload_path));
+  int warmup = absl::GetFlag(FLAGS_warmup) >= 0 ? absl::GetFlag(FLAGS_warmup) : w.warmup;
+  int reps = absl::GetFlag(FLAGS_reps) >= 1 ? absl::GetFlag(FLAGS_reps) : w.reps;
+
+  json timings = {{"compile_s", nullptr}, {"compile_peak_rss_bytes", nullptr}};
+  if (!absl::GetFlag(FLAGS_model).empty()) {
+    KILN_ASSIGN_OR_RETURN(auto compiled, RunCompileModel(absl::GetFlag(FLAGS_model), dir));
+    timings["compile_s"] = compiled.first;
+    timings["compile_peak_rss_bytes"] = compiled.second;
+  }
+  // Copy bandwidth, measured in a child process so that its two buffers
+  // never count in this process's peak RSS (VmHWM), which is the engine's.
+  size_t copy_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_bandwidth_mib)) << 20;
+  double bandwidth = 0;
+  int pipe_fds[2];
+  if (pipe(pipe_fds) == 0) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      double gbps = MeasureCopyBandwidthGBps(copy_bytes, 5);
+      ssize_t ignored = write(pipe_fds[1], &gbps, sizeof gbps);
+      (void)ignored;
+      _exit(0);
+    }
+    close(pipe_fds[1]);
+    if (pid > 0 && read(pipe_fds[0], &bandwidth, sizeof bandwidth) != sizeof bandwidth) bandwidth = 0;
+    close(pipe_fds[0]);
+    if (pid > 0) waitpid(pid, nullptr, 0);
+  }
+
+  Clock::time_point start = Clock::now();
+  KILN_ASSIGN_OR_RETURN(Loaded l, Load(dir));
+  timings["load_s"] = Since(start);
+  int64_t rss_after_load = PeakRssBytes();
+  StepTraffic traffic = DecodeTraffic(l.executor->module(), l.buckets);
+
+  std::vector<json> cases;
+  for (const BenchCase& c : w.cases) {
+    std::fprintf(stderr, "kiln-bench: %s ...\n", c.name.c_str());
+    KILN_ASSIGN_OR_RETURN(json result, RunCase(l, w, c, warmup, reps, traffic, bandwidth));
+    cases.push_back(std::move(result));
+  }
+  int64_t peak_rss = PeakRssBytes();
+
+  std::string commit = absl::GetFlag(FLAGS_commit);
+  if (commit.empty() && std::getenv("KILN_COMMIT") != nullptr) commit = std::getenv("KILN_COMMIT");
+  std::string model = absl::GetFlag(FLAGS_model_name);
+  json result = {
+      {"schema", "kiln-bench/1"},
+      {"engine",
+       {{"name", "kiln"},
+        {"backend", "cpu reference executor (1 thread)"},
+        {"path", dir},
+        {"dtype", std::string(DTypeName(l.manifest.dtype))},
+        {"architecture", l.manifest.architecture},
+        {"max_seq", l.manifest.max_seq}}},
+      {"model", model.empty() ? l.manifest.architecture : model},
+      {"workload", {{"name", w.name}, {"file", w.path}, {"spec", w.raw}, {"warmup", warmup}, {"reps", reps}}},
+      {"machine", MachineInfo()},
+      {"card", {{"name", "none (CPU)"}, {"memory_gib", nullptr}, {"driver", nullptr}}},
+      {"commit", commit.empty() ? json(nullptr) : json(commit)},
+      {"date", UtcNow()},
+      {"threads", 1},
+      {"timings", timings},
+      {"memory",
+       {{"peak_host_rss_bytes", peak_rss},
+        {"peak_host_rss_after_load_bytes", rss_after_load},
+        {"peak_device_bytes", nullptr}}},
+      {"bandwidth",
+       {{"copy_gbps", bandwidth},
+        {"method", absl::StrCat("memcpy of ", copy_bytes >> 20,
+                                " MiB, best of 5, (read + write bytes) / time")}}},
+      {"traffic",
+       {{"weight_bytes", traffic.weight_bytes},
+        {"kv_bytes_per_position", traffic.kv_bytes_per_position},
+        {"dtype", std::string(DTypeName(l.manifest.dtype))}}},
+      {"cases", cases}};
+  std::string text = result.dump(1) + "\n";
+  std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return absl::OkStatus();
+  }
+  std::ofstream file(out);
+  file << text;
+  if (!file.good()) return absl::InternalError(absl::StrCat("cannot write ", out));
+  std::fprintf(stderr, "kiln-bench: wrote %s\n", out.c_str());
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace kiln::bench
+
+int main(int argc, char** argv) {
+  kiln::ParseToolFlags(argc, argv,
+                       "Benchmarks a Kiln engine on a workload; writes JSON.\n"
+                       "  kiln-bench --engine DIR --workload FILE.json [--warmup N --reps N] "
+                       "[--out result.json] [--model M --compile-flags \"...\"] [--commit SHA]");
+  return kiln::ReportToolStatus("kiln-bench", kiln::bench::Run());
+}
