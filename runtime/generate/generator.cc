@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
 #include "models/model.h"
 #include "runtime/generate/sampler.h"
+#include "runtime/reference/batch_session.h"
 #include "runtime/tokenizer/stream_decoder.h"
 
 namespace kiln {
@@ -24,6 +26,57 @@ int64_t LogitsWidth(const Module& module) {
   return f.node(f.results[0]).type.shape.back().size;
 }
 
+// One sequence's output as its tokens arrive: the streamed text, and the
+// stopping criteria Transformers checks after each token (EOS, then stop
+// strings; "length" unless one of them fires).
+class RowOutput {
+ public:
+  RowOutput(const tokenizer::Tokenizer& tokenizer, GenerationResult& result)
+      : stream_(tokenizer, /*skip_special_tokens=*/true), result_(&result) {
+    result.finish_reason = "length";
+  }
+
+  // Appends `token`; true when generation stops after it.
+  absl::StatusOr<bool> Add(int32_t token, const GenerationConfig& config,
+                           const TextCallback& on_text) {
+    result_->token_ids.push_back(token);
+    KILN_ASSIGN_OR_RETURN(std::string piece, stream_.Step(token));
+    result_->text += piece;
+    if (on_text && !piece.empty()) on_text(piece);
+    if (std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), token) !=
+        config.eos_token_ids.end()) {
+      result_->finish_reason = "eos";
+      return true;
+    }
+    for (const std::string& stop : config.stop_strings) {
+      if (result_->text.find(stop) != std::string::npos) {
+        result_->finish_reason = "stop_string";
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Emits the text held back for incomplete characters.
+  absl::Status Finish(const TextCallback& on_text) {
+    KILN_ASSIGN_OR_RETURN(std::string rest, stream_.Flush());
+    result_->text += rest;
+    if (on_text && !rest.empty()) on_text(rest);
+    return absl::OkStatus();
+  }
+
+ private:
+  tokenizer::StreamDecoder stream_;
+  GenerationResult* result_;
+};
+
+// The last row of `logits`, [n, vocab].
+std::span<const float> LastRow(const HostTensor& logits) {
+  int64_t vocab = logits.shape.back();
+  return std::span<const float>(logits.floats.data() + (logits.shape[0] - 1) * vocab,
+                                static_cast<size_t>(vocab));
+}
+
 }  // namespace
 
 absl::StatusOr<Generator> Generator::Create(const ReferenceExecutor& executor,
@@ -35,9 +88,24 @@ absl::StatusOr<Generator> Generator::Create(const ReferenceExecutor& executor,
                                                    " tokens but the model only ", vocab,
                                                    " logits: they do not belong together"));
   }
+  // Each bucket serves the batch its function was compiled for (a
+  // symbolic batch counts as 1).
+  std::map<int64_t, std::vector<SessionBucket>> by_batch;
+  for (SessionBucket& b : buckets) {
+    KILN_ASSIGN_OR_RETURN(int64_t batch, StepFunctionBatch(executor.module(), b.function));
+    by_batch[std::max<int64_t>(batch, 1)].push_back(std::move(b));
+  }
+  std::vector<SessionBucket> single = by_batch[1];
+  if (single.empty()) by_batch.erase(1);
   KILN_ASSIGN_OR_RETURN(ReferenceSession session,
-                        ReferenceSession::Create(executor, max_seq, buckets));
-  return Generator(executor, tokenizer, max_seq, std::move(buckets), std::move(session), vocab);
+                        ReferenceSession::Create(executor, max_seq, single));
+  return Generator(executor, tokenizer, max_seq, std::move(single), std::move(by_batch),
+                   std::move(session), vocab);
+}
+
+int64_t Generator::max_batch() const {
+  return batch_buckets_.empty() ? std::numeric_limits<int64_t>::max()
+                                : batch_buckets_.rbegin()->first;
 }
 
 absl::Status Generator::Reset() {
@@ -76,40 +144,112 @@ absl::StatusOr<GenerationResult> Generator::Generate(std::string_view prompt,
   result.prefill_seconds = SecondsSince(start);
   start = Clock::now();
 
-  tokenizer::StreamDecoder stream(*tokenizer_, /*skip_special_tokens=*/true);
-  int64_t vocab = logits.shape.back();
-  int64_t row = logits.shape[0] - 1;
-  result.finish_reason = "length";
+  RowOutput output(*tokenizer_, result);
   for (int i = 0; i < config.max_new_tokens; ++i) {
-    std::span<const float> last(logits.floats.data() + row * vocab, static_cast<size_t>(vocab));
     KILN_ASSIGN_OR_RETURN(int32_t token,
-                          SampleToken(last, config, context_, static_cast<uint64_t>(i)));
+                          SampleToken(LastRow(logits), config, context_, static_cast<uint64_t>(i)));
     context_.push_back(token);
-    result.token_ids.push_back(token);
-    KILN_ASSIGN_OR_RETURN(std::string piece, stream.Step(token));
-    result.text += piece;
-    if (on_text && !piece.empty()) on_text(piece);
-    if (std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), token) !=
-        config.eos_token_ids.end()) {
-      result.finish_reason = "eos";
-      break;
-    }
-    bool stopped = false;
-    for (const std::string& stop : config.stop_strings)
-      stopped |= result.text.find(stop) != std::string::npos;
-    if (stopped) {
-      result.finish_reason = "stop_string";
-      break;
-    }
-    if (i + 1 == config.max_new_tokens || session_->position() + 1 >= max_seq_) break;
+    KILN_ASSIGN_OR_RETURN(bool stop, output.Add(token, config, on_text));
+    if (stop || i + 1 == config.max_new_tokens || session_->position() + 1 >= max_seq_) break;
     KILN_ASSIGN_OR_RETURN(logits, session_->Forward(std::span<const int32_t>(&token, 1)));
-    row = 0;
   }
-  KILN_ASSIGN_OR_RETURN(std::string rest, stream.Flush());
-  result.text += rest;
-  if (on_text && !rest.empty()) on_text(rest);
+  KILN_RETURN_IF_ERROR(output.Finish(on_text));
   result.decode_seconds = SecondsSince(start);
   return result;
+}
+
+absl::StatusOr<std::vector<GenerationResult>> Generator::GenerateBatch(
+    const std::vector<std::string>& prompts, const GenerationConfig& config,
+    bool add_special_tokens, const BatchTextCallback& on_text) {
+  std::vector<std::vector<int32_t>> ids;
+  for (const std::string& prompt : prompts) {
+    KILN_ASSIGN_OR_RETURN(ids.emplace_back(), tokenizer_->Encode(prompt, add_special_tokens));
+  }
+  return GenerateBatchIds(std::move(ids), config, on_text);
+}
+
+absl::StatusOr<std::vector<GenerationResult>> Generator::GenerateBatchIds(
+    std::vector<std::vector<int32_t>> prompt_ids, const GenerationConfig& config,
+    const BatchTextCallback& on_text) {
+  KILN_RETURN_IF_ERROR(ValidateGenerationConfig(config, vocab_size_));
+  size_t rows = prompt_ids.size();
+  if (rows == 0) return absl::InvalidArgumentError("the batch is empty: no prompts");
+  if (static_cast<int64_t>(rows) > max_batch()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the batch has ", rows, " prompts but the engine's max batch is ", max_batch()));
+  }
+  for (size_t b = 0; b < rows; ++b) {
+    int64_t n = static_cast<int64_t>(prompt_ids[b].size());
+    if (n == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("prompt ", b, " is empty (it encodes to no tokens)"));
+    }
+    if (n >= max_seq_) {
+      return absl::OutOfRangeError(absl::StrCat("prompt ", b, " has ", n,
+                                                " tokens, which reach the engine's max length of ",
+                                                max_seq_, " (no room to generate)"));
+    }
+    for (int32_t id : prompt_ids[b]) {
+      if (id < 0 || id >= vocab_size_) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "prompt ", b, ": token id ", id, " is outside the vocabulary [0, ", vocab_size_, ")"));
+      }
+    }
+  }
+  // The smallest compiled batch that holds the rows; the generic @forward
+  // runs exactly `rows`.
+  int64_t batch = static_cast<int64_t>(rows);
+  std::vector<SessionBucket> buckets;
+  if (!batch_buckets_.empty()) {
+    auto it = batch_buckets_.lower_bound(batch);
+    batch = it->first;
+    buckets = it->second;
+  }
+  KILN_ASSIGN_OR_RETURN(BatchSession session,
+                        BatchSession::Create(*executor_, batch, max_seq_, std::move(buckets)));
+
+  Clock::time_point start = Clock::now();
+  KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> logits, session.Forward(prompt_ids));
+  double prefill_seconds = SecondsSince(start);
+  start = Clock::now();
+
+  std::vector<GenerationResult> results(rows);
+  std::vector<RowOutput> outputs;
+  outputs.reserve(rows);
+  std::vector<TextCallback> streams(rows);
+  for (size_t b = 0; b < rows; ++b) {
+    results[b].prompt_ids = prompt_ids[b];
+    results[b].prefill_seconds = prefill_seconds;
+    outputs.emplace_back(*tokenizer_, results[b]);
+    if (on_text) streams[b] = [&on_text, b](std::string_view piece) { on_text(b, piece); };
+  }
+  // Each row steps exactly as Generate's loop would alone: its history (for
+  // the repetition penalty) is its prompt and its tokens, its draws are
+  // numbered from 0, and it leaves the batch when it stops; a row that left
+  // gets only pads, at slots no other row reads.
+  std::vector<bool> running(rows, true);
+  for (int i = 0; i < config.max_new_tokens; ++i) {
+    std::vector<std::vector<int32_t>> next(rows);
+    bool any = false;
+    for (size_t b = 0; b < rows; ++b) {
+      if (!running[b]) continue;
+      KILN_ASSIGN_OR_RETURN(int32_t token, SampleToken(LastRow(logits[b]), config, prompt_ids[b],
+                                                       static_cast<uint64_t>(i)));
+      prompt_ids[b].push_back(token);  // the row's history from here on
+      KILN_ASSIGN_OR_RETURN(bool stop, outputs[b].Add(token, config, streams[b]));
+      running[b] = !stop && i + 1 < config.max_new_tokens &&
+                   session.position(static_cast<int64_t>(b)) + 1 < max_seq_;
+      if (running[b]) next[b] = {token};
+      any |= running[b];
+    }
+    if (!any) break;
+    KILN_ASSIGN_OR_RETURN(logits, session.Forward(next));
+  }
+  for (size_t b = 0; b < rows; ++b) {
+    KILN_RETURN_IF_ERROR(outputs[b].Finish(streams[b]));
+    results[b].decode_seconds = SecondsSince(start);
+  }
+  return results;
 }
 
 }  // namespace kiln

@@ -1,8 +1,10 @@
-// Text in, text out: one sequence's generate loop on the reference executor.
+// Text in, text out: the generate loop on the reference executor, for one
+// sequence or a batch of independent prompts.
 #ifndef KILN_RUNTIME_GENERATE_GENERATOR_H_
 #define KILN_RUNTIME_GENERATE_GENERATOR_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -26,17 +28,27 @@ struct GenerationResult {
 
 // Receives generated text as soon as it is complete UTF-8.
 using TextCallback = std::function<void(std::string_view piece)>;
+// The same for a batch: `row` is the prompt's index in the batch.
+using BatchTextCallback = std::function<void(size_t row, std::string_view piece)>;
 
 // Runs generate requests on one sequence: encodes the prompt, prefills,
 // decodes token by token with the configured sampler and streams the text.
 // Consecutive Generate calls continue one context, reusing the KV cache (as
 // passing past_key_values back to Transformers does), until Reset(). A
 // failed request leaves the session at its last good position.
+//
+// GenerateBatch runs several independent prompts at once in a batch bucket
+// (batch_session.h: left padding, exact): each row produces exactly the
+// tokens it would produce alone in a fresh Generate with the same config
+// (its own seeded draws, stops and finish reason). Batches do not touch the
+// single-sequence context.
 class Generator {
  public:
   // `executor` and `tokenizer` must outlive the generator. `max_seq` is the
   // cache capacity; `buckets` are an engine's compiled steps (empty: the
-  // generic @forward).
+  // generic @forward, which runs any batch). Each bucket serves the batch
+  // its function was compiled for: batch-1 buckets run Generate, the others
+  // GenerateBatch.
   static absl::StatusOr<Generator> Create(const ReferenceExecutor& executor,
                                           const tokenizer::Tokenizer& tokenizer, int64_t max_seq,
                                           std::vector<SessionBucket> buckets);
@@ -44,6 +56,22 @@ class Generator {
   absl::StatusOr<GenerationResult> Generate(std::string_view prompt, const GenerationConfig& config,
                                             bool add_special_tokens,
                                             const TextCallback& on_text = nullptr);
+
+  // One result per prompt, in order. Runs the smallest compiled batch that
+  // holds the prompts (spare rows get pads). Fails, naming the prompt and
+  // the numbers, on an empty batch, more prompts than max_batch(), an empty
+  // prompt, or a prompt with no room to generate in max_seq.
+  absl::StatusOr<std::vector<GenerationResult>> GenerateBatch(
+      const std::vector<std::string>& prompts, const GenerationConfig& config,
+      bool add_special_tokens, const BatchTextCallback& on_text = nullptr);
+  // The same from token ids; an id outside the vocabulary is an error too.
+  absl::StatusOr<std::vector<GenerationResult>> GenerateBatchIds(
+      std::vector<std::vector<int32_t>> prompt_ids, const GenerationConfig& config,
+      const BatchTextCallback& on_text = nullptr);
+
+  // The most prompts GenerateBatch takes: the largest compiled batch (no
+  // limit with the generic @forward).
+  int64_t max_batch() const;
 
   // Forgets the context: the next request starts at position 0.
   absl::Status Reset();
@@ -53,19 +81,23 @@ class Generator {
 
  private:
   Generator(const ReferenceExecutor& executor, const tokenizer::Tokenizer& tokenizer,
-            int64_t max_seq, std::vector<SessionBucket> buckets, ReferenceSession session,
+            int64_t max_seq, std::vector<SessionBucket> buckets,
+            std::map<int64_t, std::vector<SessionBucket>> batch_buckets, ReferenceSession session,
             int64_t vocab_size)
       : executor_(&executor),
         tokenizer_(&tokenizer),
         max_seq_(max_seq),
         buckets_(std::move(buckets)),
+        batch_buckets_(std::move(batch_buckets)),
         session_(std::make_unique<ReferenceSession>(std::move(session))),
         vocab_size_(vocab_size) {}
 
   const ReferenceExecutor* executor_;
   const tokenizer::Tokenizer* tokenizer_;
   int64_t max_seq_;
-  std::vector<SessionBucket> buckets_;
+  std::vector<SessionBucket> buckets_;  // batch 1
+  // By compiled batch, batch 1 included; empty for the generic @forward.
+  std::map<int64_t, std::vector<SessionBucket>> batch_buckets_;
   std::unique_ptr<ReferenceSession> session_;
   int64_t vocab_size_;
   std::vector<int32_t> context_;  // every token of the sequence so far

@@ -7,49 +7,16 @@
 #include "models/model.h"
 
 namespace kiln {
-namespace {
-
-// Zeroed batch-1 caches for the cache parameters of a forward function (all
-// after input_ids and positions), with `capacity` positions.
-std::vector<HostTensor> ZeroCaches(const Function& forward, int64_t capacity) {
-  std::vector<HostTensor> caches;
-  for (size_t i = 2; i < forward.params.size(); ++i) {
-    const TensorType& type = forward.node(forward.params[i]).type;
-    std::vector<int64_t> shape = {1, capacity};
-    for (int d = 2; d < type.rank(); ++d) shape.push_back(type.shape[d].size);
-    caches.push_back(HostTensor::Zeros(type.dtype, shape));
-  }
-  return caches;
-}
-
-// The shape contract every step function must meet.
-absl::Status CheckForward(const Module& module, const std::string& name) {
-  const Function* f = module.FindFunction(name);
-  if (f == nullptr || f->params.size() < 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the module has no @", name, "(input_ids, positions, caches...)"));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 absl::StatusOr<ReferenceSession> ReferenceSession::Create(const ReferenceExecutor& executor,
                                                           int64_t capacity,
                                                           std::vector<SessionBucket> buckets) {
   if (capacity <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("cache capacity must be positive, got ", capacity));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cache capacity must be positive, got ", capacity));
   }
-  std::sort(buckets.begin(), buckets.end(),
-            [](const SessionBucket& a, const SessionBucket& b) { return a.seq < b.seq; });
-  std::string first = buckets.empty() ? kForwardFunction : buckets.front().function;
-  for (const SessionBucket& b : buckets) {
-    KILN_RETURN_IF_ERROR(CheckForward(executor.module(), b.function));
-    if (b.seq <= 0) return absl::InvalidArgumentError("a bucket needs a positive length");
-  }
-  KILN_RETURN_IF_ERROR(CheckForward(executor.module(), first));
-  const Function& f = *executor.module().FindFunction(first);
-  return ReferenceSession(executor, capacity, ZeroCaches(f, capacity), std::move(buckets));
+  KILN_ASSIGN_OR_RETURN(const Function* f, PrepareBuckets(executor.module(), 1, buckets));
+  return ReferenceSession(executor, capacity, ZeroCaches(*f, 1, capacity), std::move(buckets));
 }
 
 absl::StatusOr<HostTensor> ReferenceSession::Forward(std::span<const int32_t> tokens) {
@@ -60,14 +27,7 @@ absl::StatusOr<HostTensor> ReferenceSession::Forward(std::span<const int32_t> to
                                               " do not fit in a cache of ", capacity_));
   }
   const std::string& any = buckets_.empty() ? kForwardFunction : buckets_.front().function;
-  const Function& f = *executor_->module().FindFunction(any);
-  const Dim& vocab = f.node(f.results[0]).type.shape.back();
-  for (int32_t id : tokens) {
-    if (id < 0 || (vocab.is_static() && id >= vocab.size)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("token id ", id, " is outside the vocabulary [0, ", vocab.size, ")"));
-    }
-  }
+  KILN_RETURN_IF_ERROR(CheckTokenIds(*executor_->module().FindFunction(any), tokens, ""));
   if (buckets_.empty()) return Step(kForwardFunction, tokens, n);
 
   // Chunk by buckets: the smallest holding the rest, else the largest that
@@ -75,19 +35,14 @@ absl::StatusOr<HostTensor> ReferenceSession::Forward(std::span<const int32_t> to
   HostTensor logits;
   for (int64_t done = 0; done < n;) {
     int64_t rest = n - done, room = capacity_ - position_;
-    const SessionBucket* pick = nullptr;
-    for (const SessionBucket& b : buckets_) {
-      if (b.seq > room) break;
-      pick = &b;
-      if (b.seq >= rest) break;
-    }
+    const SessionBucket* pick = PickBucket(buckets_, rest, room);
     if (pick == nullptr) {
-      return absl::OutOfRangeError(absl::StrCat("no compiled bucket fits the ", room,
-                                                " cache positions left"));
+      return absl::OutOfRangeError(
+          absl::StrCat("no compiled bucket fits the ", room, " cache positions left"));
     }
     int64_t take = std::min(rest, pick->seq);
-    KILN_ASSIGN_OR_RETURN(HostTensor part, Step(pick->function, tokens.subspan(done, take),
-                                                pick->seq));
+    KILN_ASSIGN_OR_RETURN(HostTensor part,
+                          Step(pick->function, tokens.subspan(done, take), pick->seq));
     if (done == 0) {
       logits = std::move(part);
     } else {
@@ -107,22 +62,16 @@ absl::StatusOr<HostTensor> ReferenceSession::Step(const std::string& function,
   std::vector<int64_t> ids(tokens.begin(), tokens.end()), positions;
   ids.resize(static_cast<size_t>(padded_length), 0);
   for (int64_t i = 0; i < padded_length; ++i) positions.push_back(position_ + i);
-  std::vector<HostTensor> inputs;
-  inputs.push_back(HostTensor::FromInts(DType::kI32, {1, padded_length}, std::move(ids)));
-  inputs.push_back(HostTensor::FromInts(DType::kI32, {1, padded_length}, std::move(positions)));
-  // The caches move into the call and come back updated in place. Inputs
-  // were checked by Forward, so a failure here is unexpected; the caches are
-  // then lost and the session starts over, empty.
-  for (HostTensor& cache : caches_) inputs.push_back(std::move(cache));
-  absl::StatusOr<std::vector<HostTensor>> outputs = executor_->Run(function, std::move(inputs));
-  if (!outputs.ok()) {
-    caches_ = ZeroCaches(*executor_->module().FindFunction(function), capacity_);
+  // A failed step zeroed the caches: the session starts over, empty.
+  absl::StatusOr<HostTensor> out = RunStep(
+      *executor_, function, HostTensor::FromInts(DType::kI32, {1, padded_length}, std::move(ids)),
+      HostTensor::FromInts(DType::kI32, {1, padded_length}, std::move(positions)), caches_);
+  if (!out.ok()) {
     position_ = 0;
-    return outputs.status();
+    return out.status();
   }
-  for (size_t i = 0; i < caches_.size(); ++i) caches_[i] = std::move((*outputs)[i + 1]);
   position_ += n;
-  HostTensor logits = std::move((*outputs)[0]);
+  HostTensor logits = *std::move(out);
   int64_t vocab = logits.shape.back();
   logits.floats.resize(static_cast<size_t>(n * vocab));  // drop the padded rows
   logits.shape = {n, vocab};

@@ -9,14 +9,9 @@
 
 #include "absl/status/statusor.h"
 #include "runtime/reference/executor.h"
+#include "runtime/reference/session_util.h"
 
 namespace kiln {
-
-// A function compiled for batch 1 and a fixed number of tokens per step.
-struct SessionBucket {
-  std::string function;
-  int64_t seq = 0;
-};
 
 // Owns the static KV caches of one sequence and steps a model's forward
 // function (models/model.h's convention) through prefill and decode: each
@@ -29,7 +24,8 @@ struct SessionBucket {
 // right-padding the last chunk; longer inputs run in chunks. Padding is
 // exact: a padded token sits after every real one, so causal attention
 // never lets a real token see it, and its cache slot is overwritten by the
-// next real token written there.
+// next real token written there. Buckets must be compiled for batch 1
+// (batch_session.h runs the others).
 class ReferenceSession {
  public:
   // Allocates zeroed caches of `capacity` positions for batch 1.

@@ -1,0 +1,62 @@
+#include "tests/runtime/bucketed_model.h"
+
+#include "absl/strings/str_cat.h"
+#include "ir/status_macros.h"
+#include "models/checkpoint.h"
+#include "models/model.h"
+#include "models/registry.h"
+#include "passes/pipeline.h"
+#include "runtime/reference/weights.h"
+
+namespace kiln {
+namespace {
+
+// tools/compile_model.cc's pipeline after specialisation.
+constexpr char kOptimize[] = "fuse-attention,fuse-mlp,fuse-norm-residual,cse,dce,plan-memory";
+
+absl::StatusOr<std::unique_ptr<ReferenceExecutor>> Load(const std::string& dir, Module module) {
+  KILN_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(dir));
+  KILN_ASSIGN_OR_RETURN(WeightMap weights, LoadWeights(module, checkpoint));
+  KILN_ASSIGN_OR_RETURN(ReferenceExecutor executor,
+                        ReferenceExecutor::Create(std::move(module), std::move(weights)));
+  return std::make_unique<ReferenceExecutor>(std::move(executor));
+}
+
+}  // namespace
+
+absl::StatusOr<BucketedModel> CompileBucketedModel(const std::string& dir, DType dtype,
+                                                   const std::vector<int64_t>& batches,
+                                                   const std::vector<int64_t>& lengths,
+                                                   int64_t capacity) {
+  KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModelFromDir(dir, BuildOptions{dtype}));
+  BucketedModel out;
+  std::string spec;
+  for (int64_t batch : batches) {
+    std::vector<SessionBucket>& own = out.buckets[batch];
+    own.push_back({absl::StrCat("decode_b", batch), 1});
+    for (int64_t len : lengths) own.push_back({absl::StrCat("prefill_b", batch, "_s", len), len});
+    for (const SessionBucket& b : own) {
+      absl::StrAppend(&spec, spec.empty() ? "" : ",",
+                      "specialize-shapes{function=forward,as=", b.function, ",batch=", batch,
+                      ",seq=", b.seq, ",cache=", capacity, "}");
+    }
+    out.all_buckets.insert(out.all_buckets.end(), own.begin(), own.end());
+  }
+  KILN_ASSIGN_OR_RETURN(PassPipeline specialize, PassPipeline::Parse(spec));
+  KILN_RETURN_IF_ERROR(specialize.Run(model.module));
+  // As in an engine, only the buckets remain.
+  std::erase_if(model.module.functions,
+                [](const Function& f) { return f.name == kForwardFunction; });
+  KILN_ASSIGN_OR_RETURN(PassPipeline optimize, PassPipeline::Parse(kOptimize));
+  KILN_RETURN_IF_ERROR(optimize.Run(model.module));
+  KILN_ASSIGN_OR_RETURN(out.executor, Load(dir, std::move(model.module)));
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<ReferenceExecutor>> LoadGenericModel(const std::string& dir,
+                                                                    DType dtype) {
+  KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModelFromDir(dir, BuildOptions{dtype}));
+  return Load(dir, std::move(model.module));
+}
+
+}  // namespace kiln
