@@ -1,12 +1,16 @@
-// compile-model: builds a Hugging Face checkpoint into a Kiln engine
-// directory (runtime/engine/engine.h): the model's IR specialised per
-// (batch, length) bucket, fused and memory-planned, with its weights in the
-// engine dtype, its config and tokenizer, and a checksummed manifest.
+// compile-model: builds a Hugging Face checkpoint or a llama.cpp GGUF file
+// into a Kiln engine directory (runtime/engine/engine.h): the model's IR
+// specialised per (batch, length) bucket, fused and memory-planned, with its
+// weights in the engine dtype (GGUF weights dequantised), its config,
+// tokenizer and chat template, and a checksummed manifest.
 //
 //   bin/compile-model --model tests/fixtures/models/llama3/f32 --out /tmp/llama3.engine
+//   bin/compile-model --model SmolLM2-135M-Instruct.Q4_1.gguf --out /tmp/smollm2.engine
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,13 +21,17 @@
 #include "ir/status_macros.h"
 #include "models/checkpoint.h"
 #include "models/config_reader.h"
+#include "models/gguf_model.h"
+#include "models/gguf_writer.h"
 #include "models/registry.h"
 #include "passes/pipeline.h"
 #include "runtime/engine/engine.h"
+#include "runtime/reference/gguf_weights.h"
 #include "runtime/reference/weights.h"
 #include "tools/cli.h"
 
-ABSL_FLAG(std::string, model, "", "Hugging Face model directory (config.json + safetensors)");
+ABSL_FLAG(std::string, model, "",
+          "Hugging Face model directory (config.json + safetensors) or a .gguf model file");
 ABSL_FLAG(std::string, out, "", "engine directory to write");
 ABSL_FLAG(std::string, target, "cpu", "cpu, sm_80 or sm_90");
 ABSL_FLAG(std::string, dtype, "f32", "f32, bf16 or f16");
@@ -95,6 +103,94 @@ std::string SpecializeSpec(const std::vector<EngineBucket>& buckets, int64_t cac
 // What every bucket goes through once specialised.
 constexpr char kOptimizeSpec[] = "fuse-attention,fuse-mlp,fuse-norm-residual,cse,dce,plan-memory";
 
+// The model compile-model reads: a Hugging Face directory or a GGUF file.
+struct ModelSource {
+  std::string path;
+  nlohmann::json config;
+  std::string config_origin;  // how errors name the config
+  std::optional<GgufCheckpoint> gguf;  // set for a GGUF file
+  std::string chat_template;  // empty when the model has none
+};
+
+// A Hugging Face directory's chat template: chat_template.jinja (what
+// Transformers 5 saves), else tokenizer_config.json's "chat_template" (a
+// string, or a list of {name, template} of which "default" is used).
+absl::StatusOr<std::string> ReadHfChatTemplate(const std::string& dir) {
+  if (std::filesystem::exists(dir + "/chat_template.jinja")) {
+    std::ifstream in(dir + "/chat_template.jinja", std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  if (!std::filesystem::exists(dir + "/tokenizer_config.json")) return std::string();
+  KILN_ASSIGN_OR_RETURN(ConfigReader tokenizer_config,
+                        ConfigReader::ReadFile(dir + "/tokenizer_config.json"));
+  const nlohmann::json& json = tokenizer_config.json();
+  if (!json.contains("chat_template") || json["chat_template"].is_null()) return std::string();
+  if (json["chat_template"].is_string()) return json["chat_template"].get<std::string>();
+  if (json["chat_template"].is_array()) {
+    for (const nlohmann::json& named : json["chat_template"]) {
+      if (named.is_object() && named.value("name", "") == "default" && named.contains("template") &&
+          named["template"].is_string()) {
+        return named["template"].get<std::string>();
+      }
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      dir, "/tokenizer_config.json: 'chat_template' must be a string or a list holding a "
+      "{\"name\": \"default\", \"template\": ...} entry"));
+}
+
+absl::StatusOr<ModelSource> OpenModelSource(const std::string& path) {
+  ModelSource source;
+  source.path = path;
+  if (!std::filesystem::exists(path)) {
+    return absl::NotFoundError(absl::StrCat(
+        "--model ", path, " does not exist: give a Hugging Face model directory or a .gguf file"));
+  }
+  if (std::filesystem::is_directory(path)) {
+    KILN_ASSIGN_OR_RETURN(ConfigReader config, ConfigReader::ReadFile(path + "/config.json"));
+    source.config = config.json();
+    source.config_origin = path + "/config.json";
+    KILN_ASSIGN_OR_RETURN(source.chat_template, ReadHfChatTemplate(path));
+    return source;
+  }
+  KILN_ASSIGN_OR_RETURN(GgufCheckpoint gguf, GgufCheckpoint::Open(path));
+  source.config = gguf.config();
+  source.config_origin = path + " (metadata)";
+  if (gguf.file().Has("tokenizer.chat_template")) {
+    KILN_ASSIGN_OR_RETURN(std::string_view chat, gguf.file().GetString("tokenizer.chat_template"));
+    source.chat_template = std::string(chat);
+  }
+  source.gguf.emplace(std::move(gguf));
+  return source;
+}
+
+absl::StatusOr<WeightMap> LoadSourceWeights(const ModelSource& source, const Module& module) {
+  if (source.gguf) return LoadGgufWeights(module, *source.gguf);
+  KILN_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(source.path));
+  return LoadWeights(module, checkpoint);
+}
+
+// The tokenizer file to bundle: --tokenizer, else the directory's
+// tokenizer.json, else for a GGUF model a vocabulary-only copy of its
+// tokenizer.* metadata written to `scratch`/tokenizer.gguf. Empty if none.
+absl::StatusOr<std::string> TokenizerToBundle(const ModelSource& source, const std::string& flag,
+                                              const std::string& scratch) {
+  if (!flag.empty()) return flag;
+  if (!source.gguf) {
+    std::string json = source.path + "/tokenizer.json";
+    return std::filesystem::exists(json) ? json : std::string();
+  }
+  if (!source.gguf->file().Has("tokenizer.ggml.tokens")) return std::string();
+  std::string vocab = scratch + "/tokenizer.gguf";
+  KILN_RETURN_IF_ERROR(WriteGgufMetadata(
+      source.gguf->file(),
+      [](std::string_view key) {
+        return key.substr(0, 10) == "tokenizer." || key == "general.architecture";
+      },
+      vocab));
+  return vocab;
+}
+
 absl::Status Run() {
   std::string dir = absl::GetFlag(FLAGS_model), out = absl::GetFlag(FLAGS_out);
   std::string target = absl::GetFlag(FLAGS_target);
@@ -114,9 +210,10 @@ absl::Status Run() {
   Clock::time_point start = Clock::now();
   Progress progress;
 
-  progress.Step("reading config.json and building the IR");
-  KILN_ASSIGN_OR_RETURN(ConfigReader config, ConfigReader::ReadFile(dir + "/config.json"));
-  KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModel(config, BuildOptions{*dtype}));
+  progress.Step("reading the model's config and building the IR");
+  KILN_ASSIGN_OR_RETURN(ModelSource source, OpenModelSource(dir));
+  KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModel(ConfigReader(source.config, source.config_origin),
+                                                     BuildOptions{*dtype}));
   int64_t max_seq = absl::GetFlag(FLAGS_max_seq);
   if (max_seq == 0) max_seq = std::min<int64_t>(model.info.max_positions, 2048);
   if (max_seq < 1 || max_seq > model.info.max_positions) {
@@ -127,10 +224,9 @@ absl::Status Run() {
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> lengths,
                         ParseBuckets(absl::GetFlag(FLAGS_buckets), max_seq));
 
-  progress.Step("loading weights");
-  KILN_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(dir));
+  progress.Step(source.gguf ? "loading and dequantising weights" : "loading weights");
   Engine engine;
-  KILN_ASSIGN_OR_RETURN(engine.weights, LoadWeights(model.module, checkpoint));
+  KILN_ASSIGN_OR_RETURN(engine.weights, LoadSourceWeights(source, model.module));
 
   progress.Step("specialising, fusing and planning memory");
   EngineManifest& m = engine.manifest;
@@ -161,13 +257,16 @@ absl::Status Run() {
   m.max_seq = max_seq;
   m.bos_token_id = model.info.bos_token_id;
   m.eos_token_ids = model.info.eos_token_ids;
-  engine.config = config.json();
+  engine.config = source.config;
+  engine.chat_template = source.chat_template;
   engine.module = std::move(model.module);
-  std::string tokenizer = absl::GetFlag(FLAGS_tokenizer);
-  if (tokenizer.empty() && std::filesystem::exists(dir + "/tokenizer.json")) {
-    tokenizer = dir + "/tokenizer.json";
-  }
-  KILN_RETURN_IF_ERROR(WriteEngine(out, engine, tokenizer));
+  std::string scratch = out + ".kiln-scratch";
+  std::filesystem::create_directories(scratch);
+  absl::StatusOr<std::string> tokenizer =
+      TokenizerToBundle(source, absl::GetFlag(FLAGS_tokenizer), scratch);
+  absl::Status written = tokenizer.ok() ? WriteEngine(out, engine, *tokenizer) : tokenizer.status();
+  std::filesystem::remove_all(scratch);
+  KILN_RETURN_IF_ERROR(written);
   progress.Finish();
 
   int64_t total_bytes = 0;
@@ -190,8 +289,8 @@ absl::Status Run() {
 
 int main(int argc, char** argv) {
   kiln::ParseToolFlags(argc, argv,
-                       "Compiles a Hugging Face model into a Kiln engine directory.\n"
-                       "  compile-model --model DIR --out ENGINE_DIR [--target cpu|sm_80|sm_90] "
+                       "Compiles a Hugging Face model or a GGUF file into a Kiln engine directory.\n"
+                       "  compile-model --model DIR|FILE.gguf --out ENGINE_DIR [--target cpu|sm_80|sm_90] "
                        "[--dtype f32|bf16|f16] [--max-batch N] [--max-seq N] [--buckets 16,64,...] "
                        "[--tokenizer tokenizer.json]");
   return kiln::ReportToolStatus("compile-model", kiln::Run());

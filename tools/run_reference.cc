@@ -4,6 +4,7 @@
 //
 //   bin/run-reference --model tests/fixtures/models/llama3/f32
 //       --prompt-ids 55,112,80,172 --max-new-tokens 8
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -28,6 +29,8 @@ ABSL_FLAG(std::string, dtype, "f32", "dtype of activations and weights: f32, bf1
 ABSL_FLAG(std::string, prompt_ids, "1", "comma-separated prompt token ids");
 ABSL_FLAG(int, max_new_tokens, 8, "tokens to generate greedily");
 ABSL_FLAG(bool, print_ir, false, "print the model's IR in text form and exit");
+ABSL_FLAG(int, top, 0,
+          "also print {\"top\": [...]}: the N most likely next tokens after the prompt");
 
 namespace kiln {
 namespace {
@@ -65,6 +68,19 @@ struct Runnable {
   int64_t max_positions;
   std::vector<SessionBucket> buckets;
 };
+
+// The `n` largest logits of `row`, most likely first (ties: lower id first).
+std::vector<int32_t> TopIds(const HostTensor& logits, int64_t row, int n) {
+  const int64_t vocab = logits.shape.back();
+  const float* p = logits.floats.data() + row * vocab;
+  std::vector<int32_t> ids(static_cast<size_t>(vocab));
+  for (int64_t i = 0; i < vocab; ++i) ids[i] = static_cast<int32_t>(i);
+  const int64_t k = std::clamp<int64_t>(n, 0, vocab);
+  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(),
+                    [p](int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+  ids.resize(static_cast<size_t>(k));
+  return ids;
+}
 
 absl::StatusOr<Runnable> LoadModelDir(const std::string& dir, DType dtype) {
   Clock::time_point start = Clock::now();
@@ -134,6 +150,7 @@ absl::Status Run() {
   KILN_ASSIGN_OR_RETURN(HostTensor logits, session.Forward(prompt));
   std::vector<int32_t> generated = {Argmax(logits, logits.shape[0] - 1)};
   double prefill_s = SecondsSince(start);
+  std::vector<int32_t> top = TopIds(logits, logits.shape[0] - 1, absl::GetFlag(FLAGS_top));
   start = Clock::now();
   while (static_cast<int>(generated.size()) < max_new) {
     int32_t last = generated.back();
@@ -143,6 +160,7 @@ absl::Status Run() {
   double decode_s = SecondsSince(start);
   std::printf("prompt ids: %s\nnext tokens: %s\n", absl::StrJoin(prompt, ",").c_str(),
               absl::StrJoin(generated, ",").c_str());
+  if (!top.empty()) std::printf("{\"top\": [%s]}\n", absl::StrJoin(top, ", ").c_str());
   std::fprintf(stderr, "prefill %zu tokens: %.3f s; decode %zu tokens: %.3f s (CPU reference)\n",
                prompt.size(), prefill_s, generated.size() - 1, decode_s);
   return absl::OkStatus();
@@ -155,6 +173,6 @@ int main(int argc, char** argv) {
   kiln::ParseToolFlags(argc, argv,
                        "Greedy generation with Kiln's CPU reference executor.\n"
                        "  run-reference --model DIR|--engine DIR [--dtype f32|bf16|f16] [--prompt-ids 1,2,3] "
-                       "[--max-new-tokens N] [--print-ir]");
+                       "[--max-new-tokens N] [--top N] [--print-ir]");
   return kiln::ReportToolStatus("run-reference", kiln::Run());
 }

@@ -21,6 +21,7 @@ constexpr char kManifest[] = "manifest.json";
 constexpr char kConfig[] = "config.json";
 constexpr char kModelIr[] = "model.ir";
 constexpr char kWeights[] = "weights.safetensors";
+constexpr char kChatTemplate[] = "chat_template.jinja";
 
 absl::Status WriteText(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -78,6 +79,7 @@ nlohmann::json ManifestToJson(const EngineManifest& m) {
       {"max_seq", m.max_seq},
       {"eos_token_ids", m.eos_token_ids},
       {"tokenizer", m.tokenizer},
+      {"chat_template", m.chat_template},
   };
   j["bos_token_id"] = m.bos_token_id ? nlohmann::json(*m.bos_token_id) : nlohmann::json(nullptr);
   for (const EngineBucket& b : m.buckets) {
@@ -120,6 +122,8 @@ absl::StatusOr<EngineManifest> ManifestFromJson(const nlohmann::json& j) {
     field = "bos_token_id";
     if (!j.at(field).is_null()) m.bos_token_id = j.at(field).get<int64_t>();
     read("tokenizer", m.tokenizer);
+    field = "chat_template";
+    if (j.contains(field)) read("chat_template", m.chat_template);
     field = "buckets";
     for (const nlohmann::json& b : j.at(field)) {
       m.buckets.push_back({b.at("function").get<std::string>(), b.at("batch").get<int64_t>(),
@@ -143,6 +147,16 @@ absl::Status CheckFiles(const std::string& dir, const EngineManifest& m) {
     bool listed = false;
     for (const EngineFile& f : m.files) listed |= f.path == required;
     if (!listed) return absl::DataLossError(absl::StrCat("manifest.json does not list ", required));
+  }
+  // The optional files are read by name: each must be one the digests cover.
+  for (const std::string* optional : {&m.tokenizer, &m.chat_template}) {
+    if (optional->empty()) continue;
+    bool listed = false;
+    for (const EngineFile& f : m.files) listed |= f.path == *optional;
+    if (!listed) {
+      return absl::DataLossError(absl::StrCat("manifest.json names '", *optional,
+                                              "' but does not list it among its files"));
+    }
   }
   for (const EngineFile& f : m.files) {
     if (f.path.empty() || f.path.find('/') != std::string::npos || f.path == "..") {
@@ -185,6 +199,12 @@ absl::Status WriteEngine(const std::string& dir, const Engine& engine,
     if (error) return absl::PermissionDeniedError(absl::StrCat("cannot copy ", tokenizer_path));
     names.push_back(manifest.tokenizer);
   }
+  manifest.chat_template.clear();
+  if (!engine.chat_template.empty()) {
+    manifest.chat_template = kChatTemplate;
+    KILN_RETURN_IF_ERROR(WriteText(dir + "/" + kChatTemplate, engine.chat_template));
+    names.push_back(kChatTemplate);
+  }
   for (const std::string& name : names) {
     KILN_ASSIGN_OR_RETURN(FileDigest digest, DigestFile(dir + "/" + name));
     manifest.files.push_back({name, digest.bytes, digest.sha256});
@@ -212,6 +232,10 @@ absl::StatusOr<Engine> LoadEngine(const std::string& dir, const std::string& tar
   KILN_ASSIGN_OR_RETURN(engine.module, ParseModule(ir));
   KILN_ASSIGN_OR_RETURN(Checkpoint weights, Checkpoint::OpenFile(dir + "/" + kWeights));
   KILN_ASSIGN_OR_RETURN(engine.weights, LoadWeights(engine.module, weights));
+  if (!engine.manifest.chat_template.empty()) {
+    KILN_ASSIGN_OR_RETURN(engine.chat_template,
+                          ReadText(dir + "/" + engine.manifest.chat_template));
+  }
   return engine;
 }
 

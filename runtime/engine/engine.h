@@ -7,7 +7,9 @@
 //   <dir>/model.ir            the compiled module in IR text form: one
 //                             specialised function per (batch, length) bucket
 //   <dir>/weights.safetensors weights in the engine dtype
-//   <dir>/tokenizer.json      when the model directory has one
+//   <dir>/tokenizer.json      when the model directory has one (or
+//                             tokenizer.gguf: a GGUF model's vocabulary)
+//   <dir>/chat_template.jinja the model's chat template, when it has one
 #ifndef KILN_RUNTIME_ENGINE_ENGINE_H_
 #define KILN_RUNTIME_ENGINE_ENGINE_H_
 
@@ -52,6 +54,10 @@ struct EngineManifest {
   std::optional<int64_t> bos_token_id;
   std::vector<int64_t> eos_token_ids;
   std::string tokenizer;  // file name, empty when the engine has none
+  // File name of the Jinja chat template, empty when the model has none.
+  // Optional in manifest.json (absent reads as none), so adding it did not
+  // change the format version.
+  std::string chat_template;
   std::vector<EngineFile> files;
 };
 
@@ -61,6 +67,7 @@ struct Engine {
   nlohmann::json config;
   Module module;
   WeightMap weights;
+  std::string chat_template;  // the template's source; empty when none
 };
 
 // Writes `engine` to `dir` (created if needed): config, IR, weights, an

@@ -24,13 +24,18 @@ std::string TempDir(const std::string& name) {
   return std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
 }
 
-// Runs bin/compile-model (a data dependency); returns its exit status.
+// Runs bin/compile-model (a data dependency) on `model` (a fixture
+// directory or file); returns its exit status.
+int CompileModel(const std::string& model, const std::string& dtype, const std::string& out,
+                 const std::string& extra = "") {
+  std::string command = "tools/compile-model --model " + model + " --out " + out + " --dtype " +
+                        dtype + " --buckets 8 --max-seq 32 " + extra + " 2>" + out + ".log";
+  return std::system(command.c_str());
+}
+
 int Compile(const std::string& family, const std::string& dtype, const std::string& out,
             const std::string& extra = "") {
-  std::string command = "tools/compile-model --model " + std::string(kFixtures) + family + "/" +
-                        dtype + " --out " + out + " --dtype " + dtype +
-                        " --buckets 8 --max-seq 32 " + extra + " 2>" + out + ".log";
-  return std::system(command.c_str());
+  return CompileModel(std::string(kFixtures) + family + "/" + dtype, dtype, out, extra);
 }
 
 std::string ReadLog(const std::string& out) {
@@ -56,6 +61,15 @@ struct Case {
   std::string family;
   std::string dtype;
   double tolerance;
+  // A GGUF fixture: the model file inside tests/fixtures/models/<family>/,
+  // which also holds expected.safetensors. Empty: a Hugging Face fixture in
+  // <family>/<dtype>/.
+  std::string gguf = "";
+
+  std::string Dir() const {
+    return std::string(kFixtures) + family + (gguf.empty() ? "/" + dtype : "");
+  }
+  std::string Model() const { return gguf.empty() ? Dir() : Dir() + "/" + gguf; }
 };
 
 class EngineParityTest : public testing::TestWithParam<Case> {};
@@ -63,7 +77,7 @@ class EngineParityTest : public testing::TestWithParam<Case> {};
 TEST_P(EngineParityTest, CompiledBucketsMatchTransformers) {
   const Case& c = GetParam();
   std::string out = TempDir(c.family + "_" + c.dtype + ".engine");
-  ASSERT_EQ(Compile(c.family, c.dtype, out), 0) << ReadLog(out);
+  ASSERT_EQ(CompileModel(c.Model(), c.dtype, out), 0) << ReadLog(out);
   absl::StatusOr<Engine> engine = LoadEngine(out, "cpu");
   ASSERT_TRUE(engine.ok()) << engine.status();
   std::vector<SessionBucket> buckets;
@@ -76,7 +90,7 @@ TEST_P(EngineParityTest, CompiledBucketsMatchTransformers) {
       ReferenceSession::Create(*executor, capacity, buckets);
   ASSERT_TRUE(session.ok()) << session.status();
 
-  std::string dir = std::string(kFixtures) + c.family + "/" + c.dtype;
+  std::string dir = c.Dir();
   HostTensor prompt = Expected(dir, "prompt_ids", DType::kI64);
   HostTensor tokens = Expected(dir, "tokens", DType::kI64);
   HostTensor prefill = Expected(dir, "prefill_logits", DType::kF32);
@@ -101,7 +115,8 @@ TEST_P(EngineParityTest, CompiledBucketsMatchTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, EngineParityTest,
                          testing::Values(Case{"llama3", "f32", 1e-4}, Case{"opt350", "f32", 1e-4},
-                                         Case{"gemma", "bf16", 0.12}),
+                                         Case{"gemma", "bf16", 0.12},
+                                         Case{"gguf_llama", "f32", 1e-4, "model.gguf"}),
                          [](const testing::TestParamInfo<Case>& info) {
                            return info.param.family + "_" + info.param.dtype;
                          });
@@ -144,6 +159,49 @@ TEST(EngineLoadTest, DamagedEnginesEachGiveTheirOwnError) {
   ExpectLoadError(dir, "cpu", "manifest.json is missing or unreadable");
 }
 
+// A GGUF model's engine bundles its vocabulary as a metadata-only GGUF.
+TEST(EngineGgufTest, BundlesTheVocabulary) {
+  std::string out = TempDir("gguf_vocab.engine");
+  ASSERT_EQ(CompileModel(std::string(kFixtures) + "gguf_llama/model.gguf", "f32", out), 0)
+      << ReadLog(out);
+  absl::StatusOr<Engine> engine = LoadEngine(out, "cpu");
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  EXPECT_EQ(engine->manifest.tokenizer, "tokenizer.gguf");
+  EXPECT_EQ(engine->manifest.architecture, "LlamaForCausalLM");
+  EXPECT_EQ(engine->config["num_key_value_heads"], 2);
+  EXPECT_TRUE(engine->chat_template.empty());
+  EXPECT_LT(std::filesystem::file_size(out + "/tokenizer.gguf"), 8192u);
+  EXPECT_NE(ReadLog(out).find("loading and dequantising weights"), std::string::npos);
+}
+
+// The chat template travels with the engine, covered by the manifest's
+// digests; a manifest naming a file it does not list is refused.
+TEST(EngineLoadTest, ChatTemplateRoundTrips) {
+  std::string dir = FreshEngine("chat.engine");
+  absl::StatusOr<Engine> engine = LoadEngine(dir, "cpu");
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  EXPECT_TRUE(engine->chat_template.empty());
+  engine->chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
+  std::string with_template = TempDir("chat2.engine");
+  ASSERT_TRUE(WriteEngine(with_template, *engine).ok());
+  absl::StatusOr<Engine> reloaded = LoadEngine(with_template, "cpu");
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_EQ(reloaded->manifest.chat_template, "chat_template.jinja");
+  EXPECT_EQ(reloaded->chat_template, engine->chat_template);
+
+  std::ofstream(with_template + "/chat_template.jinja", std::ios::app) << "tampered";
+  ExpectLoadError(with_template, "cpu", "chat_template.jinja has");
+
+  std::ifstream in(dir + "/manifest.json");
+  std::string text(std::istreambuf_iterator<char>(in), {});
+  in.close();
+  size_t at = text.find("\"chat_template\": \"\"");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, 19, "\"chat_template\": \"../../x\"");
+  std::ofstream(dir + "/manifest.json") << text;
+  ExpectLoadError(dir, "cpu", "manifest.json names '../../x' but does not list it among its files");
+}
+
 TEST(EngineLoadTest, OtherFormatVersionsAreRejected) {
   std::string dir = FreshEngine("version.engine");
   std::ifstream in(dir + "/manifest.json");
@@ -170,7 +228,7 @@ TEST(CompileModelTest, BadRequestsFailWithTheirReason) {
   EXPECT_NE(std::system(("tools/compile-model --model /nonexistent --out " + out + " 2>" + out +
                          ".log").c_str()),
             0);
-  EXPECT_NE(ReadLog(out).find("cannot open /nonexistent/config.json"), std::string::npos);
+  EXPECT_NE(ReadLog(out).find("--model /nonexistent does not exist: give a Hugging Face model directory or a .gguf file"), std::string::npos);
 }
 
 TEST(Sha256Test, MatchesFips180Vectors) {
