@@ -1,0 +1,174 @@
+// Internals of the chat template interpreter (chat_template.h): values, the
+// token stream, the syntax tree and the limits that make hostile templates
+// safe. Split over chat_template_{lex,parse,eval,value,builtins}.cc.
+#ifndef KILN_RUNTIME_GENERATE_CHAT_TEMPLATE_INTERNAL_H_
+#define KILN_RUNTIME_GENERATE_CHAT_TEMPLATE_INTERNAL_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace kiln::chat_template_internal {
+
+// Limits on untrusted templates.
+inline constexpr int kMaxExprDepth = 128;           // expression nesting
+inline constexpr int kMaxBlockDepth = 64;           // nested if/for blocks
+inline constexpr size_t kMaxOutputBytes = 16 << 20;  // rendered text
+inline constexpr size_t kMaxStringBytes = 16 << 20;  // any one string built
+inline constexpr size_t kMaxListItems = 1 << 20;     // any one list built
+inline constexpr size_t kMaxBuiltBytes = 256 << 20;  // all strings built, summed
+inline constexpr int64_t kMaxLoopIterations = 1000000;
+inline constexpr int64_t kMaxSteps = 20000000;  // expressions + nodes evaluated
+
+// ---- Values: the Python objects a template sees ----
+struct Value;
+using ValueList = std::vector<Value>;
+using ValueMap = std::vector<std::pair<std::string, Value>>;  // insertion order, like dict
+
+struct Value {
+  enum class Kind { kUndefined, kNone, kBool, kInt, kString, kList, kMap, kNamespace, kFunction };
+  Kind kind = Kind::kUndefined;
+  bool boolean = false;
+  int64_t integer = 0;
+  // kString: the text; kUndefined: why (Jinja's hint, e.g. "'x' is undefined");
+  // kFunction: the global's name.
+  std::shared_ptr<const std::string> str;
+  std::shared_ptr<const ValueList> list;  // kList
+  bool tuple = false;                     // kList: a tuple (only repr differs)
+  std::shared_ptr<ValueMap> map;          // kMap (never mutated), kNamespace (mutable)
+
+  static Value Undefined(std::string why);
+  static Value None();
+  static Value Bool(bool b);
+  static Value Int(int64_t i);
+  static Value String(std::string s);
+  static Value List(ValueList items);
+  static Value Tuple(ValueList items);
+  static Value Map(ValueMap items);
+  static Value Namespace(ValueMap items);
+  static Value Function(std::string name);
+
+  bool is(Kind k) const { return kind == k; }
+  const std::string& s() const { return *str; }
+};
+
+// Python semantics of the values (chat_template_value.cc).
+bool Truthy(const Value& v);
+std::string TypeName(const Value& v);                 // "str", "dict", "NoneType", ...
+std::string ToStr(const Value& v);                    // str(v); undefined -> ""
+std::string Repr(const Value& v);                     // repr(v)
+bool Equals(const Value& a, const Value& b);          // a == b
+absl::StatusOr<bool> Less(const Value& a, const Value& b);  // a < b or TypeError
+const Value* MapFind(const ValueMap& m, std::string_view key);
+// Whitespace as Python's str.isspace(): byte length of the character at i
+// (0 when it is not whitespace).
+size_t PySpaceAt(std::string_view s, size_t i);
+std::string_view PyStrip(std::string_view s, bool left, bool right);
+// UTF-8 code point boundaries of s (size = code points + 1).
+std::vector<size_t> CodePointStarts(std::string_view s);
+// json.dumps(v, ensure_ascii=False, indent=indent) (indent < 0: none).
+absl::StatusOr<std::string> ToJson(const Value& v, int indent);
+
+// ---- Tokens ----
+struct Token {
+  enum class Type { kText, kVarBegin, kVarEnd, kBlockBegin, kBlockEnd, kName, kString, kInt, kOp, kEnd };
+  Type type;
+  std::string value;  // text, name, decoded string, digits or operator
+  size_t pos;         // byte offset in the normalised source
+};
+
+// "line:col" (1-based, columns in code points) of byte `pos` in `source`.
+std::string Location(std::string_view source, size_t pos);
+// Error "chat template L:C: message".
+absl::Status ErrorAt(std::string_view source, size_t pos, std::string_view message);
+
+// Splits the (newline-normalised) source into tokens with trim_blocks and
+// lstrip_blocks applied to the text; comments are dropped.
+absl::StatusOr<std::vector<Token>> Lex(std::string_view source);
+
+// ---- Syntax tree ----
+struct Expr {
+  enum class Kind {
+    kLiteral,  // literal
+    kName,     // name
+    kList,     // args: items (name "tuple" for tuples)
+    kDict,     // args: key0, value0, key1, value1, ...
+    kAttr,     // args[0].name
+    kItem,     // args[0][args[1]]
+    kSlice,    // args[0][args[1]:args[2]:args[3]] (null = omitted)
+    kCall,     // args[0](args[1:], kwargs)
+    kFilter,   // args[0] | name(args[1:], kwargs)
+    kTest,     // args[0] is [not] name(args[1:])
+    kNot, kNeg, kPos,
+    kBinary,   // args[0] op args[1]: + - * // % ** ~ and or
+    kCompare,  // args[0] ops[0] args[1] ops[1] args[2] ...
+    kCond,     // args[1] if args[0] else args[2] (args[2] may be null)
+  };
+  Kind kind;
+  size_t pos = 0;
+  int depth = 1;  // height of this subtree; bounded by kMaxExprDepth
+  Value literal;
+  std::string name;              // name, attribute, filter, test or operator
+  std::vector<std::string> ops;  // kCompare
+  bool negated = false;          // kTest: `is not`
+  std::vector<std::unique_ptr<Expr>> args;
+  std::vector<std::pair<std::string, std::unique_ptr<Expr>>> kwargs;
+};
+
+struct Node {
+  enum class Kind { kText, kOutput, kIf, kFor, kSet, kSetAttr, kBreak, kContinue };
+  Node(Kind k, size_t p) : kind(k), pos(p) {}
+  Kind kind;
+  size_t pos;
+  std::string text;                  // kText
+  std::unique_ptr<Expr> expr;        // kOutput, kSet, kSetAttr value; kFor iterable
+  std::vector<std::string> targets;  // kFor loop variables; kSet name; kSetAttr {ns, attr}
+  std::unique_ptr<Expr> filter;      // kFor `if` filter (may be null)
+  std::vector<std::unique_ptr<Expr>> conds;  // kIf: one per branch
+  std::vector<std::vector<Node>> bodies;     // kIf: one per cond; kFor: {body}
+  std::vector<Node> else_body;               // kIf else; kFor else (no items)
+};
+
+struct Program {
+  std::string source;  // normalised
+  std::vector<Node> body;
+};
+
+absl::StatusOr<std::vector<Node>> ParseTokens(std::string_view source, const std::vector<Token>& tokens);
+
+// Known filters and tests (checked at parse time, applied in builtins.cc).
+bool IsKnownFilter(std::string_view name);
+bool IsKnownTest(std::string_view name);
+
+// Work counters shared by evaluation and builtins.
+struct Budget {
+  int64_t steps = 0;
+  int64_t iterations = 0;
+  size_t built_bytes = 0;
+  // Records a new string of n bytes; errors past the limits.
+  absl::Status Build(size_t n);
+};
+
+using Args = std::vector<Value>;
+using Kwargs = std::vector<std::pair<std::string, Value>>;
+// Apply filter/test/method/global `name`. Errors are plain messages; the
+// evaluator adds the location.
+absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& v, const Args& args, const Kwargs& kwargs,
+                                  Budget& budget);
+absl::StatusOr<bool> ApplyTest(std::string_view name, const Value& v, const Args& args);
+// Calls method `name` of v; *found is false when v has no such method.
+absl::StatusOr<Value> CallMethod(const Value& v, std::string_view name, const Args& args, const Kwargs& kwargs,
+                                 Budget& budget, bool* found);
+absl::StatusOr<Value> CallGlobal(std::string_view name, const Args& args, const Kwargs& kwargs, Budget& budget);
+
+absl::StatusOr<std::string> RenderProgram(const Program& program, ValueMap globals);
+
+}  // namespace kiln::chat_template_internal
+
+#endif  // KILN_RUNTIME_GENERATE_CHAT_TEMPLATE_INTERNAL_H_

@@ -1,0 +1,222 @@
+// Chat templates: byte-exact against Transformers' rendering of real model
+// templates (tests/fixtures/chat_templates, written by
+// tools/reference/make_chat_fixtures.py), plus errors and resource bounds.
+#include "runtime/generate/chat_template.h"
+
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace kiln {
+namespace {
+
+constexpr char kDir[] = "tests/fixtures/chat_templates/";
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << path;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+const nlohmann::json& Fixtures() {
+  static const nlohmann::json* fixtures =
+      new nlohmann::json(nlohmann::json::parse(ReadFile(std::string(kDir) + "expected.json")));
+  return *fixtures;
+}
+
+std::vector<ChatMessage> Conversation(const std::string& name) {
+  std::vector<ChatMessage> messages;
+  for (const auto& m : Fixtures()["conversations"][name]) {
+    messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+  }
+  return messages;
+}
+
+std::string Message(const absl::Status& s) { return std::string(s.message()); }
+
+TEST(ChatTemplate, RealTemplatesMatchTransformersByteForByte) {
+  std::map<std::string, ChatTemplate> templates;
+  int rendered = 0, raised = 0;
+  for (const auto& c : Fixtures()["cases"]) {
+    const std::string name = c["template"];
+    if (!templates.count(name)) {
+      absl::StatusOr<ChatTemplate> t = ChatTemplate::Parse(ReadFile(std::string(kDir) + name + ".jinja"));
+      ASSERT_TRUE(t.ok()) << name << ": " << t.status();
+      templates.emplace(name, *t);
+    }
+    std::map<std::string, std::string> strings = c["strings"].get<std::map<std::string, std::string>>();
+    const std::string conversation = c["conversation"];
+    absl::StatusOr<std::string> out =
+        templates.at(name).Render(Conversation(conversation), c["add_generation_prompt"].get<bool>(), strings);
+    std::string label = name + " / " + conversation + (c["add_generation_prompt"].get<bool>() ? " / agp" : "");
+    if (c.contains("expected")) {
+      ASSERT_TRUE(out.ok()) << label << ": " << out.status();
+      EXPECT_EQ(*out, c["expected"].get<std::string>()) << label;
+      ++rendered;
+    } else {
+      ASSERT_FALSE(out.ok()) << label << " rendered " << *out;
+      EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument) << label;
+      EXPECT_NE(Message(out.status()).find(c["error"].get<std::string>()), std::string::npos)
+          << label << ": " << out.status() << "\nwanted: " << c["error"];
+      ++raised;
+    }
+  }
+  EXPECT_EQ(templates.size(), 11u);
+  EXPECT_GE(rendered, 200);
+  EXPECT_GE(raised, 40);
+}
+
+TEST(ChatTemplate, LanguageSnippetsMatchJinja) {
+  std::vector<ChatMessage> messages = Conversation("multi_turn");
+  int n = 0;
+  for (const auto& c : Fixtures()["snippets"]) {
+    const std::string source = c["source"];
+    absl::StatusOr<ChatTemplate> t = ChatTemplate::Parse(source);
+    ASSERT_TRUE(t.ok()) << source << ": " << t.status();
+    absl::StatusOr<std::string> out = t->Render(messages, true, {{"bos_token", "<s>"}, {"eos_token", "</s>"}});
+    ASSERT_TRUE(out.ok()) << source << ": " << out.status();
+    EXPECT_EQ(*out, c["expected"].get<std::string>()) << source;
+    ++n;
+  }
+  EXPECT_GE(n, 40);
+}
+
+absl::StatusOr<ChatTemplate> ParseFile(const std::string& name) {
+  return ChatTemplate::Parse(ReadFile(std::string(kDir) + name + ".jinja"));
+}
+
+TEST(ChatTemplate, Llama2RoleAlternationRaisesTheTemplatesMessage) {
+  absl::StatusOr<ChatTemplate> t = ParseFile("llama2");
+  ASSERT_TRUE(t.ok()) << t.status();
+  absl::StatusOr<std::string> out =
+      t->Render({{"user", "a"}, {"user", "b"}}, true, {{"bos_token", "<s>"}, {"eos_token", "</s>"}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(Message(out.status()).find("the chat template raised an exception: "
+                                       "Conversation roles must alternate user/assistant/user/assistant/..."),
+            std::string::npos)
+      << out.status();
+}
+
+TEST(ChatTemplate, Llama32DateFallsBackToToday) {
+  absl::StatusOr<ChatTemplate> t = ParseFile("llama3_2");
+  ASSERT_TRUE(t.ok()) << t.status();
+  absl::StatusOr<std::string> out = t->Render({{"user", "hi"}}, true, {{"bos_token", "<|begin_of_text|>"}});
+  ASSERT_TRUE(out.ok()) << out.status();
+  size_t at = out->find("Today Date: ");
+  ASSERT_NE(at, std::string::npos) << *out;
+  EXPECT_NE(out->substr(at + 12, 2), "\n\n") << "strftime_now gave an empty date";
+}
+
+// Parse error: the status message contains `text`.
+void ExpectParseError(const std::string& source, const std::string& text) {
+  absl::StatusOr<ChatTemplate> t = ChatTemplate::Parse(source);
+  ASSERT_FALSE(t.ok()) << source;
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(Message(t.status()).find(text), std::string::npos) << t.status() << "\nwanted: " << text;
+}
+
+TEST(ChatTemplate, MalformedTemplatesGivePositionedErrors) {
+  ExpectParseError("ab\n{% if x %}abc", "chat template 2:4: '{% if %}' is never closed: expected '{% endif %}'");
+  ExpectParseError("{% for m in messages %}{% endif %}",
+                   "1:27: unexpected '{% endif %}': the innermost open block is '{% for %}', expected '{% endfor %}'");
+  ExpectParseError("{% endfor %}", "1:4: unexpected '{% endfor %}' with no open block");
+  ExpectParseError("x {{ messages ", "1:3: unexpected end of template: '{{' is never closed with '}}'");
+  ExpectParseError("{% if x ", "'{%' is never closed with '%}'");
+  ExpectParseError("{{ x | frobnicate }}", "1:8: unknown filter 'frobnicate'");
+  ExpectParseError("{{ x is frob }}", "1:9: unknown test 'frob'");
+  ExpectParseError("{{ 'abc }}", "1:4: unterminated string literal");
+  ExpectParseError("{# never closed", "1:1: missing end of comment tag '#}'");
+  ExpectParseError("{{ x + }}", "1:8: expected an expression, got '}}'");
+  ExpectParseError("{% if x y %}{% endif %}", "1:9: expected '%}', got name 'y'");
+  ExpectParseError("{{ (x }}", "1:7: unexpected '}', expected ')'");
+  ExpectParseError("{% frob %}", "1:4: unknown tag 'frob'");
+  ExpectParseError("{% macro f() %}{% endmacro %}", "'{% macro %}' is not supported by Kiln's chat templates");
+  ExpectParseError("{% raw %}x{% endraw %}", "'{% raw %}' blocks are not supported");
+  ExpectParseError("{% set x %}y{% endset %}", "block '{% set %}...{% endset %}' is not supported");
+  ExpectParseError("{{ 1.5 }}", "float literals are not supported");
+  ExpectParseError("{% break %}", "'{% break %}' outside a for loop");
+  ExpectParseError("{{ x @ y }}", "1:6: unexpected character '@'");
+}
+
+TEST(ChatTemplate, DeepNestingIsBounded) {
+  ExpectParseError("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}",
+                   "expression nested deeper than 128");
+  ExpectParseError("{{ " + std::string(5000, '-') + "1 }}", "expression nested deeper than 128");
+  std::string nots;
+  for (int i = 0; i < 5000; ++i) nots += "not ";
+  ExpectParseError("{{ " + nots + "x }}", "expression nested deeper than 128");
+  std::string chain = "1";
+  for (int i = 0; i < 5000; ++i) chain += " + 1";
+  ExpectParseError("{{ " + chain + " }}", "expression nested deeper than 128");
+  std::string filters = "x";
+  for (int i = 0; i < 5000; ++i) filters += " | trim";
+  ExpectParseError("{{ " + filters + " }}", "expression nested deeper than 128");
+  std::string blocks;
+  for (int i = 0; i < 1000; ++i) blocks += "{% if true %}";
+  ExpectParseError(blocks, "blocks nested deeper than 64");
+  // 60 nested blocks are fine.
+  std::string ok;
+  for (int i = 0; i < 60; ++i) ok += "{% if true %}";
+  ok += "x";
+  for (int i = 0; i < 60; ++i) ok += "{% endif %}";
+  absl::StatusOr<ChatTemplate> t = ChatTemplate::Parse(ok);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(*t->Render({}, false, {}), "x");
+}
+
+// Render error: the status has `code` and its message contains `text`.
+void ExpectRenderError(const std::string& source, absl::StatusCode code, const std::string& text) {
+  absl::StatusOr<ChatTemplate> t = ChatTemplate::Parse(source);
+  ASSERT_TRUE(t.ok()) << source << ": " << t.status();
+  absl::StatusOr<std::string> out = t->Render({{"user", "hi"}}, true, {});
+  ASSERT_FALSE(out.ok()) << source;
+  EXPECT_EQ(out.status().code(), code) << out.status();
+  EXPECT_NE(Message(out.status()).find(text), std::string::npos) << out.status() << "\nwanted: " << text;
+}
+
+TEST(ChatTemplate, RenderingIsBounded) {
+  const auto kExhausted = absl::StatusCode::kResourceExhausted;
+  ExpectRenderError("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", kExhausted,
+                    "rendered output exceeds 16 MiB");
+  ExpectRenderError("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", kExhausted,
+                    "more than 1000000 loop iterations");
+  ExpectRenderError("{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+                    kExhausted, "a string built by the template exceeds 16 MiB");
+  ExpectRenderError("{{ 'x' * 100000000 }}", kExhausted, "exceeds 16 MiB");
+  ExpectRenderError("{{ range(1000000000) | length }}", absl::StatusCode::kInvalidArgument,
+                    "1:4: range too big, maximum size for range is 100000");
+  ExpectRenderError("{% set ns = namespace(s='x' * 1000000) %}{% for i in range(100000) %}{% set y = ns.s ~ 'a' %}"
+                    "{% endfor %}",
+                    kExhausted, "more than 256 MiB");
+}
+
+TEST(ChatTemplate, RuntimeErrorsArePositioned) {
+  const auto kInvalid = absl::StatusCode::kInvalidArgument;
+  ExpectRenderError("{{ raise_exception('custom message') }}", kInvalid,
+                    "chat template 1:4: the chat template raised an exception: custom message");
+  ExpectRenderError("\n{{ nope.attr }}", kInvalid, "2:8: 'nope' is undefined");
+  ExpectRenderError("{{ messages[5]['role'] }}", kInvalid, "list object has no element 5");
+  ExpectRenderError("{{ none + 'x' }}", kInvalid, "unsupported operand type(s) for +: 'NoneType' and 'str'");
+  ExpectRenderError("{{ 1 // 0 }}", kInvalid, "integer division or modulo by zero");
+  ExpectRenderError("{{ messages[0].frob() }}", kInvalid, "'dict object' has no method 'frob'");
+  ExpectRenderError("{% set x = 1 %}{% set x.y = 2 %}", kInvalid, "cannot assign attribute on non-namespace object");
+  ExpectRenderError("{{ undefined_fn(1) }}", kInvalid, "'undefined_fn' is undefined");
+}
+
+TEST(ChatTemplate, ContentIsNeverEvaluated) {
+  absl::StatusOr<ChatTemplate> t = ChatTemplate::Parse("{{ messages[0].content }}");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(*t->Render({{"user", "{{ raise_exception('x') }}{% for %}"}}, false, {}),
+            "{{ raise_exception('x') }}{% for %}");
+}
+
+}  // namespace
+}  // namespace kiln
