@@ -173,10 +173,13 @@ absl::Status ReadModelInfo(const ConfigReader& config, const std::string& archit
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> bos, config.IntList("bos_token_id"));
   if (!bos.empty()) info.bos_token_id = bos.front();
   KILN_ASSIGN_OR_RETURN(info.eos_token_ids, config.IntList("eos_token_id"));
-  for (int64_t id : info.eos_token_ids) {
-    if (id < 0 || id >= info.vocab_size) {
-      return config.FieldError("eos_token_id", absl::StrCat("holds ", id, ", outside the vocabulary [0, ",
-                                                            info.vocab_size, ")"));
+  for (const auto& [field, ids] : {std::pair{"bos_token_id", &bos},
+                                   std::pair{"eos_token_id", &info.eos_token_ids}}) {
+    for (int64_t id : *ids) {
+      if (id < 0 || id >= info.vocab_size) {
+        return config.FieldError(field, absl::StrCat("holds ", id, ", outside the vocabulary [0, ",
+                                                     info.vocab_size, ")"));
+      }
     }
   }
   return absl::OkStatus();

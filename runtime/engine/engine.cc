@@ -118,6 +118,13 @@ absl::StatusOr<EngineManifest> ManifestFromJson(const nlohmann::json& j) {
     m.dtype = *parsed;
     read("max_batch", m.max_batch);
     read("max_seq", m.max_seq);
+    // The runtime allocates caches from these: bound them before it does.
+    if (m.max_batch < 1 || m.max_batch > kMaxEngineBatch || m.max_seq < 1 ||
+        m.max_seq > kMaxEngineSeq) {
+      return absl::DataLossError(absl::StrCat(
+          "manifest.json: max_batch ", m.max_batch, " and max_seq ", m.max_seq,
+          " must be in [1, ", kMaxEngineBatch, "] and [1, ", kMaxEngineSeq, "]"));
+    }
     read("eos_token_ids", m.eos_token_ids);
     field = "bos_token_id";
     if (!j.at(field).is_null()) m.bos_token_id = j.at(field).get<int64_t>();
@@ -159,7 +166,10 @@ absl::Status CheckFiles(const std::string& dir, const EngineManifest& m) {
     }
   }
   for (const EngineFile& f : m.files) {
-    if (f.path.empty() || f.path.find('/') != std::string::npos || f.path == "..") {
+    // A plain file name: no directories, no "." or "..", no NUL (which would
+    // cut the path the OS sees short of the name that was digested).
+    if (f.path.empty() || f.path.find('/') != std::string::npos ||
+        f.path.find('\0') != std::string::npos || f.path == "." || f.path == "..") {
       return absl::DataLossError(absl::StrCat("manifest.json lists a bad file name '", f.path, "'"));
     }
     std::string path = dir + "/" + f.path;

@@ -29,6 +29,11 @@ namespace kiln {
 // the loader accepts exactly this version.
 inline constexpr int kEngineFormatVersion = 1;
 
+// Limits LoadEngine enforces on a manifest before anything is allocated
+// from it (the largest context windows today are ~10^6 tokens).
+inline constexpr int64_t kMaxEngineBatch = 4096;
+inline constexpr int64_t kMaxEngineSeq = int64_t{1} << 24;
+
 struct EngineFile {
   std::string path;  // relative to the engine directory
   int64_t bytes = 0;

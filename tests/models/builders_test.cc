@@ -131,6 +131,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "'tie_word_embeddings' must be true or false"},
         BadConfig{"EosOutsideVocab", "gemma", R"({"eos_token_id": [1, 999]})",
                   "'eos_token_id' holds 999, outside the vocabulary [0, 256)"},
+        BadConfig{"BosOutsideVocab", "llama2", R"({"bos_token_id": -1})",
+                  "'bos_token_id' holds -1, outside the vocabulary [0, 256)"},
         BadConfig{"OptHiddenNotDivisible", "opt", R"({"num_attention_heads": 5})",
                   "'hidden_size' (64) must be divisible by 'num_attention_heads' (5)"},
         BadConfig{"OptNoAffineNorm", "opt", R"({"layer_norm_elementwise_affine": false})",

@@ -202,6 +202,31 @@ TEST(EngineLoadTest, ChatTemplateRoundTrips) {
   ExpectLoadError(dir, "cpu", "manifest.json names '../../x' but does not list it among its files");
 }
 
+// Edits manifest.json's text: replaces the first `from` with `to`.
+void EditManifest(const std::string& dir, const std::string& from, const std::string& to) {
+  std::ifstream in(dir + "/manifest.json");
+  std::string text(std::istreambuf_iterator<char>(in), {});
+  in.close();
+  size_t at = text.find(from);
+  ASSERT_NE(at, std::string::npos) << from << " not in " << text;
+  text.replace(at, from.size(), to);
+  std::ofstream(dir + "/manifest.json") << text;
+}
+
+TEST(EngineLoadTest, ManifestLimitsAndFileNames) {
+  std::string dir = FreshEngine("limits.engine");
+  EditManifest(dir, "\"max_seq\": 32", "\"max_seq\": 4611686018427387904");
+  ExpectLoadError(dir, "cpu", "max_batch 1 and max_seq 4611686018427387904 must be in [1, 4096]");
+  EditManifest(dir, "\"max_seq\": 4611686018427387904", "\"max_seq\": 32");
+  ASSERT_TRUE(LoadEngine(dir, "cpu").ok());
+  // An extra entry after the required ones, so only its name is at fault.
+  const std::string extra = "{\"bytes\": 1, \"path\": \"config.json\\u0000x\", \"sha256\": \"00\"}, ";
+  EditManifest(dir, "\"files\": [", "\"files\": [" + extra);
+  ExpectLoadError(dir, "cpu", "manifest.json lists a bad file name");
+  EditManifest(dir, "config.json\\u0000x", ".");
+  ExpectLoadError(dir, "cpu", "manifest.json lists a bad file name '.'");
+}
+
 TEST(EngineLoadTest, OtherFormatVersionsAreRejected) {
   std::string dir = FreshEngine("version.engine");
   std::ifstream in(dir + "/manifest.json");
