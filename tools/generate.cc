@@ -2,9 +2,14 @@
 //
 //   bin/generate --engine /tmp/llama3.engine --prompt "Hello" --max-new-tokens 16
 //   bin/generate --engine E --prompt "Hi" --temperature 0.8 --top-p 0.9 --seed 3 --json
+//   bin/generate --engine E --chat --prompt "What is the capital of France?"
+//   bin/generate --engine E --prompts-file prompts.txt --json   (one batch, a prompt a line)
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
+#include <optional>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -13,6 +18,7 @@
 #include "ir/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "runtime/engine/engine.h"
+#include "runtime/generate/chat_template.h"
 #include "runtime/generate/generator.h"
 #include "runtime/tokenizer/load.h"
 #include "tools/cli.h"
@@ -29,7 +35,11 @@ ABSL_FLAG(uint64_t, seed, 0, "sampling seed");
 ABSL_FLAG(std::string, stop, "", "comma-separated stop strings");
 ABSL_FLAG(bool, add_special_tokens, true, "add the tokenizer's BOS/EOS template to the prompt");
 ABSL_FLAG(bool, json, false, "print ids, text and timings as JSON instead of streaming");
-ABSL_FLAG(bool, chat, false, "apply the model's chat template (not supported yet)");
+ABSL_FLAG(bool, chat, false,
+          "format the prompt as a user message with the model's chat template (and --system)");
+ABSL_FLAG(std::string, system, "", "with --chat: a system message before the user's");
+ABSL_FLAG(std::string, prompts_file, "",
+          "generate for every line of this file as one batch (the engine's --max-batch at most)");
 
 namespace kiln {
 namespace {
@@ -55,16 +65,77 @@ absl::StatusOr<GenerationConfig> ConfigFromFlags(const EngineManifest& manifest)
   return c;
 }
 
+// The prompt as the model's chat template formats a conversation of an
+// optional system message and one user message, ready for the assistant's
+// reply (Transformers' apply_chat_template(..., add_generation_prompt=True)).
+absl::StatusOr<std::string> ChatPrompt(const Engine& engine, const tokenizer::Tokenizer& tok,
+                                       const std::string& user) {
+  if (engine.chat_template.empty()) {
+    return absl::FailedPreconditionError(
+        "--chat: this engine has no chat template (the model ships none); format the prompt "
+        "yourself and drop --chat");
+  }
+  KILN_ASSIGN_OR_RETURN(ChatTemplate chat, ChatTemplate::Parse(engine.chat_template));
+  std::vector<ChatMessage> messages;
+  if (!absl::GetFlag(FLAGS_system).empty()) {
+    messages.push_back({"system", absl::GetFlag(FLAGS_system)});
+  }
+  messages.push_back({"user", user});
+  std::map<std::string, std::string> strings;
+  auto token_text = [&](std::optional<int64_t> id) -> std::string {
+    if (!id) return "";
+    return tok.IdToToken(static_cast<int32_t>(*id)).value_or("");
+  };
+  strings["bos_token"] = token_text(engine.manifest.bos_token_id);
+  strings["eos_token"] = token_text(engine.manifest.eos_token_ids.empty()
+                                        ? std::nullopt
+                                        : std::optional<int64_t>(engine.manifest.eos_token_ids[0]));
+  return chat.Render(messages, /*add_generation_prompt=*/true, strings);
+}
+
+absl::StatusOr<std::vector<std::string>> ReadPromptsFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("--prompts-file ", path, " cannot be read"));
+  std::vector<std::string> prompts;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) prompts.push_back(line);
+  }
+  if (prompts.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--prompts-file ", path, " has no prompts"));
+  }
+  return prompts;
+}
+
+nlohmann::json ResultJson(const GenerationResult& r) {
+  return {{"prompt_ids", r.prompt_ids},       {"ids", r.token_ids},
+          {"text", r.text},                   {"finish_reason", r.finish_reason},
+          {"prefill_s", r.prefill_seconds},   {"decode_s", r.decode_seconds}};
+}
+
+void PrintSummary(const GenerationResult& r) {
+  std::fprintf(stderr, "[%zu prompt tokens, %zu generated (%s); prefill %.3f s, decode %.3f s]\n",
+               r.prompt_ids.size(), r.token_ids.size(), r.finish_reason.c_str(),
+               r.prefill_seconds, r.decode_seconds);
+}
+
 absl::Status Run() {
   std::string dir = absl::GetFlag(FLAGS_engine);
   if (dir.empty()) return absl::InvalidArgumentError("--engine is required (see --help)");
-  if (absl::GetFlag(FLAGS_chat)) {
-    return absl::UnimplementedError(
-        "--chat: chat templates are not supported yet; pass the "
-        "formatted prompt with --prompt");
+  const bool chat = absl::GetFlag(FLAGS_chat);
+  if (!absl::GetFlag(FLAGS_system).empty() && !chat) {
+    return absl::InvalidArgumentError("--system needs --chat");
   }
-  std::string prompt = absl::GetFlag(FLAGS_prompt);
-  if (prompt.empty()) prompt.assign(std::istreambuf_iterator<char>(std::cin), {});
+  std::vector<std::string> prompts;
+  const std::string prompts_file = absl::GetFlag(FLAGS_prompts_file);
+  if (!prompts_file.empty()) {
+    if (!absl::GetFlag(FLAGS_prompt).empty()) {
+      return absl::InvalidArgumentError("give --prompt or --prompts-file, not both");
+    }
+    KILN_ASSIGN_OR_RETURN(prompts, ReadPromptsFile(prompts_file));
+  } else {
+    prompts.push_back(absl::GetFlag(FLAGS_prompt));
+    if (prompts[0].empty()) prompts[0].assign(std::istreambuf_iterator<char>(std::cin), {});
+  }
   KILN_ASSIGN_OR_RETURN(Engine engine, LoadEngine(dir, "cpu"));
   if (engine.manifest.tokenizer.empty()) {
     return absl::FailedPreconditionError(
@@ -74,37 +145,50 @@ absl::Status Run() {
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok,
                         tokenizer::LoadTokenizer(dir + "/" + engine.manifest.tokenizer));
   KILN_ASSIGN_OR_RETURN(GenerationConfig config, ConfigFromFlags(engine.manifest));
-  std::vector<SessionBucket> buckets;
-  for (const EngineBucket& b : engine.manifest.buckets) {
-    if (b.batch == 1) buckets.push_back({b.function, b.seq});
+  // A chat template writes the special tokens itself (Transformers then
+  // tokenizes with add_special_tokens=False).
+  bool add_special_tokens = absl::GetFlag(FLAGS_add_special_tokens);
+  if (chat) {
+    for (std::string& prompt : prompts) {
+      KILN_ASSIGN_OR_RETURN(prompt, ChatPrompt(engine, *tok, prompt));
+    }
+    add_special_tokens = false;
   }
+  std::vector<SessionBucket> buckets;
+  for (const EngineBucket& b : engine.manifest.buckets) buckets.push_back({b.function, b.seq});
   int64_t max_seq = engine.manifest.max_seq;
   KILN_ASSIGN_OR_RETURN(
       ReferenceExecutor executor,
       ReferenceExecutor::Create(std::move(engine.module), std::move(engine.weights)));
   KILN_ASSIGN_OR_RETURN(Generator generator,
                         Generator::Create(executor, *tok, max_seq, std::move(buckets)));
-  bool json = absl::GetFlag(FLAGS_json);
+  const bool json = absl::GetFlag(FLAGS_json);
+  if (!prompts_file.empty()) {
+    KILN_ASSIGN_OR_RETURN(std::vector<GenerationResult> results,
+                          generator.GenerateBatch(prompts, config, add_special_tokens));
+    nlohmann::json out = nlohmann::json::array();
+    for (const GenerationResult& r : results) out.push_back(ResultJson(r));
+    if (json) {
+      std::printf("%s\n", out.dump(2).c_str());
+    } else {
+      for (const GenerationResult& r : results) {
+        std::printf("%s\n", r.text.c_str());
+        PrintSummary(r);
+      }
+    }
+    return absl::OkStatus();
+  }
   TextCallback stream = [](std::string_view piece) {
     std::fwrite(piece.data(), 1, piece.size(), stdout);
     std::fflush(stdout);
   };
-  KILN_ASSIGN_OR_RETURN(GenerationResult r,
-                        generator.Generate(prompt, config, absl::GetFlag(FLAGS_add_special_tokens),
-                                           json ? TextCallback() : stream));
+  KILN_ASSIGN_OR_RETURN(GenerationResult r, generator.Generate(prompts[0], config, add_special_tokens,
+                                                               json ? TextCallback() : stream));
   if (json) {
-    nlohmann::json out = {{"prompt_ids", r.prompt_ids},
-                          {"ids", r.token_ids},
-                          {"text", r.text},
-                          {"finish_reason", r.finish_reason},
-                          {"prefill_s", r.prefill_seconds},
-                          {"decode_s", r.decode_seconds}};
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", ResultJson(r).dump(2).c_str());
   } else {
     std::printf("\n");
-    std::fprintf(stderr, "[%zu prompt tokens, %zu generated (%s); prefill %.3f s, decode %.3f s]\n",
-                 r.prompt_ids.size(), r.token_ids.size(), r.finish_reason.c_str(),
-                 r.prefill_seconds, r.decode_seconds);
+    PrintSummary(r);
   }
   return absl::OkStatus();
 }
@@ -117,6 +201,7 @@ int main(int argc, char** argv) {
       argc, argv,
       "Generates text from a Kiln engine.\n"
       "  generate --engine DIR --prompt TEXT [--max-new-tokens N] [--temperature T "
-      "--top-k K --top-p P --min-p M --seed S] [--stop a,b] [--json]");
+      "--top-k K --top-p P --min-p M --seed S] [--stop a,b] [--chat [--system TEXT]] "
+      "[--prompts-file FILE] [--json]");
   return kiln::ReportToolStatus("generate", kiln::Run());
 }

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# bin/generate end to end on a fixture engine: --chat renders the engine's
+# chat template (the same ids as the hand-formatted prompt), --prompts-file
+# runs one batch whose rows equal the prompts run alone, and misuse fails
+# with its reason.
+set -euo pipefail
+compile=tools/compile-model
+generate=tools/generate
+tmp="${TEST_TMPDIR:-$(mktemp -d)}"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+model="$tmp/llama2"
+cp -r tests/fixtures/models/llama2/f32 "$model"
+chmod -R u+w "$model"
+printf '%s' "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}" \
+  > "$model/chat_template.jinja"
+tokenizer=tests/fixtures/tokenizers/bytes256/tokenizer.json
+"$compile" --model "$model" --out "$tmp/e" --tokenizer "$tokenizer" --max-seq 48 \
+  --buckets 8,16 --max-batch 2 2>"$tmp/compile.log" || { cat "$tmp/compile.log"; fail compile; }
+[[ -f $tmp/e/chat_template.jinja ]] || fail "engine has no chat_template.jinja"
+
+ids() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["prompt_ids"], d["ids"])'; }
+chat=$("$generate" --engine "$tmp/e" --chat --system "be brief" --prompt "hi" --max-new-tokens 5 --json | ids)
+raw=$("$generate" --engine "$tmp/e" --prompt "<system>be brief<user>hi<assistant>" \
+  --add-special-tokens=false --max-new-tokens 5 --json | ids)
+[[ $chat == "$raw" ]] || fail "--chat gave $chat, the formatted prompt $raw"
+
+printf 'first prompt\nthe second, longer prompt\n' > "$tmp/prompts.txt"
+batch=$("$generate" --engine "$tmp/e" --prompts-file "$tmp/prompts.txt" --max-new-tokens 6 --json |
+  python3 -c 'import json,sys; print([r["ids"] for r in json.load(sys.stdin)])')
+one=$("$generate" --engine "$tmp/e" --prompt "first prompt" --max-new-tokens 6 --json |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["ids"])')
+two=$("$generate" --engine "$tmp/e" --prompt "the second, longer prompt" --max-new-tokens 6 --json |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["ids"])')
+[[ $batch == "[$one, $two]" ]] || fail "batch $batch != alone [$one, $two]"
+
+expect_error() {  # expect_error MESSAGE ARGS...
+  local message="$1"; shift
+  if "$generate" "$@" >"$tmp/out" 2>"$tmp/err"; then fail "succeeded: $*"; fi
+  grep -qF -- "$message" "$tmp/err" || { cat "$tmp/err"; fail "no '$message' for: $*"; }
+}
+expect_error "--system needs --chat" --engine "$tmp/e" --prompt x --system y
+expect_error "give --prompt or --prompts-file, not both" --engine "$tmp/e" --prompt x \
+  --prompts-file "$tmp/prompts.txt"
+printf '\n\n' > "$tmp/empty.txt"
+expect_error "has no prompts" --engine "$tmp/e" --prompts-file "$tmp/empty.txt"
+"$compile" --model tests/fixtures/models/llama2/f32 --out "$tmp/plain" --tokenizer "$tokenizer" \
+  --max-seq 32 --buckets 8 2>/dev/null
+expect_error "this engine has no chat template" --engine "$tmp/plain" --chat --prompt x
+echo PASS
