@@ -3,7 +3,7 @@
 //
 //   bin/kiln-bench --engine /tmp/smol.engine --workload tools/bench/workloads/cpu_smoke.json
 //       --out /tmp/kiln.json [--warmup 1 --reps 3] [--commit SHA]
-//   bin/kiln-bench --model M --compile-flags "--dtype f32" --engine /tmp/e ...
+//   bin/kiln-bench --model M --compile-flags="--max-batch 4" --engine /tmp/e ...
 //       (compiles M into /tmp/e first, timing compile-model)
 //
 // What is timed is what a user of the generate loop sees: TTFT is the
@@ -29,10 +29,7 @@
 #include "ir/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "runtime/engine/engine.h"
-#include "runtime/generate/sampler.h"
-#include "runtime/reference/session.h"
-#include "runtime/tokenizer/load.h"
-#include "runtime/tokenizer/stream_decoder.h"
+#include "tools/bench/kiln_runner.h"
 #include "tools/bench/measure.h"
 #include "tools/bench/traffic.h"
 #include "tools/bench/workload.h"
@@ -89,81 +86,15 @@ absl::StatusOr<std::pair<double, int64_t>> RunCompileModel(const std::string& mo
   return std::make_pair(Since(start), static_cast<int64_t>(usage.ru_maxrss) * 1024);
 }
 
-// The engine and everything a run needs, loaded once.
-struct Loaded {
-  EngineManifest manifest;
-  std::unique_ptr<tokenizer::Tokenizer> tokenizer;
-  std::unique_ptr<ReferenceExecutor> executor;
-  std::vector<SessionBucket> buckets;
-};
-
-absl::StatusOr<Loaded> Load(const std::string& dir) {
-  KILN_ASSIGN_OR_RETURN(Engine engine, LoadEngine(dir, absl::GetFlag(FLAGS_target)));
-  if (engine.manifest.tokenizer.empty()) {
-    return absl::FailedPreconditionError("the engine has no tokenizer (compile-model --tokenizer)");
-  }
-  Loaded l;
-  KILN_ASSIGN_OR_RETURN(l.tokenizer, tokenizer::LoadTokenizer(dir + "/" + engine.manifest.tokenizer));
-  for (const EngineBucket& b : engine.manifest.buckets) {
-    if (b.batch == 1) l.buckets.push_back({b.function, b.seq});
-  }
-  l.manifest = engine.manifest;
-  KILN_ASSIGN_OR_RETURN(ReferenceExecutor executor,
-                        ReferenceExecutor::Create(std::move(engine.module), std::move(engine.weights)));
-  l.executor = std::make_unique<ReferenceExecutor>(std::move(executor));
-  return l;
-}
-
-// One timed generation: the generate loop of runtime/generate/generator.cc,
-// stepped here so that each token's time is seen.
-struct RunTimes {
-  std::vector<int32_t> output_ids;
-  double ttft_s = 0;
-  std::vector<double> latencies_s;  // tokens 2..n
-};
-
-absl::StatusOr<RunTimes> RunOnce(const Loaded& l, const std::vector<int32_t>& prompt,
-                                 const GenerationConfig& config) {
-  KILN_ASSIGN_OR_RETURN(ReferenceSession session,
-                        ReferenceSession::Create(*l.executor, l.manifest.max_seq, l.buckets));
-  tokenizer::StreamDecoder stream(*l.tokenizer, /*skip_special_tokens=*/true);
-  std::vector<int32_t> context = prompt;
-  RunTimes t;
-  Clock::time_point start = Clock::now();
-  KILN_ASSIGN_OR_RETURN(HostTensor logits, session.Forward(prompt));
-  int64_t vocab = logits.shape.back();
-  int64_t row = logits.shape[0] - 1;
-  for (int i = 0; i < config.max_new_tokens; ++i) {
-    if (i > 0) {
-      KILN_ASSIGN_OR_RETURN(logits, session.Forward(std::span<const int32_t>(&context.back(), 1)));
-      row = 0;
-    }
-    std::span<const float> last(logits.floats.data() + row * vocab, static_cast<size_t>(vocab));
-    KILN_ASSIGN_OR_RETURN(int32_t token, SampleToken(last, config, context, static_cast<uint64_t>(i)));
-    context.push_back(token);
-    KILN_ASSIGN_OR_RETURN(std::string piece, stream.Step(token));
-    if (i == 0) {
-      t.ttft_s = Since(start);
-    } else {
-      t.latencies_s.push_back(Since(start));
-    }
-    start = Clock::now();
-    t.output_ids.push_back(token);
-    bool eos = std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), token) !=
-               config.eos_token_ids.end();
-    if (eos) break;
-  }
-  return t;
-}
-
-// Runs one case: warm-up runs, then timed ones, and their summary.
-absl::StatusOr<json> RunCase(const Loaded& l, const Workload& w, const BenchCase& c, int warmup,
+// Runs one case: warm-up runs, then timed ones, and their summary. Row k
+// of run r's batch gets prompt r * batch + k (warm-ups repeat run 0's).
+absl::StatusOr<json> RunCase(const LoadedEngine& l, const Workload& w, const BenchCase& c, int warmup,
                              int reps, const StepTraffic& traffic, double bandwidth_gbps) {
   json out = {{"name", c.name}, {"prompt_tokens", c.prompt_tokens}, {"new_tokens", c.new_tokens},
               {"batch", c.batch}};
-  if (c.batch > 1) {
-    // The batched generate API (Generator::GenerateBatch) has not landed.
-    out["status"] = "not yet supported: batch > 1 needs the batched generate loop";
+  if (c.batch > 1 && l.buckets.lower_bound(c.batch) == l.buckets.end()) {
+    out["status"] = absl::StrCat("skipped: the engine has no batch >= ", c.batch,
+                                 " (compile-model --max-batch ", c.batch, ")");
     return out;
   }
   GenerationConfig config = w.sampling;
@@ -174,30 +105,45 @@ absl::StatusOr<json> RunCase(const Loaded& l, const Workload& w, const BenchCase
   std::vector<json> runs;
   std::vector<double> ttft, tok_s, e2e, latencies, contexts;
   for (int r = 0; r < warmup + reps; ++r) {
-    int run = r < warmup ? 0 : r - warmup;  // warm-up runs use run 0's prompt
-    KILN_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, PromptIds(w, c, run, *l.tokenizer));
-    if (static_cast<int64_t>(prompt.size()) + c.new_tokens > l.manifest.max_seq) {
-      out["status"] = absl::StrCat("skipped: ", prompt.size(), " + ", c.new_tokens,
-                                   " tokens exceed the engine's max_seq ", l.manifest.max_seq);
-      return out;
+    int run = r < warmup ? 0 : r - warmup;
+    std::vector<std::vector<int32_t>> prompts;
+    for (int64_t k = 0; k < c.batch; ++k) {
+      KILN_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
+                            PromptIds(w, c, static_cast<int>(run * c.batch + k), *l.tokenizer));
+      if (static_cast<int64_t>(ids.size()) + c.new_tokens > l.manifest.max_seq) {
+        out["status"] = absl::StrCat("skipped: ", ids.size(), " + ", c.new_tokens,
+                                     " tokens exceed the engine's max_seq ", l.manifest.max_seq);
+        return out;
+      }
+      prompts.push_back(std::move(ids));
     }
     GenerationConfig run_config = config;
     run_config.seed = config.seed + static_cast<uint64_t>(run);
-    KILN_ASSIGN_OR_RETURN(RunTimes t, RunOnce(l, prompt, run_config));
+    KILN_ASSIGN_OR_RETURN(RunTimes t, RunTimed(l, prompts, run_config));
     if (r < warmup) continue;
     double decode_s = 0;
     for (double s : t.latencies_s) decode_s += s;
     ttft.push_back(t.ttft_s);
     e2e.push_back(t.ttft_s + decode_s);
-    if (!t.latencies_s.empty()) tok_s.push_back(static_cast<double>(t.latencies_s.size()) / decode_s);
+    if (decode_s > 0) tok_s.push_back(static_cast<double>(t.tokens_after_first) / decode_s);
     latencies.insert(latencies.end(), t.latencies_s.begin(), t.latencies_s.end());
-    // The mean context a decode step attends over.
-    contexts.push_back(static_cast<double>(prompt.size()) + static_cast<double>(t.output_ids.size()) / 2);
-    runs.push_back({{"prompt_ids", prompt}, {"output_ids", t.output_ids}, {"ttft_s", t.ttft_s},
-                    {"decode_s", decode_s}, {"token_latencies_s", t.latencies_s}});
+    // The mean context a decode step attends over, per row.
+    contexts.push_back(static_cast<double>(prompts[0].size()) +
+                       static_cast<double>(t.output_ids[0].size()) / 2);
+    // Batch 1 keeps flat id lists; a batch has one list per row.
+    json run_json = {{"ttft_s", t.ttft_s}, {"decode_s", decode_s}, {"token_latencies_s", t.latencies_s}};
+    if (c.batch == 1) {
+      run_json["prompt_ids"] = prompts[0];
+      run_json["output_ids"] = t.output_ids[0];
+    } else {
+      run_json["prompt_ids"] = prompts;
+      run_json["output_ids"] = t.output_ids;
+    }
+    runs.push_back(std::move(run_json));
   }
   out["status"] = "ok";
   out["runs"] = runs;
+  // Per-token latency is per step: one token of every running row.
   json summary = {{"ttft_s", Spread(ttft)},
                   {"decode_tok_s", Spread(tok_s)},
                   {"e2e_s", Spread(e2e)},
@@ -206,13 +152,13 @@ absl::StatusOr<json> RunCase(const Loaded& l, const Workload& w, const BenchCase
                     {"p90", Percentile(latencies, 90)},
                     {"p99", Percentile(latencies, 99)},
                     {"n", latencies.size()}}}};
-  // Roofline: a decode step must move at least the weights and the KV cache
-  // of its context once; at the measured copy bandwidth that takes
-  // bytes / bandwidth seconds. The fraction is that bound over the measured
-  // median step time (1.0: bandwidth bound at copy speed).
+  // Roofline: a decode step must move at least the weights once and every
+  // row's KV cache over its context; at the measured copy bandwidth that
+  // takes bytes / bandwidth seconds. The fraction is that bound over the
+  // measured median step time (1.0: bandwidth bound at copy speed).
   double context = Spread(contexts)["median"].get<double>();
   double bytes = static_cast<double>(traffic.weight_bytes) +
-                 static_cast<double>(traffic.kv_bytes_per_position) * context;
+                 static_cast<double>(traffic.kv_bytes_per_position) * context * static_cast<double>(c.batch);
   summary["bytes_per_step"] = bytes;
   if (!latencies.empty() && bandwidth_gbps > 0) {
     double step_s = Percentile(latencies, 50);
@@ -266,10 +212,10 @@ absl::Status Run() {
   }
 
   Clock::time_point start = Clock::now();
-  KILN_ASSIGN_OR_RETURN(Loaded l, Load(dir));
+  KILN_ASSIGN_OR_RETURN(LoadedEngine l, LoadForBench(dir, absl::GetFlag(FLAGS_target)));
   timings["load_s"] = Since(start);
   int64_t rss_after_load = PeakRssBytes();
-  StepTraffic traffic = DecodeTraffic(l.executor->module(), l.buckets);
+  StepTraffic traffic = DecodeTraffic(l.executor->module(), l.buckets[1]);
 
   std::vector<json> cases;
   for (const BenchCase& c : w.cases) {
@@ -332,6 +278,6 @@ int main(int argc, char** argv) {
   kiln::ParseToolFlags(argc, argv,
                        "Benchmarks a Kiln engine on a workload; writes JSON.\n"
                        "  kiln-bench --engine DIR --workload FILE.json [--warmup N --reps N] "
-                       "[--out result.json] [--model M --compile-flags \"...\"] [--commit SHA]");
+                       "[--out result.json] [--model M --compile-flags=\"...\" (the = form: a separate value starting with -- would be read as a flag)] [--commit SHA]");
   return kiln::ReportToolStatus("kiln-bench", kiln::bench::Run());
 }

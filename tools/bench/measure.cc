@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -85,7 +86,10 @@ nlohmann::json MachineInfo() {
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
   utsname uts{};
   uname(&uts);
+  double load[3] = {-1, -1, -1};
+  getloadavg(load, 3);
   return {{"cpu", cpu},
+          {"loadavg", {load[0], load[1], load[2]}},
           {"cores", sysconf(_SC_NPROCESSORS_ONLN)},
           {"memory_gib", static_cast<double>(pages) * static_cast<double>(page) / (1 << 30)},
           {"os", std::string(uts.sysname) + " " + uts.release + " " + uts.machine}};

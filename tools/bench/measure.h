@@ -30,7 +30,9 @@ double MeasureCopyBandwidthGBps(size_t bytes, int repeats);
 // Peak resident set of this process (VmHWM of /proc/self/status), bytes.
 int64_t PeakRssBytes();
 
-// {"cpu": model name, "cores": online CPUs, "memory_gib", "os": uname}.
+// {"cpu": model name, "cores": online CPUs, "memory_gib", "os": uname,
+// "loadavg": [1, 5, 15 min]}. The load average shows whether other work
+// shared the machine during the run (taken when the result is written).
 nlohmann::json MachineInfo();
 
 // The current UTC time as "2026-11-27T17:10:00Z".

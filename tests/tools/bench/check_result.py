@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks a kiln-bench result: schema fields, positive times, ordered
-percentiles, exact token counts. No timing thresholds. Prints the first
-run's prompt ids and output ids (comma-separated) for the caller.
+percentiles, exact token counts. No timing thresholds. Prints the prompt
+ids and output ids (comma-separated) of each case's first run, one line a
+row, for the caller to compare with run-reference.
 
   check_result.py result.json [--reps N] [--expect-compile]
 """
@@ -46,22 +47,23 @@ def main():
     expected_cases = len(spec["prompt_tokens"]) * len(spec["new_tokens"]) * len(spec["batch_sizes"])
     if len(r["cases"]) != expected_cases:
         fail(f"{len(r['cases'])} cases, expected {expected_cases}")
-    first = None
+    checks = []  # (prompt ids, output ids) to compare with run-reference
     for c in r["cases"]:
-        if c["batch"] > 1:
-            if not c["status"].startswith("not yet supported"):
-                fail(f"{c['name']}: batch > 1 reported {c['status']}")
-            continue
         if c["status"] != "ok":
             fail(f"{c['name']}: {c['status']}")
         runs = c["runs"]
         if args.reps is not None and len(runs) != args.reps:
             fail(f"{c['name']}: {len(runs)} runs, expected {args.reps}")
         for run in runs:
-            if len(run["prompt_ids"]) != c["prompt_tokens"]:
-                fail(f"{c['name']}: prompt of {len(run['prompt_ids'])} tokens")
-            if len(run["output_ids"]) != c["new_tokens"]:
-                fail(f"{c['name']}: {len(run['output_ids'])} tokens generated")
+            # Batch 1 has flat id lists, a batch one list per row.
+            prompts = [run["prompt_ids"]] if c["batch"] == 1 else run["prompt_ids"]
+            outputs = [run["output_ids"]] if c["batch"] == 1 else run["output_ids"]
+            if len(prompts) != c["batch"] or len(outputs) != c["batch"]:
+                fail(f"{c['name']}: {len(prompts)} prompts, {len(outputs)} outputs for batch {c['batch']}")
+            if any(len(ids) != c["prompt_tokens"] for ids in prompts):
+                fail(f"{c['name']}: a prompt is not {c['prompt_tokens']} tokens")
+            if any(len(ids) != c["new_tokens"] for ids in outputs):
+                fail(f"{c['name']}: a row did not generate {c['new_tokens']} tokens")
             if len(run["token_latencies_s"]) != c["new_tokens"] - 1:
                 fail(f"{c['name']}: {len(run['token_latencies_s'])} latencies")
             if not run["ttft_s"] > 0 or not all(t > 0 for t in run["token_latencies_s"]):
@@ -78,11 +80,15 @@ def main():
                 fail(f"{c['name']}: {key} {v}")
         if not s["bytes_per_step"] > 0 or not s["roofline_fraction"] > 0:
             fail(f"{c['name']}: roofline {s['bytes_per_step']} {s['roofline_fraction']}")
-        if first is None:
-            first = runs[0]
-    if first is None:
+        first = runs[0]
+        if c["batch"] == 1:
+            checks.append((first["prompt_ids"], first["output_ids"]))
+        else:  # every row, as each prompt alone
+            checks += list(zip(first["prompt_ids"], first["output_ids"]))
+    if not checks:
         fail("no case ran")
-    print(",".join(map(str, first["prompt_ids"])), ",".join(map(str, first["output_ids"])))
+    for prompt, output in checks:
+        print(",".join(map(str, prompt)), ",".join(map(str, output)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,53 @@
+// The generate loop of runtime/generate/generator.cc, stepped by the
+// benchmark so that each token's time is seen: single sequences through a
+// ReferenceSession (what Generator::Generate runs), batches through a
+// BatchSession (what Generator::GenerateBatchIds runs).
+#ifndef KILN_TOOLS_BENCH_KILN_RUNNER_H_
+#define KILN_TOOLS_BENCH_KILN_RUNNER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "runtime/engine/engine.h"
+#include "runtime/generate/generation_config.h"
+#include "runtime/reference/executor.h"
+#include "runtime/reference/session.h"
+#include "runtime/tokenizer/tokenizer.h"
+
+namespace kiln::bench {
+
+// A loaded engine and its buckets by batch. Built once, read by every run.
+struct LoadedEngine {
+  EngineManifest manifest;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+  std::unique_ptr<ReferenceExecutor> executor;
+  std::map<int64_t, std::vector<SessionBucket>> buckets;  // batch -> its buckets
+};
+
+// Loads `dir` for `target` with its tokenizer; fails when there is none.
+absl::StatusOr<LoadedEngine> LoadForBench(const std::string& dir, const std::string& target);
+
+// One timed generation of `prompts.size()` rows stepped together.
+struct RunTimes {
+  std::vector<std::vector<int32_t>> output_ids;  // per row
+  double ttft_s = 0;                 // prefill + the first token of every row
+  std::vector<double> latencies_s;   // each later step (one token per running row)
+  int64_t tokens_after_first = 0;    // tokens the later steps produced, all rows
+};
+
+// Runs the rows with `config` (a fresh session each time, created before
+// the clock starts). One row runs the batch-1 ReferenceSession; more rows
+// run the smallest compiled batch that holds them. Each row samples as in
+// Generate (its history, draws numbered from 0) and detokenises its tokens
+// as they come; a row stops at an EOS of config.eos_token_ids.
+absl::StatusOr<RunTimes> RunTimed(const LoadedEngine& engine,
+                                  const std::vector<std::vector<int32_t>>& prompts,
+                                  const GenerationConfig& config);
+
+}  // namespace kiln::bench
+
+#endif  // KILN_TOOLS_BENCH_KILN_RUNNER_H_
