@@ -109,6 +109,7 @@ absl::StatusOr<std::vector<std::string>> ReadPromptsFile(const std::string& path
 nlohmann::json ResultJson(const GenerationResult& r) {
   return {{"prompt_ids", r.prompt_ids},       {"ids", r.token_ids},
           {"text", r.text},                   {"finish_reason", r.finish_reason},
+          {"error", r.error},
           {"prefill_s", r.prefill_seconds},   {"decode_s", r.decode_seconds}};
 }
 

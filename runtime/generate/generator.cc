@@ -138,6 +138,24 @@ absl::StatusOr<GenerationResult> Generator::Generate(std::string_view prompt,
         " (no room to generate)"));
   }
 
+  // A request that fails part-way (NaN logits, a failed step) is undone:
+  // the context and the cache position go back to where they were, so the
+  // next request continues the last good turn.
+  const int64_t start_position = session_->position();
+  const size_t start_context = context_.size();
+  absl::Status status = RunRequest(run, result, config, on_text);
+  if (!status.ok()) {
+    context_.resize(start_context);
+    if (session_->position() >= start_position) {
+      KILN_RETURN_IF_ERROR(session_->Rewind(start_position));
+    }
+    return status;
+  }
+  return result;
+}
+
+absl::Status Generator::RunRequest(const std::vector<int32_t>& run, GenerationResult& result,
+                                   const GenerationConfig& config, const TextCallback& on_text) {
   Clock::time_point start = Clock::now();
   KILN_ASSIGN_OR_RETURN(HostTensor logits, session_->Forward(run));
   context_.insert(context_.end(), result.prompt_ids.begin(), result.prompt_ids.end());
@@ -155,7 +173,7 @@ absl::StatusOr<GenerationResult> Generator::Generate(std::string_view prompt,
   }
   KILN_RETURN_IF_ERROR(output.Finish(on_text));
   result.decode_seconds = SecondsSince(start);
-  return result;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<GenerationResult>> Generator::GenerateBatch(
@@ -233,8 +251,15 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::GenerateBatchIds(
     bool any = false;
     for (size_t b = 0; b < rows; ++b) {
       if (!running[b]) continue;
-      KILN_ASSIGN_OR_RETURN(int32_t token, SampleToken(LastRow(logits[b]), config, prompt_ids[b],
-                                                       static_cast<uint64_t>(i)));
+      absl::StatusOr<int32_t> sampled =
+          SampleToken(LastRow(logits[b]), config, prompt_ids[b], static_cast<uint64_t>(i));
+      if (!sampled.ok()) {  // this request fails; the other rows go on
+        results[b].finish_reason = "error";
+        results[b].error = std::string(sampled.status().message());
+        running[b] = false;
+        continue;
+      }
+      const int32_t token = *sampled;
       prompt_ids[b].push_back(token);  // the row's history from here on
       KILN_ASSIGN_OR_RETURN(bool stop, outputs[b].Add(token, config, streams[b]));
       running[b] = !stop && i + 1 < config.max_new_tokens &&

@@ -21,7 +21,10 @@ struct GenerationResult {
   std::vector<int32_t> prompt_ids;
   std::vector<int32_t> token_ids;  // generated, the stopping EOS included
   std::string text;                // the generated text, special tokens skipped
-  std::string finish_reason;       // "eos", "stop_string" or "length"
+  // "eos", "stop_string", "length", or (in a batch) "error": this row's
+  // request failed (e.g. NaN logits) while the other rows went on.
+  std::string finish_reason;
+  std::string error;               // why, when finish_reason is "error"
   double prefill_seconds = 0;
   double decode_seconds = 0;
 };
@@ -35,7 +38,7 @@ using BatchTextCallback = std::function<void(size_t row, std::string_view piece)
 // decodes token by token with the configured sampler and streams the text.
 // Consecutive Generate calls continue one context, reusing the KV cache (as
 // passing past_key_values back to Transformers does), until Reset(). A
-// failed request leaves the session at its last good position.
+// failed request leaves the session as it was before the request.
 //
 // GenerateBatch runs several independent prompts at once in a batch bucket
 // (batch_session.h: left padding, exact): each row produces exactly the
@@ -60,7 +63,9 @@ class Generator {
   // One result per prompt, in order. Runs the smallest compiled batch that
   // holds the prompts (spare rows get pads). Fails, naming the prompt and
   // the numbers, on an empty batch, more prompts than max_batch(), an empty
-  // prompt, or a prompt with no room to generate in max_seq.
+  // prompt, or a prompt with no room to generate in max_seq. A row whose
+  // sampling fails (NaN logits) ends with finish_reason "error" and its
+  // reason in `error`; the other rows go on.
   absl::StatusOr<std::vector<GenerationResult>> GenerateBatch(
       const std::vector<std::string>& prompts, const GenerationConfig& config,
       bool add_special_tokens, const BatchTextCallback& on_text = nullptr);
@@ -91,6 +96,11 @@ class Generator {
         batch_buckets_(std::move(batch_buckets)),
         session_(std::make_unique<ReferenceSession>(std::move(session))),
         vocab_size_(vocab_size) {}
+
+  // Generate's prefill and decode loop for `run` (the tokens not yet in the
+  // cache); fills `result`, extends context_.
+  absl::Status RunRequest(const std::vector<int32_t>& run, GenerationResult& result,
+                          const GenerationConfig& config, const TextCallback& on_text);
 
   const ReferenceExecutor* executor_;
   const tokenizer::Tokenizer* tokenizer_;

@@ -78,4 +78,13 @@ absl::StatusOr<HostTensor> ReferenceSession::Step(const std::string& function,
   return logits;
 }
 
+absl::Status ReferenceSession::Rewind(int64_t position) {
+  if (position < 0 || position > position_) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot rewind a session at position ", position_,
+                                                   " to ", position));
+  }
+  position_ = position;
+  return absl::OkStatus();
+}
+
 }  // namespace kiln

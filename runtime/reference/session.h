@@ -38,6 +38,11 @@ class ReferenceSession {
   // tokens do not fit in the cache or an id is outside the vocabulary.
   absl::StatusOr<HostTensor> Forward(std::span<const int32_t> tokens);
 
+  // Forgets the positions from `position` on (0 <= position <= position()):
+  // the next Forward runs there again. Exact without clearing anything,
+  // since a step writes a slot before any query may read it.
+  absl::Status Rewind(int64_t position);
+
   int64_t position() const { return position_; }
   int64_t capacity() const { return capacity_; }
 
