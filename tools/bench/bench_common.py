@@ -93,7 +93,8 @@ def summarise(runs, bytes_per_step=None, bandwidth_gbps=None):
     token_latencies_s), as kiln-bench writes it."""
     ttft = [r["ttft_s"] for r in runs]
     decode = [sum(r["token_latencies_s"]) for r in runs]
-    tok_s = [len(r["token_latencies_s"]) / d for r, d in zip(runs, decode) if d > 0]
+    # Tokens after the first, over all rows of a batch.
+    tok_s = [r.get("tokens_after_first", len(r["token_latencies_s"])) / d for r, d in zip(runs, decode) if d > 0]
     lat = [t for r in runs for t in r["token_latencies_s"]]
     summary = {
         "ttft_s": spread(ttft),

@@ -41,7 +41,7 @@ class TokenClock:
             self._prompt_seen = True
             return
         self.times.append(now)
-        self.tokens.extend(int(t) for t in value.reshape(-1).tolist())
+        self.tokens.append([int(t) for t in value.reshape(-1).tolist()])  # one per row
 
     def end(self):
         pass
@@ -86,6 +86,7 @@ def main():
     p.add_argument("--tokenizer", default="", help="tokenizer.json for prompts without --kiln-result")
     p.add_argument("--warmup", type=int, default=-1)
     p.add_argument("--reps", type=int, default=-1)
+    p.add_argument("--max-batch", type=int, default=0, help="skip cases with a larger batch (0: none)")
     p.add_argument("--model-name", default="")
     p.add_argument("--out", default="")
     args = p.parse_args()
@@ -125,10 +126,11 @@ def main():
     else:
         gen_kwargs.update(temperature=None, top_k=None, top_p=None)
 
-    def run_once(ids, new_tokens, seed):
+    def run_once(rows, new_tokens, seed):
+        """`rows`: equal-length prompts (no padding needed), decoded together."""
         torch.manual_seed(seed)
         clock = TokenClock()
-        input_ids = torch.tensor([ids], device=args.device)
+        input_ids = torch.tensor(rows, device=args.device)
         if cuda:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
@@ -136,8 +138,12 @@ def main():
             model.generate(input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=new_tokens,
                            min_new_tokens=new_tokens, streamer=clock, **gen_kwargs)
         gaps = [b - a for a, b in zip(clock.times, clock.times[1:])]
-        return {"prompt_ids": ids, "output_ids": clock.tokens, "ttft_s": clock.times[0] - t0,
-                "decode_s": sum(gaps), "token_latencies_s": gaps}
+        outputs = [list(row) for row in zip(*clock.tokens)]
+        # Batch 1 keeps flat id lists, as kiln-bench writes them.
+        flat = len(rows) == 1
+        return {"prompt_ids": rows[0] if flat else rows, "output_ids": outputs[0] if flat else outputs,
+                "ttft_s": clock.times[0] - t0, "decode_s": sum(gaps), "token_latencies_s": gaps,
+                "tokens_after_first": len(rows) * len(gaps)}
 
     model_traffic = traffic(model, model.config, torch.tensor([], dtype=getattr(torch, args.dtype)).element_size())
     bandwidth = bc.copy_bandwidth_gbps() if not cuda else None
@@ -146,8 +152,12 @@ def main():
     for case in workload["case_list"]:
         out = dict(case)
         print(f"hf-bench ({args.mode}): {case['name']} ...", file=sys.stderr)
-        if case["batch"] > 1:
-            out["status"] = "not run: Kiln's batched loop has not landed, so there is nothing to compare with"
+        if args.max_batch and case["batch"] > args.max_batch:
+            out["status"] = f"not run: batch above --max-batch {args.max_batch}"
+            cases.append(out)
+            continue
+        if case["batch"] > 1 and case["prompt_tokens"] == 0:
+            out["status"] = "not run: prompts as written differ in length (no padded batches here)"
             cases.append(out)
             continue
         runs = []
@@ -156,11 +166,12 @@ def main():
             if kiln_ids is not None:
                 if not kiln_ids.get(case["name"]):
                     break
-                ids = kiln_ids[case["name"]][run % len(kiln_ids[case["name"]])]
+                rows = kiln_ids[case["name"]][run % len(kiln_ids[case["name"]])]
+                rows = [rows] if case["batch"] == 1 else rows
             else:
-                ids = bc.prompt_ids(workload, case, run, encode)
+                rows = [bc.prompt_ids(workload, case, run * case["batch"] + k, encode) for k in range(case["batch"])]
             t0 = time.perf_counter()
-            result = run_once(ids, case["new_tokens"], sampling.get("seed", 0) + run)
+            result = run_once(rows, case["new_tokens"], sampling.get("seed", 0) + run)
             if first_warmup_s is None:
                 first_warmup_s = time.perf_counter() - t0
             if r >= warmup:
@@ -169,8 +180,9 @@ def main():
             out["status"] = "skipped: Kiln did not run this case"
             cases.append(out)
             continue
-        context = sorted(len(r["prompt_ids"]) + len(r["output_ids"]) / 2 for r in runs)[len(runs) // 2]
-        step_bytes = model_traffic["weight_bytes"] + model_traffic["kv_bytes_per_position"] * context
+        context = case["prompt_tokens"] or len(runs[0]["prompt_ids"])
+        context += case["new_tokens"] / 2
+        step_bytes = model_traffic["weight_bytes"] + model_traffic["kv_bytes_per_position"] * context * case["batch"]
         out.update(status="ok", runs=runs, summary=bc.summarise(runs, step_bytes, bandwidth))
         cases.append(out)
 
