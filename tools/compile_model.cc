@@ -25,6 +25,7 @@
 #include "models/gguf_writer.h"
 #include "models/registry.h"
 #include "passes/pipeline.h"
+#include "runtime/cuda/arena_plan.h"
 #include "runtime/engine/engine.h"
 #include "runtime/reference/gguf_weights.h"
 #include "runtime/reference/weights.h"
@@ -278,6 +279,8 @@ absl::Status Run() {
                m.buckets.size(), static_cast<long long>(max_batch),
                static_cast<long long>(max_seq));
   std::fprintf(stderr, "memory plan (activation arena per bucket):\n%s\n", plan.c_str());
+  KILN_ASSIGN_OR_RETURN(DeviceArenaPlan arena, PlanDeviceArena(engine.module));
+  std::fprintf(stderr, "device arena for the CUDA backend: %s\n", arena.Summary().c_str());
   std::fprintf(stderr, "wrote %s: %.2f MiB in %.2f s\n", out.c_str(),
                static_cast<double>(total_bytes) / (1 << 20),
                std::chrono::duration<double>(Clock::now() - start).count());
