@@ -86,7 +86,8 @@ absl::Status DequantizeGgml(GgmlType type, std::span<const uint8_t> bytes, std::
   }
   switch (type) {
     case GgmlType::kF32:
-      std::memcpy(out.data(), bytes.data(), bytes.size());
+      // An empty tensor's spans may be null, which memcpy must not see.
+      if (n > 0) std::memcpy(out.data(), bytes.data(), bytes.size());
       break;
     case GgmlType::kF16:
       for (int64_t i = 0; i < n; ++i) out[i] = F16ToFloat(ReadU16(bytes.data() + 2 * i));

@@ -9,7 +9,8 @@
 #   --fork J     J parallel fuzzing processes per target (libFuzzer -fork),
 #                for long runs; they keep going after a crash and save each one
 #   target       any of: safetensors checkpoint_index config ir_text gguf
-#                tokenizer_json gguf_tokenizer tokenizer_encode engine_manifest
+#                tokenizer_json gguf_tokenizer gguf_model chat_template
+#                tokenizer_encode engine_manifest
 #                (default: all, one after the other)
 #
 # Environment:
@@ -28,7 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ALL_TARGETS=(safetensors checkpoint_index config ir_text gguf tokenizer_json gguf_tokenizer
-             tokenizer_encode engine_manifest)
+             gguf_model chat_template tokenizer_encode engine_manifest)
 seconds=60
 fork=0
 targets=()
@@ -36,7 +37,7 @@ while (($#)); do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --fork) fork="$2"; shift 2 ;;
-    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac

@@ -471,7 +471,10 @@ class Parser {
       } else if (IsOp("[")) {
         KILN_ASSIGN_OR_RETURN(node, ParseSubscript(std::move(node)));
       } else if (IsOp("(")) {
-        KILN_ASSIGN_OR_RETURN(node, ParseCall(std::move(node), Expr::Kind::kCall, "", node->pos));
+        // The position is read first: the order in which call arguments are
+        // evaluated is unspecified, and std::move(node) may empty it first.
+        const size_t call_pos = node->pos;
+        KILN_ASSIGN_OR_RETURN(node, ParseCall(std::move(node), Expr::Kind::kCall, "", call_pos));
       } else {
         return node;
       }
@@ -573,7 +576,10 @@ class Parser {
         }
         node->negated = negated;
       } else if (IsOp("(")) {
-        KILN_ASSIGN_OR_RETURN(node, ParseCall(std::move(node), Expr::Kind::kCall, "", node->pos));
+        // The position is read first: the order in which call arguments are
+        // evaluated is unspecified, and std::move(node) may empty it first.
+        const size_t call_pos = node->pos;
+        KILN_ASSIGN_OR_RETURN(node, ParseCall(std::move(node), Expr::Kind::kCall, "", call_pos));
       } else {
         return node;
       }

@@ -17,6 +17,7 @@
 #include "models/checkpoint.h"
 #include "models/config_reader.h"
 #include "models/gguf.h"
+#include "models/gguf_model.h"
 #include "models/registry.h"
 #include "models/safetensors.h"
 #include "runtime/engine/engine.h"
@@ -225,6 +226,8 @@ constexpr FuzzTarget kTargets[] = {
     {"gguf", FuzzGguf},
     {"tokenizer_json", FuzzTokenizerJson},
     {"gguf_tokenizer", FuzzGgufTokenizer},
+    {"gguf_model", FuzzGgufModel},
+    {"chat_template", FuzzChatTemplate},
     {"tokenizer_encode", FuzzTokenizerEncode},
     {"engine_manifest", FuzzEngineManifest},
 };
@@ -279,6 +282,24 @@ absl::Status FuzzGguf(std::string_view input) {
   if (!file.ok()) return file.status();
   CheckOpenedGguf(**file, input);
   return absl::OkStatus();
+}
+
+absl::Status FuzzGgufModel(std::string_view input) {
+  const std::string path = ScratchDir() + "/fuzz_model.gguf";
+  WriteFile(path, input);
+  absl::StatusOr<GgufCheckpoint> ckpt = GgufCheckpoint::Open(path);
+  if (!ckpt.ok()) return ckpt.status();
+  for (const std::string& name : ckpt->Names()) {
+    absl::StatusOr<std::vector<float>> values = ckpt->Read(name);
+    if (!values.ok()) return values.status();
+    if (static_cast<int64_t>(values->size()) != ckpt->Find(name)->n_elements) {
+      Violation("tensor " + name + " read back with the wrong element count");
+    }
+  }
+  // An accepted file's config must either build or fail with a status.
+  absl::StatusOr<BuiltModel> model =
+      BuildModel(ConfigReader(ckpt->config(), "fuzz.gguf"), BuildOptions{DType::kF32});
+  return model.status();
 }
 
 absl::Status FuzzEngineManifest(std::string_view input) {

@@ -47,6 +47,16 @@ absl::Status FuzzTokenizerJson(std::string_view input);
 // a loaded tokenizer must encode and decode the same fixed strings.
 absl::Status FuzzGgufTokenizer(std::string_view input);
 
+// The bytes as a GGUF model file: GgufCheckpoint::Open on a temp file,
+// every tensor read (dequantised, q/k un-interleaved), then the derived
+// config built into IR.
+absl::Status FuzzGgufModel(std::string_view input);
+
+// The bytes as a Jinja chat template: ChatTemplate::Parse, then Render of a
+// fixed four-message conversation with and without the generation prompt;
+// output over the documented 16 MiB bound is a violation.
+absl::Status FuzzChatTemplate(std::string_view input);
+
 // Encode and decode of arbitrary bytes with the fixture tokenizers
 // (tests/fixtures/tokenizers/, read relative to the working directory).
 // Byte 0 picks the tokenizer and flags, the rest is the text; it is also

@@ -292,6 +292,76 @@ def gguf_seeds():
     write(t, "tensor_past_end.gguf", gguf_file(3, [], [("w", 0, [2 ** 20], b"")]))
 
 
+def gguf_model_seeds():
+    """A 1-layer Llama GGUF (hidden 32, 2 heads, 1 KV head, vocab 4) with a
+    tensor of every importable type, and variants Kiln must refuse."""
+    import random
+    rng = random.Random(7)
+    t = "gguf_model"
+
+    def blocks(n_blocks, block):
+        return bytes(rng.randrange(256) for _ in range(n_blocks * block))
+
+    def f16_blocks(n_blocks, rest):
+        # Each block starts with an f16 scale of 2^-6 (and Q4_1's minimum),
+        # then random quants.
+        out = b""
+        for _ in range(n_blocks):
+            out += struct.pack("<e", 2.0 ** -6)
+            out += bytes(rng.randrange(256) for _ in range(rest))
+        return out
+
+    def q4_1(n_blocks):
+        return b"".join(struct.pack("<ee", 2.0 ** -6, -0.05)
+                        + bytes(rng.randrange(256) for _ in range(16)) for _ in range(n_blocks))
+
+    def f32(n):
+        return b"".join(struct.pack("<f", rng.uniform(-1, 1)) for _ in range(n))
+
+    kvs = [(b"general.architecture", GGUF_STRING, b"llama"),
+           (b"llama.embedding_length", 4, 32), (b"llama.feed_forward_length", 4, 32),
+           (b"llama.block_count", 4, 1), (b"llama.attention.head_count", 4, 2),
+           (b"llama.attention.head_count_kv", 4, 1), (b"llama.context_length", 4, 16),
+           (b"llama.rope.freq_base", 6, 10000.0),
+           (b"llama.attention.layer_norm_rms_epsilon", 6, 1e-5),
+           (b"tokenizer.ggml.bos_token_id", 4, 1), (b"tokenizer.ggml.eos_token_id", 4, 2)]
+    tensors = [("token_embd.weight", 0, [32, 4], f32(128)),
+               ("output_norm.weight", 0, [32], f32(32)),
+               ("blk.0.attn_norm.weight", 0, [32], f32(32)),
+               ("blk.0.ffn_norm.weight", 0, [32], f32(32)),
+               ("blk.0.attn_q.weight", 8, [32, 32], f16_blocks(32, 32)),
+               ("blk.0.attn_k.weight", 2, [32, 16], f16_blocks(16, 16)),
+               ("blk.0.attn_v.weight", 3, [32, 16], q4_1(16)),
+               ("blk.0.attn_output.weight", 1, [32, 32], blocks(1024, 2)),
+               ("blk.0.ffn_gate.weight", 30, [32, 32], blocks(1024, 2)),
+               ("blk.0.ffn_up.weight", 8, [32, 32], f16_blocks(32, 32)),
+               ("blk.0.ffn_down.weight", 2, [32, 32], f16_blocks(32, 16))]
+    write(t, "ok_llama_every_type.gguf", gguf_file(3, kvs, tensors))
+    write(t, "ok_llama_linear_rope.gguf", gguf_file(
+        3, kvs + [(b"llama.rope.scaling.type", GGUF_STRING, b"linear"),
+                  (b"llama.rope.scaling.factor", 6, 2.0)], tensors))
+    write(t, "unsupported_q4_k.gguf", gguf_file(3, kvs, tensors[:4] + [
+        ("blk.0.attn_q.weight", 12, [256, 1], bytes(144))]))
+    write(t, "unsupported_arch.gguf", gguf_file(3, [(b"general.architecture", GGUF_STRING,
+                                                      b"gemma")] + kvs[1:], tensors))
+
+
+def chat_template_seeds():
+    """The real templates of the chat fixtures, and a few constructs."""
+    t = "chat_template"
+    folder = os.path.join(ROOT, "tests/fixtures/chat_templates")
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".jinja"):
+            with open(os.path.join(folder, name), "rb") as f:
+                write(t, name, f.read())
+    write(t, "loop_filters.jinja", b"{%- for m in messages | selectattr('role', 'equalto', 'user') "
+          b"-%}{{ loop.index0 }}:{{ m['content'] | trim | upper }}{% if not loop.last %}, "
+          b"{% endif %}{%- endfor %}")
+    write(t, "namespace_set.jinja", b"{% set ns = namespace(n=0) %}{% for m in messages %}"
+          b"{% set ns.n = ns.n + m.content | length %}{% endfor %}{{ ns.n }}{{ raise_exception('x') "
+          b"if ns.n > 1000 else '' }}")
+
+
 def shrunk_tokenizer(path, keep=300):
     """The fixture tokenizer.json with its BPE vocabulary cut to ids below
     `keep`, the merges among those tokens, and added tokens renumbered
@@ -404,13 +474,16 @@ def main():
     if os.path.isdir(CORPUS):
         shutil.rmtree(CORPUS)
     for target in ["safetensors", "checkpoint_index", "config", "ir_text", "gguf",
-                   "tokenizer_json", "gguf_tokenizer", "tokenizer_encode", "engine_manifest"]:
+                   "tokenizer_json", "gguf_tokenizer", "gguf_model", "chat_template",
+                   "tokenizer_encode", "engine_manifest"]:
         os.makedirs(os.path.join(CORPUS, target))
     safetensors_seeds()
     checkpoint_index_seeds()
     config_seeds()
     ir_text_seeds()
     gguf_seeds()
+    gguf_model_seeds()
+    chat_template_seeds()
     tokenizer_seeds()
     engine_files()
     engine_manifest_seeds()
