@@ -296,7 +296,11 @@ absl::Status FuzzGgufModel(std::string_view input) {
       Violation("tensor " + name + " read back with the wrong element count");
     }
   }
-  // An accepted file's config must either build or fail with a status.
+  // An accepted file's config must either build or fail with a status. Deep
+  // models are left to the config target: 4096 layers take ~1 s to build
+  // (~20 s under ASan), which libFuzzer would report as a timeout.
+  const nlohmann::json& layers = ckpt->config()["num_hidden_layers"];
+  if (layers.is_number_integer() && layers.get<int64_t>() > 64) return absl::OkStatus();
   absl::StatusOr<BuiltModel> model =
       BuildModel(ConfigReader(ckpt->config(), "fuzz.gguf"), BuildOptions{DType::kF32});
   return model.status();
