@@ -53,11 +53,7 @@ std::vector<float> NormalValues(Rng& rng, int64_t n, double sd, DType dtype) {
 Problem MakeProblem(Rng& rng, const ProblemSpec& spec) {
   const AttentionShape& shape = spec.shape;
   Problem p;
-  p.shape = shape;
-  p.batch = spec.batch;
-  p.seq = spec.seq;
-  p.capacity = spec.capacity;
-  p.window = spec.window;
+  static_cast<ProblemSpec&>(p) = spec;
   p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(shape.head_dim)));
   p.q = NormalValues(rng, spec.batch * spec.seq * shape.heads * shape.head_dim, 1.5, shape.dtype);
   const int64_t cache = spec.batch * spec.capacity * shape.kv_heads * shape.head_dim;

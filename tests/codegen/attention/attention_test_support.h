@@ -40,23 +40,7 @@ enum class Positions {
   kScattered,   // distinct, uniform in [0, capacity), in random order
 };
 
-// One attention problem: a cache with random contents (every slot, filled
-// or not) and queries at positions inside it.
-struct Problem {
-  AttentionShape shape;
-  int64_t batch = 1;
-  int64_t seq = 1;
-  int64_t capacity = 1;
-  int64_t window = 0;
-  float scale = 1.0f;
-  std::vector<float> q;        // [batch, seq, heads, head_dim]
-  std::vector<float> k_cache;  // [batch, capacity, kv_heads, head_dim]
-  std::vector<float> v_cache;
-  std::vector<int32_t> pos;    // [batch, seq]
-
-  AttentionInputs inputs() const;
-};
-
+// How to draw a problem: sizes and the position layout.
 struct ProblemSpec {
   AttentionShape shape;
   int64_t batch = 1;
@@ -66,6 +50,18 @@ struct ProblemSpec {
   Positions positions = Positions::kContiguous;
   int64_t start_lo = 0;  // kContiguous: first position's range
   int64_t start_hi = 0;
+};
+
+// One attention problem drawn from its spec: a cache with random contents
+// (every slot, filled or not) and queries at positions inside it.
+struct Problem : ProblemSpec {
+  float scale = 1.0f;
+  std::vector<float> q;        // [batch, seq, heads, head_dim]
+  std::vector<float> k_cache;  // [batch, capacity, kv_heads, head_dim]
+  std::vector<float> v_cache;
+  std::vector<int32_t> pos;    // [batch, seq]
+
+  AttentionInputs inputs() const;
 };
 
 // q ~ N(0, 1.5^2), k and v ~ N(0, 1), each rounded to the dtype; scale
