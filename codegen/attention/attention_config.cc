@@ -15,10 +15,10 @@ absl::Status FitsDevice(const TileConfig& tiles, const AttentionShape& shape,
                         const DeviceInfo& info) {
   const int64_t bytes = AttentionSharedBytes(shape.head_dim, tiles);
   if (bytes > info.max_shared_per_block || tiles.threads() > info.max_threads_per_block) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "attention tiles for head_dim ", shape.head_dim, " need ", bytes, " bytes of shared memory and ",
-        tiles.threads(), " threads; ", info.name, " allows ", info.max_shared_per_block, " and ",
-        info.max_threads_per_block));
+    return absl::FailedPreconditionError(
+        absl::StrCat("attention tiles for head_dim ", shape.head_dim, " need ", bytes,
+                     " bytes of shared memory and ", tiles.threads(), " threads; ", info.name,
+                     " allows ", info.max_shared_per_block, " and ", info.max_threads_per_block));
   }
   return absl::OkStatus();
 }
@@ -43,9 +43,9 @@ absl::Status ValidateShape(const AttentionShape& shape) {
 }
 
 int64_t AttentionSharedBytes(int head_dim, const TileConfig& tiles) {
-  const int64_t floats = int64_t{tiles.block_m()} * head_dim +
-                         int64_t{tiles.block_n} * KeyStride(head_dim) +
-                         int64_t{tiles.block_n} * head_dim + int64_t{tiles.block_m()} * tiles.block_n;
+  const int64_t floats =
+      int64_t{tiles.block_m()} * head_dim + int64_t{tiles.block_n} * KeyStride(head_dim) +
+      int64_t{tiles.block_n} * head_dim + int64_t{tiles.block_m()} * tiles.block_n;
   return floats * 4 + int64_t{2} * tiles.block_m() * 4;
 }
 
@@ -78,8 +78,8 @@ absl::StatusOr<TileConfig> DecodeTiles(const AttentionShape& shape, const Device
   if (absl::Status valid = ValidateShape(shape); !valid.ok()) return valid;
   TileConfig tiles{.warps = 4, .rows_per_warp = 4, .block_n = 32, .min_blocks = 1};
   if (absl::Status fits = FitsDevice(tiles, shape, info); !fits.ok()) return fits;
-  tiles.min_blocks = std::clamp(
-      BlocksPerSmByShared(AttentionSharedBytes(shape.head_dim, tiles), info), 1, 4);
+  tiles.min_blocks =
+      std::clamp(BlocksPerSmByShared(AttentionSharedBytes(shape.head_dim, tiles), info), 1, 4);
   return tiles;
 }
 
@@ -89,8 +89,8 @@ int64_t DecodeRowBlocks(const AttentionShape& shape, const TileConfig& tiles, in
 
 int DecodeSplits(const AttentionShape& shape, const TileConfig& tiles, const DeviceInfo& info,
                  int64_t batch, int64_t tokens, int64_t capacity) {
-  const int64_t blocks = std::max<int64_t>(
-      1, batch * shape.kv_heads * DecodeRowBlocks(shape, tiles, tokens));
+  const int64_t blocks =
+      std::max<int64_t>(1, batch * shape.kv_heads * DecodeRowBlocks(shape, tiles, tokens));
   const int64_t wanted = CeilDiv(2 * int64_t{info.sm_count}, blocks);
   const int64_t most = std::min<int64_t>(kMaxDecodeSplits, CeilDiv(capacity, tiles.block_n));
   return static_cast<int>(std::clamp<int64_t>(wanted, 1, std::max<int64_t>(1, most)));
@@ -111,9 +111,9 @@ std::string KernelKindName(KernelKind kind) {
 }
 
 std::string KernelName(const KernelVariant& v) {
-  std::string name =
-      absl::StrCat("kiln_attn_", KernelKindName(v.kind), "_d", v.shape.head_dim, "_h",
-                   v.shape.heads, "_kv", v.shape.kv_heads, "_", std::string(DTypeName(v.shape.dtype)));
+  std::string name = absl::StrCat("kiln_attn_", KernelKindName(v.kind), "_d", v.shape.head_dim,
+                                  "_h", v.shape.heads, "_kv", v.shape.kv_heads, "_",
+                                  std::string(DTypeName(v.shape.dtype)));
   if (v.kind == KernelKind::kPrefill || v.kind == KernelKind::kDecode) {
     absl::StrAppend(&name, "_w", v.tiles.warps, "r", v.tiles.rows_per_warp, "n", v.tiles.block_n,
                     "b", v.tiles.min_blocks);

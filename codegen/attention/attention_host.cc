@@ -183,7 +183,8 @@ DecodePartials SplitKvDecodeTwin(const AttentionShape& shape, const TileConfig& 
       for (int64_t r0 = 0; r0 < rows_total; r0 += bm) {
         BlockRows rows = EmptyRows(shape, tiles);
         for (int r = 0; r < bm && r0 + r < rows_total; ++r) {
-          const int64_t s = (r0 + r) / shape.group(), h = kvh * shape.group() + (r0 + r) % shape.group();
+          const int64_t s = (r0 + r) / shape.group(),
+                        h = kvh * shape.group() + (r0 + r) % shape.group();
           SetRow(shape, in, r, b * in.seq + s, h, rows, part.fault);
         }
         const auto [lo, hi] = BlockRange(rows);
@@ -197,7 +198,8 @@ DecodePartials SplitKvDecodeTwin(const AttentionShape& shape, const TileConfig& 
               RunTiles(shape, tiles, in, b * in.capacity * shape.kv_heads + kvh,
                        any ? static_cast<int>(c_lo) : 0, any ? static_cast<int>(c_hi) : 0, rows);
           for (int r = 0; r < bm && r0 + r < rows_total; ++r) {
-            const int64_t s = (r0 + r) / shape.group(), h = kvh * shape.group() + (r0 + r) % shape.group();
+            const int64_t s = (r0 + r) / shape.group(),
+                          h = kvh * shape.group() + (r0 + r) % shape.group();
             const int64_t slot = ((b * in.seq + s) * shape.heads + h) * splits + split;
             std::copy(st[r].acc.begin(), st[r].acc.end(), part.acc.begin() + slot * d);
             part.ml[slot * 2] = st[r].m;
@@ -261,8 +263,7 @@ std::vector<float> RopeInverseFrequencies(const RopeParams& params, int head_dim
   return inv_freq;
 }
 
-std::vector<float> RopeCosSinTable(std::span<const float> inv_freq, int64_t capacity,
-                                   DType dtype) {
+std::vector<float> RopeCosSinTable(std::span<const float> inv_freq, int64_t capacity, DType dtype) {
   const int64_t half = static_cast<int64_t>(inv_freq.size()), d = 2 * half;
   std::vector<float> table(static_cast<size_t>(capacity * d));
   for (int64_t p = 0; p < capacity; ++p) {

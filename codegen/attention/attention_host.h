@@ -29,11 +29,11 @@ struct AttentionInputs {
   int64_t seq = 1;
   int64_t capacity = 1;
   float scale = 1.0f;
-  int64_t window = 0;  // 0: no sliding window
+  int64_t window = 0;              // 0: no sliding window
   std::span<const float> q;        // [batch, seq, heads, head_dim]
   std::span<const float> k_cache;  // [batch, capacity, kv_heads, head_dim]
   std::span<const float> v_cache;
-  std::span<const int32_t> pos;    // [batch, seq]
+  std::span<const int32_t> pos;  // [batch, seq]
 };
 
 // An output and the kernel's fault flag (a position outside the cache).
@@ -77,8 +77,7 @@ std::vector<float> RopeInverseFrequencies(const RopeParams& params, int head_dim
 // i < head_dim/2 then sin(p f_i), the angle p * f_i in f32 and each value
 // rounded to `dtype` (ir/op.h: cos and sin are held in the model dtype).
 // Built once per engine on the host.
-std::vector<float> RopeCosSinTable(std::span<const float> inv_freq, int64_t capacity,
-                                   DType dtype);
+std::vector<float> RopeCosSinTable(std::span<const float> inv_freq, int64_t capacity, DType dtype);
 
 // The fused RoPE + KV-cache write kernel: returns the rotated q and writes
 // the rotated k and the unchanged v into the caches at each token's slot.
@@ -86,8 +85,8 @@ struct RopeKvInputs {
   int64_t batch = 1;
   int64_t seq = 1;
   int64_t capacity = 1;
-  std::span<const float> q;        // [batch, seq, heads, head_dim]
-  std::span<const float> k;        // [batch, seq, kv_heads, head_dim]
+  std::span<const float> q;  // [batch, seq, heads, head_dim]
+  std::span<const float> k;  // [batch, seq, kv_heads, head_dim]
   std::span<const float> v;
   std::span<const int32_t> pos;    // [batch, seq]
   std::span<const float> cos_sin;  // [capacity, head_dim]

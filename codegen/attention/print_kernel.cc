@@ -3,6 +3,8 @@
 //   print_attention_kernel KIND HEAD_DIM HEADS KV_HEADS DTYPE TARGET
 // e.g. `print_attention_kernel prefill 128 32 8 bf16 h100`.
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "codegen/attention/attention_config.h"
@@ -31,8 +33,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "unknown kernel kind, dtype or target\n");
     return 2;
   }
-  AttentionShape shape{.head_dim = std::atoi(argv[2]), .heads = std::atoi(argv[3]),
-                       .kv_heads = std::atoi(argv[4]), .dtype = *dtype};
+  AttentionShape shape{.head_dim = std::atoi(argv[2]),
+                       .heads = std::atoi(argv[3]),
+                       .kv_heads = std::atoi(argv[4]),
+                       .dtype = *dtype};
   auto variant = VariantFor(kind, shape, *info);
   if (!variant.ok()) {
     std::fprintf(stderr, "%s\n", std::string(variant.status().message()).c_str());

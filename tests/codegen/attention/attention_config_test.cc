@@ -1,10 +1,11 @@
 // The tile choices per DeviceInfo preset (attention_config.h's rules,
 // pinned), the split planner, shape validation and the rendered sources'
 // contract (one extern "C" kernel by its variant's name, no #include).
+#include "codegen/attention/attention_config.h"
+
 #include <set>
 #include <string>
 
-#include "codegen/attention/attention_config.h"
 #include "codegen/attention/attention_cuda.h"
 #include "codegen/device_info.h"
 #include "gtest/gtest.h"

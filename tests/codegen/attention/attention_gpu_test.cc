@@ -76,7 +76,8 @@ absl::StatusOr<gpu::DeviceMemory> UploadInts(const std::vector<int32_t>& values)
   return memory;
 }
 
-absl::StatusOr<std::vector<float>> Download(const gpu::DeviceMemory& memory, size_t n, DType dtype) {
+absl::StatusOr<std::vector<float>> Download(const gpu::DeviceMemory& memory, size_t n,
+                                            DType dtype) {
   std::vector<char> bytes(n * ElementBytes(dtype));
   KILN_GPU_CHECK(cudaMemcpy(bytes.data(), memory.get(), bytes.size(), cudaMemcpyDeviceToHost));
   std::vector<float> values(n);
@@ -150,8 +151,9 @@ class AttentionGpuTest : public ::testing::Test {
     KILN_GPU_CHECK(cudaLibraryGetKernel(&k.kernel, k.library.get(), KernelName(*variant).c_str()));
     if (kind == KernelKind::kPrefill || kind == KernelKind::kDecode) {
       k.shared_bytes = AttentionSharedBytes(shape.head_dim, variant->tiles);
-      KILN_GPU_CHECK(cudaKernelSetAttributeForDevice(
-          k.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(k.shared_bytes), 0));
+      KILN_GPU_CHECK(cudaKernelSetAttributeForDevice(k.kernel,
+                                                     cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                     static_cast<int>(k.shared_bytes), 0));
     }
     return k;
   }
@@ -165,8 +167,8 @@ class AttentionGpuTest : public ::testing::Test {
     auto vc = Upload(p.v_cache, p.shape.dtype);
     auto pos = UploadInts(p.pos), fault = Alloc(4);
     auto out = Alloc(p.q.size() * ElementBytes(p.shape.dtype));
-    for (const absl::Status& s : {q.status(), kc.status(), vc.status(), pos.status(),
-                                  fault.status(), out.status()}) {
+    for (const absl::Status& s :
+         {q.status(), kc.status(), vc.status(), pos.status(), fault.status(), out.status()}) {
       if (!s.ok()) return s;
     }
     void *qp = q->get(), *kp = kc->get(), *vp = vc->get(), *pp = pos->get(), *op = out->get(),
@@ -210,11 +212,11 @@ class AttentionGpuTest : public ::testing::Test {
     int window = static_cast<int>(p.window);
     float scale = p.scale;
     const dim3 grid(splits, p.shape.kv_heads * DecodeRowBlocks(p.shape, tiles, p.seq), p.batch);
-    KILN_GPU_CHECK(Launch(*decode, grid, dim3(tiles.threads()),
-                          {&qp, &kp, &vp, &pp, &ap, &mp, &fp, &seq, &capacity, &scale, &window,
-                           &splits}));
-    KILN_GPU_CHECK(Launch(*combine, dim3(rows), dim3(CombineThreads(p.shape)),
-                          {&ap, &mp, &op, &splits}));
+    KILN_GPU_CHECK(
+        Launch(*decode, grid, dim3(tiles.threads()),
+               {&qp, &kp, &vp, &pp, &ap, &mp, &fp, &seq, &capacity, &scale, &window, &splits}));
+    KILN_GPU_CHECK(
+        Launch(*combine, dim3(rows), dim3(CombineThreads(p.shape)), {&ap, &mp, &op, &splits}));
     absl::StatusOr<std::vector<float>> values = Download(*out, p.q.size(), p.shape.dtype);
     absl::StatusOr<int32_t> flag = DownloadFault(*fault);
     if (!values.ok()) return values.status();
@@ -260,17 +262,21 @@ class AttentionGpuTest : public ::testing::Test {
 ProblemSpec Spec(int head_dim, int heads, int kv_heads, DType dtype, int64_t seq, int64_t capacity,
                  int64_t window, int64_t start_lo, int64_t start_hi) {
   return {.shape = {.head_dim = head_dim, .heads = heads, .kv_heads = kv_heads, .dtype = dtype},
-          .batch = 2, .seq = seq, .capacity = capacity, .window = window,
-          .positions = Positions::kContiguous, .start_lo = start_lo, .start_hi = start_hi};
+          .batch = 2,
+          .seq = seq,
+          .capacity = capacity,
+          .window = window,
+          .positions = Positions::kContiguous,
+          .start_lo = start_lo,
+          .start_hi = start_hi};
 }
 
 TEST_F(AttentionGpuTest, FlashPrefillMatchesItsTwin) {
   Rng rng = TestRng();
-  for (const ProblemSpec& spec :
-       {Spec(128, 8, 2, DType::kBF16, 83, 4096, 0, 200, 300),
-        Spec(64, 8, 2, DType::kF16, 7, 83, 5, 30, 50),
-        Spec(256, 4, 1, DType::kF32, 83, 4096, 32, 200, 300),
-        Spec(128, 8, 8, DType::kF16, 83, 83, 0, 0, 0)}) {
+  for (const ProblemSpec& spec : {Spec(128, 8, 2, DType::kBF16, 83, 4096, 0, 200, 300),
+                                  Spec(64, 8, 2, DType::kF16, 7, 83, 5, 30, 50),
+                                  Spec(256, 4, 1, DType::kF32, 83, 4096, 32, 200, 300),
+                                  Spec(128, 8, 8, DType::kF16, 83, 83, 0, 0, 0)}) {
     const Problem p = MakeProblem(rng, spec);
     absl::StatusOr<TwinOutput> got = RunPrefill(p);
     ASSERT_TRUE(got.ok()) << got.status();
@@ -284,10 +290,9 @@ TEST_F(AttentionGpuTest, FlashPrefillMatchesItsTwin) {
 
 TEST_F(AttentionGpuTest, SplitKvDecodeAndCombineMatchTheirTwins) {
   Rng rng = TestRng();
-  for (const ProblemSpec& spec :
-       {Spec(128, 8, 2, DType::kBF16, 5, 4096, 0, 250, 400),
-        Spec(64, 16, 1, DType::kF16, 1, 83, 5, 30, 50),
-        Spec(256, 8, 1, DType::kF32, 1, 4096, 32, 200, 400)}) {
+  for (const ProblemSpec& spec : {Spec(128, 8, 2, DType::kBF16, 5, 4096, 0, 250, 400),
+                                  Spec(64, 16, 1, DType::kF16, 1, 83, 5, 30, 50),
+                                  Spec(256, 8, 1, DType::kF32, 1, 4096, 32, 200, 400)}) {
     const Problem p = MakeProblem(rng, spec);
     const TileConfig tiles = *DecodeTiles(p.shape, preset_);
     const int splits = DecodeSplits(p.shape, tiles, preset_, p.batch, p.seq, p.capacity);
@@ -295,9 +300,9 @@ TEST_F(AttentionGpuTest, SplitKvDecodeAndCombineMatchTheirTwins) {
     ASSERT_TRUE(got.ok()) << got.status();
     const DecodePartials part = SplitKvDecodeTwin(p.shape, tiles, p.inputs(), splits);
     EXPECT_FALSE(got->fault);
-    ExpectMatchesTwin(absl::StrCat("decode d", spec.shape.head_dim, " tokens ", spec.seq,
-                                   " splits ", splits),
-                      got->out, DecodeCombineTwin(p.shape, part), p);
+    ExpectMatchesTwin(
+        absl::StrCat("decode d", spec.shape.head_dim, " tokens ", spec.seq, " splits ", splits),
+        got->out, DecodeCombineTwin(p.shape, part), p);
   }
 }
 
@@ -311,13 +316,17 @@ TEST_F(AttentionGpuTest, RopeKvWriteEqualsItsTwinBitForBit) {
       spec.positions = Positions::kScattered;
       const Problem p = MakeProblem(rng, spec);
       const size_t new_kv = 2 * 7 * 2 * static_cast<size_t>(head_dim);
-      const std::vector<float> table = RopeCosSinTable(
-          RopeInverseFrequencies({.theta = 500000.0f, .scaling = "llama3", .factor = 8.0f},
-                                 head_dim),
-          p.capacity, dtype);
-      const RopeKvInputs in{.batch = 2, .seq = 7, .capacity = p.capacity, .q = p.q,
+      const std::vector<float> table =
+          RopeCosSinTable(RopeInverseFrequencies(
+                              {.theta = 500000.0f, .scaling = "llama3", .factor = 8.0f}, head_dim),
+                          p.capacity, dtype);
+      const RopeKvInputs in{.batch = 2,
+                            .seq = 7,
+                            .capacity = p.capacity,
+                            .q = p.q,
                             .k = std::span<const float>(p.k_cache).first(new_kv),
-                            .v = std::span<const float>(p.v_cache).first(new_kv), .pos = p.pos,
+                            .v = std::span<const float>(p.v_cache).first(new_kv),
+                            .pos = p.pos,
                             .cos_sin = table};
       absl::StatusOr<std::vector<std::vector<float>>> got = RunRopeKvWrite(p, in);
       ASSERT_TRUE(got.ok()) << got.status();

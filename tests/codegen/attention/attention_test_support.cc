@@ -23,8 +23,8 @@ uint64_t BaseSeed() {
 }
 
 std::string SeedNote() {
-  return "seed " + std::to_string(BaseSeed()) + " (replay: KILN_TEST_SEED=" +
-         std::to_string(BaseSeed()) + ")";
+  return "seed " + std::to_string(BaseSeed()) +
+         " (replay: KILN_TEST_SEED=" + std::to_string(BaseSeed()) + ")";
 }
 
 Rng TestRng() {
@@ -35,8 +35,15 @@ Rng TestRng() {
 }
 
 AttentionInputs Problem::inputs() const {
-  return {.batch = batch, .seq = seq, .capacity = capacity, .scale = scale, .window = window,
-          .q = q, .k_cache = k_cache, .v_cache = v_cache, .pos = pos};
+  return {.batch = batch,
+          .seq = seq,
+          .capacity = capacity,
+          .scale = scale,
+          .window = window,
+          .q = q,
+          .k_cache = k_cache,
+          .v_cache = v_cache,
+          .pos = pos};
 }
 
 namespace {

@@ -59,7 +59,7 @@ struct Problem : ProblemSpec {
   std::vector<float> q;        // [batch, seq, heads, head_dim]
   std::vector<float> k_cache;  // [batch, capacity, kv_heads, head_dim]
   std::vector<float> v_cache;
-  std::vector<int32_t> pos;    // [batch, seq]
+  std::vector<int32_t> pos;  // [batch, seq]
 
   AttentionInputs inputs() const;
 };

@@ -47,8 +47,8 @@ class WorstErrorPrinter : public ::testing::Environment {
         auto it = by_dtype.find(d);
         return it == by_dtype.end() ? std::string("-") : absl::StrCat(it->second);
       };
-      std::printf("%-22s %12s %12s %12s\n", kernel.c_str(), cell(kF32).c_str(),
-                  cell(kF16).c_str(), cell(kBF16).c_str());
+      std::printf("%-22s %12s %12s %12s\n", kernel.c_str(), cell(kF32).c_str(), cell(kF16).c_str(),
+                  cell(kBF16).c_str());
     }
   }
 };
@@ -79,7 +79,8 @@ HostTensor Tensor(DType dtype, std::vector<int64_t> shape, std::vector<float> va
 }
 
 HostTensor Positions(int64_t batch, int64_t seq, const std::vector<int32_t>& pos) {
-  return HostTensor::FromInts(DType::kI32, {batch, seq}, std::vector<int64_t>(pos.begin(), pos.end()));
+  return HostTensor::FromInts(DType::kI32, {batch, seq},
+                              std::vector<int64_t>(pos.begin(), pos.end()));
 }
 
 // Runs a module holding one op on the reference executor.
@@ -106,13 +107,12 @@ absl::StatusOr<HostTensor> ReferenceAttention(const Problem& p) {
   const AttentionShape& sh = p.shape;
   Attrs attrs = {{"scale", static_cast<double>(p.scale)}};
   if (p.window > 0) attrs["window"] = p.window;
-  return RunReference(
-      Op::kAttention,
-      {Tensor(sh.dtype, {p.batch, p.seq, sh.heads, sh.head_dim}, p.q),
-       Tensor(sh.dtype, {p.batch, p.capacity, sh.kv_heads, sh.head_dim}, p.k_cache),
-       Tensor(sh.dtype, {p.batch, p.capacity, sh.kv_heads, sh.head_dim}, p.v_cache),
-       Positions(p.batch, p.seq, p.pos)},
-      attrs);
+  return RunReference(Op::kAttention,
+                      {Tensor(sh.dtype, {p.batch, p.seq, sh.heads, sh.head_dim}, p.q),
+                       Tensor(sh.dtype, {p.batch, p.capacity, sh.kv_heads, sh.head_dim}, p.k_cache),
+                       Tensor(sh.dtype, {p.batch, p.capacity, sh.kv_heads, sh.head_dim}, p.v_cache),
+                       Positions(p.batch, p.seq, p.pos)},
+                      attrs);
 }
 
 // An attention case: shape and problem layout, without the dtype.
@@ -125,9 +125,15 @@ struct Case {
 };
 
 ProblemSpec Spec(const Case& c, DType dtype) {
-  return {.shape = {.head_dim = c.head_dim, .heads = c.heads, .kv_heads = c.kv_heads, .dtype = dtype},
-          .batch = c.batch, .seq = c.seq, .capacity = c.capacity, .window = c.window,
-          .positions = c.positions, .start_lo = c.start_lo, .start_hi = c.start_hi};
+  return {
+      .shape = {.head_dim = c.head_dim, .heads = c.heads, .kv_heads = c.kv_heads, .dtype = dtype},
+      .batch = c.batch,
+      .seq = c.seq,
+      .capacity = c.capacity,
+      .window = c.window,
+      .positions = c.positions,
+      .start_lo = c.start_lo,
+      .start_hi = c.start_hi};
 }
 
 using P = testing::Positions;
@@ -206,8 +212,12 @@ TEST(AttentionTwinTest, RopeKvWriteEqualsRopeAndCacheWritesExactly) {
   const std::vector<RopeParams> kRopes = {
       {.theta = 10000.0f},
       {.theta = 500000.0f, .scaling = "linear", .factor = 4.0f},
-      {.theta = 500000.0f, .scaling = "llama3", .factor = 8.0f, .low_freq_factor = 1.0f,
-       .high_freq_factor = 4.0f, .original_max_position = 8192},
+      {.theta = 500000.0f,
+       .scaling = "llama3",
+       .factor = 8.0f,
+       .low_freq_factor = 1.0f,
+       .high_freq_factor = 4.0f,
+       .original_max_position = 8192},
   };
   for (int head_dim : {64, 128, 256}) {
     for (DType dtype : {kF32, kF16, kBF16}) {
@@ -216,20 +226,28 @@ TEST(AttentionTwinTest, RopeKvWriteEqualsRopeAndCacheWritesExactly) {
                                   rope.scaling, "; ", SeedNote()));
         const AttentionShape shape{.head_dim = head_dim, .heads = 8, .kv_heads = 2, .dtype = dtype};
         // Scattered positions into a 4096-slot cache reach large angles.
-        const Problem p = MakeProblem(rng, {.shape = shape, .batch = 2, .seq = 7, .capacity = 4096,
-                                            .positions = P::kScattered});
+        const Problem p = MakeProblem(
+            rng,
+            {.shape = shape, .batch = 2, .seq = 7, .capacity = 4096, .positions = P::kScattered});
         const std::vector<float> k_new(p.k_cache.begin(), p.k_cache.begin() + 2 * 7 * 2 * head_dim);
         const std::vector<float> v_new(p.v_cache.begin(), p.v_cache.begin() + 2 * 7 * 2 * head_dim);
         const std::vector<float> table =
             RopeCosSinTable(RopeInverseFrequencies(rope, head_dim), p.capacity, dtype);
         std::vector<float> k_cache = p.k_cache, v_cache = p.v_cache;
-        const TwinOutput q_out = RopeKvWriteTwin(
-            shape, {.batch = 2, .seq = 7, .capacity = p.capacity, .q = p.q, .k = k_new, .v = v_new,
-                    .pos = p.pos, .cos_sin = table},
-            k_cache, v_cache);
+        const TwinOutput q_out = RopeKvWriteTwin(shape,
+                                                 {.batch = 2,
+                                                  .seq = 7,
+                                                  .capacity = p.capacity,
+                                                  .q = p.q,
+                                                  .k = k_new,
+                                                  .v = v_new,
+                                                  .pos = p.pos,
+                                                  .cos_sin = table},
+                                                 k_cache, v_cache);
         EXPECT_FALSE(q_out.fault);
 
-        Attrs attrs = {{"theta", static_cast<double>(rope.theta)}, {"scaling", rope.scaling},
+        Attrs attrs = {{"theta", static_cast<double>(rope.theta)},
+                       {"scaling", rope.scaling},
                        {"factor", static_cast<double>(rope.factor)},
                        {"low_freq_factor", static_cast<double>(rope.low_freq_factor)},
                        {"high_freq_factor", static_cast<double>(rope.high_freq_factor)},
@@ -243,14 +261,15 @@ TEST(AttentionTwinTest, RopeKvWriteEqualsRopeAndCacheWritesExactly) {
         absl::StatusOr<HostTensor> k_want = RunReference(
             Op::kKvCacheWrite,
             {Tensor(dtype, cache_shape, p.k_cache), *k_rot, Positions(2, 7, p.pos)}, {});
-        absl::StatusOr<HostTensor> v_want = RunReference(
-            Op::kKvCacheWrite,
-            {Tensor(dtype, cache_shape, p.v_cache), Tensor(dtype, {2, 7, 2, head_dim}, v_new),
-             Positions(2, 7, p.pos)},
-            {});
+        absl::StatusOr<HostTensor> v_want =
+            RunReference(Op::kKvCacheWrite,
+                         {Tensor(dtype, cache_shape, p.v_cache),
+                          Tensor(dtype, {2, 7, 2, head_dim}, v_new), Positions(2, 7, p.pos)},
+                         {});
         ASSERT_TRUE(k_want.ok() && v_want.ok()) << k_want.status() << v_want.status();
         int64_t mismatches = 0;
-        for (size_t i = 0; i < q_out.out.size(); ++i) mismatches += q_out.out[i] != q_want->floats[i];
+        for (size_t i = 0; i < q_out.out.size(); ++i)
+          mismatches += q_out.out[i] != q_want->floats[i];
         for (size_t i = 0; i < k_cache.size(); ++i) mismatches += k_cache[i] != k_want->floats[i];
         for (size_t i = 0; i < v_cache.size(); ++i) mismatches += v_cache[i] != v_want->floats[i];
         Record("rope_kv_write (diffs)", dtype, static_cast<double>(mismatches));
@@ -265,14 +284,15 @@ TEST(AttentionTwinTest, RopeKvWriteEqualsRopeAndCacheWritesExactly) {
 TEST(AttentionTwinTest, PositionOutsideTheCacheSetsTheFaultFlag) {
   Rng rng = TestRng();
   const AttentionShape shape{.head_dim = 64, .heads = 4, .kv_heads = 2, .dtype = kBF16};
-  Problem p = MakeProblem(rng, {.shape = shape, .batch = 1, .seq = 5, .capacity = 83,
-                                .start_lo = 10, .start_hi = 10});
+  Problem p = MakeProblem(
+      rng, {.shape = shape, .batch = 1, .seq = 5, .capacity = 83, .start_lo = 10, .start_hi = 10});
   Problem good = p;
   p.pos[2] = 83;
   EXPECT_FALSE(ReferenceAttention(p).ok());
   const TileConfig tiles = *PrefillTiles(shape, H100Info());
   const TwinOutput prefill = FlashPrefillTwin(shape, tiles, p.inputs());
-  const DecodePartials part = SplitKvDecodeTwin(shape, *DecodeTiles(shape, H100Info()), p.inputs(), 3);
+  const DecodePartials part =
+      SplitKvDecodeTwin(shape, *DecodeTiles(shape, H100Info()), p.inputs(), 3);
   const std::vector<float> decode = DecodeCombineTwin(shape, part);
   EXPECT_TRUE(prefill.fault);
   EXPECT_TRUE(part.fault);
@@ -289,11 +309,16 @@ TEST(AttentionTwinTest, PositionOutsideTheCacheSetsTheFaultFlag) {
   }
   std::vector<float> k_cache = p.k_cache, v_cache = p.v_cache;
   const std::vector<float> table = RopeCosSinTable(RopeInverseFrequencies({}, 64), 83, kBF16);
-  const TwinOutput rope = RopeKvWriteTwin(
-      shape, {.batch = 1, .seq = 5, .capacity = 83, .q = p.q,
-              .k = std::span<const float>(p.k_cache).first(5 * 2 * 64),
-              .v = std::span<const float>(p.v_cache).first(5 * 2 * 64), .pos = p.pos, .cos_sin = table},
-      k_cache, v_cache);
+  const TwinOutput rope = RopeKvWriteTwin(shape,
+                                          {.batch = 1,
+                                           .seq = 5,
+                                           .capacity = 83,
+                                           .q = p.q,
+                                           .k = std::span<const float>(p.k_cache).first(5 * 2 * 64),
+                                           .v = std::span<const float>(p.v_cache).first(5 * 2 * 64),
+                                           .pos = p.pos,
+                                           .cos_sin = table},
+                                          k_cache, v_cache);
   EXPECT_TRUE(rope.fault);
 }
 
