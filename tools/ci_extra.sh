@@ -8,14 +8,15 @@
 #   KILN_CI_FUZZ_SECONDS      seconds per fuzz target (default 10)
 #   KILN_CI_SANITIZE_TARGETS  what runs under ASan + UBSan. Default: the tests
 #                             that read files or text (fuzz replays, models,
-#                             IR, tokenizer, engine), ~8 min cold on 2 cores;
+#                             IR, tokenizer, engine, chat templates), ~9 min
+#                             cold on 2 cores;
 #                             "//..." (the whole suite) takes ~14 min cold.
 #
 # Run it after tools/test.sh, whose setup it relies on (Bazel, clang).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 default_targets="//tests/fuzz/... //tests/models/... //tests/ir/... //tests/runtime/tokenizer/...
-                 //tests/runtime/engine/..."
+                 //tests/runtime/engine/... //tests/runtime/generate:chat_template_test"
 # shellcheck disable=SC2206  # split on whitespace on purpose
 targets=(${KILN_CI_SANITIZE_TARGETS:-$default_targets})
 

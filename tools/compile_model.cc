@@ -27,6 +27,7 @@
 #include "passes/pipeline.h"
 #include "runtime/cuda/arena_plan.h"
 #include "runtime/engine/engine.h"
+#include "runtime/generate/generation_config.h"
 #include "runtime/reference/gguf_weights.h"
 #include "runtime/reference/weights.h"
 #include "tools/cli.h"
@@ -111,6 +112,7 @@ struct ModelSource {
   std::string config_origin;  // how errors name the config
   std::optional<GgufCheckpoint> gguf;  // set for a GGUF file
   std::string chat_template;  // empty when the model has none
+  nlohmann::json generation_config = nlohmann::json::object();  // {} when none
 };
 
 // A Hugging Face directory's chat template: chat_template.jinja (what
@@ -152,6 +154,13 @@ absl::StatusOr<ModelSource> OpenModelSource(const std::string& path) {
     source.config = config.json();
     source.config_origin = path + "/config.json";
     KILN_ASSIGN_OR_RETURN(source.chat_template, ReadHfChatTemplate(path));
+    if (std::filesystem::exists(path + "/generation_config.json")) {
+      KILN_ASSIGN_OR_RETURN(ConfigReader generation,
+                            ConfigReader::ReadFile(path + "/generation_config.json"));
+      // Checked now, so a bad file fails compile-model rather than generate.
+      KILN_RETURN_IF_ERROR(GenerationDefaults(generation.json()).status());
+      source.generation_config = generation.json();
+    }
     return source;
   }
   KILN_ASSIGN_OR_RETURN(GgufCheckpoint gguf, GgufCheckpoint::Open(path));
@@ -260,6 +269,7 @@ absl::Status Run() {
   m.eos_token_ids = model.info.eos_token_ids;
   engine.config = source.config;
   engine.chat_template = source.chat_template;
+  engine.generation_config = source.generation_config;
   engine.module = std::move(model.module);
   std::string scratch = out + ".kiln-scratch";
   std::filesystem::create_directories(scratch);

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -25,12 +26,21 @@
 
 ABSL_FLAG(std::string, engine, "", "engine directory written by compile-model");
 ABSL_FLAG(std::string, prompt, "", "the prompt (default: read stdin)");
-ABSL_FLAG(int, max_new_tokens, 32, "tokens to generate at most");
-ABSL_FLAG(double, temperature, 0.0, "sampling temperature; 0 (default) is greedy");
-ABSL_FLAG(int, top_k, 0, "keep the k most likely tokens (0: off)");
-ABSL_FLAG(double, top_p, 1.0, "nucleus sampling mass in (0, 1]");
-ABSL_FLAG(double, min_p, 0.0, "drop tokens below min_p times the top probability");
-ABSL_FLAG(double, repetition_penalty, 1.0, "Transformers' repetition penalty (1: off)");
+// The sampling flags override the engine's generation_config.json (resolved
+// as Transformers does: greedy unless it sets do_sample; when sampling,
+// top_k 50 unless it says otherwise). Their defaults are sentinels no user
+// would type, meaning "not given": the model's value stands, while any
+// value given, even an invalid one like -1, is used (and then rejected).
+constexpr int kIntNotGiven = std::numeric_limits<int>::min();
+constexpr double kNotGiven = -std::numeric_limits<double>::max();
+ABSL_FLAG(int, max_new_tokens, kIntNotGiven,
+          "tokens to generate at most (default: the model's max_new_tokens, else 32)");
+ABSL_FLAG(double, temperature, kNotGiven,
+          "sampling temperature; 0 is greedy (default: the model's generation config, else greedy)");
+ABSL_FLAG(int, top_k, kIntNotGiven, "keep the k most likely tokens (0: off; default: the model's, else 50)");
+ABSL_FLAG(double, top_p, kNotGiven, "nucleus sampling mass in (0, 1] (default: the model's, else 1)");
+ABSL_FLAG(double, min_p, kNotGiven, "drop tokens below min_p times the top probability (default: the model's, else 0)");
+ABSL_FLAG(double, repetition_penalty, kNotGiven, "Transformers' repetition penalty (1: off) (default: the model's, else 1)");
 ABSL_FLAG(uint64_t, seed, 0, "sampling seed");
 ABSL_FLAG(std::string, stop, "", "comma-separated stop strings");
 ABSL_FLAG(bool, add_special_tokens, true, "add the tokenizer's BOS/EOS template to the prompt");
@@ -44,19 +54,31 @@ ABSL_FLAG(std::string, prompts_file, "",
 namespace kiln {
 namespace {
 
-absl::StatusOr<GenerationConfig> ConfigFromFlags(const EngineManifest& manifest) {
-  GenerationConfig c;
-  c.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
-  double temperature = absl::GetFlag(FLAGS_temperature);
-  c.do_sample = temperature != 0.0;
-  c.temperature = c.do_sample ? temperature : 1.0;
-  if (temperature < 0 || temperature != temperature) {
-    return absl::InvalidArgumentError("--temperature must be >= 0 (0: greedy)");
+// The engine's generation defaults (its generation_config.json, resolved as
+// Transformers does), overridden by every sampling flag the user gave.
+absl::StatusOr<GenerationConfig> ConfigFromFlags(const Engine& engine) {
+  const EngineManifest& manifest = engine.manifest;
+  KILN_ASSIGN_OR_RETURN(GenerationConfig c, GenerationDefaults(engine.generation_config));
+  const int max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
+  if (max_new_tokens != kIntNotGiven) {
+    c.max_new_tokens = max_new_tokens;
+  } else if (!engine.generation_config.contains("max_new_tokens")) {
+    c.max_new_tokens = 32;
   }
-  c.top_k = absl::GetFlag(FLAGS_top_k);
-  c.top_p = absl::GetFlag(FLAGS_top_p);
-  c.min_p = absl::GetFlag(FLAGS_min_p);
-  c.repetition_penalty = absl::GetFlag(FLAGS_repetition_penalty);
+  const double temperature = absl::GetFlag(FLAGS_temperature);
+  if (temperature != kNotGiven) {
+    if (temperature < 0 || temperature != temperature) {
+      return absl::InvalidArgumentError("--temperature must be >= 0 (0: greedy)");
+    }
+    c.do_sample = temperature != 0.0;
+    c.temperature = c.do_sample ? temperature : 1.0;
+  }
+  if (absl::GetFlag(FLAGS_top_k) != kIntNotGiven) c.top_k = absl::GetFlag(FLAGS_top_k);
+  if (absl::GetFlag(FLAGS_top_p) != kNotGiven) c.top_p = absl::GetFlag(FLAGS_top_p);
+  if (absl::GetFlag(FLAGS_min_p) != kNotGiven) c.min_p = absl::GetFlag(FLAGS_min_p);
+  if (absl::GetFlag(FLAGS_repetition_penalty) != kNotGiven) {
+    c.repetition_penalty = absl::GetFlag(FLAGS_repetition_penalty);
+  }
   c.seed = absl::GetFlag(FLAGS_seed);
   for (int64_t id : manifest.eos_token_ids) c.eos_token_ids.push_back(static_cast<int32_t>(id));
   for (absl::string_view s : absl::StrSplit(absl::GetFlag(FLAGS_stop), ',', absl::SkipEmpty())) {
@@ -145,7 +167,7 @@ absl::Status Run() {
   }
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok,
                         tokenizer::LoadTokenizer(dir + "/" + engine.manifest.tokenizer));
-  KILN_ASSIGN_OR_RETURN(GenerationConfig config, ConfigFromFlags(engine.manifest));
+  KILN_ASSIGN_OR_RETURN(GenerationConfig config, ConfigFromFlags(engine));
   // A chat template writes the special tokens itself (Transformers then
   // tokenizes with add_special_tokens=False).
   bool add_special_tokens = absl::GetFlag(FLAGS_add_special_tokens);

@@ -22,6 +22,7 @@ constexpr char kConfig[] = "config.json";
 constexpr char kModelIr[] = "model.ir";
 constexpr char kWeights[] = "weights.safetensors";
 constexpr char kChatTemplate[] = "chat_template.jinja";
+constexpr char kGenerationConfig[] = "generation_config.json";
 
 absl::Status WriteText(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -80,6 +81,7 @@ nlohmann::json ManifestToJson(const EngineManifest& m) {
       {"eos_token_ids", m.eos_token_ids},
       {"tokenizer", m.tokenizer},
       {"chat_template", m.chat_template},
+      {"generation_config", m.generation_config},
   };
   j["bos_token_id"] = m.bos_token_id ? nlohmann::json(*m.bos_token_id) : nlohmann::json(nullptr);
   for (const EngineBucket& b : m.buckets) {
@@ -131,6 +133,8 @@ absl::StatusOr<EngineManifest> ManifestFromJson(const nlohmann::json& j) {
     read("tokenizer", m.tokenizer);
     field = "chat_template";
     if (j.contains(field)) read("chat_template", m.chat_template);
+    field = "generation_config";
+    if (j.contains(field)) read("generation_config", m.generation_config);
     field = "buckets";
     for (const nlohmann::json& b : j.at(field)) {
       m.buckets.push_back({b.at("function").get<std::string>(), b.at("batch").get<int64_t>(),
@@ -156,7 +160,7 @@ absl::Status CheckFiles(const std::string& dir, const EngineManifest& m) {
     if (!listed) return absl::DataLossError(absl::StrCat("manifest.json does not list ", required));
   }
   // The optional files are read by name: each must be one the digests cover.
-  for (const std::string* optional : {&m.tokenizer, &m.chat_template}) {
+  for (const std::string* optional : {&m.tokenizer, &m.chat_template, &m.generation_config}) {
     if (optional->empty()) continue;
     bool listed = false;
     for (const EngineFile& f : m.files) listed |= f.path == *optional;
@@ -215,6 +219,13 @@ absl::Status WriteEngine(const std::string& dir, const Engine& engine,
     KILN_RETURN_IF_ERROR(WriteText(dir + "/" + kChatTemplate, engine.chat_template));
     names.push_back(kChatTemplate);
   }
+  manifest.generation_config.clear();
+  if (!engine.generation_config.empty()) {
+    manifest.generation_config = kGenerationConfig;
+    KILN_RETURN_IF_ERROR(
+        WriteText(dir + "/" + kGenerationConfig, engine.generation_config.dump(2) + "\n"));
+    names.push_back(kGenerationConfig);
+  }
   for (const std::string& name : names) {
     KILN_ASSIGN_OR_RETURN(FileDigest digest, DigestFile(dir + "/" + name));
     manifest.files.push_back({name, digest.bytes, digest.sha256});
@@ -245,6 +256,15 @@ absl::StatusOr<Engine> LoadEngine(const std::string& dir, const std::string& tar
   if (!engine.manifest.chat_template.empty()) {
     KILN_ASSIGN_OR_RETURN(engine.chat_template,
                           ReadText(dir + "/" + engine.manifest.chat_template));
+  }
+  if (!engine.manifest.generation_config.empty()) {
+    KILN_ASSIGN_OR_RETURN(std::string text,
+                          ReadText(dir + "/" + engine.manifest.generation_config));
+    engine.generation_config = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!engine.generation_config.is_object()) {
+      return absl::DataLossError(absl::StrCat(dir, "/", engine.manifest.generation_config,
+                                              " is not a JSON object"));
+    }
   }
   return engine;
 }

@@ -10,6 +10,8 @@
 //   <dir>/tokenizer.json      when the model directory has one (or
 //                             tokenizer.gguf: a GGUF model's vocabulary)
 //   <dir>/chat_template.jinja the model's chat template, when it has one
+//   <dir>/generation_config.json the model's sampling defaults, when it has
+//                             them (Transformers' generation_config.json)
 #ifndef KILN_RUNTIME_ENGINE_ENGINE_H_
 #define KILN_RUNTIME_ENGINE_ENGINE_H_
 
@@ -63,6 +65,9 @@ struct EngineManifest {
   // Optional in manifest.json (absent reads as none), so adding it did not
   // change the format version.
   std::string chat_template;
+  // File name of generation_config.json, empty when the model has none;
+  // optional in manifest.json like chat_template.
+  std::string generation_config;
   std::vector<EngineFile> files;
 };
 
@@ -73,6 +78,8 @@ struct Engine {
   Module module;
   WeightMap weights;
   std::string chat_template;  // the template's source; empty when none
+  // The model's generation_config.json; an empty object when none.
+  nlohmann::json generation_config = nlohmann::json::object();
 };
 
 // Writes `engine` to `dir` (created if needed): config, IR, weights, an

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 
 namespace kiln {
 
@@ -26,6 +28,15 @@ struct GenerationConfig {
   std::vector<int32_t> eos_token_ids;     // generation stops after any of these
   std::vector<std::string> stop_strings;  // ... or once the text contains one
 };
+
+// The sampling defaults a model ships in generation_config.json, resolved
+// as Transformers' generate() resolves them: a field the file sets wins,
+// any other takes Transformers' global default (greedy; when sampling
+// temperature 1, top_k 50, top_p 1, no min_p, repetition_penalty 1).
+// `json` is the file's object (an empty object: no file). A field of the
+// wrong type or out of range is an error naming it. max_new_tokens is kept
+// when the file sets it; eos and stop settings stay the caller's.
+absl::StatusOr<GenerationConfig> GenerationDefaults(const nlohmann::json& json);
 
 // Checks every field against its range and every token id against
 // `vocab_size`; the error names the field and the value.

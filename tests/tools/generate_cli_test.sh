@@ -10,7 +10,7 @@ tmp="${TEST_TMPDIR:-$(mktemp -d)}"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 model="$tmp/llama2"
-cp -r tests/fixtures/models/llama2/f32 "$model"
+cp -rL tests/fixtures/models/llama2/f32 "$model"
 chmod -R u+w "$model"
 printf '%s' "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}" \
   > "$model/chat_template.jinja"
@@ -33,6 +33,25 @@ one=$("$generate" --engine "$tmp/e" --prompt "first prompt" --max-new-tokens 6 -
 two=$("$generate" --engine "$tmp/e" --prompt "the second, longer prompt" --max-new-tokens 6 --json |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["ids"])')
 [[ $batch == "[$one, $two]" ]] || fail "batch $batch != alone [$one, $two]"
+
+# The model's generation_config.json sets the defaults; flags override them.
+sampled="$tmp/sampled"
+cp -rL tests/fixtures/models/llama2/f32 "$sampled"
+chmod -R u+w "$sampled"
+printf '{"do_sample": true, "temperature": 0.7, "top_k": 5, "max_new_tokens": 7}' \
+  > "$sampled/generation_config.json"
+"$compile" --model "$sampled" --out "$tmp/s" --tokenizer "$tokenizer" --max-seq 48 --buckets 8 \
+  2>/dev/null || fail "compile with generation_config.json"
+by_default=$("$generate" --engine "$tmp/s" --prompt "abc" --seed 4 --json | ids)
+by_flags=$("$generate" --engine "$tmp/e" --prompt "abc" --seed 4 --temperature 0.7 --top-k 5 \
+  --max-new-tokens 7 --json | ids)
+[[ $by_default == "$by_flags" ]] || fail "defaults gave $by_default, the same flags $by_flags"
+greedy=$("$generate" --engine "$tmp/s" --prompt "abc" --temperature 0 --max-new-tokens 7 --json | ids)
+plain=$("$generate" --engine "$tmp/e" --prompt "abc" --max-new-tokens 7 --json | ids)
+[[ $greedy == "$plain" ]] || fail "--temperature 0 did not override do_sample: $greedy vs $plain"
+printf '{"top_p": 2}' > "$sampled/generation_config.json"
+if "$compile" --model "$sampled" --out "$tmp/bad" 2>"$tmp/err"; then fail "bad generation config"; fi
+grep -qF "generation_config.json: top_p must be in (0, 1], got 2" "$tmp/err" || { cat "$tmp/err"; fail "message"; }
 
 expect_error() {  # expect_error MESSAGE ARGS...
   local message="$1"; shift

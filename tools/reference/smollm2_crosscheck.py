@@ -42,7 +42,8 @@ TOKENS = 32
 
 def kiln_generate(engine, text):
     out = subprocess.run([str(ROOT / "bin/generate"), "--engine", engine, "--prompt", text,
-                          "--max-new-tokens", str(TOKENS), "--add-special-tokens=false", "--json"],
+                          "--max-new-tokens", str(TOKENS), "--temperature", "0",
+                          "--add-special-tokens=false", "--json"],
                          check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
 

@@ -163,3 +163,55 @@ TEST(CounterUniformTest, IsInRangeAndCentred) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// generation_config.json resolves as Transformers' generate() resolves it.
+TEST(GenerationDefaultsTest, FileValuesWinAndTheRestAreTransformersDefaults) {
+  absl::StatusOr<GenerationConfig> none = GenerationDefaults(nlohmann::json::object());
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->do_sample);
+  EXPECT_EQ(none->temperature, 1.0);
+  EXPECT_EQ(none->top_k, 50);  // GenerationConfig._get_default_generation_params
+  EXPECT_EQ(none->top_p, 1.0);
+  EXPECT_EQ(none->repetition_penalty, 1.0);
+  EXPECT_EQ(none->max_new_tokens, GenerationConfig{}.max_new_tokens);
+
+  // SmolLM2-Instruct's file, and fields Kiln leaves to the caller.
+  absl::StatusOr<GenerationConfig> smollm2 = GenerationDefaults(nlohmann::json::parse(
+      R"({"do_sample": true, "temperature": 0.2, "top_p": 0.9, "top_k": null,
+          "max_new_tokens": 256, "bos_token_id": 1, "eos_token_id": 2,
+          "transformers_version": "4.42.3"})"));
+  ASSERT_TRUE(smollm2.ok()) << smollm2.status();
+  EXPECT_TRUE(smollm2->do_sample);
+  EXPECT_EQ(smollm2->temperature, 0.2);
+  EXPECT_EQ(smollm2->top_p, 0.9);
+  EXPECT_EQ(smollm2->top_k, 50);
+  EXPECT_EQ(smollm2->max_new_tokens, 256);
+  EXPECT_TRUE(smollm2->eos_token_ids.empty());
+}
+
+TEST(GenerationDefaultsTest, BadFieldsAreNamed) {
+  struct Bad {
+    const char* json;
+    const char* error;
+  };
+  for (const Bad& bad : {
+           Bad{R"({"temperature": "hot"})", "'temperature' must be a number, got \"hot\""},
+           Bad{R"({"do_sample": 1})", "'do_sample' must be true or false, got 1"},
+           Bad{R"({"top_k": 1.5})", "'top_k' must be an integer, got 1.5"},
+           Bad{R"({"top_k": 4294967296})", "'top_k' is out of range: 4294967296"},
+           Bad{R"({"max_new_tokens": -1})", "'max_new_tokens' is out of range: -1"},
+           Bad{R"({"top_p": 1.5})", "generation_config.json: top_p must be in (0, 1], got 1.5"},
+           Bad{R"({"do_sample": true, "temperature": 0})", "temperature must be a finite number > 0"},
+           Bad{R"([1, 2])", "generation_config.json must hold a JSON object"},
+       }) {
+    absl::StatusOr<GenerationConfig> c = GenerationDefaults(nlohmann::json::parse(bad.json));
+    ASSERT_FALSE(c.ok()) << bad.json;
+    EXPECT_NE(std::string(c.status().message()).find(bad.error), std::string::npos) << c.status();
+  }
+}
+
+}  // namespace
+}  // namespace kiln
