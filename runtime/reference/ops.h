@@ -25,6 +25,11 @@ absl::StatusOr<HostTensor> EvalOp(const Node& node, std::span<HostTensor* const>
                                   const std::vector<int64_t>& out_shape,
                                   bool may_consume_first);
 
+// Threads the executor's matrix products may use: $KILN_CPU_THREADS when it
+// is a positive integer (benchmarks pin it), else the hardware's; at most 8.
+// Results do not depend on it.
+int64_t CpuThreads();
+
 }  // namespace kiln
 
 #endif  // KILN_RUNTIME_REFERENCE_OPS_H_

@@ -49,20 +49,9 @@ namespace {
 // when `work` (multiply-adds) is large enough to repay starting one, else on
 // this thread. Each output is computed by exactly one call, in the same
 // order either way, so results do not depend on the split.
-// Threads the CPU executor may use: $KILN_CPU_THREADS when it is a positive
-// integer (benchmarks pin it), else the hardware's, at most 8.
-int64_t CpuThreads() {
-  static const int64_t threads = [] {
-    const char* env = std::getenv("KILN_CPU_THREADS");
-    if (env != nullptr && std::atoi(env) > 0) return static_cast<int64_t>(std::atoi(env));
-    return static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
-  }();
-  return std::min<int64_t>(threads, 8);
-}
-
 void ParallelFor(int64_t n, int64_t work, const std::function<void(int64_t, int64_t)>& fn) {
   constexpr int64_t kMinWorkPerThread = 1 << 20;
-  const int64_t threads = std::min<int64_t>({CpuThreads(), work / kMinWorkPerThread, n});
+  const int64_t threads = std::min<int64_t>({kiln::CpuThreads(), work / kMinWorkPerThread, n});
   if (threads <= 1) {
     fn(0, n);
     return;
@@ -212,3 +201,16 @@ HostTensor Argmax(const HostTensor& x, OutShape out_shape) {
 }
 
 }  // namespace kiln::reference_ops
+
+namespace kiln {
+
+int64_t CpuThreads() {
+  static const int64_t threads = [] {
+    const char* env = std::getenv("KILN_CPU_THREADS");
+    if (env != nullptr && std::atoi(env) > 0) return static_cast<int64_t>(std::atoi(env));
+    return static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+  }();
+  return std::min<int64_t>(threads, 8);
+}
+
+}  // namespace kiln

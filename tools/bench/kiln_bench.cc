@@ -29,6 +29,7 @@
 #include "ir/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "runtime/engine/engine.h"
+#include "runtime/reference/ops.h"
 #include "tools/bench/kiln_runner.h"
 #include "tools/bench/measure.h"
 #include "tools/bench/traffic.h"
@@ -232,7 +233,7 @@ absl::Status Run() {
       {"schema", "kiln-bench/1"},
       {"engine",
        {{"name", "kiln"},
-        {"backend", "cpu reference executor (1 thread)"},
+        {"backend", absl::StrCat("cpu reference executor (", CpuThreads(), " threads)")},
         {"path", dir},
         {"dtype", std::string(DTypeName(l.manifest.dtype))},
         {"architecture", l.manifest.architecture},
@@ -243,7 +244,7 @@ absl::Status Run() {
       {"card", {{"name", "none (CPU)"}, {"memory_gib", nullptr}, {"driver", nullptr}}},
       {"commit", commit.empty() ? json(nullptr) : json(commit)},
       {"date", UtcNow()},
-      {"threads", 1},
+      {"threads", CpuThreads()},
       {"timings", timings},
       {"memory",
        {{"peak_host_rss_bytes", peak_rss},

@@ -60,12 +60,17 @@ engine="$out/smollm2-f32.engine"
 rm -rf "$engine"
 wait_quiet
 # Kiln: compile (timed) and run; buckets 16 and 64 are the workload's
-# prompt lengths, batch 4 serves the batch workload.
-"$kiln_bench" --model "$gguf" --compile-model "$compile_model" \
+# prompt lengths, batch 4 serves the batch workload. KILN_CPU_THREADS pins
+# the executor's matmul threads: 1 thread (kiln.json, whose prompt ids the
+# other engines reuse), then every core.
+KILN_CPU_THREADS=1 "$kiln_bench" --model "$gguf" --compile-model "$compile_model" \
   --compile-flags="--max-seq 256 --max-batch 4 --buckets 16,64" --engine "$engine" \
   --workload $bench/workloads/cpu_smollm2.json --model-name SmolLM2-135M-Instruct --out "$out/kiln.json"
 wait_quiet
-"$kiln_bench" --engine "$engine" --workload $bench/workloads/cpu_smollm2_batch.json \
+KILN_CPU_THREADS="$(nproc)" "$kiln_bench" --engine "$engine" --workload $bench/workloads/cpu_smollm2.json \
+  --model-name SmolLM2-135M-Instruct --out "$out/kiln_t$(nproc).json"
+wait_quiet
+KILN_CPU_THREADS="$(nproc)" "$kiln_bench" --engine "$engine" --workload $bench/workloads/cpu_smollm2_batch.json \
   --model-name SmolLM2-135M-Instruct --out "$out/kiln_batch.json"
 
 # llama.cpp on the same GGUF and Kiln's prompt ids, 1 thread (as Kiln) and
@@ -95,7 +100,7 @@ if ! timeout 900 "$ref_py" $bench/hf_bench.py --model "$gguf_dir" --gguf-file "$
   rm -f "$out/hf_compile_t$(nproc).json"
 fi
 
-results=("$out/kiln.json" "$out"/llamacpp_t*.json "$out"/hf_*.json)
+results=("$out/kiln.json" "$out"/kiln_t*.json "$out"/llamacpp_t*.json "$out"/hf_*.json)
 python3 $bench/report.py "${results[@]}" --out "$out/report.md"
 python3 $bench/report.py "$out/kiln_batch.json" >> "$out/report.md"
 "$ref_py" $bench/plot.py "${results[@]}" --out-dir "$out/plots" || echo "run_cpu: no charts (matplotlib missing?)"
