@@ -27,6 +27,7 @@
 #include "passes/pipeline.h"
 #include "runtime/cuda/arena_plan.h"
 #include "runtime/engine/engine.h"
+#include "runtime/generate/chat_template.h"
 #include "runtime/generate/generation_config.h"
 #include "runtime/reference/gguf_weights.h"
 #include "runtime/reference/weights.h"
@@ -269,6 +270,13 @@ absl::Status Run() {
   m.eos_token_ids = model.info.eos_token_ids;
   engine.config = source.config;
   engine.chat_template = source.chat_template;
+  // A template Kiln cannot render is kept (a later Kiln may render it) and
+  // reported in the summary rather than at the first `generate --chat`.
+  std::string chat_warning;
+  if (!source.chat_template.empty()) {
+    absl::StatusOr<ChatTemplate> chat = ChatTemplate::Parse(source.chat_template);
+    if (!chat.ok()) chat_warning = std::string(chat.status().message());
+  }
   engine.generation_config = source.generation_config;
   engine.module = std::move(model.module);
   std::string scratch = out + ".kiln-scratch";
@@ -291,6 +299,10 @@ absl::Status Run() {
   std::fprintf(stderr, "memory plan (activation arena per bucket):\n%s\n", plan.c_str());
   KILN_ASSIGN_OR_RETURN(DeviceArenaPlan arena, PlanDeviceArena(engine.module));
   std::fprintf(stderr, "device arena for the CUDA backend: %s\n", arena.Summary().c_str());
+  if (!chat_warning.empty()) {
+    std::fprintf(stderr, "warning: generate --chat will fail on this engine: %s\n",
+                 chat_warning.c_str());
+  }
   std::fprintf(stderr, "wrote %s: %.2f MiB in %.2f s\n", out.c_str(),
                static_cast<double>(total_bytes) / (1 << 20),
                std::chrono::duration<double>(Clock::now() - start).count());

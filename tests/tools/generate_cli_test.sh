@@ -53,6 +53,14 @@ printf '{"top_p": 2}' > "$sampled/generation_config.json"
 if "$compile" --model "$sampled" --out "$tmp/bad" 2>"$tmp/err"; then fail "bad generation config"; fi
 grep -qF "generation_config.json: top_p must be in (0, 1], got 2" "$tmp/err" || { cat "$tmp/err"; fail "message"; }
 
+# A template Kiln cannot render is kept, with a warning at compile time.
+printf '%s' "{% macro m() %}{% endmacro %}" > "$sampled/chat_template.jinja"
+printf '{}' > "$sampled/generation_config.json"
+"$compile" --model "$sampled" --out "$tmp/macro" --tokenizer "$tokenizer" --max-seq 32 --buckets 8 \
+  2>"$tmp/err" || { cat "$tmp/err"; fail "compile with an unsupported chat template"; }
+grep -qF "warning: generate --chat will fail on this engine: chat template 1:4: '{% macro %}' is not supported" \
+  "$tmp/err" || { cat "$tmp/err"; fail "no chat template warning"; }
+
 expect_error() {  # expect_error MESSAGE ARGS...
   local message="$1"; shift
   if "$generate" "$@" >"$tmp/out" 2>"$tmp/err"; then fail "succeeded: $*"; fi
