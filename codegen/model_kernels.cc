@@ -15,9 +15,6 @@
 namespace kiln::codegen {
 namespace {
 
-// tools/compile_model.cc's passes after specialisation.
-constexpr char kOptimizeSpec[] = "fuse-attention,fuse-mlp,fuse-norm-residual,cse,dce,plan-memory";
-
 // Adds `kernels` to `suite`, once per name; a second, different kernel of
 // the same name means the buckets disagree.
 absl::Status Merge(std::vector<KernelDesc> kernels, KernelSuite& suite) {
@@ -87,15 +84,9 @@ constexpr char kOddSizeIr[] = R"(module @odd {
 absl::StatusOr<KernelSuite> ModelKernels(const std::string& name, const std::string& dir,
                                          DType dtype, const DeviceInfo& info, int64_t cache) {
   KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModelFromDir(dir, BuildOptions{dtype}));
-  const std::string spec = absl::StrCat(
-      "specialize-shapes{function=forward,as=decode_b1,batch=1,seq=1,cache=", cache,
-      "},specialize-shapes{function=forward,as=prefill_b2_s8,batch=2,seq=8,cache=", cache, "}");
-  KILN_ASSIGN_OR_RETURN(PassPipeline specialize, PassPipeline::Parse(spec));
-  KILN_RETURN_IF_ERROR(specialize.Run(model.module));
-  std::erase_if(model.module.functions,
-                [](const Function& f) { return f.name == kForwardFunction; });
-  KILN_ASSIGN_OR_RETURN(PassPipeline optimize, PassPipeline::Parse(kOptimizeSpec));
-  KILN_RETURN_IF_ERROR(optimize.Run(model.module));
+  // compile-model's pipeline, on a decode and a batched prefill bucket.
+  KILN_RETURN_IF_ERROR(CompileBuckets(model.module, kForwardFunction,
+                                      {{"decode_b1", 1, 1}, {"prefill_b2_s8", 2, 8}}, cache));
   KernelSuite suite;
   suite.name = name;
   for (const Function& f : model.module.functions) {

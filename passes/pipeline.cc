@@ -47,4 +47,20 @@ absl::Status PassPipeline::Run(Module& module) const {
   return absl::OkStatus();
 }
 
+absl::Status CompileBuckets(Module& module, const std::string& source,
+                            const std::vector<BucketSpec>& buckets, int64_t cache,
+                            PassPipeline::ReportSink report_sink) {
+  std::string spec;
+  for (const BucketSpec& b : buckets) {
+    absl::StrAppend(&spec, spec.empty() ? "" : ",", "specialize-shapes{function=", source,
+                    ",as=", b.function, ",batch=", b.batch, ",seq=", b.seq, ",cache=", cache, "}");
+  }
+  KILN_ASSIGN_OR_RETURN(PassPipeline specialize, PassPipeline::Parse(spec));
+  KILN_RETURN_IF_ERROR(specialize.Run(module));
+  std::erase_if(module.functions, [&](const Function& f) { return f.name == source; });
+  KILN_ASSIGN_OR_RETURN(PassPipeline optimize, PassPipeline::Parse(kBucketOptimizeSpec));
+  if (report_sink) optimize.set_report_sink(std::move(report_sink));
+  return optimize.Run(module);
+}
+
 }  // namespace kiln

@@ -36,6 +36,28 @@ class PassPipeline {
   ReportSink report_sink_;
 };
 
+// One compiled step function: `source` specialised to `batch` sequences of
+// `seq` tokens per step, named `function`.
+struct BucketSpec {
+  std::string function;
+  int64_t batch = 0;
+  int64_t seq = 0;
+};
+
+// What every specialised bucket goes through, in order.
+inline constexpr char kBucketOptimizeSpec[] =
+    "fuse-attention,fuse-mlp,fuse-norm-residual,cse,dce,plan-memory";
+
+// The compile pipeline compile-model runs, shared with everything that must
+// see the same compiled module (codegen snapshots, runtime tests):
+// specialise `source` into one function per bucket with a static KV cache
+// of `cache` positions, drop `source` (only the buckets remain, as in an
+// engine), then run kBucketOptimizeSpec. `report_sink`, when set, receives
+// the passes' reports (plan-memory's plan).
+absl::Status CompileBuckets(Module& module, const std::string& source,
+                            const std::vector<BucketSpec>& buckets, int64_t cache,
+                            PassPipeline::ReportSink report_sink = nullptr);
+
 }  // namespace kiln
 
 #endif  // KILN_PASSES_PIPELINE_H_

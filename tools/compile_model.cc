@@ -93,19 +93,6 @@ absl::StatusOr<std::vector<int64_t>> ParseBuckets(const std::string& text, int64
   return lengths;
 }
 
-// One specialised copy of @forward per bucket.
-std::string SpecializeSpec(const std::vector<EngineBucket>& buckets, int64_t cache) {
-  std::string spec;
-  for (const EngineBucket& b : buckets) {
-    absl::StrAppend(&spec, spec.empty() ? "" : ",", "specialize-shapes{function=forward,as=",
-                    b.function, ",batch=", b.batch, ",seq=", b.seq, ",cache=", cache, "}");
-  }
-  return spec;
-}
-
-// What every bucket goes through once specialised.
-constexpr char kOptimizeSpec[] = "fuse-attention,fuse-mlp,fuse-norm-residual,cse,dce,plan-memory";
-
 // The model compile-model reads: a Hugging Face directory or a GGUF file.
 struct ModelSource {
   std::string path;
@@ -249,15 +236,12 @@ absl::Status Run() {
       m.buckets.push_back({absl::StrCat("prefill_b", batch, "_s", len), batch, len});
     }
   }
-  KILN_ASSIGN_OR_RETURN(PassPipeline specialize,
-                        PassPipeline::Parse(SpecializeSpec(m.buckets, max_seq)));
-  KILN_RETURN_IF_ERROR(specialize.Run(model.module));
-  // The generic function is only the source of the buckets.
-  std::erase_if(model.module.functions, [](const Function& f) { return f.name == kForwardFunction; });
-  KILN_ASSIGN_OR_RETURN(PassPipeline optimize, PassPipeline::Parse(kOptimizeSpec));
+  std::vector<BucketSpec> specs;
+  for (const EngineBucket& b : m.buckets) specs.push_back({b.function, b.batch, b.seq});
   std::string plan;
-  optimize.set_report_sink([&](std::string_view, const std::string& report) { plan = report; });
-  KILN_RETURN_IF_ERROR(optimize.Run(model.module));
+  KILN_RETURN_IF_ERROR(CompileBuckets(
+      model.module, kForwardFunction, specs, max_seq,
+      [&](std::string_view, const std::string& report) { plan = report; }));
 
   progress.Step("generating kernels (cpu target: the reference executor runs the plan)");
   progress.Step("writing the engine");

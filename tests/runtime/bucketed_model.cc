@@ -12,7 +12,6 @@ namespace kiln {
 namespace {
 
 // tools/compile_model.cc's pipeline after specialisation.
-constexpr char kOptimize[] = "fuse-attention,fuse-mlp,fuse-norm-residual,cse,dce,plan-memory";
 
 absl::StatusOr<std::unique_ptr<ReferenceExecutor>> Load(const std::string& dir, Module module) {
   KILN_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(dir));
@@ -30,25 +29,16 @@ absl::StatusOr<BucketedModel> CompileBucketedModel(const std::string& dir, DType
                                                    int64_t capacity) {
   KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModelFromDir(dir, BuildOptions{dtype}));
   BucketedModel out;
-  std::string spec;
+  std::vector<BucketSpec> specs;
   for (int64_t batch : batches) {
     std::vector<SessionBucket>& own = out.buckets[batch];
     own.push_back({absl::StrCat("decode_b", batch), 1});
     for (int64_t len : lengths) own.push_back({absl::StrCat("prefill_b", batch, "_s", len), len});
-    for (const SessionBucket& b : own) {
-      absl::StrAppend(&spec, spec.empty() ? "" : ",",
-                      "specialize-shapes{function=forward,as=", b.function, ",batch=", batch,
-                      ",seq=", b.seq, ",cache=", capacity, "}");
-    }
+    for (const SessionBucket& b : own) specs.push_back({b.function, batch, b.seq});
     out.all_buckets.insert(out.all_buckets.end(), own.begin(), own.end());
   }
-  KILN_ASSIGN_OR_RETURN(PassPipeline specialize, PassPipeline::Parse(spec));
-  KILN_RETURN_IF_ERROR(specialize.Run(model.module));
-  // As in an engine, only the buckets remain.
-  std::erase_if(model.module.functions,
-                [](const Function& f) { return f.name == kForwardFunction; });
-  KILN_ASSIGN_OR_RETURN(PassPipeline optimize, PassPipeline::Parse(kOptimize));
-  KILN_RETURN_IF_ERROR(optimize.Run(model.module));
+  // As in an engine: compile-model's pipeline, only the buckets remain.
+  KILN_RETURN_IF_ERROR(CompileBuckets(model.module, kForwardFunction, specs, capacity));
   KILN_ASSIGN_OR_RETURN(out.executor, Load(dir, std::move(model.module)));
   return out;
 }
