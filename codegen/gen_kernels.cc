@@ -3,6 +3,10 @@
 //   gen_kernels --fixtures=DIR --host_out=FILE.cc
 //       the host C++ of every kernel of every fixture model and of the
 //       odd-size suites, with a table (GeneratedHostKernels()) for tests;
+//   gen_kernels --plan_models=DIR --host_out=FILE.cc
+//       the same for the launch-plan test models only (suites
+//       plan_<family>_<dtype>, f32 and bf16, one DIR/<family>/config.json
+//       each: tests/fixtures/plan_models);
 //   gen_kernels --fixtures=DIR --snapshot_dir=DIR
 //       the CUDA source of each suite as DIR/<suite>.cu; the committed
 //       snapshot is updated with
@@ -30,6 +34,19 @@ absl::StatusOr<std::vector<KernelSuite>> AllSuites(const std::string& fixtures) 
   }
   for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
     KILN_ASSIGN_OR_RETURN(suites.emplace_back(), OddSizeKernels(dtype, A100Info()));
+  }
+  return suites;
+}
+
+// The launch-plan test models under `dir` (A100 choices, as above).
+absl::StatusOr<std::vector<KernelSuite>> PlanModelSuites(const std::string& dir) {
+  std::vector<KernelSuite> suites;
+  for (const char* family : {"gemma", "llama2", "llama3", "mistral", "opt", "opt350"}) {
+    for (DType dtype : {DType::kF32, DType::kBF16}) {
+      const std::string name = absl::StrCat("plan_", family, "_", std::string(DTypeName(dtype)));
+      KILN_ASSIGN_OR_RETURN(suites.emplace_back(),
+                            ModelKernels(name, dir + "/" + family, dtype, A100Info()));
+    }
   }
   return suites;
 }
@@ -67,7 +84,7 @@ absl::Status WriteHost(const std::vector<KernelSuite>& suites, const std::string
 }
 
 absl::Status Main(int argc, char** argv) {
-  std::string fixtures = "tests/fixtures/models", host_out, snapshot_dir;
+  std::string fixtures = "tests/fixtures/models", plan_models, host_out, snapshot_dir;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const std::string& flag, std::string& out) {
@@ -75,7 +92,8 @@ absl::Status Main(int argc, char** argv) {
       out = arg.substr(flag.size() + 1);
       return true;
     };
-    if (!value("--fixtures", fixtures) && !value("--host_out", host_out) &&
+    if (!value("--fixtures", fixtures) && !value("--plan_models", plan_models) &&
+        !value("--host_out", host_out) &&
         !value("--snapshot_dir", snapshot_dir)) {
       return absl::InvalidArgumentError(absl::StrCat("unknown argument '", arg,
                                                      "' (see the comment in gen_kernels.cc)"));
@@ -84,7 +102,8 @@ absl::Status Main(int argc, char** argv) {
   if (host_out.empty() && snapshot_dir.empty()) {
     return absl::InvalidArgumentError("give --host_out=FILE.cc and/or --snapshot_dir=DIR");
   }
-  KILN_ASSIGN_OR_RETURN(std::vector<KernelSuite> suites, AllSuites(fixtures));
+  KILN_ASSIGN_OR_RETURN(std::vector<KernelSuite> suites,
+                        plan_models.empty() ? AllSuites(fixtures) : PlanModelSuites(plan_models));
   if (!host_out.empty()) KILN_RETURN_IF_ERROR(WriteHost(suites, host_out));
   if (!snapshot_dir.empty()) {
     for (const KernelSuite& suite : suites) {

@@ -23,6 +23,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "ir/builder.h"
 #include "ir/status_macros.h"
 #include "ir/text.h"
 #include "ir/verifier.h"
@@ -494,6 +495,16 @@ absl::StatusOr<LoweredFunction> LowerFunction(const Function& f, const DeviceInf
     }
   }
   return out;
+}
+
+absl::StatusOr<KernelDesc> LowerSampleArgmax(DType dtype, int64_t vocab, const DeviceInfo& info) {
+  Module m;
+  m.name = "sample";
+  FunctionBuilder fb(m, "sample");
+  ValueId logits = fb.Parameter("logits", {dtype, MakeShape({"rows", vocab})});
+  ValueId next = fb.Add(Op::kArgmax, {logits}, {}, "sample_argmax");
+  KILN_RETURN_IF_ERROR(fb.Finish({next}));
+  return LowerNodes(m.functions[0], {next}, "sample_argmax", info);
 }
 
 }  // namespace kiln::codegen

@@ -49,6 +49,11 @@ absl::StatusOr<LoweredFunction> LowerFunction(const Function& f, const DeviceInf
 absl::StatusOr<KernelDesc> LowerNodes(const Function& f, const std::vector<ValueId>& members,
                                       const std::string& name, const DeviceInfo& info);
 
+// The greedy sampling kernel "sample_argmax": argmax over the last axis of
+// `logits` [rows, vocab] in `dtype`, one int32 per row (first index of the
+// maximum; a NaN wins, as the reference's argmax). Buffers: logits, result.
+absl::StatusOr<KernelDesc> LowerSampleArgmax(DType dtype, int64_t vocab, const DeviceInfo& info);
+
 }  // namespace kiln::codegen
 
 #endif  // KILN_CODEGEN_LOWER_H_

@@ -38,18 +38,6 @@ absl::Status Merge(std::vector<KernelDesc> kernels, KernelSuite& suite) {
   return absl::OkStatus();
 }
 
-// argmax over the last axis of `logits` [rows, vocab]: on-device greedy sampling.
-absl::StatusOr<KernelDesc> ArgmaxKernel(DType dtype, int64_t vocab, const DeviceInfo& info) {
-  Module m;
-  m.name = "sample";
-  FunctionBuilder fb(m, "sample");
-  ValueId logits = fb.Parameter("logits", {dtype, MakeShape({"rows", vocab})});
-  ValueId next = fb.Add(Op::kArgmax, {logits}, {}, "sample_argmax");
-  KILN_RETURN_IF_ERROR(fb.Finish({next}));
-  const Function& f = m.functions[0];
-  return LowerNodes(f, {next}, "sample_argmax", info);
-}
-
 // The odd-size suite as IR: each line one kernel (fusion labels as the
 // passes would set them).
 constexpr char kOddSizeIr[] = R"(module @odd {
@@ -95,7 +83,7 @@ absl::StatusOr<KernelSuite> ModelKernels(const std::string& name, const std::str
     KILN_RETURN_IF_ERROR(Merge(std::move(lowered.kernels), suite));
   }
   std::vector<KernelDesc> sample;
-  KILN_ASSIGN_OR_RETURN(sample.emplace_back(), ArgmaxKernel(dtype, model.info.vocab_size, info));
+  KILN_ASSIGN_OR_RETURN(sample.emplace_back(), LowerSampleArgmax(dtype, model.info.vocab_size, info));
   KILN_RETURN_IF_ERROR(Merge(std::move(sample), suite));
   return suite;
 }

@@ -22,6 +22,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
+#include "passes/free_list.h"
 #include "passes/passes.h"
 
 namespace kiln {
@@ -34,53 +35,6 @@ int64_t AlignUp(int64_t n) { return (n + kAlignment - 1) / kAlignment * kAlignme
 bool AliasesOperand(const Node& node) {
   return node.op == Op::kReshape || node.op == Op::kKvCacheWrite;
 }
-
-// Free space in the arena as offset -> size, coalesced on release.
-class FreeList {
- public:
-  int64_t Allocate(int64_t size) {
-    for (auto it = free_.begin(); it != free_.end(); ++it) {
-      if (it->second < size) continue;
-      int64_t offset = it->first, left = it->second - size;
-      free_.erase(it);
-      if (left > 0) free_[offset + size] = left;
-      return offset;
-    }
-    // Grow: reuse a free block that ends at the top of the arena.
-    int64_t offset = top_;
-    if (!free_.empty()) {
-      auto last = std::prev(free_.end());
-      if (last->first + last->second == top_) {
-        offset = last->first;
-        free_.erase(last);
-      }
-    }
-    top_ = offset + size;
-    return offset;
-  }
-
-  void Release(int64_t offset, int64_t size) {
-    auto [it, inserted] = free_.emplace(offset, size);
-    auto next = std::next(it);
-    if (next != free_.end() && offset + size == next->first) {
-      it->second += next->second;
-      free_.erase(next);
-    }
-    if (it != free_.begin()) {
-      auto prev = std::prev(it);
-      if (prev->first + prev->second == it->first) {
-        prev->second += it->second;
-        free_.erase(it);
-      }
-    }
-  }
-
-  int64_t peak() const { return top_; }
-
- private:
-  std::map<int64_t, int64_t> free_;
-  int64_t top_ = 0;
-};
 
 class PlanMemory : public Pass {
  public:
