@@ -7,6 +7,8 @@
 //   bin/compile-model --model tests/fixtures/models/llama3/f32 --out /tmp/llama3.engine
 //   bin/compile-model --model SmolLM2-135M-Instruct.Q4_1.gguf --out /tmp/smollm2.engine
 #include <chrono>
+#include <cstdlib>
+#include <map>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -25,7 +27,10 @@
 #include "models/gguf_writer.h"
 #include "models/registry.h"
 #include "passes/pipeline.h"
+#include "codegen/device_info.h"
 #include "runtime/cuda/arena_plan.h"
+#include "runtime/cuda/kernel_bundle.h"
+#include "runtime/cuda/launch_plan.h"
 #include "runtime/engine/engine.h"
 #include "runtime/generate/chat_template.h"
 #include "runtime/generate/generation_config.h"
@@ -42,6 +47,9 @@ ABSL_FLAG(int64_t, max_batch, 1, "largest batch the engine serves");
 ABSL_FLAG(int64_t, max_seq, 0, "KV-cache capacity in tokens (default: min(max_position_embeddings, 2048))");
 ABSL_FLAG(std::string, buckets, "16,64,256", "prefill lengths to compile (each <= --max-seq)");
 ABSL_FLAG(std::string, tokenizer, "", "tokenizer.json to bundle (default: the model directory's)");
+ABSL_FLAG(std::string, kernel_cache, "",
+          "CUDA targets: directory caching NVRTC output by source hash (default "
+          "$KILN_KERNEL_CACHE, else ~/.cache/kiln/kernels; 'none' disables it)");
 
 namespace kiln {
 namespace {
@@ -189,17 +197,60 @@ absl::StatusOr<std::string> TokenizerToBundle(const ModelSource& source, const s
   return vocab;
 }
 
+std::string KernelCacheDir() {
+  std::string dir = absl::GetFlag(FLAGS_kernel_cache);
+  if (dir == "none") return "";
+  if (!dir.empty()) return dir;
+  if (const char* env = std::getenv("KILN_KERNEL_CACHE"); env != nullptr && *env != '\0') return env;
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return std::string(home) + "/.cache/kiln/kernels";
+  }
+  return "";
+}
+
+// The CUDA target's part of the engine: launch plans for every bucket, the
+// kernels they use compiled by NVRTC (cubin + PTX + ptxas reports), the plan
+// listing; `summary` gets the kernel and arena lines compile-model prints.
+absl::StatusOr<std::map<std::string, std::string>> CompileCudaKernels(const Module& module,
+                                                                      const std::string& target,
+                                                                      std::string& summary) {
+  KILN_ASSIGN_OR_RETURN(codegen::DeviceInfo info, codegen::DeviceInfoForTarget(target));
+  KILN_ASSIGN_OR_RETURN(StaticLayout layout, LayOutStaticSpaces(module));
+  std::vector<LaunchPlan> plans;
+  std::string listing;
+  for (const Function& f : module.functions) {
+    KILN_ASSIGN_OR_RETURN(plans.emplace_back(), BuildLaunchPlan(module, f.name, layout, info));
+    absl::StrAppend(&listing, DumpLaunchPlan(plans.back()), "\n");
+  }
+  KILN_ASSIGN_OR_RETURN(KernelBundle bundle, CompileKernelBundle(plans, info, KernelCacheDir()));
+  int64_t steps = 0;
+  for (const LaunchPlan& p : plans) steps += static_cast<int64_t>(p.steps.size());
+  int cached = 0, max_registers = 0;
+  for (const BundledKernel& k : bundle.kernels) {
+    cached += k.compiled.from_cache ? 1 : 0;
+    max_registers = std::max(max_registers, k.compiled.report.registers);
+  }
+  summary = absl::StrCat("CUDA ", target, ": ", plans.size(), " launch plans with ", steps,
+                         " steps in all; ", bundle.kernels.size(), " kernels compiled (", cached,
+                         " from the NVRTC cache), at most ", max_registers, " registers a thread\n");
+  for (const BundledKernel& k : bundle.kernels) {
+    if (k.compiled.report.spills()) {
+      absl::StrAppend(&summary, "warning: kernel ", k.function, " spills ",
+                      k.compiled.report.spill_stores, " bytes (stores) to local memory\n");
+    }
+  }
+  absl::StrAppend(&summary, "device arena: ", PlanDeviceArena(layout, plans).Summary(), "\n");
+  std::map<std::string, std::string> files = KernelBundleFiles(bundle);
+  files["kernel.launch_plans.txt"] = listing;
+  return files;
+}
+
 absl::Status Run() {
   std::string dir = absl::GetFlag(FLAGS_model), out = absl::GetFlag(FLAGS_out);
   std::string target = absl::GetFlag(FLAGS_target);
   if (dir.empty() || out.empty()) return absl::InvalidArgumentError("--model and --out are required");
   if (target != "cpu" && target != "sm_80" && target != "sm_90") {
     return absl::InvalidArgumentError("--target must be cpu, sm_80 or sm_90");
-  }
-  if (target != "cpu") {
-    return absl::UnimplementedError(absl::StrCat(
-        "--target ", target, ": the CUDA backend (NVRTC kernels, cuBLASLt, graphs) is not built "
-        "yet; compile for --target cpu"));
   }
   std::optional<DType> dtype = DTypeFromName(absl::GetFlag(FLAGS_dtype));
   if (!dtype || !IsFloat(*dtype)) return absl::InvalidArgumentError("--dtype must be f32, bf16 or f16");
@@ -243,7 +294,14 @@ absl::Status Run() {
       model.module, kForwardFunction, specs, max_seq,
       [&](std::string_view, const std::string& report) { plan = report; }));
 
-  progress.Step("generating kernels (cpu target: the reference executor runs the plan)");
+  std::string cuda_summary;
+  if (target == "cpu") {
+    progress.Step("generating kernels (cpu target: the reference executor runs the plan)");
+  } else {
+    progress.Step("planning launches and compiling kernels with NVRTC for " + target);
+    KILN_ASSIGN_OR_RETURN(engine.kernel_files,
+                          CompileCudaKernels(model.module, target, cuda_summary));
+  }
   progress.Step("writing the engine");
   m.architecture = model.info.architecture;
   m.target = target;
@@ -281,8 +339,13 @@ absl::Status Run() {
                m.buckets.size(), static_cast<long long>(max_batch),
                static_cast<long long>(max_seq));
   std::fprintf(stderr, "memory plan (activation arena per bucket):\n%s\n", plan.c_str());
-  KILN_ASSIGN_OR_RETURN(DeviceArenaPlan arena, PlanDeviceArena(engine.module));
-  std::fprintf(stderr, "device arena for the CUDA backend: %s\n", arena.Summary().c_str());
+  if (target == "cpu") {
+    KILN_ASSIGN_OR_RETURN(DeviceArenaPlan arena, PlanDeviceArena(engine.module));
+    std::fprintf(stderr, "device arena for the CUDA backend (estimate): %s\n",
+                 arena.Summary().c_str());
+  } else {
+    std::fputs(cuda_summary.c_str(), stderr);
+  }
   if (!chat_warning.empty()) {
     std::fprintf(stderr, "warning: generate --chat will fail on this engine: %s\n",
                  chat_warning.c_str());

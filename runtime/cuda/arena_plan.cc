@@ -118,6 +118,21 @@ absl::StatusOr<DeviceArenaPlan> PlanDeviceArena(const Module& module) {
   return plan;
 }
 
+DeviceArenaPlan PlanDeviceArena(const StaticLayout& layout, const std::vector<LaunchPlan>& plans) {
+  int64_t scratch = 0;
+  for (const LaunchPlan& p : plans) scratch = std::max(scratch, p.scratch_bytes);
+  DeviceArenaPlan plan;
+  for (const auto& [name, bytes] : {std::pair<const char*, int64_t>{"weights", layout.weights_bytes},
+                                    {"kv_cache", layout.caches_bytes},
+                                    {"step_inputs", layout.inputs_bytes},
+                                    {"rope_tables", layout.tables_bytes},
+                                    {"scratch", scratch}}) {
+    plan.regions.push_back({name, plan.total_bytes, AlignUp(bytes)});
+    plan.total_bytes += AlignUp(bytes);
+  }
+  return plan;
+}
+
 absl::Status CheckArenaFits(const DeviceArenaPlan& plan, int64_t free_bytes,
                             const std::string& device_name) {
   if (plan.total_bytes <= free_bytes) return absl::OkStatus();

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "ir/module.h"
+#include "runtime/cuda/launch_plan.h"
 
 namespace kiln {
 
@@ -42,10 +43,17 @@ struct DeviceArenaPlan {
   std::string Summary() const;
 };
 
-// Plans the arena of a compiled (specialised, memory-planned) module. Fails
+// An estimate from plan-memory alone, for engines without launch plans (the
+// cpu target's summary): plans the arena of a compiled (specialised,
+// memory-planned) module. Fails
 // when a step function has a value without a static size, or no function
 // has been memory-planned (run plan-memory first).
 absl::StatusOr<DeviceArenaPlan> PlanDeviceArena(const Module& module);
+
+// The arena the CUDA executor allocates for `plans` (launch_plan.h):
+// regions weights, kv_cache, step_inputs, rope_tables and scratch (the
+// largest plan's; plans run one at a time), each 256-aligned, in this order.
+DeviceArenaPlan PlanDeviceArena(const StaticLayout& layout, const std::vector<LaunchPlan>& plans);
 
 // OK when the plan fits in `free_bytes` of device memory; otherwise a
 // ResourceExhausted error naming both numbers, each region, and the

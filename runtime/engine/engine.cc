@@ -23,6 +23,12 @@ constexpr char kModelIr[] = "model.ir";
 constexpr char kWeights[] = "weights.safetensors";
 constexpr char kChatTemplate[] = "chat_template.jinja";
 constexpr char kGenerationConfig[] = "generation_config.json";
+constexpr char kKernelIndex[] = "kernels.json";
+
+// The CUDA target's files: the index and kernel.<name>.cubin / .ptx.
+bool IsKernelFile(const std::string& name) {
+  return name == kKernelIndex || name.rfind("kernel.", 0) == 0;
+}
 
 absl::Status WriteText(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -83,6 +89,7 @@ nlohmann::json ManifestToJson(const EngineManifest& m) {
       {"chat_template", m.chat_template},
       {"generation_config", m.generation_config},
   };
+  if (!m.kernel_index.empty()) j["kernel_index"] = m.kernel_index;
   j["bos_token_id"] = m.bos_token_id ? nlohmann::json(*m.bos_token_id) : nlohmann::json(nullptr);
   for (const EngineBucket& b : m.buckets) {
     j["buckets"].push_back({{"function", b.function}, {"batch", b.batch}, {"seq", b.seq}});
@@ -135,6 +142,8 @@ absl::StatusOr<EngineManifest> ManifestFromJson(const nlohmann::json& j) {
     if (j.contains(field)) read("chat_template", m.chat_template);
     field = "generation_config";
     if (j.contains(field)) read("generation_config", m.generation_config);
+    field = "kernel_index";
+    if (j.contains(field)) read("kernel_index", m.kernel_index);
     field = "buckets";
     for (const nlohmann::json& b : j.at(field)) {
       m.buckets.push_back({b.at("function").get<std::string>(), b.at("batch").get<int64_t>(),
@@ -160,7 +169,8 @@ absl::Status CheckFiles(const std::string& dir, const EngineManifest& m) {
     if (!listed) return absl::DataLossError(absl::StrCat("manifest.json does not list ", required));
   }
   // The optional files are read by name: each must be one the digests cover.
-  for (const std::string* optional : {&m.tokenizer, &m.chat_template, &m.generation_config}) {
+  for (const std::string* optional :
+       {&m.tokenizer, &m.chat_template, &m.generation_config, &m.kernel_index}) {
     if (optional->empty()) continue;
     bool listed = false;
     for (const EngineFile& f : m.files) listed |= f.path == *optional;
@@ -226,6 +236,15 @@ absl::Status WriteEngine(const std::string& dir, const Engine& engine,
         WriteText(dir + "/" + kGenerationConfig, engine.generation_config.dump(2) + "\n"));
     names.push_back(kGenerationConfig);
   }
+  manifest.kernel_index.clear();
+  for (const auto& [name, bytes] : engine.kernel_files) {
+    if (!IsKernelFile(name)) {
+      return absl::InternalError("kernel file '" + name + "' is not kernels.json or kernel.*");
+    }
+    if (name == kKernelIndex) manifest.kernel_index = kKernelIndex;
+    KILN_RETURN_IF_ERROR(WriteText(dir + "/" + name, bytes));
+    names.push_back(name);
+  }
   for (const std::string& name : names) {
     KILN_ASSIGN_OR_RETURN(FileDigest digest, DigestFile(dir + "/" + name));
     manifest.files.push_back({name, digest.bytes, digest.sha256});
@@ -265,6 +284,14 @@ absl::StatusOr<Engine> LoadEngine(const std::string& dir, const std::string& tar
       return absl::DataLossError(absl::StrCat(dir, "/", engine.manifest.generation_config,
                                               " is not a JSON object"));
     }
+  }
+  for (const EngineFile& f : engine.manifest.files) {
+    if (!IsKernelFile(f.path)) continue;
+    KILN_ASSIGN_OR_RETURN(engine.kernel_files[f.path], ReadText(dir + "/" + f.path));
+  }
+  if (engine.manifest.target != "cpu" && engine.manifest.kernel_index.empty()) {
+    return absl::DataLossError(absl::StrCat("the ", engine.manifest.target, " engine in ", dir,
+                                            " has no kernels.json: recompile it"));
   }
   return engine;
 }

@@ -12,10 +12,14 @@
 //   <dir>/chat_template.jinja the model's chat template, when it has one
 //   <dir>/generation_config.json the model's sampling defaults, when it has
 //                             them (Transformers' generation_config.json)
+//   <dir>/kernels.json        CUDA targets: the compiled kernels' index and
+//                             ptxas reports (runtime/cuda/kernel_bundle.h)
+//   <dir>/kernel.<name>.cubin, kernel.<name>.ptx  CUDA targets: each kernel
 #ifndef KILN_RUNTIME_ENGINE_ENGINE_H_
 #define KILN_RUNTIME_ENGINE_ENGINE_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,6 +72,9 @@ struct EngineManifest {
   // File name of generation_config.json, empty when the model has none;
   // optional in manifest.json like chat_template.
   std::string generation_config;
+  // CUDA targets: the file name of the kernel index (kernels.json), empty
+  // for the cpu target; optional in manifest.json like chat_template.
+  std::string kernel_index;
   std::vector<EngineFile> files;
 };
 
@@ -80,6 +87,9 @@ struct Engine {
   std::string chat_template;  // the template's source; empty when none
   // The model's generation_config.json; an empty object when none.
   nlohmann::json generation_config = nlohmann::json::object();
+  // CUDA targets: the kernel index and every kernel.* file, by file name
+  // (plain names: kernels.json, kernel.<name>.cubin, kernel.<name>.ptx).
+  std::map<std::string, std::string> kernel_files;
 };
 
 // Writes `engine` to `dir` (created if needed): config, IR, weights, an

@@ -28,19 +28,12 @@
 #include "runtime/cuda/launch_plan.h"
 #include "runtime/cuda/plan_host_executor.h"
 #include "runtime/reference/executor.h"
+#include "tests/runtime/cuda/plan_models.h"
 
 namespace kiln {
 namespace {
 
 constexpr int64_t kCache = 64;
-
-// A plan test model's config (tests/fixtures/plan_models/README.md).
-std::string PlanModelConfig(const std::string& family) {
-  std::ifstream in("tests/fixtures/plan_models/" + family + "/config.json");
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // The generated host renderings of the model's kernels, by name, and the IR
 // each implements.
@@ -51,23 +44,6 @@ void HostRenderings(const std::string& suite, std::map<std::string, HostKernelFn
     fns[k.name] = k.fn;
     irs[k.name] = k.ir;
   }
-}
-
-// Uniform weights: matrices ±0.1 (activations stay O(1)), vectors ±0.5
-// around 1 (norm scales; Gemma's weight_offset makes them 1 + w anyway).
-WeightMap RandomWeights(const Module& m, uint32_t seed) {
-  std::mt19937 rng(seed);
-  WeightMap weights;
-  for (const WeightDecl& w : m.weights) {
-    const bool vector = w.type.shape.size() == 1;
-    std::uniform_real_distribution<float> dist(vector ? 0.5f : -0.1f, vector ? 1.5f : 0.1f);
-    std::vector<int64_t> shape;
-    for (const Dim& d : w.type.shape) shape.push_back(d.size);
-    std::vector<float> values(static_cast<size_t>(NumElements(shape)));
-    for (float& v : values) v = dist(rng);
-    weights[w.name] = HostTensor::FromFloats(w.type.dtype, shape, std::move(values));
-  }
-  return weights;
 }
 
 // The reference executor's side of a scenario: it carries the caches.
@@ -189,7 +165,7 @@ class LaunchPlanTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(LaunchPlanTest, HostExecutionMatchesReference) {
   const Case& c = GetParam();
-  absl::StatusOr<ConfigReader> config = ConfigReader::Parse(PlanModelConfig(c.family));
+  absl::StatusOr<ConfigReader> config = ConfigReader::Parse(testing::PlanModelConfig(c.family));
   ASSERT_TRUE(config.ok()) << config.status();
   absl::StatusOr<BuiltModel> model = BuildModel(*config, BuildOptions{c.dtype});
   ASSERT_TRUE(model.ok()) << model.status();
@@ -201,7 +177,7 @@ TEST_P(LaunchPlanTest, HostExecutionMatchesReference) {
                               {"decode_b1", 1, 1}},
                              kCache)
                   .ok());
-  const WeightMap weights = RandomWeights(module, 17);
+  const WeightMap weights = testing::RandomWeights(module, 17);
   absl::StatusOr<StaticLayout> layout = LayOutStaticSpaces(module);
   ASSERT_TRUE(layout.ok()) << layout.status();
   std::vector<LaunchPlan> plans;

@@ -1,0 +1,178 @@
+// The CUDA target's compiled kernels: every kernel a launch plan names is
+// in the bundle, compiles under NVRTC for sm_80 and sm_90 without spills,
+// identical layers share one compiled function, the engine files read back
+// unchanged, and compile-model --target writes an engine the sm_XX loader
+// accepts (and the cpu loader refuses with a recompile hint).
+#include "runtime/cuda/kernel_bundle.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "gtest/gtest.h"
+#include "models/config_reader.h"
+#include "models/registry.h"
+#include "passes/pipeline.h"
+#include "runtime/cuda/launch_plan.h"
+#include "runtime/engine/engine.h"
+#include "tests/runtime/cuda/plan_models.h"
+
+namespace kiln {
+namespace {
+
+std::string TempDir() { return std::getenv("TEST_TMPDIR"); }
+
+std::vector<LaunchPlan> Plans(const std::string& family, DType dtype,
+                              const codegen::DeviceInfo& info) {
+  absl::StatusOr<ConfigReader> config = ConfigReader::Parse(testing::PlanModelConfig(family));
+  EXPECT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<BuiltModel> model = BuildModel(*config, BuildOptions{dtype});
+  EXPECT_TRUE(model.ok()) << model.status();
+  EXPECT_TRUE(CompileBuckets(model->module, kForwardFunction,
+                             {{"decode_b1", 1, 1}, {"prefill_b1_s16", 1, 16}}, 64)
+                  .ok());
+  absl::StatusOr<StaticLayout> layout = LayOutStaticSpaces(model->module);
+  EXPECT_TRUE(layout.ok()) << layout.status();
+  std::vector<LaunchPlan> plans;
+  for (const Function& f : model->module.functions) {
+    absl::StatusOr<LaunchPlan> plan = BuildLaunchPlan(model->module, f.name, *layout, info);
+    EXPECT_TRUE(plan.ok()) << plan.status();
+    if (plan.ok()) plans.push_back(*std::move(plan));
+  }
+  return plans;
+}
+
+struct Case {
+  std::string family;
+  DType dtype;
+  bool h100;
+};
+
+class KernelBundleTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(KernelBundleTest, EveryPlannedKernelCompilesWithoutSpills) {
+  const Case& c = GetParam();
+  const codegen::DeviceInfo info = c.h100 ? codegen::H100Info() : codegen::A100Info();
+  const std::vector<LaunchPlan> plans = Plans(c.family, c.dtype, info);
+  ASSERT_EQ(plans.size(), 2u);
+  absl::StatusOr<KernelBundle> bundle = CompileKernelBundle(plans, info, "");
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  EXPECT_EQ(bundle->arch, info.sm_arch());
+  for (const BundledKernel& k : bundle->kernels) {
+    EXPECT_FALSE(k.compiled.report.spills()) << k.function << " spills on " << bundle->arch;
+    EXPECT_GT(k.compiled.report.registers, 0) << k.function;
+    EXPECT_FALSE(k.compiled.cubin.empty()) << k.function;
+    EXPECT_NE(k.compiled.ptx.find(".entry " + k.function), std::string::npos) << k.function;
+  }
+  EXPECT_EQ(bundle->spill_bytes(), 0);
+
+  // Every step's kernel is there; the layers' row kernels share functions.
+  std::set<std::string> row_names;
+  for (const LaunchPlan& plan : plans) {
+    for (const LaunchStep& step : plan.steps) {
+      if (const auto* row = std::get_if<RowKernelStep>(&step.op)) {
+        row_names.insert(row->desc.name);
+        ASSERT_TRUE(bundle->row_functions.contains(row->desc.name)) << row->desc.name;
+        const std::string& function = bundle->row_functions.at(row->desc.name);
+        ASSERT_NE(bundle->Find(function), nullptr) << function;
+        // A shared function computes the same thing: equal structural keys.
+        for (const LaunchStep& other : plan.steps) {
+          const auto* o = std::get_if<RowKernelStep>(&other.op);
+          if (o != nullptr && o->desc.name == function) {
+            EXPECT_EQ(*RowKernelKey(row->desc), *RowKernelKey(o->desc)) << row->desc.name;
+          }
+        }
+      }
+      if (const auto* a = std::get_if<AttentionStep>(&step.op)) {
+        EXPECT_NE(bundle->Find(codegen::attention::KernelName(a->variant)), nullptr);
+      }
+    }
+  }
+  const size_t row_kernels = bundle->kernels.size() -
+                             static_cast<size_t>(std::count_if(
+                                 bundle->kernels.begin(), bundle->kernels.end(),
+                                 [](const BundledKernel& k) { return k.kind != "row"; }));
+  EXPECT_LT(row_kernels, row_names.size()) << "two layers' kernels should share a function";
+
+  // Engine files read back to the same bundle.
+  absl::StatusOr<KernelBundle> back = ReadKernelBundle(KernelBundleFiles(*bundle));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->row_functions, bundle->row_functions);
+  ASSERT_EQ(back->kernels.size(), bundle->kernels.size());
+  for (size_t i = 0; i < back->kernels.size(); ++i) {
+    EXPECT_EQ(back->kernels[i].compiled.cubin, bundle->kernels[i].compiled.cubin);
+    EXPECT_EQ(back->kernels[i].compiled.report.registers,
+              bundle->kernels[i].compiled.report.registers);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, KernelBundleTest,
+                         ::testing::Values(Case{"llama3", DType::kBF16, false},
+                                           Case{"opt", DType::kF32, true},
+                                           Case{"gemma", DType::kF16, true}),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return info.param.family + "_" +
+                                  std::string(DTypeName(info.param.dtype)) +
+                                  (info.param.h100 ? "_sm90" : "_sm80");
+                         });
+
+TEST(KernelBundleFilesTest, MalformedIndexesAreDataLoss) {
+  std::map<std::string, std::string> files;
+  EXPECT_EQ(ReadKernelBundle(files).status().code(), absl::StatusCode::kDataLoss);
+  files["kernels.json"] = "{\"arch\": \"sm_90\"}";
+  EXPECT_EQ(ReadKernelBundle(files).status().code(), absl::StatusCode::kDataLoss);
+  files["kernels.json"] =
+      R"({"arch": "sm_90", "row_functions": {}, "kernels": [{"function": "k", "kind": "row",
+      "cubin": "kernel.k.cubin", "ptx": "kernel.k.ptx", "source_sha256": "", "registers": 8,
+      "shared_bytes": 0, "stack_bytes": 0, "spill_stores": 0, "spill_loads": 0}]})";
+  absl::Status missing = ReadKernelBundle(files).status();
+  EXPECT_EQ(missing.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(std::string(missing.message()).find("kernel.k.cubin"), std::string::npos) << missing;
+  files["kernel.k.cubin"] = "cubin";
+  files["kernel.k.ptx"] = "ptx";
+  EXPECT_TRUE(ReadKernelBundle(files).ok());
+  files["kernels.json"].replace(files["kernels.json"].find("{}"), 2, R"({"k_l0": "k_gone"})");
+  EXPECT_EQ(ReadKernelBundle(files).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(CompileModelCudaTargetTest, WritesAnEngineTheCudaLoaderAccepts) {
+  const std::string model = TempDir() + "/llama3_random";
+  ASSERT_TRUE(testing::WriteRandomCheckpoint("llama3", 3, model).ok());
+  const std::string out = TempDir() + "/llama3_sm90.engine";
+  const std::string command = "tools/compile-model --model " + model + " --out " + out +
+                              " --target sm_90 --dtype bf16 --max-seq 64 --buckets 16 "
+                              "--kernel_cache " + TempDir() + "/kernel-cache 2>" + out + ".log";
+  ASSERT_EQ(std::system(command.c_str()), 0) << std::ifstream(out + ".log").rdbuf();
+  std::ifstream log_file(out + ".log");
+  const std::string log(std::istreambuf_iterator<char>(log_file), {});
+  EXPECT_NE(log.find("CUDA sm_90: 2 launch plans"), std::string::npos) << log;
+  EXPECT_NE(log.find("device arena: weights"), std::string::npos) << log;
+
+  absl::StatusOr<Engine> engine = LoadEngine(out, "sm_90");
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  EXPECT_EQ(engine->manifest.kernel_index, "kernels.json");
+  absl::StatusOr<KernelBundle> bundle = ReadKernelBundle(engine->kernel_files);
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  EXPECT_EQ(bundle->arch, "sm_90");
+  EXPECT_EQ(bundle->spill_bytes(), 0);
+  EXPECT_TRUE(engine->kernel_files.contains("kernel.launch_plans.txt"));
+
+  absl::Status cpu = LoadEngine(out, "cpu").status();
+  EXPECT_EQ(cpu.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(cpu.message()).find("recompile with --target cpu"), std::string::npos)
+      << cpu;
+
+  // A second compile finds every kernel in the cache.
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  std::ifstream again_file(out + ".log");
+  const std::string again(std::istreambuf_iterator<char>(again_file), {});
+  const size_t at = again.find(" from the NVRTC cache");
+  ASSERT_NE(at, std::string::npos) << again;
+  const size_t open = again.rfind('(', at);
+  const std::string cached = again.substr(open + 1, at - open - 1);
+  EXPECT_NE(again.find(cached + " kernels compiled"), std::string::npos) << again;
+}
+
+}  // namespace
+}  // namespace kiln
