@@ -14,15 +14,13 @@ namespace kiln {
 // takes the lowest free block that fits, else grows the arena (reusing a
 // free block at its top). Sizes are the caller's (already aligned).
 class FreeList {
-public:
+ public:
   int64_t Allocate(int64_t size) {
     for (auto it = free_.begin(); it != free_.end(); ++it) {
-      if (it->second < size)
-        continue;
+      if (it->second < size) continue;
       int64_t offset = it->first, left = it->second - size;
       free_.erase(it);
-      if (left > 0)
-        free_[offset + size] = left;
+      if (left > 0) free_[offset + size] = left;
       return offset;
     }
     int64_t offset = top_;
@@ -56,11 +54,11 @@ public:
   // The arena's size so far: the highest end of any allocation.
   int64_t peak() const { return top_; }
 
-private:
+ private:
   std::map<int64_t, int64_t> free_;
   int64_t top_ = 0;
 };
 
-} // namespace kiln
+}  // namespace kiln
 
-#endif // KILN_PASSES_FREE_LIST_H_
+#endif  // KILN_PASSES_FREE_LIST_H_

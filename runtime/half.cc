@@ -114,4 +114,33 @@ float RoundToDType(float x, DType dtype) {
   return x;
 }
 
+std::vector<uint8_t> EncodeFloats(std::span<const float> values, DType dtype) {
+  const size_t width = dtype == DType::kF32 ? 4 : 2;
+  std::vector<uint8_t> bytes(values.size() * width);
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (dtype == DType::kF32) {
+      std::memcpy(bytes.data() + 4 * i, &values[i], 4);
+    } else {
+      const uint16_t h = dtype == DType::kF16 ? FloatToF16(values[i]) : FloatToBF16(values[i]);
+      std::memcpy(bytes.data() + 2 * i, &h, 2);
+    }
+  }
+  return bytes;
+}
+
+std::vector<float> DecodeFloats(std::span<const uint8_t> bytes, DType dtype) {
+  const size_t width = dtype == DType::kF32 ? 4 : 2;
+  std::vector<float> values(bytes.size() / width);
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (dtype == DType::kF32) {
+      std::memcpy(&values[i], bytes.data() + 4 * i, 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, bytes.data() + 2 * i, 2);
+      values[i] = dtype == DType::kF16 ? F16ToFloat(h) : BF16ToFloat(h);
+    }
+  }
+  return values;
+}
+
 }  // namespace kiln

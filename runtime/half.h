@@ -12,6 +12,8 @@
 #define KILN_RUNTIME_HALF_H_
 
 #include <cstdint>
+#include <span>
+#include <vector>
 
 #include "ir/dtype.h"
 
@@ -33,6 +35,12 @@ uint16_t FloatToF16(float value);
 // a float -> dtype -> float round trip for f16 and bf16. Integer and packed
 // dtypes have no float rounding of their own, so x comes back unchanged.
 float RoundToDType(float x, DType dtype);
+
+// `values` stored as `dtype` (f32, f16 or bf16), little-endian: f32 as is,
+// f16/bf16 rounded to nearest even. What device buffers and safetensors hold.
+std::vector<uint8_t> EncodeFloats(std::span<const float> values, DType dtype);
+// The inverse (exact): `bytes` of `dtype` elements back to floats.
+std::vector<float> DecodeFloats(std::span<const uint8_t> bytes, DType dtype);
 
 }  // namespace kiln
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "codegen/attention/attention_cuda.h"
+#include "codegen/gemv/gemv_cuda.h"
 #include "codegen/render.h"
 #include "ir/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -27,9 +28,16 @@ struct Source {
   std::string text;
 };
 
-// The attention kernels of a step, each once.
-absl::Status AddAttentionSources(const LaunchStep& step, std::set<std::string>& seen,
-                                 std::vector<Source>& out) {
+// The hand-written kernels of a step (attention, GEMV), each once.
+absl::Status AddTemplateSources(const LaunchStep& step, std::set<std::string>& seen,
+                                std::vector<Source>& out) {
+  if (const auto* g = std::get_if<GemmStep>(&step.op); g != nullptr && g->gemv) {
+    const std::string name = codegen::gemv::GemvKernelName(*g->gemv);
+    if (seen.insert(name).second) {
+      KILN_ASSIGN_OR_RETURN(std::string text, codegen::gemv::RenderGemvCuda(*g->gemv));
+      out.push_back({name, "gemv", std::move(text)});
+    }
+  }
   std::vector<attn::KernelVariant> variants;
   if (const auto* r = std::get_if<RopeKvWriteStep>(&step.op)) variants.push_back(r->variant);
   if (const auto* a = std::get_if<AttentionStep>(&step.op)) {
@@ -78,10 +86,10 @@ absl::StatusOr<KernelBundle> CompileKernelBundle(const std::vector<LaunchPlan>& 
   bundle.arch = info.sm_arch();
   std::vector<Source> sources;
   std::map<std::string, std::string> function_of_key;  // row kernel key -> function
-  std::set<std::string> seen_attention;
+  std::set<std::string> seen_templates;
   for (const LaunchPlan& plan : plans) {
     for (const LaunchStep& step : plan.steps) {
-      KILN_RETURN_IF_ERROR(AddAttentionSources(step, seen_attention, sources));
+      KILN_RETURN_IF_ERROR(AddTemplateSources(step, seen_templates, sources));
       const auto* row = std::get_if<RowKernelStep>(&step.op);
       if (row == nullptr || bundle.row_functions.contains(row->desc.name)) continue;
       KILN_ASSIGN_OR_RETURN(std::string key, RowKernelKey(row->desc));

@@ -25,7 +25,7 @@ namespace kiln {
 // One compiled kernel.
 struct BundledKernel {
   std::string function;  // its extern "C" name
-  std::string kind;      // "row", "rope_kv_write", "prefill", "decode", "combine"
+  std::string kind;      // "row", "gemv", "rope_kv_write", "prefill", "decode", "combine"
   std::string source_sha256;
   codegen::CompiledKernel compiled;
 };

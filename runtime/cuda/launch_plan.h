@@ -23,6 +23,8 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -31,6 +33,8 @@
 #include "codegen/attention/attention_config.h"
 #include "codegen/attention/attention_host.h"
 #include "codegen/device_info.h"
+#include "codegen/gemv/gemv_config.h"
+#include "codegen/gemv/gemv_config.h"
 #include "codegen/kernel_desc.h"
 #include "ir/module.h"
 
@@ -39,21 +43,15 @@ namespace kiln {
 // The parts of the device arena. Weights, caches, inputs and tables are laid
 // out once per engine (StaticLayout); scratch is per step function, and the
 // functions share it because steps run one at a time.
-enum class ArenaSpace : uint8_t {
-  kWeights,
-  kCaches,
-  kInputs,
-  kTables,
-  kScratch
-};
+enum class ArenaSpace : uint8_t { kWeights, kCaches, kInputs, kTables, kScratch };
 
 // One tensor's place in the arena.
 struct DeviceBuffer {
   ArenaSpace space = ArenaSpace::kScratch;
-  int64_t offset = 0; // bytes from the start of its space, 256-aligned
+  int64_t offset = 0;  // bytes from the start of its space, 256-aligned
   int64_t bytes = 0;
   DType dtype = DType::kF32;
-  std::string value; // what it holds: an IR value, weight or table name
+  std::string value;  // what it holds: an IR value, weight or table name
 };
 
 // A cos/sin table of the fused RoPE kernel (codegen/attention/attention_host.h
@@ -75,9 +73,9 @@ struct RopeTable {
 // (input_ids, positions) at the largest size any function takes; the RoPE
 // tables the functions need. Offsets are 256-aligned within each space.
 struct StaticLayout {
-  std::map<std::string, DeviceBuffer, std::less<>> weights; // by weight name
-  std::map<std::string, DeviceBuffer, std::less<>> caches;  // by parameter name
-  std::map<std::string, DeviceBuffer, std::less<>> inputs;  // by parameter name
+  std::map<std::string, DeviceBuffer, std::less<>> weights;  // by weight name
+  std::map<std::string, DeviceBuffer, std::less<>> caches;   // by parameter name
+  std::map<std::string, DeviceBuffer, std::less<>> inputs;   // by parameter name
   std::vector<RopeTable> tables;
   int64_t weights_bytes = 0;
   int64_t caches_bytes = 0;
@@ -86,7 +84,7 @@ struct StaticLayout {
 };
 
 // Lays out a compiled (specialised) module's engine-wide spaces.
-absl::StatusOr<StaticLayout> LayOutStaticSpaces(const Module &module);
+absl::StatusOr<StaticLayout> LayOutStaticSpaces(const Module& module);
 
 // A generated row kernel (codegen/kernel_desc.h): grid `rows`, block
 // desc.threads; buffers[i] binds desc.buffers[i].
@@ -98,11 +96,15 @@ struct RowKernelStep {
 
 // out[m, n] = x[m, k] . w[n, k]^T (+ bias[n]): every operand in `dtype`,
 // accumulation in f32 (the reference's semantics, runtime/reference/ops.h).
+// Run by cuBLASLt, or, when `gemv` is set (m <= the GEMV kernel's row
+// limit: decode and verify steps) and the device timing at load favours
+// it, by the generated GEMV kernel (codegen/gemv).
 struct GemmStep {
   int64_t m = 0, n = 0, k = 0;
   DType dtype = DType::kF32;
   DeviceBuffer x, w, out;
-  DeviceBuffer bias; // bytes == 0: none
+  DeviceBuffer bias;  // bytes == 0: none
+  std::optional<codegen::gemv::GemvVariant> gemv;
 };
 
 // The fused RoPE + KV-cache write (attention_cuda.h, rope_kv_write): rotates
@@ -117,19 +119,19 @@ struct RopeKvWriteStep {
 // Attention against the caches: flash prefill, or split-KV decode followed
 // by the combine of its partials (acc, ml; scratch).
 struct AttentionStep {
-  codegen::attention::KernelVariant variant; // kPrefill or kDecode
-  codegen::attention::KernelVariant combine; // kDecode only
+  codegen::attention::KernelVariant variant;  // kPrefill or kDecode
+  codegen::attention::KernelVariant combine;  // kDecode only
   int64_t batch = 0, seq = 0, capacity = 0;
   float scale = 1.0f;
   int64_t window = 0;
-  int splits = 1; // kDecode only
+  int splits = 1;  // kDecode only
   DeviceBuffer q, k_cache, v_cache, pos, out;
-  DeviceBuffer acc, ml; // kDecode only
+  DeviceBuffer acc, ml;  // kDecode only
 };
 
 // One launch (or, for attention decode, the decode + combine pair).
 struct LaunchStep {
-  std::string label; // the IR value it computes, for errors and dumps
+  std::string label;  // the IR value it computes, for errors and dumps
   std::variant<RowKernelStep, GemmStep, RopeKvWriteStep, AttentionStep> op;
 };
 
@@ -144,9 +146,9 @@ struct LaunchPlan {
   int64_t batch = 0, seq = 0;
   std::vector<LaunchStep> steps;
   int64_t scratch_bytes = 0;
-  DeviceBuffer input_ids, positions; // kInputs: [batch, seq] int32
-  DeviceBuffer logits;               // [batch, seq, vocab], model dtype
-  DeviceBuffer next_tokens; // [batch * seq] int32: argmax of the logits
+  DeviceBuffer input_ids, positions;  // kInputs: [batch, seq] int32
+  DeviceBuffer logits;                // [batch, seq, vocab], model dtype
+  DeviceBuffer next_tokens;           // [batch * seq] int32: argmax of the logits
   DeviceBuffer fault;
   int64_t vocab = 0;
 };
@@ -154,20 +156,19 @@ struct LaunchPlan {
 // Builds the plan of `function` of a compiled module (CompileBuckets'
 // output) for `info`. The function's results must be the logits followed
 // by its updated caches (models/'s step function contract).
-absl::StatusOr<LaunchPlan> BuildLaunchPlan(const Module &module,
-                                           const std::string &function,
-                                           const StaticLayout &layout,
-                                           const codegen::DeviceInfo &info);
+absl::StatusOr<LaunchPlan> BuildLaunchPlan(const Module& module, const std::string& function,
+                                           const StaticLayout& layout,
+                                           const codegen::DeviceInfo& info);
 
 // The distinct generated row kernels of `plans`, once per name (a name
 // whose kernels differ is an internal error).
-absl::StatusOr<std::vector<codegen::KernelDesc>>
-DistinctRowKernels(const std::vector<LaunchPlan> &plans);
+absl::StatusOr<std::vector<codegen::KernelDesc>> DistinctRowKernels(
+    const std::vector<LaunchPlan>& plans);
 
 // A readable listing: one line per step with its operands' spaces, offsets
 // and sizes (compile-model --dump-plan, tests).
-std::string DumpLaunchPlan(const LaunchPlan &plan);
+std::string DumpLaunchPlan(const LaunchPlan& plan);
 
-} // namespace kiln
+}  // namespace kiln
 
-#endif // KILN_RUNTIME_CUDA_LAUNCH_PLAN_H_
+#endif  // KILN_RUNTIME_CUDA_LAUNCH_PLAN_H_

@@ -49,37 +49,12 @@ uint8_t* HostPlanExecutor::Address(const DeviceBuffer& b) {
 
 std::vector<float> HostPlanExecutor::ReadFloats(const DeviceBuffer& b, int64_t count) {
   if (count < 0) count = b.bytes / ElementBytes(b.dtype);
-  std::vector<float> out(static_cast<size_t>(count));
-  const uint8_t* p = Address(b);
-  for (int64_t i = 0; i < count; ++i) {
-    switch (b.dtype) {
-      case DType::kF32: std::memcpy(&out[i], p + 4 * i, 4); break;
-      case DType::kF16: {
-        uint16_t h;
-        std::memcpy(&h, p + 2 * i, 2);
-        out[i] = F16ToFloat(h);
-        break;
-      }
-      default: {  // bf16
-        uint16_t h;
-        std::memcpy(&h, p + 2 * i, 2);
-        out[i] = BF16ToFloat(h);
-      }
-    }
-  }
-  return out;
+  return DecodeFloats({Address(b), static_cast<size_t>(count * ElementBytes(b.dtype))}, b.dtype);
 }
 
 void HostPlanExecutor::WriteFloats(const DeviceBuffer& b, std::span<const float> values) {
-  uint8_t* p = Address(b);
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (b.dtype == DType::kF32) {
-      std::memcpy(p + 4 * i, &values[i], 4);
-    } else {
-      const uint16_t h = b.dtype == DType::kF16 ? FloatToF16(values[i]) : FloatToBF16(values[i]);
-      std::memcpy(p + 2 * i, &h, 2);
-    }
-  }
+  const std::vector<uint8_t> bytes = EncodeFloats(values, b.dtype);
+  std::memcpy(Address(b), bytes.data(), bytes.size());
 }
 
 absl::Status HostPlanExecutor::UploadWeights(const WeightMap& weights) {
@@ -108,9 +83,9 @@ void HostPlanExecutor::UploadTables() {
   }
 }
 
-absl::StatusOr<HostPlanOutput> HostPlanExecutor::Run(const std::string& function,
-                                                     std::span<const int32_t> input_ids,
-                                                     std::span<const int32_t> positions) {
+absl::StatusOr<PlanOutput> HostPlanExecutor::Run(const std::string& function,
+                                                 std::span<const int32_t> input_ids,
+                                                 std::span<const int32_t> positions) {
   const LaunchPlan* plan = nullptr;
   for (const LaunchPlan& p : plans_) {
     if (p.function == function) plan = &p;
@@ -123,6 +98,7 @@ absl::StatusOr<HostPlanOutput> HostPlanExecutor::Run(const std::string& function
   std::memcpy(Address(plan->input_ids), input_ids.data(), tokens * 4);
   std::memcpy(Address(plan->positions), positions.data(), tokens * 4);
   std::memset(Address(plan->fault), 0, 4);
+  running_ = plan;
   host_rendered_steps_ = reference_steps_ = 0;
   for (const LaunchStep& step : plan->steps) KILN_RETURN_IF_ERROR(RunStep(step));
   int32_t fault = 0;
@@ -130,11 +106,22 @@ absl::StatusOr<HostPlanOutput> HostPlanExecutor::Run(const std::string& function
   if (fault != 0) {
     return absl::InvalidArgumentError("a token id or cache position was out of range");
   }
-  HostPlanOutput out;
+  PlanOutput out;
   out.logits = ReadFloats(plan->logits);
   out.next_tokens.resize(plan->next_tokens.bytes / 4);
   std::memcpy(out.next_tokens.data(), Address(plan->next_tokens), plan->next_tokens.bytes);
   return out;
+}
+
+absl::Status HostPlanExecutor::ResetCaches() {
+  std::vector<uint8_t>& caches = spaces_[ArenaSpace::kCaches];
+  std::fill(caches.begin(), caches.end(), 0);
+  return absl::OkStatus();
+}
+
+void HostPlanExecutor::SetFault() {
+  const int32_t one = 1;
+  std::memcpy(Address(running_->fault), &one, 4);
 }
 
 absl::Status HostPlanExecutor::RunStep(const LaunchStep& step) {
@@ -246,7 +233,7 @@ void HostPlanExecutor::RunRopeKvWrite(const RopeKvWriteStep& s) {
   WriteFloats(s.q_out, out.out);
   WriteFloats(s.k_cache, k_cache);
   WriteFloats(s.v_cache, v_cache);
-  if (out.fault) std::memset(Address(plans_.front().fault), 1, 1);
+  if (out.fault) SetFault();
 }
 
 void HostPlanExecutor::RunAttention(const AttentionStep& s) {
@@ -267,7 +254,7 @@ void HostPlanExecutor::RunAttention(const AttentionStep& s) {
     WriteFloats(s.out, attn::DecodeCombineTwin(shape, partials));
     fault = partials.fault;
   }
-  if (fault) std::memset(Address(plans_.front().fault), 1, 1);
+  if (fault) SetFault();
 }
 
 }  // namespace kiln

@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "ir/module.h"
 #include "runtime/cuda/launch_plan.h"
+#include "runtime/cuda/plan_executor.h"
 #include "runtime/reference/executor.h"
 
 namespace kiln {
@@ -32,15 +33,9 @@ namespace kiln {
 // What a host-rendered generated kernel looks like (codegen/render.h).
 using HostKernelFn = void (*)(void* const* buffers, long long rows);
 
-// The result of one step function run.
-struct HostPlanOutput {
-  std::vector<float> logits;         // [batch, seq, vocab], values of the model dtype
-  std::vector<int32_t> next_tokens;  // argmax of each logits row
-};
-
 // Owns the host arena (weights uploaded once, caches zeroed) and the plans.
 // Caches persist across Run calls, as on the device. Not thread-safe.
-class HostPlanExecutor {
+class HostPlanExecutor : public PlanExecutor {
  public:
   // `host_kernels` maps kernel names to host renderings to run instead of
   // the reference; a rendering is used only when its IR equals the plan's
@@ -50,12 +45,9 @@ class HostPlanExecutor {
       std::vector<LaunchPlan> plans, std::map<std::string, HostKernelFn> host_kernels = {},
       std::map<std::string, std::string> host_kernel_ir = {});
 
-  // Runs `function` with `input_ids` and `positions` ([batch, seq] each).
-  // An error when a token id or position is out of range (the kernels' fault
-  // flag).
-  absl::StatusOr<HostPlanOutput> Run(const std::string& function,
-                                     std::span<const int32_t> input_ids,
-                                     std::span<const int32_t> positions);
+  absl::StatusOr<PlanOutput> Run(const std::string& function, std::span<const int32_t> input_ids,
+                                 std::span<const int32_t> positions) override;
+  absl::Status ResetCaches() override;
 
   // Steps of the last Run executed by a host rendering and by the reference.
   int64_t host_rendered_steps() const { return host_rendered_steps_; }
@@ -69,6 +61,7 @@ class HostPlanExecutor {
   absl::Status UploadWeights(const WeightMap& weights);
   void UploadTables();
   absl::Status RunStep(const LaunchStep& step);
+  void SetFault();
   absl::Status RunRowKernel(const RowKernelStep& step);
   void RunGemm(const GemmStep& step);
   void RunRopeKvWrite(const RopeKvWriteStep& step);
@@ -80,6 +73,7 @@ class HostPlanExecutor {
   std::map<std::string, std::string> host_kernel_ir_;
   std::map<std::string, std::unique_ptr<ReferenceExecutor>> kernel_refs_;
   std::map<ArenaSpace, std::vector<uint8_t>> spaces_;
+  const LaunchPlan* running_ = nullptr;  // the plan Run is executing
   int64_t host_rendered_steps_ = 0;
   int64_t reference_steps_ = 0;
 };

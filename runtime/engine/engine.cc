@@ -46,22 +46,6 @@ absl::StatusOr<std::string> ReadText(const std::string& path) {
   return buffer.str();
 }
 
-// The bytes of a weight in its dtype, little-endian as safetensors stores.
-std::vector<uint8_t> WeightBytes(const HostTensor& t) {
-  std::vector<uint8_t> bytes;
-  if (t.dtype == DType::kF32) {
-    bytes.resize(t.floats.size() * 4);
-    std::memcpy(bytes.data(), t.floats.data(), bytes.size());
-    return bytes;
-  }
-  bytes.resize(t.floats.size() * 2);
-  for (size_t i = 0; i < t.floats.size(); ++i) {
-    uint16_t bits = t.dtype == DType::kBF16 ? FloatToBF16(t.floats[i]) : FloatToF16(t.floats[i]);
-    std::memcpy(bytes.data() + 2 * i, &bits, 2);
-  }
-  return bytes;
-}
-
 absl::Status WriteWeights(const std::string& path, const WeightMap& weights) {
   std::vector<std::vector<uint8_t>> storage;
   std::vector<TensorToWrite> tensors;
@@ -70,7 +54,7 @@ absl::Status WriteWeights(const std::string& path, const WeightMap& weights) {
     if (!IsFloat(tensor.dtype)) {
       return absl::UnimplementedError(absl::StrCat("weight \"", name, "\" is not a float tensor"));
     }
-    storage.push_back(WeightBytes(tensor));
+    storage.push_back(EncodeFloats(tensor.floats, tensor.dtype));
     tensors.push_back({name, tensor.dtype, tensor.shape, storage.back()});
   }
   return WriteSafetensors(path, std::move(tensors), {{"format", "kiln"}});

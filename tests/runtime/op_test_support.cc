@@ -49,24 +49,6 @@ bool SameValue(double a, double b) {
 
 // ---------------------------------------------------------------- seeds
 
-uint64_t BaseSeed() {
-  static const uint64_t seed = []() -> uint64_t {
-    if (const char* env = std::getenv("KILN_TEST_SEED")) return std::strtoull(env, nullptr, 10);
-    std::random_device device;
-    return (static_cast<uint64_t>(device()) << 32) ^ device();
-  }();
-  return seed;
-}
-
-std::string SeedNote() {
-  return absl::StrCat("seed ", BaseSeed(), " (replay: KILN_TEST_SEED=", BaseSeed(), ")");
-}
-
-Rng TestRng() {
-  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return Rng(BaseSeed() ^ std::hash<std::string>()(absl::StrCat(info->name())));
-}
-
 // ---------------------------------------------------------------- inputs
 
 Input FromHost(HostTensor host) {

@@ -48,20 +48,22 @@
 #include "ir/module.h"
 #include "runtime/reference/executor.h"
 #include "tests/runtime/op_reference_f64.h"
+#include "tests/support/test_seed.h"
 
 namespace kiln::op_test {
 
-using Rng = std::mt19937_64;
+using ::kiln::testing::BaseSeed;
+using ::kiln::testing::Rng;
+using ::kiln::testing::SeedNote;
+using ::kiln::testing::TestRng;
 
 inline constexpr DType kF32 = DType::kF32, kF16 = DType::kF16, kBF16 = DType::kBF16;
 inline constexpr DType kI32 = DType::kI32, kI64 = DType::kI64;
 
 // ---------------------------------------------------------------- seeds
 
-uint64_t BaseSeed();
-std::string SeedNote();  // "seed <n> (replay: KILN_TEST_SEED=<n>)"
-// Each test gets its own stream, fixed by the base seed and the test's name.
-Rng TestRng();
+// BaseSeed(), SeedNote() and TestRng(): tests/support/test_seed.h (each
+// test gets its own stream, fixed by the base seed and the test's name).
 
 // ---------------------------------------------------------------- inputs
 

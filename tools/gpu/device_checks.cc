@@ -7,7 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "tools/gpu/cuda_status.h"
+#include "runtime/cuda/cuda_status.h"
 #include "tools/gpu/probe_kernels.h"
 
 namespace kiln::gpu {

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "tools/gpu/cuda_handles.h"
+#include "runtime/cuda/cuda_handles.h"
 
 namespace kiln::gpu {
 

@@ -7,8 +7,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/half.h"
-#include "tools/gpu/cuda_handles.h"
-#include "tools/gpu/cuda_status.h"
+#include "runtime/cuda/cuda_handles.h"
+#include "runtime/cuda/cuda_status.h"
 #include "tools/gpu/device_checks.h"
 #include "tools/gpu/probe_kernels.h"
 

@@ -11,7 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "tools/gpu/cuda_status.h"
+#include "runtime/cuda/cuda_status.h"
 
 namespace kiln::gpu {
 namespace {

@@ -27,9 +27,9 @@
 #include "gtest/gtest.h"
 #include "runtime/half.h"
 #include "tests/codegen/attention/attention_test_support.h"
-#include "tools/gpu/cuda_handles.h"
-#include "tools/gpu/cuda_status.h"
-#include "tools/gpu/device_checks.h"
+#include "tests/support/gpu_buffers.h"
+#include "runtime/cuda/cuda_handles.h"
+#include "runtime/cuda/cuda_status.h"
 #include "tools/gpu/nvrtc_compile.h"
 
 namespace kiln::codegen::attention::testing {
@@ -44,66 +44,18 @@ struct LoadedKernel {
 
 int64_t ElementBytes(DType dtype) { return dtype == DType::kF32 ? 4 : 2; }
 
-absl::StatusOr<gpu::DeviceMemory> Alloc(size_t bytes) {
-  gpu::DeviceMemory memory;
-  KILN_GPU_CHECK(cudaMalloc(memory.out(), std::max<size_t>(bytes, 16)));
-  KILN_GPU_CHECK(cudaMemset(memory.get(), 0, std::max<size_t>(bytes, 16)));
-  return memory;
-}
-
-// `values` in `dtype`'s storage: f32 as is, f16/bf16 as their bits.
-absl::StatusOr<gpu::DeviceMemory> Upload(const std::vector<float>& values, DType dtype) {
-  std::vector<char> bytes(values.size() * ElementBytes(dtype));
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (dtype == DType::kF32) {
-      std::memcpy(bytes.data() + 4 * i, &values[i], 4);
-    } else {
-      const uint16_t bits = dtype == DType::kF16 ? FloatToF16(values[i]) : FloatToBF16(values[i]);
-      std::memcpy(bytes.data() + 2 * i, &bits, 2);
-    }
-  }
-  absl::StatusOr<gpu::DeviceMemory> memory = Alloc(bytes.size());
-  if (!memory.ok()) return memory.status();
-  KILN_GPU_CHECK(cudaMemcpy(memory->get(), bytes.data(), bytes.size(), cudaMemcpyHostToDevice));
-  return memory;
-}
-
-absl::StatusOr<gpu::DeviceMemory> UploadInts(const std::vector<int32_t>& values) {
-  absl::StatusOr<gpu::DeviceMemory> memory = Alloc(values.size() * 4);
-  if (!memory.ok()) return memory.status();
-  KILN_GPU_CHECK(
-      cudaMemcpy(memory->get(), values.data(), values.size() * 4, cudaMemcpyHostToDevice));
-  return memory;
-}
-
-absl::StatusOr<std::vector<float>> Download(const gpu::DeviceMemory& memory, size_t n,
-                                            DType dtype) {
-  std::vector<char> bytes(n * ElementBytes(dtype));
-  KILN_GPU_CHECK(cudaMemcpy(bytes.data(), memory.get(), bytes.size(), cudaMemcpyDeviceToHost));
-  std::vector<float> values(n);
-  for (size_t i = 0; i < n; ++i) {
-    if (dtype == DType::kF32) {
-      std::memcpy(&values[i], bytes.data() + 4 * i, 4);
-    } else {
-      uint16_t bits;
-      std::memcpy(&bits, bytes.data() + 2 * i, 2);
-      values[i] = dtype == DType::kF16 ? F16ToFloat(bits) : BF16ToFloat(bits);
-    }
-  }
-  return values;
-}
+using ::kiln::testing::Alloc;
+using ::kiln::testing::Download;
+using ::kiln::testing::Upload;
+using ::kiln::testing::UploadInts;
 
 absl::StatusOr<int32_t> DownloadFault(const gpu::DeviceMemory& fault) {
-  int32_t value = 0;
-  KILN_GPU_CHECK(cudaMemcpy(&value, fault.get(), 4, cudaMemcpyDeviceToHost));
-  return value;
+  return ::kiln::testing::DownloadInt(fault);
 }
 
 absl::Status Launch(const LoadedKernel& k, dim3 grid, dim3 block, std::vector<void*> args) {
-  KILN_GPU_CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(k.kernel), grid, block, args.data(),
-                                  static_cast<size_t>(k.shared_bytes), nullptr));
-  KILN_GPU_CHECK(cudaDeviceSynchronize());
-  return absl::OkStatus();
+  return ::kiln::testing::LaunchAndWait(k.kernel, grid, block,
+                                        static_cast<size_t>(k.shared_bytes), std::move(args));
 }
 
 // Kernel output vs twin output, with the tolerances at the top.
@@ -124,16 +76,11 @@ void ExpectMatchesTwin(const std::string& what, const std::vector<float>& got,
 class AttentionGpuTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<gpu::DeviceInfo> device = gpu::QueryDevice();
-    if (absl::IsUnavailable(device.status())) {
-      GTEST_SKIP() << "no CUDA device: " << device.status().message();
-    }
-    ASSERT_TRUE(device.ok()) << device.status();
-    arch_ = gpu::ArchForComputeCapability(device->cc_major, device->cc_minor);
-    absl::StatusOr<codegen::DeviceInfo> preset = DeviceInfoForTarget(arch_);
-    if (!preset.ok()) GTEST_SKIP() << "no DeviceInfo preset for " << arch_;
-    preset_ = *preset;
-    std::printf("device %s (%s), %s tiles; %s\n", device->name.c_str(), arch_.c_str(),
+    absl::StatusOr<::kiln::testing::GpuUnderTest> gpu = ::kiln::testing::GpuForTests();
+    if (!gpu.ok()) GTEST_SKIP() << gpu.status().message();
+    arch_ = gpu->arch;
+    preset_ = gpu->preset;
+    std::printf("device %s (%s), %s tiles; %s\n", gpu->name.c_str(), arch_.c_str(),
                 preset_.name.c_str(), SeedNote().c_str());
   }
 

@@ -11,29 +11,6 @@
 
 namespace kiln::codegen::attention::testing {
 
-uint64_t BaseSeed() {
-  static const uint64_t seed = [] {
-    if (const char* env = std::getenv("KILN_TEST_SEED"); env != nullptr && env[0] != '\0') {
-      return static_cast<uint64_t>(std::strtoull(env, nullptr, 10));
-    }
-    std::random_device device;
-    return (uint64_t{device()} << 32) ^ device();
-  }();
-  return seed;
-}
-
-std::string SeedNote() {
-  return "seed " + std::to_string(BaseSeed()) +
-         " (replay: KILN_TEST_SEED=" + std::to_string(BaseSeed()) + ")";
-}
-
-Rng TestRng() {
-  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string name =
-      info == nullptr ? "" : std::string(info->test_suite_name()) + "." + info->name();
-  return Rng(BaseSeed() ^ std::hash<std::string>{}(name));
-}
-
 AttentionInputs Problem::inputs() const {
   return {.batch = batch,
           .seq = seq,
@@ -46,16 +23,7 @@ AttentionInputs Problem::inputs() const {
           .pos = pos};
 }
 
-namespace {
-
-std::vector<float> NormalValues(Rng& rng, int64_t n, double sd, DType dtype) {
-  std::normal_distribution<float> normal(0.0f, static_cast<float>(sd));
-  std::vector<float> values(static_cast<size_t>(n));
-  for (float& v : values) v = RoundToDType(normal(rng), dtype);
-  return values;
-}
-
-}  // namespace
+using ::kiln::testing::NormalValues;
 
 Problem MakeProblem(Rng& rng, const ProblemSpec& spec) {
   const AttentionShape& shape = spec.shape;
@@ -79,16 +47,6 @@ Problem MakeProblem(Rng& rng, const ProblemSpec& spec) {
     }
   }
   return p;
-}
-
-double Nmse(const std::vector<float>& got, const std::vector<float>& want) {
-  double err = 0, ref = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const double d = static_cast<double>(got[i]) - want[i];
-    err += d * d;
-    ref += static_cast<double>(want[i]) * want[i];
-  }
-  return ref > 0 ? err / ref : err;
 }
 
 double AllCloseRatio(const std::vector<float>& got, const std::vector<float>& want,

@@ -25,14 +25,16 @@
 
 #include "codegen/attention/attention_config.h"
 #include "codegen/attention/attention_host.h"
+#include "tests/support/error_metrics.h"
+#include "tests/support/test_seed.h"
 
 namespace kiln::codegen::attention::testing {
 
-using Rng = std::mt19937_64;
-
-uint64_t BaseSeed();
-std::string SeedNote();  // "seed <n> (replay: KILN_TEST_SEED=<n>)"
-Rng TestRng();
+// Seeds: tests/support/test_seed.h.
+using ::kiln::testing::BaseSeed;
+using ::kiln::testing::Rng;
+using ::kiln::testing::SeedNote;
+using ::kiln::testing::TestRng;
 
 // How query positions are laid out in each batch row.
 enum class Positions {
@@ -68,8 +70,7 @@ struct Problem : ProblemSpec {
 // 1/sqrt(head_dim).
 Problem MakeProblem(Rng& rng, const ProblemSpec& spec);
 
-// sum (a-b)^2 / sum b^2.
-double Nmse(const std::vector<float>& got, const std::vector<float>& want);
+using ::kiln::testing::Nmse;  // tests/support/error_metrics.h
 
 // The largest |a - b| / (atol s + rtol (|b| + m)) over all elements (<= 1
 // passes), with (atol, rtol) of `dtype`; `terms` is m per element (empty:

@@ -24,6 +24,7 @@
 #include "ir/builder.h"
 #include "runtime/reference/executor.h"
 #include "tests/codegen/attention/attention_test_support.h"
+#include "tests/support/one_op.h"
 
 namespace kiln::codegen::attention::testing {
 namespace {
@@ -83,24 +84,8 @@ HostTensor Positions(int64_t batch, int64_t seq, const std::vector<int32_t>& pos
                               std::vector<int64_t>(pos.begin(), pos.end()));
 }
 
-// Runs a module holding one op on the reference executor.
 absl::StatusOr<HostTensor> RunReference(Op op, std::vector<HostTensor> inputs, Attrs attrs) {
-  Module module;
-  module.name = "one_op";
-  FunctionBuilder fb(module, "f");
-  std::vector<ValueId> operands;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    Shape shape;
-    for (int64_t n : inputs[i].shape) shape.push_back(Dim::Static(n));
-    operands.push_back(fb.Parameter(absl::StrCat("x", i), {inputs[i].dtype, shape}));
-  }
-  const ValueId out = fb.Add(op, operands, std::move(attrs), "out");
-  if (absl::Status built = fb.Finish({out}); !built.ok()) return built;
-  absl::StatusOr<ReferenceExecutor> executor = ReferenceExecutor::Create(std::move(module), {});
-  if (!executor.ok()) return executor.status();
-  absl::StatusOr<std::vector<HostTensor>> results = executor->Run("f", std::move(inputs));
-  if (!results.ok()) return results.status();
-  return std::move(results->front());
+  return ::kiln::testing::RunOneOp(op, std::move(inputs), std::move(attrs));
 }
 
 absl::StatusOr<HostTensor> ReferenceAttention(const Problem& p) {

@@ -89,10 +89,10 @@ TEST_P(KernelBundleTest, EveryPlannedKernelCompilesWithoutSpills) {
       }
     }
   }
-  const size_t row_kernels = bundle->kernels.size() -
-                             static_cast<size_t>(std::count_if(
-                                 bundle->kernels.begin(), bundle->kernels.end(),
-                                 [](const BundledKernel& k) { return k.kind != "row"; }));
+  const size_t row_kernels =
+      bundle->kernels.size() -
+      static_cast<size_t>(std::count_if(bundle->kernels.begin(), bundle->kernels.end(),
+                                        [](const BundledKernel& k) { return k.kind != "row"; }));
   EXPECT_LT(row_kernels, row_names.size()) << "two layers' kernels should share a function";
 
   // Engine files read back to the same bundle.
@@ -142,7 +142,8 @@ TEST(CompileModelCudaTargetTest, WritesAnEngineTheCudaLoaderAccepts) {
   const std::string out = TempDir() + "/llama3_sm90.engine";
   const std::string command = "tools/compile-model --model " + model + " --out " + out +
                               " --target sm_90 --dtype bf16 --max-seq 64 --buckets 16 "
-                              "--kernel_cache " + TempDir() + "/kernel-cache 2>" + out + ".log";
+                              "--kernel_cache " +
+                              TempDir() + "/kernel-cache 2>" + out + ".log";
   ASSERT_EQ(std::system(command.c_str()), 0) << std::ifstream(out + ".log").rdbuf();
   std::ifstream log_file(out + ".log");
   const std::string log(std::istreambuf_iterator<char>(log_file), {});

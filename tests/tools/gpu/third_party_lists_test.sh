@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # //third_party:absl_static must name the archives of exactly the libraries
-# //third_party:absl links as shared ones, in the same order (static linking
+# //third_party:absl_shared links as shared ones, in the same order (static linking
 # resolves left to right, so the order matters there too).
 # Usage: third_party_lists_test.sh PATH_TO_third_party/BUILD
 set -uo pipefail
@@ -15,7 +15,7 @@ linkopts() {
   ' "$build" | grep -o '"-l[^"]*"' | tr -d '"'
 }
 
-shared=$(linkopts absl)
+shared=$(linkopts absl_shared)
 # -l:libNAME.a names the archive of -lNAME.
 static=$(linkopts absl_static | sed 's/^-l:lib\(.*\)\.a$/-l\1/')
 [ -n "$shared" ] || { echo "FAIL: no -l options found in :absl"; exit 1; }

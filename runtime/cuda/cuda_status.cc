@@ -1,4 +1,4 @@
-#include "tools/gpu/cuda_status.h"
+#include "runtime/cuda/cuda_status.h"
 
 #include <string>
 

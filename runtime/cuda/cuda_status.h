@@ -4,8 +4,8 @@
 // where, because the probe's log is often all that comes back from a scarce
 // GPU host: "cudaMalloc(&ptr, bytes) at device_checks.cc:88 failed:
 // cudaErrorMemoryAllocation (out of memory)".
-#ifndef KILN_TOOLS_GPU_CUDA_STATUS_H_
-#define KILN_TOOLS_GPU_CUDA_STATUS_H_
+#ifndef KILN_RUNTIME_CUDA_CUDA_STATUS_H_
+#define KILN_RUNTIME_CUDA_CUDA_STATUS_H_
 
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
@@ -37,4 +37,4 @@ inline absl::Status CallStatus(absl::Status status, const char*, const char*, in
     if (!kiln_gpu_status_.ok()) return kiln_gpu_status_;                                     \
   } while (false)
 
-#endif  // KILN_TOOLS_GPU_CUDA_STATUS_H_
+#endif  // KILN_RUNTIME_CUDA_CUDA_STATUS_H_

@@ -1,6 +1,6 @@
 // Owning wrappers for the cudart and cuBLASLt objects the probe creates.
-#ifndef KILN_TOOLS_GPU_CUDA_HANDLES_H_
-#define KILN_TOOLS_GPU_CUDA_HANDLES_H_
+#ifndef KILN_RUNTIME_CUDA_CUDA_HANDLES_H_
+#define KILN_RUNTIME_CUDA_CUDA_HANDLES_H_
 
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
@@ -59,4 +59,4 @@ using LtPreference = UniqueHandle<cublasLtMatmulPreference_t, &cublasLtMatmulPre
 
 }  // namespace kiln::gpu
 
-#endif  // KILN_TOOLS_GPU_CUDA_HANDLES_H_
+#endif  // KILN_RUNTIME_CUDA_CUDA_HANDLES_H_

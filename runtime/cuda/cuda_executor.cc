@@ -1,0 +1,438 @@
+#include "runtime/cuda/cuda_executor.h"
+
+#include <cuda_runtime_api.h>
+
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "codegen/attention/attention_host.h"
+#include "codegen/gemv/gemv_config.h"
+#include "ir/status_macros.h"
+#include "runtime/cuda/arena_plan.h"
+#include "runtime/cuda/cuda_gemm.h"
+#include "runtime/cuda/cuda_handles.h"
+#include "runtime/cuda/cuda_status.h"
+#include "runtime/half.h"
+
+namespace kiln {
+namespace {
+
+namespace attn = codegen::attention;
+using Clock = std::chrono::steady_clock;
+
+// One launch, ready to enqueue: everything it needs is captured by value.
+using Enqueue = std::function<absl::Status(cudaStream_t)>;
+
+// Launch arguments: cudaLaunchKernel takes the address of each.
+class KernelArgs {
+ public:
+  template <typename T>
+  KernelArgs& Add(T value) {
+    static_assert(sizeof(T) <= sizeof(uint64_t));
+    uint64_t slot = 0;
+    std::memcpy(&slot, &value, sizeof(T));
+    slots_.push_back(slot);
+    return *this;
+  }
+  // Pointers into the slots (valid until the next Add).
+  std::vector<void*> Pointers() {
+    std::vector<void*> out;
+    for (uint64_t& s : slots_) out.push_back(&s);
+    return out;
+  }
+
+ private:
+  std::vector<uint64_t> slots_;
+};
+
+Enqueue Launch(cudaKernel_t kernel, dim3 grid, dim3 block, size_t shared, KernelArgs args) {
+  return [=](cudaStream_t stream) mutable -> absl::Status {
+    std::vector<void*> pointers = args.Pointers();
+    KILN_GPU_CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, block,
+                                    pointers.data(), shared, stream));
+    return absl::OkStatus();
+  };
+}
+
+struct LoadedKernel {
+  gpu::Library library;
+  cudaKernel_t kernel = nullptr;
+};
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> CudaDeviceAvailable(int device) {
+  int count = 0;
+  const cudaError_t counted = cudaGetDeviceCount(&count);
+  if (counted != cudaSuccess) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no usable CUDA device (", cudaGetErrorName(counted), ": ", cudaGetErrorString(counted),
+        "): run a cpu engine, or check the NVIDIA driver"));
+  }
+  if (device < 0 || device >= count) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("CUDA device ", device, " does not exist (", count, " found)"));
+  }
+  cudaDeviceProp prop{};
+  KILN_GPU_CHECK(cudaGetDeviceProperties(&prop, device));
+  return absl::StrCat(prop.name, " (sm_", prop.major, prop.minor, ", ", prop.multiProcessorCount,
+                      " SMs)");
+}
+
+struct CudaExecutor::State {
+  CudaExecutorOptions options;
+  StaticLayout layout;
+  std::vector<LaunchPlan> plans;
+  std::map<ArenaSpace, int64_t> base;  // each space's offset in the arena
+  gpu::DeviceMemory arena, workspace;
+  gpu::Stream stream;
+  gpu::LtHandle lt;
+  std::map<std::string, LoadedKernel> kernels;  // by function name
+  std::map<std::string, std::string> row_functions;
+  std::vector<std::unique_ptr<gpu::PlannedGemm>> gemms;
+  std::map<std::string, bool> gemv_wins;  // timing decisions by shape
+  std::vector<std::vector<Enqueue>> launches;  // per plan
+  std::vector<gpu::GraphExec> graphs;          // per plan, when use_graphs
+  gpu::Graph graph_storage;
+
+  char* Address(const DeviceBuffer& b) const {
+    return static_cast<char*>(arena.get()) + base.at(b.space) + b.offset;
+  }
+  absl::StatusOr<cudaKernel_t> Kernel(const std::string& function) const {
+    auto it = kernels.find(function);
+    if (it == kernels.end()) return absl::InternalError("the bundle lacks kernel " + function);
+    return it->second.kernel;
+  }
+
+  absl::Status Allocate(CudaLoadReport& report);
+  absl::Status Upload(const WeightMap& weights);
+  absl::Status LoadKernels(const KernelBundle& bundle, int major, int minor);
+  absl::StatusOr<std::vector<Enqueue>> Prepare(const LaunchPlan& plan, CudaLoadReport& report);
+  absl::StatusOr<Enqueue> PrepareGemm(const GemmStep& g, CudaLoadReport& report);
+  absl::StatusOr<Enqueue> PrepareRow(const RowKernelStep& s, const LaunchPlan& plan);
+  absl::StatusOr<std::vector<Enqueue>> PrepareAttention(const LaunchStep& step,
+                                                        const LaunchPlan& plan);
+  absl::StatusOr<double> TimeMs(const Enqueue& launch);
+};
+
+absl::Status CudaExecutor::State::Allocate(CudaLoadReport& report) {
+  const DeviceArenaPlan plan = PlanDeviceArena(layout, plans);
+  size_t free_bytes = 0, total_bytes = 0;
+  KILN_GPU_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  const int64_t needed = plan.total_bytes + static_cast<int64_t>(gpu::kGemmWorkspaceBytes);
+  KILN_RETURN_IF_ERROR(CheckArenaFits(plan, static_cast<int64_t>(free_bytes) -
+                                                static_cast<int64_t>(gpu::kGemmWorkspaceBytes),
+                                      report.device));
+  for (const ArenaRegion& r : plan.regions) {
+    if (r.name == "weights") base[ArenaSpace::kWeights] = r.offset;
+    if (r.name == "kv_cache") base[ArenaSpace::kCaches] = r.offset;
+    if (r.name == "step_inputs") base[ArenaSpace::kInputs] = r.offset;
+    if (r.name == "rope_tables") base[ArenaSpace::kTables] = r.offset;
+    if (r.name == "scratch") base[ArenaSpace::kScratch] = r.offset;
+  }
+  KILN_GPU_CHECK(cudaMalloc(arena.out(), static_cast<size_t>(plan.total_bytes)));
+  KILN_GPU_CHECK(cudaMemset(arena.get(), 0, static_cast<size_t>(plan.total_bytes)));
+  KILN_GPU_CHECK(cudaMalloc(workspace.out(), gpu::kGemmWorkspaceBytes));
+  report.arena_bytes = needed;
+  return absl::OkStatus();
+}
+
+absl::Status CudaExecutor::State::Upload(const WeightMap& weights) {
+  for (const auto& [name, buffer] : layout.weights) {
+    auto it = weights.find(name);
+    if (it == weights.end()) return absl::NotFoundError("missing weight " + name);
+    const std::vector<uint8_t> bytes = EncodeFloats(it->second.floats, buffer.dtype);
+    if (static_cast<int64_t>(bytes.size()) != buffer.bytes) {
+      return absl::InvalidArgumentError("weight " + name + " does not have its declared size");
+    }
+    KILN_GPU_CHECK(cudaMemcpy(Address(buffer), bytes.data(), bytes.size(), cudaMemcpyHostToDevice));
+  }
+  for (const RopeTable& t : layout.tables) {
+    std::vector<float> table(static_cast<size_t>(t.capacity * t.head_dim), 0.0f);
+    if (t.identity) {
+      for (int64_t p = 0; p < t.capacity; ++p) {
+        for (int i = 0; i < t.head_dim / 2; ++i) table[p * t.head_dim + i] = 1.0f;
+      }
+    } else {
+      table = attn::RopeCosSinTable(attn::RopeInverseFrequencies(t.params, t.head_dim),
+                                    t.capacity, t.dtype);
+    }
+    const std::vector<uint8_t> bytes = EncodeFloats(table, t.dtype);
+    KILN_GPU_CHECK(
+        cudaMemcpy(Address(t.buffer), bytes.data(), bytes.size(), cudaMemcpyHostToDevice));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CudaExecutor::State::LoadKernels(const KernelBundle& bundle, int major, int minor) {
+  // The cubin runs on its own architecture only; anything else gets the PTX.
+  const bool native = bundle.arch == absl::StrCat("sm_", major, minor);
+  for (const BundledKernel& k : bundle.kernels) {
+    LoadedKernel& loaded = kernels[k.function];
+    const std::string& image = native ? k.compiled.cubin : k.compiled.ptx;
+    KILN_GPU_CHECK(
+        cudaLibraryLoadData(loaded.library.out(), image.data(), nullptr, nullptr, 0, nullptr,
+                            nullptr, 0));
+    KILN_GPU_CHECK(cudaLibraryGetKernel(&loaded.kernel, loaded.library.get(), k.function.c_str()));
+  }
+  row_functions = bundle.row_functions;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<double> CudaExecutor::State::TimeMs(const Enqueue& launch) {
+  constexpr int kWarmups = 3, kRuns = 20;
+  gpu::Event start, stop;
+  KILN_GPU_CHECK(cudaEventCreate(start.out()));
+  KILN_GPU_CHECK(cudaEventCreate(stop.out()));
+  for (int i = 0; i < kWarmups; ++i) KILN_RETURN_IF_ERROR(launch(stream.get()));
+  KILN_GPU_CHECK(cudaEventRecord(start.get(), stream.get()));
+  for (int i = 0; i < kRuns; ++i) KILN_RETURN_IF_ERROR(launch(stream.get()));
+  KILN_GPU_CHECK(cudaEventRecord(stop.get(), stream.get()));
+  KILN_GPU_CHECK(cudaEventSynchronize(stop.get()));
+  float ms = 0;
+  KILN_GPU_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
+  return ms / kRuns;
+}
+
+absl::StatusOr<Enqueue> CudaExecutor::State::PrepareGemm(const GemmStep& g,
+                                                         CudaLoadReport& report) {
+  KILN_ASSIGN_OR_RETURN(gpu::PlannedGemm planned, gpu::PlannedGemm::Plan(lt.get(), g));
+  gemms.push_back(std::make_unique<gpu::PlannedGemm>(std::move(planned)));
+  const gpu::PlannedGemm* gemm = gemms.back().get();
+  const void* x = Address(g.x);
+  const void* w = Address(g.w);
+  const void* bias = g.bias.bytes > 0 ? Address(g.bias) : nullptr;
+  void* out = Address(g.out);
+  void* scratch = workspace.get();
+  Enqueue on_cublaslt = [=](cudaStream_t stream) {
+    return gemm->Enqueue(x, w, bias, out, scratch, stream);
+  };
+  if (!g.gemv || !options.choose_gemv) {
+    ++report.gemms_on_cublaslt;
+    return on_cublaslt;
+  }
+  const std::string name = codegen::gemv::GemvKernelName(*g.gemv);
+  KILN_ASSIGN_OR_RETURN(cudaKernel_t kernel, Kernel(name));
+  KernelArgs args;
+  args.Add(x).Add(w).Add(bias).Add(out).Add(static_cast<int>(g.n)).Add(static_cast<int>(g.m));
+  Enqueue on_gemv =
+      Launch(kernel, dim3(static_cast<unsigned>(codegen::gemv::GemvBlocks(g.gemv->tiles, g.n))),
+             dim3(static_cast<unsigned>(g.gemv->tiles.threads())), 0, args);
+  // Measured, not assumed: the faster of the two on this device, once per shape.
+  const std::string key = absl::StrCat(name, " n=", g.n, g.bias.bytes > 0 ? " bias" : "");
+  auto decided = gemv_wins.find(key);
+  if (decided == gemv_wins.end()) {
+    KILN_ASSIGN_OR_RETURN(double gemv_ms, TimeMs(on_gemv));
+    KILN_ASSIGN_OR_RETURN(double lt_ms, TimeMs(on_cublaslt));
+    decided = gemv_wins.emplace(key, gemv_ms < lt_ms).first;
+    report.notes.push_back(absl::StrCat(key, ": gemv ", gemv_ms * 1000, " us, cuBLASLt ",
+                                        lt_ms * 1000, " us (", gemm->Describe(), ")"));
+  }
+  ++(decided->second ? report.gemms_on_gemv : report.gemms_on_cublaslt);
+  return decided->second ? on_gemv : on_cublaslt;
+}
+
+absl::StatusOr<Enqueue> CudaExecutor::State::PrepareRow(const RowKernelStep& s,
+                                                        const LaunchPlan& plan) {
+  auto function = row_functions.find(s.desc.name);
+  if (function == row_functions.end()) {
+    return absl::InternalError("the bundle has no function for row kernel " + s.desc.name);
+  }
+  KILN_ASSIGN_OR_RETURN(cudaKernel_t kernel, Kernel(function->second));
+  KernelArgs args;
+  for (const DeviceBuffer& b : s.buffers) args.Add(static_cast<void*>(Address(b)));
+  args.Add(static_cast<long long>(s.rows));
+  return Launch(kernel, dim3(static_cast<unsigned>(s.rows)),
+                dim3(static_cast<unsigned>(s.desc.threads)), 0, args);
+}
+
+absl::StatusOr<std::vector<Enqueue>> CudaExecutor::State::PrepareAttention(
+    const LaunchStep& step, const LaunchPlan& plan) {
+  void* fault = Address(plan.fault);
+  if (const auto* r = std::get_if<RopeKvWriteStep>(&step.op)) {
+    KILN_ASSIGN_OR_RETURN(cudaKernel_t kernel, Kernel(attn::KernelName(r->variant)));
+    KernelArgs args;
+    for (const DeviceBuffer* b : {&r->q, &r->k, &r->v, &r->pos, &r->cos_sin, &r->q_out,
+                                  &r->k_cache, &r->v_cache}) {
+      args.Add(static_cast<void*>(Address(*b)));
+    }
+    args.Add(fault).Add(static_cast<int>(r->seq)).Add(static_cast<int>(r->capacity));
+    return std::vector<Enqueue>{Launch(kernel, dim3(static_cast<unsigned>(r->batch * r->seq)),
+                                       dim3(attn::kRopeThreads), 0, args)};
+  }
+  const auto& a = std::get<AttentionStep>(step.op);
+  const attn::AttentionShape& shape = a.variant.shape;
+  const attn::TileConfig& tiles = a.variant.tiles;
+  KILN_ASSIGN_OR_RETURN(cudaKernel_t kernel, Kernel(attn::KernelName(a.variant)));
+  const int64_t shared = attn::AttentionSharedBytes(shape.head_dim, tiles);
+  KILN_GPU_CHECK(cudaKernelSetAttributeForDevice(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                 static_cast<int>(shared), options.device));
+  KernelArgs args;
+  for (const DeviceBuffer* b : {&a.q, &a.k_cache, &a.v_cache, &a.pos}) {
+    args.Add(static_cast<void*>(Address(*b)));
+  }
+  const unsigned batch = static_cast<unsigned>(a.batch);
+  if (a.variant.kind == attn::KernelKind::kPrefill) {
+    args.Add(static_cast<void*>(Address(a.out))).Add(fault);
+    args.Add(static_cast<int>(a.seq)).Add(static_cast<int>(a.capacity)).Add(a.scale);
+    args.Add(static_cast<int>(a.window));
+    const dim3 grid(static_cast<unsigned>((a.seq + tiles.block_m() - 1) / tiles.block_m()),
+                    static_cast<unsigned>(shape.heads), batch);
+    return std::vector<Enqueue>{Launch(kernel, grid, dim3(tiles.threads()), shared, args)};
+  }
+  args.Add(static_cast<void*>(Address(a.acc))).Add(static_cast<void*>(Address(a.ml))).Add(fault);
+  args.Add(static_cast<int>(a.seq)).Add(static_cast<int>(a.capacity)).Add(a.scale);
+  args.Add(static_cast<int>(a.window)).Add(a.splits);
+  const dim3 grid(static_cast<unsigned>(a.splits),
+                  static_cast<unsigned>(shape.kv_heads *
+                                        attn::DecodeRowBlocks(shape, tiles, a.seq)),
+                  batch);
+  KILN_ASSIGN_OR_RETURN(cudaKernel_t combine, Kernel(attn::KernelName(a.combine)));
+  KernelArgs combine_args;
+  combine_args.Add(static_cast<const void*>(Address(a.acc)))
+      .Add(static_cast<const void*>(Address(a.ml)))
+      .Add(static_cast<void*>(Address(a.out)))
+      .Add(a.splits);
+  return std::vector<Enqueue>{
+      Launch(kernel, grid, dim3(tiles.threads()), shared, args),
+      Launch(combine, dim3(static_cast<unsigned>(a.batch * a.seq * shape.heads)),
+             dim3(attn::CombineThreads(shape)), 0, combine_args)};
+}
+
+absl::StatusOr<std::vector<Enqueue>> CudaExecutor::State::Prepare(const LaunchPlan& plan,
+                                                                  CudaLoadReport& report) {
+  std::vector<Enqueue> out;
+  void* fault = Address(plan.fault);
+  out.push_back([fault](cudaStream_t stream) -> absl::Status {
+    KILN_GPU_CHECK(cudaMemsetAsync(fault, 0, 4, stream));
+    return absl::OkStatus();
+  });
+  for (const LaunchStep& step : plan.steps) {
+    if (const auto* g = std::get_if<GemmStep>(&step.op)) {
+      KILN_ASSIGN_OR_RETURN(out.emplace_back(), PrepareGemm(*g, report));
+    } else if (const auto* row = std::get_if<RowKernelStep>(&step.op)) {
+      KILN_ASSIGN_OR_RETURN(out.emplace_back(), PrepareRow(*row, plan));
+    } else {
+      KILN_ASSIGN_OR_RETURN(std::vector<Enqueue> launches, PrepareAttention(step, plan));
+      for (Enqueue& e : launches) out.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+CudaExecutor::CudaExecutor(std::unique_ptr<State> state) : state_(std::move(state)) {}
+CudaExecutor::~CudaExecutor() = default;
+
+absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
+    const Module& module, const WeightMap& weights, StaticLayout layout,
+    std::vector<LaunchPlan> plans, const KernelBundle& bundle, CudaExecutorOptions options) {
+  CudaLoadReport report;
+  KILN_ASSIGN_OR_RETURN(report.device, CudaDeviceAvailable(options.device));
+  KILN_GPU_CHECK(cudaSetDevice(options.device));
+  cudaDeviceProp prop{};
+  KILN_GPU_CHECK(cudaGetDeviceProperties(&prop, options.device));
+  if (prop.major * 10 + prop.minor < 80) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(report.device, " is older than sm_80, which Kiln's kernels need"));
+  }
+  auto state = std::make_unique<State>();
+  state->options = options;
+  state->layout = std::move(layout);
+  state->plans = std::move(plans);
+  Clock::time_point start = Clock::now();
+  KILN_RETURN_IF_ERROR(state->Allocate(report));
+  KILN_RETURN_IF_ERROR(state->Upload(weights));
+  KILN_RETURN_IF_ERROR(state->LoadKernels(bundle, prop.major, prop.minor));
+  KILN_GPU_CHECK(cudaDeviceSynchronize());
+  report.upload_seconds = Seconds(start);
+
+  start = Clock::now();
+  KILN_GPU_CHECK(cudaStreamCreateWithFlags(state->stream.out(), cudaStreamNonBlocking));
+  KILN_GPU_CHECK(cublasLtCreate(state->lt.out()));
+  for (const LaunchPlan& plan : state->plans) {
+    KILN_ASSIGN_OR_RETURN(state->launches.emplace_back(), state->Prepare(plan, report));
+  }
+  // Timing ran kernels on garbage activations (and may have written the
+  // caches through no step, but scratch): start from zeroed caches.
+  std::unique_ptr<CudaExecutor> executor(new CudaExecutor(std::move(state)));
+  KILN_RETURN_IF_ERROR(executor->ResetCaches());
+  State& s = *executor->state_;
+  if (options.use_graphs) {
+    for (const std::vector<Enqueue>& launches : s.launches) {
+      gpu::Graph graph;
+      KILN_GPU_CHECK(cudaStreamBeginCapture(s.stream.get(), cudaStreamCaptureModeThreadLocal));
+      absl::Status enqueued = absl::OkStatus();
+      for (const Enqueue& e : launches) {
+        enqueued = e(s.stream.get());
+        if (!enqueued.ok()) break;
+      }
+      const cudaError_t ended = cudaStreamEndCapture(s.stream.get(), graph.out());
+      KILN_RETURN_IF_ERROR(enqueued);
+      KILN_GPU_CHECK(ended);
+      KILN_GPU_CHECK(cudaGraphInstantiate(s.graphs.emplace_back().out(), graph.get(), 0));
+    }
+  }
+  KILN_GPU_CHECK(cudaStreamSynchronize(s.stream.get()));
+  report.capture_seconds = Seconds(start);
+  executor->report_ = std::move(report);
+  return executor;
+}
+
+absl::Status CudaExecutor::ResetCaches() {
+  State& s = *state_;
+  if (s.layout.caches_bytes > 0) {
+    KILN_GPU_CHECK(cudaMemset(static_cast<char*>(s.arena.get()) + s.base.at(ArenaSpace::kCaches),
+                              0, static_cast<size_t>(s.layout.caches_bytes)));
+  }
+  KILN_GPU_CHECK(cudaDeviceSynchronize());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PlanOutput> CudaExecutor::Run(const std::string& function,
+                                             std::span<const int32_t> input_ids,
+                                             std::span<const int32_t> positions) {
+  State& s = *state_;
+  size_t index = 0;
+  while (index < s.plans.size() && s.plans[index].function != function) ++index;
+  if (index == s.plans.size()) return absl::NotFoundError("no launch plan for @" + function);
+  const LaunchPlan& plan = s.plans[index];
+  const size_t tokens = static_cast<size_t>(plan.batch * plan.seq);
+  if (input_ids.size() != tokens || positions.size() != tokens) {
+    return absl::InvalidArgumentError(absl::StrCat("@", function, " takes ", tokens, " tokens"));
+  }
+  const cudaStream_t stream = s.stream.get();
+  KILN_GPU_CHECK(cudaMemcpyAsync(s.Address(plan.input_ids), input_ids.data(), tokens * 4,
+                                 cudaMemcpyHostToDevice, stream));
+  KILN_GPU_CHECK(cudaMemcpyAsync(s.Address(plan.positions), positions.data(), tokens * 4,
+                                 cudaMemcpyHostToDevice, stream));
+  if (s.options.use_graphs) {
+    KILN_GPU_CHECK(cudaGraphLaunch(s.graphs[index].get(), stream));
+  } else {
+    for (const Enqueue& e : s.launches[index]) KILN_RETURN_IF_ERROR(e(stream));
+  }
+  std::vector<uint8_t> logits(static_cast<size_t>(plan.logits.bytes));
+  PlanOutput out;
+  out.next_tokens.resize(static_cast<size_t>(plan.next_tokens.bytes / 4));
+  int32_t fault = 0;
+  KILN_GPU_CHECK(cudaMemcpyAsync(logits.data(), s.Address(plan.logits), logits.size(),
+                                 cudaMemcpyDeviceToHost, stream));
+  KILN_GPU_CHECK(cudaMemcpyAsync(out.next_tokens.data(), s.Address(plan.next_tokens),
+                                 out.next_tokens.size() * 4, cudaMemcpyDeviceToHost, stream));
+  KILN_GPU_CHECK(
+      cudaMemcpyAsync(&fault, s.Address(plan.fault), 4, cudaMemcpyDeviceToHost, stream));
+  KILN_GPU_CHECK(cudaStreamSynchronize(stream));
+  if (fault != 0) {
+    return absl::InvalidArgumentError("a token id or cache position was out of range");
+  }
+  out.logits = DecodeFloats(logits, plan.logits.dtype);
+  return out;
+}
+
+}  // namespace kiln

@@ -1,0 +1,80 @@
+// Runs an engine's launch plans on an NVIDIA GPU.
+//
+// At load: checks a device is there (cudart loads the driver itself, at the
+// first call: nothing links libcuda, and a machine without a driver gets a
+// FailedPrecondition naming the cause), checks the arena fits the free
+// memory before allocating it, uploads weights and RoPE tables, zeroes the
+// caches, loads each kernel of the bundle (its cubin when the device is the
+// bundle's architecture, else its PTX for the driver to JIT), plans every
+// GEMM on cuBLASLt (and, for decode-sized GEMMs that have a generated GEMV,
+// times both on the device and keeps the faster), then captures one CUDA
+// graph per plan. A run copies the step's token ids and positions in,
+// replays the graph and copies the logits and greedy tokens out.
+//
+// The same plans run on the CPU through HostPlanExecutor; the GPU suite
+// (tests/runtime/cuda/cuda_executor_gpu_test.cc) compares the two, and graph
+// replay with eager launches. Nothing here has run on a GPU yet.
+#ifndef KILN_RUNTIME_CUDA_CUDA_EXECUTOR_H_
+#define KILN_RUNTIME_CUDA_CUDA_EXECUTOR_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ir/module.h"
+#include "runtime/cuda/kernel_bundle.h"
+#include "runtime/cuda/launch_plan.h"
+#include "runtime/cuda/plan_executor.h"
+#include "runtime/reference/executor.h"
+
+namespace kiln {
+
+struct CudaExecutorOptions {
+  int device = 0;
+  // Replay captured CUDA graphs (the default) or launch step by step.
+  bool use_graphs = true;
+  // Time GEMV against cuBLASLt for decode GEMMs and keep the faster; when
+  // false, cuBLASLt everywhere.
+  bool choose_gemv = true;
+};
+
+// What loading measured and decided, for logs and benchmarks.
+struct CudaLoadReport {
+  std::string device;  // "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs)"
+  int64_t arena_bytes = 0;
+  double upload_seconds = 0;   // weights, tables, caches
+  double capture_seconds = 0;  // GEMM planning, GEMV timing, graph capture
+  int64_t gemms_on_gemv = 0;   // GEMM steps the timing gave to the GEMV kernel
+  int64_t gemms_on_cublaslt = 0;
+  std::vector<std::string> notes;  // per-GEMM choices and timings
+};
+
+class CudaExecutor : public PlanExecutor {
+ public:
+  static absl::StatusOr<std::unique_ptr<CudaExecutor>> Create(
+      const Module& module, const WeightMap& weights, StaticLayout layout,
+      std::vector<LaunchPlan> plans, const KernelBundle& bundle, CudaExecutorOptions options = {});
+  ~CudaExecutor() override;
+
+  absl::StatusOr<PlanOutput> Run(const std::string& function, std::span<const int32_t> input_ids,
+                                 std::span<const int32_t> positions) override;
+  absl::Status ResetCaches() override;
+
+  const CudaLoadReport& load_report() const { return report_; }
+
+ private:
+  struct State;
+  explicit CudaExecutor(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+  CudaLoadReport report_;
+};
+
+// FailedPrecondition when no CUDA device can be used (no driver, no
+// device, or a driver too old for this toolkit), with cudart's reason; the
+// device's name otherwise.
+absl::StatusOr<std::string> CudaDeviceAvailable(int device = 0);
+
+}  // namespace kiln
+
+#endif  // KILN_RUNTIME_CUDA_CUDA_EXECUTOR_H_

@@ -1,0 +1,40 @@
+// What runs a launch plan: the CPU twin (plan_host_executor.h) or the GPU
+// (cuda_executor.h). Both own an arena laid out by the same StaticLayout and
+// keep the KV caches across runs, so a session drives either the same way.
+#ifndef KILN_RUNTIME_CUDA_PLAN_EXECUTOR_H_
+#define KILN_RUNTIME_CUDA_PLAN_EXECUTOR_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace kiln {
+
+// The result of one step function run.
+struct PlanOutput {
+  std::vector<float> logits;         // [batch, seq, vocab], values of the model dtype
+  std::vector<int32_t> next_tokens;  // argmax of each logits row (on-device greedy sampling)
+};
+
+// Runs the step functions of one engine. Not thread-safe.
+class PlanExecutor {
+ public:
+  virtual ~PlanExecutor() = default;
+
+  // Runs `function` with `input_ids` and `positions` ([batch, seq] each),
+  // updating the caches. An error when a token id or position was out of
+  // range (the kernels' fault flag); the caches are then unspecified.
+  virtual absl::StatusOr<PlanOutput> Run(const std::string& function,
+                                         std::span<const int32_t> input_ids,
+                                         std::span<const int32_t> positions) = 0;
+
+  // Zeroes every KV cache.
+  virtual absl::Status ResetCaches() = 0;
+};
+
+}  // namespace kiln
+
+#endif  // KILN_RUNTIME_CUDA_PLAN_EXECUTOR_H_

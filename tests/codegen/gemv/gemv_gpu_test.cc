@@ -1,0 +1,192 @@
+// The GEMV kernel on a GPU against its CPU twin. Compiles each variant with
+// the production NVRTC path (codegen/nvrtc_compile.h: --fmad=false) for the
+// device's architecture, with the tiling of the matching DeviceInfo preset
+// (sm_80: A100, sm_90: H100, which H200s share), loads the cubin through
+// cudart's library API (nothing links libcuda), launches it as gemv_cuda.h
+// documents and requires the output to equal the twin's BIT FOR BIT: every
+// operation is an explicit fmaf / __fadd_rn / cvt.rn in the same order on
+// both sides and nothing is transcendental. Then it times the decode
+// shapes and prints the achieved weight bandwidth (not asserted).
+// Without a device every test is SKIPPED, never passed. Nothing here has
+// run on a GPU yet.
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "codegen/device_info.h"
+#include "codegen/gemv/gemv_config.h"
+#include "codegen/gemv/gemv_cuda.h"
+#include "codegen/gemv/gemv_host.h"
+#include "codegen/nvrtc_compile.h"
+#include "gtest/gtest.h"
+#include "runtime/half.h"
+#include "tests/codegen/gemv/gemv_test_support.h"
+#include "tests/support/gpu_buffers.h"
+#include "tools/gpu/device_checks.h"
+#include "runtime/cuda/cuda_handles.h"
+#include "runtime/cuda/cuda_status.h"
+#include "tools/gpu/nvrtc_compile.h"
+
+namespace kiln::codegen::gemv::testing {
+namespace {
+
+// A compiled variant, loaded; keeps its library loaded while it lives.
+struct LoadedKernel {
+  GemvVariant variant;
+  gpu::Library library;
+  cudaKernel_t kernel = nullptr;
+};
+
+int64_t ElementBytes(DType dtype) { return dtype == DType::kF32 ? 4 : 2; }
+
+using ::kiln::testing::Alloc;
+using ::kiln::testing::Download;
+using ::kiln::testing::Upload;
+
+// The problem's tensors on the device, and its output buffer.
+struct DeviceProblem {
+  gpu::DeviceMemory x, w, bias, out;
+};
+
+absl::StatusOr<DeviceProblem> ToDevice(const Problem& p) {
+  DeviceProblem d;
+  for (auto [dst, src] : {std::pair{&d.x, &p.x}, std::pair{&d.w, &p.w}}) {
+    absl::StatusOr<gpu::DeviceMemory> m = Upload(*src, p.dtype);
+    if (!m.ok()) return m.status();
+    *dst = *std::move(m);
+  }
+  if (!p.bias.empty()) {
+    absl::StatusOr<gpu::DeviceMemory> m = Upload(p.bias, p.dtype);
+    if (!m.ok()) return m.status();
+    d.bias = *std::move(m);
+  }
+  absl::StatusOr<gpu::DeviceMemory> out = Alloc(p.rows * p.n * ElementBytes(p.dtype));
+  if (!out.ok()) return out.status();
+  d.out = *std::move(out);
+  return d;
+}
+
+// The launch of gemv_cuda.h: grid GemvBlocks, block threads(), no dynamic
+// shared memory, (x, w, bias or nullptr, out, int n, int rows).
+absl::Status Launch(const LoadedKernel& k, DeviceProblem& d, int64_t n, int64_t rows,
+                    cudaStream_t stream) {
+  void *xp = d.x.get(), *wp = d.w.get(), *bp = d.bias.get(), *op = d.out.get();
+  int n32 = static_cast<int>(n), rows32 = static_cast<int>(rows);
+  void* args[] = {&xp, &wp, &bp, &op, &n32, &rows32};
+  KILN_GPU_CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(k.kernel),
+                                  dim3(static_cast<unsigned>(GemvBlocks(k.variant.tiles, n))),
+                                  dim3(k.variant.tiles.threads()), args, 0, stream));
+  return absl::OkStatus();
+}
+
+class GemvGpuTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<::kiln::testing::GpuUnderTest> gpu = ::kiln::testing::GpuForTests();
+    if (!gpu.ok()) GTEST_SKIP() << gpu.status().message();
+    arch_ = gpu->arch;
+    preset_ = gpu->preset;
+    std::printf("device %s (%s), %s tiling; %s\n", gpu->name.c_str(), arch_.c_str(),
+                preset_.name.c_str(), SeedNote().c_str());
+  }
+
+  absl::StatusOr<LoadedKernel> Load(const GemvShape& shape, int64_t n_hint) {
+    absl::StatusOr<GemvVariant> variant = GemvVariantFor(shape, n_hint, preset_);
+    if (!variant.ok()) return variant.status();
+    absl::StatusOr<std::string> source = RenderGemvCuda(*variant);
+    if (!source.ok()) return source.status();
+    const std::string name = GemvKernelName(*variant);
+    absl::StatusOr<CompiledKernel> compiled = CompileKernel(*source, name, preset_, "");
+    if (!compiled.ok()) return compiled.status();
+    LoadedKernel k;
+    k.variant = *variant;
+    KILN_GPU_CHECK(cudaLibraryLoadData(k.library.out(), compiled->cubin.data(), nullptr, nullptr,
+                                       0, nullptr, nullptr, 0));
+    KILN_GPU_CHECK(cudaLibraryGetKernel(&k.kernel, k.library.get(), name.c_str()));
+    return k;
+  }
+
+  std::string arch_;
+  codegen::DeviceInfo preset_;
+};
+
+struct Case {
+  int64_t k, n, rows;
+  int max_rows;
+  int64_t n_hint;
+  bool bias;
+};
+
+TEST_F(GemvGpuTest, EqualsItsTwinBitForBit) {
+  Rng rng = TestRng();
+  const std::vector<Case> cases = {
+      {769, 1031, 3, 8, 1031, true},     {64, 7, 8, 8, 7, false},
+      {2051, 1031, 1, 1, 128256, true},  {2048, 2048, 1, 1, 2048, false},
+      {2048, 1031, 8, 8, 128256, true},  {4096, 4099, 3, 4, 8192, false},
+      {8192, 2048, 2, 2, 2048, true},    {2054, 517, 5, 8, 128256, false},
+  };
+  for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
+    for (const Case& c : cases) {
+      const Problem p = MakeProblem(rng, c.k, c.n, c.rows, dtype, c.bias);
+      absl::StatusOr<LoadedKernel> k =
+          Load({.k = c.k, .dtype = dtype, .max_rows = c.max_rows}, c.n_hint);
+      ASSERT_TRUE(k.ok()) << k.status();
+      const std::string name = GemvKernelName(k->variant);
+      absl::StatusOr<DeviceProblem> d = ToDevice(p);
+      ASSERT_TRUE(d.ok()) << d.status();
+      ASSERT_TRUE(Launch(*k, *d, p.n, p.rows, nullptr).ok());
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << name;
+      absl::StatusOr<std::vector<float>> got = Download(d->out, p.rows * p.n, dtype);
+      ASSERT_TRUE(got.ok()) << got.status();
+      const std::vector<float> twin = GemvTwin(k->variant, p.inputs());
+      int64_t identical = 0;
+      for (size_t i = 0; i < twin.size(); ++i) identical += (*got)[i] == twin[i];
+      std::printf("%-44s n %-5lld rows %lld%s: %lld/%zu bit-identical\n", name.c_str(),
+                  static_cast<long long>(c.n), static_cast<long long>(c.rows),
+                  c.bias ? " bias" : "", static_cast<long long>(identical), twin.size());
+      EXPECT_EQ(*got, twin) << name << " n " << c.n << " rows " << c.rows;
+    }
+  }
+}
+
+// Weight bandwidth of the decode shapes (bytes of w per launch / time):
+// printed for the record, not asserted.
+TEST_F(GemvGpuTest, PrintsDecodeBandwidth) {
+  Rng rng = TestRng();
+  for (auto [k, n, rows] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+           {2048, 2048, 1}, {2048, 8192, 1}, {8192, 2048, 1}, {2048, 128256, 1},
+           {2048, 8192, 4}, {2048, 128256, 8}}) {
+    const Problem p = MakeProblem(rng, k, n, rows, DType::kBF16, false);
+    absl::StatusOr<LoadedKernel> kernel =
+        Load({.k = k, .dtype = DType::kBF16, .max_rows = static_cast<int>(rows)}, n);
+    ASSERT_TRUE(kernel.ok()) << kernel.status();
+    absl::StatusOr<DeviceProblem> d = ToDevice(p);
+    ASSERT_TRUE(d.ok()) << d.status();
+    gpu::Event start, stop;
+    ASSERT_EQ(cudaEventCreate(start.out()), cudaSuccess);
+    ASSERT_EQ(cudaEventCreate(stop.out()), cudaSuccess);
+    constexpr int kIterations = 50;
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(Launch(*kernel, *d, n, rows, nullptr).ok());
+    ASSERT_EQ(cudaEventRecord(start.get(), nullptr), cudaSuccess);
+    for (int i = 0; i < kIterations; ++i) ASSERT_TRUE(Launch(*kernel, *d, n, rows, nullptr).ok());
+    ASSERT_EQ(cudaEventRecord(stop.get(), nullptr), cudaSuccess);
+    absl::StatusOr<double> ms = gpu::ElapsedMs(start.get(), stop.get());
+    ASSERT_TRUE(ms.ok()) << ms.status();
+    const double us = *ms * 1000.0 / kIterations;
+    std::printf("%-44s %6lld x %-5lld rows %lld: %8.2f us  %7.1f GB/s of weights\n",
+                GemvKernelName(kernel->variant).c_str(), static_cast<long long>(n),
+                static_cast<long long>(k), static_cast<long long>(rows), us,
+                static_cast<double>(n * k * 2) / (us * 1e3));
+  }
+}
+
+}  // namespace
+}  // namespace kiln::codegen::gemv::testing

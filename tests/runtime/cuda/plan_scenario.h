@@ -1,0 +1,54 @@
+// One scenario every plan executor (the CPU twin, the GPU) is checked on,
+// next to the reference executor: a plan test model compiled into four
+// buckets that share one set of caches, as an engine's buckets do.
+//   1. prefill_b2_s8: two random 8-token prompts at positions 0..7;
+//   2. decode_b2 at positions 8..11, fed the reference's greedy tokens;
+//   3. prefill_b1_s16: row 0 continues alone with a 16-token chunk at 12..27
+//      (the batch-1 buckets use the caches' leading row);
+//   4. decode_b1 at 28..30.
+#ifndef KILN_TESTS_RUNTIME_CUDA_PLAN_SCENARIO_H_
+#define KILN_TESTS_RUNTIME_CUDA_PLAN_SCENARIO_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "codegen/device_info.h"
+#include "ir/module.h"
+#include "runtime/cuda/launch_plan.h"
+#include "runtime/cuda/plan_executor.h"
+#include "runtime/reference/executor.h"
+
+namespace kiln::testing {
+
+// A plan model compiled into the scenario's buckets (cache 64), with seeded
+// random weights, its static layout and one plan per bucket.
+struct CompiledPlanModel {
+  Module module;
+  WeightMap weights;
+  StaticLayout layout;
+  std::vector<LaunchPlan> plans;
+};
+absl::StatusOr<CompiledPlanModel> CompilePlanModel(const std::string& family, DType dtype,
+                                                   const codegen::DeviceInfo& info);
+
+// One step's outputs from the executor under test and from the reference.
+struct ScenarioStep {
+  std::string function;
+  int32_t first_position = 0;
+  std::vector<float> got, want;    // logits
+  std::vector<int32_t> next_tokens;  // the executor's argmax kernel
+};
+
+// Runs the scenario through `executor` (fresh caches) and the reference.
+// An error when either side fails a step.
+absl::StatusOr<std::vector<ScenarioStep>> RunScenario(const CompiledPlanModel& model,
+                                                      PlanExecutor& executor);
+
+// max |got - want| over every step's logits.
+double MaxLogitDiff(const std::vector<ScenarioStep>& steps);
+
+}  // namespace kiln::testing
+
+#endif  // KILN_TESTS_RUNTIME_CUDA_PLAN_SCENARIO_H_

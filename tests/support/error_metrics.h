@@ -1,0 +1,15 @@
+// Error measures the kernel and executor tests share.
+#ifndef KILN_TESTS_SUPPORT_ERROR_METRICS_H_
+#define KILN_TESTS_SUPPORT_ERROR_METRICS_H_
+
+#include <vector>
+
+namespace kiln::testing {
+
+// Normalised mean squared error sum (got - want)^2 / sum want^2 (the plain
+// sum of squares when `want` is all zeros), in float64.
+double Nmse(const std::vector<float>& got, const std::vector<float>& want);
+
+}  // namespace kiln::testing
+
+#endif  // KILN_TESTS_SUPPORT_ERROR_METRICS_H_
