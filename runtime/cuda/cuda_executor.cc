@@ -97,7 +97,7 @@ struct CudaExecutor::State {
   std::map<std::string, LoadedKernel> kernels;  // by function name
   std::map<std::string, std::string> row_functions;
   std::vector<std::unique_ptr<gpu::PlannedGemm>> gemms;
-  std::map<std::string, bool> gemv_wins;  // timing decisions by shape
+  std::map<std::string, bool> gemv_wins;       // timing decisions by shape
   std::vector<std::vector<Enqueue>> launches;  // per plan
   std::vector<gpu::GraphExec> graphs;          // per plan, when use_graphs
   gpu::Graph graph_storage;
@@ -127,9 +127,9 @@ absl::Status CudaExecutor::State::Allocate(CudaLoadReport& report) {
   size_t free_bytes = 0, total_bytes = 0;
   KILN_GPU_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   const int64_t needed = plan.total_bytes + static_cast<int64_t>(gpu::kGemmWorkspaceBytes);
-  KILN_RETURN_IF_ERROR(CheckArenaFits(plan, static_cast<int64_t>(free_bytes) -
-                                                static_cast<int64_t>(gpu::kGemmWorkspaceBytes),
-                                      report.device));
+  KILN_RETURN_IF_ERROR(CheckArenaFits(
+      plan, static_cast<int64_t>(free_bytes) - static_cast<int64_t>(gpu::kGemmWorkspaceBytes),
+      report.device));
   for (const ArenaRegion& r : plan.regions) {
     if (r.name == "weights") base[ArenaSpace::kWeights] = r.offset;
     if (r.name == "kv_cache") base[ArenaSpace::kCaches] = r.offset;
@@ -161,8 +161,8 @@ absl::Status CudaExecutor::State::Upload(const WeightMap& weights) {
         for (int i = 0; i < t.head_dim / 2; ++i) table[p * t.head_dim + i] = 1.0f;
       }
     } else {
-      table = attn::RopeCosSinTable(attn::RopeInverseFrequencies(t.params, t.head_dim),
-                                    t.capacity, t.dtype);
+      table = attn::RopeCosSinTable(attn::RopeInverseFrequencies(t.params, t.head_dim), t.capacity,
+                                    t.dtype);
     }
     const std::vector<uint8_t> bytes = EncodeFloats(table, t.dtype);
     KILN_GPU_CHECK(
@@ -177,9 +177,8 @@ absl::Status CudaExecutor::State::LoadKernels(const KernelBundle& bundle, int ma
   for (const BundledKernel& k : bundle.kernels) {
     LoadedKernel& loaded = kernels[k.function];
     const std::string& image = native ? k.compiled.cubin : k.compiled.ptx;
-    KILN_GPU_CHECK(
-        cudaLibraryLoadData(loaded.library.out(), image.data(), nullptr, nullptr, 0, nullptr,
-                            nullptr, 0));
+    KILN_GPU_CHECK(cudaLibraryLoadData(loaded.library.out(), image.data(), nullptr, nullptr, 0,
+                                       nullptr, nullptr, 0));
     KILN_GPU_CHECK(cudaLibraryGetKernel(&loaded.kernel, loaded.library.get(), k.function.c_str()));
   }
   row_functions = bundle.row_functions;
@@ -253,14 +252,14 @@ absl::StatusOr<Enqueue> CudaExecutor::State::PrepareRow(const RowKernelStep& s,
                 dim3(static_cast<unsigned>(s.desc.threads)), 0, args);
 }
 
-absl::StatusOr<std::vector<Enqueue>> CudaExecutor::State::PrepareAttention(
-    const LaunchStep& step, const LaunchPlan& plan) {
+absl::StatusOr<std::vector<Enqueue>> CudaExecutor::State::PrepareAttention(const LaunchStep& step,
+                                                                           const LaunchPlan& plan) {
   void* fault = Address(plan.fault);
   if (const auto* r = std::get_if<RopeKvWriteStep>(&step.op)) {
     KILN_ASSIGN_OR_RETURN(cudaKernel_t kernel, Kernel(attn::KernelName(r->variant)));
     KernelArgs args;
-    for (const DeviceBuffer* b : {&r->q, &r->k, &r->v, &r->pos, &r->cos_sin, &r->q_out,
-                                  &r->k_cache, &r->v_cache}) {
+    for (const DeviceBuffer* b :
+         {&r->q, &r->k, &r->v, &r->pos, &r->cos_sin, &r->q_out, &r->k_cache, &r->v_cache}) {
       args.Add(static_cast<void*>(Address(*b)));
     }
     args.Add(fault).Add(static_cast<int>(r->seq)).Add(static_cast<int>(r->capacity));
@@ -272,7 +271,8 @@ absl::StatusOr<std::vector<Enqueue>> CudaExecutor::State::PrepareAttention(
   const attn::TileConfig& tiles = a.variant.tiles;
   KILN_ASSIGN_OR_RETURN(cudaKernel_t kernel, Kernel(attn::KernelName(a.variant)));
   const int64_t shared = attn::AttentionSharedBytes(shape.head_dim, tiles);
-  KILN_GPU_CHECK(cudaKernelSetAttributeForDevice(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  KILN_GPU_CHECK(cudaKernelSetAttributeForDevice(kernel,
+                                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                  static_cast<int>(shared), options.device));
   KernelArgs args;
   for (const DeviceBuffer* b : {&a.q, &a.k_cache, &a.v_cache, &a.pos}) {
@@ -290,10 +290,9 @@ absl::StatusOr<std::vector<Enqueue>> CudaExecutor::State::PrepareAttention(
   args.Add(static_cast<void*>(Address(a.acc))).Add(static_cast<void*>(Address(a.ml))).Add(fault);
   args.Add(static_cast<int>(a.seq)).Add(static_cast<int>(a.capacity)).Add(a.scale);
   args.Add(static_cast<int>(a.window)).Add(a.splits);
-  const dim3 grid(static_cast<unsigned>(a.splits),
-                  static_cast<unsigned>(shape.kv_heads *
-                                        attn::DecodeRowBlocks(shape, tiles, a.seq)),
-                  batch);
+  const dim3 grid(
+      static_cast<unsigned>(a.splits),
+      static_cast<unsigned>(shape.kv_heads * attn::DecodeRowBlocks(shape, tiles, a.seq)), batch);
   KILN_ASSIGN_OR_RETURN(cudaKernel_t combine, Kernel(attn::KernelName(a.combine)));
   KernelArgs combine_args;
   combine_args.Add(static_cast<const void*>(Address(a.acc)))
@@ -388,8 +387,8 @@ absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
 absl::Status CudaExecutor::ResetCaches() {
   State& s = *state_;
   if (s.layout.caches_bytes > 0) {
-    KILN_GPU_CHECK(cudaMemset(static_cast<char*>(s.arena.get()) + s.base.at(ArenaSpace::kCaches),
-                              0, static_cast<size_t>(s.layout.caches_bytes)));
+    KILN_GPU_CHECK(cudaMemset(static_cast<char*>(s.arena.get()) + s.base.at(ArenaSpace::kCaches), 0,
+                              static_cast<size_t>(s.layout.caches_bytes)));
   }
   KILN_GPU_CHECK(cudaDeviceSynchronize());
   return absl::OkStatus();
@@ -397,7 +396,7 @@ absl::Status CudaExecutor::ResetCaches() {
 
 absl::StatusOr<PlanOutput> CudaExecutor::Run(const std::string& function,
                                              std::span<const int32_t> input_ids,
-                                             std::span<const int32_t> positions) {
+                                             std::span<const int32_t> positions, bool copy_logits) {
   State& s = *state_;
   size_t index = 0;
   while (index < s.plans.size() && s.plans[index].function != function) ++index;
@@ -417,16 +416,17 @@ absl::StatusOr<PlanOutput> CudaExecutor::Run(const std::string& function,
   } else {
     for (const Enqueue& e : s.launches[index]) KILN_RETURN_IF_ERROR(e(stream));
   }
-  std::vector<uint8_t> logits(static_cast<size_t>(plan.logits.bytes));
+  std::vector<uint8_t> logits(copy_logits ? static_cast<size_t>(plan.logits.bytes) : 0);
   PlanOutput out;
   out.next_tokens.resize(static_cast<size_t>(plan.next_tokens.bytes / 4));
   int32_t fault = 0;
-  KILN_GPU_CHECK(cudaMemcpyAsync(logits.data(), s.Address(plan.logits), logits.size(),
-                                 cudaMemcpyDeviceToHost, stream));
+  if (copy_logits) {
+    KILN_GPU_CHECK(cudaMemcpyAsync(logits.data(), s.Address(plan.logits), logits.size(),
+                                   cudaMemcpyDeviceToHost, stream));
+  }
   KILN_GPU_CHECK(cudaMemcpyAsync(out.next_tokens.data(), s.Address(plan.next_tokens),
                                  out.next_tokens.size() * 4, cudaMemcpyDeviceToHost, stream));
-  KILN_GPU_CHECK(
-      cudaMemcpyAsync(&fault, s.Address(plan.fault), 4, cudaMemcpyDeviceToHost, stream));
+  KILN_GPU_CHECK(cudaMemcpyAsync(&fault, s.Address(plan.fault), 4, cudaMemcpyDeviceToHost, stream));
   KILN_GPU_CHECK(cudaStreamSynchronize(stream));
   if (fault != 0) {
     return absl::InvalidArgumentError("a token id or cache position was out of range");

@@ -58,7 +58,7 @@ class CudaExecutor : public PlanExecutor {
   ~CudaExecutor() override;
 
   absl::StatusOr<PlanOutput> Run(const std::string& function, std::span<const int32_t> input_ids,
-                                 std::span<const int32_t> positions) override;
+                                 std::span<const int32_t> positions, bool copy_logits) override;
   absl::Status ResetCaches() override;
 
   const CudaLoadReport& load_report() const { return report_; }

@@ -1,6 +1,10 @@
 #include "runtime/cuda/kernel_bundle.h"
 
+#include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "codegen/attention/attention_cuda.h"
@@ -100,12 +104,33 @@ absl::StatusOr<KernelBundle> CompileKernelBundle(const std::vector<LaunchPlan>& 
       sources.push_back({row->desc.name, "row", codegen::CudaPrelude() + "\n" + text});
     }
   }
+  // NVRTC compiles are independent and single-threaded: run them on every
+  // core (compile-model on a 16-core GPU host, or the GPU test suite).
+  std::vector<absl::StatusOr<codegen::CompiledKernel>> compiled(
+      sources.size(), absl::UnknownError("not compiled"));
+  std::atomic<size_t> next{0};
+  std::atomic<int> done{0};
+  std::mutex progress_mutex;
+  auto worker = [&] {
+    for (size_t i = next++; i < sources.size(); i = next++) {
+      compiled[i] = codegen::CompileKernel(sources[i].text, sources[i].function, info, cache_dir);
+      const int finished = ++done;
+      if (progress) {
+        std::lock_guard<std::mutex> lock(progress_mutex);
+        progress(finished, static_cast<int>(sources.size()));
+      }
+    }
+  };
+  const size_t threads =
+      std::min<size_t>(sources.size(), std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (std::thread& t : pool) t.join();
   for (size_t i = 0; i < sources.size(); ++i) {
-    BundledKernel k{sources[i].function, sources[i].kind, Sha256Of(sources[i].text), {}};
-    KILN_ASSIGN_OR_RETURN(k.compiled,
-                          codegen::CompileKernel(sources[i].text, k.function, info, cache_dir));
-    bundle.kernels.push_back(std::move(k));
-    if (progress) progress(static_cast<int>(i + 1), static_cast<int>(sources.size()));
+    if (!compiled[i].ok()) return compiled[i].status();
+    bundle.kernels.push_back({sources[i].function, sources[i].kind, Sha256Of(sources[i].text),
+                              *std::move(compiled[i])});
   }
   return bundle;
 }

@@ -41,9 +41,9 @@ struct KernelBundle {
   int64_t spill_bytes() const;
 };
 
-// Compiles every kernel `plans` use for `info`, through the NVRTC cache in
-// `cache_dir` when non-empty. `progress`, when set, is called after each
-// compile with (done, total).
+// Compiles every kernel `plans` use for `info`, on every core, through the
+// NVRTC cache in `cache_dir` when non-empty. `progress`, when set, is called
+// after each compile with (done, total), one call at a time.
 absl::StatusOr<KernelBundle> CompileKernelBundle(
     const std::vector<LaunchPlan>& plans, const codegen::DeviceInfo& info,
     const std::string& cache_dir, const std::function<void(int, int)>& progress = nullptr);

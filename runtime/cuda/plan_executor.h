@@ -27,9 +27,12 @@ class PlanExecutor {
   // Runs `function` with `input_ids` and `positions` ([batch, seq] each),
   // updating the caches. An error when a token id or position was out of
   // range (the kernels' fault flag); the caches are then unspecified.
+  // Without `copy_logits` only the greedy tokens come back (a GPU then moves
+  // 4 bytes a row instead of the vocabulary's logits).
   virtual absl::StatusOr<PlanOutput> Run(const std::string& function,
                                          std::span<const int32_t> input_ids,
-                                         std::span<const int32_t> positions) = 0;
+                                         std::span<const int32_t> positions,
+                                         bool copy_logits) = 0;
 
   // Zeroes every KV cache.
   virtual absl::Status ResetCaches() = 0;

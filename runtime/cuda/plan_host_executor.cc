@@ -85,7 +85,7 @@ void HostPlanExecutor::UploadTables() {
 
 absl::StatusOr<PlanOutput> HostPlanExecutor::Run(const std::string& function,
                                                  std::span<const int32_t> input_ids,
-                                                 std::span<const int32_t> positions) {
+                                                 std::span<const int32_t> positions, bool copy_logits) {
   const LaunchPlan* plan = nullptr;
   for (const LaunchPlan& p : plans_) {
     if (p.function == function) plan = &p;
@@ -107,7 +107,7 @@ absl::StatusOr<PlanOutput> HostPlanExecutor::Run(const std::string& function,
     return absl::InvalidArgumentError("a token id or cache position was out of range");
   }
   PlanOutput out;
-  out.logits = ReadFloats(plan->logits);
+  if (copy_logits) out.logits = ReadFloats(plan->logits);
   out.next_tokens.resize(plan->next_tokens.bytes / 4);
   std::memcpy(out.next_tokens.data(), Address(plan->next_tokens), plan->next_tokens.bytes);
   return out;

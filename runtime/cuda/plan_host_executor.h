@@ -46,7 +46,7 @@ class HostPlanExecutor : public PlanExecutor {
       std::map<std::string, std::string> host_kernel_ir = {});
 
   absl::StatusOr<PlanOutput> Run(const std::string& function, std::span<const int32_t> input_ids,
-                                 std::span<const int32_t> positions) override;
+                                 std::span<const int32_t> positions, bool copy_logits) override;
   absl::Status ResetCaches() override;
 
   // Steps of the last Run executed by a host rendering and by the reference.

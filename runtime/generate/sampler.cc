@@ -6,16 +6,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/counter_rng.h"
 
 namespace kiln {
 namespace {
-
-uint64_t SplitMix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 // Transformers' RepetitionPenaltyLogitsProcessor: a logit of a token seen
 // before is divided by the penalty when positive, multiplied when negative.
@@ -77,8 +71,7 @@ std::vector<double> WarpedProbabilities(const std::vector<double>& logits,
 }  // namespace
 
 double CounterUniform(uint64_t seed, uint64_t counter) {
-  uint64_t bits = SplitMix64(SplitMix64(seed) ^ counter);
-  return static_cast<double>(bits >> 11) * 0x1.0p-53;  // 53 random bits
+  return CounterUniformDraw(seed, counter);
 }
 
 absl::StatusOr<int32_t> SampleToken(std::span<const float> logits, const GenerationConfig& c,

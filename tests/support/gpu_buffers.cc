@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-
 #include "runtime/cuda/cuda_status.h"
 #include "runtime/half.h"
 
@@ -23,7 +22,8 @@ absl::StatusOr<GpuUnderTest> GpuForTests() {
   gpu.arch = absl::StrCat("sm_", prop.major, prop.minor);
   const char* preset = prop.major == 8 ? "sm_80" : prop.major == 9 ? "sm_90" : nullptr;
   if (preset == nullptr) {
-    return absl::UnavailableError(absl::StrCat(gpu.name, " (", gpu.arch, ") has no DeviceInfo preset"));
+    return absl::UnavailableError(
+        absl::StrCat(gpu.name, " (", gpu.arch, ") has no DeviceInfo preset"));
   }
   absl::StatusOr<codegen::DeviceInfo> info = codegen::DeviceInfoForTarget(preset);
   if (!info.ok()) return info.status();

@@ -36,8 +36,7 @@ absl::StatusOr<gpu::DeviceMemory> Alloc(size_t bytes);
 absl::StatusOr<gpu::DeviceMemory> Upload(const std::vector<float>& values, DType dtype);
 absl::StatusOr<gpu::DeviceMemory> UploadInts(const std::vector<int32_t>& values);
 // `n` elements of `dtype` back as floats (exact).
-absl::StatusOr<std::vector<float>> Download(const gpu::DeviceMemory& memory, size_t n,
-                                            DType dtype);
+absl::StatusOr<std::vector<float>> Download(const gpu::DeviceMemory& memory, size_t n, DType dtype);
 absl::StatusOr<int32_t> DownloadInt(const gpu::DeviceMemory& memory);
 
 // Launches `kernel` and waits for it.

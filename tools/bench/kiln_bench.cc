@@ -11,9 +11,9 @@
 // each later token's latency is its forward step, its sampling and its
 // detokenisation. Tokenisation of the prompt is not timed, since the prompt
 // ids are fixed up front so that every engine runs exactly the same ids.
+#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <spawn.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -41,11 +41,15 @@ ABSL_FLAG(std::string, workload, "", "workload JSON (tools/bench/workloads/)");
 ABSL_FLAG(std::string, out, "", "result JSON to write (default: stdout)");
 ABSL_FLAG(int, warmup, -1, "untimed runs per case (default: the workload's)");
 ABSL_FLAG(int, reps, -1, "timed runs per case (default: the workload's)");
-ABSL_FLAG(std::string, target, "cpu", "engine target; only cpu runs until the CUDA backend lands");
+ABSL_FLAG(std::string, target, "cpu", "engine target: cpu, sm_80 or sm_90 (the GPU)");
+ABSL_FLAG(double, bandwidth_gbps, 0,
+          "copy bandwidth for the roofline, GB/s (default: measured; give the GPU's, e.g. "
+          "gpu-probe's, for a CUDA engine)");
 ABSL_FLAG(std::string, model, "", "compile this model into --engine first, timing compile-model");
 ABSL_FLAG(std::string, compile_model, "", "compile-model binary (default: next to kiln-bench)");
 ABSL_FLAG(std::string, compile_flags, "", "extra compile-model flags, space separated");
-ABSL_FLAG(std::string, model_name, "", "model label for reports (default: the engine's architecture)");
+ABSL_FLAG(std::string, model_name, "",
+          "model label for reports (default: the engine's architecture)");
 ABSL_FLAG(std::string, commit, "", "git commit of the build (default: $KILN_COMMIT)");
 ABSL_FLAG(int, bandwidth_mib, 256, "buffer size of the copy-bandwidth measurement");
 
@@ -65,10 +69,12 @@ absl::StatusOr<std::pair<double, int64_t>> RunCompileModel(const std::string& mo
                                                            const std::string& engine) {
   std::string binary = absl::GetFlag(FLAGS_compile_model);
   if (binary.empty()) {
-    binary = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "compile-model").string();
+    binary =
+        (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "compile-model").string();
   }
   std::vector<std::string> args = {binary, "--model", model, "--out", engine};
-  for (absl::string_view f : absl::StrSplit(absl::GetFlag(FLAGS_compile_flags), ' ', absl::SkipEmpty())) {
+  for (absl::string_view f :
+       absl::StrSplit(absl::GetFlag(FLAGS_compile_flags), ' ', absl::SkipEmpty())) {
     args.emplace_back(f);
   }
   std::vector<char*> argv;
@@ -89,9 +95,12 @@ absl::StatusOr<std::pair<double, int64_t>> RunCompileModel(const std::string& mo
 
 // Runs one case: warm-up runs, then timed ones, and their summary. Row k
 // of run r's batch gets prompt r * batch + k (warm-ups repeat run 0's).
-absl::StatusOr<json> RunCase(const LoadedEngine& l, const Workload& w, const BenchCase& c, int warmup,
-                             int reps, const StepTraffic& traffic, double bandwidth_gbps) {
-  json out = {{"name", c.name}, {"prompt_tokens", c.prompt_tokens}, {"new_tokens", c.new_tokens},
+absl::StatusOr<json> RunCase(const LoadedEngine& l, const Workload& w, const BenchCase& c,
+                             int warmup, int reps, const StepTraffic& traffic,
+                             double bandwidth_gbps) {
+  json out = {{"name", c.name},
+              {"prompt_tokens", c.prompt_tokens},
+              {"new_tokens", c.new_tokens},
               {"batch", c.batch}};
   if (c.batch > 1 && l.buckets.lower_bound(c.batch) == l.buckets.end()) {
     out["status"] = absl::StrCat("skipped: the engine has no batch >= ", c.batch,
@@ -101,7 +110,8 @@ absl::StatusOr<json> RunCase(const LoadedEngine& l, const Workload& w, const Ben
   GenerationConfig config = w.sampling;
   config.max_new_tokens = static_cast<int>(c.new_tokens);
   if (!w.ignore_eos) {
-    for (int64_t id : l.manifest.eos_token_ids) config.eos_token_ids.push_back(static_cast<int32_t>(id));
+    for (int64_t id : l.manifest.eos_token_ids)
+      config.eos_token_ids.push_back(static_cast<int32_t>(id));
   }
   std::vector<json> runs;
   std::vector<double> ttft, tok_s, e2e, latencies, contexts;
@@ -132,7 +142,8 @@ absl::StatusOr<json> RunCase(const LoadedEngine& l, const Workload& w, const Ben
     contexts.push_back(static_cast<double>(prompts[0].size()) +
                        static_cast<double>(t.output_ids[0].size()) / 2);
     // Batch 1 keeps flat id lists; a batch has one list per row.
-    json run_json = {{"ttft_s", t.ttft_s}, {"decode_s", decode_s}, {"token_latencies_s", t.latencies_s}};
+    json run_json = {
+        {"ttft_s", t.ttft_s}, {"decode_s", decode_s}, {"token_latencies_s", t.latencies_s}};
     if (c.batch == 1) {
       run_json["prompt_ids"] = prompts[0];
       run_json["output_ids"] = t.output_ids[0];
@@ -158,8 +169,9 @@ absl::StatusOr<json> RunCase(const LoadedEngine& l, const Workload& w, const Ben
   // takes bytes / bandwidth seconds. The fraction is that bound over the
   // measured median step time (1.0: bandwidth bound at copy speed).
   double context = Spread(contexts)["median"].get<double>();
-  double bytes = static_cast<double>(traffic.weight_bytes) +
-                 static_cast<double>(traffic.kv_bytes_per_position) * context * static_cast<double>(c.batch);
+  double bytes =
+      static_cast<double>(traffic.weight_bytes) +
+      static_cast<double>(traffic.kv_bytes_per_position) * context * static_cast<double>(c.batch);
   summary["bytes_per_step"] = bytes;
   if (!latencies.empty() && bandwidth_gbps > 0) {
     double step_s = Percentile(latencies, 50);
@@ -178,10 +190,6 @@ absl::Status Run() {
   std::string workload_path = absl::GetFlag(FLAGS_workload);
   if (dir.empty() || workload_path.empty()) {
     return absl::InvalidArgumentError("--engine and --workload are required (see --help)");
-  }
-  if (absl::GetFlag(FLAGS_target) != "cpu") {
-    return absl::UnimplementedError(absl::StrCat("--target ", absl::GetFlag(FLAGS_target),
-                                                 ": only the cpu reference backend runs so far"));
   }
   KILN_ASSIGN_OR_RETURN(Workload w, LoadWorkload(workload_path));
   int warmup = absl::GetFlag(FLAGS_warmup) >= 0 ? absl::GetFlag(FLAGS_warmup) : w.warmup;
@@ -207,7 +215,8 @@ absl::Status Run() {
       _exit(0);
     }
     close(pipe_fds[1]);
-    if (pid > 0 && read(pipe_fds[0], &bandwidth, sizeof bandwidth) != sizeof bandwidth) bandwidth = 0;
+    if (pid > 0 && read(pipe_fds[0], &bandwidth, sizeof bandwidth) != sizeof bandwidth)
+      bandwidth = 0;
     close(pipe_fds[0]);
     if (pid > 0) waitpid(pid, nullptr, 0);
   }
@@ -216,7 +225,8 @@ absl::Status Run() {
   KILN_ASSIGN_OR_RETURN(LoadedEngine l, LoadForBench(dir, absl::GetFlag(FLAGS_target)));
   timings["load_s"] = Since(start);
   int64_t rss_after_load = PeakRssBytes();
-  StepTraffic traffic = DecodeTraffic(l.executor->module(), l.buckets[1]);
+  StepTraffic traffic = DecodeTraffic(l.module(), l.buckets[1]);
+  if (absl::GetFlag(FLAGS_bandwidth_gbps) > 0) bandwidth = absl::GetFlag(FLAGS_bandwidth_gbps);
 
   std::vector<json> cases;
   for (const BenchCase& c : w.cases) {
@@ -233,15 +243,19 @@ absl::Status Run() {
       {"schema", "kiln-bench/1"},
       {"engine",
        {{"name", "kiln"},
-        {"backend", absl::StrCat("cpu reference executor (", CpuThreads(), " threads)")},
+        {"backend", l.backend()},
         {"path", dir},
         {"dtype", std::string(DTypeName(l.manifest.dtype))},
         {"architecture", l.manifest.architecture},
         {"max_seq", l.manifest.max_seq}}},
       {"model", model.empty() ? l.manifest.architecture : model},
-      {"workload", {{"name", w.name}, {"file", w.path}, {"spec", w.raw}, {"warmup", warmup}, {"reps", reps}}},
+      {"workload",
+       {{"name", w.name}, {"file", w.path}, {"spec", w.raw}, {"warmup", warmup}, {"reps", reps}}},
       {"machine", MachineInfo()},
-      {"card", {{"name", "none (CPU)"}, {"memory_gib", nullptr}, {"driver", nullptr}}},
+      {"card",
+       {{"name", l.cuda ? l.cuda->executor->load_report().device : std::string("none (CPU)")},
+        {"memory_gib", nullptr},
+        {"driver", nullptr}}},
       {"commit", commit.empty() ? json(nullptr) : json(commit)},
       {"date", UtcNow()},
       {"threads", CpuThreads()},
@@ -252,8 +266,10 @@ absl::Status Run() {
         {"peak_device_bytes", nullptr}}},
       {"bandwidth",
        {{"copy_gbps", bandwidth},
-        {"method", absl::StrCat("memcpy of ", copy_bytes >> 20,
-                                " MiB, best of 5, (read + write bytes) / time")}}},
+        {"method", absl::GetFlag(FLAGS_bandwidth_gbps) > 0
+                       ? std::string("given by --bandwidth_gbps")
+                       : absl::StrCat("memcpy of ", copy_bytes >> 20,
+                                      " MiB, best of 5, (read + write bytes) / time")}}},
       {"traffic",
        {{"weight_bytes", traffic.weight_bytes},
         {"kv_bytes_per_position", traffic.kv_bytes_per_position},
@@ -279,6 +295,7 @@ int main(int argc, char** argv) {
   kiln::ParseToolFlags(argc, argv,
                        "Benchmarks a Kiln engine on a workload; writes JSON.\n"
                        "  kiln-bench --engine DIR --workload FILE.json [--warmup N --reps N] "
-                       "[--out result.json] [--model M --compile-flags=\"...\" (the = form: a separate value starting with -- would be read as a flag)] [--commit SHA]");
+                       "[--out result.json] [--model M --compile-flags=\"...\" (the = form: a "
+                       "separate value starting with -- would be read as a flag)] [--commit SHA]");
   return kiln::ReportToolStatus("kiln-bench", kiln::bench::Run());
 }

@@ -6,8 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
+#include "runtime/cuda/plan_session.h"
 #include "runtime/generate/sampler.h"
 #include "runtime/reference/batch_session.h"
+#include "runtime/reference/ops.h"
 #include "runtime/tokenizer/load.h"
 #include "runtime/tokenizer/stream_decoder.h"
 
@@ -26,8 +28,15 @@ std::span<const float> LastRow(const HostTensor& logits) {
   return {logits.floats.data() + row * vocab, static_cast<size_t>(vocab)};
 }
 
-// Steps either session kind through the loop; `Forward` maps rows of tokens
-// to each row's logits.
+// What a step gives each row: its logits, or (greedy on the device) the
+// chosen token alone.
+struct RowStep {
+  HostTensor logits;
+  int32_t greedy = -1;
+};
+
+// Steps any session kind through the loop; `Forward` maps rows of tokens to
+// each row's RowStep.
 template <typename ForwardFn>
 absl::StatusOr<RunTimes> Loop(const LoadedEngine& engine,
                               const std::vector<std::vector<int32_t>>& prompts,
@@ -40,15 +49,18 @@ absl::StatusOr<RunTimes> Loop(const LoadedEngine& engine,
   RunTimes t;
   t.output_ids.resize(rows);
   Clock::time_point start = Clock::now();
-  KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> logits, forward(prompts));
+  KILN_ASSIGN_OR_RETURN(std::vector<RowStep> logits, forward(prompts));
   for (int i = 0; i < config.max_new_tokens; ++i) {
     std::vector<std::vector<int32_t>> next(rows);
     bool any = false;
     int64_t produced = 0;
     for (size_t b = 0; b < rows; ++b) {
       if (!running[b]) continue;
-      KILN_ASSIGN_OR_RETURN(int32_t token,
-                            SampleToken(LastRow(logits[b]), config, history[b], static_cast<uint64_t>(i)));
+      int32_t token = logits[b].greedy;
+      if (token < 0) {
+        KILN_ASSIGN_OR_RETURN(token, SampleToken(LastRow(logits[b].logits), config, history[b],
+                                                 static_cast<uint64_t>(i)));
+      }
       history[b].push_back(token);
       t.output_ids[b].push_back(token);
       ++produced;
@@ -72,19 +84,48 @@ absl::StatusOr<RunTimes> Loop(const LoadedEngine& engine,
   return t;
 }
 
+// Each row's logits as RowSteps.
+std::vector<RowStep> Rows(std::vector<HostTensor> logits) {
+  std::vector<RowStep> out;
+  for (HostTensor& t : logits) out.push_back({std::move(t), -1});
+  return out;
+}
+
 }  // namespace
 
+std::string LoadedEngine::backend() const {
+  if (!cuda) return absl::StrCat("cpu reference executor (", CpuThreads(), " threads)");
+  return absl::StrCat("cuda ", manifest.target, " on ", cuda->executor->load_report().device);
+}
+
 absl::StatusOr<LoadedEngine> LoadForBench(const std::string& dir, const std::string& target) {
+  if (target != "cpu") {
+    LoadedEngine l;
+    KILN_ASSIGN_OR_RETURN(CudaEngine cuda, LoadCudaEngine(dir, target));
+    l.manifest = cuda.manifest;
+    if (l.manifest.tokenizer.empty()) {
+      return absl::FailedPreconditionError(
+          "the engine has no tokenizer (compile-model --tokenizer)");
+    }
+    KILN_ASSIGN_OR_RETURN(l.tokenizer, tokenizer::LoadTokenizer(dir + "/" + l.manifest.tokenizer));
+    for (const EngineBucket& b : l.manifest.buckets)
+      l.buckets[b.batch].push_back({b.function, b.seq});
+    l.cuda = std::make_unique<CudaEngine>(std::move(cuda));
+    return l;
+  }
   KILN_ASSIGN_OR_RETURN(Engine engine, LoadEngine(dir, target));
   if (engine.manifest.tokenizer.empty()) {
     return absl::FailedPreconditionError("the engine has no tokenizer (compile-model --tokenizer)");
   }
   LoadedEngine l;
-  KILN_ASSIGN_OR_RETURN(l.tokenizer, tokenizer::LoadTokenizer(dir + "/" + engine.manifest.tokenizer));
-  for (const EngineBucket& b : engine.manifest.buckets) l.buckets[b.batch].push_back({b.function, b.seq});
+  KILN_ASSIGN_OR_RETURN(l.tokenizer,
+                        tokenizer::LoadTokenizer(dir + "/" + engine.manifest.tokenizer));
+  for (const EngineBucket& b : engine.manifest.buckets)
+    l.buckets[b.batch].push_back({b.function, b.seq});
   l.manifest = engine.manifest;
-  KILN_ASSIGN_OR_RETURN(ReferenceExecutor executor,
-                        ReferenceExecutor::Create(std::move(engine.module), std::move(engine.weights)));
+  KILN_ASSIGN_OR_RETURN(
+      ReferenceExecutor executor,
+      ReferenceExecutor::Create(std::move(engine.module), std::move(engine.weights)));
   l.executor = std::make_unique<ReferenceExecutor>(std::move(executor));
   return l;
 }
@@ -94,28 +135,54 @@ absl::StatusOr<RunTimes> RunTimed(const LoadedEngine& engine,
                                   const GenerationConfig& config) {
   int64_t rows = static_cast<int64_t>(prompts.size());
   int64_t capacity = engine.manifest.max_seq;
+  if (engine.cuda != nullptr) {
+    if (rows != 1) {
+      return absl::UnimplementedError(
+          "batched workloads on the CUDA backend are not wired yet (batch 1 runs)");
+    }
+    KILN_ASSIGN_OR_RETURN(PlanSession session,
+                          PlanSession::Create(*engine.cuda->executor, engine.cuda->module, capacity,
+                                              engine.cuda->batch1_buckets));
+    const bool greedy = !config.do_sample && config.repetition_penalty == 1.0;
+    return Loop(
+        engine, prompts, config,
+        [&](const std::vector<std::vector<int32_t>>& r) -> absl::StatusOr<std::vector<RowStep>> {
+          if (greedy) {
+            KILN_ASSIGN_OR_RETURN(int32_t next, session.ForwardGreedy(r[0]));
+            return std::vector<RowStep>{{HostTensor{}, next}};
+          }
+          KILN_ASSIGN_OR_RETURN(HostTensor logits, session.Forward(r[0]));
+          return Rows({std::move(logits)});
+        });
+  }
   if (rows == 1) {
     auto it = engine.buckets.find(1);
     KILN_ASSIGN_OR_RETURN(
         ReferenceSession session,
-        ReferenceSession::Create(*engine.executor, capacity,
-                                 it == engine.buckets.end() ? std::vector<SessionBucket>{} : it->second));
+        ReferenceSession::Create(
+            *engine.executor, capacity,
+            it == engine.buckets.end() ? std::vector<SessionBucket>{} : it->second));
     return Loop(engine, prompts, config,
                 [&session](const std::vector<std::vector<int32_t>>& r)
-                    -> absl::StatusOr<std::vector<HostTensor>> {
+                    -> absl::StatusOr<std::vector<RowStep>> {
                   KILN_ASSIGN_OR_RETURN(HostTensor logits, session.Forward(r[0]));
-                  return std::vector<HostTensor>{std::move(logits)};
+                  return Rows({std::move(logits)});
                 });
   }
   auto it = engine.buckets.lower_bound(rows);
   if (it == engine.buckets.end()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the engine has no batch >= ", rows, " (compile it with compile-model --max-batch ", rows, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the engine has no batch >= ", rows,
+                     " (compile it with compile-model --max-batch ", rows, ")"));
   }
   KILN_ASSIGN_OR_RETURN(BatchSession session,
                         BatchSession::Create(*engine.executor, it->first, capacity, it->second));
   return Loop(engine, prompts, config,
-              [&session](const std::vector<std::vector<int32_t>>& r) { return session.Forward(r); });
+              [&session](const std::vector<std::vector<int32_t>>& r)
+                  -> absl::StatusOr<std::vector<RowStep>> {
+                KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> logits, session.Forward(r));
+                return Rows(std::move(logits));
+              });
 }
 
 }  // namespace kiln::bench

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "runtime/cuda/cuda_engine.h"
 #include "runtime/engine/engine.h"
 #include "runtime/generate/generation_config.h"
 #include "runtime/reference/executor.h"
@@ -21,11 +22,17 @@
 namespace kiln::bench {
 
 // A loaded engine and its buckets by batch. Built once, read by every run.
+// A cpu engine runs on the reference executor, a CUDA one (sm_80, sm_90) on
+// the GPU through a PlanSession (batch 1).
 struct LoadedEngine {
   EngineManifest manifest;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
-  std::unique_ptr<ReferenceExecutor> executor;
+  std::unique_ptr<ReferenceExecutor> executor;  // cpu
+  std::unique_ptr<CudaEngine> cuda;             // sm_XX
   std::map<int64_t, std::vector<SessionBucket>> buckets;  // batch -> its buckets
+
+  const Module& module() const { return cuda ? cuda->module : executor->module(); }
+  std::string backend() const;  // for the result JSON
 };
 
 // Loads `dir` for `target` with its tokenizer; fails when there is none.
@@ -40,8 +47,10 @@ struct RunTimes {
 };
 
 // Runs the rows with `config` (a fresh session each time, created before
-// the clock starts). One row runs the batch-1 ReferenceSession; more rows
-// run the smallest compiled batch that holds them. Each row samples as in
+// the clock starts). One row runs the batch-1 ReferenceSession (a
+// PlanSession on the GPU, where greedy decoding takes the device's argmax and
+// copies no logits); more rows run the smallest compiled batch that holds
+// them (cpu engines only, so far). Each row samples as in
 // Generate (its history, draws numbered from 0) and detokenises its tokens
 // as they come; a row stops at an EOS of config.eos_token_ids.
 absl::StatusOr<RunTimes> RunTimed(const LoadedEngine& engine,

@@ -14,9 +14,11 @@
 #   hf-compile static cache + torch.compile(mode="reduce-overhead") (CUDA
 #              graphs), batch 1 only (each batch size compiles anew)
 #   hf-7b      Transformers eager on Mistral-7B, batch 1
-#   kiln       kiln-bench --target sm_90: exits with "only the cpu reference
-#              backend runs so far" (logged as FAIL) until the CUDA backend
-#              lands; on the host it needs a static build like the gpu bundle's
+#   kiln-compile  the bundled compile-model --target sm_90 (bf16) on the
+#              Llama-3.2-1B-shape checkpoint (NVRTC kernels for the card)
+#   kiln       the bundled kiln-bench --target sm_90 on that engine, batch-1
+#              cases of the workload (batched CUDA runs are not wired yet),
+#              the roofline against gpu-probe's measured copy bandwidth
 #   report     report.py and plot.py over whatever ran
 #
 # The host has no network: it needs a Python with CUDA torch, transformers
@@ -80,15 +82,23 @@ step hf-7b 45 "$py" $bench/hf_bench.py --model "$m7" --device cuda --dtype bfloa
   --max-batch 1 --workload $bench/workloads/gpu_shapes.json --reps 1 --model-name Mistral-7B-shape \
   --out "$out/hf_eager_7b.json"
 
-kiln_bench="${KILN_BENCH_BIN:-$repo/bin/kiln-bench}"
-if [ -x "$kiln_bench" ]; then
-  step kiln 30 "$kiln_bench" --engine "$out/none" --target sm_90 --workload $bench/workloads/gpu_shapes.json \
-    --out "$out/kiln_sm90.json"
+gpu_bundle="${KILN_GPU_BUNDLE:-$repo/gpu-bundle}"
+kiln_bench="${KILN_BENCH_BIN:-$gpu_bundle/kiln-bench}"
+compile_model="${KILN_COMPILE_MODEL_BIN:-$gpu_bundle/compile-model}"
+engine="$cache/llama-3.2-1b-sm90.engine"
+if [ -x "$kiln_bench" ] && [ -x "$compile_model" ]; then
+  step kiln-compile 60 "$compile_model" --model "$m1" --out "$engine" --target sm_90 --dtype bf16 \
+    --max-seq 2304 --buckets 128,2048
+  # gpu-probe's device copy bandwidth (read + write bytes / s) for the roofline.
+  gbps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["copy"]["gb_per_s_read_plus_write"])' \
+    "$out/probe.json" 2>/dev/null || echo 0)
+  step kiln 60 "$kiln_bench" --engine "$engine" --target sm_90 --workload $bench/workloads/gpu_shapes.json \
+    --bandwidth_gbps "$gbps" --model-name Llama-3.2-1B-shape --out "$out/kiln_sm90.json"
 else
-  summary+=("kiln: NOT RUN (no $kiln_bench)")
+  summary+=("kiln: NOT RUN (no $kiln_bench or $compile_model: run tools/gpu/bundle.sh)")
 fi
 
-results=("$out"/hf_*.json)
+results=("$out"/hf_*.json "$out"/kiln_*.json)
 if [ -e "${results[0]}" ]; then
   python3 $bench/report.py "${results[@]}" --out "$out/report.md" && cat "$out/report.md"
   "$py" $bench/plot.py "${results[@]}" --out-dir "$out/plots" >/dev/null 2>&1 || true

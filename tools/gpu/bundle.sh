@@ -13,16 +13,26 @@ cd "$repo"
 dest="${1:-gpu-bundle}"
 max_bytes=$((50 * 1000 * 1000))
 
-# Bundled binaries; each lands in DEST under its own name. Add the GPU test
-# suite here as it arrives.
+# Bundled binaries; each lands in DEST under its own name: the probe, the
+# GPU test suites (each SKIPS without a device), and the tools the GPU
+# benchmark runs on the host (compile-model, kiln-bench).
 targets=(
   //tools/gpu:gpu-probe
   //tests/tools/gpu:gpu_smoke_test
+  //tests/codegen/attention:attention_gpu_test
+  //tests/codegen/gemv:gemv_gpu_test
+  //tests/codegen/sampling:sampling_gpu_test
+  //tests/runtime/cuda:cuda_executor_gpu_test
+  //tools:compile-model
+  //tools/bench:kiln-bench
 )
 
-# --symlink_prefix=/ leaves the bazel-bin symlink on the plain build.
-bazel build --config=gpu_bundle --symlink_prefix=/ "${targets[@]}"
-bin_dir="$(bazel info --config=gpu_bundle bazel-bin 2>/dev/null)"
+# Its own output base (a second Bazel server): the static build neither
+# waits for nor evicts the plain one. --symlink_prefix=/ leaves the
+# bazel-bin symlink alone.
+output_base="${KILN_BUNDLE_OUTPUT_BASE:-$HOME/.cache/kiln-bazel-bundle}"
+bazel --output_base="$output_base" build --config=gpu_bundle --symlink_prefix=/ "${targets[@]}"
+bin_dir="$(bazel --output_base="$output_base" info --config=gpu_bundle bazel-bin 2>/dev/null)"
 
 rm -rf "$dest"
 mkdir -p "$dest"
@@ -34,6 +44,9 @@ for label in "${targets[@]}"; do
   binaries+=("$dest/$(basename "$path")")
 done
 install -m 0755 tools/gpu/check.sh tools/gpu/ldd_check.sh "$dest/"
+# The configs the executor's GPU test reads (relative to the bundle).
+mkdir -p "$dest/tests/fixtures"
+cp -r tests/fixtures/plan_models "$dest/tests/fixtures/"
 
 echo "bundle: checking what the binaries need"
 tools/gpu/ldd_check.sh "${binaries[@]}"
@@ -54,7 +67,7 @@ echo "bundle: the binaries need glibc >= $glibc_floor"
   echo
   echo "files (bytes, sha256):"
   (cd "$dest" && for f in *; do
-    [ "$f" = MANIFEST ] && continue
+    [ "$f" = MANIFEST ] || [ -d "$f" ] && continue
     printf '  %-20s %10s  %s\n' "$f" "$(stat -c %s "$f")" "$(sha256sum "$f" | cut -d' ' -f1)"
   done)
   echo

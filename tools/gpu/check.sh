@@ -3,12 +3,16 @@
 #
 # Runs from the bundle alone (tools/gpu/bundle.sh): the host has glibc,
 # /usr/local/cuda and the driver, but no Bazel, Abseil, GoogleTest or
-# network. Steps, each under its own `timeout`, all within 170 s:
+# network. Steps, each under its own `timeout`, all within 280 s:
 #   host            date, kernel, glibc, the bundle's MANIFEST header, CUDA libraries
 #   nvidia-smi      the card, driver, clocks and memory as NVIDIA's tool sees them
 #   ldd             the bundled binaries need only glibc and CUDA libraries here
 #   gpu-probe       device, NVRTC, cubin launch, CUDA graph, cuBLASLt, copy bandwidth
 #   gpu_smoke_test  the same device checks as a GoogleTest suite
+#   attention_gpu_test, gemv_gpu_test, sampling_gpu_test   each hand-written
+#                   kernel vs its CPU twin
+#   cuda_executor_gpu_test  whole models: GPU vs reference, CPU twin, eager launches
+#   memcheck, racecheck     compute-sanitizer on one executor case (every kernel kind)
 # Logs and JSON go to $OUT when set, else ./gpu-results/; a short table is
 # printed last. Exit status 0 only when no step failed.
 #
@@ -30,7 +34,7 @@ mkdir -p "$out" || { echo "check.sh: cannot create $out" >&2; exit 1; }
 
 # The whole script, so a second try fits in the host's minutes. The override
 # exists for tests/tools/gpu/check_sh_test.sh.
-budget_s="${KILN_GPU_CHECK_BUDGET_S:-170}"
+budget_s="${KILN_GPU_CHECK_BUDGET_S:-280}"
 start_s=$(date +%s)
 names=()
 statuses=()
@@ -100,7 +104,11 @@ step nvidia-smi 15 bash -c nvidia_smi
 # decides the run; the missing tool alone does not fail it.
 [ "${statuses[-1]}" = "FAIL (exit 3)" ] && statuses[-1]="absent"
 smi_status="${statuses[-1]}"
-step ldd 10 "$bundle/ldd_check.sh" "$bundle/gpu-probe" "$bundle/gpu_smoke_test"
+suites=(gpu_smoke_test attention_gpu_test gemv_gpu_test sampling_gpu_test cuda_executor_gpu_test)
+tools=(gpu-probe compile-model kiln-bench)
+bundled=()
+for b in "${suites[@]}" "${tools[@]}"; do [ -x "$bundle/$b" ] && bundled+=("$bundle/$b"); done
+step ldd 10 "$bundle/ldd_check.sh" "${bundled[@]}"
 step gpu-probe 90 "$bundle/gpu-probe" --json="$out/probe.json" --summary="$out/summary.tsv"
 # The probe exits 0 without a device (that is CI's case), so "no device"
 # where a driver answers nvidia-smi must fail here.
@@ -109,15 +117,51 @@ grep -q '"device": {' "$out/probe.json" 2>/dev/null && has_device=1
 if [ "${statuses[-1]}" = ok ] && ((has_device == 0)) && [ "$smi_status" = ok ]; then
   statuses[-1]="FAIL (nvidia-smi works but the probe found no device)"
 fi
-step gpu_smoke_test 40 "$bundle/gpu_smoke_test" --gtest_output="xml:$out/gpu_smoke_test.xml"
-
-# A skipped suite is only acceptable where the probe found no device.
-if [ "${statuses[-1]}" = ok ] && grep -q '\[  SKIPPED \]' "$out/gpu_smoke_test.log"; then
-  if ((has_device)); then
-    statuses[-1]="FAIL (skipped on a host with a device)"
-  else
-    statuses[-1]="skipped (no device)"
+# skip_rule: a skipped suite is only acceptable where the probe found no
+# device; applies to the step just recorded.
+skip_rule() {
+  local log="$out/${names[-1]}.log"
+  if [ "${statuses[-1]}" = ok ] && grep -q '\[  SKIPPED \]' "$log"; then
+    if ((has_device)); then
+      statuses[-1]="FAIL (skipped on a host with a device)"
+    else
+      statuses[-1]="skipped (no device)"
+    fi
   fi
+}
+
+# gpu_suite NAME LIMIT [ARGS...]: a bundled GoogleTest suite, run from the
+# bundle (the executor's test reads tests/fixtures/ relative to it).
+gpu_suite() {
+  local name="$1" limit="$2"
+  shift 2
+  if [ ! -x "$bundle/$name" ]; then
+    names+=("$name")
+    statuses+=("FAIL (not in the bundle)")
+    seconds+=(0)
+    return
+  fi
+  step "$name" "$limit" bash -c 'cd "$0" && exec "./$1" "${@:2}"' "$bundle" "$name" \
+    --gtest_output="xml:$out/$name.xml" "$@"
+  skip_rule
+}
+
+gpu_suite gpu_smoke_test 40
+gpu_suite attention_gpu_test 60
+gpu_suite gemv_gpu_test 40
+gpu_suite sampling_gpu_test 40
+gpu_suite cuda_executor_gpu_test 90
+
+# compute-sanitizer on one executor case: every kernel kind (row kernels,
+# GEMV, RoPE + KV write, flash prefill, split-KV decode + combine) under
+# memcheck, then racecheck (shared-memory hazards).
+sanitizer="${KILN_COMPUTE_SANITIZER:-/usr/local/cuda/bin/compute-sanitizer}"
+if ((has_device)) && [ -x "$sanitizer" ]; then
+  for tool in memcheck racecheck; do
+    step "$tool" 60 bash -c 'cd "$0" && exec "$1" --tool "$2" --error-exitcode 1 \
+      ./cuda_executor_gpu_test --gtest_filter="*llama3_bf16*"' "$bundle" "$sanitizer" "$tool"
+    skip_rule
+  done
 fi
 
 echo

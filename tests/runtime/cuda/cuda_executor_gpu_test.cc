@@ -60,8 +60,8 @@ TEST_P(CudaExecutorGpuTest, MatchesReferenceTwinAndEagerLaunches) {
   const int64_t vocab = model->plans.front().vocab;
 
   // Graphs with the GEMV-or-cuBLASLt choice made by timing.
-  absl::StatusOr<std::unique_ptr<CudaExecutor>> gpu = CudaExecutor::Create(
-      model->module, model->weights, model->layout, model->plans, *bundle, {});
+  absl::StatusOr<std::unique_ptr<CudaExecutor>> gpu =
+      CudaExecutor::Create(model->module, model->weights, model->layout, model->plans, *bundle, {});
   ASSERT_TRUE(gpu.ok()) << gpu.status();
   const CudaLoadReport& report = (*gpu)->load_report();
   std::printf("%s %s on %s: load %.3f s, capture %.3f s, %lld GEMMs on GEMV, %lld on cuBLASLt\n",
@@ -84,8 +84,8 @@ TEST_P(CudaExecutorGpuTest, MatchesReferenceTwinAndEagerLaunches) {
   double vs_twin = 0;
   for (size_t s = 0; s < steps->size(); ++s) {
     for (size_t i = 0; i < (*steps)[s].got.size(); ++i) {
-      vs_twin = std::max(vs_twin, static_cast<double>(std::fabs((*steps)[s].got[i] -
-                                                                (*twin)[s].got[i])));
+      vs_twin =
+          std::max(vs_twin, static_cast<double>(std::fabs((*steps)[s].got[i] - (*twin)[s].got[i])));
     }
   }
   EXPECT_LE(vs_twin, tolerance);
@@ -130,8 +130,8 @@ TEST(CudaExecutorNoDeviceTest, WithoutADeviceCreationFailsCleanly) {
       testing::CompilePlanModel("llama3", DType::kBF16, codegen::H100Info());
   ASSERT_TRUE(model.ok()) << model.status();
   KernelBundle empty;
-  absl::StatusOr<std::unique_ptr<CudaExecutor>> gpu = CudaExecutor::Create(
-      model->module, model->weights, model->layout, model->plans, empty, {});
+  absl::StatusOr<std::unique_ptr<CudaExecutor>> gpu =
+      CudaExecutor::Create(model->module, model->weights, model->layout, model->plans, empty, {});
   ASSERT_FALSE(gpu.ok());
   EXPECT_EQ(gpu.status().code(), absl::StatusCode::kFailedPrecondition) << gpu.status();
   EXPECT_NE(std::string(gpu.status().message()).find("no usable CUDA device"), std::string::npos)

@@ -101,7 +101,7 @@ absl::StatusOr<std::vector<ScenarioStep>> RunScenario(const CompiledPlanModel& m
   auto step = [&](const std::string& fn, int64_t batch, int64_t seq, std::vector<int32_t> ids,
                   std::vector<int32_t> pos) -> absl::StatusOr<std::vector<int32_t>> {
     ScenarioStep s{fn, pos[0], {}, {}, {}};
-    absl::StatusOr<PlanOutput> got = executor.Run(fn, ids, pos);
+    absl::StatusOr<PlanOutput> got = executor.Run(fn, ids, pos, /*copy_logits=*/true);
     if (!got.ok()) return absl::InternalError(absl::StrCat(fn, ": ", got.status().ToString()));
     KILN_ASSIGN_OR_RETURN(s.want, reference.Run(ref, fn, batch, seq, ids, pos));
     s.got = std::move(got->logits);

@@ -37,7 +37,7 @@ absl::StatusOr<CompiledPlanModel> CompilePlanModel(const std::string& family, DT
 struct ScenarioStep {
   std::string function;
   int32_t first_position = 0;
-  std::vector<float> got, want;    // logits
+  std::vector<float> got, want;      // logits
   std::vector<int32_t> next_tokens;  // the executor's argmax kernel
 };
 

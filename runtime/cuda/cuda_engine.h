@@ -1,0 +1,36 @@
+// An engine compiled for a CUDA target (compile-model --target sm_80|sm_90),
+// loaded onto the GPU: the manifest and IR checked as for every engine, the
+// launch plans rebuilt from the IR with the target's DeviceInfo preset (the
+// one its kernels were compiled with, so every kernel a plan names is in the
+// bundle), and a CudaExecutor holding weights, caches and captured graphs.
+#ifndef KILN_RUNTIME_CUDA_CUDA_ENGINE_H_
+#define KILN_RUNTIME_CUDA_CUDA_ENGINE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "runtime/cuda/cuda_executor.h"
+#include "runtime/engine/engine.h"
+#include "runtime/reference/session_util.h"
+
+namespace kiln {
+
+struct CudaEngine {
+  EngineManifest manifest;
+  Module module;  // the buckets (PlanSession reads their signatures)
+  std::unique_ptr<CudaExecutor> executor;
+  std::vector<SessionBucket> batch1_buckets;
+  double load_seconds = 0;  // reading and checking the files, planning launches
+};
+
+// Loads `dir`, which must have been compiled for `target` (sm_80 or sm_90).
+// FailedPrecondition without a usable GPU (the reason from cudart), or for
+// a cpu engine; the executor's own errors otherwise.
+absl::StatusOr<CudaEngine> LoadCudaEngine(const std::string& dir, const std::string& target,
+                                          CudaExecutorOptions options = {});
+
+}  // namespace kiln
+
+#endif  // KILN_RUNTIME_CUDA_CUDA_ENGINE_H_
