@@ -88,7 +88,7 @@ compile_model="${KILN_COMPILE_MODEL_BIN:-$gpu_bundle/compile-model}"
 engine="$cache/llama-3.2-1b-sm90.engine"
 if [ -x "$kiln_bench" ] && [ -x "$compile_model" ]; then
   step kiln-compile 60 "$compile_model" --model "$m1" --out "$engine" --target sm_90 --dtype bf16 \
-    --max-seq 2304 --buckets 128,2048
+    --max-seq 1280 --buckets 128,1024
   # gpu-probe's device copy bandwidth (read + write bytes / s) for the roofline.
   gbps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["copy"]["gb_per_s_read_plus_write"])' \
     "$out/probe.json" 2>/dev/null || echo 0)

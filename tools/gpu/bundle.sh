@@ -41,6 +41,8 @@ for label in "${targets[@]}"; do
   path="${label#//}"
   path="${path/://}"
   install -m 0755 "$bin_dir/$path" "$dest/"
+  # Debug info (-g1) is two thirds of a binary; symbols stay for backtraces.
+  strip --strip-debug "$dest/$(basename "$path")"
   binaries+=("$dest/$(basename "$path")")
 done
 install -m 0755 tools/gpu/check.sh tools/gpu/ldd_check.sh "$dest/"
