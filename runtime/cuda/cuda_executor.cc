@@ -100,7 +100,8 @@ struct CudaExecutor::State {
   std::map<std::string, bool> gemv_wins;       // timing decisions by shape
   std::vector<std::vector<Enqueue>> launches;  // per plan
   std::vector<gpu::GraphExec> graphs;          // per plan, when use_graphs
-  gpu::Graph graph_storage;
+  // SampleRow's parameters in, token and fault flag out.
+  gpu::DeviceMemory sample_io;
 
   char* Address(const DeviceBuffer& b) const {
     return static_cast<char*>(arena.get()) + base.at(b.space) + b.offset;
@@ -382,6 +383,41 @@ absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
   report.capture_seconds = Seconds(start);
   executor->report_ = std::move(report);
   return executor;
+}
+
+absl::StatusOr<int32_t> CudaExecutor::SampleRow(const std::string& function, int64_t row,
+                                                const codegen::sampling::SampleParams& params) {
+  State& s = *state_;
+  const LaunchPlan* plan = nullptr;
+  for (const LaunchPlan& p : s.plans) {
+    if (p.function == function) plan = &p;
+  }
+  if (plan == nullptr) return absl::NotFoundError("no launch plan for @" + function);
+  if (row < 0 || row >= plan->batch * plan->seq) {
+    return absl::OutOfRangeError(absl::StrCat("@", function, " has no logits row ", row));
+  }
+  KILN_RETURN_IF_ERROR(codegen::sampling::ValidateSampleParams(params));
+  KILN_ASSIGN_OR_RETURN(cudaKernel_t kernel,
+                        s.Kernel(codegen::sampling::SamplingKernelName(plan->sampler)));
+  if (s.sample_io.get() == nullptr) KILN_GPU_CHECK(cudaMalloc(s.sample_io.out(), 256));
+  // Layout of sample_io: params at 0 (48 bytes), token at 64, fault at 68.
+  char* io = static_cast<char*>(s.sample_io.get());
+  const cudaStream_t stream = s.stream.get();
+  KILN_GPU_CHECK(cudaMemcpyAsync(io, &params, sizeof(params), cudaMemcpyHostToDevice, stream));
+  const int64_t element = plan->logits.dtype == DType::kF32 ? 4 : 2;
+  KernelArgs args;
+  args.Add(static_cast<const void*>(s.Address(plan->logits) + row * plan->vocab * element))
+      .Add(static_cast<const void*>(io))
+      .Add(static_cast<int>(plan->vocab))
+      .Add(static_cast<void*>(io + 64))
+      .Add(static_cast<void*>(io + 68));
+  KILN_RETURN_IF_ERROR(
+      Launch(kernel, dim3(1), dim3(static_cast<unsigned>(plan->sampler.threads)), 0, args)(stream));
+  int32_t out[2] = {0, 0};
+  KILN_GPU_CHECK(cudaMemcpyAsync(out, io + 64, 8, cudaMemcpyDeviceToHost, stream));
+  KILN_GPU_CHECK(cudaStreamSynchronize(stream));
+  if (out[1] != 0) return absl::DataLossError("the logits hold a NaN: the request cannot sample");
+  return out[0];
 }
 
 absl::Status CudaExecutor::ResetCaches() {

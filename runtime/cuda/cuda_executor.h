@@ -59,6 +59,8 @@ class CudaExecutor : public PlanExecutor {
 
   absl::StatusOr<PlanOutput> Run(const std::string& function, std::span<const int32_t> input_ids,
                                  std::span<const int32_t> positions, bool copy_logits) override;
+  absl::StatusOr<int32_t> SampleRow(const std::string& function, int64_t row,
+                                    const codegen::sampling::SampleParams& params) override;
   absl::Status ResetCaches() override;
 
   const CudaLoadReport& load_report() const { return report_; }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "codegen/attention/attention_cuda.h"
 #include "codegen/gemv/gemv_cuda.h"
+#include "codegen/sampling/sampling_cuda.h"
 #include "codegen/render.h"
 #include "ir/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -92,6 +93,11 @@ absl::StatusOr<KernelBundle> CompileKernelBundle(const std::vector<LaunchPlan>& 
   std::map<std::string, std::string> function_of_key;  // row kernel key -> function
   std::set<std::string> seen_templates;
   for (const LaunchPlan& plan : plans) {
+    const std::string sampler = codegen::sampling::SamplingKernelName(plan.sampler);
+    if (seen_templates.insert(sampler).second) {
+      KILN_ASSIGN_OR_RETURN(std::string text, codegen::sampling::RenderSamplingCuda(plan.sampler));
+      sources.push_back({sampler, "sample", std::move(text)});
+    }
     for (const LaunchStep& step : plan.steps) {
       KILN_RETURN_IF_ERROR(AddTemplateSources(step, seen_templates, sources));
       const auto* row = std::get_if<RowKernelStep>(&step.op);

@@ -336,6 +336,7 @@ absl::StatusOr<LaunchPlan> PlanBuilder::Build() {
     if (!covered_[id]) return Unimplemented(f_, f_.node(id), "no kernel computes this op");
   }
   KILN_ASSIGN_OR_RETURN(plan.logits, BufferOf(f_.results[0]));
+  plan.sampler = {plan.logits.dtype, codegen::sampling::SamplingThreads(plan.vocab, info_)};
   KILN_RETURN_IF_ERROR(AddArgmax(plan.logits));
   KILN_ASSIGN_OR_RETURN(plan.steps, launch_internal::OrderSteps(std::move(pending_)));
   KILN_RETURN_IF_ERROR(launch_internal::PlaceScratch(plan));

@@ -36,6 +36,7 @@
 #include "codegen/gemv/gemv_config.h"
 #include "codegen/gemv/gemv_config.h"
 #include "codegen/kernel_desc.h"
+#include "codegen/sampling/sampling_cuda.h"
 #include "ir/module.h"
 
 namespace kiln {
@@ -151,6 +152,9 @@ struct LaunchPlan {
   DeviceBuffer next_tokens;           // [batch * seq] int32: argmax of the logits
   DeviceBuffer fault;
   int64_t vocab = 0;
+  // The on-device sampler for these logits (codegen/sampling), for
+  // PlanExecutor::SampleRow.
+  codegen::sampling::SamplingVariant sampler;
 };
 
 // Builds the plan of `function` of a compiled module (CompileBuckets'

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "codegen/sampling/sampling_host.h"
 
 namespace kiln {
 
@@ -33,6 +34,14 @@ class PlanExecutor {
                                          std::span<const int32_t> input_ids,
                                          std::span<const int32_t> positions,
                                          bool copy_logits) = 0;
+
+  // Samples the next token from row `row` of the logits the last Run of
+  // `function` left on the device (call it before running anything else),
+  // with the on-device sampler (codegen/sampling: no repetition penalty;
+  // params must pass ValidateSampleParams). DataLoss when the row holds a
+  // NaN (SampleToken's error).
+  virtual absl::StatusOr<int32_t> SampleRow(const std::string& function, int64_t row,
+                                            const codegen::sampling::SampleParams& params) = 0;
 
   // Zeroes every KV cache.
   virtual absl::Status ResetCaches() = 0;

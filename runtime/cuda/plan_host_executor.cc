@@ -85,7 +85,8 @@ void HostPlanExecutor::UploadTables() {
 
 absl::StatusOr<PlanOutput> HostPlanExecutor::Run(const std::string& function,
                                                  std::span<const int32_t> input_ids,
-                                                 std::span<const int32_t> positions, bool copy_logits) {
+                                                 std::span<const int32_t> positions,
+                                                 bool copy_logits) {
   const LaunchPlan* plan = nullptr;
   for (const LaunchPlan& p : plans_) {
     if (p.function == function) plan = &p;
@@ -111,6 +112,26 @@ absl::StatusOr<PlanOutput> HostPlanExecutor::Run(const std::string& function,
   out.next_tokens.resize(plan->next_tokens.bytes / 4);
   std::memcpy(out.next_tokens.data(), Address(plan->next_tokens), plan->next_tokens.bytes);
   return out;
+}
+
+absl::StatusOr<int32_t> HostPlanExecutor::SampleRow(const std::string& function, int64_t row,
+                                                    const codegen::sampling::SampleParams& params) {
+  const LaunchPlan* plan = nullptr;
+  for (const LaunchPlan& p : plans_) {
+    if (p.function == function) plan = &p;
+  }
+  if (plan == nullptr) return absl::NotFoundError("no launch plan for @" + function);
+  if (row < 0 || row >= plan->batch * plan->seq) {
+    return absl::OutOfRangeError(absl::StrCat("@", function, " has no logits row ", row));
+  }
+  KILN_RETURN_IF_ERROR(codegen::sampling::ValidateSampleParams(params));
+  DeviceBuffer logits = plan->logits;
+  logits.offset += row * plan->vocab * ElementBytes(logits.dtype);
+  const std::vector<float> values = ReadFloats(logits, plan->vocab);
+  const codegen::sampling::SampleResult r =
+      codegen::sampling::SampleRowTwin(values, params, plan->sampler.threads);
+  if (r.fault) return absl::DataLossError("the logits hold a NaN: the request cannot sample");
+  return r.token;
 }
 
 absl::Status HostPlanExecutor::ResetCaches() {

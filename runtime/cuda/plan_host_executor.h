@@ -47,6 +47,8 @@ class HostPlanExecutor : public PlanExecutor {
 
   absl::StatusOr<PlanOutput> Run(const std::string& function, std::span<const int32_t> input_ids,
                                  std::span<const int32_t> positions, bool copy_logits) override;
+  absl::StatusOr<int32_t> SampleRow(const std::string& function, int64_t row,
+                                    const codegen::sampling::SampleParams& params) override;
   absl::Status ResetCaches() override;
 
   // Steps of the last Run executed by a host rendering and by the reference.

@@ -22,7 +22,8 @@ absl::StatusOr<PlanSession> PlanSession::Create(PlanExecutor& executor, const Mo
 
 absl::Status PlanSession::RunChunks(
     std::span<const int32_t> tokens, bool copy_logits,
-    const std::function<void(PlanOutput&, int64_t, int64_t)>& on_chunk) {
+    const std::function<void(PlanOutput&, int64_t, int64_t)>& on_chunk,
+    std::string* last_function) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0) return absl::InvalidArgumentError("no tokens to run");
   if (position_ + n > capacity_) {
@@ -49,6 +50,7 @@ absl::Status PlanSession::RunChunks(
       return out.status();
     }
     on_chunk(*out, take, pick->seq);
+    if (last_function != nullptr) *last_function = pick->function;
     position_ += take;
     done += take;
   }
@@ -74,6 +76,16 @@ absl::StatusOr<int32_t> PlanSession::ForwardGreedy(std::span<const int32_t> toke
     next = out.next_tokens[static_cast<size_t>(take - 1)];
   }));
   return next;
+}
+
+absl::StatusOr<int32_t> PlanSession::ForwardSampled(std::span<const int32_t> tokens,
+                                                    const codegen::sampling::SampleParams& params) {
+  KILN_RETURN_IF_ERROR(codegen::sampling::ValidateSampleParams(params));
+  std::string function;
+  int64_t last_row = 0;
+  KILN_RETURN_IF_ERROR(RunChunks(
+      tokens, false, [&](PlanOutput&, int64_t take, int64_t) { last_row = take - 1; }, &function));
+  return executor_->SampleRow(function, last_row, params);
 }
 
 absl::Status PlanSession::Rewind(int64_t position) {

@@ -8,7 +8,9 @@
 #define KILN_RUNTIME_CUDA_PLAN_SESSION_H_
 
 #include <cstdint>
+#include <functional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -36,6 +38,11 @@ class PlanSession {
   // last token's logits, computed on the device): no logits are copied.
   absl::StatusOr<int32_t> ForwardGreedy(std::span<const int32_t> tokens);
 
+  // Runs `tokens` and samples the next token from the last one's logits on
+  // the device (PlanExecutor::SampleRow): no logits are copied.
+  absl::StatusOr<int32_t> ForwardSampled(std::span<const int32_t> tokens,
+                                         const codegen::sampling::SampleParams& params);
+
   absl::Status Rewind(int64_t position);
 
   int64_t position() const { return position_; }
@@ -47,9 +54,10 @@ class PlanSession {
       : executor_(&executor), module_(&module), capacity_(capacity), buckets_(std::move(buckets)) {}
 
   // Runs every chunk; `on_chunk` receives each step's output and the number
-  // of real tokens in it.
+  // of real tokens in it; `last_function` is the last chunk's bucket.
   absl::Status RunChunks(std::span<const int32_t> tokens, bool copy_logits,
-                         const std::function<void(PlanOutput&, int64_t, int64_t)>& on_chunk);
+                         const std::function<void(PlanOutput&, int64_t, int64_t)>& on_chunk,
+                         std::string* last_function = nullptr);
 
   PlanExecutor* executor_;
   const Module* module_;

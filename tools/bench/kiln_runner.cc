@@ -5,6 +5,7 @@
 #include <span>
 
 #include "absl/strings/str_cat.h"
+#include "codegen/sampling/sampling_host.h"
 #include "ir/status_macros.h"
 #include "runtime/cuda/plan_session.h"
 #include "runtime/generate/sampler.h"
@@ -143,12 +144,29 @@ absl::StatusOr<RunTimes> RunTimed(const LoadedEngine& engine,
     KILN_ASSIGN_OR_RETURN(PlanSession session,
                           PlanSession::Create(*engine.cuda->executor, engine.cuda->module, capacity,
                                               engine.cuda->batch1_buckets));
-    const bool greedy = !config.do_sample && config.repetition_penalty == 1.0;
+    // Greedy takes the device argmax and sampling the device sampler (no
+    // logits copied) unless a repetition penalty needs the host sampler.
+    const bool on_device = config.repetition_penalty == 1.0 &&
+                           config.temperature <= codegen::sampling::kMaxKernelTemperature;
+    codegen::sampling::SampleParams params;
+    params.temperature = config.temperature;
+    params.top_k = config.top_k;
+    params.top_p = config.top_p;
+    params.min_p = config.min_p;
+    params.seed = config.seed;
+    params.greedy = config.do_sample ? 0 : 1;
+    uint64_t draw = 0;
     return Loop(
         engine, prompts, config,
         [&](const std::vector<std::vector<int32_t>>& r) -> absl::StatusOr<std::vector<RowStep>> {
-          if (greedy) {
-            KILN_ASSIGN_OR_RETURN(int32_t next, session.ForwardGreedy(r[0]));
+          if (on_device) {
+            int32_t next = -1;
+            if (config.do_sample) {
+              params.counter = draw++;
+              KILN_ASSIGN_OR_RETURN(next, session.ForwardSampled(r[0], params));
+            } else {
+              KILN_ASSIGN_OR_RETURN(next, session.ForwardGreedy(r[0]));
+            }
             return std::vector<RowStep>{{HostTensor{}, next}};
           }
           KILN_ASSIGN_OR_RETURN(HostTensor logits, session.Forward(r[0]));

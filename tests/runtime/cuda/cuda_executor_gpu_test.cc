@@ -8,7 +8,8 @@
 //   - the CPU twin of the same plans (HostPlanExecutor): the same bounds;
 //   - itself launched eagerly instead of from CUDA graphs: bit for bit
 //     (the same kernels and GEMM algorithms on the same inputs).
-// The argmax kernel's tokens must be the argmax of the returned logits.
+// The argmax kernel's tokens must be the argmax of the returned logits, and
+// the on-device sampler must draw what its twin draws from those logits.
 // Kernels are compiled for the device's architecture with the matching
 // DeviceInfo preset (sm_80: A100, sm_90: H100/H200).
 //
@@ -21,6 +22,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "codegen/sampling/sampling_host.h"
 #include "runtime/cuda/cuda_executor.h"
 #include "runtime/cuda/kernel_bundle.h"
 #include "runtime/cuda/plan_host_executor.h"
@@ -74,6 +76,29 @@ TEST_P(CudaExecutorGpuTest, MatchesReferenceTwinAndEagerLaunches) {
   const double vs_reference = testing::MaxLogitDiff(*steps);
   EXPECT_LE(vs_reference, tolerance);
   ExpectTokensAreArgmax(*steps, vocab);
+
+  // The on-device sampler on the last step's logits (still on the device):
+  // greedy is the argmax kernel's token, sampling is the twin's draw.
+  const testing::ScenarioStep& last = steps->back();
+  const LaunchPlan* last_plan = nullptr;
+  for (const LaunchPlan& p : model->plans) {
+    if (p.function == last.function) last_plan = &p;
+  }
+  ASSERT_NE(last_plan, nullptr);
+  codegen::sampling::SampleParams params;
+  absl::StatusOr<int32_t> greedy = (*gpu)->SampleRow(last.function, 0, params);
+  ASSERT_TRUE(greedy.ok()) << greedy.status();
+  EXPECT_EQ(*greedy, last.next_tokens[0]);
+  params = {.temperature = 0.9, .top_p = 0.95, .min_p = 0.01, .seed = 11, .top_k = 40, .greedy = 0};
+  for (uint64_t counter = 0; counter < 8; ++counter) {
+    params.counter = counter;
+    absl::StatusOr<int32_t> drawn = (*gpu)->SampleRow(last.function, 0, params);
+    ASSERT_TRUE(drawn.ok()) << drawn.status();
+    const codegen::sampling::SampleResult twin_draw = codegen::sampling::SampleRowTwin(
+        std::span<const float>(last.got.data(), static_cast<size_t>(vocab)), params,
+        last_plan->sampler.threads);
+    EXPECT_EQ(*drawn, twin_draw.token) << "draw " << counter;
+  }
 
   // The CPU twin of the same plans.
   absl::StatusOr<std::unique_ptr<HostPlanExecutor>> host =

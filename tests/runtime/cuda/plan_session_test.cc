@@ -13,6 +13,7 @@
 #include "models/registry.h"
 #include "passes/pipeline.h"
 #include "runtime/cuda/plan_host_executor.h"
+#include "runtime/generate/sampler.h"
 #include "runtime/reference/session.h"
 #include "tests/runtime/cuda/plan_models.h"
 
@@ -112,6 +113,42 @@ TEST_F(PlanSessionTest, MatchesReferenceSessionThroughChunksDecodeAndRewind) {
   EXPECT_EQ(plan->position(), 19);
 }
 
+TEST_F(PlanSessionTest, OnDeviceSamplingDrawsWhatSampleTokenDraws) {
+  absl::StatusOr<PlanSession> plan = PlanSession::Create(*host_, module_, kCache, Buckets());
+  absl::StatusOr<ReferenceSession> ref = ReferenceSession::Create(*reference_, kCache, Buckets());
+  ASSERT_TRUE(plan.ok() && ref.ok());
+  GenerationConfig config;
+  config.do_sample = true;
+  config.temperature = 0.8;
+  config.top_k = 20;
+  config.top_p = 0.9;
+  config.min_p = 0.05;
+  config.seed = 7;
+  std::vector<int32_t> run = {5, 17, 99, 3, 42, 7, 250};
+  std::vector<int32_t> history = run;
+  for (uint64_t step = 0; step < 12; ++step) {
+    codegen::sampling::SampleParams params;
+    params.temperature = config.temperature;
+    params.top_k = config.top_k;
+    params.top_p = config.top_p;
+    params.min_p = config.min_p;
+    params.seed = config.seed;
+    params.counter = step;
+    params.greedy = 0;
+    absl::StatusOr<int32_t> got = plan->ForwardSampled(run, params);
+    absl::StatusOr<HostTensor> logits = ref->Forward(run);
+    ASSERT_TRUE(got.ok() && logits.ok()) << got.status() << logits.status();
+    const int64_t vocab = logits->shape[1];
+    std::span<const float> last(logits->floats.data() + (logits->shape[0] - 1) * vocab,
+                                static_cast<size_t>(vocab));
+    absl::StatusOr<int32_t> want = SampleToken(last, config, history, step);
+    ASSERT_TRUE(want.ok());
+    EXPECT_EQ(*got, *want) << "step " << step;
+    history.push_back(*want);
+    run = {*want};
+  }
+}
+
 TEST_F(PlanSessionTest, BadRequestsFailWithTheirReason) {
   absl::StatusOr<PlanSession> plan = PlanSession::Create(*host_, module_, kCache, Buckets());
   ASSERT_TRUE(plan.ok());
@@ -125,6 +162,11 @@ TEST_F(PlanSessionTest, BadRequestsFailWithTheirReason) {
   EXPECT_EQ(plan->Forward(too_long).status().code(), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(plan->position(), 0);
   EXPECT_FALSE(plan->Rewind(1).ok());
+  codegen::sampling::SampleParams bad_params;
+  bad_params.greedy = 0;
+  bad_params.top_p = 0;
+  EXPECT_EQ(plan->ForwardSampled(std::vector<int32_t>{3}, bad_params).status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(PlanSession::Create(*host_, module_, kCache, {}).ok());
   EXPECT_FALSE(PlanSession::Create(*host_, module_, 0, Buckets()).ok());
 }
