@@ -5,9 +5,9 @@
 #include <span>
 
 #include "absl/strings/str_cat.h"
-#include "codegen/sampling/sampling_host.h"
 #include "ir/status_macros.h"
 #include "runtime/cuda/plan_session.h"
+#include "runtime/generate/device_sampling.h"
 #include "runtime/generate/sampler.h"
 #include "runtime/reference/batch_session.h"
 #include "runtime/reference/ops.h"
@@ -146,15 +146,7 @@ absl::StatusOr<RunTimes> RunTimed(const LoadedEngine& engine,
                                               engine.cuda->batch1_buckets));
     // Greedy takes the device argmax and sampling the device sampler (no
     // logits copied) unless a repetition penalty needs the host sampler.
-    const bool on_device = config.repetition_penalty == 1.0 &&
-                           config.temperature <= codegen::sampling::kMaxKernelTemperature;
-    codegen::sampling::SampleParams params;
-    params.temperature = config.temperature;
-    params.top_k = config.top_k;
-    params.top_p = config.top_p;
-    params.min_p = config.min_p;
-    params.seed = config.seed;
-    params.greedy = config.do_sample ? 0 : 1;
+    const bool on_device = SamplesOnDevice(config);
     uint64_t draw = 0;
     return Loop(
         engine, prompts, config,
@@ -162,8 +154,8 @@ absl::StatusOr<RunTimes> RunTimed(const LoadedEngine& engine,
           if (on_device) {
             int32_t next = -1;
             if (config.do_sample) {
-              params.counter = draw++;
-              KILN_ASSIGN_OR_RETURN(next, session.ForwardSampled(r[0], params));
+              KILN_ASSIGN_OR_RETURN(
+                  next, session.ForwardSampled(r[0], DeviceSampleParams(config, draw++)));
             } else {
               KILN_ASSIGN_OR_RETURN(next, session.ForwardGreedy(r[0]));
             }

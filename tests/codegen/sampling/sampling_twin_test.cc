@@ -25,6 +25,7 @@
 #include "codegen/sampling/sampling_host.h"
 #include "gtest/gtest.h"
 #include "runtime/generate/generation_config.h"
+#include "runtime/generate/device_sampling.h"
 #include "runtime/generate/sampler.h"
 #include "tests/support/test_seed.h"
 
@@ -41,13 +42,7 @@ constexpr long double kBoundaryEps = 1e-10L;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
 SampleParams ParamsFor(const GenerationConfig& c, uint64_t step) {
-  return {.temperature = c.temperature,
-          .top_p = c.top_p,
-          .min_p = c.min_p,
-          .seed = c.seed,
-          .counter = step,
-          .top_k = c.top_k,
-          .greedy = c.do_sample ? 0 : 1};
+  return DeviceSampleParams(c, step);
 }
 
 // True when one of SampleToken's decisions for this row lies within

@@ -13,6 +13,7 @@
 #include "models/registry.h"
 #include "passes/pipeline.h"
 #include "runtime/cuda/plan_host_executor.h"
+#include "runtime/generate/device_sampling.h"
 #include "runtime/generate/sampler.h"
 #include "runtime/reference/session.h"
 #include "tests/runtime/cuda/plan_models.h"
@@ -127,15 +128,7 @@ TEST_F(PlanSessionTest, OnDeviceSamplingDrawsWhatSampleTokenDraws) {
   std::vector<int32_t> run = {5, 17, 99, 3, 42, 7, 250};
   std::vector<int32_t> history = run;
   for (uint64_t step = 0; step < 12; ++step) {
-    codegen::sampling::SampleParams params;
-    params.temperature = config.temperature;
-    params.top_k = config.top_k;
-    params.top_p = config.top_p;
-    params.min_p = config.min_p;
-    params.seed = config.seed;
-    params.counter = step;
-    params.greedy = 0;
-    absl::StatusOr<int32_t> got = plan->ForwardSampled(run, params);
+    absl::StatusOr<int32_t> got = plan->ForwardSampled(run, DeviceSampleParams(config, step));
     absl::StatusOr<HostTensor> logits = ref->Forward(run);
     ASSERT_TRUE(got.ok() && logits.ok()) << got.status() << logits.status();
     const int64_t vocab = logits->shape[1];
