@@ -18,6 +18,8 @@
 #include "absl/strings/str_split.h"
 #include "ir/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "runtime/cuda/cuda_engine.h"
+#include "runtime/cuda/plan_session.h"
 #include "runtime/engine/engine.h"
 #include "runtime/generate/chat_template.h"
 #include "runtime/generate/generator.h"
@@ -35,12 +37,17 @@ constexpr int kIntNotGiven = std::numeric_limits<int>::min();
 constexpr double kNotGiven = -std::numeric_limits<double>::max();
 ABSL_FLAG(int, max_new_tokens, kIntNotGiven,
           "tokens to generate at most (default: the model's max_new_tokens, else 32)");
-ABSL_FLAG(double, temperature, kNotGiven,
-          "sampling temperature; 0 is greedy (default: the model's generation config, else greedy)");
-ABSL_FLAG(int, top_k, kIntNotGiven, "keep the k most likely tokens (0: off; default: the model's, else 50)");
-ABSL_FLAG(double, top_p, kNotGiven, "nucleus sampling mass in (0, 1] (default: the model's, else 1)");
-ABSL_FLAG(double, min_p, kNotGiven, "drop tokens below min_p times the top probability (default: the model's, else 0)");
-ABSL_FLAG(double, repetition_penalty, kNotGiven, "Transformers' repetition penalty (1: off) (default: the model's, else 1)");
+ABSL_FLAG(
+    double, temperature, kNotGiven,
+    "sampling temperature; 0 is greedy (default: the model's generation config, else greedy)");
+ABSL_FLAG(int, top_k, kIntNotGiven,
+          "keep the k most likely tokens (0: off; default: the model's, else 50)");
+ABSL_FLAG(double, top_p, kNotGiven,
+          "nucleus sampling mass in (0, 1] (default: the model's, else 1)");
+ABSL_FLAG(double, min_p, kNotGiven,
+          "drop tokens below min_p times the top probability (default: the model's, else 0)");
+ABSL_FLAG(double, repetition_penalty, kNotGiven,
+          "Transformers' repetition penalty (1: off) (default: the model's, else 1)");
 ABSL_FLAG(uint64_t, seed, 0, "sampling seed");
 ABSL_FLAG(std::string, stop, "", "comma-separated stop strings");
 ABSL_FLAG(bool, add_special_tokens, true, "add the tokenizer's BOS/EOS template to the prompt");
@@ -129,16 +136,16 @@ absl::StatusOr<std::vector<std::string>> ReadPromptsFile(const std::string& path
 }
 
 nlohmann::json ResultJson(const GenerationResult& r) {
-  return {{"prompt_ids", r.prompt_ids},       {"ids", r.token_ids},
-          {"text", r.text},                   {"finish_reason", r.finish_reason},
-          {"error", r.error},
-          {"prefill_s", r.prefill_seconds},   {"decode_s", r.decode_seconds}};
+  return {
+      {"prompt_ids", r.prompt_ids},       {"ids", r.token_ids}, {"text", r.text},
+      {"finish_reason", r.finish_reason}, {"error", r.error},   {"prefill_s", r.prefill_seconds},
+      {"decode_s", r.decode_seconds}};
 }
 
 void PrintSummary(const GenerationResult& r) {
   std::fprintf(stderr, "[%zu prompt tokens, %zu generated (%s); prefill %.3f s, decode %.3f s]\n",
-               r.prompt_ids.size(), r.token_ids.size(), r.finish_reason.c_str(),
-               r.prefill_seconds, r.decode_seconds);
+               r.prompt_ids.size(), r.token_ids.size(), r.finish_reason.c_str(), r.prefill_seconds,
+               r.decode_seconds);
 }
 
 absl::Status Run() {
@@ -159,7 +166,17 @@ absl::Status Run() {
     prompts.push_back(absl::GetFlag(FLAGS_prompt));
     if (prompts[0].empty()) prompts[0].assign(std::istreambuf_iterator<char>(std::cin), {});
   }
-  KILN_ASSIGN_OR_RETURN(Engine engine, LoadEngine(dir, "cpu"));
+  // A CUDA engine (sm_80, sm_90) loads onto the GPU; the rest is the same.
+  KILN_ASSIGN_OR_RETURN(std::string target, EngineTarget(dir));
+  std::unique_ptr<CudaEngine> cuda;
+  Engine cpu_engine;
+  if (target == "cpu") {
+    KILN_ASSIGN_OR_RETURN(cpu_engine, LoadEngine(dir, "cpu"));
+  } else {
+    KILN_ASSIGN_OR_RETURN(CudaEngine loaded, LoadCudaEngine(dir, target));
+    cuda = std::make_unique<CudaEngine>(std::move(loaded));
+  }
+  Engine& engine = cuda ? cuda->engine : cpu_engine;
   if (engine.manifest.tokenizer.empty()) {
     return absl::FailedPreconditionError(
         "the engine has no tokenizer: compile it from a directory with tokenizer.json or pass "
@@ -180,15 +197,31 @@ absl::Status Run() {
   std::vector<SessionBucket> buckets;
   for (const EngineBucket& b : engine.manifest.buckets) buckets.push_back({b.function, b.seq});
   int64_t max_seq = engine.manifest.max_seq;
-  KILN_ASSIGN_OR_RETURN(
-      ReferenceExecutor executor,
-      ReferenceExecutor::Create(std::move(engine.module), std::move(engine.weights)));
-  KILN_ASSIGN_OR_RETURN(Generator generator,
-                        Generator::Create(executor, *tok, max_seq, std::move(buckets)));
+  std::unique_ptr<ReferenceExecutor> executor;
+  std::unique_ptr<Generator> generator;
+  if (cuda) {
+    const CudaEngine& c = *cuda;
+    auto new_session = [&c, max_seq]() -> absl::StatusOr<std::unique_ptr<SequenceSession>> {
+      KILN_ASSIGN_OR_RETURN(PlanSession session, PlanSession::Create(*c.executor, c.engine.module,
+                                                                     max_seq, c.batch1_buckets));
+      return std::make_unique<PlanSession>(std::move(session));
+    };
+    KILN_ASSIGN_OR_RETURN(
+        Generator g, Generator::CreateWithSessions(new_session, c.engine.module, *tok, max_seq));
+    generator = std::make_unique<Generator>(std::move(g));
+  } else {
+    KILN_ASSIGN_OR_RETURN(
+        ReferenceExecutor e,
+        ReferenceExecutor::Create(std::move(engine.module), std::move(engine.weights)));
+    executor = std::make_unique<ReferenceExecutor>(std::move(e));
+    KILN_ASSIGN_OR_RETURN(Generator g,
+                          Generator::Create(*executor, *tok, max_seq, std::move(buckets)));
+    generator = std::make_unique<Generator>(std::move(g));
+  }
   const bool json = absl::GetFlag(FLAGS_json);
   if (!prompts_file.empty()) {
     KILN_ASSIGN_OR_RETURN(std::vector<GenerationResult> results,
-                          generator.GenerateBatch(prompts, config, add_special_tokens));
+                          generator->GenerateBatch(prompts, config, add_special_tokens));
     nlohmann::json out = nlohmann::json::array();
     for (const GenerationResult& r : results) out.push_back(ResultJson(r));
     if (json) {
@@ -205,8 +238,9 @@ absl::Status Run() {
     std::fwrite(piece.data(), 1, piece.size(), stdout);
     std::fflush(stdout);
   };
-  KILN_ASSIGN_OR_RETURN(GenerationResult r, generator.Generate(prompts[0], config, add_special_tokens,
-                                                               json ? TextCallback() : stream));
+  KILN_ASSIGN_OR_RETURN(
+      GenerationResult r,
+      generator->Generate(prompts[0], config, add_special_tokens, json ? TextCallback() : stream));
   if (json) {
     std::printf("%s\n", ResultJson(r).dump(2).c_str());
   } else {

@@ -40,8 +40,9 @@ absl::StatusOr<CudaEngine> LoadCudaEngine(const std::string& dir, const std::str
   for (const EngineBucket& b : engine.manifest.buckets) {
     if (b.batch == 1) out.batch1_buckets.push_back({b.function, b.seq});
   }
-  out.manifest = std::move(engine.manifest);
-  out.module = std::move(engine.module);
+  engine.weights.clear();
+  engine.kernel_files.clear();
+  out.engine = std::move(engine);
   return out;
 }
 

@@ -18,8 +18,9 @@
 namespace kiln {
 
 struct CudaEngine {
-  EngineManifest manifest;
-  Module module;  // the buckets (PlanSession reads their signatures)
+  // Manifest, IR (PlanSession reads the buckets' signatures), chat template
+  // and generation defaults; the weights are on the device only.
+  Engine engine;
   std::unique_ptr<CudaExecutor> executor;
   std::vector<SessionBucket> batch1_buckets;
   double load_seconds = 0;  // reading and checking the files, planning launches

@@ -74,7 +74,8 @@ absl::StatusOr<std::string> CudaDeviceAvailable(int device) {
   if (counted != cudaSuccess) {
     return absl::FailedPreconditionError(absl::StrCat(
         "no usable CUDA device (", cudaGetErrorName(counted), ": ", cudaGetErrorString(counted),
-        "): run a cpu engine, or check the NVIDIA driver"));
+        "): compile the model with --target cpu to run it on this machine, or check the NVIDIA "
+        "driver"));
   }
   if (device < 0 || device >= count) {
     return absl::FailedPreconditionError(

@@ -16,12 +16,13 @@
 #include "absl/status/statusor.h"
 #include "ir/module.h"
 #include "runtime/cuda/plan_executor.h"
+#include "runtime/reference/sequence_session.h"
 #include "runtime/reference/session_util.h"
 #include "runtime/reference/tensor.h"
 
 namespace kiln {
 
-class PlanSession {
+class PlanSession : public SequenceSession {
  public:
   // `executor` and `module` (the engine's, holding every bucket) must
   // outlive the session. `buckets` must be batch-1 step functions. The
@@ -32,7 +33,7 @@ class PlanSession {
   // Runs `tokens` and returns their logits, [n, vocab] (the model dtype's
   // values). Fails without running anything when they do not fit or an id
   // is outside the vocabulary; a failed step starts the session over.
-  absl::StatusOr<HostTensor> Forward(std::span<const int32_t> tokens);
+  absl::StatusOr<HostTensor> Forward(std::span<const int32_t> tokens) override;
 
   // Runs `tokens` and returns only the greedy next token (the argmax of the
   // last token's logits, computed on the device): no logits are copied.
@@ -43,9 +44,9 @@ class PlanSession {
   absl::StatusOr<int32_t> ForwardSampled(std::span<const int32_t> tokens,
                                          const codegen::sampling::SampleParams& params);
 
-  absl::Status Rewind(int64_t position);
+  absl::Status Rewind(int64_t position) override;
 
-  int64_t position() const { return position_; }
+  int64_t position() const override { return position_; }
   int64_t capacity() const { return capacity_; }
 
  private:

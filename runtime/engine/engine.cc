@@ -236,6 +236,16 @@ absl::Status WriteEngine(const std::string& dir, const Engine& engine,
   return WriteText(dir + "/" + kManifest, ManifestToJson(manifest).dump(2) + "\n");
 }
 
+absl::StatusOr<std::string> EngineTarget(const std::string& dir) {
+  KILN_ASSIGN_OR_RETURN(std::string text, ReadText(dir + "/" + kManifest));
+  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object() || !json.contains("target") ||
+      !json["target"].is_string()) {
+    return absl::DataLossError(absl::StrCat(dir, "/manifest.json has no target"));
+  }
+  return json["target"].get<std::string>();
+}
+
 absl::StatusOr<Engine> LoadEngine(const std::string& dir, const std::string& target) {
   KILN_ASSIGN_OR_RETURN(std::string text, ReadText(dir + "/" + kManifest));
   nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);

@@ -104,6 +104,10 @@ absl::Status WriteEngine(const std::string& dir, const Engine& engine,
 // modified), IR that does not verify, weights that do not match the IR.
 absl::StatusOr<Engine> LoadEngine(const std::string& dir, const std::string& target);
 
+// The target an engine was compiled for ("cpu", "sm_80", "sm_90"), read
+// from its manifest alone (to choose the loader).
+absl::StatusOr<std::string> EngineTarget(const std::string& dir);
+
 }  // namespace kiln
 
 #endif  // KILN_RUNTIME_ENGINE_ENGINE_H_

@@ -97,21 +97,41 @@ absl::StatusOr<Generator> Generator::Create(const ReferenceExecutor& executor,
   }
   std::vector<SessionBucket> single = by_batch[1];
   if (single.empty()) by_batch.erase(1);
-  KILN_ASSIGN_OR_RETURN(ReferenceSession session,
-                        ReferenceSession::Create(executor, max_seq, single));
-  return Generator(executor, tokenizer, max_seq, std::move(single), std::move(by_batch),
+  SessionFactory new_session = [&executor, max_seq,
+                                single]() -> absl::StatusOr<std::unique_ptr<SequenceSession>> {
+    KILN_ASSIGN_OR_RETURN(ReferenceSession session,
+                          ReferenceSession::Create(executor, max_seq, single));
+    return std::make_unique<ReferenceSession>(std::move(session));
+  };
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<SequenceSession> session, new_session());
+  return Generator(&executor, tokenizer, max_seq, std::move(by_batch), std::move(new_session),
                    std::move(session), vocab);
 }
 
+absl::StatusOr<Generator> Generator::CreateWithSessions(SessionFactory new_session,
+                                                        const Module& module,
+                                                        const tokenizer::Tokenizer& tokenizer,
+                                                        int64_t max_seq) {
+  const int64_t vocab = LogitsWidth(module);
+  if (tokenizer.vocab_size() > vocab) {
+    return absl::InvalidArgumentError(absl::StrCat("the tokenizer has ", tokenizer.vocab_size(),
+                                                   " tokens but the model only ", vocab,
+                                                   " logits: they do not belong together"));
+  }
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<SequenceSession> session, new_session());
+  return Generator(nullptr, tokenizer, max_seq, {}, std::move(new_session), std::move(session),
+                   vocab);
+}
+
 int64_t Generator::max_batch() const {
+  if (executor_ == nullptr) return 1;
   return batch_buckets_.empty() ? std::numeric_limits<int64_t>::max()
                                 : batch_buckets_.rbegin()->first;
 }
 
 absl::Status Generator::Reset() {
-  KILN_ASSIGN_OR_RETURN(ReferenceSession session,
-                        ReferenceSession::Create(*executor_, max_seq_, buckets_));
-  *session_ = std::move(session);
+  session_.reset();  // a backend may hold one session at a time
+  KILN_ASSIGN_OR_RETURN(session_, new_session_());
   context_.clear();
   return absl::OkStatus();
 }
@@ -190,6 +210,10 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::GenerateBatchIds(
     std::vector<std::vector<int32_t>> prompt_ids, const GenerationConfig& config,
     const BatchTextCallback& on_text) {
   KILN_RETURN_IF_ERROR(ValidateGenerationConfig(config, vocab_size_));
+  if (executor_ == nullptr) {
+    return absl::UnimplementedError(
+        "batches of prompts run on cpu engines only so far; run the prompts one at a time");
+  }
   size_t rows = prompt_ids.size();
   if (rows == 0) return absl::InvalidArgumentError("the batch is empty: no prompts");
   if (static_cast<int64_t>(rows) > max_batch()) {

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "runtime/generate/generation_config.h"
+#include "runtime/reference/sequence_session.h"
 #include "runtime/reference/session.h"
 #include "runtime/tokenizer/tokenizer.h"
 
@@ -24,7 +25,7 @@ struct GenerationResult {
   // "eos", "stop_string", "length", or (in a batch) "error": this row's
   // request failed (e.g. NaN logits) while the other rows went on.
   std::string finish_reason;
-  std::string error;               // why, when finish_reason is "error"
+  std::string error;  // why, when finish_reason is "error"
   double prefill_seconds = 0;
   double decode_seconds = 0;
 };
@@ -56,6 +57,19 @@ class Generator {
                                           const tokenizer::Tokenizer& tokenizer, int64_t max_seq,
                                           std::vector<SessionBucket> buckets);
 
+  // Makes a fresh, empty batch-1 session (the context starts over).
+  using SessionFactory = std::function<absl::StatusOr<std::unique_ptr<SequenceSession>>()>;
+
+  // A generator on another backend's sessions: the launch plans on a GPU or
+  // their CPU twin (runtime/cuda/plan_session.h). `module` is the engine's
+  // (for its logits width) and must outlive the generator. Generate works
+  // as above; GenerateBatch is Unimplemented (batched sessions exist on the
+  // reference executor only, so far).
+  static absl::StatusOr<Generator> CreateWithSessions(SessionFactory new_session,
+                                                      const Module& module,
+                                                      const tokenizer::Tokenizer& tokenizer,
+                                                      int64_t max_seq);
+
   absl::StatusOr<GenerationResult> Generate(std::string_view prompt, const GenerationConfig& config,
                                             bool add_special_tokens,
                                             const TextCallback& on_text = nullptr);
@@ -75,7 +89,7 @@ class Generator {
       const BatchTextCallback& on_text = nullptr);
 
   // The most prompts GenerateBatch takes: the largest compiled batch (no
-  // limit with the generic @forward).
+  // limit with the generic @forward; 1 on a sessions-backed generator).
   int64_t max_batch() const;
 
   // Forgets the context: the next request starts at position 0.
@@ -85,16 +99,16 @@ class Generator {
   int64_t context_length() const { return static_cast<int64_t>(context_.size()); }
 
  private:
-  Generator(const ReferenceExecutor& executor, const tokenizer::Tokenizer& tokenizer,
-            int64_t max_seq, std::vector<SessionBucket> buckets,
-            std::map<int64_t, std::vector<SessionBucket>> batch_buckets, ReferenceSession session,
+  Generator(const ReferenceExecutor* executor, const tokenizer::Tokenizer& tokenizer,
+            int64_t max_seq, std::map<int64_t, std::vector<SessionBucket>> batch_buckets,
+            SessionFactory new_session, std::unique_ptr<SequenceSession> session,
             int64_t vocab_size)
-      : executor_(&executor),
+      : executor_(executor),
         tokenizer_(&tokenizer),
         max_seq_(max_seq),
-        buckets_(std::move(buckets)),
         batch_buckets_(std::move(batch_buckets)),
-        session_(std::make_unique<ReferenceSession>(std::move(session))),
+        new_session_(std::move(new_session)),
+        session_(std::move(session)),
         vocab_size_(vocab_size) {}
 
   // Generate's prefill and decode loop for `run` (the tokens not yet in the
@@ -102,13 +116,13 @@ class Generator {
   absl::Status RunRequest(const std::vector<int32_t>& run, GenerationResult& result,
                           const GenerationConfig& config, const TextCallback& on_text);
 
-  const ReferenceExecutor* executor_;
+  const ReferenceExecutor* executor_;  // null: batches are not available
   const tokenizer::Tokenizer* tokenizer_;
   int64_t max_seq_;
-  std::vector<SessionBucket> buckets_;  // batch 1
   // By compiled batch, batch 1 included; empty for the generic @forward.
   std::map<int64_t, std::vector<SessionBucket>> batch_buckets_;
-  std::unique_ptr<ReferenceSession> session_;
+  SessionFactory new_session_;
+  std::unique_ptr<SequenceSession> session_;
   int64_t vocab_size_;
   std::vector<int32_t> context_;  // every token of the sequence so far
 };

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "runtime/reference/executor.h"
+#include "runtime/reference/sequence_session.h"
 #include "runtime/reference/session_util.h"
 
 namespace kiln {
@@ -26,7 +27,7 @@ namespace kiln {
 // never lets a real token see it, and its cache slot is overwritten by the
 // next real token written there. Buckets must be compiled for batch 1
 // (batch_session.h runs the others).
-class ReferenceSession {
+class ReferenceSession : public SequenceSession {
  public:
   // Allocates zeroed caches of `capacity` positions for batch 1.
   static absl::StatusOr<ReferenceSession> Create(const ReferenceExecutor& executor,
@@ -36,14 +37,14 @@ class ReferenceSession {
   // Runs `tokens` at positions position() .. position() + n - 1 and returns
   // their logits, [n, vocab]. Fails without changing the session when the
   // tokens do not fit in the cache or an id is outside the vocabulary.
-  absl::StatusOr<HostTensor> Forward(std::span<const int32_t> tokens);
+  absl::StatusOr<HostTensor> Forward(std::span<const int32_t> tokens) override;
 
   // Forgets the positions from `position` on (0 <= position <= position()):
   // the next Forward runs there again. Exact without clearing anything,
   // since a step writes a slot before any query may read it.
-  absl::Status Rewind(int64_t position);
+  absl::Status Rewind(int64_t position) override;
 
-  int64_t position() const { return position_; }
+  int64_t position() const override { return position_; }
   int64_t capacity() const { return capacity_; }
 
  private:

@@ -103,7 +103,7 @@ absl::StatusOr<LoadedEngine> LoadForBench(const std::string& dir, const std::str
   if (target != "cpu") {
     LoadedEngine l;
     KILN_ASSIGN_OR_RETURN(CudaEngine cuda, LoadCudaEngine(dir, target));
-    l.manifest = cuda.manifest;
+    l.manifest = cuda.engine.manifest;
     if (l.manifest.tokenizer.empty()) {
       return absl::FailedPreconditionError(
           "the engine has no tokenizer (compile-model --tokenizer)");
@@ -142,7 +142,7 @@ absl::StatusOr<RunTimes> RunTimed(const LoadedEngine& engine,
           "batched workloads on the CUDA backend are not wired yet (batch 1 runs)");
     }
     KILN_ASSIGN_OR_RETURN(PlanSession session,
-                          PlanSession::Create(*engine.cuda->executor, engine.cuda->module, capacity,
+                          PlanSession::Create(*engine.cuda->executor, engine.cuda->engine.module, capacity,
                                               engine.cuda->batch1_buckets));
     // Greedy takes the device argmax and sampling the device sampler (no
     // logits copied) unless a repetition penalty needs the host sampler.

@@ -31,7 +31,7 @@ struct LoadedEngine {
   std::unique_ptr<CudaEngine> cuda;             // sm_XX
   std::map<int64_t, std::vector<SessionBucket>> buckets;  // batch -> its buckets
 
-  const Module& module() const { return cuda ? cuda->module : executor->module(); }
+  const Module& module() const { return cuda ? cuda->engine.module : executor->module(); }
   std::string backend() const;  // for the result JSON
 };
 
