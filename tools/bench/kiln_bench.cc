@@ -224,6 +224,14 @@ absl::Status Run() {
   Clock::time_point start = Clock::now();
   KILN_ASSIGN_OR_RETURN(LoadedEngine l, LoadForBench(dir, absl::GetFlag(FLAGS_target)));
   timings["load_s"] = Since(start);
+  if (l.cuda) {  // the CUDA executor's part of load_s
+    const CudaLoadReport& r = l.cuda->executor->load_report();
+    timings["device_upload_s"] = r.upload_seconds;
+    timings["gemm_planning_and_graph_capture_s"] = r.capture_seconds;
+    timings["gemms_on_gemv"] = r.gemms_on_gemv;
+    timings["gemms_on_cublaslt"] = r.gemms_on_cublaslt;
+    timings["gemm_choices"] = r.notes;
+  }
   int64_t rss_after_load = PeakRssBytes();
   StepTraffic traffic = DecodeTraffic(l.module(), l.buckets[1]);
   if (absl::GetFlag(FLAGS_bandwidth_gbps) > 0) bandwidth = absl::GetFlag(FLAGS_bandwidth_gbps);
