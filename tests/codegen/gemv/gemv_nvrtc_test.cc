@@ -1,7 +1,7 @@
 // Every GEMV variant compiles under NVRTC for sm_80 and sm_90 with zero
 // register spills and no stack. NVRTC and ptxas need no GPU, so this runs
-// in CPU-only CI. Variants: dtype {f32, f16, bf16} x K {64, 769, 2048,
-// 4096, 8192} x max_rows {1, 8} x n_hint {2048, 128256} (1 and 4 columns
+// in CPU-only CI. Variants: dtype {f32, f16, bf16} x K {769, 2048, 8192}
+// (odd, typical, widest) x max_rows {1, 8} x n_hint {2048, 128256} (1 and 4 columns
 // per warp on both presets), with the A100 preset's tiling compiled for
 // sm_80 and the H100's for sm_90. Both x paths (shared, global) occur. The
 // registers, spills and shared memory of each are printed as a table.
@@ -27,7 +27,7 @@ TEST(GemvNvrtcTest, EveryVariantCompilesForSm80AndSm90WithoutSpills) {
   std::set<std::string> seen;
   for (const DeviceInfo& info : {A100Info(), H100Info()}) {
     for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
-      for (int64_t k : {64, 769, 2048, 4096, 8192}) {
+      for (int64_t k : {769, 2048, 8192}) {
         for (int max_rows : {1, 8}) {
           for (int64_t n_hint : {2048, 128256}) {
             absl::StatusOr<GemvVariant> v =
