@@ -22,55 +22,17 @@
 #include "ir/text.h"
 #include "runtime/half.h"
 #include "runtime/reference/executor.h"
+#include "tests/codegen/kernel_inputs.h"
 
 namespace kiln::codegen::host {
 namespace {
 
 constexpr int64_t kRows = 7;
 
-std::vector<int64_t> Bind(const Shape& shape) {
-  std::vector<int64_t> out;
-  for (const Dim& d : shape) out.push_back(d.is_static() ? d.size : kRows);
-  return out;
-}
-
-// A tensor's elements in the kernel's storage format.
-std::vector<uint8_t> ToStorage(const HostTensor& t) {
-  const size_t n = static_cast<size_t>(t.numel());
-  std::vector<uint8_t> out;
-  auto put = [&](const void* p, size_t bytes) {
-    const uint8_t* b = static_cast<const uint8_t*>(p);
-    out.insert(out.end(), b, b + bytes);
-  };
-  for (size_t i = 0; i < n; ++i) {
-    if (t.dtype == DType::kF32) {
-      put(&t.floats[i], 4);
-    } else if (t.dtype == DType::kI32) {
-      int32_t v = static_cast<int32_t>(t.ints[i]);
-      put(&v, 4);
-    } else {
-      uint16_t v = t.dtype == DType::kF16 ? FloatToF16(t.floats[i]) : FloatToBF16(t.floats[i]);
-      put(&v, 2);
-    }
-  }
-  return out;
-}
-
-float FromStorage(const std::vector<uint8_t>& bytes, DType dtype, size_t i) {
-  if (dtype == DType::kF32) {
-    float v;
-    std::memcpy(&v, bytes.data() + 4 * i, 4);
-    return v;
-  }
-  if (dtype == DType::kI32) {
-    int32_t v;
-    std::memcpy(&v, bytes.data() + 4 * i, 4);
-    return static_cast<float>(v);
-  }
-  uint16_t v;
-  std::memcpy(&v, bytes.data() + 2 * i, 2);
-  return dtype == DType::kF16 ? F16ToFloat(v) : BF16ToFloat(v);
-}
+using ::kiln::codegen::testing::Bind;
+using ::kiln::codegen::testing::FromStorage;
+using ::kiln::codegen::testing::RandomInputs;
+using ::kiln::codegen::testing::ToStorage;
 
 struct Tolerance {
   double atol, rtol;
@@ -80,45 +42,6 @@ Tolerance ToleranceFor(DType d) {
   if (d == DType::kBF16) return {1e-3, 1.6e-2};
   if (d == DType::kF16) return {1e-3, 1e-3};
   return {1e-5, 1.3e-6};
-}
-
-// Inputs for `f`: floats uniform in [-2, 2) (rounded to the dtype), ids in
-// their embedding's valid range, with `bad_id` replacing row 2's id.
-std::vector<HostTensor> RandomInputs(const Function& f, std::mt19937& rng, bool bad_id,
-                                     bool nans) {
-  std::vector<HostTensor> inputs;
-  for (ValueId p : f.params) {
-    const Node& param = f.node(p);
-    std::vector<int64_t> shape = Bind(param.type.shape);
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    if (param.type.dtype == DType::kI32) {
-      int64_t lo = 0, hi = 1;
-      for (const Node& user : f.nodes) {
-        if (user.op != Op::kEmbedding || user.operands[1] != p) continue;
-        int64_t offset = user.IntAttr("index_offset", 0);
-        lo = std::max<int64_t>(0, -offset);
-        hi = f.node(user.operands[0]).type.shape[0].size - offset;
-      }
-      std::uniform_int_distribution<int64_t> id(lo, hi - 1);
-      std::vector<int64_t> ids(static_cast<size_t>(n));
-      for (int64_t& v : ids) v = id(rng);
-      if (bad_id) ids[2] = hi;
-      inputs.push_back(HostTensor::FromInts(DType::kI32, shape, ids));
-      continue;
-    }
-    std::uniform_real_distribution<float> u(-2.0f, 2.0f);
-    std::vector<float> values(static_cast<size_t>(n));
-    for (float& v : values) v = u(rng);
-    if (nans && shape.size() == 2) {
-      // Row 3: two NaNs (the first wins argmax); row 4: all -inf (index 0).
-      values[3 * shape[1] + 5] = NAN;
-      values[3 * shape[1] + 1] = NAN;
-      for (int64_t i = 0; i < shape[1]; ++i) values[4 * shape[1] + i] = -INFINITY;
-    }
-    inputs.push_back(HostTensor::FromFloats(param.type.dtype, shape, values));
-  }
-  return inputs;
 }
 
 struct Trial {
@@ -131,14 +54,14 @@ struct Trial {
 int64_t Check(const HostKernel& k, const Module& module, std::mt19937& rng, Trial trial,
               double& max_diff, int64_t& mismatches) {
   const Function& f = module.functions[0];
-  std::vector<HostTensor> inputs = RandomInputs(f, rng, trial.bad_id, trial.nans);
+  std::vector<HostTensor> inputs = RandomInputs(f, rng, kRows, trial.bad_id, trial.nans);
   std::vector<std::vector<uint8_t>> storage;
   for (const HostTensor& t : inputs) storage.push_back(ToStorage(t));
   std::vector<const Node*> results;
   for (ValueId r : f.results) {
     results.push_back(&f.node(r));
     int64_t n = 1;
-    for (int64_t d : Bind(f.node(r).type.shape)) n *= d;
+    for (int64_t d : Bind(f.node(r).type.shape, kRows)) n *= d;
     const DType dt = f.node(r).type.dtype;
     storage.emplace_back(static_cast<size_t>(n) * (dt == DType::kF16 || dt == DType::kBF16 ? 2 : 4),
                          0xAB);

@@ -19,6 +19,7 @@ max_bytes=$((50 * 1000 * 1000))
 targets=(
   //tools/gpu:gpu-probe
   //tests/tools/gpu:gpu_smoke_test
+  //tests/codegen:row_kernels_gpu_test
   //tests/codegen/attention:attention_gpu_test
   //tests/codegen/gemv:gemv_gpu_test
   //tests/codegen/sampling:sampling_gpu_test

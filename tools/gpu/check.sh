@@ -9,6 +9,7 @@
 #   ldd             the bundled binaries need only glibc and CUDA libraries here
 #   gpu-probe       device, NVRTC, cubin launch, CUDA graph, cuBLASLt, copy bandwidth
 #   gpu_smoke_test  the same device checks as a GoogleTest suite
+#   row_kernels_gpu_test   every generated row kernel (odd sizes) vs its host rendering
 #   attention_gpu_test, gemv_gpu_test, sampling_gpu_test   each hand-written
 #                   kernel vs its CPU twin
 #   cuda_executor_gpu_test  whole models: GPU vs reference, CPU twin, eager launches
@@ -104,7 +105,8 @@ step nvidia-smi 15 bash -c nvidia_smi
 # decides the run; the missing tool alone does not fail it.
 [ "${statuses[-1]}" = "FAIL (exit 3)" ] && statuses[-1]="absent"
 smi_status="${statuses[-1]}"
-suites=(gpu_smoke_test attention_gpu_test gemv_gpu_test sampling_gpu_test cuda_executor_gpu_test)
+suites=(gpu_smoke_test row_kernels_gpu_test attention_gpu_test gemv_gpu_test sampling_gpu_test
+  cuda_executor_gpu_test)
 tools=(gpu-probe compile-model kiln-bench)
 bundled=()
 for b in "${suites[@]}" "${tools[@]}"; do [ -x "$bundle/$b" ] && bundled+=("$bundle/$b"); done
@@ -147,6 +149,7 @@ gpu_suite() {
 }
 
 gpu_suite gpu_smoke_test 40
+gpu_suite row_kernels_gpu_test 40
 gpu_suite attention_gpu_test 60
 gpu_suite gemv_gpu_test 40
 gpu_suite sampling_gpu_test 40
