@@ -206,8 +206,12 @@ absl::Status Run() {
                                                                      max_seq, c.batch1_buckets));
       return std::make_unique<PlanSession>(std::move(session));
     };
+    auto new_batch = [&c, max_seq](int64_t batch, std::vector<SessionBucket> b) {
+      return CreatePlanBatchSession(*c.executor, c.engine.module, batch, max_seq, std::move(b));
+    };
     KILN_ASSIGN_OR_RETURN(
-        Generator g, Generator::CreateWithSessions(new_session, c.engine.module, *tok, max_seq));
+        Generator g, Generator::CreateWithSessions(new_session, new_batch, c.engine.module, *tok,
+                                                   max_seq, std::move(buckets)));
     generator = std::make_unique<Generator>(std::move(g));
   } else {
     KILN_ASSIGN_OR_RETURN(

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "ir/module.h"
 #include "runtime/cuda/plan_executor.h"
+#include "runtime/reference/batch_session.h"
 #include "runtime/reference/sequence_session.h"
 #include "runtime/reference/session_util.h"
 #include "runtime/reference/tensor.h"
@@ -66,6 +67,14 @@ class PlanSession : public SequenceSession {
   int64_t position_ = 0;
   std::vector<SessionBucket> buckets_;  // sorted by seq
 };
+
+// A batch of sequences on `executor` (runtime/reference/batch_session.h's
+// left padding, exact), in its caches' leading `batch` rows, which it
+// zeroes. `buckets` must be step functions compiled for `batch`; `module`
+// (holding them) and `executor` must outlive the session.
+absl::StatusOr<BatchSession> CreatePlanBatchSession(PlanExecutor& executor, const Module& module,
+                                                    int64_t batch, int64_t capacity,
+                                                    std::vector<SessionBucket> buckets);
 
 }  // namespace kiln
 

@@ -103,28 +103,37 @@ absl::StatusOr<Generator> Generator::Create(const ReferenceExecutor& executor,
                           ReferenceSession::Create(executor, max_seq, single));
     return std::make_unique<ReferenceSession>(std::move(session));
   };
+  BatchFactory new_batch = [&executor, max_seq](int64_t batch, std::vector<SessionBucket> b) {
+    return BatchSession::Create(executor, batch, max_seq, std::move(b));
+  };
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<SequenceSession> session, new_session());
-  return Generator(&executor, tokenizer, max_seq, std::move(by_batch), std::move(new_session),
-                   std::move(session), vocab);
+  return Generator(tokenizer, max_seq, std::move(by_batch), std::move(new_session),
+                   std::move(new_batch), std::move(session), vocab, /*shared_caches=*/false);
 }
 
-absl::StatusOr<Generator> Generator::CreateWithSessions(SessionFactory new_session,
-                                                        const Module& module,
-                                                        const tokenizer::Tokenizer& tokenizer,
-                                                        int64_t max_seq) {
+absl::StatusOr<Generator> Generator::CreateWithSessions(
+    SessionFactory new_session, BatchFactory new_batch, const Module& module,
+    const tokenizer::Tokenizer& tokenizer, int64_t max_seq, std::vector<SessionBucket> buckets) {
   const int64_t vocab = LogitsWidth(module);
   if (tokenizer.vocab_size() > vocab) {
     return absl::InvalidArgumentError(absl::StrCat("the tokenizer has ", tokenizer.vocab_size(),
                                                    " tokens but the model only ", vocab,
                                                    " logits: they do not belong together"));
   }
+  std::map<int64_t, std::vector<SessionBucket>> by_batch;
+  for (SessionBucket& b : buckets) {
+    KILN_ASSIGN_OR_RETURN(int64_t batch, StepFunctionBatch(module, b.function));
+    if (batch > 1) by_batch[batch].push_back(std::move(b));
+  }
+  if (new_batch == nullptr) by_batch.clear();
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<SequenceSession> session, new_session());
-  return Generator(nullptr, tokenizer, max_seq, {}, std::move(new_session), std::move(session),
-                   vocab);
+  return Generator(tokenizer, max_seq, std::move(by_batch), std::move(new_session),
+                   std::move(new_batch), std::move(session), vocab, /*shared_caches=*/true);
 }
 
 int64_t Generator::max_batch() const {
-  if (executor_ == nullptr) return 1;
+  if (new_batch_ == nullptr) return 1;
+  if (shared_caches_) return batch_buckets_.empty() ? 1 : batch_buckets_.rbegin()->first;
   return batch_buckets_.empty() ? std::numeric_limits<int64_t>::max()
                                 : batch_buckets_.rbegin()->first;
 }
@@ -141,6 +150,7 @@ absl::StatusOr<GenerationResult> Generator::Generate(std::string_view prompt,
                                                      bool add_special_tokens,
                                                      const TextCallback& on_text) {
   KILN_RETURN_IF_ERROR(ValidateGenerationConfig(config, vocab_size_));
+  if (session_ == nullptr) KILN_RETURN_IF_ERROR(Reset());
   GenerationResult result;
   KILN_ASSIGN_OR_RETURN(result.prompt_ids, tokenizer_->Encode(prompt, add_special_tokens));
   if (result.prompt_ids.empty()) {
@@ -210,9 +220,10 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::GenerateBatchIds(
     std::vector<std::vector<int32_t>> prompt_ids, const GenerationConfig& config,
     const BatchTextCallback& on_text) {
   KILN_RETURN_IF_ERROR(ValidateGenerationConfig(config, vocab_size_));
-  if (executor_ == nullptr) {
+  if (new_batch_ == nullptr || (shared_caches_ && batch_buckets_.empty())) {
     return absl::UnimplementedError(
-        "batches of prompts run on cpu engines only so far; run the prompts one at a time");
+        "this engine has no batch buckets here (compile-model --max-batch N); run the prompts one "
+        "at a time");
   }
   size_t rows = prompt_ids.size();
   if (rows == 0) return absl::InvalidArgumentError("the batch is empty: no prompts");
@@ -247,8 +258,19 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::GenerateBatchIds(
     batch = it->first;
     buckets = it->second;
   }
-  KILN_ASSIGN_OR_RETURN(BatchSession session,
-                        BatchSession::Create(*executor_, batch, max_seq_, std::move(buckets)));
+  // On a backend with one set of caches the batch overwrites the single
+  // sequence's: it starts over, empty, once the batch is done (or failed).
+  struct StartOver {
+    Generator* g;
+    ~StartOver() {
+      if (g == nullptr) return;
+      g->context_.clear();
+      g->session_.reset();
+      absl::StatusOr<std::unique_ptr<SequenceSession>> s = g->new_session_();
+      if (s.ok()) g->session_ = *std::move(s);
+    }
+  } start_over{shared_caches_ ? this : nullptr};
+  KILN_ASSIGN_OR_RETURN(BatchSession session, new_batch_(batch, std::move(buckets)));
 
   Clock::time_point start = Clock::now();
   KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> logits, session.Forward(prompt_ids));

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "runtime/generate/generation_config.h"
+#include "runtime/reference/batch_session.h"
 #include "runtime/reference/sequence_session.h"
 #include "runtime/reference/session.h"
 #include "runtime/tokenizer/tokenizer.h"
@@ -60,15 +61,23 @@ class Generator {
   // Makes a fresh, empty batch-1 session (the context starts over).
   using SessionFactory = std::function<absl::StatusOr<std::unique_ptr<SequenceSession>>()>;
 
+  // Makes a fresh batch session for `batch` rows on `buckets` (compiled for
+  // that batch).
+  using BatchFactory = std::function<absl::StatusOr<BatchSession>(
+      int64_t batch, std::vector<SessionBucket> buckets)>;
+
   // A generator on another backend's sessions: the launch plans on a GPU or
   // their CPU twin (runtime/cuda/plan_session.h). `module` is the engine's
-  // (for its logits width) and must outlive the generator. Generate works
-  // as above; GenerateBatch is Unimplemented (batched sessions exist on the
-  // reference executor only, so far).
+  // (for its logits width and the buckets' batches) and must outlive the
+  // generator; `buckets` are all its buckets. Without `new_batch`,
+  // GenerateBatch is Unimplemented. Such a backend holds one set of caches,
+  // so on it a batch ends the single-sequence context (the next Generate
+  // starts a new one), unlike on the reference executor.
   static absl::StatusOr<Generator> CreateWithSessions(SessionFactory new_session,
-                                                      const Module& module,
+                                                      BatchFactory new_batch, const Module& module,
                                                       const tokenizer::Tokenizer& tokenizer,
-                                                      int64_t max_seq);
+                                                      int64_t max_seq,
+                                                      std::vector<SessionBucket> buckets);
 
   absl::StatusOr<GenerationResult> Generate(std::string_view prompt, const GenerationConfig& config,
                                             bool add_special_tokens,
@@ -89,7 +98,7 @@ class Generator {
       const BatchTextCallback& on_text = nullptr);
 
   // The most prompts GenerateBatch takes: the largest compiled batch (no
-  // limit with the generic @forward; 1 on a sessions-backed generator).
+  // limit with the generic @forward; 1 without batch sessions).
   int64_t max_batch() const;
 
   // Forgets the context: the next request starts at position 0.
@@ -99,31 +108,33 @@ class Generator {
   int64_t context_length() const { return static_cast<int64_t>(context_.size()); }
 
  private:
-  Generator(const ReferenceExecutor* executor, const tokenizer::Tokenizer& tokenizer,
-            int64_t max_seq, std::map<int64_t, std::vector<SessionBucket>> batch_buckets,
-            SessionFactory new_session, std::unique_ptr<SequenceSession> session,
-            int64_t vocab_size)
-      : executor_(executor),
-        tokenizer_(&tokenizer),
+  Generator(const tokenizer::Tokenizer& tokenizer, int64_t max_seq,
+            std::map<int64_t, std::vector<SessionBucket>> batch_buckets, SessionFactory new_session,
+            BatchFactory new_batch, std::unique_ptr<SequenceSession> session, int64_t vocab_size,
+            bool shared_caches)
+      : tokenizer_(&tokenizer),
         max_seq_(max_seq),
         batch_buckets_(std::move(batch_buckets)),
         new_session_(std::move(new_session)),
+        new_batch_(std::move(new_batch)),
         session_(std::move(session)),
-        vocab_size_(vocab_size) {}
+        vocab_size_(vocab_size),
+        shared_caches_(shared_caches) {}
 
   // Generate's prefill and decode loop for `run` (the tokens not yet in the
   // cache); fills `result`, extends context_.
   absl::Status RunRequest(const std::vector<int32_t>& run, GenerationResult& result,
                           const GenerationConfig& config, const TextCallback& on_text);
 
-  const ReferenceExecutor* executor_;  // null: batches are not available
   const tokenizer::Tokenizer* tokenizer_;
   int64_t max_seq_;
   // By compiled batch, batch 1 included; empty for the generic @forward.
   std::map<int64_t, std::vector<SessionBucket>> batch_buckets_;
   SessionFactory new_session_;
+  BatchFactory new_batch_;  // null: batches are not available
   std::unique_ptr<SequenceSession> session_;
   int64_t vocab_size_;
+  bool shared_caches_;            // a batch overwrites the single sequence's caches
   std::vector<int32_t> context_;  // every token of the sequence so far
 };
 

@@ -1,6 +1,7 @@
 #include "runtime/reference/batch_session.h"
 
 #include <algorithm>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
@@ -18,8 +19,25 @@ absl::StatusOr<BatchSession> BatchSession::Create(const ReferenceExecutor& execu
         absl::StrCat("cache capacity must be positive, got ", capacity));
   }
   KILN_ASSIGN_OR_RETURN(const Function* f, PrepareBuckets(executor.module(), batch, buckets));
-  return BatchSession(executor, batch, capacity, ZeroCaches(*f, batch, capacity),
-                      std::move(buckets));
+  // The reference executor takes the caches as inputs: the runner keeps them.
+  auto caches = std::make_shared<std::vector<HostTensor>>(ZeroCaches(*f, batch, capacity));
+  StepRunner run = [&executor, caches](const std::string& function, HostTensor ids,
+                                       HostTensor positions) {
+    return RunStep(executor, function, std::move(ids), std::move(positions), *caches);
+  };
+  return BatchSession(executor.module(), std::move(run), batch, capacity, std::move(buckets));
+}
+
+absl::StatusOr<BatchSession> BatchSession::CreateWithRunner(const Module& module, StepRunner run,
+                                                            int64_t batch, int64_t capacity,
+                                                            std::vector<SessionBucket> buckets) {
+  if (batch <= 0 || capacity <= 0 || buckets.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a batch session needs a positive batch and capacity and compiled buckets (batch ", batch,
+        ", capacity ", capacity, ", ", buckets.size(), " buckets)"));
+  }
+  KILN_RETURN_IF_ERROR(PrepareBuckets(module, batch, buckets).status());
+  return BatchSession(module, std::move(run), batch, capacity, std::move(buckets));
 }
 
 absl::Status BatchSession::CheckRows(std::span<const std::vector<int32_t>> rows) const {
@@ -28,7 +46,7 @@ absl::Status BatchSession::CheckRows(std::span<const std::vector<int32_t>> rows)
         absl::StrCat(rows.size(), " rows given, but the session holds 1 to ", batch_));
   }
   const std::string& any = buckets_.empty() ? kForwardFunction : buckets_.front().function;
-  const Function& f = *executor_->module().FindFunction(any);
+  const Function& f = *module_->FindFunction(any);
   bool any_tokens = false;
   for (size_t b = 0; b < rows.size(); ++b) {
     int64_t n = static_cast<int64_t>(rows[b].size());
@@ -114,9 +132,8 @@ absl::Status BatchSession::Step(const std::string& function,
   }
   KILN_ASSIGN_OR_RETURN(
       HostTensor logits,
-      RunStep(*executor_, function,
-              HostTensor::FromInts(DType::kI32, {batch_, width}, std::move(ids)),
-              HostTensor::FromInts(DType::kI32, {batch_, width}, std::move(positions)), caches_));
+      run_(function, HostTensor::FromInts(DType::kI32, {batch_, width}, std::move(ids)),
+           HostTensor::FromInts(DType::kI32, {batch_, width}, std::move(positions))));
   int64_t vocab = logits.shape.back();
   for (size_t b = 0; b < out.size(); ++b) {
     HostTensor& row = out[b];

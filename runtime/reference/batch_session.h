@@ -3,7 +3,9 @@
 #define KILN_RUNTIME_REFERENCE_BATCH_SESSION_H_
 
 #include <cstdint>
+#include <functional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -42,10 +44,22 @@ namespace kiln {
 // whose tokens start later gets only pads in the first chunks.
 class BatchSession {
  public:
+  // Runs one step of `function` on ids and positions [batch, width] against
+  // caches the runner owns, returning the logits [batch, width, vocab].
+  using StepRunner = std::function<absl::StatusOr<HostTensor>(
+      const std::string& function, HostTensor ids, HostTensor positions)>;
+
   // Allocates zeroed caches of `capacity` positions for `batch` rows.
   static absl::StatusOr<BatchSession> Create(const ReferenceExecutor& executor, int64_t batch,
                                              int64_t capacity,
                                              std::vector<SessionBucket> buckets = {});
+
+  // The same on another backend (the launch plans: runtime/cuda), which owns
+  // the caches (already zeroed) and runs each step through `run`. `module`
+  // holds the buckets and must outlive the session.
+  static absl::StatusOr<BatchSession> CreateWithRunner(const Module& module, StepRunner run,
+                                                       int64_t batch, int64_t capacity,
+                                                       std::vector<SessionBucket> buckets);
 
   // Runs rows[b] at positions position(b) .. position(b) + n_b - 1 for each
   // b < rows.size() <= batch(); the other rows (a smaller batch in a larger
@@ -60,13 +74,13 @@ class BatchSession {
   int64_t capacity() const { return capacity_; }
 
  private:
-  BatchSession(const ReferenceExecutor& executor, int64_t batch, int64_t capacity,
-               std::vector<HostTensor> caches, std::vector<SessionBucket> buckets)
-      : executor_(&executor),
+  BatchSession(const Module& module, StepRunner run, int64_t batch, int64_t capacity,
+               std::vector<SessionBucket> buckets)
+      : module_(&module),
+        run_(std::move(run)),
         batch_(batch),
         capacity_(capacity),
         positions_(static_cast<size_t>(batch), 0),
-        caches_(std::move(caches)),
         buckets_(std::move(buckets)) {}
 
   absl::Status CheckRows(std::span<const std::vector<int32_t>> rows) const;
@@ -77,11 +91,11 @@ class BatchSession {
   absl::Status Step(const std::string& function, std::span<const std::vector<int32_t>> rows,
                     int64_t padded, int64_t first, int64_t width, std::vector<HostTensor>& out);
 
-  const ReferenceExecutor* executor_;
+  const Module* module_;
+  StepRunner run_;
   int64_t batch_;
   int64_t capacity_;
-  std::vector<int64_t> positions_;  // per row: the next cache slot
-  std::vector<HostTensor> caches_;
+  std::vector<int64_t> positions_;      // per row: the next cache slot
   std::vector<SessionBucket> buckets_;  // sorted by seq
 };
 

@@ -138,12 +138,24 @@ absl::StatusOr<RunTimes> RunTimed(const LoadedEngine& engine,
   int64_t capacity = engine.manifest.max_seq;
   if (engine.cuda != nullptr) {
     if (rows != 1) {
-      return absl::UnimplementedError(
-          "batched workloads on the CUDA backend are not wired yet (batch 1 runs)");
+      auto it = engine.buckets.lower_bound(rows);
+      if (it == engine.buckets.end()) {
+        return absl::FailedPreconditionError(absl::StrCat("the engine has no batch >= ", rows));
+      }
+      KILN_ASSIGN_OR_RETURN(
+          BatchSession batch,
+          CreatePlanBatchSession(*engine.cuda->executor, engine.cuda->engine.module, it->first,
+                                 capacity, it->second));
+      return Loop(engine, prompts, config,
+                  [&batch](const std::vector<std::vector<int32_t>>& r)
+                      -> absl::StatusOr<std::vector<RowStep>> {
+                    KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> logits, batch.Forward(r));
+                    return Rows(std::move(logits));
+                  });
     }
     KILN_ASSIGN_OR_RETURN(PlanSession session,
-                          PlanSession::Create(*engine.cuda->executor, engine.cuda->engine.module, capacity,
-                                              engine.cuda->batch1_buckets));
+                          PlanSession::Create(*engine.cuda->executor, engine.cuda->engine.module,
+                                              capacity, engine.cuda->batch1_buckets));
     // Greedy takes the device argmax and sampling the device sampler (no
     // logits copied) unless a repetition penalty needs the host sampler.
     const bool on_device = SamplesOnDevice(config);

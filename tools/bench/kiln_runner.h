@@ -50,7 +50,8 @@ struct RunTimes {
 // the clock starts). One row runs the batch-1 ReferenceSession (a
 // PlanSession on the GPU, where greedy decoding takes the device's argmax and
 // copies no logits); more rows run the smallest compiled batch that holds
-// them (cpu engines only, so far). Each row samples as in
+// them (on the GPU through the same plans, logits copied to the host
+// sampler). Each row samples as in
 // Generate (its history, draws numbered from 0) and detokenises its tokens
 // as they come; a row stops at an EOS of config.eos_token_ids.
 absl::StatusOr<RunTimes> RunTimed(const LoadedEngine& engine,

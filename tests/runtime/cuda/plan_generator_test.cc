@@ -2,7 +2,8 @@
 // (PlanSession over the CPU twin of the plans: what a GPU engine runs)
 // against the same loop on the reference executor: greedy and seeded
 // sampling give the same tokens, a second turn continues the context, a
-// reset starts over, and batches say they are not available.
+// reset starts over, and batches (left-padded rows in batch-2 buckets on
+// the same plans) give the same tokens per row.
 #include <memory>
 
 #include "gtest/gtest.h"
@@ -39,6 +40,9 @@ class PlanGeneratorTest : public ::testing::Test {
   }
 
   std::vector<SessionBucket> Batch1() const { return {{"decode_b1", 1}, {"prefill_b1_s16", 16}}; }
+  std::vector<SessionBucket> All() const {
+    return {{"decode_b1", 1}, {"prefill_b1_s16", 16}, {"decode_b2", 1}, {"prefill_b2_s8", 8}};
+  }
 
   absl::StatusOr<Generator> OnPlans() {
     return Generator::CreateWithSessions(
@@ -48,11 +52,14 @@ class PlanGeneratorTest : public ::testing::Test {
           if (!s.ok()) return s.status();
           return std::make_unique<PlanSession>(*std::move(s));
         },
-        model_->module, *tokenizer_, kCache);
+        [this](int64_t batch, std::vector<SessionBucket> buckets) {
+          return CreatePlanBatchSession(*host_, model_->module, batch, kCache, std::move(buckets));
+        },
+        model_->module, *tokenizer_, kCache, All());
   }
 
   absl::StatusOr<Generator> OnReference() {
-    return Generator::Create(*reference_, *tokenizer_, kCache, Batch1());
+    return Generator::Create(*reference_, *tokenizer_, kCache, All());
   }
 
   std::unique_ptr<testing::CompiledPlanModel> model_;
@@ -90,12 +97,35 @@ TEST_F(PlanGeneratorTest, SameTokensAsTheReferenceAcrossTurnsAndReset) {
   EXPECT_EQ(a->token_ids, b->token_ids);
 }
 
-TEST_F(PlanGeneratorTest, BatchesAreNotAvailableOnPlanSessions) {
+TEST_F(PlanGeneratorTest, BatchesGiveTheReferenceTokensAndRestartTheContext) {
   absl::StatusOr<Generator> plans = OnPlans();
-  ASSERT_TRUE(plans.ok());
-  EXPECT_EQ(plans->max_batch(), 1);
-  absl::Status status = plans->GenerateBatch({"a", "b"}, GenerationConfig{}, false).status();
-  EXPECT_FALSE(status.ok());
+  absl::StatusOr<Generator> ref = OnReference();
+  ASSERT_TRUE(plans.ok() && ref.ok());
+  EXPECT_EQ(plans->max_batch(), 2);
+  GenerationConfig greedy;
+  greedy.max_new_tokens = 5;
+  GenerationConfig sampled = greedy;
+  sampled.do_sample = true;
+  sampled.top_p = 0.8;
+  sampled.seed = 9;
+  ASSERT_TRUE(plans->Generate("Kiln", greedy, false).ok());
+  for (const GenerationConfig* c : {&greedy, &sampled}) {
+    // Rows of different lengths (left padding), and one prompt alone in the
+    // batch-2 bucket (a spare row of pads).
+    for (const std::vector<std::string>& prompts :
+         {std::vector<std::string>{"a kiln", "glaze and fire"}, std::vector<std::string>{"x"}}) {
+      absl::StatusOr<std::vector<GenerationResult>> a = plans->GenerateBatch(prompts, *c, false);
+      absl::StatusOr<std::vector<GenerationResult>> b = ref->GenerateBatch(prompts, *c, false);
+      ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+      ASSERT_EQ(a->size(), b->size());
+      for (size_t r = 0; r < a->size(); ++r) EXPECT_EQ((*a)[r].token_ids, (*b)[r].token_ids);
+    }
+  }
+  // The batch took the caches: the single sequence started over.
+  EXPECT_EQ(plans->context_length(), 0);
+  absl::StatusOr<GenerationResult> after = plans->Generate("Kiln", greedy, false);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_FALSE(plans->GenerateBatch({"a", "b", "c"}, greedy, false).ok());  // above max batch
 }
 
 }  // namespace
