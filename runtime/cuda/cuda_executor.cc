@@ -157,16 +157,7 @@ absl::Status CudaExecutor::State::Upload(const WeightMap& weights) {
     KILN_GPU_CHECK(cudaMemcpy(Address(buffer), bytes.data(), bytes.size(), cudaMemcpyHostToDevice));
   }
   for (const RopeTable& t : layout.tables) {
-    std::vector<float> table(static_cast<size_t>(t.capacity * t.head_dim), 0.0f);
-    if (t.identity) {
-      for (int64_t p = 0; p < t.capacity; ++p) {
-        for (int i = 0; i < t.head_dim / 2; ++i) table[p * t.head_dim + i] = 1.0f;
-      }
-    } else {
-      table = attn::RopeCosSinTable(attn::RopeInverseFrequencies(t.params, t.head_dim), t.capacity,
-                                    t.dtype);
-    }
-    const std::vector<uint8_t> bytes = EncodeFloats(table, t.dtype);
+    const std::vector<uint8_t> bytes = EncodeFloats(RopeTableValues(t), t.dtype);
     KILN_GPU_CHECK(
         cudaMemcpy(Address(t.buffer), bytes.data(), bytes.size(), cudaMemcpyHostToDevice));
   }
@@ -389,15 +380,8 @@ absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
 absl::StatusOr<int32_t> CudaExecutor::SampleRow(const std::string& function, int64_t row,
                                                 const codegen::sampling::SampleParams& params) {
   State& s = *state_;
-  const LaunchPlan* plan = nullptr;
-  for (const LaunchPlan& p : s.plans) {
-    if (p.function == function) plan = &p;
-  }
-  if (plan == nullptr) return absl::NotFoundError("no launch plan for @" + function);
-  if (row < 0 || row >= plan->batch * plan->seq) {
-    return absl::OutOfRangeError(absl::StrCat("@", function, " has no logits row ", row));
-  }
-  KILN_RETURN_IF_ERROR(codegen::sampling::ValidateSampleParams(params));
+  KILN_ASSIGN_OR_RETURN(const LaunchPlan* plan, FindPlan(s.plans, function));
+  KILN_RETURN_IF_ERROR(CheckSampleRow(function, plan->batch * plan->seq, row, params));
   KILN_ASSIGN_OR_RETURN(cudaKernel_t kernel,
                         s.Kernel(codegen::sampling::SamplingKernelName(plan->sampler)));
   if (s.sample_io.get() == nullptr) KILN_GPU_CHECK(cudaMalloc(s.sample_io.out(), 256));
@@ -435,10 +419,9 @@ absl::StatusOr<PlanOutput> CudaExecutor::Run(const std::string& function,
                                              std::span<const int32_t> input_ids,
                                              std::span<const int32_t> positions, bool copy_logits) {
   State& s = *state_;
-  size_t index = 0;
-  while (index < s.plans.size() && s.plans[index].function != function) ++index;
-  if (index == s.plans.size()) return absl::NotFoundError("no launch plan for @" + function);
-  const LaunchPlan& plan = s.plans[index];
+  KILN_ASSIGN_OR_RETURN(const LaunchPlan* found, FindPlan(s.plans, function));
+  const LaunchPlan& plan = *found;
+  const size_t index = static_cast<size_t>(found - s.plans.data());
   const size_t tokens = static_cast<size_t>(plan.batch * plan.seq);
   if (input_ids.size() != tokens || positions.size() != tokens) {
     return absl::InvalidArgumentError(absl::StrCat("@", function, " takes ", tokens, " tokens"));

@@ -24,7 +24,6 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -33,7 +32,6 @@
 #include "codegen/attention/attention_config.h"
 #include "codegen/attention/attention_host.h"
 #include "codegen/device_info.h"
-#include "codegen/gemv/gemv_config.h"
 #include "codegen/gemv/gemv_config.h"
 #include "codegen/kernel_desc.h"
 #include "codegen/sampling/sampling_cuda.h"
@@ -164,10 +162,13 @@ absl::StatusOr<LaunchPlan> BuildLaunchPlan(const Module& module, const std::stri
                                            const StaticLayout& layout,
                                            const codegen::DeviceInfo& info);
 
-// The distinct generated row kernels of `plans`, once per name (a name
-// whose kernels differ is an internal error).
-absl::StatusOr<std::vector<codegen::KernelDesc>> DistinctRowKernels(
-    const std::vector<LaunchPlan>& plans);
+// The plan of `function`; NotFound when `plans` has none.
+absl::StatusOr<const LaunchPlan*> FindPlan(const std::vector<LaunchPlan>& plans,
+                                           const std::string& function);
+
+// A RoPE table's contents, [capacity, head_dim] in its dtype's values: cos
+// then sin of each position's angles, or cos 1 / sin 0 for an identity table.
+std::vector<float> RopeTableValues(const RopeTable& table);
 
 // A readable listing: one line per step with its operands' spaces, offsets
 // and sizes (compile-model --dump-plan, tests).

@@ -96,6 +96,18 @@ absl::Status CollectTables(const Function& f, StaticLayout& layout) {
 
 }  // namespace
 
+std::vector<float> RopeTableValues(const RopeTable& t) {
+  if (!t.identity) {
+    return codegen::attention::RopeCosSinTable(
+        codegen::attention::RopeInverseFrequencies(t.params, t.head_dim), t.capacity, t.dtype);
+  }
+  std::vector<float> table(static_cast<size_t>(t.capacity * t.head_dim), 0.0f);
+  for (int64_t p = 0; p < t.capacity; ++p) {
+    for (int i = 0; i < t.head_dim / 2; ++i) table[p * t.head_dim + i] = 1.0f;
+  }
+  return table;
+}
+
 absl::StatusOr<StaticLayout> LayOutStaticSpaces(const Module& module) {
   StaticLayout layout;
   for (const WeightDecl& w : module.weights) {

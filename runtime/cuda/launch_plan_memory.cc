@@ -6,7 +6,6 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "codegen/render.h"
 #include "ir/status_macros.h"
 #include "passes/free_list.h"
 #include "runtime/cuda/launch_plan.h"
@@ -160,23 +159,12 @@ absl::Status PlaceScratch(LaunchPlan& plan) {
 
 }  // namespace launch_internal
 
-absl::StatusOr<std::vector<codegen::KernelDesc>> DistinctRowKernels(
-    const std::vector<LaunchPlan>& plans) {
-  std::map<std::string, std::string> sources;
-  std::vector<codegen::KernelDesc> out;
+absl::StatusOr<const LaunchPlan*> FindPlan(const std::vector<LaunchPlan>& plans,
+                                           const std::string& function) {
   for (const LaunchPlan& plan : plans) {
-    for (const LaunchStep& step : plan.steps) {
-      const auto* row = std::get_if<RowKernelStep>(&step.op);
-      if (row == nullptr) continue;
-      KILN_ASSIGN_OR_RETURN(std::string source, codegen::RenderCuda(row->desc));
-      auto [it, inserted] = sources.emplace(row->desc.name, source);
-      if (!inserted && it->second != source) {
-        return absl::InternalError("kernel " + row->desc.name + " differs between step functions");
-      }
-      if (inserted) out.push_back(row->desc);
-    }
+    if (plan.function == function) return &plan;
   }
-  return out;
+  return absl::NotFoundError("no launch plan for @" + function);
 }
 
 namespace {

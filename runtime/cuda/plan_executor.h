@@ -32,8 +32,7 @@ class PlanExecutor {
   // 4 bytes a row instead of the vocabulary's logits).
   virtual absl::StatusOr<PlanOutput> Run(const std::string& function,
                                          std::span<const int32_t> input_ids,
-                                         std::span<const int32_t> positions,
-                                         bool copy_logits) = 0;
+                                         std::span<const int32_t> positions, bool copy_logits) = 0;
 
   // Samples the next token from row `row` of the logits the last Run of
   // `function` left on the device (call it before running anything else),
@@ -46,6 +45,16 @@ class PlanExecutor {
   // Zeroes every KV cache.
   virtual absl::Status ResetCaches() = 0;
 };
+
+// SampleRow's preconditions: `row` is one of the plan's logits rows
+// (OutOfRange otherwise) and `params` pass ValidateSampleParams.
+inline absl::Status CheckSampleRow(const std::string& function, int64_t rows, int64_t row,
+                                   const codegen::sampling::SampleParams& params) {
+  if (row < 0 || row >= rows) {
+    return absl::OutOfRangeError("@" + function + " has no logits row " + std::to_string(row));
+  }
+  return codegen::sampling::ValidateSampleParams(params);
+}
 
 }  // namespace kiln
 

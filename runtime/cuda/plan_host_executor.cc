@@ -15,8 +15,6 @@ namespace attn = codegen::attention;
 
 int64_t ElementBytes(DType dtype) { return *StorageBytes(dtype, 1); }
 
-attn::AttentionShape ShapeOf(const attn::KernelVariant& v) { return v.shape; }
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HostPlanExecutor>> HostPlanExecutor::Create(
@@ -69,29 +67,14 @@ absl::Status HostPlanExecutor::UploadWeights(const WeightMap& weights) {
 }
 
 void HostPlanExecutor::UploadTables() {
-  for (const RopeTable& t : layout_.tables) {
-    std::vector<float> table(static_cast<size_t>(t.capacity * t.head_dim), 0.0f);
-    if (t.identity) {
-      for (int64_t p = 0; p < t.capacity; ++p) {
-        for (int i = 0; i < t.head_dim / 2; ++i) table[p * t.head_dim + i] = 1.0f;
-      }
-    } else {
-      table = attn::RopeCosSinTable(attn::RopeInverseFrequencies(t.params, t.head_dim), t.capacity,
-                                    t.dtype);
-    }
-    WriteFloats(t.buffer, table);
-  }
+  for (const RopeTable& t : layout_.tables) WriteFloats(t.buffer, RopeTableValues(t));
 }
 
 absl::StatusOr<PlanOutput> HostPlanExecutor::Run(const std::string& function,
                                                  std::span<const int32_t> input_ids,
                                                  std::span<const int32_t> positions,
                                                  bool copy_logits) {
-  const LaunchPlan* plan = nullptr;
-  for (const LaunchPlan& p : plans_) {
-    if (p.function == function) plan = &p;
-  }
-  if (plan == nullptr) return absl::NotFoundError("no launch plan for @" + function);
+  KILN_ASSIGN_OR_RETURN(const LaunchPlan* plan, FindPlan(plans_, function));
   const size_t tokens = static_cast<size_t>(plan->batch * plan->seq);
   if (input_ids.size() != tokens || positions.size() != tokens) {
     return absl::InvalidArgumentError(absl::StrCat("@", function, " takes ", tokens, " tokens"));
@@ -116,15 +99,8 @@ absl::StatusOr<PlanOutput> HostPlanExecutor::Run(const std::string& function,
 
 absl::StatusOr<int32_t> HostPlanExecutor::SampleRow(const std::string& function, int64_t row,
                                                     const codegen::sampling::SampleParams& params) {
-  const LaunchPlan* plan = nullptr;
-  for (const LaunchPlan& p : plans_) {
-    if (p.function == function) plan = &p;
-  }
-  if (plan == nullptr) return absl::NotFoundError("no launch plan for @" + function);
-  if (row < 0 || row >= plan->batch * plan->seq) {
-    return absl::OutOfRangeError(absl::StrCat("@", function, " has no logits row ", row));
-  }
-  KILN_RETURN_IF_ERROR(codegen::sampling::ValidateSampleParams(params));
+  KILN_ASSIGN_OR_RETURN(const LaunchPlan* plan, FindPlan(plans_, function));
+  KILN_RETURN_IF_ERROR(CheckSampleRow(function, plan->batch * plan->seq, row, params));
   DeviceBuffer logits = plan->logits;
   logits.offset += row * plan->vocab * ElementBytes(logits.dtype);
   const std::vector<float> values = ReadFloats(logits, plan->vocab);
@@ -240,7 +216,7 @@ void HostPlanExecutor::RunGemm(const GemmStep& g) {
 }
 
 void HostPlanExecutor::RunRopeKvWrite(const RopeKvWriteStep& s) {
-  const attn::AttentionShape shape = ShapeOf(s.variant);
+  const attn::AttentionShape& shape = s.variant.shape;
   const int64_t tokens = s.batch * s.seq;
   std::vector<float> q = ReadFloats(s.q, tokens * shape.heads * shape.head_dim);
   std::vector<float> k = ReadFloats(s.k, tokens * shape.kv_heads * shape.head_dim);
@@ -258,7 +234,7 @@ void HostPlanExecutor::RunRopeKvWrite(const RopeKvWriteStep& s) {
 }
 
 void HostPlanExecutor::RunAttention(const AttentionStep& s) {
-  const attn::AttentionShape shape = ShapeOf(s.variant);
+  const attn::AttentionShape& shape = s.variant.shape;
   const int64_t tokens = s.batch * s.seq;
   std::vector<float> q = ReadFloats(s.q, tokens * shape.heads * shape.head_dim);
   std::vector<int32_t> pos(static_cast<size_t>(tokens));
