@@ -26,9 +26,10 @@ absl::Status FitsDevice(const TileConfig& tiles, const AttentionShape& shape,
 }  // namespace
 
 absl::Status ValidateShape(const AttentionShape& shape) {
-  if (shape.head_dim != 64 && shape.head_dim != 128 && shape.head_dim != 256) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("attention kernels support head_dim 64, 128 or 256, not ", shape.head_dim));
+  if (shape.head_dim < 16 || shape.head_dim > 256 || shape.head_dim % 16 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "attention kernels support head_dim a multiple of 16 from 16 to 256, not ",
+        shape.head_dim));
   }
   if (shape.heads <= 0 || shape.kv_heads <= 0 || shape.heads % shape.kv_heads != 0) {
     return absl::InvalidArgumentError(absl::StrCat("attention needs heads (", shape.heads,
@@ -58,7 +59,7 @@ absl::StatusOr<TileConfig> PrefillTiles(const AttentionShape& shape, const Devic
   if (absl::Status valid = ValidateShape(shape); !valid.ok()) return valid;
   TileConfig tiles;
   tiles.warps = shape.head_dim == 256 ? 8 : 4;
-  tiles.rows_per_warp = 1024 / shape.head_dim;
+  tiles.rows_per_warp = std::min(16, 1024 / shape.head_dim);
   for (int block_n : {64, 32}) {
     tiles.block_n = block_n;
     if (BlocksPerSmByShared(AttentionSharedBytes(shape.head_dim, tiles), info) >= 2) {

@@ -24,7 +24,7 @@ namespace kiln::codegen::attention {
 // The model's attention constants. q, k, v, the caches and the output all
 // have `dtype` (f32, f16 or bf16); arithmetic is f32 throughout.
 struct AttentionShape {
-  int head_dim = 128;  // 64, 128 or 256
+  int head_dim = 128;  // a multiple of 16 from 16 to 256 (the kernels are tuned for 64/128/256)
   int heads = 32;      // query heads
   int kv_heads = 8;    // divides heads; heads / kv_heads query heads share one KV head
   DType dtype = DType::kF16;
@@ -74,9 +74,10 @@ int64_t AttentionSharedBytes(int head_dim, const TileConfig& tiles);
 int BlocksPerSmByShared(int64_t shared_bytes, const DeviceInfo& info);
 
 // Tiles of the prefill kernel. The rule:
-//   rows_per_warp = 1024 / head_dim: 32 accumulators per lane at every head
-//     dim (16, 8, 4 rows), which with the scores and addressing stays well
-//     under the 255-register limit with no spills;
+//   rows_per_warp = min(16, 1024 / head_dim): 32 accumulators per lane at
+//     head dims 64/128/256 (16, 8, 4 rows), which with the scores and
+//     addressing stays well under the 255-register limit with no spills;
+//     small heads (16, 32: tiny test models) keep 16 rows, one dim a lane;
 //   warps = 8 for head_dim 256 (else 4), so its block still covers 32 rows;
 //   block_n = 64 where two blocks still fit per SM by shared memory, else
 //     32. The SIMT kernel has no asynchronous copy pipeline, so a second

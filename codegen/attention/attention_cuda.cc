@@ -69,17 +69,24 @@ __device__ __forceinline__ float4 kiln_load4(const unsigned short* p) {
 //      order, then the xor-butterfly over lanes 16, 8, 4, 2, 1;
 //      acc *= alpha; P stores round(p_j) (FlashAttention's P.V in dtype);
 //   5. acc[dim] = fmaf(P_j, V[j][dim], acc) for j ascending; lane owns dims
-//      lane + 32 t.
+//      lane + 32 t (below a head_dim that is not a multiple of 32, such as
+//      16, the last t leaves the upper lanes without a dim).
 // The result is unnormalised: out = acc / l.
 constexpr char kTileLoop[] = R"(
 constexpr int kThreads = kWarps * 32;
 constexpr int kBlockM = kWarps * kRowsPerWarp;
 constexpr int kKeysPerLane = kBlockN / 32;
-constexpr int kDimsPerLane = kHeadDim / 32;
+constexpr int kDimsPerLane = (kHeadDim + 31) / 32;
 constexpr int kKStride = kHeadDim + 4;
 constexpr int kGroup = kHeads / kKvHeads;
 
 __device__ __forceinline__ float kiln_neg_inf() { return __int_as_float(0xff800000); }
+
+// Whether the lane owns a dim in accumulator slot t; always true (and
+// folded away) when head_dim is a multiple of 32.
+__device__ __forceinline__ bool kiln_lane_has_dim(int t, int lane) {
+  return kHeadDim % 32 == 0 || t * 32 + lane < kHeadDim;
+}
 
 // Dynamic shared memory, in floats: q rows, K tile (padded rows), V tile,
 // each row's rounded probabilities; then ints: each row's position (-1 for
@@ -241,7 +248,9 @@ __device__ __forceinline__ void kiln_attn_tiles(const kiln_io_t* __restrict__ k_
     for (int j = 0; j < kBlockN; ++j) {
       float v[kDimsPerLane];
 #pragma unroll
-      for (int t = 0; t < kDimsPerLane; ++t) v[t] = sh.v[j * kHeadDim + t * 32 + lane];
+      for (int t = 0; t < kDimsPerLane; ++t) {
+        v[t] = kiln_lane_has_dim(t, lane) ? sh.v[j * kHeadDim + t * 32 + lane] : 0.f;
+      }
 #pragma unroll
       for (int r = 0; r < kRowsPerWarp; ++r) {
         const float p = sh.p[(warp * kRowsPerWarp + r) * kBlockN + j];
@@ -297,6 +306,7 @@ $KERNEL(const kiln_io_t* __restrict__ q, const kiln_io_t* __restrict__ k_cache,
     kiln_io_t* o = out + (static_cast<long long>(b * seq + s) * kHeads + h) * kHeadDim;
 #pragma unroll
     for (int t = 0; t < kDimsPerLane; ++t) {
+      if (!kiln_lane_has_dim(t, lane)) continue;
       o[t * 32 + lane] = kiln_from_f32(ok ? __fdiv_rn(st.acc[r][t], st.l[r]) : 0.f);
     }
   }
@@ -347,7 +357,9 @@ $KERNEL(const kiln_io_t* __restrict__ q, const kiln_io_t* __restrict__ k_cache,
     const int s = row / kGroup, h = kvh * kGroup + row % kGroup;
     const long long slot = (static_cast<long long>(b * seq + s) * kHeads + h) * splits + split;
 #pragma unroll
-    for (int t = 0; t < kDimsPerLane; ++t) part_acc[slot * kHeadDim + t * 32 + lane] = st.acc[r][t];
+    for (int t = 0; t < kDimsPerLane; ++t) {
+      if (kiln_lane_has_dim(t, lane)) part_acc[slot * kHeadDim + t * 32 + lane] = st.acc[r][t];
+    }
     if (lane == 0) {
       part_ml[slot * 2] = st.m[r];
       part_ml[slot * 2 + 1] = st.l[r];

@@ -33,6 +33,10 @@ TEST(AttentionConfigTest, PrefillTilesPerPreset) {
   EXPECT_EQ(Tiles(PrefillTiles(Shape(64), H100Info())), "w4 r16 n64 b2");
   EXPECT_EQ(Tiles(PrefillTiles(Shape(128), H100Info())), "w4 r8 n64 b2");
   EXPECT_EQ(Tiles(PrefillTiles(Shape(256), H100Info())), "w8 r4 n32 b2");
+  // Small heads keep 16 rows a warp (one dim a lane); 80 takes 12.
+  EXPECT_EQ(Tiles(PrefillTiles(Shape(16), H100Info())), "w4 r16 n64 b2");
+  EXPECT_EQ(Tiles(PrefillTiles(Shape(32), H100Info())), "w4 r16 n64 b2");
+  EXPECT_EQ(Tiles(PrefillTiles(Shape(80), H100Info())), "w4 r12 n64 b2");
 }
 
 TEST(AttentionConfigTest, DecodeTilesPerPreset) {
@@ -64,7 +68,9 @@ TEST(AttentionConfigTest, DecodeSplitsFillTwoBlocksPerSm) {
 }
 
 TEST(AttentionConfigTest, ShapesOutsideTheKernelsAreErrors) {
-  EXPECT_FALSE(ValidateShape(Shape(96)).ok());
+  // head_dim: a multiple of 16 from 16 to 256.
+  for (int bad : {0, 8, 24, 72, 100, 272}) EXPECT_FALSE(ValidateShape(Shape(bad)).ok()) << bad;
+  for (int good : {16, 32, 80, 96}) EXPECT_TRUE(ValidateShape(Shape(good)).ok()) << good;
   EXPECT_FALSE(ValidateShape(Shape(128, 6, 4)).ok());
   EXPECT_FALSE(ValidateShape(Shape(128, 8, 0)).ok());
   EXPECT_FALSE(ValidateShape(Shape(128, 8, 2, DType::kI32)).ok());

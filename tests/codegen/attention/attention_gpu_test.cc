@@ -223,7 +223,10 @@ TEST_F(AttentionGpuTest, FlashPrefillMatchesItsTwin) {
   for (const ProblemSpec& spec : {Spec(128, 8, 2, DType::kBF16, 83, 4096, 0, 200, 300),
                                   Spec(64, 8, 2, DType::kF16, 7, 83, 5, 30, 50),
                                   Spec(256, 4, 1, DType::kF32, 83, 4096, 32, 200, 300),
-                                  Spec(128, 8, 8, DType::kF16, 83, 83, 0, 0, 0)}) {
+                                  Spec(128, 8, 8, DType::kF16, 83, 83, 0, 0, 0),
+                                  Spec(16, 4, 2, DType::kF32, 83, 83, 0, 0, 0),
+                                  Spec(32, 4, 1, DType::kBF16, 7, 83, 5, 30, 50),
+                                  Spec(80, 8, 2, DType::kBF16, 83, 4096, 0, 200, 300)}) {
     const Problem p = MakeProblem(rng, spec);
     absl::StatusOr<TwinOutput> got = RunPrefill(p);
     ASSERT_TRUE(got.ok()) << got.status();
@@ -239,7 +242,10 @@ TEST_F(AttentionGpuTest, SplitKvDecodeAndCombineMatchTheirTwins) {
   Rng rng = TestRng();
   for (const ProblemSpec& spec : {Spec(128, 8, 2, DType::kBF16, 5, 4096, 0, 250, 400),
                                   Spec(64, 16, 1, DType::kF16, 1, 83, 5, 30, 50),
-                                  Spec(256, 8, 1, DType::kF32, 1, 4096, 32, 200, 400)}) {
+                                  Spec(256, 8, 1, DType::kF32, 1, 4096, 32, 200, 400),
+                                  Spec(16, 4, 2, DType::kF32, 1, 83, 0, 0, 82),
+                                  Spec(32, 4, 1, DType::kBF16, 5, 83, 5, 20, 70),
+                                  Spec(80, 8, 2, DType::kBF16, 1, 4096, 0, 250, 400)}) {
     const Problem p = MakeProblem(rng, spec);
     const TileConfig tiles = *DecodeTiles(p.shape, preset_);
     const int splits = DecodeSplits(p.shape, tiles, preset_, p.batch, p.seq, p.capacity);
@@ -258,7 +264,7 @@ TEST_F(AttentionGpuTest, SplitKvDecodeAndCombineMatchTheirTwins) {
 TEST_F(AttentionGpuTest, RopeKvWriteEqualsItsTwinBitForBit) {
   Rng rng = TestRng();
   for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
-    for (int head_dim : {64, 128, 256}) {
+    for (int head_dim : {16, 32, 64, 80, 128, 256}) {
       ProblemSpec spec = Spec(head_dim, 8, 2, dtype, 7, 4096, 0, 0, 0);
       spec.positions = Positions::kScattered;
       const Problem p = MakeProblem(rng, spec);

@@ -1,6 +1,7 @@
 // Every attention kernel variant compiles under NVRTC for sm_80 and sm_90
 // with zero register spills. NVRTC and ptxas need no GPU, so this runs in
-// CPU-only CI. Variants: head_dim {64, 128, 256} x dtype {f32, f16, bf16} x
+// CPU-only CI. Variants: head_dim {64, 128, 256} x dtype {f32, f16, bf16}
+// (plus head_dim 16 in f32, 32 and 80 in bf16) x
 // {prefill, decode, combine, rope_kv_write}, with the tiles the A100 and
 // the H100 presets choose (GQA 4:1, and MQA for the decode kernel, whose
 // rows depend on the group), each compiled for both architectures. The
@@ -36,8 +37,11 @@ struct Row {
 std::vector<KernelVariant> Variants(const DeviceInfo& info) {
   std::vector<KernelVariant> variants;
   const std::vector<std::pair<int, int>> kHeadCounts = {{32, 8}, {16, 1}};  // GQA 4:1, MQA
-  for (int head_dim : {64, 128, 256}) {
+  for (int head_dim : {16, 32, 64, 80, 128, 256}) {
     for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
+      // The small and odd heads (tiny test models) in one dtype each: the
+      // dtype changes only the loads and stores, which 64/128/256 cover.
+      if (head_dim % 64 != 0 && dtype != (head_dim == 16 ? DType::kF32 : DType::kBF16)) continue;
       for (KernelKind kind : {KernelKind::kPrefill, KernelKind::kDecode, KernelKind::kCombine,
                               KernelKind::kRopeKvWrite}) {
         for (auto [heads, kv_heads] : kHeadCounts) {

@@ -8,7 +8,7 @@
 //
 // Sizes are odd on purpose: 7 and 83 query tokens, 1 and 5 (k+1) decode
 // tokens, 83-slot caches and 4096-slot caches with a few hundred filled,
-// head dims 64/128/256, GQA 4:1 and MQA, sliding windows 5 and 32, queries
+// head dims 64/128/256 (and 16/32/80), GQA 4:1 and MQA, sliding windows 5 and 32, queries
 // mid-cache and at scattered positions, with the A100's and the H100's
 // tiles. Inputs are fresh each run; the seed is printed for replay.
 #include <cstdio>
@@ -133,6 +133,11 @@ const std::vector<Case> kPrefillCases = {
     {"seq83_cache4096_d64_gqa4_win5", 64, 8, 2, 1, 83, 4096, 5, P::kContiguous, 150, 250},
     {"seq7_cache4096_d256_gqa4", 256, 8, 2, 2, 7, 4096, 0, P::kContiguous, 250, 350},
     {"seq7_scattered_d64_gqa4_win32", 64, 8, 2, 2, 7, 83, 32, P::kScattered, 0, 0},
+    // Small heads (the tiny HF fixtures' 16, and 32) and one that is a
+    // multiple of 16 but not of 32.
+    {"seq83_cache83_d16_gqa2", 16, 4, 2, 1, 83, 83, 0, P::kContiguous, 0, 0},
+    {"seq7_mid_d32_mqa_win5", 32, 4, 1, 2, 7, 83, 5, P::kContiguous, 30, 50},
+    {"seq7_cache83_d80_gqa4", 80, 8, 2, 2, 7, 83, 0, P::kContiguous, 0, 76},
 };
 
 // Decode and verify: 1 and 5 (k+1) tokens.
@@ -143,6 +148,9 @@ const std::vector<Case> kDecodeCases = {
     {"tok5_mid_d64_mqa_win5", 64, 16, 1, 2, 5, 83, 5, P::kContiguous, 30, 50},
     {"tok5_cache83_d256_gqa4", 256, 8, 2, 1, 5, 83, 0, P::kContiguous, 0, 78},
     {"tok1_cache4096_d64_gqa4_win32", 64, 8, 2, 2, 1, 4096, 32, P::kContiguous, 100, 500},
+    {"tok1_cache83_d16_gqa2", 16, 4, 2, 2, 1, 83, 0, P::kContiguous, 0, 82},
+    {"tok5_cache83_d32_mqa_win5", 32, 4, 1, 1, 5, 83, 5, P::kContiguous, 20, 70},
+    {"tok1_cache83_d80_gqa4", 80, 8, 2, 1, 1, 83, 0, P::kContiguous, 0, 82},
 };
 
 TEST(AttentionTwinTest, FlashPrefillMatchesTheReference) {
@@ -204,7 +212,7 @@ TEST(AttentionTwinTest, RopeKvWriteEqualsRopeAndCacheWritesExactly) {
        .high_freq_factor = 4.0f,
        .original_max_position = 8192},
   };
-  for (int head_dim : {64, 128, 256}) {
+  for (int head_dim : {16, 32, 64, 80, 128, 256}) {
     for (DType dtype : {kF32, kF16, kBF16}) {
       for (const RopeParams& rope : kRopes) {
         SCOPED_TRACE(absl::StrCat("d", head_dim, " ", std::string(DTypeName(dtype)), " ",
