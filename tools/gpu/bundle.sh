@@ -47,9 +47,10 @@ for label in "${targets[@]}"; do
   binaries+=("$dest/$(basename "$path")")
 done
 install -m 0755 tools/gpu/check.sh tools/gpu/ldd_check.sh "$dest/"
-# The configs the executor's GPU test reads (relative to the bundle).
+# What the executor's GPU test reads (relative to the bundle): the plan
+# test models' configs and the tiny HF fixtures with Transformers' outputs.
 mkdir -p "$dest/tests/fixtures"
-cp -r tests/fixtures/plan_models "$dest/tests/fixtures/"
+cp -r tests/fixtures/plan_models tests/fixtures/models "$dest/tests/fixtures/"
 
 echo "bundle: checking what the binaries need"
 tools/gpu/ldd_check.sh "${binaries[@]}"

@@ -12,7 +12,8 @@
 #   row_kernels_gpu_test   every generated row kernel (odd sizes) vs its host rendering
 #   attention_gpu_test, gemv_gpu_test, sampling_gpu_test   each hand-written
 #                   kernel vs its CPU twin
-#   cuda_executor_gpu_test  whole models: GPU vs reference, CPU twin, eager launches
+#   cuda_executor_gpu_test  whole models: GPU vs reference, CPU twin, eager
+#                   launches; the tiny HF fixtures vs Transformers' logits
 #   memcheck, racecheck     compute-sanitizer on one executor case (every kernel kind)
 # Logs and JSON go to $OUT when set, else ./gpu-results/; a short table is
 # printed last. Exit status 0 only when no step failed.
@@ -153,7 +154,9 @@ gpu_suite row_kernels_gpu_test 40
 gpu_suite attention_gpu_test 60
 gpu_suite gemv_gpu_test 40
 gpu_suite sampling_gpu_test 40
-gpu_suite cuda_executor_gpu_test 90
+# One NVRTC cache for the executor suite and its sanitizer reruns.
+export KILN_TEST_KERNEL_CACHE="${TMPDIR:-/tmp}/kiln-check-kernel-cache"
+gpu_suite cuda_executor_gpu_test 120
 
 # compute-sanitizer on one executor case: every kernel kind (row kernels,
 # GEMV, RoPE + KV write, flash prefill, split-KV decode + combine) under

@@ -13,11 +13,15 @@
 // Kernels are compiled for the device's architecture with the matching
 // DeviceInfo preset (sm_80: A100, sm_90: H100/H200).
 //
+// The tiny HF fixtures (head_dim 16) also run through PlanSession on the
+// GPU against Transformers' logits (CudaHfParityGpuTest).
+//
 // Without a usable device every test is SKIPPED, never passed; check.sh on
 // the GPU host treats a skip there as a failure. Not yet run on a GPU.
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -26,8 +30,10 @@
 #include "runtime/cuda/cuda_executor.h"
 #include "runtime/cuda/kernel_bundle.h"
 #include "runtime/cuda/plan_host_executor.h"
+#include "runtime/cuda/plan_session.h"
 #include "tests/runtime/cuda/plan_scenario.h"
 #include "tests/support/gpu_buffers.h"
+#include "tests/support/hf_fixture.h"
 
 namespace kiln {
 namespace {
@@ -36,6 +42,13 @@ struct Case {
   std::string family;
   DType dtype;
 };
+
+// The NVRTC cache check.sh shares between this suite and its sanitizer
+// reruns (KILN_TEST_KERNEL_CACHE), else none.
+std::string KernelCacheDir() {
+  const char* dir = std::getenv("KILN_TEST_KERNEL_CACHE");
+  return dir == nullptr ? "" : dir;
+}
 
 class CudaExecutorGpuTest : public ::testing::TestWithParam<Case> {};
 
@@ -56,7 +69,7 @@ TEST_P(CudaExecutorGpuTest, MatchesReferenceTwinAndEagerLaunches) {
   absl::StatusOr<testing::CompiledPlanModel> model =
       testing::CompilePlanModel(c.family, c.dtype, *info);
   ASSERT_TRUE(model.ok()) << model.status();
-  absl::StatusOr<KernelBundle> bundle = CompileKernelBundle(model->plans, *info, "");
+  absl::StatusOr<KernelBundle> bundle = CompileKernelBundle(model->plans, *info, KernelCacheDir());
   ASSERT_TRUE(bundle.ok()) << bundle.status();
   const double tolerance = c.dtype == DType::kF32 ? 1e-4 : 0.12;
   const int64_t vocab = model->plans.front().vocab;
@@ -144,6 +157,52 @@ std::vector<Case> Cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, CudaExecutorGpuTest, ::testing::ValuesIn(Cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return info.param.family + "_" +
+                                  std::string(DTypeName(info.param.dtype));
+                         });
+
+// The tiny HF fixtures on the GPU through PlanSession, against
+// Transformers' logits and greedy tokens: plan_hf_parity_test's check (and
+// bound) with the CUDA executor in place of the CPU twin.
+class CudaHfParityGpuTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(CudaHfParityGpuTest, MatchesTransformers) {
+  absl::StatusOr<testing::GpuUnderTest> gpu_under_test = testing::GpuForTests();
+  if (!gpu_under_test.ok()) GTEST_SKIP() << gpu_under_test.status().message();
+  const codegen::DeviceInfo& info = gpu_under_test->preset;
+  const Case& c = GetParam();
+  const std::string dtype(DTypeName(c.dtype));
+  const std::string dir = "tests/fixtures/models/" + c.family + "/" + dtype;
+  absl::StatusOr<testing::CompiledPlanModel> model = testing::CompileHfFixture(dir, c.dtype, info);
+  ASSERT_TRUE(model.ok()) << model.status();
+  absl::StatusOr<KernelBundle> bundle = CompileKernelBundle(model->plans, info, KernelCacheDir());
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  absl::StatusOr<std::unique_ptr<CudaExecutor>> gpu =
+      CudaExecutor::Create(model->module, model->weights, model->layout, model->plans, *bundle, {});
+  ASSERT_TRUE(gpu.ok()) << gpu.status();
+  absl::StatusOr<PlanSession> session = PlanSession::Create(
+      **gpu, model->module, testing::kHfFixtureCapacity, testing::HfFixtureBuckets());
+  ASSERT_TRUE(session.ok()) << session.status();
+  absl::StatusOr<testing::HfExpected> expected = testing::ReadHfExpected(dir);
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  absl::StatusOr<double> noise =
+      testing::HfDtypeNoise(dir, "tests/fixtures/models/" + c.family + "/f32");
+  ASSERT_TRUE(noise.ok()) << noise.status();
+
+  absl::StatusOr<testing::HfComparison> got = testing::CompareWithTransformers(*session, *expected);
+  ASSERT_TRUE(got.ok()) << got.status();
+  const double tolerance = testing::HfReorderedAttentionTolerance(c.dtype, *noise);
+  std::printf("max |gpu - Transformers| %s %s: %.3g (bound %.3g)\n", c.family.c_str(),
+              dtype.c_str(), got->max_logit_diff, tolerance);
+  EXPECT_LE(got->max_logit_diff, tolerance);
+  if (c.dtype == DType::kF32) {
+    EXPECT_TRUE(got->argmax_mismatches.empty())
+        << "greedy tokens differ from Transformers' at step " << got->argmax_mismatches.front();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaHfParityGpuTest, ::testing::ValuesIn(Cases()),
                          [](const ::testing::TestParamInfo<Case>& info) {
                            return info.param.family + "_" +
                                   std::string(DTypeName(info.param.dtype));

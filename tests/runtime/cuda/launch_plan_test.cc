@@ -20,24 +20,13 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
-#include "codegen/host_runtime.h"
 #include "gtest/gtest.h"
 #include "runtime/cuda/plan_host_executor.h"
+#include "tests/runtime/cuda/host_renderings.h"
 #include "tests/runtime/cuda/plan_scenario.h"
 
 namespace kiln {
 namespace {
-
-// The generated host renderings of the model's kernels, by name, and the IR
-// each implements.
-void HostRenderings(const std::string& suite, std::map<std::string, HostKernelFn>& fns,
-                    std::map<std::string, std::string>& irs) {
-  for (const codegen::host::HostKernel& k : codegen::host::GeneratedHostKernels()) {
-    if (suite != k.suite) continue;
-    fns[k.name] = k.fn;
-    irs[k.name] = k.ir;
-  }
-}
 
 // Checks the plan's memory contract independently of how it was placed:
 // every scratch value is written before it is read, and two values whose
@@ -113,12 +102,11 @@ TEST_P(LaunchPlanTest, HostExecutionMatchesReference) {
       testing::CompilePlanModel(c.family, c.dtype, codegen::A100Info());
   ASSERT_TRUE(model.ok()) << model.status();
   for (const LaunchPlan& plan : model->plans) ExpectScratchContract(plan);
-  std::map<std::string, HostKernelFn> fns;
-  std::map<std::string, std::string> irs;
-  HostRenderings(absl::StrCat("plan_", c.family, "_", std::string(DTypeName(c.dtype))), fns, irs);
-  ASSERT_FALSE(fns.empty()) << "no generated host kernels for " << c.family;
+  testing::HostRenderings renderings = testing::HostRenderingsOfSuite(
+      absl::StrCat("plan_", c.family, "_", std::string(DTypeName(c.dtype))));
+  ASSERT_FALSE(renderings.fns.empty()) << "no generated host kernels for " << c.family;
   absl::StatusOr<std::unique_ptr<HostPlanExecutor>> host = HostPlanExecutor::Create(
-      model->module, model->weights, model->layout, model->plans, fns, irs);
+      model->module, model->weights, model->layout, model->plans, renderings.fns, renderings.irs);
   ASSERT_TRUE(host.ok()) << host.status();
 
   absl::StatusOr<std::vector<testing::ScenarioStep>> steps = testing::RunScenario(*model, **host);

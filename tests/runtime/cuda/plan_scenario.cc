@@ -6,9 +6,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
+#include "models/checkpoint.h"
 #include "models/config_reader.h"
 #include "models/registry.h"
 #include "passes/pipeline.h"
+#include "runtime/reference/weights.h"
 #include "tests/runtime/cuda/plan_models.h"
 
 namespace kiln::testing {
@@ -67,6 +69,16 @@ std::vector<int32_t> LastArgmax(const std::vector<float>& logits, int64_t batch,
   return out;
 }
 
+// The static layout and one launch plan per function of `model.module`.
+absl::Status PlanEveryBucket(CompiledPlanModel& model, const codegen::DeviceInfo& info) {
+  KILN_ASSIGN_OR_RETURN(model.layout, LayOutStaticSpaces(model.module));
+  for (const Function& f : model.module.functions) {
+    KILN_ASSIGN_OR_RETURN(model.plans.emplace_back(),
+                          BuildLaunchPlan(model.module, f.name, model.layout, info));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<CompiledPlanModel> CompilePlanModel(const std::string& family, DType dtype,
@@ -82,12 +94,29 @@ absl::StatusOr<CompiledPlanModel> CompilePlanModel(const std::string& family, DT
                                        {"decode_b1", 1, 1}},
                                       64));
   model.weights = RandomWeights(model.module, 17);
-  KILN_ASSIGN_OR_RETURN(model.layout, LayOutStaticSpaces(model.module));
-  for (const Function& f : model.module.functions) {
-    KILN_ASSIGN_OR_RETURN(model.plans.emplace_back(),
-                          BuildLaunchPlan(model.module, f.name, model.layout, info));
-  }
+  KILN_RETURN_IF_ERROR(PlanEveryBucket(model, info));
   return model;
+}
+
+absl::StatusOr<CompiledPlanModel> CompileHfFixture(const std::string& dir, DType dtype,
+                                                   const codegen::DeviceInfo& info) {
+  KILN_ASSIGN_OR_RETURN(BuiltModel built, BuildModelFromDir(dir, BuildOptions{dtype}));
+  KILN_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(dir));
+  CompiledPlanModel model;
+  KILN_ASSIGN_OR_RETURN(model.weights, LoadWeights(built.module, checkpoint));
+  model.module = std::move(built.module);
+  std::vector<BucketSpec> buckets;
+  for (const SessionBucket& b : HfFixtureBuckets()) {
+    buckets.push_back({b.function, 1, b.seq});
+  }
+  KILN_RETURN_IF_ERROR(
+      CompileBuckets(model.module, kForwardFunction, buckets, kHfFixtureCapacity));
+  KILN_RETURN_IF_ERROR(PlanEveryBucket(model, info));
+  return model;
+}
+
+std::vector<SessionBucket> HfFixtureBuckets() {
+  return {{"decode_b1", 1}, {"prefill_b1_s8", 8}, {"prefill_b1_s16", 16}};
 }
 
 absl::StatusOr<std::vector<ScenarioStep>> RunScenario(const CompiledPlanModel& model,

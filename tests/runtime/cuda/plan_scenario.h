@@ -19,6 +19,7 @@
 #include "runtime/cuda/launch_plan.h"
 #include "runtime/cuda/plan_executor.h"
 #include "runtime/reference/executor.h"
+#include "runtime/reference/session_util.h"
 
 namespace kiln::testing {
 
@@ -32,6 +33,16 @@ struct CompiledPlanModel {
 };
 absl::StatusOr<CompiledPlanModel> CompilePlanModel(const std::string& family, DType dtype,
                                                    const codegen::DeviceInfo& info);
+
+// A tiny HF fixture (tests/fixtures/models/<family>/<dtype>: its config
+// and Transformers-made weights) compiled into the batch-1 buckets
+// HfFixtureBuckets() names, cache kHfFixtureCapacity, planned for `info`:
+// what a PlanSession runs to compare a backend with Transformers
+// (tests/support/hf_fixture.h).
+inline constexpr int64_t kHfFixtureCapacity = 32;
+absl::StatusOr<CompiledPlanModel> CompileHfFixture(const std::string& dir, DType dtype,
+                                                   const codegen::DeviceInfo& info);
+std::vector<SessionBucket> HfFixtureBuckets();
 
 // One step's outputs from the executor under test and from the reference.
 struct ScenarioStep {
