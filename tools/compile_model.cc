@@ -7,6 +7,7 @@
 //   bin/compile-model --model tests/fixtures/models/llama3/f32 --out /tmp/llama3.engine
 //   bin/compile-model --model SmolLM2-135M-Instruct.Q4_1.gguf --out /tmp/smollm2.engine
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <cstdio>
@@ -29,6 +30,8 @@
 #include "passes/pipeline.h"
 #include "codegen/device_info.h"
 #include "runtime/cuda/arena_plan.h"
+#include "runtime/cuda/gemm_choices.h"
+#include "runtime/cuda/gemm_tuner.h"
 #include "runtime/cuda/kernel_bundle.h"
 #include "runtime/cuda/launch_plan.h"
 #include "runtime/engine/engine.h"
@@ -50,6 +53,9 @@ ABSL_FLAG(std::string, tokenizer, "", "tokenizer.json to bundle (default: the mo
 ABSL_FLAG(std::string, kernel_cache, "",
           "CUDA targets: directory caching NVRTC output by source hash (default "
           "$KILN_KERNEL_CACHE, else ~/.cache/kiln/kernels; 'none' disables it)");
+ABSL_FLAG(std::string, tune_gemms, "auto",
+          "CUDA targets: measure cuBLASLt algorithms on this machine's GPU and record them "
+          "(auto: when a GPU of the target's architecture is here; on: fail without one; off)");
 
 namespace kiln {
 namespace {
@@ -208,6 +214,40 @@ std::string KernelCacheDir() {
   return "";
 }
 
+// The cuBLASLt algorithm of each GEMM shape, per --tune_gemms: measured on
+// this machine's GPU (gemm_tuner.h) or, where that cannot be, a record of
+// the shapes saying why (the loader then asks the heuristic).
+absl::StatusOr<GemmChoices> ChooseGemmAlgorithms(const std::vector<LaunchPlan>& plans,
+                                                 const std::string& target) {
+  const std::string mode = absl::GetFlag(FLAGS_tune_gemms);
+  if (mode == "off") return UntunedGemmChoices(plans, target, "compiled with --tune_gemms off");
+  absl::StatusOr<GemmChoices> tuned = TuneGemms(plans, target, 0, [](int done, int total) {
+    std::fprintf(stderr, "\r  measuring cuBLASLt algorithms: %d/%d shapes", done, total);
+    if (done == total) std::fprintf(stderr, "\n");
+  });
+  if (tuned.ok()) return tuned;
+  if (mode == "on") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--tune_gemms on needs a GPU of the target's architecture here: ", tuned.status().message()));
+  }
+  return UntunedGemmChoices(plans, target, std::string(tuned.status().message()));
+}
+
+std::string GemmChoicesSummary(const GemmChoices& c) {
+  if (!c.tuned) {
+    return absl::StrCat("GEMM algorithms: not measured (", c.reason, "): ", c.shapes.size(),
+                        " shapes recorded; loading asks cuBLASLt's heuristic");
+  }
+  double log_speedup = 0;
+  for (const GemmChoice& g : c.choices) log_speedup += std::log(g.heuristic_us / g.best_us);
+  return absl::StrCat("GEMM algorithms: measured on ", c.device, " for ", c.choices.size(),
+                      " shapes; geometric-mean speedup over the heuristic's first choice ",
+                      absl::SixDigits(c.choices.empty()
+                                          ? 1.0
+                                          : std::exp(log_speedup / c.choices.size())),
+                      "x");
+}
+
 // The CUDA target's part of the engine: launch plans for every bucket, the
 // kernels they use compiled by NVRTC (cubin + PTX + ptxas reports), the plan
 // listing; `summary` gets the kernel and arena lines compile-model prints.
@@ -240,8 +280,11 @@ absl::StatusOr<std::map<std::string, std::string>> CompileCudaKernels(const Modu
     }
   }
   absl::StrAppend(&summary, "device arena: ", PlanDeviceArena(layout, plans).Summary(), "\n");
+  KILN_ASSIGN_OR_RETURN(GemmChoices gemms, ChooseGemmAlgorithms(plans, target));
+  absl::StrAppend(&summary, GemmChoicesSummary(gemms), "\n");
   std::map<std::string, std::string> files = KernelBundleFiles(bundle);
   files["kernel.launch_plans.txt"] = listing;
+  files[kGemmChoicesFile] = GemmChoicesJson(gemms);
   return files;
 }
 
@@ -249,6 +292,10 @@ absl::Status Run() {
   std::string dir = absl::GetFlag(FLAGS_model), out = absl::GetFlag(FLAGS_out);
   std::string target = absl::GetFlag(FLAGS_target);
   if (dir.empty() || out.empty()) return absl::InvalidArgumentError("--model and --out are required");
+  if (const std::string tune = absl::GetFlag(FLAGS_tune_gemms);
+      tune != "auto" && tune != "on" && tune != "off") {
+    return absl::InvalidArgumentError("--tune_gemms must be auto, on or off, not '" + tune + "'");
+  }
   if (target != "cpu" && target != "sm_80" && target != "sm_90") {
     return absl::InvalidArgumentError("--target must be cpu, sm_80 or sm_90");
   }
@@ -364,6 +411,6 @@ int main(int argc, char** argv) {
                        "Compiles a Hugging Face model or a GGUF file into a Kiln engine directory.\n"
                        "  compile-model --model DIR|FILE.gguf --out ENGINE_DIR [--target cpu|sm_80|sm_90] "
                        "[--dtype f32|bf16|f16] [--max-batch N] [--max-seq N] [--buckets 16,64,...] "
-                       "[--tokenizer tokenizer.json]");
+                       "[--tokenizer tokenizer.json] [--kernel_cache DIR|none] [--tune_gemms auto|on|off]");
   return kiln::ReportToolStatus("compile-model", kiln::Run());
 }

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "codegen/device_info.h"
 #include "ir/status_macros.h"
+#include "runtime/cuda/gemm_choices.h"
 #include "runtime/cuda/kernel_bundle.h"
 #include "runtime/cuda/launch_plan.h"
 
@@ -30,6 +31,12 @@ absl::StatusOr<CudaEngine> LoadCudaEngine(const std::string& dir, const std::str
   for (const Function& f : engine.module.functions) {
     KILN_ASSIGN_OR_RETURN(plans.emplace_back(),
                           BuildLaunchPlan(engine.module, f.name, layout, info));
+  }
+  // The cuBLASLt algorithms compile-model measured, when it had this GPU.
+  GemmChoices gemm_choices;
+  if (auto it = engine.kernel_files.find(kGemmChoicesFile); it != engine.kernel_files.end()) {
+    KILN_ASSIGN_OR_RETURN(gemm_choices, ParseGemmChoices(it->second));
+    options.gemm_choices = &gemm_choices;
   }
   CudaEngine out;
   out.load_seconds =

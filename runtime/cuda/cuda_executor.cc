@@ -99,6 +99,7 @@ struct CudaExecutor::State {
   std::map<std::string, std::string> row_functions;
   std::vector<std::unique_ptr<gpu::PlannedGemm>> gemms;
   std::map<std::string, bool> gemv_wins;       // timing decisions by shape
+  const GemmChoices* recorded_gemms = nullptr;  // during Create, when they apply here
   std::vector<std::vector<Enqueue>> launches;  // per plan
   std::vector<gpu::GraphExec> graphs;          // per plan, when use_graphs
   // SampleRow's parameters in, token and fault flag out.
@@ -117,6 +118,7 @@ struct CudaExecutor::State {
   absl::Status Upload(const WeightMap& weights);
   absl::Status LoadKernels(const KernelBundle& bundle, int major, int minor);
   absl::StatusOr<std::vector<Enqueue>> Prepare(const LaunchPlan& plan, CudaLoadReport& report);
+  absl::StatusOr<gpu::PlannedGemm> PlanGemm(const GemmStep& g, CudaLoadReport& report);
   absl::StatusOr<Enqueue> PrepareGemm(const GemmStep& g, CudaLoadReport& report);
   absl::StatusOr<Enqueue> PrepareRow(const RowKernelStep& s, const LaunchPlan& plan);
   absl::StatusOr<std::vector<Enqueue>> PrepareAttention(const LaunchStep& step,
@@ -193,9 +195,24 @@ absl::StatusOr<double> CudaExecutor::State::TimeMs(const Enqueue& launch) {
   return ms / kRuns;
 }
 
+absl::StatusOr<gpu::PlannedGemm> CudaExecutor::State::PlanGemm(const GemmStep& g,
+                                                               CudaLoadReport& report) {
+  const GemmChoice* recorded = recorded_gemms ? recorded_gemms->Find(ShapeOf(g)) : nullptr;
+  if (recorded != nullptr) {
+    absl::StatusOr<gpu::PlannedGemm> rebuilt =
+        gpu::PlannedGemm::FromConfig(lt.get(), g, recorded->algo);
+    if (rebuilt.ok()) {
+      ++report.gemms_on_recorded_algo;
+      return rebuilt;
+    }
+    report.notes.push_back(absl::StrCat(rebuilt.status().message(), "; using the heuristic"));
+  }
+  return gpu::PlannedGemm::Plan(lt.get(), g);
+}
+
 absl::StatusOr<Enqueue> CudaExecutor::State::PrepareGemm(const GemmStep& g,
                                                          CudaLoadReport& report) {
-  KILN_ASSIGN_OR_RETURN(gpu::PlannedGemm planned, gpu::PlannedGemm::Plan(lt.get(), g));
+  KILN_ASSIGN_OR_RETURN(gpu::PlannedGemm planned, PlanGemm(g, report));
   gemms.push_back(std::make_unique<gpu::PlannedGemm>(std::move(planned)));
   const gpu::PlannedGemm* gemm = gemms.back().get();
   const void* x = Address(g.x);
@@ -225,7 +242,7 @@ absl::StatusOr<Enqueue> CudaExecutor::State::PrepareGemm(const GemmStep& g,
     KILN_ASSIGN_OR_RETURN(double lt_ms, TimeMs(on_cublaslt));
     decided = gemv_wins.emplace(key, gemv_ms < lt_ms).first;
     report.notes.push_back(absl::StrCat(key, ": gemv ", gemv_ms * 1000, " us, cuBLASLt ",
-                                        lt_ms * 1000, " us (", gemm->Describe(), ")"));
+                                        lt_ms * 1000, " us (", gemm->Summary(), ")"));
   }
   ++(decided->second ? report.gemms_on_gemv : report.gemms_on_cublaslt);
   return decided->second ? on_gemv : on_cublaslt;
@@ -348,9 +365,23 @@ absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
   start = Clock::now();
   KILN_GPU_CHECK(cudaStreamCreateWithFlags(state->stream.out(), cudaStreamNonBlocking));
   KILN_GPU_CHECK(cublasLtCreate(state->lt.out()));
+  report.gemm_algorithms = "cuBLASLt heuristic (the engine records no measured algorithms)";
+  if (options.gemm_choices != nullptr) {
+    const absl::Status applies =
+        ChoicesApplyHere(*options.gemm_choices, prop.name, absl::StrCat("sm_", prop.major, prop.minor),
+                         static_cast<int64_t>(cublasLtGetVersion()));
+    if (applies.ok()) {
+      state->recorded_gemms = options.gemm_choices;
+      report.gemm_algorithms = absl::StrCat("measured at compile time on ",
+                                            options.gemm_choices->device);
+    } else {
+      report.gemm_algorithms = absl::StrCat("cuBLASLt heuristic: ", applies.message());
+    }
+  }
   for (const LaunchPlan& plan : state->plans) {
     KILN_ASSIGN_OR_RETURN(state->launches.emplace_back(), state->Prepare(plan, report));
   }
+  state->recorded_gemms = nullptr;  // the caller's record need not outlive Create
   // Timing ran kernels on garbage activations (and may have written the
   // caches through no step, but scratch): start from zeroed caches.
   std::unique_ptr<CudaExecutor> executor(new CudaExecutor(std::move(state)));

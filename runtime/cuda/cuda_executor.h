@@ -8,7 +8,8 @@
 // bundle's architecture, else its PTX for the driver to JIT), plans every
 // GEMM on cuBLASLt (and, for decode-sized GEMMs that have a generated GEMV,
 // times both on the device and keeps the faster), then captures one CUDA
-// graph per plan. A run copies the step's token ids and positions in,
+// graph per plan. GEMMs use the algorithms compile-model measured on this
+// device when the engine records them (else the heuristic). A run copies the step's token ids and positions in,
 // replays the graph and copies the logits and greedy tokens out.
 //
 // The same plans run on the CPU through HostPlanExecutor; the GPU suite
@@ -23,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "ir/module.h"
+#include "runtime/cuda/gemm_choices.h"
 #include "runtime/cuda/kernel_bundle.h"
 #include "runtime/cuda/launch_plan.h"
 #include "runtime/cuda/plan_executor.h"
@@ -37,6 +39,10 @@ struct CudaExecutorOptions {
   // Time GEMV against cuBLASLt for decode GEMMs and keep the faster; when
   // false, cuBLASLt everywhere.
   bool choose_gemv = true;
+  // The engine's measured cuBLASLt algorithms (gemm_choices.h), used when
+  // they were measured on this device with this cuBLASLt; else, or when
+  // null, cuBLASLt's heuristic. Must outlive Create only.
+  const GemmChoices* gemm_choices = nullptr;
 };
 
 // What loading measured and decided, for logs and benchmarks.
@@ -47,6 +53,11 @@ struct CudaLoadReport {
   double capture_seconds = 0;  // GEMM planning, GEMV timing, graph capture
   int64_t gemms_on_gemv = 0;   // GEMM steps the timing gave to the GEMV kernel
   int64_t gemms_on_cublaslt = 0;
+  // cuBLASLt GEMM steps on the engine's recorded algorithm; the rest ask
+  // the heuristic, for `gemm_algorithms` (why, when the record does not
+  // apply here).
+  int64_t gemms_on_recorded_algo = 0;
+  std::string gemm_algorithms;
   std::vector<std::string> notes;  // per-GEMM choices and timings
 };
 

@@ -230,6 +230,8 @@ absl::Status Run() {
     timings["gemm_planning_and_graph_capture_s"] = r.capture_seconds;
     timings["gemms_on_gemv"] = r.gemms_on_gemv;
     timings["gemms_on_cublaslt"] = r.gemms_on_cublaslt;
+    timings["gemms_on_recorded_algo"] = r.gemms_on_recorded_algo;
+    timings["gemm_algorithms"] = r.gemm_algorithms;
     timings["gemm_choices"] = r.notes;
   }
   int64_t rss_after_load = PeakRssBytes();

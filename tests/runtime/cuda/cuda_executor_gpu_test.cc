@@ -13,6 +13,8 @@
 // Kernels are compiled for the device's architecture with the matching
 // DeviceInfo preset (sm_80: A100, sm_90: H100/H200).
 //
+// cuBLASLt algorithms measured on the device (what compile-model records)
+// are used when the record is this card's (CudaGemmChoicesGpuTest).
 // The tiny HF fixtures (head_dim 16) also run through PlanSession on the
 // GPU against Transformers' logits (CudaHfParityGpuTest).
 //
@@ -28,6 +30,8 @@
 #include "gtest/gtest.h"
 #include "codegen/sampling/sampling_host.h"
 #include "runtime/cuda/cuda_executor.h"
+#include "runtime/cuda/gemm_choices.h"
+#include "runtime/cuda/gemm_tuner.h"
 #include "runtime/cuda/kernel_bundle.h"
 #include "runtime/cuda/plan_host_executor.h"
 #include "runtime/cuda/plan_session.h"
@@ -207,6 +211,64 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, CudaHfParityGpuTest, ::testing::ValuesIn(Case
                            return info.param.family + "_" +
                                   std::string(DTypeName(info.param.dtype));
                          });
+
+// compile-model's measuring of cuBLASLt algorithms on this GPU, and the
+// executor on its record: every cuBLASLt GEMM on the recorded algorithm and
+// the logits within the reference bound; a record from another card is
+// not used.
+TEST(CudaGemmChoicesGpuTest, MeasuredAlgorithmsAreRecordedAndUsed) {
+  absl::StatusOr<testing::GpuUnderTest> gpu_under_test = testing::GpuForTests();
+  if (!gpu_under_test.ok()) GTEST_SKIP() << gpu_under_test.status().message();
+  const codegen::DeviceInfo& info = gpu_under_test->preset;
+  for (const Case& c : {Case{"llama3", DType::kBF16}, Case{"opt", DType::kF32}}) {
+    SCOPED_TRACE(c.family);
+    absl::StatusOr<testing::CompiledPlanModel> model =
+        testing::CompilePlanModel(c.family, c.dtype, info);
+    ASSERT_TRUE(model.ok()) << model.status();
+    absl::StatusOr<KernelBundle> bundle = CompileKernelBundle(model->plans, info, KernelCacheDir());
+    ASSERT_TRUE(bundle.ok()) << bundle.status();
+    absl::StatusOr<GemmChoices> tuned = TuneGemms(model->plans, info.sm_arch());
+    ASSERT_TRUE(tuned.ok()) << tuned.status();
+    ASSERT_TRUE(tuned->tuned);
+    ASSERT_EQ(tuned->choices.size(), tuned->shapes.size());
+    for (const GemmChoice& g : tuned->choices) {
+      // The heuristic's first choice is one of the candidates timed.
+      EXPECT_GT(g.best_us, 0) << g.shape.Key();
+      EXPECT_LE(g.best_us, g.heuristic_us) << g.shape.Key();
+      std::printf("  %s: algo %d, %.2f us (heuristic's first %.2f us, %d timed)\n",
+                  g.shape.Key().c_str(), g.algo.algo_id, g.best_us, g.heuristic_us, g.candidates);
+    }
+    absl::StatusOr<GemmChoices> record = ParseGemmChoices(GemmChoicesJson(*tuned));
+    ASSERT_TRUE(record.ok()) << record.status();
+
+    CudaExecutorOptions options;
+    options.choose_gemv = false;
+    options.gemm_choices = &*record;
+    absl::StatusOr<std::unique_ptr<CudaExecutor>> gpu = CudaExecutor::Create(
+        model->module, model->weights, model->layout, model->plans, *bundle, options);
+    ASSERT_TRUE(gpu.ok()) << gpu.status();
+    const CudaLoadReport& report = (*gpu)->load_report();
+    EXPECT_GT(report.gemms_on_recorded_algo, 0);
+    EXPECT_EQ(report.gemms_on_recorded_algo, report.gemms_on_cublaslt);
+    EXPECT_NE(report.gemm_algorithms.find("measured at compile time on"), std::string::npos)
+        << report.gemm_algorithms;
+    absl::StatusOr<std::vector<testing::ScenarioStep>> steps = testing::RunScenario(*model, **gpu);
+    ASSERT_TRUE(steps.ok()) << steps.status();
+    EXPECT_LE(testing::MaxLogitDiff(*steps), c.dtype == DType::kF32 ? 1e-4 : 0.12);
+    gpu->reset();  // one arena at a time
+
+    GemmChoices foreign = *record;
+    foreign.device = "another GPU";
+    options.gemm_choices = &foreign;
+    absl::StatusOr<std::unique_ptr<CudaExecutor>> elsewhere = CudaExecutor::Create(
+        model->module, model->weights, model->layout, model->plans, *bundle, options);
+    ASSERT_TRUE(elsewhere.ok()) << elsewhere.status();
+    EXPECT_EQ((*elsewhere)->load_report().gemms_on_recorded_algo, 0);
+    EXPECT_NE((*elsewhere)->load_report().gemm_algorithms.find("measured on another GPU"),
+              std::string::npos)
+        << (*elsewhere)->load_report().gemm_algorithms;
+  }
+}
 
 TEST(CudaExecutorNoDeviceTest, WithoutADeviceCreationFailsCleanly) {
   if (CudaDeviceAvailable(0).ok()) GTEST_SKIP() << "a device is present";

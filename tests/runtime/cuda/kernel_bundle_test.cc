@@ -14,6 +14,7 @@
 #include "models/config_reader.h"
 #include "models/registry.h"
 #include "passes/pipeline.h"
+#include "runtime/cuda/gemm_choices.h"
 #include "runtime/cuda/launch_plan.h"
 #include "runtime/engine/engine.h"
 #include "tests/runtime/cuda/plan_models.h"
@@ -202,6 +203,35 @@ TEST(CompileModelCudaTargetTest, WritesAnEngineTheCudaLoaderAccepts) {
   EXPECT_EQ(bundle->arch, "sm_90");
   EXPECT_EQ(bundle->spill_bytes(), 0);
   EXPECT_TRUE(engine->kernel_files.contains("kernel.launch_plans.txt"));
+
+  // The GEMM algorithms: measured where this machine has an sm_90 GPU,
+  // else every shape recorded with the reason (CI has no GPU).
+  ASSERT_TRUE(engine->kernel_files.contains(kGemmChoicesFile));
+  absl::StatusOr<GemmChoices> gemms = ParseGemmChoices(engine->kernel_files.at(kGemmChoicesFile));
+  ASSERT_TRUE(gemms.ok()) << gemms.status();
+  EXPECT_EQ(gemms->arch, "sm_90");
+  EXPECT_FALSE(gemms->shapes.empty());
+  if (gemms->tuned) {
+    EXPECT_EQ(gemms->choices.size(), gemms->shapes.size());
+    EXPECT_NE(log.find("GEMM algorithms: measured on"), std::string::npos) << log;
+  } else {
+    EXPECT_FALSE(gemms->reason.empty());
+    EXPECT_NE(log.find("GEMM algorithms: not measured (" + gemms->reason + ")"),
+              std::string::npos)
+        << log;
+    // --tune_gemms on refuses to write an engine it could not measure.
+    const std::string on_log = out + ".on.log";
+    EXPECT_NE(std::system(("tools/compile-model --model " + model + " --out " + out +
+                           ".on --target sm_90 --max-seq 64 --buckets 16 --tune_gemms on 2>" +
+                           on_log)
+                              .c_str()),
+              0);
+    std::ifstream on_file(on_log);
+    const std::string on_text(std::istreambuf_iterator<char>(on_file), {});
+    EXPECT_NE(on_text.find("--tune_gemms on needs a GPU of the target's architecture here"),
+              std::string::npos)
+        << on_text;
+  }
 
   absl::Status cpu = LoadEngine(out, "cpu").status();
   EXPECT_EQ(cpu.code(), absl::StatusCode::kFailedPrecondition);

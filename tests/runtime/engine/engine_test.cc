@@ -246,6 +246,10 @@ TEST(CompileModelTest, BadRequestsFailWithTheirReason) {
   EXPECT_NE(Compile("llama3", "f32", out, "--target sm_75"), 0);
   EXPECT_NE(ReadLog(out).find("--target must be cpu, sm_80 or sm_90"), std::string::npos)
       << ReadLog(out);
+  EXPECT_NE(Compile("llama3", "f32", out, "--target sm_90 --tune_gemms maybe"), 0);
+  EXPECT_NE(ReadLog(out).find("--tune_gemms must be auto, on or off, not 'maybe'"),
+            std::string::npos)
+      << ReadLog(out);
   EXPECT_NE(Compile("llama3", "f32", out, "--max-seq 4096"), 0);
   EXPECT_NE(ReadLog(out).find("--max-seq 4096 must be in [1, 64]"), std::string::npos)
       << ReadLog(out);
