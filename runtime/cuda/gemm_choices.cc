@@ -14,15 +14,22 @@ namespace {
 using Json = nlohmann::json;
 
 Json ShapeJson(const GemmShape& s) {
-  return {{"m", s.m}, {"n", s.n}, {"k", s.k}, {"dtype", std::string(DTypeName(s.dtype))},
+  return {{"m", s.m},
+          {"n", s.n},
+          {"k", s.k},
+          {"dtype", std::string(DTypeName(s.dtype))},
           {"bias", s.bias}};
 }
 
 Json AlgoJson(const LtAlgoConfig& a) {
-  return {{"algo_id", a.algo_id},         {"tile", a.tile},
-          {"split_k", a.split_k},         {"reduction_scheme", a.reduction_scheme},
-          {"swizzle", a.swizzle},         {"custom_option", a.custom_option},
-          {"stages", a.stages},           {"inner_shape", a.inner_shape},
+  return {{"algo_id", a.algo_id},
+          {"tile", a.tile},
+          {"split_k", a.split_k},
+          {"reduction_scheme", a.reduction_scheme},
+          {"swizzle", a.swizzle},
+          {"custom_option", a.custom_option},
+          {"stages", a.stages},
+          {"inner_shape", a.inner_shape},
           {"cluster_shape", a.cluster_shape}};
 }
 
@@ -56,8 +63,8 @@ bool Read(const Json& j, const char* key, T& out) {
 }
 
 absl::Status Damaged(const std::string& what) {
-  return absl::DataLossError(absl::StrCat(kGemmChoicesFile, ": ", what,
-                                          " is missing or malformed; recompile the engine"));
+  return absl::DataLossError(
+      absl::StrCat(kGemmChoicesFile, ": ", what, " is missing or malformed; recompile the engine"));
 }
 
 absl::StatusOr<GemmShape> ParseShape(const Json& j) {
@@ -166,8 +173,8 @@ absl::StatusOr<GemmChoices> ParseGemmChoices(const std::string& text) {
   }
   for (const Json& e : j["choices"]) {
     GemmChoice choice;
-    absl::StatusOr<GemmShape> shape = ParseShape(e.is_object() && e.contains("shape") ? e["shape"]
-                                                                                      : Json());
+    absl::StatusOr<GemmShape> shape =
+        ParseShape(e.is_object() && e.contains("shape") ? e["shape"] : Json());
     absl::StatusOr<LtAlgoConfig> algo =
         ParseAlgo(e.is_object() && e.contains("algo") ? e["algo"] : Json());
     if (!shape.ok()) return shape.status();
@@ -194,9 +201,9 @@ absl::Status ChoicesApplyHere(const GemmChoices& c, const std::string& device,
         absl::StrCat("the engine's GEMM algorithms were not measured (", c.reason, ")"));
   }
   if (c.device != device || c.arch != arch) {
-    return absl::FailedPreconditionError(absl::StrCat("the engine's GEMM algorithms were measured on ",
-                                                      c.device, " (", c.arch, "), not this ",
-                                                      device, " (", arch, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the engine's GEMM algorithms were measured on ", c.device, " (", c.arch,
+                     "), not this ", device, " (", arch, ")"));
   }
   if (c.cublaslt_version != cublaslt_version) {
     return absl::FailedPreconditionError(

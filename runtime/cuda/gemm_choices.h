@@ -65,16 +65,16 @@ struct GemmChoice {
   GemmShape shape;
   LtAlgoConfig algo;
   int64_t workspace_bytes = 0;
-  int candidates = 0;         // algorithms timed
-  double best_us = 0;         // the chosen one, mean of the timed runs
-  double heuristic_us = 0;    // the heuristic's first choice, the same way
+  int candidates = 0;       // algorithms timed
+  double best_us = 0;       // the chosen one, mean of the timed runs
+  double heuristic_us = 0;  // the heuristic's first choice, the same way
 };
 
 struct GemmChoices {
   bool tuned = false;
-  std::string reason;   // why not, when !tuned
-  std::string device;   // cudaDeviceProp::name, when tuned
-  std::string arch;     // the engine's target, "sm_90"
+  std::string reason;  // why not, when !tuned
+  std::string device;  // cudaDeviceProp::name, when tuned
+  std::string arch;    // the engine's target, "sm_90"
   int64_t cublaslt_version = 0;
   std::vector<GemmShape> shapes;    // every shape of the plans
   std::vector<GemmChoice> choices;  // when tuned: one per shape

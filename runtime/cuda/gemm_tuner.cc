@@ -45,8 +45,7 @@ GemmStep StepFor(const GemmShape& s) {
 absl::StatusOr<double> TimeUs(const gpu::PlannedGemm& gemm, const Operands& ops, void* workspace,
                               cudaStream_t stream) {
   const auto enqueue = [&]() {
-    return gemm.Enqueue(ops.x.get(), ops.w.get(), ops.bias.get(), ops.out.get(), workspace,
-                        stream);
+    return gemm.Enqueue(ops.x.get(), ops.w.get(), ops.bias.get(), ops.out.get(), workspace, stream);
   };
   for (int i = 0; i < kWarmups; ++i) KILN_RETURN_IF_ERROR(enqueue());
   gpu::Event start, stop;
@@ -97,16 +96,15 @@ absl::StatusOr<GemmChoice> TuneShape(cublasLtHandle_t lt, const GemmShape& shape
 
 }  // namespace
 
-absl::StatusOr<GemmChoices> TuneGemms(const std::vector<LaunchPlan>& plans,
-                                      const std::string& arch, int device,
-                                      const std::function<void(int, int)>& progress) {
+absl::StatusOr<GemmChoices> TuneGemms(const std::vector<LaunchPlan>& plans, const std::string& arch,
+                                      int device, const std::function<void(int, int)>& progress) {
   // cudart loads the driver itself; without one this is where it says so.
   int count = 0;
   const cudaError_t found = cudaGetDeviceCount(&count);
   if (found != cudaSuccess || count <= device) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "no usable CUDA device here (",
-        found != cudaSuccess ? cudaGetErrorString(found) : "no such device", ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("no usable CUDA device here (",
+                     found != cudaSuccess ? cudaGetErrorString(found) : "no such device", ")"));
   }
   KILN_GPU_CHECK(cudaSetDevice(device));
   cudaDeviceProp prop{};

@@ -25,8 +25,8 @@ inline constexpr int kTunedCandidates = 8;
 // mean recorded beside it. `progress` (optional) gets (done, total) after
 // each shape. FailedPrecondition without a usable device or when the
 // device is not `arch` (the caller then records an untuned engine).
-absl::StatusOr<GemmChoices> TuneGemms(const std::vector<LaunchPlan>& plans,
-                                      const std::string& arch, int device = 0,
+absl::StatusOr<GemmChoices> TuneGemms(const std::vector<LaunchPlan>& plans, const std::string& arch,
+                                      int device = 0,
                                       const std::function<void(int, int)>& progress = nullptr);
 
 }  // namespace kiln

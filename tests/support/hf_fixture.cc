@@ -19,8 +19,8 @@ double MaxAbsDiffRow(const HostTensor& a, int64_t row_a, const HostTensor& b, in
   const int64_t v = a.shape.back();
   double max = 0.0;
   for (int64_t i = 0; i < v; ++i) {
-    max = std::max(max, std::fabs(static_cast<double>(a.floats[row_a * v + i]) -
-                                  b.floats[row_b * v + i]));
+    max = std::max(
+        max, std::fabs(static_cast<double>(a.floats[row_a * v + i]) - b.floats[row_b * v + i]));
   }
   return max;
 }
@@ -51,9 +51,9 @@ absl::StatusOr<HfExpected> ReadHfExpected(const std::string& fixture_dir) {
   e.prompt = ToIds(prompt);
   e.tokens = ToIds(tokens);
   if (e.tokens.size() != static_cast<size_t>(e.decode_logits.shape[0]) + 1) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(fixture_dir, ": ", e.tokens.size(), " tokens for ",
-                     e.decode_logits.shape[0], " decode steps (want one more)"));
+    return absl::FailedPreconditionError(absl::StrCat(fixture_dir, ": ", e.tokens.size(),
+                                                      " tokens for ", e.decode_logits.shape[0],
+                                                      " decode steps (want one more)"));
   }
   return e;
 }
@@ -90,16 +90,16 @@ absl::StatusOr<HfComparison> CompareWithTransformers(SequenceSession& session,
   KILN_ASSIGN_OR_RETURN(HostTensor prefill, session.Forward(expected.prompt));
   const int64_t p = static_cast<int64_t>(expected.prompt.size());
   for (int64_t row = 0; row < p; ++row) {
-    result.max_logit_diff = std::max(result.max_logit_diff,
-                                     MaxAbsDiffRow(prefill, row, expected.prefill_logits, row));
+    result.max_logit_diff =
+        std::max(result.max_logit_diff, MaxAbsDiffRow(prefill, row, expected.prefill_logits, row));
   }
   if (ArgmaxRow(prefill, p - 1) != expected.tokens[0]) result.argmax_mismatches.push_back(0);
   const int64_t steps = expected.decode_logits.shape[0];
   for (int64_t step = 0; step < steps; ++step) {
     const int32_t token = expected.tokens[step];
     KILN_ASSIGN_OR_RETURN(HostTensor logits, session.Forward(std::span<const int32_t>(&token, 1)));
-    result.max_logit_diff = std::max(result.max_logit_diff,
-                                     MaxAbsDiffRow(logits, 0, expected.decode_logits, step));
+    result.max_logit_diff =
+        std::max(result.max_logit_diff, MaxAbsDiffRow(logits, 0, expected.decode_logits, step));
     if (ArgmaxRow(logits, 0) != expected.tokens[step + 1]) {
       result.argmax_mismatches.push_back(static_cast<int>(step) + 1);
     }

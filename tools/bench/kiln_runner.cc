@@ -131,6 +131,23 @@ absl::StatusOr<LoadedEngine> LoadForBench(const std::string& dir, const std::str
   return l;
 }
 
+absl::StatusOr<std::unique_ptr<SequenceSession>> NewSequenceSession(const LoadedEngine& engine) {
+  const int64_t capacity = engine.manifest.max_seq;
+  if (engine.cuda != nullptr) {
+    KILN_ASSIGN_OR_RETURN(PlanSession session,
+                          PlanSession::Create(*engine.cuda->executor, engine.cuda->engine.module,
+                                              capacity, engine.cuda->batch1_buckets));
+    return std::make_unique<PlanSession>(std::move(session));
+  }
+  auto it = engine.buckets.find(1);
+  KILN_ASSIGN_OR_RETURN(
+      ReferenceSession session,
+      ReferenceSession::Create(*engine.executor, capacity,
+                               it == engine.buckets.end() ? std::vector<SessionBucket>{}
+                                                          : it->second));
+  return std::make_unique<ReferenceSession>(std::move(session));
+}
+
 absl::StatusOr<RunTimes> RunTimed(const LoadedEngine& engine,
                                   const std::vector<std::vector<int32_t>>& prompts,
                                   const GenerationConfig& config) {

@@ -16,6 +16,7 @@
 #include "runtime/engine/engine.h"
 #include "runtime/generate/generation_config.h"
 #include "runtime/reference/executor.h"
+#include "runtime/reference/sequence_session.h"
 #include "runtime/reference/session.h"
 #include "runtime/tokenizer/tokenizer.h"
 
@@ -37,6 +38,11 @@ struct LoadedEngine {
 
 // Loads `dir` for `target` with its tokenizer; fails when there is none.
 absl::StatusOr<LoadedEngine> LoadForBench(const std::string& dir, const std::string& target);
+
+// A fresh single-sequence session on the engine's batch-1 buckets: a
+// ReferenceSession (cpu) or a PlanSession on the GPU (which must outlive it
+// with the engine).
+absl::StatusOr<std::unique_ptr<SequenceSession>> NewSequenceSession(const LoadedEngine& engine);
 
 // One timed generation of `prompts.size()` rows stepped together.
 struct RunTimes {

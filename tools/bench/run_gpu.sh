@@ -16,6 +16,10 @@
 #   hf-7b      Transformers eager on Mistral-7B, batch 1
 #   kiln-compile  the bundled compile-model --target sm_90 (bf16) on the
 #              Llama-3.2-1B-shape checkpoint (NVRTC kernels for the card)
+#   hf-greedy, kiln-greedy  32 greedy tokens of 4 prompts from Transformers
+#              bf16 (hf_greedy_trace.py) and from the engine
+#              (kiln-greedy-parity), judged by the real-model rule: on the
+#              first difference each token is in the other's top-5
 #   kiln       the bundled kiln-bench --target sm_90 on that engine, batch-1
 #              cases of the workload (batched CUDA runs are not wired yet),
 #              the roofline against gpu-probe's measured copy bandwidth
@@ -92,6 +96,12 @@ if [ -x "$kiln_bench" ] && [ -x "$compile_model" ]; then
   # gpu-probe's device copy bandwidth (read + write bytes / s) for the roofline.
   gbps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["copy"]["gb_per_s_read_plus_write"])' \
     "$out/probe.json" 2>/dev/null || echo 0)
+  # Correctness before speed: 32 greedy tokens for 4 prompts of 128 ids
+  # against Transformers bf16 under the real-model rule (greedy_parity.h).
+  step hf-greedy 60 "$py" $bench/hf_greedy_trace.py --model "$m1" --workload $bench/workloads/gpu_shapes.json \
+    --prompts 4 --prompt-tokens 128 --tokens 32 --dtype bfloat16 --device cuda --out "$out/hf_greedy.json"
+  step kiln-greedy 40 "$gpu_bundle/kiln-greedy-parity" --engine "$engine" --target sm_90 \
+    --reference "$out/hf_greedy.json" --out "$out/kiln_greedy.json"
   step kiln 60 "$kiln_bench" --engine "$engine" --target sm_90 --workload $bench/workloads/gpu_shapes.json \
     --bandwidth_gbps "$gbps" --model-name Llama-3.2-1B-shape --out "$out/kiln_sm90.json"
 else

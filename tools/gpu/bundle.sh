@@ -15,7 +15,7 @@ max_bytes=$((50 * 1000 * 1000))
 
 # Bundled binaries; each lands in DEST under its own name: the probe, the
 # GPU test suites (each SKIPS without a device), and the tools the GPU
-# benchmark runs on the host (compile-model, kiln-bench).
+# benchmark runs on the host (compile-model, kiln-bench, kiln-greedy-parity).
 targets=(
   //tools/gpu:gpu-probe
   //tests/tools/gpu:gpu_smoke_test
@@ -26,6 +26,7 @@ targets=(
   //tests/runtime/cuda:cuda_executor_gpu_test
   //tools:compile-model
   //tools/bench:kiln-bench
+  //tools/bench:kiln-greedy-parity
 )
 
 # Its own output base (a second Bazel server): the static build neither

@@ -108,7 +108,7 @@ step nvidia-smi 15 bash -c nvidia_smi
 smi_status="${statuses[-1]}"
 suites=(gpu_smoke_test row_kernels_gpu_test attention_gpu_test gemv_gpu_test sampling_gpu_test
   cuda_executor_gpu_test)
-tools=(gpu-probe compile-model kiln-bench)
+tools=(gpu-probe compile-model kiln-bench kiln-greedy-parity)
 bundled=()
 for b in "${suites[@]}" "${tools[@]}"; do [ -x "$bundle/$b" ] && bundled+=("$bundle/$b"); done
 step ldd 10 "$bundle/ldd_check.sh" "${bundled[@]}"

@@ -20,8 +20,14 @@ GemmChoices TunedRecord() {
   c.shapes = {{.m = 1, .n = 2048, .k = 8192, .dtype = DType::kBF16, .bias = false},
               {.m = 16, .n = 50272, .k = 768, .dtype = DType::kF16, .bias = true}};
   c.choices = {{.shape = c.shapes[0],
-                .algo = {.algo_id = 66, .tile = 20, .split_k = 4, .reduction_scheme = 2,
-                         .swizzle = 1, .custom_option = 3, .stages = 35, .inner_shape = 7,
+                .algo = {.algo_id = 66,
+                         .tile = 20,
+                         .split_k = 4,
+                         .reduction_scheme = 2,
+                         .swizzle = 1,
+                         .custom_option = 3,
+                         .stages = 35,
+                         .inner_shape = 7,
                          .cluster_shape = 2},
                 .workspace_bytes = 1 << 20,
                 .candidates = 8,
@@ -113,7 +119,7 @@ TEST(GemmChoicesTest, DamagedRecordsAreDataLoss) {
   for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
            {"\"tuned\": true", "\"tuned\": 1"},
            {"\"algo_id\": 66", "\"algo_id\": -1"},
-           {"\"tile\": 20", "\"tile\": 1099511627776"},     // past uint32
+           {"\"tile\": 20", "\"tile\": 1099511627776"},       // past uint32
            {"\"inner_shape\": 7", "\"inner_shape\": 70000"},  // past uint16
            {"\"m\": 1,", "\"m\": 0,"},
            {"\"bf16\"", "\"q4\""},

@@ -57,8 +57,9 @@ TEST_P(PlanHfParityTest, PlanTwinMatchesTransformers) {
       testing::HfDtypeNoise(dir, "tests/fixtures/models/" + c.family + "/f32");
   ASSERT_TRUE(noise.ok()) << noise.status();
   const double tolerance = testing::HfReorderedAttentionTolerance(c.dtype, *noise);
-  std::printf("max |plan twin - Transformers| %s %s: %.3g (bound %.3g; Transformers %s vs f32: %.3g)\n",
-              c.family.c_str(), dtype.c_str(), got->max_logit_diff, tolerance, dtype.c_str(), *noise);
+  std::printf(
+      "max |plan twin - Transformers| %s %s: %.3g (bound %.3g; Transformers %s vs f32: %.3g)\n",
+      c.family.c_str(), dtype.c_str(), got->max_logit_diff, tolerance, dtype.c_str(), *noise);
   EXPECT_LE(got->max_logit_diff, tolerance);
   if (c.dtype == DType::kF32) {
     EXPECT_TRUE(got->argmax_mismatches.empty())

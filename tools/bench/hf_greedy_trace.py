@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Transformers' side of the real-model greedy check (tools/bench/greedy_parity.h).
+
+For the first --prompts prompts of a workload (kiln-bench's prompt rule,
+bench_common.prompt_ids, at --prompt-tokens ids each), decodes --tokens tokens
+greedily with the model in --dtype and writes each step's token and the top-5
+ids of the logits it was chosen from:
+
+  {"source": "transformers 5.x bfloat16 cuda", "runs": [{"prompt": [...],
+   "tokens": [...], "top": [[5 ids], ...]}]}
+
+kiln-greedy-parity --reference then decodes the same prompts with an engine and
+applies the rule. The loop is written out (a forward with the KV cache, argmax,
+repeat) rather than model.generate, so no generation-config default (EOS, a
+minimum length, a repetition penalty) can change the logits or stop early.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_common as bc  # noqa: E402
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="Hugging Face model directory")
+    p.add_argument("--workload", required=True, help="workload JSON (tools/bench/workloads)")
+    p.add_argument("--prompts", type=int, default=4, help="prompts to decode")
+    p.add_argument("--prompt-tokens", type=int, default=64, help="ids per prompt")
+    p.add_argument("--tokens", type=int, default=32, help="greedy tokens per prompt")
+    p.add_argument("--dtype", default="bfloat16")
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--tokenizer", default="", help="tokenizer.json (default: the model's)")
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+
+    import torch
+    import transformers
+    from tokenizers import Tokenizer
+    from transformers import AutoModelForCausalLM
+
+    tok = Tokenizer.from_file(args.tokenizer or os.path.join(args.model, "tokenizer.json"))
+    encode = lambda text: tok.encode(text, add_special_tokens=True).ids  # noqa: E731
+    workload = bc.load_workload(args.workload)
+    case = {"name": f"p{args.prompt_tokens}", "prompt_tokens": args.prompt_tokens}
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=getattr(torch, args.dtype))
+    model = model.to(args.device).eval()
+
+    runs = []
+    with torch.inference_mode():
+        for run in range(args.prompts):
+            prompt = bc.prompt_ids(workload, case, run, encode)
+            feed = torch.tensor([prompt], device=args.device)
+            past = None
+            tokens, tops = [], []
+            for _ in range(args.tokens):
+                out = model(input_ids=feed, past_key_values=past, use_cache=True)
+                past = out.past_key_values
+                logits = out.logits[0, -1].float()
+                top = torch.topk(logits, 5).indices.tolist()
+                tokens.append(int(top[0]))
+                tops.append([int(t) for t in top])
+                feed = torch.tensor([[tokens[-1]]], device=args.device)
+            runs.append({"prompt": prompt, "tokens": tokens, "top": tops})
+            print(f"prompt {run}: {len(prompt)} ids -> {tokens[:8]}...")
+
+    source = f"transformers {transformers.__version__} {args.dtype} {args.device}"
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump({"source": source, "runs": runs}, f)
+    print(f"wrote {args.out}: {len(runs)} runs of {args.tokens} tokens ({source})")
+
+
+if __name__ == "__main__":
+    main()
