@@ -10,13 +10,13 @@
 //       --reference TRACE.json [--out RESULT.json]
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "runtime/tokenizer/file_util.h"
 #include "tools/bench/greedy_parity.h"
 #include "tools/bench/kiln_runner.h"
 #include "tools/cli.h"
@@ -29,13 +29,8 @@ ABSL_FLAG(std::string, out, "", "where to write Kiln's trace and the verdicts (J
 namespace kiln::bench {
 namespace {
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+// A trace of a few prompts is kilobytes; 256 MiB means a wrong file.
+constexpr size_t kMaxTraceBytes = size_t{256} << 20;
 
 // Kiln's greedy run of `prompt` for `steps` tokens.
 absl::StatusOr<GreedyRun> RunGreedy(const LoadedEngine& engine, const std::vector<int32_t>& prompt,
@@ -60,7 +55,8 @@ absl::Status Run() {
   if (dir.empty() || absl::GetFlag(FLAGS_reference).empty()) {
     return absl::InvalidArgumentError("give --engine DIR and --reference TRACE.json");
   }
-  KILN_ASSIGN_OR_RETURN(std::string text, ReadFile(absl::GetFlag(FLAGS_reference)));
+  KILN_ASSIGN_OR_RETURN(std::string text, tokenizer::ReadFileToString(
+                                              absl::GetFlag(FLAGS_reference), kMaxTraceBytes));
   KILN_ASSIGN_OR_RETURN(GreedyTrace reference, ParseGreedyTrace(text));
   if (reference.runs.empty()) return absl::InvalidArgumentError("the reference trace has no runs");
   std::string target = absl::GetFlag(FLAGS_target);
