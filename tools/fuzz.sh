@@ -10,7 +10,7 @@
 #                for long runs; they keep going after a crash and save each one
 #   target       any of: safetensors checkpoint_index config ir_text gguf
 #                tokenizer_json gguf_tokenizer gguf_model chat_template
-#                tokenizer_encode engine_manifest
+#                tokenizer_encode engine_manifest gemm_choices
 #                (default: all, one after the other)
 #
 # Environment:
@@ -29,7 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ALL_TARGETS=(safetensors checkpoint_index config ir_text gguf tokenizer_json gguf_tokenizer
-             gguf_model chat_template tokenizer_encode engine_manifest)
+             gguf_model chat_template tokenizer_encode engine_manifest gemm_choices)
 seconds=60
 fork=0
 targets=()

@@ -1,6 +1,7 @@
 #include "runtime/cuda/gemm_choices.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <optional>
 #include <type_traits>
@@ -54,7 +55,8 @@ bool Read(const Json& j, const char* key, T& out) {
   } else if constexpr (std::is_same_v<T, std::string>) {
     if (!v.is_string()) return false;
   } else if constexpr (std::is_floating_point_v<T>) {
-    if (!v.is_number()) return false;
+    // 1e999 parses to inf, which JSON cannot print back.
+    if (!v.is_number() || !std::isfinite(v.get<double>())) return false;
   } else {
     if (!v.is_number_integer() || !FitsIn<T>(v)) return false;
   }

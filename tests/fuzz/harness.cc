@@ -20,6 +20,7 @@
 #include "models/gguf_model.h"
 #include "models/registry.h"
 #include "models/safetensors.h"
+#include "runtime/cuda/gemm_choices.h"
 #include "runtime/engine/engine.h"
 
 namespace kiln::fuzz {
@@ -230,6 +231,7 @@ constexpr FuzzTarget kTargets[] = {
     {"chat_template", FuzzChatTemplate},
     {"tokenizer_encode", FuzzTokenizerEncode},
     {"engine_manifest", FuzzEngineManifest},
+    {"gemm_choices", FuzzGemmChoices},
 };
 
 }  // namespace
@@ -328,5 +330,18 @@ void Report(const absl::Status& status) {
 }
 
 std::span<const FuzzTarget> AllFuzzTargets() { return kTargets; }
+
+absl::Status FuzzGemmChoices(std::string_view input) {
+  absl::StatusOr<GemmChoices> parsed = ParseGemmChoices(std::string(input));
+  if (!parsed.ok()) return parsed.status();
+  const std::string printed = GemmChoicesJson(*parsed);
+  absl::StatusOr<GemmChoices> again = ParseGemmChoices(printed);
+  if (!again.ok() || GemmChoicesJson(*again) != printed) {
+    std::fprintf(stderr, "an accepted GEMM record does not round-trip: %s\n",
+                 again.ok() ? "different print" : again.status().ToString().c_str());
+    std::abort();
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace kiln::fuzz

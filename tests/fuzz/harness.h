@@ -70,6 +70,10 @@ absl::Status FuzzTokenizerEncode(std::string_view input);
 // weights.safetensors), so a manifest with their sizes and SHA-256s loads.
 absl::Status FuzzEngineManifest(std::string_view input);
 
+// The bytes as an engine's kernel.gemm_algos.json: ParseGemmChoices; an
+// accepted record must print and parse back to the same print.
+absl::Status FuzzGemmChoices(std::string_view input);
+
 // What the *_fuzzer entry points do with a harness's status: nothing under
 // libFuzzer; with SetVerbose(true), which replay_main calls, print it, so a
 // reproduced input shows its outcome.

@@ -470,12 +470,38 @@ def engine_manifest_seeds():
     variant("buckets_not_a_list.json", lambda m: m.update(buckets=3))
 
 
+def gemm_choices_seeds():
+    t = "gemm_choices"
+    shape = {"m": 1, "n": 2048, "k": 8192, "dtype": "bf16", "bias": False}
+    algo = {"algo_id": 66, "tile": 20, "split_k": 4, "reduction_scheme": 2, "swizzle": 1,
+            "custom_option": 0, "stages": 35, "inner_shape": 7, "cluster_shape": 2}
+    tuned = {"tuned": True, "arch": "sm_90", "device": "NVIDIA H100 80GB HBM3",
+             "cublaslt_version": 130100, "shapes": [shape],
+             "choices": [{"shape": shape, "algo": algo, "workspace_bytes": 1048576,
+                          "candidates": 8, "best_us": 10.5, "heuristic_us": 12.25}]}
+    untuned = {"tuned": False, "arch": "sm_80", "reason": "no usable CUDA device here",
+               "shapes": [shape, dict(shape, m=16, bias=True)], "choices": []}
+    write(t, "ok_tuned.json", json.dumps(tuned, indent=2) + "\n")
+    write(t, "ok_untuned.json", json.dumps(untuned, indent=2) + "\n")
+
+    def variant(name, change):
+        m = json.loads(json.dumps(tuned))
+        change(m)
+        write(t, name, json.dumps(m) + "\n")
+
+    variant("choice_missing.json", lambda m: m["choices"].clear())
+    variant("tile_past_uint32.json", lambda m: m["choices"][0]["algo"].update(tile=2**40))
+    variant("negative_algo.json", lambda m: m["choices"][0]["algo"].update(algo_id=-1))
+    variant("dtype_unknown.json", lambda m: m["shapes"][0].update(dtype="q4"))
+    variant("shape_not_object.json", lambda m: m["choices"][0].update(shape=[1, 2]))
+
+
 def main():
     if os.path.isdir(CORPUS):
         shutil.rmtree(CORPUS)
     for target in ["safetensors", "checkpoint_index", "config", "ir_text", "gguf",
                    "tokenizer_json", "gguf_tokenizer", "gguf_model", "chat_template",
-                   "tokenizer_encode", "engine_manifest"]:
+                   "tokenizer_encode", "engine_manifest", "gemm_choices"]:
         os.makedirs(os.path.join(CORPUS, target))
     safetensors_seeds()
     checkpoint_index_seeds()
@@ -487,6 +513,7 @@ def main():
     tokenizer_seeds()
     engine_files()
     engine_manifest_seeds()
+    gemm_choices_seeds()
 
 
 if __name__ == "__main__":

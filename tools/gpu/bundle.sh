@@ -50,8 +50,13 @@ done
 install -m 0755 tools/gpu/check.sh tools/gpu/ldd_check.sh "$dest/"
 # What the executor's GPU test reads (relative to the bundle): the plan
 # test models' configs and the tiny HF fixtures with Transformers' outputs.
+# (f32 and bf16 only: the GPU suite runs those two).
 mkdir -p "$dest/tests/fixtures"
-cp -r tests/fixtures/plan_models tests/fixtures/models "$dest/tests/fixtures/"
+cp -r tests/fixtures/plan_models "$dest/tests/fixtures/"
+for dir in tests/fixtures/models/*/f32 tests/fixtures/models/*/bf16; do
+  mkdir -p "$dest/$dir"
+  cp -r "$dir/." "$dest/$dir/"
+done
 
 echo "bundle: checking what the binaries need"
 tools/gpu/ldd_check.sh "${binaries[@]}"

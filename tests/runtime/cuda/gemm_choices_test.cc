@@ -124,6 +124,7 @@ TEST(GemmChoicesTest, DamagedRecordsAreDataLoss) {
            {"\"m\": 1,", "\"m\": 0,"},
            {"\"bf16\"", "\"q4\""},
            {"\"best_us\": 10.5", "\"best_us\": \"fast\""},
+           {"\"best_us\": 10.5", "\"best_us\": 1e999"},  // inf: JSON cannot print it
            {"\"device\": \"NVIDIA H100 80GB HBM3\",", ""},
        }) {
     const absl::Status s = damaged(from, to);
