@@ -31,6 +31,7 @@
 #include "codegen/device_info.h"
 #include "runtime/cuda/arena_plan.h"
 #include "runtime/cuda/gemm_choices.h"
+#include "runtime/cuda/gemm_shapes.h"
 #include "runtime/cuda/gemm_tuner.h"
 #include "runtime/cuda/kernel_bundle.h"
 #include "runtime/cuda/launch_plan.h"

@@ -13,6 +13,7 @@
 #include "ir/status_macros.h"
 #include "runtime/cuda/arena_plan.h"
 #include "runtime/cuda/cuda_gemm.h"
+#include "runtime/cuda/gemm_shapes.h"
 #include "runtime/cuda/cuda_handles.h"
 #include "runtime/cuda/cuda_status.h"
 #include "runtime/half.h"

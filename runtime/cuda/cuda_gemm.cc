@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
 #include "runtime/cuda/cuda_status.h"
+#include "runtime/cuda/gemm_shapes.h"
 
 namespace kiln::gpu {
 namespace {

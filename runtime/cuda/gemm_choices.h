@@ -12,8 +12,9 @@
 // or when compile-model had no GPU of the target's architecture, the loader
 // asks the heuristic, as it says in its report.
 //
-// This file is plain data (no CUDA): the tuner (gemm_tuner.h) fills it,
-// cuda_gemm.h rebuilds algorithms from it.
+// This file is plain data (no CUDA, no plans): gemm_shapes.h lists a
+// plan's shapes, the tuner (gemm_tuner.h) fills the record, cuda_gemm.h
+// rebuilds algorithms from it.
 #ifndef KILN_RUNTIME_CUDA_GEMM_CHOICES_H_
 #define KILN_RUNTIME_CUDA_GEMM_CHOICES_H_
 
@@ -24,7 +25,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "ir/dtype.h"
-#include "runtime/cuda/launch_plan.h"
 
 namespace kiln {
 
@@ -39,10 +39,6 @@ struct GemmShape {
   std::string Key() const;  // "m1 n2048 k8192 bf16 +bias"
   friend bool operator==(const GemmShape&, const GemmShape&) = default;
 };
-GemmShape ShapeOf(const GemmStep& step);
-
-// Every distinct GEMM shape of `plans`, in first-use order.
-std::vector<GemmShape> DistinctGemmShapes(const std::vector<LaunchPlan>& plans);
 
 // A cuBLASLt algorithm by its id and configuration attributes (the types
 // are cublasLt.h's for each attribute).
@@ -82,10 +78,6 @@ struct GemmChoices {
   // The choice for `shape`, or nullptr.
   const GemmChoice* Find(const GemmShape& shape) const;
 };
-
-// The record of an engine compiled without measuring: its shapes only.
-GemmChoices UntunedGemmChoices(const std::vector<LaunchPlan>& plans, const std::string& arch,
-                               const std::string& reason);
 
 std::string GemmChoicesJson(const GemmChoices& choices);
 // DataLoss naming the problem when `text` is not such a record.

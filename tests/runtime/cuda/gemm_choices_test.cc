@@ -6,6 +6,7 @@
 #include <set>
 
 #include "gtest/gtest.h"
+#include "runtime/cuda/gemm_shapes.h"
 #include "tests/runtime/cuda/plan_scenario.h"
 
 namespace kiln {
