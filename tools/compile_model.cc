@@ -228,8 +228,9 @@ absl::StatusOr<GemmChoices> ChooseGemmAlgorithms(const std::vector<LaunchPlan>& 
   });
   if (tuned.ok()) return tuned;
   if (mode == "on") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--tune_gemms on needs a GPU of the target's architecture here: ", tuned.status().message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("--tune_gemms on needs a GPU of the target's architecture here: ",
+                     tuned.status().message()));
   }
   return UntunedGemmChoices(plans, target, std::string(tuned.status().message()));
 }
@@ -239,14 +240,17 @@ std::string GemmChoicesSummary(const GemmChoices& c) {
     return absl::StrCat("GEMM algorithms: not measured (", c.reason, "): ", c.shapes.size(),
                         " shapes recorded; loading asks cuBLASLt's heuristic");
   }
+  // Over the shapes whose heuristic first choice ran (its time is 0 if not).
   double log_speedup = 0;
-  for (const GemmChoice& g : c.choices) log_speedup += std::log(g.heuristic_us / g.best_us);
+  int timed = 0;
+  for (const GemmChoice& g : c.choices) {
+    if (g.heuristic_us <= 0 || g.best_us <= 0) continue;
+    log_speedup += std::log(g.heuristic_us / g.best_us);
+    ++timed;
+  }
   return absl::StrCat("GEMM algorithms: measured on ", c.device, " for ", c.choices.size(),
                       " shapes; geometric-mean speedup over the heuristic's first choice ",
-                      absl::SixDigits(c.choices.empty()
-                                          ? 1.0
-                                          : std::exp(log_speedup / c.choices.size())),
-                      "x");
+                      absl::SixDigits(timed == 0 ? 1.0 : std::exp(log_speedup / timed)), "x");
 }
 
 // The CUDA target's part of the engine: launch plans for every bucket, the
@@ -412,6 +416,7 @@ int main(int argc, char** argv) {
                        "Compiles a Hugging Face model or a GGUF file into a Kiln engine directory.\n"
                        "  compile-model --model DIR|FILE.gguf --out ENGINE_DIR [--target cpu|sm_80|sm_90] "
                        "[--dtype f32|bf16|f16] [--max-batch N] [--max-seq N] [--buckets 16,64,...] "
-                       "[--tokenizer tokenizer.json] [--kernel_cache DIR|none] [--tune_gemms auto|on|off]");
+                       "[--tokenizer tokenizer.json] [--kernel_cache DIR|none] "
+                       "[--tune_gemms auto|on|off]");
   return kiln::ReportToolStatus("compile-model", kiln::Run());
 }

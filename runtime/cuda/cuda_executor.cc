@@ -368,9 +368,9 @@ absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
   KILN_GPU_CHECK(cublasLtCreate(state->lt.out()));
   report.gemm_algorithms = "cuBLASLt heuristic (the engine records no measured algorithms)";
   if (options.gemm_choices != nullptr) {
-    const absl::Status applies =
-        ChoicesApplyHere(*options.gemm_choices, prop.name, absl::StrCat("sm_", prop.major, prop.minor),
-                         static_cast<int64_t>(cublasLtGetVersion()));
+    const absl::Status applies = ChoicesApplyHere(
+        *options.gemm_choices, prop.name, absl::StrCat("sm_", prop.major, prop.minor),
+        static_cast<int64_t>(cublasLtGetVersion()));
     if (applies.ok()) {
       state->recorded_gemms = options.gemm_choices;
       report.gemm_algorithms = absl::StrCat("measured at compile time on ",

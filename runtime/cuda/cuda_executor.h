@@ -9,8 +9,9 @@
 // GEMM on cuBLASLt (and, for decode-sized GEMMs that have a generated GEMV,
 // times both on the device and keeps the faster), then captures one CUDA
 // graph per plan. GEMMs use the algorithms compile-model measured on this
-// device when the engine records them (else the heuristic). A run copies the step's token ids and positions in,
-// replays the graph and copies the logits and greedy tokens out.
+// device when the engine records them (else the heuristic). A run copies
+// the step's token ids and positions in, replays the graph and copies the
+// logits and greedy tokens out.
 //
 // The same plans run on the CPU through HostPlanExecutor; the GPU suite
 // (tests/runtime/cuda/cuda_executor_gpu_test.cc) compares the two, and graph
@@ -53,9 +54,10 @@ struct CudaLoadReport {
   double capture_seconds = 0;  // GEMM planning, GEMV timing, graph capture
   int64_t gemms_on_gemv = 0;   // GEMM steps the timing gave to the GEMV kernel
   int64_t gemms_on_cublaslt = 0;
-  // cuBLASLt GEMM steps on the engine's recorded algorithm; the rest ask
-  // the heuristic, for `gemm_algorithms` (why, when the record does not
-  // apply here).
+  // GEMM steps whose cuBLASLt plan is the engine's recorded algorithm (a
+  // step the GEMV then wins counts here too); the others asked the
+  // heuristic. `gemm_algorithms` says which source applied, and why not
+  // the record when it does not apply here.
   int64_t gemms_on_recorded_algo = 0;
   std::string gemm_algorithms;
   std::vector<std::string> notes;  // per-GEMM choices and timings

@@ -63,7 +63,7 @@ struct GemmChoice {
   int64_t workspace_bytes = 0;
   int candidates = 0;       // algorithms timed
   double best_us = 0;       // the chosen one, mean of the timed runs
-  double heuristic_us = 0;  // the heuristic's first choice, the same way
+  double heuristic_us = 0;  // the heuristic's first choice, the same way; 0 if it failed
 };
 
 struct GemmChoices {

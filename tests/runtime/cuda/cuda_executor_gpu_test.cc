@@ -234,7 +234,7 @@ TEST(CudaGemmChoicesGpuTest, MeasuredAlgorithmsAreRecordedAndUsed) {
     for (const GemmChoice& g : tuned->choices) {
       // The heuristic's first choice is one of the candidates timed.
       EXPECT_GT(g.best_us, 0) << g.shape.Key();
-      EXPECT_LE(g.best_us, g.heuristic_us) << g.shape.Key();
+      if (g.heuristic_us > 0) EXPECT_LE(g.best_us, g.heuristic_us) << g.shape.Key();
       std::printf("  %s: algo %d, %.2f us (heuristic's first %.2f us, %d timed)\n",
                   g.shape.Key().c_str(), g.algo.algo_id, g.best_us, g.heuristic_us, g.candidates);
     }
