@@ -67,7 +67,8 @@ def main():
             runs.append({"prompt": prompt, "tokens": tokens, "top": tops})
             print(f"prompt {run}: {len(prompt)} ids -> {tokens[:8]}...")
 
-    source = f"transformers {transformers.__version__} {args.dtype} {args.device}"
+    attention = getattr(model.config, "_attn_implementation", "default")
+    source = f"transformers {transformers.__version__} {args.dtype} {args.device} {attention} attention"
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump({"source": source, "runs": runs}, f)
     print(f"wrote {args.out}: {len(runs)} runs of {args.tokens} tokens ({source})")
