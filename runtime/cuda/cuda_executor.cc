@@ -382,7 +382,9 @@ absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
   for (const LaunchPlan& plan : state->plans) {
     KILN_ASSIGN_OR_RETURN(state->launches.emplace_back(), state->Prepare(plan, report));
   }
-  state->recorded_gemms = nullptr;  // the caller's record need not outlive Create
+  // The caller's record need not outlive Create.
+  state->recorded_gemms = nullptr;
+  state->options.gemm_choices = nullptr;
   // Timing ran kernels on garbage activations (and may have written the
   // caches through no step, but scratch): start from zeroed caches.
   std::unique_ptr<CudaExecutor> executor(new CudaExecutor(std::move(state)));

@@ -89,9 +89,15 @@ absl::StatusOr<std::vector<PlannedGemm>> PlannedGemm::Candidates(cublasLtHandle_
   }
   std::vector<PlannedGemm> out;
   for (int i = 0; i < returned; ++i) {
+    // cublasLt.h: each result's `state` says whether it is usable.
+    if (results[static_cast<size_t>(i)].state != CUBLAS_STATUS_SUCCESS) continue;
     KILN_ASSIGN_OR_RETURN(PlannedGemm candidate, Describe(handle, step));
     candidate.heuristic_ = results[static_cast<size_t>(i)];
     out.push_back(std::move(candidate));
+  }
+  if (out.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("cuBLASLt offered no usable algorithm for ", ShapeOf(step).Key()));
   }
   return out;
 }

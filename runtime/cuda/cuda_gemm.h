@@ -36,13 +36,14 @@ class PlannedGemm {
   // The heuristic's first choice.
   static absl::StatusOr<PlannedGemm> Plan(cublasLtHandle_t handle, const GemmStep& step);
 
-  // The heuristic's first `count` choices (at least one), for timing.
+  // The heuristic's first `count` choices that cuBLASLt marks usable (at
+  // least one, else NotFound), for timing.
   static absl::StatusOr<std::vector<PlannedGemm>> Candidates(cublasLtHandle_t handle,
                                                              const GemmStep& step, int count);
 
   // The recorded algorithm `config`, rebuilt and checked by cuBLASLt on this
-  // device: FailedPrecondition when it does not run here or needs more than
-  // kGemmWorkspaceBytes.
+  // device: an error when it cannot be rebuilt, does not run here or needs
+  // more than kGemmWorkspaceBytes (the caller then asks the heuristic).
   static absl::StatusOr<PlannedGemm> FromConfig(cublasLtHandle_t handle, const GemmStep& step,
                                                 const LtAlgoConfig& config);
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "ir/status_macros.h"
 #include "models/checkpoint.h"
 #include "runtime/reference/weights.h"
@@ -14,15 +15,29 @@ namespace {
 
 std::vector<int32_t> ToIds(const HostTensor& t) { return {t.ints.begin(), t.ints.end()}; }
 
-// Max |a[row_a] - b[row_b]| over one vocabulary row of each.
+// max(worst, d) that keeps a NaN: std::max(worst, NaN) would drop it, and a
+// backend that returns NaN logits would then score 0.
+double Worse(double worst, double d) { return d <= worst ? worst : d; }
+
+// Max |a[row_a] - b[row_b]| over one vocabulary row of each (same width).
 double MaxAbsDiffRow(const HostTensor& a, int64_t row_a, const HostTensor& b, int64_t row_b) {
   const int64_t v = a.shape.back();
   double max = 0.0;
   for (int64_t i = 0; i < v; ++i) {
-    max = std::max(
-        max, std::fabs(static_cast<double>(a.floats[row_a * v + i]) - b.floats[row_b * v + i]));
+    max = Worse(max,
+                std::fabs(static_cast<double>(a.floats[row_a * v + i]) - b.floats[row_b * v + i]));
   }
   return max;
+}
+
+// FailedPrecondition unless `got` holds `rows` rows of `want`'s width.
+absl::Status CheckLogitsShape(const HostTensor& got, int64_t rows, const HostTensor& want) {
+  if (got.shape.size() != 2 || got.shape[0] != rows || got.shape[1] != want.shape.back()) {
+    return absl::FailedPreconditionError(absl::StrCat("the session returned logits of shape [",
+                                                      absl::StrJoin(got.shape, ", "), "], want [",
+                                                      rows, ", ", want.shape.back(), "]"));
+  }
+  return absl::OkStatus();
 }
 
 int32_t ArgmaxRow(const HostTensor& t, int64_t row) {
@@ -78,8 +93,12 @@ absl::StatusOr<double> HfDtypeNoise(const std::string& dtype_dir, const std::str
   for (const auto [a, b] : {std::pair{&low.prefill_logits, &f32.prefill_logits},
                             std::pair{&low.decode_logits, &f32.decode_logits}}) {
     for (size_t i = 0; i < a->floats.size(); ++i) {
-      noise = std::max(noise, std::fabs(static_cast<double>(a->floats[i]) - b->floats[i]));
+      noise = Worse(noise, std::fabs(static_cast<double>(a->floats[i]) - b->floats[i]));
     }
+  }
+  if (!std::isfinite(noise)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(dtype_dir, " or ", f32_dir, " holds a non-finite logit"));
   }
   return noise;
 }
@@ -89,17 +108,19 @@ absl::StatusOr<HfComparison> CompareWithTransformers(SequenceSession& session,
   HfComparison result;
   KILN_ASSIGN_OR_RETURN(HostTensor prefill, session.Forward(expected.prompt));
   const int64_t p = static_cast<int64_t>(expected.prompt.size());
+  KILN_RETURN_IF_ERROR(CheckLogitsShape(prefill, p, expected.prefill_logits));
   for (int64_t row = 0; row < p; ++row) {
     result.max_logit_diff =
-        std::max(result.max_logit_diff, MaxAbsDiffRow(prefill, row, expected.prefill_logits, row));
+        Worse(result.max_logit_diff, MaxAbsDiffRow(prefill, row, expected.prefill_logits, row));
   }
   if (ArgmaxRow(prefill, p - 1) != expected.tokens[0]) result.argmax_mismatches.push_back(0);
   const int64_t steps = expected.decode_logits.shape[0];
   for (int64_t step = 0; step < steps; ++step) {
     const int32_t token = expected.tokens[step];
     KILN_ASSIGN_OR_RETURN(HostTensor logits, session.Forward(std::span<const int32_t>(&token, 1)));
+    KILN_RETURN_IF_ERROR(CheckLogitsShape(logits, 1, expected.decode_logits));
     result.max_logit_diff =
-        std::max(result.max_logit_diff, MaxAbsDiffRow(logits, 0, expected.decode_logits, step));
+        Worse(result.max_logit_diff, MaxAbsDiffRow(logits, 0, expected.decode_logits, step));
     if (ArgmaxRow(logits, 0) != expected.tokens[step + 1]) {
       result.argmax_mismatches.push_back(static_cast<int>(step) + 1);
     }

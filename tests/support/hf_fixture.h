@@ -49,7 +49,7 @@ absl::StatusOr<double> HfDtypeNoise(const std::string& dtype_dir, const std::str
 
 // What one backend's session gave against Transformers.
 struct HfComparison {
-  double max_logit_diff = 0;
+  double max_logit_diff = 0;  // NaN when the session returned a NaN (fails any bound)
   // Steps (0 = the prompt's last token, k = decode step k) whose argmax is
   // not Transformers' greedy token. Only f32 is held to zero: in f16/bf16
   // two tokens within rounding of each other may swap.
@@ -57,6 +57,7 @@ struct HfComparison {
 };
 
 // Runs the prompt and the decode steps through `session` (at position 0).
+// FailedPrecondition when its logits do not have Transformers' shape.
 absl::StatusOr<HfComparison> CompareWithTransformers(SequenceSession& session,
                                                      const HfExpected& expected);
 

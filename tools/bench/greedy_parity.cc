@@ -1,6 +1,8 @@
 #include "tools/bench/greedy_parity.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
@@ -44,7 +46,7 @@ absl::StatusOr<GreedyTrace> ParseGreedyTrace(const std::string& text) {
     const std::string where = absl::StrCat("runs[", r, "]");
     if (!run.is_object() || !run.contains("prompt") || !IsIdList(run["prompt"]) ||
         run["prompt"].empty() || !run.contains("tokens") || !IsIdList(run["tokens"]) ||
-        !run.contains("top") || !run["top"].is_array() ||
+        run["tokens"].empty() || !run.contains("top") || !run["top"].is_array() ||
         run["top"].size() != run["tokens"].size()) {
       return absl::InvalidArgumentError(
           absl::StrCat(where,
@@ -73,10 +75,13 @@ std::vector<int32_t> TopK(std::span<const float> logits, int k) {
   std::vector<int32_t> ids(logits.size());
   std::iota(ids.begin(), ids.end(), 0);
   const size_t n = std::min(static_cast<size_t>(std::max(k, 0)), ids.size());
-  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n), ids.end(),
-                    [&](int32_t a, int32_t b) {
-                      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-                    });
+  // NaN ranks as -inf, so the order stays a strict weak one.
+  const auto key = [&](int32_t i) {
+    return std::isnan(logits[i]) ? -std::numeric_limits<float>::infinity() : logits[i];
+  };
+  std::partial_sort(
+      ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n), ids.end(),
+      [&](int32_t a, int32_t b) { return key(a) > key(b) || (key(a) == key(b) && a < b); });
   ids.resize(n);
   return ids;
 }

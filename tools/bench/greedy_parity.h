@@ -41,7 +41,7 @@ absl::StatusOr<GreedyTrace> ParseGreedyTrace(const std::string& text);
 std::string GreedyTraceJson(const GreedyTrace& trace);
 
 // The top-k ids of `logits`, best first; ties by the lower id (the device
-// argmax's rule).
+// argmax's rule); a NaN ranks last.
 std::vector<int32_t> TopK(std::span<const float> logits, int k);
 
 // The rule's verdict for one prompt.

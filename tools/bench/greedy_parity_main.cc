@@ -88,7 +88,9 @@ absl::Status Run() {
     nlohmann::json result = nlohmann::json::parse(GreedyTraceJson(ours));
     result["reference"] = reference.source;
     result["verdicts"] = verdicts;
-    std::ofstream(out) << result.dump(1) << "\n";
+    std::ofstream file(out);
+    file << result.dump(1) << "\n";
+    if (!file) return absl::UnavailableError(absl::StrCat("cannot write ", out));
   }
   if (failed > 0) {
     return absl::FailedPreconditionError(

@@ -166,7 +166,9 @@ double MaxLogitDiff(const std::vector<ScenarioStep>& steps) {
   double worst = 0;
   for (const ScenarioStep& s : steps) {
     for (size_t i = 0; i < s.got.size(); ++i) {
-      worst = std::max(worst, static_cast<double>(std::fabs(s.got[i] - s.want[i])));
+      // Written so that a NaN is kept (std::max would drop it).
+      const double d = std::fabs(static_cast<double>(s.got[i]) - s.want[i]);
+      if (!(d <= worst)) worst = d;
     }
   }
   return worst;

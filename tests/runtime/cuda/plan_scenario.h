@@ -57,7 +57,7 @@ struct ScenarioStep {
 absl::StatusOr<std::vector<ScenarioStep>> RunScenario(const CompiledPlanModel& model,
                                                       PlanExecutor& executor);
 
-// max |got - want| over every step's logits.
+// max |got - want| over every step's logits; NaN if any difference is.
 double MaxLogitDiff(const std::vector<ScenarioStep>& steps);
 
 }  // namespace kiln::testing

@@ -5,6 +5,7 @@
 // engine would pick.
 #include "tools/bench/greedy_parity.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -23,6 +24,8 @@ TEST(GreedyParityTest, TopKIsBestFirstWithTiesToTheLowerId) {
   const std::vector<float> logits = {0.5f, 2.0f, -1.0f, 2.0f, 7.0f, 0.5f};
   EXPECT_EQ(TopK(logits, 5), (std::vector<int32_t>{4, 1, 3, 0, 5}));
   EXPECT_EQ(TopK(logits, 10).size(), 6u);
+  const std::vector<float> with_nan = {1.0f, std::nanf(""), 3.0f, 2.0f};
+  EXPECT_EQ(TopK(with_nan, 4), (std::vector<int32_t>{2, 3, 0, 1}));
 }
 
 TEST(GreedyParityTest, TheRealModelRule) {
@@ -70,6 +73,7 @@ TEST(GreedyParityTest, TracesReadBackAndBadOnesAreRefused) {
   EXPECT_EQ(back->runs[0].top, t.runs[0].top);
   for (const char* bad : {"[]", "{}", R"({"runs": [{"prompt": [], "tokens": [], "top": []}]})",
                           R"({"runs": [{"prompt": [1], "tokens": [2], "top": []}]})",
+                          R"({"runs": [{"prompt": [1], "tokens": [], "top": []}]})",
                           R"({"runs": [{"prompt": [-1], "tokens": [], "top": []}]})",
                           R"({"runs": [{"prompt": [1], "tokens": [2], "top": [["x"]]}]})"}) {
     EXPECT_EQ(ParseGreedyTrace(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
