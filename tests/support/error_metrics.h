@@ -10,6 +10,11 @@ namespace kiln::testing {
 // sum of squares when `want` is all zeros), in float64.
 double Nmse(const std::vector<float>& got, const std::vector<float>& want);
 
+// The larger of `worst` and `d`, keeping a NaN: std::max(worst, NaN) is
+// `worst`, so a running max of differences built with it would let NaN
+// outputs pass any bound.
+inline double MaxKeepingNan(double worst, double d) { return d <= worst ? worst : d; }
+
 }  // namespace kiln::testing
 
 #endif  // KILN_TESTS_SUPPORT_ERROR_METRICS_H_

@@ -9,23 +9,20 @@
 #include "ir/status_macros.h"
 #include "models/checkpoint.h"
 #include "runtime/reference/weights.h"
+#include "tests/support/error_metrics.h"
 
 namespace kiln::testing {
 namespace {
 
 std::vector<int32_t> ToIds(const HostTensor& t) { return {t.ints.begin(), t.ints.end()}; }
 
-// max(worst, d) that keeps a NaN: std::max(worst, NaN) would drop it, and a
-// backend that returns NaN logits would then score 0.
-double Worse(double worst, double d) { return d <= worst ? worst : d; }
-
 // Max |a[row_a] - b[row_b]| over one vocabulary row of each (same width).
 double MaxAbsDiffRow(const HostTensor& a, int64_t row_a, const HostTensor& b, int64_t row_b) {
   const int64_t v = a.shape.back();
   double max = 0.0;
   for (int64_t i = 0; i < v; ++i) {
-    max = Worse(max,
-                std::fabs(static_cast<double>(a.floats[row_a * v + i]) - b.floats[row_b * v + i]));
+    max = MaxKeepingNan(
+        max, std::fabs(static_cast<double>(a.floats[row_a * v + i]) - b.floats[row_b * v + i]));
   }
   return max;
 }
@@ -93,7 +90,7 @@ absl::StatusOr<double> HfDtypeNoise(const std::string& dtype_dir, const std::str
   for (const auto [a, b] : {std::pair{&low.prefill_logits, &f32.prefill_logits},
                             std::pair{&low.decode_logits, &f32.decode_logits}}) {
     for (size_t i = 0; i < a->floats.size(); ++i) {
-      noise = Worse(noise, std::fabs(static_cast<double>(a->floats[i]) - b->floats[i]));
+      noise = MaxKeepingNan(noise, std::fabs(static_cast<double>(a->floats[i]) - b->floats[i]));
     }
   }
   if (!std::isfinite(noise)) {
@@ -110,8 +107,8 @@ absl::StatusOr<HfComparison> CompareWithTransformers(SequenceSession& session,
   const int64_t p = static_cast<int64_t>(expected.prompt.size());
   KILN_RETURN_IF_ERROR(CheckLogitsShape(prefill, p, expected.prefill_logits));
   for (int64_t row = 0; row < p; ++row) {
-    result.max_logit_diff =
-        Worse(result.max_logit_diff, MaxAbsDiffRow(prefill, row, expected.prefill_logits, row));
+    result.max_logit_diff = MaxKeepingNan(
+        result.max_logit_diff, MaxAbsDiffRow(prefill, row, expected.prefill_logits, row));
   }
   if (ArgmaxRow(prefill, p - 1) != expected.tokens[0]) result.argmax_mismatches.push_back(0);
   const int64_t steps = expected.decode_logits.shape[0];
@@ -119,8 +116,8 @@ absl::StatusOr<HfComparison> CompareWithTransformers(SequenceSession& session,
     const int32_t token = expected.tokens[step];
     KILN_ASSIGN_OR_RETURN(HostTensor logits, session.Forward(std::span<const int32_t>(&token, 1)));
     KILN_RETURN_IF_ERROR(CheckLogitsShape(logits, 1, expected.decode_logits));
-    result.max_logit_diff =
-        Worse(result.max_logit_diff, MaxAbsDiffRow(logits, 0, expected.decode_logits, step));
+    result.max_logit_diff = MaxKeepingNan(result.max_logit_diff,
+                                          MaxAbsDiffRow(logits, 0, expected.decode_logits, step));
     if (ArgmaxRow(logits, 0) != expected.tokens[step + 1]) {
       result.argmax_mismatches.push_back(static_cast<int>(step) + 1);
     }

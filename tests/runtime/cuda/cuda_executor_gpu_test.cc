@@ -27,8 +27,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "gtest/gtest.h"
 #include "codegen/sampling/sampling_host.h"
+#include "gtest/gtest.h"
 #include "runtime/cuda/cuda_executor.h"
 #include "runtime/cuda/gemm_choices.h"
 #include "runtime/cuda/gemm_tuner.h"
@@ -36,6 +36,7 @@
 #include "runtime/cuda/plan_host_executor.h"
 #include "runtime/cuda/plan_session.h"
 #include "tests/runtime/cuda/plan_scenario.h"
+#include "tests/support/error_metrics.h"
 #include "tests/support/gpu_buffers.h"
 #include "tests/support/hf_fixture.h"
 
@@ -126,8 +127,8 @@ TEST_P(CudaExecutorGpuTest, MatchesReferenceTwinAndEagerLaunches) {
   double vs_twin = 0;
   for (size_t s = 0; s < steps->size(); ++s) {
     for (size_t i = 0; i < (*steps)[s].got.size(); ++i) {
-      vs_twin =
-          std::max(vs_twin, static_cast<double>(std::fabs((*steps)[s].got[i] - (*twin)[s].got[i])));
+      vs_twin = testing::MaxKeepingNan(vs_twin,
+                                       std::fabs(double{(*steps)[s].got[i]} - (*twin)[s].got[i]));
     }
   }
   EXPECT_LE(vs_twin, tolerance);

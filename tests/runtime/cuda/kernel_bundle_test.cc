@@ -216,16 +216,15 @@ TEST(CompileModelCudaTargetTest, WritesAnEngineTheCudaLoaderAccepts) {
     EXPECT_NE(log.find("GEMM algorithms: measured on"), std::string::npos) << log;
   } else {
     EXPECT_FALSE(gemms->reason.empty());
-    EXPECT_NE(log.find("GEMM algorithms: not measured (" + gemms->reason + ")"),
-              std::string::npos)
+    EXPECT_NE(log.find("GEMM algorithms: not measured (" + gemms->reason + ")"), std::string::npos)
         << log;
     // --tune_gemms on refuses to write an engine it could not measure.
     const std::string on_log = out + ".on.log";
-    EXPECT_NE(std::system(("tools/compile-model --model " + model + " --out " + out +
-                           ".on --target sm_90 --max-seq 64 --buckets 16 --tune_gemms on 2>" +
-                           on_log)
-                              .c_str()),
-              0);
+    EXPECT_NE(
+        std::system(("tools/compile-model --model " + model + " --out " + out +
+                     ".on --target sm_90 --max-seq 64 --buckets 16 --tune_gemms on 2>" + on_log)
+                        .c_str()),
+        0);
     std::ifstream on_file(on_log);
     const std::string on_text(std::istreambuf_iterator<char>(on_file), {});
     EXPECT_NE(on_text.find("--tune_gemms on needs a GPU of the target's architecture here"),

@@ -24,6 +24,7 @@
 #include "runtime/cuda/plan_host_executor.h"
 #include "tests/runtime/cuda/host_renderings.h"
 #include "tests/runtime/cuda/plan_scenario.h"
+#include "tests/support/error_metrics.h"
 
 namespace kiln {
 namespace {
@@ -116,7 +117,7 @@ TEST_P(LaunchPlanTest, HostExecutionMatchesReference) {
   for (const testing::ScenarioStep& s : *steps) {
     double diff = 0;
     for (size_t i = 0; i < s.got.size(); ++i) {
-      diff = std::max(diff, static_cast<double>(std::fabs(s.got[i] - s.want[i])));
+      diff = testing::MaxKeepingNan(diff, std::fabs(double{s.got[i]} - s.want[i]));
     }
     EXPECT_LE(diff, tolerance) << s.function << " at position " << s.first_position;
     // The plan's argmax kernel agrees with its own logits.

@@ -12,6 +12,7 @@
 #include "passes/pipeline.h"
 #include "runtime/reference/weights.h"
 #include "tests/runtime/cuda/plan_models.h"
+#include "tests/support/error_metrics.h"
 
 namespace kiln::testing {
 namespace {
@@ -109,8 +110,7 @@ absl::StatusOr<CompiledPlanModel> CompileHfFixture(const std::string& dir, DType
   for (const SessionBucket& b : HfFixtureBuckets()) {
     buckets.push_back({b.function, 1, b.seq});
   }
-  KILN_RETURN_IF_ERROR(
-      CompileBuckets(model.module, kForwardFunction, buckets, kHfFixtureCapacity));
+  KILN_RETURN_IF_ERROR(CompileBuckets(model.module, kForwardFunction, buckets, kHfFixtureCapacity));
   KILN_RETURN_IF_ERROR(PlanEveryBucket(model, info));
   return model;
 }
@@ -166,9 +166,7 @@ double MaxLogitDiff(const std::vector<ScenarioStep>& steps) {
   double worst = 0;
   for (const ScenarioStep& s : steps) {
     for (size_t i = 0; i < s.got.size(); ++i) {
-      // Written so that a NaN is kept (std::max would drop it).
-      const double d = std::fabs(static_cast<double>(s.got[i]) - s.want[i]);
-      if (!(d <= worst)) worst = d;
+      worst = MaxKeepingNan(worst, std::fabs(static_cast<double>(s.got[i]) - s.want[i]));
     }
   }
   return worst;

@@ -17,6 +17,7 @@
 #include "runtime/generate/sampler.h"
 #include "runtime/reference/session.h"
 #include "tests/runtime/cuda/plan_models.h"
+#include "tests/support/error_metrics.h"
 
 namespace kiln {
 namespace {
@@ -63,7 +64,7 @@ class PlanSessionTest : public ::testing::Test {
     EXPECT_EQ(a.shape, b.shape);
     double worst = 0;
     for (size_t i = 0; i < std::min(a.floats.size(), b.floats.size()); ++i) {
-      worst = std::max(worst, static_cast<double>(std::fabs(a.floats[i] - b.floats[i])));
+      worst = testing::MaxKeepingNan(worst, std::fabs(double{a.floats[i]} - b.floats[i]));
     }
     return worst;
   }
