@@ -28,6 +28,7 @@
 #include "runtime/half.h"
 #include "tests/codegen/attention/attention_test_support.h"
 #include "tests/support/gpu_buffers.h"
+#include "tests/support/gpu_test_fixture.h"
 #include "runtime/cuda/cuda_handles.h"
 #include "runtime/cuda/cuda_status.h"
 #include "tools/gpu/nvrtc_compile.h"
@@ -73,17 +74,8 @@ void ExpectMatchesTwin(const std::string& what, const std::vector<float>& got,
   }
 }
 
-class AttentionGpuTest : public ::testing::Test {
+class AttentionGpuTest : public ::kiln::testing::GpuKernelTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<::kiln::testing::GpuUnderTest> gpu = ::kiln::testing::GpuForTests();
-    if (!gpu.ok()) GTEST_SKIP() << gpu.status().message();
-    arch_ = gpu->arch;
-    preset_ = gpu->preset;
-    std::printf("device %s (%s), %s tiles; %s\n", gpu->name.c_str(), arch_.c_str(),
-                preset_.name.c_str(), SeedNote().c_str());
-  }
-
   absl::StatusOr<LoadedKernel> Load(KernelKind kind, const AttentionShape& shape) {
     absl::StatusOr<KernelVariant> variant = VariantFor(kind, shape, preset_);
     if (!variant.ok()) return variant.status();
@@ -201,9 +193,6 @@ class AttentionGpuTest : public ::testing::Test {
     }
     return results;
   }
-
-  std::string arch_;
-  codegen::DeviceInfo preset_;
 };
 
 ProblemSpec Spec(int head_dim, int heads, int kv_heads, DType dtype, int64_t seq, int64_t capacity,

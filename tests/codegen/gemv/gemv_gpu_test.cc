@@ -30,6 +30,7 @@
 #include "runtime/half.h"
 #include "tests/codegen/gemv/gemv_test_support.h"
 #include "tests/support/gpu_buffers.h"
+#include "tests/support/gpu_test_fixture.h"
 #include "tools/gpu/device_checks.h"
 #include "runtime/cuda/cuda_handles.h"
 #include "runtime/cuda/cuda_status.h"
@@ -87,17 +88,8 @@ absl::Status Launch(const LoadedKernel& k, DeviceProblem& d, int64_t n, int64_t 
   return absl::OkStatus();
 }
 
-class GemvGpuTest : public ::testing::Test {
+class GemvGpuTest : public ::kiln::testing::GpuKernelTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<::kiln::testing::GpuUnderTest> gpu = ::kiln::testing::GpuForTests();
-    if (!gpu.ok()) GTEST_SKIP() << gpu.status().message();
-    arch_ = gpu->arch;
-    preset_ = gpu->preset;
-    std::printf("device %s (%s), %s tiling; %s\n", gpu->name.c_str(), arch_.c_str(),
-                preset_.name.c_str(), SeedNote().c_str());
-  }
-
   absl::StatusOr<LoadedKernel> Load(const GemvShape& shape, int64_t n_hint) {
     absl::StatusOr<GemvVariant> variant = GemvVariantFor(shape, n_hint, preset_);
     if (!variant.ok()) return variant.status();
@@ -113,9 +105,6 @@ class GemvGpuTest : public ::testing::Test {
     KILN_GPU_CHECK(cudaLibraryGetKernel(&k.kernel, k.library.get(), name.c_str()));
     return k;
   }
-
-  std::string arch_;
-  codegen::DeviceInfo preset_;
 };
 
 struct Case {

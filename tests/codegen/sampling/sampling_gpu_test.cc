@@ -25,6 +25,7 @@
 #include "runtime/cuda/cuda_handles.h"
 #include "runtime/cuda/cuda_status.h"
 #include "tests/support/gpu_buffers.h"
+#include "tests/support/gpu_test_fixture.h"
 #include "tests/support/test_seed.h"
 #include "tools/gpu/nvrtc_compile.h"
 
@@ -41,17 +42,8 @@ struct BatchResult {
   std::vector<int32_t> faults;
 };
 
-class SamplingGpuTest : public ::testing::Test {
+class SamplingGpuTest : public ::kiln::testing::GpuKernelTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<::kiln::testing::GpuUnderTest> gpu = ::kiln::testing::GpuForTests();
-    if (!gpu.ok()) GTEST_SKIP() << gpu.status().message();
-    arch_ = gpu->arch;
-    preset_ = gpu->preset;
-    std::printf("device %s (%s); %s\n", gpu->name.c_str(), arch_.c_str(),
-                ::kiln::testing::SeedNote().c_str());
-  }
-
   // Runs the kernel on `rows` rows of `logits` (already rounded to dtype).
   absl::StatusOr<BatchResult> Run(DType dtype, int vocab, const std::vector<float>& logits,
                                   const std::vector<SampleParams>& params) {
@@ -84,9 +76,6 @@ class SamplingGpuTest : public ::testing::Test {
     KILN_GPU_CHECK(cudaMemcpy(result.faults.data(), fp, rows * 4, cudaMemcpyDeviceToHost));
     return result;
   }
-
-  std::string arch_;
-  DeviceInfo preset_;
 };
 
 TEST_F(SamplingGpuTest, TokensAndFaultsEqualTheTwin) {
