@@ -140,15 +140,33 @@ struct KilnRow {
   }
 };
 
+// Sum over the warp: the xor butterfly (every lane ends with the total).
+__device__ __forceinline__ double kiln_warp_sum(double v) {
+  for (int o = 16; o > 0; o >>= 1) v = v + __shfl_xor_sync(kFull, v, o);
+  return v;
+}
+
+// The warp's largest value and its index, the lower index on ties (every
+// lane ends with both).
+__device__ __forceinline__ void kiln_warp_argmax(float& best, int& best_i) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const float ov = __shfl_xor_sync(kFull, best, o);
+    const int oi = __shfl_xor_sync(kFull, best_i, o);
+    if (ov > best || (ov == best && oi < best_i)) {
+      best = ov;
+      best_i = oi;
+    }
+  }
+}
+
 // Sum over the block: xor butterfly in each warp, then over the warp
 // totals padded with zeros (host: codegen/host_runtime.h kiln_block_sum).
 __device__ __forceinline__ double kiln_block_sum(double v, KilnShared& sh) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  for (int o = 16; o > 0; o >>= 1) v = v + __shfl_xor_sync(kFull, v, o);
+  v = kiln_warp_sum(v);
   if (lane == 0) sh.warp_sum[warp] = v;
   __syncthreads();
-  double w = lane < kWarps ? sh.warp_sum[lane] : 0.0;
-  for (int o = 16; o > 0; o >>= 1) w = w + __shfl_xor_sync(kFull, w, o);
+  const double w = kiln_warp_sum(lane < kWarps ? sh.warp_sum[lane] : 0.0);
   __syncthreads();
   return w;
 }
@@ -243,14 +261,12 @@ __device__ KilnCut kiln_top_p_cut(const KilnRow& row, const KilnCut& in, double 
     }
 #pragma unroll
     for (int b = 0; b < 16; ++b) {
-      double v = acc[b];
-      for (int o = 16; o > 0; o >>= 1) v = v + __shfl_xor_sync(kFull, v, o);
+      const double v = kiln_warp_sum(acc[b]);
       if (lane == 0) sh.bucket_warp[b][warp] = v;
     }
     __syncthreads();
     for (int b = warp; b < 16; b += kWarps) {
-      double w = lane < kWarps ? sh.bucket_warp[b][lane] : 0.0;
-      for (int o = 16; o > 0; o >>= 1) w = w + __shfl_xor_sync(kFull, w, o);
+      const double w = kiln_warp_sum(lane < kWarps ? sh.bucket_warp[b][lane] : 0.0);
       if (lane == 0) sh.bucket_total[b] = w;
     }
     __syncthreads();
@@ -314,14 +330,7 @@ $KERNEL(const kiln_logit_t* __restrict__ logits, const KilnSampleParams* __restr
       best_i = j;
     }
   }
-  for (int o = 16; o > 0; o >>= 1) {
-    const float ov = __shfl_xor_sync(kFull, best, o);
-    const int oi = __shfl_xor_sync(kFull, best_i, o);
-    if (ov > best || (ov == best && oi < best_i)) {
-      best = ov;
-      best_i = oi;
-    }
-  }
+  kiln_warp_argmax(best, best_i);
   if (lane == 0) {
     sh.warp_best[warp] = best;
     sh.warp_best_i[warp] = best_i;
@@ -329,14 +338,7 @@ $KERNEL(const kiln_logit_t* __restrict__ logits, const KilnSampleParams* __restr
   const bool any_nan = __syncthreads_or(nan) != 0;
   best = lane < kWarps ? sh.warp_best[lane] : __int_as_float(0xff800000);
   best_i = lane < kWarps ? sh.warp_best_i[lane] : kNoIndex;
-  for (int o = 16; o > 0; o >>= 1) {
-    const float ov = __shfl_xor_sync(kFull, best, o);
-    const int oi = __shfl_xor_sync(kFull, best_i, o);
-    if (ov > best || (ov == best && oi < best_i)) {
-      best = ov;
-      best_i = oi;
-    }
-  }
+  kiln_warp_argmax(best, best_i);
   if (any_nan || prm.greedy != 0) {
     if (t == 0) {
       tokens[blockIdx.x] = any_nan ? -1 : best_i;
