@@ -19,7 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "codegen/model_kernels.h"
 #include "codegen/render.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 
 namespace kiln::codegen {
 namespace {

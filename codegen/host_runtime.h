@@ -11,7 +11,7 @@
 #include <limits>
 #include <span>
 
-#include "runtime/half.h"
+#include "base/half.h"
 
 namespace kiln::codegen::host {
 

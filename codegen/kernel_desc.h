@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "ir/dtype.h"
+#include "base/dtype.h"
 
 namespace kiln::codegen {
 

@@ -24,7 +24,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ir/builder.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "ir/text.h"
 #include "ir/verifier.h"
 

@@ -6,7 +6,7 @@
 #include "absl/strings/str_replace.h"
 #include "codegen/render.h"
 #include "ir/builder.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "ir/text.h"
 #include "models/model.h"
 #include "models/registry.h"

@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "codegen/device_info.h"
 #include "codegen/lower.h"
-#include "ir/dtype.h"
+#include "base/dtype.h"
 
 namespace kiln::codegen {
 

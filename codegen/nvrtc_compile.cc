@@ -13,8 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "ir/status_macros.h"
-#include "runtime/engine/sha256.h"
+#include "base/status_macros.h"
+#include "base/sha256.h"
 
 namespace kiln::codegen {
 namespace {

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "codegen/render.h"
 #include "codegen/render_common.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 
 namespace kiln::codegen {
 

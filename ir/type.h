@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "ir/dtype.h"
+#include "base/dtype.h"
 
 namespace kiln {
 

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ir/infer.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 
 namespace kiln {
 namespace {

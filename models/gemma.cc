@@ -1,7 +1,7 @@
 // Gemma (v1) as in Transformers' modeling_gemma.py: the Llama decoder with
 // embeddings scaled by sqrt(hidden), RMSNorm scaling by (1 + w), a GeGLU MLP
 // with tanh-approximated GELU, and tied embeddings.
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "models/architectures.h"
 #include "models/decoder.h"
 

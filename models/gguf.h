@@ -30,7 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "models/gguf_types.h"
-#include "models/mapped_file.h"
+#include "base/mapped_file.h"
 
 namespace kiln {
 

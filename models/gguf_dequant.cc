@@ -4,7 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "runtime/half.h"
+#include "base/half.h"
 
 namespace kiln {
 namespace {

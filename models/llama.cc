@@ -1,7 +1,7 @@
 // Llama (Llama 2 and Llama 3 configs) as in Transformers' modeling_llama.py:
 // pre-RMSNorm decoder, rotary attention with grouped KV heads, SwiGLU MLP.
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "models/architectures.h"
 #include "models/decoder.h"
 

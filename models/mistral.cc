@@ -1,6 +1,6 @@
 // Mistral as in Transformers' modeling_mistral.py: the Llama decoder with
 // sliding-window attention (a query at position p sees keys p - w < j <= p).
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "models/architectures.h"
 #include "models/decoder.h"
 

@@ -8,16 +8,9 @@
 #include <vector>
 
 #include "ir/module.h"
+#include "ir/step_function.h"
 
 namespace kiln {
-
-// Name of the function every builder emits. Its signature is
-//   @forward(%input_ids: i32[batch,seq], %positions: i32[batch,seq],
-//            %k_cache.0: T[batch,cache,kv_heads,head_dim], %v_cache.0: ..., ...)
-// returning (%logits: T[batch,seq,vocab], the updated caches in the same
-// order). positions[b, s] is the absolute position of token (b, s), which is
-// also its slot in the static KV cache.
-inline constexpr char kForwardFunction[] = "forward";
 
 // Options for building a model's IR.
 struct BuildOptions {

@@ -23,8 +23,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "ir/dtype.h"
-#include "models/mapped_file.h"
+#include "base/dtype.h"
+#include "base/mapped_file.h"
 #include "nlohmann/json_fwd.hpp"
 
 namespace kiln {

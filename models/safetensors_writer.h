@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "ir/dtype.h"
+#include "base/dtype.h"
 
 namespace kiln {
 

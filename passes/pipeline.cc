@@ -1,7 +1,7 @@
 #include "passes/pipeline.h"
 
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "ir/verifier.h"
 
 namespace kiln {

@@ -21,8 +21,8 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
-#include "passes/free_list.h"
+#include "base/status_macros.h"
+#include "base/free_list.h"
 #include "passes/passes.h"
 
 namespace kiln {

@@ -1,6 +1,6 @@
 // The pass registry: every pass Kiln has, by name.
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "passes/pass.h"
 #include "passes/passes.h"
 

@@ -13,7 +13,7 @@
 //   3. replace every bound symbol in every node type by its size.
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "ir/verifier.h"
 #include "passes/passes.h"
 

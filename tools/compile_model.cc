@@ -21,7 +21,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "models/checkpoint.h"
 #include "models/config_reader.h"
 #include "models/gguf_model.h"

@@ -16,7 +16,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "runtime/cuda/cuda_engine.h"
 #include "runtime/cuda/plan_session.h"

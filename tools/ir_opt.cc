@@ -11,7 +11,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "ir/text.h"
 #include "passes/pipeline.h"
 #include "tools/cli.h"

@@ -14,7 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "ir/text.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"

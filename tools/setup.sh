@@ -13,6 +13,7 @@ packages=(
   libgtest-dev         # GoogleTest (static archives)
   nlohmann-json3-dev   # JSON for config.json and safetensors headers
   libpcre2-dev         # Unicode regexes for tokenizer pre-tokenizers
+  libssl-dev           # libcrypto: SHA-256 of engine files (SHA extensions)
   libbenchmark-dev     # Google Benchmark for tools/bench
   clang                # libFuzzer targets and sanitizer builds
   libclang-rt-14-dev   # libFuzzer and sanitizer runtimes for clang

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "runtime/half.h"
+#include "base/half.h"
 
 namespace kiln::codegen::attention {
 namespace {

@@ -18,7 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "codegen/device_info.h"
-#include "ir/dtype.h"
+#include "base/dtype.h"
 
 namespace kiln::codegen::gemv {
 

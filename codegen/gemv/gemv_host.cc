@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "runtime/half.h"
+#include "base/half.h"
 
 namespace kiln::codegen::gemv {
 namespace {

@@ -15,7 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "codegen/host_runtime.h"
-#include "runtime/counter_rng.h"
+#include "base/counter_rng.h"
 
 namespace kiln::codegen::sampling {
 namespace {

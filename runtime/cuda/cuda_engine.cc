@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "codegen/device_info.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "runtime/cuda/gemm_choices.h"
 #include "runtime/cuda/kernel_bundle.h"
 #include "runtime/cuda/launch_plan.h"

@@ -10,13 +10,13 @@
 #include "absl/strings/str_cat.h"
 #include "codegen/attention/attention_host.h"
 #include "codegen/gemv/gemv_config.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "runtime/cuda/arena_plan.h"
 #include "runtime/cuda/cuda_gemm.h"
 #include "runtime/cuda/gemm_shapes.h"
 #include "runtime/cuda/cuda_handles.h"
 #include "runtime/cuda/cuda_status.h"
-#include "runtime/half.h"
+#include "base/half.h"
 
 namespace kiln {
 namespace {

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "runtime/cuda/cuda_status.h"
 #include "runtime/cuda/gemm_shapes.h"
 

@@ -24,7 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "ir/dtype.h"
+#include "base/dtype.h"
 
 namespace kiln {
 

@@ -4,7 +4,7 @@
 #include <cuda_runtime_api.h>
 
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "runtime/cuda/cuda_gemm.h"
 #include "runtime/cuda/cuda_handles.h"
 #include "runtime/cuda/cuda_status.h"

@@ -11,9 +11,9 @@
 #include "codegen/gemv/gemv_cuda.h"
 #include "codegen/sampling/sampling_cuda.h"
 #include "codegen/render.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "nlohmann/json.hpp"
-#include "runtime/engine/sha256.h"
+#include "base/sha256.h"
 
 namespace kiln {
 namespace {

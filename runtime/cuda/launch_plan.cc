@@ -5,7 +5,7 @@
 //      broken by the definition index of the last node a step computes (so
 //      the plan reads like the IR);
 //   3. memory: scratch offsets first-fit in launch order, each value freed
-//      after the last step that touches it (passes/free_list.h). A step's
+//      after the last step that touches it (base/free_list.h). A step's
 //      outputs never share space with its inputs unless the step is
 //      written to work in place (the RoPE kernel's q).
 #include "runtime/cuda/launch_plan.h"
@@ -17,8 +17,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "codegen/lower.h"
-#include "ir/status_macros.h"
-#include "passes/free_list.h"
+#include "base/status_macros.h"
+#include "base/free_list.h"
 #include "runtime/cuda/launch_plan_internal.h"
 
 namespace kiln {

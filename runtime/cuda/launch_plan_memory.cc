@@ -6,8 +6,8 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
-#include "passes/free_list.h"
+#include "base/status_macros.h"
+#include "base/free_list.h"
 #include "runtime/cuda/launch_plan.h"
 #include "runtime/cuda/launch_plan_internal.h"
 

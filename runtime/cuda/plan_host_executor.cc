@@ -4,9 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "codegen/attention/attention_host.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "ir/text.h"
-#include "runtime/half.h"
+#include "base/half.h"
 
 namespace kiln {
 namespace {

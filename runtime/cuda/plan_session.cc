@@ -3,7 +3,7 @@
 #include <functional>
 
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 
 namespace kiln {
 

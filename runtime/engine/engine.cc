@@ -6,12 +6,12 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "ir/text.h"
 #include "models/checkpoint.h"
 #include "models/safetensors_writer.h"
-#include "runtime/engine/sha256.h"
-#include "runtime/half.h"
+#include "base/sha256.h"
+#include "base/half.h"
 #include "runtime/reference/weights.h"
 
 namespace kiln {

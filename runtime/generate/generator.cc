@@ -5,8 +5,8 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
-#include "models/model.h"
+#include "base/status_macros.h"
+#include "ir/step_function.h"
 #include "runtime/generate/sampler.h"
 #include "runtime/reference/batch_session.h"
 #include "runtime/tokenizer/stream_decoder.h"

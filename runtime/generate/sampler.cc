@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "runtime/counter_rng.h"
+#include "base/counter_rng.h"
 
 namespace kiln {
 namespace {

@@ -4,8 +4,8 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
-#include "models/model.h"
+#include "base/status_macros.h"
+#include "ir/step_function.h"
 
 namespace kiln {
 

@@ -15,7 +15,7 @@
 namespace kiln {
 
 // Owns the static KV caches of `batch` independent sequences (rows) and
-// steps a model's forward function (models/model.h's convention) on all of
+// steps a model's forward function (ir/step_function.h's convention) on all of
 // them at once: each Forward call appends each row's tokens at that row's
 // next cache positions. Rows may run different numbers of tokens, none
 // included; every row's result equals what the row would get alone in a

@@ -1,7 +1,7 @@
 #include "runtime/reference/gguf_weights.h"
 
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 
 namespace kiln {
 

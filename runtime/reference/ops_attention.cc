@@ -2,7 +2,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "runtime/half.h"
+#include "base/half.h"
 #include "runtime/reference/ops_internal.h"
 
 namespace kiln::reference_ops {

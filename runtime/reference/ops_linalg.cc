@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/half.h"
+#include "base/half.h"
 #include "runtime/reference/ops_internal.h"
 
 namespace kiln::reference_ops {

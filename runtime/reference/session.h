@@ -15,7 +15,7 @@
 namespace kiln {
 
 // Owns the static KV caches of one sequence and steps a model's forward
-// function (models/model.h's convention) through prefill and decode: each
+// function (ir/step_function.h's convention) through prefill and decode: each
 // Forward call appends tokens at the next cache positions. The executor must
 // outlive the session.
 //

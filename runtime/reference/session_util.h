@@ -25,7 +25,7 @@ struct SessionBucket {
 // The batch `function` was compiled for: the static first dim of its
 // input_ids, or 0 when that dim is symbolic (the generic @forward, which
 // runs any batch). Fails when the module has no such step function
-// (models/model.h's forward signature).
+// (ir/step_function.h's forward signature).
 absl::StatusOr<int64_t> StepFunctionBatch(const Module& module, const std::string& function);
 
 // Checks that every bucket is a step function of `module` with a positive

@@ -1,6 +1,6 @@
 #include "runtime/reference/tensor.h"
 
-#include "runtime/half.h"
+#include "base/half.h"
 
 namespace kiln {
 

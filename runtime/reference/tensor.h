@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "ir/dtype.h"
+#include "base/dtype.h"
 
 namespace kiln {
 

@@ -4,8 +4,8 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
-#include "runtime/half.h"
+#include "base/status_macros.h"
+#include "base/half.h"
 
 namespace kiln {
 namespace {

@@ -1,6 +1,6 @@
 #include "runtime/tokenizer/added_tokens.h"
 
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "runtime/tokenizer/utf8.h"
 
 namespace kiln::tokenizer {

@@ -1,6 +1,6 @@
 #include "runtime/tokenizer/decoder.h"
 
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "runtime/tokenizer/byte_level.h"
 #include "runtime/tokenizer/utf8.h"
 

@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "runtime/tokenizer/bpe.h"
 #include "runtime/tokenizer/spm.h"
 #include "runtime/tokenizer/utf8.h"

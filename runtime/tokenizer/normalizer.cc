@@ -1,6 +1,6 @@
 #include "runtime/tokenizer/normalizer.h"
 
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "runtime/tokenizer/nfc.h"
 
 namespace kiln::tokenizer {

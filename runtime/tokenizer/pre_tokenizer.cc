@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "runtime/tokenizer/byte_level.h"
 
 namespace kiln::tokenizer {

@@ -5,10 +5,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "runtime/tokenizer/bpe.h"
-#include "runtime/tokenizer/file_util.h"
+#include "base/file_util.h"
 #include "runtime/tokenizer/utf8.h"
 
 namespace kiln::tokenizer {

@@ -20,7 +20,7 @@
 #include "codegen/host_runtime.h"
 #include "gtest/gtest.h"
 #include "ir/text.h"
-#include "runtime/half.h"
+#include "base/half.h"
 #include "runtime/reference/executor.h"
 #include "tests/codegen/kernel_inputs.h"
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "runtime/half.h"
+#include "base/half.h"
 
 namespace kiln::codegen::testing {
 

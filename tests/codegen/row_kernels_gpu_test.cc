@@ -20,7 +20,7 @@
 #include "codegen/nvrtc_compile.h"
 #include "codegen/render.h"
 #include "gtest/gtest.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "ir/text.h"
 #include "runtime/cuda/cuda_handles.h"
 #include "runtime/cuda/cuda_status.h"

@@ -16,7 +16,7 @@
 #include "models/gguf_dequant.h"
 #include "models/gguf_writer.h"
 #include "models/registry.h"
-#include "runtime/half.h"
+#include "base/half.h"
 #include "runtime/reference/gguf_weights.h"
 #include "runtime/reference/session.h"
 #include "runtime/reference/weights.h"

@@ -1,7 +1,7 @@
 #include "tests/runtime/bucketed_model.h"
 
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "models/checkpoint.h"
 #include "models/model.h"
 #include "models/registry.h"

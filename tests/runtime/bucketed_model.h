@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "ir/dtype.h"
+#include "base/dtype.h"
 #include "runtime/reference/executor.h"
 #include "runtime/reference/session_util.h"
 

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/cuda/cuda_status.h"
-#include "runtime/half.h"
+#include "base/half.h"
 
 namespace kiln::testing {
 

@@ -13,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "codegen/device_info.h"
-#include "ir/dtype.h"
+#include "base/dtype.h"
 #include "runtime/cuda/cuda_handles.h"
 
 namespace kiln::testing {

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "models/checkpoint.h"
 #include "runtime/reference/weights.h"
 #include "tests/support/error_metrics.h"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "ir/dtype.h"
+#include "base/dtype.h"
 #include "runtime/reference/sequence_session.h"
 #include "runtime/reference/tensor.h"
 

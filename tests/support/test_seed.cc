@@ -4,7 +4,7 @@
 #include <functional>
 
 #include "gtest/gtest.h"
-#include "runtime/half.h"
+#include "base/half.h"
 
 namespace kiln::testing {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "ir/dtype.h"
+#include "base/dtype.h"
 
 namespace kiln::testing {
 

@@ -14,9 +14,9 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "nlohmann/json.hpp"
-#include "runtime/tokenizer/file_util.h"
+#include "base/file_util.h"
 #include "tools/bench/greedy_parity.h"
 #include "tools/bench/kiln_runner.h"
 #include "tools/cli.h"
@@ -55,7 +55,7 @@ absl::Status Run() {
   if (dir.empty() || absl::GetFlag(FLAGS_reference).empty()) {
     return absl::InvalidArgumentError("give --engine DIR and --reference TRACE.json");
   }
-  KILN_ASSIGN_OR_RETURN(std::string text, tokenizer::ReadFileToString(
+  KILN_ASSIGN_OR_RETURN(std::string text, ReadFileToString(
                                               absl::GetFlag(FLAGS_reference), kMaxTraceBytes));
   KILN_ASSIGN_OR_RETURN(GreedyTrace reference, ParseGreedyTrace(text));
   if (reference.runs.empty()) return absl::InvalidArgumentError("the reference trace has no runs");

@@ -26,7 +26,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "runtime/engine/engine.h"
 #include "runtime/reference/ops.h"

@@ -5,7 +5,7 @@
 #include <span>
 
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "runtime/cuda/plan_session.h"
 #include "runtime/generate/device_sampling.h"
 #include "runtime/generate/sampler.h"

@@ -6,7 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "runtime/half.h"
+#include "base/half.h"
 #include "runtime/cuda/cuda_handles.h"
 #include "runtime/cuda/cuda_status.h"
 #include "tools/gpu/device_checks.h"

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <random>
 
-#include "runtime/half.h"
+#include "base/half.h"
 
 namespace kiln::gpu {
 

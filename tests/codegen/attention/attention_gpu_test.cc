@@ -25,7 +25,7 @@
 #include "codegen/attention/attention_host.h"
 #include "codegen/device_info.h"
 #include "gtest/gtest.h"
-#include "runtime/half.h"
+#include "base/half.h"
 #include "tests/codegen/attention/attention_test_support.h"
 #include "tests/support/gpu_buffers.h"
 #include "tests/support/gpu_test_fixture.h"

@@ -7,7 +7,7 @@
 #include <numeric>
 
 #include "gtest/gtest.h"
-#include "runtime/half.h"
+#include "base/half.h"
 
 namespace kiln::codegen::attention::testing {
 

@@ -27,7 +27,7 @@
 #include "codegen/gemv/gemv_host.h"
 #include "codegen/nvrtc_compile.h"
 #include "gtest/gtest.h"
-#include "runtime/half.h"
+#include "base/half.h"
 #include "tests/codegen/gemv/gemv_test_support.h"
 #include "tests/support/gpu_buffers.h"
 #include "tests/support/gpu_test_fixture.h"

@@ -6,7 +6,7 @@
 #include <functional>
 
 #include "gtest/gtest.h"
-#include "runtime/half.h"
+#include "base/half.h"
 
 namespace kiln::codegen::gemv::testing {
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "codegen/gemv/gemv_host.h"
-#include "ir/dtype.h"
+#include "base/dtype.h"
 #include "tests/support/error_metrics.h"
 #include "tests/support/test_seed.h"
 

@@ -21,7 +21,7 @@
 #include "codegen/gemv/gemv_host.h"
 #include "gtest/gtest.h"
 #include "ir/builder.h"
-#include "runtime/half.h"
+#include "base/half.h"
 #include "runtime/reference/executor.h"
 #include "tests/codegen/gemv/gemv_test_support.h"
 #include "tests/support/one_op.h"

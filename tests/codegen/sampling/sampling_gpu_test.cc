@@ -21,7 +21,7 @@
 #include "codegen/sampling/sampling_cuda.h"
 #include "codegen/sampling/sampling_host.h"
 #include "gtest/gtest.h"
-#include "ir/dtype.h"
+#include "base/dtype.h"
 #include "runtime/cuda/cuda_handles.h"
 #include "runtime/cuda/cuda_status.h"
 #include "tests/support/gpu_buffers.h"

@@ -7,7 +7,7 @@
 #include <sstream>
 #include <vector>
 
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "models/config_reader.h"
 #include "models/registry.h"
 #include "models/safetensors_writer.h"

@@ -5,7 +5,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
-#include "ir/status_macros.h"
+#include "base/status_macros.h"
 #include "models/checkpoint.h"
 #include "models/config_reader.h"
 #include "models/registry.h"

@@ -11,7 +11,7 @@
 
 #include "gtest/gtest.h"
 #include "models/checkpoint.h"
-#include "runtime/engine/sha256.h"
+#include "base/sha256.h"
 #include "runtime/reference/session.h"
 #include "runtime/reference/weights.h"
 
@@ -258,28 +258,5 @@ TEST(CompileModelTest, BadRequestsFailWithTheirReason) {
             0);
   EXPECT_NE(ReadLog(out).find("--model /nonexistent does not exist: give a Hugging Face model directory or a .gguf file"), std::string::npos);
 }
-
-TEST(Sha256Test, MatchesFips180Vectors) {
-  auto hex = [](const std::string& s) {
-    return Sha256Hex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
-  };
-  EXPECT_EQ(hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  // A million 'a's, fed in uneven pieces to exercise buffering.
-  Sha256 hash;
-  std::string piece(997, 'a');
-  int64_t left = 1000000;
-  while (left > 0) {
-    size_t n = static_cast<size_t>(std::min<int64_t>(left, 997));
-    hash.Update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(piece.data()), n));
-    left -= static_cast<int64_t>(n);
-  }
-  std::array<uint8_t, 32> digest = hash.Finish();
-  EXPECT_EQ(digest[0], 0xcd);
-  EXPECT_EQ(digest[31], 0xd0);
-}
-
 }  // namespace
 }  // namespace kiln

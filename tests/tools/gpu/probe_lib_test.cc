@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "runtime/half.h"
+#include "base/half.h"
 #include "tools/gpu/nvrtc_compile.h"
 #include "tools/gpu/probe_kernels.h"
 

@@ -1,8 +1,8 @@
 // First-fit allocation of byte ranges in one growing arena, shared by
 // plan-memory (IR values in definition order) and the CUDA launch plan
 // (values in launch order).
-#ifndef KILN_PASSES_FREE_LIST_H_
-#define KILN_PASSES_FREE_LIST_H_
+#ifndef KILN_BASE_FREE_LIST_H_
+#define KILN_BASE_FREE_LIST_H_
 
 #include <cstdint>
 #include <iterator>
@@ -61,4 +61,4 @@ class FreeList {
 
 }  // namespace kiln
 
-#endif  // KILN_PASSES_FREE_LIST_H_
+#endif  // KILN_BASE_FREE_LIST_H_

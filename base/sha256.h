@@ -1,9 +1,12 @@
-// SHA-256 (FIPS 180-4), for engine-artefact checksums.
-#ifndef KILN_RUNTIME_ENGINE_SHA256_H_
-#define KILN_RUNTIME_ENGINE_SHA256_H_
+// SHA-256 (FIPS 180-4) through OpenSSL's libcrypto, which uses the CPU's SHA
+// extensions where it has them: engine loads digest every file, hundreds of
+// MiB of weights included, so the hash's speed is load time.
+#ifndef KILN_BASE_SHA256_H_
+#define KILN_BASE_SHA256_H_
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -15,16 +18,16 @@ namespace kiln {
 class Sha256 {
  public:
   Sha256();
+  ~Sha256();
+  Sha256(Sha256&&) noexcept;
+  Sha256& operator=(Sha256&&) noexcept;
+
   void Update(std::span<const uint8_t> bytes);
   std::array<uint8_t, 32> Finish();
 
  private:
-  void Compress(const uint8_t* block);
-
-  std::array<uint32_t, 8> state_;
-  std::array<uint8_t, 64> buffer_{};
-  size_t buffered_ = 0;
-  uint64_t total_bytes_ = 0;
+  struct Context;
+  std::unique_ptr<Context> context_;
 };
 
 // Lower-case hex digest of `bytes`.
@@ -39,4 +42,4 @@ absl::StatusOr<FileDigest> DigestFile(const std::string& path);
 
 }  // namespace kiln
 
-#endif  // KILN_RUNTIME_ENGINE_SHA256_H_
+#endif  // KILN_BASE_SHA256_H_

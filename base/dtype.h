@@ -1,6 +1,6 @@
 // Element types of Kiln IR values.
-#ifndef KILN_IR_DTYPE_H_
-#define KILN_IR_DTYPE_H_
+#ifndef KILN_BASE_DTYPE_H_
+#define KILN_BASE_DTYPE_H_
 
 #include <cstdint>
 #include <optional>
@@ -33,4 +33,4 @@ std::optional<int64_t> StorageBytes(DType dtype, int64_t count);
 
 }  // namespace kiln
 
-#endif  // KILN_IR_DTYPE_H_
+#endif  // KILN_BASE_DTYPE_H_

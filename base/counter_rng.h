@@ -1,8 +1,8 @@
 // The counter-based uniform draw every sampler uses (the CPU sampler, the
 // GPU sampling kernel and its twin): stateless, so a request replays the
 // same tokens on any backend and a kernel needs no RNG state.
-#ifndef KILN_RUNTIME_COUNTER_RNG_H_
-#define KILN_RUNTIME_COUNTER_RNG_H_
+#ifndef KILN_BASE_COUNTER_RNG_H_
+#define KILN_BASE_COUNTER_RNG_H_
 
 #include <cstdint>
 
@@ -26,4 +26,4 @@ inline double CounterUniformDraw(uint64_t seed, uint64_t counter) {
 
 }  // namespace kiln
 
-#endif  // KILN_RUNTIME_COUNTER_RNG_H_
+#endif  // KILN_BASE_COUNTER_RNG_H_

@@ -1,6 +1,6 @@
 // Status propagation macros used across Kiln (the XLA/IREE idiom).
-#ifndef KILN_IR_STATUS_MACROS_H_
-#define KILN_IR_STATUS_MACROS_H_
+#ifndef KILN_BASE_STATUS_MACROS_H_
+#define KILN_BASE_STATUS_MACROS_H_
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -25,4 +25,4 @@
   if (!tmp.ok()) return tmp.status();               \
   lhs = std::move(tmp).value()
 
-#endif  // KILN_IR_STATUS_MACROS_H_
+#endif  // KILN_BASE_STATUS_MACROS_H_

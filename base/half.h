@@ -8,14 +8,14 @@
 // sees exactly the values a GPU kernel stores. NaN inputs always produce a
 // quiet NaN of the same sign; they never turn into infinity, which a plain
 // "add the rounding bias" trick would do to NaNs with a full low payload.
-#ifndef KILN_RUNTIME_HALF_H_
-#define KILN_RUNTIME_HALF_H_
+#ifndef KILN_BASE_HALF_H_
+#define KILN_BASE_HALF_H_
 
 #include <cstdint>
 #include <span>
 #include <vector>
 
-#include "ir/dtype.h"
+#include "base/dtype.h"
 
 namespace kiln {
 
@@ -44,4 +44,4 @@ std::vector<float> DecodeFloats(std::span<const uint8_t> bytes, DType dtype);
 
 }  // namespace kiln
 
-#endif  // KILN_RUNTIME_HALF_H_
+#endif  // KILN_BASE_HALF_H_

@@ -2,7 +2,7 @@
 // GCC's _Float16 (libgcc's IEEE conversions) for f16, and for bf16 a
 // round-to-nearest-even decision made in float64 arithmetic, which shares no
 // bit tricks with the code under test.
-#include "runtime/half.h"
+#include "base/half.h"
 
 #include <cmath>
 #include <cstdint>

@@ -1,7 +1,7 @@
 // A whole file mapped read-only into memory, for the weight-file readers
 // (safetensors, GGUF).
-#ifndef KILN_MODELS_MAPPED_FILE_H_
-#define KILN_MODELS_MAPPED_FILE_H_
+#ifndef KILN_BASE_MAPPED_FILE_H_
+#define KILN_BASE_MAPPED_FILE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -54,4 +54,4 @@ class MappedFile {
 
 }  // namespace kiln
 
-#endif  // KILN_MODELS_MAPPED_FILE_H_
+#endif  // KILN_BASE_MAPPED_FILE_H_

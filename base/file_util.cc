@@ -1,4 +1,4 @@
-#include "runtime/tokenizer/file_util.h"
+#include "base/file_util.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace kiln::tokenizer {
+namespace kiln {
 
 absl::StatusOr<std::string> ReadFileToString(const std::string& path, size_t max_bytes) {
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
@@ -23,7 +23,7 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path, size_t max
     if (n > 0) {
       if (data.size() + n > max_bytes) {
         return absl::InvalidArgumentError(
-            absl::StrCat(path, " is larger than ", max_bytes, " bytes; not a tokenizer file"));
+            absl::StrCat(path, " is larger than ", max_bytes, " bytes, the limit for this kind of file"));
       }
       data.append(buffer, n);
     }
@@ -35,4 +35,4 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path, size_t max
   return data;
 }
 
-}  // namespace kiln::tokenizer
+}  // namespace kiln
