@@ -74,4 +74,14 @@ void MappedFile::Unmap() {
   size_ = 0;
 }
 
+void DropResidentPages(std::span<const uint8_t> bytes) {
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(bytes.data());
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = (begin + bytes.size()) / page * page;
+  if (bytes.empty() || last <= first) return;
+  // Advice only: a failure leaves the pages resident, which is harmless.
+  madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 }  // namespace kiln

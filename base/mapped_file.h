@@ -52,6 +52,13 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Asks the kernel to drop the resident pages lying wholly inside `bytes`, a
+// range of a live MappedFile's bytes(). The contents do not change: a later
+// read faults the pages back in from the file. For a caller that has copied
+// what it needs (a decoded weight) and will not read the range again soon,
+// this keeps resident memory at one copy rather than two.
+void DropResidentPages(std::span<const uint8_t> bytes);
+
 }  // namespace kiln
 
 #endif  // KILN_BASE_MAPPED_FILE_H_

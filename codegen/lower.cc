@@ -40,7 +40,7 @@ const Shape& RowShape(const Function& f, const Node& n) {
 
 class Lowering {
  public:
-  Lowering(const Function& f, std::vector<ValueId> members, const DeviceInfo& info)
+  Lowering(const Function& f, std::vector<ValueId> members, const GpuTarget& info)
       : f_(f), members_(std::move(members)), info_(info) {
     member_set_.insert(members_.begin(), members_.end());
   }
@@ -384,7 +384,7 @@ class Lowering {
   const Function& f_;
   std::vector<ValueId> members_;
   std::set<ValueId> member_set_;
-  const DeviceInfo& info_;
+  const GpuTarget& info_;
   KernelDesc desc_;
   KernelBuilder b_{desc_};
   Shape leading_;
@@ -447,11 +447,11 @@ bool IsRowOp(const Node& n) {
 }
 
 absl::StatusOr<KernelDesc> LowerNodes(const Function& f, const std::vector<ValueId>& members,
-                                      const std::string& name, const DeviceInfo& info) {
+                                      const std::string& name, const GpuTarget& info) {
   return Lowering(f, members, info).Run(name);
 }
 
-absl::StatusOr<LoweredFunction> LowerFunction(const Function& f, const DeviceInfo& info) {
+absl::StatusOr<LoweredFunction> LowerFunction(const Function& f, const GpuTarget& info) {
   LoweredFunction out;
   // Row members of each group (an unfused node is its own group), joined
   // along direct edges between them.
@@ -497,7 +497,7 @@ absl::StatusOr<LoweredFunction> LowerFunction(const Function& f, const DeviceInf
   return out;
 }
 
-absl::StatusOr<KernelDesc> LowerSampleArgmax(DType dtype, int64_t vocab, const DeviceInfo& info) {
+absl::StatusOr<KernelDesc> LowerSampleArgmax(DType dtype, int64_t vocab, const GpuTarget& info) {
   Module m;
   m.name = "sample";
   FunctionBuilder fb(m, "sample");

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "codegen/device_info.h"
+#include "codegen/gpu_target.h"
 #include "codegen/kernel_desc.h"
 #include "ir/module.h"
 
@@ -42,17 +42,17 @@ bool IsRowOp(const Node& node);
 // be symbolic, the last must be static). Errors are Unimplemented for
 // shapes the row model cannot express (e.g. a broadcast that is neither a
 // full operand nor one [cols] vector).
-absl::StatusOr<LoweredFunction> LowerFunction(const Function& f, const DeviceInfo& info);
+absl::StatusOr<LoweredFunction> LowerFunction(const Function& f, const GpuTarget& info);
 
 // Lowers the nodes `members` of `f` (row ops, in definition order) into one
 // kernel named KernelNameFor(name).
 absl::StatusOr<KernelDesc> LowerNodes(const Function& f, const std::vector<ValueId>& members,
-                                      const std::string& name, const DeviceInfo& info);
+                                      const std::string& name, const GpuTarget& info);
 
 // The greedy sampling kernel "sample_argmax": argmax over the last axis of
 // `logits` [rows, vocab] in `dtype`, one int32 per row (first index of the
 // maximum; a NaN wins, as the reference's argmax). Buffers: logits, result.
-absl::StatusOr<KernelDesc> LowerSampleArgmax(DType dtype, int64_t vocab, const DeviceInfo& info);
+absl::StatusOr<KernelDesc> LowerSampleArgmax(DType dtype, int64_t vocab, const GpuTarget& info);
 
 }  // namespace kiln::codegen
 

@@ -110,7 +110,7 @@ absl::Status WriteFileAtomically(const std::filesystem::path& path, const std::s
 
 }  // namespace
 
-std::vector<std::string> NvrtcOptions(const DeviceInfo& info) {
+std::vector<std::string> NvrtcOptions(const GpuTarget& info) {
   return {absl::StrCat("--gpu-architecture=", info.sm_arch()), "--fmad=false",
           "--ptxas-options=-v", "--std=c++17"};
 }
@@ -156,7 +156,7 @@ absl::StatusOr<KernelReport> ParsePtxasLog(const std::string& log, const std::st
 }
 
 absl::StatusOr<CompiledKernel> CompileKernel(const std::string& source, const std::string& kernel,
-                                             const DeviceInfo& info, const std::string& cache_dir) {
+                                             const GpuTarget& info, const std::string& cache_dir) {
   const std::vector<std::string> options = NvrtcOptions(info);
   std::vector<std::string> ptx_options = options;
   ptx_options[0] = absl::StrCat("--gpu-architecture=", info.compute_arch());

@@ -9,7 +9,7 @@ namespace kiln::codegen {
 
 // Notes on the helpers:
 //  - f16 <-> f32 and f32 -> bf16 use PTX cvt (round to nearest even, as
-//    runtime/half.h); bf16 -> f32 is exact, a 16-bit shift. No cuda_fp16.h:
+//    base/half.h); bf16 -> f32 is exact, a 16-bit shift. No cuda_fp16.h:
 //    NVRTC would find it in the toolkit, but the kernels do not need it.
 //  - kiln_block_sum: every lane adds the lane `o` apart for o = 16..1 (a
 //    butterfly: all lanes end with the same bits, as a + b == b + a), warp

@@ -4,17 +4,6 @@
 
 namespace kiln {
 
-void ReplaceAllUsesWith(Function& f, ValueId from, ValueId to) {
-  for (Node& node : f.nodes) {
-    for (ValueId& operand : node.operands) {
-      if (operand == from) operand = to;
-    }
-  }
-  for (ValueId& result : f.results) {
-    if (result == from) result = to;
-  }
-}
-
 void CompactFunction(Function& f, const std::vector<bool>& keep) {
   std::vector<ValueId> new_id(f.nodes.size(), -1);
   std::vector<Node> kept;
@@ -32,15 +21,6 @@ void CompactFunction(Function& f, const std::vector<bool>& keep) {
   for (ValueId& p : f.params) p = new_id[p];
   for (ValueId& r : f.results) r = new_id[r];
   f.nodes = std::move(kept);
-}
-
-std::vector<int> UseCounts(const Function& f) {
-  std::vector<int> uses(f.nodes.size(), 0);
-  for (const Node& node : f.nodes) {
-    for (ValueId operand : node.operands) ++uses[operand];
-  }
-  for (ValueId r : f.results) ++uses[r];
-  return uses;
 }
 
 }  // namespace kiln

@@ -52,9 +52,6 @@ std::span<const PassInfo> AllPasses();
 // Creates a pass from a spec such as "cse" or "specialize-shapes{batch=1}".
 absl::StatusOr<std::unique_ptr<Pass>> CreatePass(std::string_view spec);
 
-// Runs `pass` until it reports no change (at most `max_iterations` times).
-absl::StatusOr<bool> RunToFixedPoint(Pass& pass, Module& module, int max_iterations = 16);
-
 }  // namespace kiln
 
 #endif  // KILN_PASSES_PASS_H_

@@ -78,15 +78,4 @@ absl::StatusOr<std::unique_ptr<Pass>> CreatePass(std::string_view spec) {
   return absl::InvalidArgumentError(absl::StrCat("unknown pass '", name, "' (see ir-opt --help)"));
 }
 
-absl::StatusOr<bool> RunToFixedPoint(Pass& pass, Module& module, int max_iterations) {
-  bool changed = false;
-  for (int i = 0; i < max_iterations; ++i) {
-    KILN_ASSIGN_OR_RETURN(bool changed_now, pass.Run(module));
-    if (!changed_now) return changed;
-    changed = true;
-  }
-  return absl::InternalError(
-      absl::StrCat("pass did not reach a fixed point in ", max_iterations, " iterations"));
-}
-
 }  // namespace kiln

@@ -19,7 +19,7 @@
 #include "base/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "runtime/cuda/cuda_engine.h"
-#include "runtime/cuda/plan_session.h"
+#include "runtime/session/plan_session.h"
 #include "runtime/engine/engine.h"
 #include "runtime/generate/chat_template.h"
 #include "runtime/generate/generator.h"

@@ -20,7 +20,7 @@
 #include "models/registry.h"
 #include "runtime/engine/engine.h"
 #include "runtime/reference/session.h"
-#include "runtime/reference/weights.h"
+#include "models/weights.h"
 #include "tools/cli.h"
 
 ABSL_FLAG(std::string, model, "", "Hugging Face model directory (config.json + safetensors)");

@@ -12,7 +12,7 @@ constexpr int64_t kReservedSharedPerBlock = 1024;  // bytes the runtime keeps pe
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 absl::Status FitsDevice(const TileConfig& tiles, const AttentionShape& shape,
-                        const DeviceInfo& info) {
+                        const GpuTarget& info) {
   const int64_t bytes = AttentionSharedBytes(shape.head_dim, tiles);
   if (bytes > info.max_shared_per_block || tiles.threads() > info.max_threads_per_block) {
     return absl::FailedPreconditionError(
@@ -50,12 +50,12 @@ int64_t AttentionSharedBytes(int head_dim, const TileConfig& tiles) {
   return floats * 4 + int64_t{2} * tiles.block_m() * 4;
 }
 
-int BlocksPerSmByShared(int64_t shared_bytes, const DeviceInfo& info) {
+int BlocksPerSmByShared(int64_t shared_bytes, const GpuTarget& info) {
   const int64_t per_sm = info.max_shared_per_block + kReservedSharedPerBlock;
   return static_cast<int>(per_sm / (shared_bytes + kReservedSharedPerBlock));
 }
 
-absl::StatusOr<TileConfig> PrefillTiles(const AttentionShape& shape, const DeviceInfo& info) {
+absl::StatusOr<TileConfig> PrefillTiles(const AttentionShape& shape, const GpuTarget& info) {
   if (absl::Status valid = ValidateShape(shape); !valid.ok()) return valid;
   TileConfig tiles;
   tiles.warps = shape.head_dim == 256 ? 8 : 4;
@@ -75,7 +75,7 @@ absl::StatusOr<TileConfig> PrefillTiles(const AttentionShape& shape, const Devic
   return tiles;
 }
 
-absl::StatusOr<TileConfig> DecodeTiles(const AttentionShape& shape, const DeviceInfo& info) {
+absl::StatusOr<TileConfig> DecodeTiles(const AttentionShape& shape, const GpuTarget& info) {
   if (absl::Status valid = ValidateShape(shape); !valid.ok()) return valid;
   TileConfig tiles{.warps = 4, .rows_per_warp = 4, .block_n = 32, .min_blocks = 1};
   if (absl::Status fits = FitsDevice(tiles, shape, info); !fits.ok()) return fits;
@@ -88,7 +88,7 @@ int64_t DecodeRowBlocks(const AttentionShape& shape, const TileConfig& tiles, in
   return CeilDiv(int64_t{shape.group()} * tokens, tiles.block_m());
 }
 
-int DecodeSplits(const AttentionShape& shape, const TileConfig& tiles, const DeviceInfo& info,
+int DecodeSplits(const AttentionShape& shape, const TileConfig& tiles, const GpuTarget& info,
                  int64_t batch, int64_t tokens, int64_t capacity) {
   const int64_t blocks =
       std::max<int64_t>(1, batch * shape.kv_heads * DecodeRowBlocks(shape, tiles, tokens));
@@ -123,7 +123,7 @@ std::string KernelName(const KernelVariant& v) {
 }
 
 absl::StatusOr<KernelVariant> VariantFor(KernelKind kind, const AttentionShape& shape,
-                                         const DeviceInfo& info) {
+                                         const GpuTarget& info) {
   if (absl::Status valid = ValidateShape(shape); !valid.ok()) return valid;
   KernelVariant variant{.kind = kind, .shape = shape, .tiles = {}};
   if (kind == KernelKind::kPrefill || kind == KernelKind::kDecode) {

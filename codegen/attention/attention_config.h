@@ -1,5 +1,5 @@
 // What a hand-written attention kernel is specialised for, and the tile
-// sizes chosen for it from a DeviceInfo (so an H100's choices are testable
+// sizes chosen for it from a GpuTarget (so an H100's choices are testable
 // on a CPU).
 //
 // The four kernels (codegen/attention/attention_cuda.h) and their CPU twins
@@ -16,7 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "codegen/device_info.h"
+#include "codegen/gpu_target.h"
 #include "base/dtype.h"
 
 namespace kiln::codegen::attention {
@@ -71,7 +71,7 @@ int64_t AttentionSharedBytes(int head_dim, const TileConfig& tiles);
 // SM has max_shared_per_block + 1 KiB, and the runtime reserves 1 KiB of it
 // per resident block (CUDA C++ Programming Guide, compute capabilities
 // 8.x/9.0: 164 KiB per SM on an A100, 228 KiB on an H100).
-int BlocksPerSmByShared(int64_t shared_bytes, const DeviceInfo& info);
+int BlocksPerSmByShared(int64_t shared_bytes, const GpuTarget& info);
 
 // Tiles of the prefill kernel. The rule:
 //   rows_per_warp = min(16, 1024 / head_dim): 32 accumulators per lane at
@@ -87,7 +87,7 @@ int BlocksPerSmByShared(int64_t shared_bytes, const DeviceInfo& info);
 //   On an A100 this gives block_n 64/32/32 for head_dim 64/128/256, on an
 //   H100 64/64/32 (attention_config_test pins both).
 // FailedPrecondition if even the smallest tile does not fit the device.
-absl::StatusOr<TileConfig> PrefillTiles(const AttentionShape& shape, const DeviceInfo& info);
+absl::StatusOr<TileConfig> PrefillTiles(const AttentionShape& shape, const GpuTarget& info);
 
 // Tiles of the split-KV decode kernel: 4 warps of 4 rows (16 rows: up to 4
 // verify tokens of a 4:1 GQA group, or one token of 16 heads) and 32-key
@@ -95,7 +95,7 @@ absl::StatusOr<TileConfig> PrefillTiles(const AttentionShape& shape, const Devic
 // by that traffic, so parallelism comes from splitting the keys
 // (DecodeSplits), not from wider tiles. min_blocks = 4 where shared memory
 // allows it (128 registers a thread; more warps in flight hide the loads).
-absl::StatusOr<TileConfig> DecodeTiles(const AttentionShape& shape, const DeviceInfo& info);
+absl::StatusOr<TileConfig> DecodeTiles(const AttentionShape& shape, const GpuTarget& info);
 
 // Row blocks of the decode kernel for `tokens` query tokens: its rows are
 // the (token, query head) pairs of one KV head, row = token * group + g.
@@ -109,7 +109,7 @@ int64_t DecodeRowBlocks(const AttentionShape& shape, const TileConfig& tiles, in
 // holding 300 tokens is split 300 ways, not 4096, without the host knowing
 // the length (the launch stays fixed under CUDA-graph replay).
 inline constexpr int kMaxDecodeSplits = 64;
-int DecodeSplits(const AttentionShape& shape, const TileConfig& tiles, const DeviceInfo& info,
+int DecodeSplits(const AttentionShape& shape, const TileConfig& tiles, const GpuTarget& info,
                  int64_t batch, int64_t tokens, int64_t capacity);
 
 // Threads of the RoPE + KV-write kernel (one block per token) and of the
@@ -135,7 +135,7 @@ std::string KernelName(const KernelVariant& variant);
 
 // The variant of `kind` for `shape` with the tiles chosen for `info`.
 absl::StatusOr<KernelVariant> VariantFor(KernelKind kind, const AttentionShape& shape,
-                                         const DeviceInfo& info);
+                                         const GpuTarget& info);
 
 }  // namespace kiln::codegen::attention
 

@@ -8,7 +8,7 @@ namespace {
 
 // Element type, widening and rounding for each dtype. f16 and bf16 travel
 // as their bits (unsigned short); cvt.rn is round to nearest even, what
-// runtime/half.h computes on the host. f32 first:
+// base/half.h computes on the host. f32 first:
 constexpr char kF32Io[] = R"(
 typedef float kiln_io_t;
 __device__ __forceinline__ float kiln_to_f32(float x) { return x; }

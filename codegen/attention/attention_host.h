@@ -3,7 +3,7 @@
 // blocks, warps and lanes in loops, loads the same (zero-padded) tiles,
 // forms the same fmaf chains in the same order, reduces across lanes with
 // the same xor butterfly and rounds at the same points; std::fma, std::exp
-// and runtime/half.h's round-to-nearest-even stand for fmaf, expf and cvt.rn.
+// and base/half.h's round-to-nearest-even stand for fmaf, expf and cvt.rn.
 // A test of a twin against the reference executor is therefore a test of
 // the kernel's algorithm; the kernels themselves have not run on a GPU yet
 // (docs/CODEGEN.md, "Attention kernels").

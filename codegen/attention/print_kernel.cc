@@ -9,7 +9,7 @@
 
 #include "codegen/attention/attention_config.h"
 #include "codegen/attention/attention_cuda.h"
-#include "codegen/device_info.h"
+#include "codegen/gpu_target.h"
 
 int main(int argc, char** argv) {
   using namespace kiln::codegen::attention;
@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
     if (KernelKindName(k) == kind_name) kind = k, known = true;
   }
   std::optional<kiln::DType> dtype = kiln::DTypeFromName(argv[5]);
-  auto info = kiln::codegen::DeviceInfoForTarget(argv[6]);
+  auto info = kiln::codegen::GpuTargetByName(argv[6]);
   if (!known || !dtype.has_value() || !info.ok()) {
     std::fprintf(stderr, "unknown kernel kind, dtype or target\n");
     return 2;

@@ -18,7 +18,7 @@ int ElementBytes(DType dtype) { return dtype == DType::kF32 ? 4 : 2; }
 // Blocks of `shared_bytes` one SM holds at once by shared memory: an SM has
 // max_shared_per_block + 1 KiB, of which 1 KiB is reserved per resident
 // block (CUDA C++ Programming Guide, compute capabilities 8.x/9.0).
-int64_t BlocksPerSmByShared(int64_t shared_bytes, const DeviceInfo& info) {
+int64_t BlocksPerSmByShared(int64_t shared_bytes, const GpuTarget& info) {
   return (info.max_shared_per_block + kReservedSharedPerBlock) /
          (shared_bytes + kReservedSharedPerBlock);
 }
@@ -50,7 +50,7 @@ int VecElements(int64_t k, DType dtype) {
 int64_t XSharedBytes(const GemvShape& shape) { return int64_t{shape.max_rows} * shape.k * 4; }
 
 absl::StatusOr<GemvTiles> ChooseGemvTiles(const GemvShape& shape, int64_t n_hint,
-                                          const DeviceInfo& info) {
+                                          const GpuTarget& info) {
   if (absl::Status valid = ValidateGemvShape(shape); !valid.ok()) return valid;
   GemvTiles tiles;
   tiles.vec = VecElements(shape.k, shape.dtype);
@@ -74,7 +74,7 @@ absl::StatusOr<GemvTiles> ChooseGemvTiles(const GemvShape& shape, int64_t n_hint
 }
 
 absl::StatusOr<GemvVariant> GemvVariantFor(const GemvShape& shape, int64_t n_hint,
-                                           const DeviceInfo& info) {
+                                           const GpuTarget& info) {
   absl::StatusOr<GemvTiles> tiles = ChooseGemvTiles(shape, n_hint, info);
   if (!tiles.ok()) return tiles.status();
   return GemvVariant{shape, *tiles};

@@ -1,5 +1,5 @@
 // What a hand-written GEMV kernel (codegen/gemv/gemv_cuda.h) is specialised
-// for, and the tiling chosen for it from a DeviceInfo, so that the choices
+// for, and the tiling chosen for it from a GpuTarget, so that the choices
 // for an A100 or an H100 are testable on a CPU.
 //
 // The kernel computes the IR's matmul_nt for a few rows (batch-1 decode, or
@@ -17,7 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "codegen/device_info.h"
+#include "codegen/gpu_target.h"
 #include "base/dtype.h"
 
 namespace kiln::codegen::gemv {
@@ -82,7 +82,7 @@ int64_t XSharedBytes(const GemvShape& shape);
 inline constexpr int kWarpsPerSmTarget = 16;
 inline constexpr int kXSharedBlocksPerSm = 4;
 absl::StatusOr<GemvTiles> ChooseGemvTiles(const GemvShape& shape, int64_t n_hint,
-                                          const DeviceInfo& info);
+                                          const GpuTarget& info);
 
 // One kernel to generate.
 struct GemvVariant {
@@ -92,7 +92,7 @@ struct GemvVariant {
 
 // The variant for `shape` with the tiles chosen for `info` and `n_hint`.
 absl::StatusOr<GemvVariant> GemvVariantFor(const GemvShape& shape, int64_t n_hint,
-                                           const DeviceInfo& info);
+                                           const GpuTarget& info);
 
 // The `extern "C"` name, unique per variant, e.g.
 // "kiln_gemv_k2048_bf16_r8_v8w8c4s" (s: x in shared, g: x from global).

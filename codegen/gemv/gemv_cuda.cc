@@ -20,7 +20,7 @@ __device__ __forceinline__ void kiln_unpack(const unsigned (&words)[kWords], flo
 
 // f16 / bf16 travel as their bits; widening f16 is a cvt, bf16 a shift
 // (both exact); narrowing is cvt.rn ($HALF), round to nearest even as
-// runtime/half.h. A 4-byte word holds two elements, the lower address in
+// base/half.h. A 4-byte word holds two elements, the lower address in
 // the low half.
 constexpr char kF16ToF32[] = R"cuda(
 __device__ __forceinline__ float kiln_to_f32(unsigned short h) {

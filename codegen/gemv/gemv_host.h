@@ -3,7 +3,7 @@
 // gives each lane the same chunks of the same weight rows, forms the same
 // fmaf chains in the same order (std::fma for fmaf), sums the lane
 // partials with the same xor butterfly, adds the bias in f32 and rounds
-// once with runtime/half.h (cvt.rn's round to nearest even). Nothing in it
+// once with base/half.h (cvt.rn's round to nearest even). Nothing in it
 // is transcendental, so the kernel must equal it bit for bit; a test of the
 // twin against the reference executor is a test of the kernel's algorithm.
 //

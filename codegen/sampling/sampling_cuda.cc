@@ -432,7 +432,7 @@ $KERNEL(const kiln_logit_t* __restrict__ logits, const KilnSampleParams* __restr
 
 }  // namespace
 
-int SamplingThreads(int64_t vocab, const DeviceInfo& info) {
+int SamplingThreads(int64_t vocab, const GpuTarget& info) {
   const int64_t warps = (vocab + 16 * 32 - 1) / (16 * 32);
   const int64_t cap = std::min<int64_t>(512, info.max_threads_per_block);
   return static_cast<int>(std::clamp<int64_t>(warps * 32, 64, cap));

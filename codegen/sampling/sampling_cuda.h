@@ -23,7 +23,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "codegen/device_info.h"
+#include "codegen/gpu_target.h"
 #include "base/dtype.h"
 
 namespace kiln::codegen::sampling {
@@ -38,7 +38,7 @@ struct SamplingVariant {
 // Threads per row: one per 16 columns in whole warps, 64..512 (and at most
 // the device's block limit). 512 caps registers at 128 a thread, which the
 // 16 double bucket accumulators of the top-p search need (32 registers).
-int SamplingThreads(int64_t vocab, const DeviceInfo& info);
+int SamplingThreads(int64_t vocab, const GpuTarget& info);
 
 // "kiln_sample_bf16_t512".
 std::string SamplingKernelName(const SamplingVariant& variant);

@@ -1,8 +1,8 @@
 // An engine compiled for a CUDA target (compile-model --target sm_80|sm_90),
 // loaded onto the GPU: the manifest and IR checked as for every engine, the
-// launch plans rebuilt from the IR with the target's DeviceInfo preset (the
-// one its kernels were compiled with, so every kernel a plan names is in the
-// bundle), and a CudaExecutor holding weights, caches and captured graphs.
+// kernel bundle checked (ABI version, each kernel's digests), the launch
+// plans compile-model wrote read back as they are, and a CudaExecutor
+// holding weights, caches and captured graphs.
 #ifndef KILN_RUNTIME_CUDA_CUDA_ENGINE_H_
 #define KILN_RUNTIME_CUDA_CUDA_ENGINE_H_
 
@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/cuda/cuda_executor.h"
 #include "runtime/engine/engine.h"
-#include "runtime/reference/session_util.h"
+#include "runtime/session/session_util.h"
 
 namespace kiln {
 
@@ -23,7 +23,6 @@ struct CudaEngine {
   Engine engine;
   std::unique_ptr<CudaExecutor> executor;
   std::vector<SessionBucket> batch1_buckets;
-  double load_seconds = 0;  // reading and checking the files, planning launches
 };
 
 // Loads `dir`, which must have been compiled for `target` (sm_80 or sm_90).

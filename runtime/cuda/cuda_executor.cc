@@ -11,9 +11,9 @@
 #include "codegen/attention/attention_host.h"
 #include "codegen/gemv/gemv_config.h"
 #include "base/status_macros.h"
-#include "runtime/cuda/arena_plan.h"
+#include "codegen/plan/arena_plan.h"
 #include "runtime/cuda/cuda_gemm.h"
-#include "runtime/cuda/gemm_shapes.h"
+#include "codegen/plan/gemm_shapes.h"
 #include "runtime/cuda/cuda_handles.h"
 #include "runtime/cuda/cuda_status.h"
 #include "base/half.h"
@@ -116,7 +116,7 @@ struct CudaExecutor::State {
   }
 
   absl::Status Allocate(CudaLoadReport& report);
-  absl::Status Upload(const WeightMap& weights);
+  absl::Status Upload(const WeightBytes& weights);
   absl::Status LoadKernels(const KernelBundle& bundle, int major, int minor);
   absl::StatusOr<std::vector<Enqueue>> Prepare(const LaunchPlan& plan, CudaLoadReport& report);
   absl::StatusOr<gpu::PlannedGemm> PlanGemm(const GemmStep& g, CudaLoadReport& report);
@@ -149,11 +149,10 @@ absl::Status CudaExecutor::State::Allocate(CudaLoadReport& report) {
   return absl::OkStatus();
 }
 
-absl::Status CudaExecutor::State::Upload(const WeightMap& weights) {
+absl::Status CudaExecutor::State::Upload(const WeightBytes& weights) {
+  std::vector<uint8_t> scratch;
   for (const auto& [name, buffer] : layout.weights) {
-    auto it = weights.find(name);
-    if (it == weights.end()) return absl::NotFoundError("missing weight " + name);
-    const std::vector<uint8_t> bytes = EncodeFloats(it->second.floats, buffer.dtype);
+    KILN_ASSIGN_OR_RETURN(std::span<const uint8_t> bytes, weights(name, buffer.dtype, scratch));
     if (static_cast<int64_t>(bytes.size()) != buffer.bytes) {
       return absl::InvalidArgumentError("weight " + name + " does not have its declared size");
     }
@@ -341,7 +340,39 @@ CudaExecutor::CudaExecutor(std::unique_ptr<State> state) : state_(std::move(stat
 CudaExecutor::~CudaExecutor() = default;
 
 absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
+    const Module& module, const WeightStore& weights, StaticLayout layout,
+    std::vector<LaunchPlan> plans, const KernelBundle& bundle, CudaExecutorOptions options) {
+  // The stored bytes go to the device as they are: the engine stores its
+  // weights in the dtype the plans declare.
+  WeightBytes stored = [&](const std::string& name, DType dtype, std::vector<uint8_t>&)
+      -> absl::StatusOr<std::span<const uint8_t>> {
+    const WeightView* view = weights.Find(name);
+    if (view == nullptr) return absl::NotFoundError("missing weight " + name);
+    if (view->dtype != dtype) {
+      return absl::DataLossError(absl::StrCat("weight ", name, " is stored as ",
+                                              std::string(DTypeName(view->dtype)),
+                                              ", the plan needs ", std::string(DTypeName(dtype))));
+    }
+    return view->bytes;
+  };
+  return Create(module, stored, std::move(layout), std::move(plans), bundle, options);
+}
+
+absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
     const Module& module, const WeightMap& weights, StaticLayout layout,
+    std::vector<LaunchPlan> plans, const KernelBundle& bundle, CudaExecutorOptions options) {
+  WeightBytes encoded = [&](const std::string& name, DType dtype, std::vector<uint8_t>& scratch)
+      -> absl::StatusOr<std::span<const uint8_t>> {
+    auto it = weights.find(name);
+    if (it == weights.end()) return absl::NotFoundError("missing weight " + name);
+    scratch = EncodeFloats(it->second.floats, dtype);
+    return std::span<const uint8_t>(scratch);
+  };
+  return Create(module, encoded, std::move(layout), std::move(plans), bundle, options);
+}
+
+absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
+    const Module& module, const WeightBytes& weights, StaticLayout layout,
     std::vector<LaunchPlan> plans, const KernelBundle& bundle, CudaExecutorOptions options) {
   CudaLoadReport report;
   KILN_ASSIGN_OR_RETURN(report.device, CudaDeviceAvailable(options.device));

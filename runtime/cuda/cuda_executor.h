@@ -13,23 +13,27 @@
 // the step's token ids and positions in, replays the graph and copies the
 // logits and greedy tokens out.
 //
-// The same plans run on the CPU through HostPlanExecutor; the GPU suite
+// The same plans run on the CPU through the test suite's HostPlanExecutor
+// (tests/support/plan_host_executor.h); the GPU suite
 // (tests/runtime/cuda/cuda_executor_gpu_test.cc) compares the two, and graph
 // replay with eager launches. Nothing here has run on a GPU yet.
 #ifndef KILN_RUNTIME_CUDA_CUDA_EXECUTOR_H_
 #define KILN_RUNTIME_CUDA_CUDA_EXECUTOR_H_
 
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "ir/module.h"
-#include "runtime/cuda/gemm_choices.h"
-#include "runtime/cuda/kernel_bundle.h"
-#include "runtime/cuda/launch_plan.h"
-#include "runtime/cuda/plan_executor.h"
-#include "runtime/reference/executor.h"
+#include "codegen/plan/gemm_choices.h"
+#include "codegen/plan/kernel_bundle.h"
+#include "codegen/plan/launch_plan.h"
+#include "runtime/session/plan_executor.h"
+#include "base/host_tensor.h"
+#include "runtime/engine/weight_store.h"
 
 namespace kiln {
 
@@ -63,10 +67,23 @@ struct CudaLoadReport {
   std::vector<std::string> notes;  // per-GEMM choices and timings
 };
 
+// The bytes of weight `name` as the device holds it (`dtype`), or an error
+// when there is no such weight; `scratch` may hold them.
+using WeightBytes = std::function<absl::StatusOr<std::span<const uint8_t>>(
+    const std::string& name, DType dtype, std::vector<uint8_t>& scratch)>;
+
 class CudaExecutor : public PlanExecutor {
  public:
+  // An engine's stored weights, uploaded as stored (no host copy).
+  static absl::StatusOr<std::unique_ptr<CudaExecutor>> Create(
+      const Module& module, const WeightStore& weights, StaticLayout layout,
+      std::vector<LaunchPlan> plans, const KernelBundle& bundle, CudaExecutorOptions options = {});
+  // Host tensors (tests' random weights), encoded into each buffer's dtype.
   static absl::StatusOr<std::unique_ptr<CudaExecutor>> Create(
       const Module& module, const WeightMap& weights, StaticLayout layout,
+      std::vector<LaunchPlan> plans, const KernelBundle& bundle, CudaExecutorOptions options = {});
+  static absl::StatusOr<std::unique_ptr<CudaExecutor>> Create(
+      const Module& module, const WeightBytes& weights, StaticLayout layout,
       std::vector<LaunchPlan> plans, const KernelBundle& bundle, CudaExecutorOptions options = {});
   ~CudaExecutor() override;
 

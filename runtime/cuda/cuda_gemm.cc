@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "runtime/cuda/cuda_status.h"
-#include "runtime/cuda/gemm_shapes.h"
+#include "codegen/plan/gemm_shapes.h"
 
 namespace kiln::gpu {
 namespace {

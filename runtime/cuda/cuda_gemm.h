@@ -21,8 +21,8 @@
 
 #include "absl/status/statusor.h"
 #include "runtime/cuda/cuda_handles.h"
-#include "runtime/cuda/gemm_choices.h"
-#include "runtime/cuda/launch_plan.h"
+#include "codegen/plan/gemm_choices.h"
+#include "codegen/plan/launch_plan.h"
 
 namespace kiln::gpu {
 

@@ -27,11 +27,6 @@ absl::Status CallStatus(cudaError_t code, const char* expr, const char* file, in
   return absl::InternalError(message);
 }
 
-absl::Status CallStatus(nvrtcResult code, const char* expr, const char* file, int line) {
-  if (code == NVRTC_SUCCESS) return absl::OkStatus();
-  return absl::InternalError(Describe(expr, file, line, nvrtcGetErrorString(code)));
-}
-
 absl::Status CallStatus(cublasStatus_t code, const char* expr, const char* file, int line) {
   if (code == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
   return absl::InternalError(Describe(expr, file, line, cublasLtGetStatusString(code)));

@@ -1,4 +1,5 @@
-// Turning the status codes of cudart, NVRTC and cuBLASLt into absl::Status.
+// Turning the status codes of cudart and cuBLASLt into absl::Status (the
+// runtime never links NVRTC; tools/gpu adds an NVRTC overload for its probe).
 //
 // The probe checks every CUDA call. A failure must say which call failed and
 // where, because the probe's log is often all that comes back from a scarce
@@ -9,7 +10,6 @@
 
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
-#include <nvrtc.h>
 
 #include "absl/status/status.h"
 
@@ -19,7 +19,6 @@ namespace kiln::gpu {
 // naming the call text `expr`, its source location and the library's name
 // and description of the code.
 absl::Status CallStatus(cudaError_t code, const char* expr, const char* file, int line);
-absl::Status CallStatus(nvrtcResult code, const char* expr, const char* file, int line);
 absl::Status CallStatus(cublasStatus_t code, const char* expr, const char* file, int line);
 // Kiln's own steps already return absl::Status; passed through unchanged so
 // one macro propagates every kind of failure.
@@ -29,7 +28,7 @@ inline absl::Status CallStatus(absl::Status status, const char*, const char*, in
 
 }  // namespace kiln::gpu
 
-// Evaluates a cudart/NVRTC/cuBLASLt call (or an absl::Status expression) and
+// Evaluates a cudart/cuBLASLt call (or an absl::Status expression) and
 // returns its failure, as an absl::Status, from the enclosing function.
 #define KILN_GPU_CHECK(expr)                                                                 \
   do {                                                                                       \

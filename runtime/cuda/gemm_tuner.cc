@@ -8,7 +8,7 @@
 #include "runtime/cuda/cuda_gemm.h"
 #include "runtime/cuda/cuda_handles.h"
 #include "runtime/cuda/cuda_status.h"
-#include "runtime/cuda/gemm_shapes.h"
+#include "codegen/plan/gemm_shapes.h"
 
 namespace kiln {
 namespace {

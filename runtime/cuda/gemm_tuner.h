@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "runtime/cuda/gemm_choices.h"
-#include "runtime/cuda/launch_plan.h"
+#include "codegen/plan/gemm_choices.h"
+#include "codegen/plan/launch_plan.h"
 
 namespace kiln {
 

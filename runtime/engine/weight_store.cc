@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/mapped_file.h"
 #include "base/status_macros.h"
 #include "models/weights.h"
 
@@ -22,9 +23,9 @@ absl::StatusOr<WeightStore> WeightStore::Open(const std::string& path, const Mod
     for (const Dim& d : decl.type.shape) shape.push_back(d.size);
     if (entry->dtype != decl.type.dtype || entry->shape != shape) {
       return absl::DataLossError(absl::StrCat(
-          path, ": tensor \"", decl.name, "\" is ", DTypeName(entry->dtype),
-          ShapeString(entry->shape), " but model.ir declares ", DTypeName(decl.type.dtype),
-          ShapeString(shape), " (the weights and the IR are from different engines)"));
+          path, ": tensor \"", decl.name, "\" is ", std::string(DTypeName(entry->dtype)),
+          ShapeString(entry->shape), " but model.ir declares ",
+          std::string(DTypeName(decl.type.dtype)), ShapeString(shape), " (the weights and the IR are from different engines)"));
     }
     store.views_.emplace(decl.name, WeightView{entry->dtype, entry->shape, entry->bytes});
   }
@@ -48,6 +49,7 @@ absl::StatusOr<WeightMap> WeightStore::ToHostTensors() const {
   for (const auto& [name, view] : views_) {
     const TensorEntry* entry = checkpoint_->Find(name);
     KILN_ASSIGN_OR_RETURN(weights[name], HostTensorFromEntry(*entry, view.dtype));
+    DropResidentPages(view.bytes);  // the f32 copy is what the caller keeps
   }
   return weights;
 }

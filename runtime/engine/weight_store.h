@@ -55,6 +55,8 @@ class WeightStore {
 
   // Every weight widened to an f32-valued host tensor of its dtype (what the
   // reference executor computes with). Allocates; exact for f32/f16/bf16.
+  // Each view's pages are dropped from residency once decoded (they fault
+  // back in if read again), so the process holds one copy, not two.
   absl::StatusOr<WeightMap> ToHostTensors() const;
 
  private:

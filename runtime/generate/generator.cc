@@ -8,7 +8,7 @@
 #include "base/status_macros.h"
 #include "ir/step_function.h"
 #include "runtime/generate/sampler.h"
-#include "runtime/reference/batch_session.h"
+#include "runtime/session/batch_session.h"
 #include "runtime/tokenizer/stream_decoder.h"
 
 namespace kiln {

@@ -95,6 +95,12 @@ absl::StatusOr<ReferenceExecutor> ReferenceExecutor::Create(Module module, Weigh
   return ReferenceExecutor(std::move(module), std::move(weights));
 }
 
+absl::StatusOr<ReferenceExecutor> ReferenceExecutor::Create(Module module,
+                                                            const WeightStore& weights) {
+  KILN_ASSIGN_OR_RETURN(WeightMap host, weights.ToHostTensors());
+  return Create(std::move(module), std::move(host));
+}
+
 absl::StatusOr<std::vector<HostTensor>> ReferenceExecutor::Run(
     std::string_view function, std::vector<HostTensor> inputs) const {
   const Function* f = module_.FindFunction(function);

@@ -9,12 +9,10 @@
 
 #include "absl/status/statusor.h"
 #include "ir/module.h"
-#include "runtime/reference/tensor.h"
+#include "base/host_tensor.h"
+#include "runtime/engine/weight_store.h"
 
 namespace kiln {
-
-// Module weights by name.
-using WeightMap = std::map<std::string, HostTensor, std::less<>>;
 
 // Runs the functions of a verified module on the CPU with the semantics of
 // runtime/reference/ops.h. It is the specification every other backend is
@@ -28,6 +26,8 @@ class ReferenceExecutor {
   // Checks that `weights` holds every weight the module declares, with the
   // declared dtype and shape, and that the module verifies.
   static absl::StatusOr<ReferenceExecutor> Create(Module module, WeightMap weights);
+  // The same over an engine's stored weights, widened to f32 values here.
+  static absl::StatusOr<ReferenceExecutor> Create(Module module, const WeightStore& weights);
 
   // Runs `function` on `inputs` (one per parameter, matching its dtype and
   // shape after binding symbols) and returns its results.

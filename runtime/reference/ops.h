@@ -8,7 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "ir/module.h"
-#include "runtime/reference/tensor.h"
+#include "base/host_tensor.h"
 
 namespace kiln {
 

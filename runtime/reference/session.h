@@ -9,8 +9,8 @@
 
 #include "absl/status/statusor.h"
 #include "runtime/reference/executor.h"
-#include "runtime/reference/sequence_session.h"
-#include "runtime/reference/session_util.h"
+#include "runtime/session/sequence_session.h"
+#include "runtime/session/session_util.h"
 
 namespace kiln {
 

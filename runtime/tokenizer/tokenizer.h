@@ -72,10 +72,6 @@ class Tokenizer {
   int32_t TokenToId(std::string_view token) const;
   // The string of `id` as the vocabulary spells it; nullopt if none.
   std::optional<std::string> IdToToken(int32_t id) const;
-  // True for added tokens marked special (dropped by skip_special_tokens).
-  bool IsSpecial(int32_t id) const {
-    return id >= 0 && id < static_cast<int32_t>(special_.size()) && special_[id];
-  }
   // One past the largest id.
   int32_t vocab_size() const { return static_cast<int32_t>(tokens_.size()); }
   int32_t bos_id() const { return parts_.bos_id; }

@@ -1,4 +1,4 @@
-// Checks runtime/half against references nobody on this project wrote:
+// Checks base/half against references nobody on this project wrote:
 // GCC's _Float16 (libgcc's IEEE conversions) for f16, and for bf16 a
 // round-to-nearest-even decision made in float64 arithmetic, which shares no
 // bit tricks with the code under test.

@@ -71,7 +71,7 @@ int64_t Check(const HostKernel& k, const Module& module, std::mt19937& rng, Tria
   for (auto& s : storage) buffers.push_back(s.data());
   k.fn(buffers.data(), kRows);
 
-  absl::StatusOr<ReferenceExecutor> ref = ReferenceExecutor::Create(module, {});
+  absl::StatusOr<ReferenceExecutor> ref = ReferenceExecutor::Create(module, WeightMap{});
   EXPECT_TRUE(ref.ok()) << ref.status();
   absl::StatusOr<std::vector<HostTensor>> want = ref->Run("kernel", inputs);
   if (trial.bad_id) {

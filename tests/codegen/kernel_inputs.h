@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "ir/module.h"
-#include "runtime/reference/tensor.h"
+#include "base/host_tensor.h"
 
 namespace kiln::codegen::testing {
 

@@ -1,17 +1,17 @@
-// Lowering: which kernels a model gets, the DeviceInfo-driven block sizes,
+// Lowering: which kernels a model gets, the GpuTarget-driven block sizes,
 // and the errors for IR the row model cannot express.
 #include <set>
 
 #include "codegen/lower.h"
-#include "codegen/model_kernels.h"
+#include "tests/support/model_kernels.h"
 #include "gtest/gtest.h"
 #include "ir/text.h"
 
 namespace kiln::codegen {
 namespace {
 
-TEST(DeviceInfoTest, PresetsAndThreadsPerRowAreAsDocumented) {
-  const DeviceInfo a100 = A100Info(), h100 = H100Info();
+TEST(GpuTargetTest, PresetsAndThreadsPerRowAreAsDocumented) {
+  const GpuTarget a100 = A100Target(), h100 = H100Target();
   EXPECT_EQ(a100.sm_arch(), "sm_80");
   EXPECT_EQ(h100.sm_arch(), "sm_90");
   EXPECT_EQ(h100.compute_arch(), "compute_90");
@@ -19,7 +19,7 @@ TEST(DeviceInfoTest, PresetsAndThreadsPerRowAreAsDocumented) {
   EXPECT_EQ(h100.sm_count, 132);
   // One thread per 4 columns, whole warps, 32..1024 threads: the same on
   // both presets (they share warp size and block limit).
-  for (const DeviceInfo& info : {a100, h100}) {
+  for (const GpuTarget& info : {a100, h100}) {
     EXPECT_EQ(ThreadsPerRow(1, info), 32);
     EXPECT_EQ(ThreadsPerRow(64, info), 32);
     EXPECT_EQ(ThreadsPerRow(769, info), 224);   // ceil(769/4) = 193 -> 7 warps
@@ -27,17 +27,17 @@ TEST(DeviceInfoTest, PresetsAndThreadsPerRowAreAsDocumented) {
     EXPECT_EQ(ThreadsPerRow(4096, info), 1024);
     EXPECT_EQ(ThreadsPerRow(128256, info), 1024);  // Llama 3 vocabulary: argmax
   }
-  DeviceInfo small = h100;
+  GpuTarget small = h100;
   small.max_threads_per_block = 256;
   EXPECT_EQ(ThreadsPerRow(4096, small), 256);
-  EXPECT_TRUE(DeviceInfoForTarget("h100").ok());
-  EXPECT_EQ(DeviceInfoForTarget("sm_90")->name, "H100");
-  EXPECT_EQ(DeviceInfoForTarget("sm_75").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(GpuTargetByName("h100").ok());
+  EXPECT_EQ(GpuTargetByName("sm_90")->name, "H100");
+  EXPECT_EQ(GpuTargetByName("sm_75").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(LowerTest, LlamaGetsOneKernelPerRowWiseGroup) {
   absl::StatusOr<KernelSuite> suite =
-      ModelKernels("llama3_bf16", "tests/fixtures/models/llama3/bf16", DType::kBF16, H100Info());
+      ModelKernels("llama3_bf16", "tests/fixtures/models/llama3/bf16", DType::kBF16, H100Target());
   ASSERT_TRUE(suite.ok()) << suite.status();
   std::set<std::string> names;
   for (const KernelDesc& k : suite->kernels) names.insert(k.name);
@@ -57,7 +57,7 @@ TEST(LowerTest, LlamaGetsOneKernelPerRowWiseGroup) {
 }
 
 TEST(LowerTest, FusedNormStoresTheSumAndReloadsIt) {
-  absl::StatusOr<KernelSuite> suite = OddSizeKernels(DType::kF32, A100Info());
+  absl::StatusOr<KernelSuite> suite = OddSizeKernels(DType::kF32, A100Target());
   ASSERT_TRUE(suite.ok()) << suite.status();
   for (const KernelDesc& k : suite->kernels) {
     if (k.name != "k_rms") continue;
@@ -74,7 +74,7 @@ TEST(LowerTest, FusedNormStoresTheSumAndReloadsIt) {
 absl::StatusOr<LoweredFunction> LowerText(const std::string& text) {
   absl::StatusOr<Module> m = ParseModule(text);
   if (!m.ok()) return m.status();
-  return LowerFunction(m->functions[0], A100Info());
+  return LowerFunction(m->functions[0], A100Target());
 }
 
 TEST(LowerTest, UnsupportedShapesAreUnimplementedErrors) {
@@ -105,7 +105,7 @@ TEST(LowerTest, UnsupportedShapesAreUnimplementedErrors) {
   }
 })");
   ASSERT_TRUE(m.ok()) << m.status();
-  absl::StatusOr<KernelDesc> k = LowerNodes(m->functions[0], {1, 2}, "g", A100Info());
+  absl::StatusOr<KernelDesc> k = LowerNodes(m->functions[0], {1, 2}, "g", A100Target());
   EXPECT_EQ(k.status().code(), absl::StatusCode::kUnimplemented) << k.status();
 }
 

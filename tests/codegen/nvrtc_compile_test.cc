@@ -8,7 +8,7 @@
 #include <map>
 #include <string>
 
-#include "codegen/model_kernels.h"
+#include "tests/support/model_kernels.h"
 #include "codegen/nvrtc_compile.h"
 #include "codegen/render.h"
 #include "gtest/gtest.h"
@@ -32,7 +32,7 @@ bool DriverLibraryMapped() {
   return false;
 }
 
-std::vector<KernelSuite> AllSuites(const DeviceInfo& info) {
+std::vector<KernelSuite> AllSuites(const GpuTarget& info) {
   std::vector<KernelSuite> suites;
   for (const FixtureModel& m : FixtureModels()) {
     absl::StatusOr<KernelSuite> s = ModelKernels(m.name, kFixtures + "/" + m.subdir, m.dtype, info);
@@ -48,7 +48,7 @@ std::vector<KernelSuite> AllSuites(const DeviceInfo& info) {
 }
 
 TEST(NvrtcCompileTest, EveryKernelCompilesForSm80AndSm90WithoutSpills) {
-  for (const DeviceInfo& info : {A100Info(), H100Info()}) {
+  for (const GpuTarget& info : {A100Target(), H100Target()}) {
     const std::string cache = CacheDir("kernels_" + info.sm_arch());
     int compiled = 0, max_registers = 0;
     int64_t max_smem = 0;
@@ -89,35 +89,35 @@ TEST(NvrtcCompileTest, EveryKernelCompilesForSm80AndSm90WithoutSpills) {
 }
 
 TEST(NvrtcCompileTest, CacheHitReturnsTheSameCubinAndADamagedEntryIsRebuilt) {
-  absl::StatusOr<KernelSuite> suite = OddSizeKernels(DType::kBF16, H100Info());
+  absl::StatusOr<KernelSuite> suite = OddSizeKernels(DType::kBF16, H100Target());
   ASSERT_TRUE(suite.ok()) << suite.status();
   const KernelDesc& k = suite->kernels[2];
   const std::string source = CudaPrelude() + *RenderCuda(k);
   const std::string cache = CacheDir("cache_test");
-  absl::StatusOr<CompiledKernel> first = CompileKernel(source, k.name, H100Info(), cache);
+  absl::StatusOr<CompiledKernel> first = CompileKernel(source, k.name, H100Target(), cache);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_FALSE(first->from_cache);
-  absl::StatusOr<CompiledKernel> second = CompileKernel(source, k.name, H100Info(), cache);
+  absl::StatusOr<CompiledKernel> second = CompileKernel(source, k.name, H100Target(), cache);
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_TRUE(second->from_cache);
   EXPECT_EQ(second->cubin, first->cubin);
   EXPECT_EQ(second->report.registers, first->report.registers);
   // Another architecture is another key.
-  absl::StatusOr<CompiledKernel> a100 = CompileKernel(source, k.name, A100Info(), cache);
+  absl::StatusOr<CompiledKernel> a100 = CompileKernel(source, k.name, A100Target(), cache);
   ASSERT_TRUE(a100.ok()) << a100.status();
   EXPECT_FALSE(a100->from_cache);
   // Truncate every cached log: the entry no longer parses and is rebuilt.
   for (const auto& e : std::filesystem::directory_iterator(cache)) {
     if (e.path().extension() == ".log") std::ofstream(e.path(), std::ios::trunc);
   }
-  absl::StatusOr<CompiledKernel> third = CompileKernel(source, k.name, H100Info(), cache);
+  absl::StatusOr<CompiledKernel> third = CompileKernel(source, k.name, H100Target(), cache);
   ASSERT_TRUE(third.ok()) << third.status();
   EXPECT_FALSE(third->from_cache);
 }
 
 TEST(NvrtcCompileTest, BadSourceIsAnErrorWithTheCompilerLog) {
   absl::StatusOr<CompiledKernel> c =
-      CompileKernel("extern \"C\" __global__ void k() { undeclared(); }", "k", A100Info(), "");
+      CompileKernel("extern \"C\" __global__ void k() { undeclared(); }", "k", A100Target(), "");
   ASSERT_FALSE(c.ok());
   EXPECT_NE(std::string(c.status().message()).find("undeclared"), std::string::npos) << c.status();
 }

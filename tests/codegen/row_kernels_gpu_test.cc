@@ -3,7 +3,7 @@
 // embedding with an index offset, residual + RMSNorm/LayerNorm, Gemma's
 // norm, SwiGLU, GeGLU tanh/erf, ReLU, adds, scale, cast, argmax) in f32,
 // f16 and bf16, at 7 and 300 rows, compiled by NVRTC for the device with
-// its DeviceInfo preset and launched as codegen/render.h documents, on the
+// its GpuTarget preset and launched as codegen/render.h documents, on the
 // same random inputs (NaN and -inf rows included) as the host rendering.
 // Expected: bit-identical outputs except the last ulps of expf/tanhf/erff
 // (SiLU, GELU), within TESTING.md's kernel tolerance; the count of
@@ -16,7 +16,7 @@
 #include <random>
 
 #include "codegen/host_runtime.h"
-#include "codegen/model_kernels.h"
+#include "tests/support/model_kernels.h"
 #include "codegen/nvrtc_compile.h"
 #include "codegen/render.h"
 #include "gtest/gtest.h"
@@ -50,7 +50,7 @@ int64_t Bytes(DType dtype, int64_t n) {
 // returns (elements compared, bit-identical).
 absl::StatusOr<std::pair<int64_t, int64_t>> Compare(const KernelDesc& desc,
                                                     const host::HostKernel& h,
-                                                    const DeviceInfo& info, int64_t rows,
+                                                    const GpuTarget& info, int64_t rows,
                                                     bool bad_id, std::mt19937& rng) {
   absl::StatusOr<Module> module = ParseModule(desc.ir);
   if (!module.ok()) return module.status();

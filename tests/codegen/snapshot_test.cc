@@ -8,14 +8,14 @@
 #include <sstream>
 #include <string>
 
-#include "codegen/model_kernels.h"
+#include "tests/support/model_kernels.h"
 #include "gtest/gtest.h"
 
 namespace kiln::codegen {
 namespace {
 
 constexpr char kUpdate[] =
-    "bazel run //codegen:gen_kernels -- --fixtures=$PWD/tests/fixtures/models "
+    "bazel run //tests/codegen:gen_kernels -- --fixtures=$PWD/tests/fixtures/models "
     "--snapshot_dir=$PWD/tests/codegen/snapshots";
 
 std::string Read(const std::string& path) {
@@ -56,13 +56,13 @@ void CheckSuite(const absl::StatusOr<KernelSuite>& suite) {
 
 TEST(SnapshotTest, FixtureKernelsMatchTheCommittedSnapshot) {
   for (const FixtureModel& m : FixtureModels()) {
-    CheckSuite(ModelKernels(m.name, "tests/fixtures/models/" + m.subdir, m.dtype, A100Info()));
+    CheckSuite(ModelKernels(m.name, "tests/fixtures/models/" + m.subdir, m.dtype, A100Target()));
   }
 }
 
 TEST(SnapshotTest, OddSizeKernelsMatchTheCommittedSnapshot) {
   for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
-    CheckSuite(OddSizeKernels(dtype, A100Info()));
+    CheckSuite(OddSizeKernels(dtype, A100Target()));
   }
 }
 

@@ -20,7 +20,7 @@
 #include "models/gguf_model.h"
 #include "models/registry.h"
 #include "models/safetensors.h"
-#include "runtime/cuda/gemm_choices.h"
+#include "codegen/plan/gemm_choices.h"
 #include "runtime/engine/engine.h"
 
 namespace kiln::fuzz {

@@ -449,7 +449,7 @@ def engine_manifest_seeds():
         with open(os.path.join(ENGINE_FILES, name), "rb") as f:
             data = f.read()
         listed.append({"path": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
-    manifest = {"format_version": 1, "architecture": "LlamaForCausalLM", "target": "cpu",
+    manifest = {"format_version": 2, "architecture": "LlamaForCausalLM", "target": "cpu",
                 "dtype": "f32", "max_batch": 1, "max_seq": 8, "eos_token_ids": [2],
                 "tokenizer": "", "bos_token_id": 1,
                 "buckets": [{"function": "f", "batch": 1, "seq": 1}], "files": listed}
@@ -460,7 +460,7 @@ def engine_manifest_seeds():
         change(m)
         write(t, name, json.dumps(m, indent=2) + "\n")
 
-    variant("version_2.json", lambda m: m.update(format_version=2))
+    variant("version_1.json", lambda m: m.update(format_version=1))  # the previous format
     variant("target_sm_90.json", lambda m: m.update(target="sm_90"))
     variant("tampered_sha256.json", lambda m: m["files"][1].update(sha256="0" * 64))
     variant("truncated_weights.json", lambda m: m["files"][2].update(bytes=m["files"][2]["bytes"] - 1))

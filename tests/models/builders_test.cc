@@ -9,7 +9,7 @@
 #include "ir/verifier.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"
-#include "runtime/reference/weights.h"
+#include "models/weights.h"
 
 namespace kiln {
 namespace {

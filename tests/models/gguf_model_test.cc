@@ -17,9 +17,9 @@
 #include "models/gguf_writer.h"
 #include "models/registry.h"
 #include "base/half.h"
-#include "runtime/reference/gguf_weights.h"
+#include "models/gguf_weights.h"
 #include "runtime/reference/session.h"
-#include "runtime/reference/weights.h"
+#include "models/weights.h"
 #include "tests/models/file_builder.h"
 
 namespace kiln {

@@ -10,7 +10,7 @@
 #include "models/checkpoint.h"
 #include "models/registry.h"
 #include "runtime/reference/session.h"
-#include "runtime/reference/weights.h"
+#include "models/weights.h"
 
 namespace kiln {
 namespace {

@@ -3,7 +3,7 @@
 // logits and greedy tokens each prompt gets alone in the batch-1 session:
 // in one prefill step, in chunked prefill, with a smaller batch than the
 // bucket, and with a row that stops early. Bad inputs name the row.
-#include "runtime/reference/batch_session.h"
+#include "runtime/session/batch_session.h"
 
 #include <algorithm>
 #include <cmath>

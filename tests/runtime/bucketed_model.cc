@@ -6,7 +6,7 @@
 #include "models/model.h"
 #include "models/registry.h"
 #include "passes/pipeline.h"
-#include "runtime/reference/weights.h"
+#include "models/weights.h"
 
 namespace kiln {
 namespace {

@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "base/dtype.h"
 #include "runtime/reference/executor.h"
-#include "runtime/reference/session_util.h"
+#include "runtime/session/session_util.h"
 
 namespace kiln {
 

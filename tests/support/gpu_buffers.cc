@@ -23,9 +23,9 @@ absl::StatusOr<GpuUnderTest> GpuForTests() {
   const char* preset = prop.major == 8 ? "sm_80" : prop.major == 9 ? "sm_90" : nullptr;
   if (preset == nullptr) {
     return absl::UnavailableError(
-        absl::StrCat(gpu.name, " (", gpu.arch, ") has no DeviceInfo preset"));
+        absl::StrCat(gpu.name, " (", gpu.arch, ") has no GpuTarget preset"));
   }
-  absl::StatusOr<codegen::DeviceInfo> info = codegen::DeviceInfoForTarget(preset);
+  absl::StatusOr<codegen::GpuTarget> info = codegen::GpuTargetByName(preset);
   if (!info.ok()) return info.status();
   gpu.preset = *info;
   return gpu;

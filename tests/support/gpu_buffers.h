@@ -1,6 +1,6 @@
 // Device buffers and launches for the GPU kernel tests (each compares one
 // kernel with its CPU twin): allocation, typed upload and download through
-// runtime/half.h's encodings, and a synchronous launch. Every call's
+// base/half.h's encodings, and a synchronous launch. Every call's
 // failure comes back as an absl::Status naming the CUDA call.
 #ifndef KILN_TESTS_SUPPORT_GPU_BUFFERS_H_
 #define KILN_TESTS_SUPPORT_GPU_BUFFERS_H_
@@ -12,19 +12,19 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "codegen/device_info.h"
+#include "codegen/gpu_target.h"
 #include "base/dtype.h"
 #include "runtime/cuda/cuda_handles.h"
 
 namespace kiln::testing {
 
 // The GPU a test runs on: its name, native architecture ("sm_90") and the
-// DeviceInfo preset whose choices it is tested with (sm_8x: A100, sm_9x:
+// GpuTarget preset whose choices it is tested with (sm_8x: A100, sm_9x:
 // H100, which H200s share).
 struct GpuUnderTest {
   std::string name;
   std::string arch;
-  codegen::DeviceInfo preset;
+  codegen::GpuTarget preset;
 };
 // Unavailable (the test skips) without a usable device or driver, or when
 // no preset matches the device; the reason says which.

@@ -1,6 +1,6 @@
 // The fixture the kernel GPU suites share: each test SKIPS without a usable
 // device (GpuForTests says why), so a suite never passes silently; on a
-// device, arch_ and preset_ name its architecture and DeviceInfo preset, and
+// device, arch_ and preset_ name its architecture and GpuTarget preset, and
 // the device, the preset and the test seed are printed.
 #ifndef KILN_TESTS_SUPPORT_GPU_TEST_FIXTURE_H_
 #define KILN_TESTS_SUPPORT_GPU_TEST_FIXTURE_H_
@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <string>
 
-#include "codegen/device_info.h"
+#include "codegen/gpu_target.h"
 #include "gtest/gtest.h"
 #include "tests/support/gpu_buffers.h"
 #include "tests/support/test_seed.h"
@@ -27,7 +27,7 @@ class GpuKernelTest : public ::testing::Test {
   }
 
   std::string arch_;
-  codegen::DeviceInfo preset_;
+  codegen::GpuTarget preset_;
 };
 
 }  // namespace kiln::testing

@@ -8,7 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "models/checkpoint.h"
-#include "runtime/reference/weights.h"
+#include "models/weights.h"
 #include "tests/support/error_metrics.h"
 
 namespace kiln::testing {

@@ -12,8 +12,8 @@
 
 #include "absl/status/statusor.h"
 #include "base/dtype.h"
-#include "runtime/reference/sequence_session.h"
-#include "runtime/reference/tensor.h"
+#include "runtime/session/sequence_session.h"
+#include "base/host_tensor.h"
 
 namespace kiln::testing {
 

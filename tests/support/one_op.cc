@@ -18,7 +18,7 @@ absl::StatusOr<HostTensor> RunOneOp(Op op, std::vector<HostTensor> inputs, Attrs
   }
   const ValueId out = fb.Add(op, operands, std::move(attrs), "out");
   if (absl::Status built = fb.Finish({out}); !built.ok()) return built;
-  absl::StatusOr<ReferenceExecutor> executor = ReferenceExecutor::Create(std::move(module), {});
+  absl::StatusOr<ReferenceExecutor> executor = ReferenceExecutor::Create(std::move(module), WeightMap{});
   if (!executor.ok()) return executor.status();
   absl::StatusOr<std::vector<HostTensor>> results = executor->Run("f", std::move(inputs));
   if (!results.ok()) return results.status();

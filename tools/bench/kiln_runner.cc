@@ -6,10 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "runtime/cuda/plan_session.h"
+#include "runtime/session/plan_session.h"
 #include "runtime/generate/device_sampling.h"
 #include "runtime/generate/sampler.h"
-#include "runtime/reference/batch_session.h"
+#include "runtime/session/batch_session.h"
 #include "runtime/reference/ops.h"
 #include "runtime/tokenizer/load.h"
 #include "runtime/tokenizer/stream_decoder.h"

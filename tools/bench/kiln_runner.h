@@ -16,7 +16,7 @@
 #include "runtime/engine/engine.h"
 #include "runtime/generate/generation_config.h"
 #include "runtime/reference/executor.h"
-#include "runtime/reference/sequence_session.h"
+#include "runtime/session/sequence_session.h"
 #include "runtime/reference/session.h"
 #include "runtime/tokenizer/tokenizer.h"
 

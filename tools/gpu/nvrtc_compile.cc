@@ -14,6 +14,15 @@
 #include "runtime/cuda/cuda_status.h"
 
 namespace kiln::gpu {
+
+// KILN_GPU_CHECK for NVRTC calls (runtime/cuda/cuda_status.h covers cudart
+// and cuBLASLt only, so the runtime never links NVRTC).
+absl::Status CallStatus(nvrtcResult code, const char* expr, const char* file, int line) {
+  if (code == NVRTC_SUCCESS) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat(expr, " at ", file, ":", line,
+                                          " failed: ", nvrtcGetErrorString(code)));
+}
+
 namespace {
 
 // Owns an nvrtcProgram so every return path destroys it.

@@ -1,6 +1,6 @@
 // The attention kernels on a GPU against their CPU twins. Compiles each
 // variant with NVRTC for the device's architecture, with the tiles of the
-// matching DeviceInfo preset (sm_80: A100, sm_90: H100, which H200s share),
+// matching GpuTarget preset (sm_80: A100, sm_90: H100, which H200s share),
 // loads the cubin through cudart's library API (nothing links libcuda),
 // launches it as attention_cuda.h documents and compares with the twin:
 //   prefill, decode + combine: f32 NMSE <= 1e-10 (only expf's last-ulp
@@ -23,7 +23,7 @@
 #include "codegen/attention/attention_config.h"
 #include "codegen/attention/attention_cuda.h"
 #include "codegen/attention/attention_host.h"
-#include "codegen/device_info.h"
+#include "codegen/gpu_target.h"
 #include "gtest/gtest.h"
 #include "base/half.h"
 #include "tests/codegen/attention/attention_test_support.h"

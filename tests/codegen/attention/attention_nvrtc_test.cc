@@ -14,7 +14,7 @@
 
 #include "codegen/attention/attention_config.h"
 #include "codegen/attention/attention_cuda.h"
-#include "codegen/device_info.h"
+#include "codegen/gpu_target.h"
 #include "gtest/gtest.h"
 #include "tools/gpu/nvrtc_compile.h"
 
@@ -34,7 +34,7 @@ struct Row {
   double compile_ms = 0;
 };
 
-std::vector<KernelVariant> Variants(const DeviceInfo& info) {
+std::vector<KernelVariant> Variants(const GpuTarget& info) {
   std::vector<KernelVariant> variants;
   const std::vector<std::pair<int, int>> kHeadCounts = {{32, 8}, {16, 1}};  // GQA 4:1, MQA
   for (int head_dim : {16, 32, 64, 80, 128, 256}) {
@@ -64,7 +64,7 @@ TEST(AttentionNvrtcTest, EveryVariantCompilesForSm80AndSm90WithoutSpills) {
   std::printf("NVRTC %s\n", gpu::NvrtcVersion().c_str());
   std::vector<Row> rows;
   std::map<std::pair<std::string, std::string>, bool> done;  // (kernel, arch)
-  for (const DeviceInfo& info : {A100Info(), H100Info()}) {
+  for (const GpuTarget& info : {A100Target(), H100Target()}) {
     for (const KernelVariant& variant : Variants(info)) {
       const std::string name = KernelName(variant);
       absl::StatusOr<std::string> source = RenderAttentionCuda(variant);

@@ -19,7 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "codegen/attention/attention_config.h"
 #include "codegen/attention/attention_host.h"
-#include "codegen/device_info.h"
+#include "codegen/gpu_target.h"
 #include "gtest/gtest.h"
 #include "ir/builder.h"
 #include "runtime/reference/executor.h"
@@ -161,7 +161,7 @@ TEST(AttentionTwinTest, FlashPrefillMatchesTheReference) {
       absl::StatusOr<HostTensor> want = ReferenceAttention(p);
       ASSERT_TRUE(want.ok()) << want.status();
       const std::vector<double> terms = AttentionTerms(p);
-      for (const DeviceInfo& info : {A100Info(), H100Info()}) {
+      for (const GpuTarget& info : {A100Target(), H100Target()}) {
         SCOPED_TRACE(absl::StrCat(c.name, " ", std::string(DTypeName(dtype)), " ", info.name,
                                   " tiles; ", SeedNote()));
         absl::StatusOr<TileConfig> tiles = PrefillTiles(p.shape, info);
@@ -182,12 +182,12 @@ TEST(AttentionTwinTest, SplitKvDecodeAndCombineMatchTheReference) {
       absl::StatusOr<HostTensor> want = ReferenceAttention(p);
       ASSERT_TRUE(want.ok()) << want.status();
       const std::vector<double> terms = AttentionTerms(p);
-      absl::StatusOr<TileConfig> tiles = DecodeTiles(p.shape, A100Info());
+      absl::StatusOr<TileConfig> tiles = DecodeTiles(p.shape, A100Target());
       ASSERT_TRUE(tiles.ok()) << tiles.status();
       // The presets' split counts, no split, and an odd count.
       for (int splits :
-           {DecodeSplits(p.shape, *tiles, A100Info(), p.batch, p.seq, p.capacity),
-            DecodeSplits(p.shape, *tiles, H100Info(), p.batch, p.seq, p.capacity), 1, 7}) {
+           {DecodeSplits(p.shape, *tiles, A100Target(), p.batch, p.seq, p.capacity),
+            DecodeSplits(p.shape, *tiles, H100Target(), p.batch, p.seq, p.capacity), 1, 7}) {
         SCOPED_TRACE(absl::StrCat(c.name, " ", std::string(DTypeName(dtype)), " splits ", splits,
                                   "; ", SeedNote()));
         const DecodePartials part = SplitKvDecodeTwin(p.shape, *tiles, p.inputs(), splits);
@@ -282,10 +282,10 @@ TEST(AttentionTwinTest, PositionOutsideTheCacheSetsTheFaultFlag) {
   Problem good = p;
   p.pos[2] = 83;
   EXPECT_FALSE(ReferenceAttention(p).ok());
-  const TileConfig tiles = *PrefillTiles(shape, H100Info());
+  const TileConfig tiles = *PrefillTiles(shape, H100Target());
   const TwinOutput prefill = FlashPrefillTwin(shape, tiles, p.inputs());
   const DecodePartials part =
-      SplitKvDecodeTwin(shape, *DecodeTiles(shape, H100Info()), p.inputs(), 3);
+      SplitKvDecodeTwin(shape, *DecodeTiles(shape, H100Target()), p.inputs(), 3);
   const std::vector<float> decode = DecodeCombineTwin(shape, part);
   EXPECT_TRUE(prefill.fault);
   EXPECT_TRUE(part.fault);

@@ -1,6 +1,6 @@
 // The GEMV kernel on a GPU against its CPU twin. Compiles each variant with
 // the production NVRTC path (codegen/nvrtc_compile.h: --fmad=false) for the
-// device's architecture, with the tiling of the matching DeviceInfo preset
+// device's architecture, with the tiling of the matching GpuTarget preset
 // (sm_80: A100, sm_90: H100, which H200s share), loads the cubin through
 // cudart's library API (nothing links libcuda), launches it as gemv_cuda.h
 // documents and requires the output to equal the twin's BIT FOR BIT: every
@@ -21,7 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "codegen/device_info.h"
+#include "codegen/gpu_target.h"
 #include "codegen/gemv/gemv_config.h"
 #include "codegen/gemv/gemv_cuda.h"
 #include "codegen/gemv/gemv_host.h"

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "codegen/device_info.h"
+#include "codegen/gpu_target.h"
 #include "codegen/gemv/gemv_config.h"
 #include "codegen/gemv/gemv_cuda.h"
 #include "codegen/nvrtc_compile.h"
@@ -25,7 +25,7 @@ TEST(GemvNvrtcTest, EveryVariantCompilesForSm80AndSm90WithoutSpills) {
               "stack", "smem");
   int compiles = 0, shared_x = 0, global_x = 0;
   std::set<std::string> seen;
-  for (const DeviceInfo& info : {A100Info(), H100Info()}) {
+  for (const GpuTarget& info : {A100Target(), H100Target()}) {
     for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
       for (int64_t k : {769, 2048, 8192}) {
         for (int max_rows : {1, 8}) {

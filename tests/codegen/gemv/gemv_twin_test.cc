@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "codegen/device_info.h"
+#include "codegen/gpu_target.h"
 #include "codegen/gemv/gemv_config.h"
 #include "codegen/gemv/gemv_host.h"
 #include "gtest/gtest.h"
@@ -87,7 +87,7 @@ TEST(GemvTwinTest, MatchesTheReferenceMatmulNT) {
             // presets, the launch's max_rows exact and at the limit: the
             // result must not depend on any of them (bit for bit).
             std::vector<float> first;
-            for (const DeviceInfo& info : {A100Info(), H100Info()}) {
+            for (const GpuTarget& info : {A100Target(), H100Target()}) {
               for (int64_t n_hint : {n, int64_t{128256}}) {
                 for (int max_rows : {static_cast<int>(rows), kMaxRowsPerLaunch}) {
                   absl::StatusOr<GemvVariant> v =
@@ -149,7 +149,7 @@ TEST(GemvTwinTest, ADroppedChunkIsDetected) {
   Problem broken = p;
   for (int64_t j = 0; j < p.n; ++j) broken.w[j * p.k + p.k - 1] = 0.0f;  // lane 0's last chunk
   absl::StatusOr<GemvVariant> v = GemvVariantFor({.k = 769, .dtype = kF32, .max_rows = 3}, 7,
-                                                 H100Info());
+                                                 H100Target());
   ASSERT_TRUE(v.ok());
   EXPECT_GT(Nmse(GemvTwin(*v, broken.inputs()), want->floats), 1e-7);
 }

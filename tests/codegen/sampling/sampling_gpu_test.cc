@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "codegen/device_info.h"
+#include "codegen/gpu_target.h"
 #include "codegen/sampling/sampling_cuda.h"
 #include "codegen/sampling/sampling_host.h"
 #include "gtest/gtest.h"

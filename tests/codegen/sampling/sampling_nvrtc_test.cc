@@ -7,7 +7,7 @@
 #include <set>
 #include <string>
 
-#include "codegen/device_info.h"
+#include "codegen/gpu_target.h"
 #include "codegen/nvrtc_compile.h"
 #include "codegen/sampling/sampling_cuda.h"
 #include "gtest/gtest.h"
@@ -20,7 +20,7 @@ TEST(SamplingNvrtcTest, EveryVariantCompilesForSm80AndSm90WithoutSpills) {
   std::printf("%-6s %-26s %5s %7s %7s %6s %6s\n", "arch", "kernel", "regs", "spill_s", "spill_l",
               "stack", "smem");
   int compiles = 0;
-  for (const DeviceInfo& info : {A100Info(), H100Info()}) {
+  for (const GpuTarget& info : {A100Target(), H100Target()}) {
     std::set<int> threads = {64};
     for (int64_t vocab : {1031, 32000, 128256}) threads.insert(SamplingThreads(vocab, info));
     for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
@@ -58,10 +58,10 @@ TEST(SamplingNvrtcTest, RejectsBadVariants) {
 }
 
 TEST(SamplingNvrtcTest, ThreadsPerVocabulary) {
-  EXPECT_EQ(SamplingThreads(1, A100Info()), 64);
-  EXPECT_EQ(SamplingThreads(1031, A100Info()), 96);
-  EXPECT_EQ(SamplingThreads(32000, H100Info()), 512);
-  EXPECT_EQ(SamplingThreads(128256, H100Info()), 512);
+  EXPECT_EQ(SamplingThreads(1, A100Target()), 64);
+  EXPECT_EQ(SamplingThreads(1031, A100Target()), 96);
+  EXPECT_EQ(SamplingThreads(32000, H100Target()), 512);
+  EXPECT_EQ(SamplingThreads(128256, H100Target()), 512);
   EXPECT_EQ(SamplingKernelName({.dtype = DType::kBF16, .threads = 512}), "kiln_sample_bf16_t512");
 }
 

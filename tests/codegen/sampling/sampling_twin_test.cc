@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "codegen/device_info.h"
+#include "codegen/gpu_target.h"
 #include "codegen/sampling/sampling_cuda.h"
 #include "codegen/sampling/sampling_host.h"
 #include "gtest/gtest.h"
@@ -106,7 +106,7 @@ struct Tally {
 // boundary is a test failure.
 void Compare(const std::vector<float>& logits, const GenerationConfig& c, uint64_t step,
              const char* kind, Tally& tally) {
-  const int threads = SamplingThreads(static_cast<int64_t>(logits.size()), H100Info());
+  const int threads = SamplingThreads(static_cast<int64_t>(logits.size()), H100Target());
   const SampleParams params = ParamsFor(c, step);
   ASSERT_TRUE(ValidateSampleParams(params).ok()) << ValidateSampleParams(params);
   const SampleResult twin = SampleRowTwin(logits, params, threads);

@@ -2,7 +2,7 @@
 // activations computed independently (from the checkpoint, the config and
 // compile-model's own memory-plan report) must match the plan, and a plan
 // that does not fit names every number.
-#include "runtime/cuda/arena_plan.h"
+#include "codegen/plan/arena_plan.h"
 
 #include <cstdlib>
 #include <fstream>

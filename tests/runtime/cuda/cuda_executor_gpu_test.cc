@@ -11,7 +11,7 @@
 // The argmax kernel's tokens must be the argmax of the returned logits, and
 // the on-device sampler must draw what its twin draws from those logits.
 // Kernels are compiled for the device's architecture with the matching
-// DeviceInfo preset (sm_80: A100, sm_90: H100/H200).
+// GpuTarget preset (sm_80: A100, sm_90: H100/H200).
 //
 // cuBLASLt algorithms measured on the device (what compile-model records)
 // are used when the record is this card's (CudaGemmChoicesGpuTest).
@@ -30,11 +30,12 @@
 #include "codegen/sampling/sampling_host.h"
 #include "gtest/gtest.h"
 #include "runtime/cuda/cuda_executor.h"
-#include "runtime/cuda/gemm_choices.h"
+#include "codegen/plan/gemm_choices.h"
 #include "runtime/cuda/gemm_tuner.h"
-#include "runtime/cuda/kernel_bundle.h"
-#include "runtime/cuda/plan_host_executor.h"
-#include "runtime/cuda/plan_session.h"
+#include "codegen/plan/compile_kernels.h"
+#include "codegen/plan/kernel_bundle.h"
+#include "tests/support/plan_host_executor.h"
+#include "runtime/session/plan_session.h"
 #include "tests/runtime/cuda/plan_scenario.h"
 #include "tests/support/error_metrics.h"
 #include "tests/support/gpu_buffers.h"
@@ -69,7 +70,7 @@ void ExpectTokensAreArgmax(const std::vector<testing::ScenarioStep>& steps, int6
 TEST_P(CudaExecutorGpuTest, MatchesReferenceTwinAndEagerLaunches) {
   absl::StatusOr<testing::GpuUnderTest> gpu_under_test = testing::GpuForTests();
   if (!gpu_under_test.ok()) GTEST_SKIP() << gpu_under_test.status().message();
-  const codegen::DeviceInfo* info = &gpu_under_test->preset;
+  const codegen::GpuTarget* info = &gpu_under_test->preset;
   const Case& c = GetParam();
   absl::StatusOr<testing::CompiledPlanModel> model =
       testing::CompilePlanModel(c.family, c.dtype, *info);
@@ -175,7 +176,7 @@ class CudaHfParityGpuTest : public ::testing::TestWithParam<Case> {};
 TEST_P(CudaHfParityGpuTest, MatchesTransformers) {
   absl::StatusOr<testing::GpuUnderTest> gpu_under_test = testing::GpuForTests();
   if (!gpu_under_test.ok()) GTEST_SKIP() << gpu_under_test.status().message();
-  const codegen::DeviceInfo& info = gpu_under_test->preset;
+  const codegen::GpuTarget& info = gpu_under_test->preset;
   const Case& c = GetParam();
   const std::string dtype(DTypeName(c.dtype));
   const std::string dir = "tests/fixtures/models/" + c.family + "/" + dtype;
@@ -220,7 +221,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, CudaHfParityGpuTest, ::testing::ValuesIn(Case
 TEST(CudaGemmChoicesGpuTest, MeasuredAlgorithmsAreRecordedAndUsed) {
   absl::StatusOr<testing::GpuUnderTest> gpu_under_test = testing::GpuForTests();
   if (!gpu_under_test.ok()) GTEST_SKIP() << gpu_under_test.status().message();
-  const codegen::DeviceInfo& info = gpu_under_test->preset;
+  const codegen::GpuTarget& info = gpu_under_test->preset;
   for (const Case& c : {Case{"llama3", DType::kBF16}, Case{"opt", DType::kF32}}) {
     SCOPED_TRACE(c.family);
     absl::StatusOr<testing::CompiledPlanModel> model =
@@ -274,7 +275,7 @@ TEST(CudaGemmChoicesGpuTest, MeasuredAlgorithmsAreRecordedAndUsed) {
 TEST(CudaExecutorNoDeviceTest, WithoutADeviceCreationFailsCleanly) {
   if (CudaDeviceAvailable(0).ok()) GTEST_SKIP() << "a device is present";
   absl::StatusOr<testing::CompiledPlanModel> model =
-      testing::CompilePlanModel("llama3", DType::kBF16, codegen::H100Info());
+      testing::CompilePlanModel("llama3", DType::kBF16, codegen::H100Target());
   ASSERT_TRUE(model.ok()) << model.status();
   KernelBundle empty;
   absl::StatusOr<std::unique_ptr<CudaExecutor>> gpu =

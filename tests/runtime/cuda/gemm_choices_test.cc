@@ -1,12 +1,12 @@
-// The record of measured cuBLASLt algorithms (runtime/cuda/gemm_choices.h):
+// The record of measured cuBLASLt algorithms (codegen/plan/gemm_choices.h):
 // the shapes it covers, its JSON round trip, the damage it refuses, and when
 // it applies. The measuring itself needs a GPU (cuda_executor_gpu_test).
-#include "runtime/cuda/gemm_choices.h"
+#include "codegen/plan/gemm_choices.h"
 
 #include <set>
 
 #include "gtest/gtest.h"
-#include "runtime/cuda/gemm_shapes.h"
+#include "codegen/plan/gemm_shapes.h"
 #include "tests/runtime/cuda/plan_scenario.h"
 
 namespace kiln {
@@ -64,7 +64,7 @@ void ExpectSame(const GemmChoices& a, const GemmChoices& b) {
 TEST(GemmChoicesTest, EveryShapeOfThePlansOnce) {
   for (const char* family : {"llama3", "opt"}) {
     absl::StatusOr<testing::CompiledPlanModel> model =
-        testing::CompilePlanModel(family, DType::kBF16, codegen::H100Info());
+        testing::CompilePlanModel(family, DType::kBF16, codegen::H100Target());
     ASSERT_TRUE(model.ok()) << model.status();
     std::set<std::string> keys;
     int64_t steps = 0;

@@ -1,6 +1,6 @@
 // The generated host renderings a plan test hands HostPlanExecutor: one
 // suite's rows of the GeneratedHostKernels() table that the test links
-// (a //codegen:gen_kernels --host_out genrule), by kernel name, with the IR
+// (a //tests/codegen:gen_kernels --host_out genrule), by kernel name, with the IR
 // each implements (the executor uses a rendering only where that IR is the
 // plan's kernel's).
 #ifndef KILN_TESTS_RUNTIME_CUDA_HOST_RENDERINGS_H_
@@ -10,7 +10,7 @@
 #include <string>
 
 #include "codegen/host_runtime.h"
-#include "runtime/cuda/plan_host_executor.h"
+#include "tests/support/plan_host_executor.h"
 
 namespace kiln::testing {
 

@@ -3,19 +3,25 @@
 // identical layers share one compiled function, the engine files read back
 // unchanged, and compile-model --target writes an engine the sm_XX loader
 // accepts (and the cpu loader refuses with a recompile hint).
-#include "runtime/cuda/kernel_bundle.h"
+#include "codegen/plan/compile_kernels.h"
+#include "codegen/plan/kernel_bundle.h"
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
 
+#include "absl/strings/str_cat.h"
+#include "base/sha256.h"
 #include "gtest/gtest.h"
 #include "models/config_reader.h"
 #include "models/registry.h"
 #include "passes/pipeline.h"
-#include "runtime/cuda/gemm_choices.h"
-#include "runtime/cuda/launch_plan.h"
+#include "codegen/plan/gemm_choices.h"
+#include "codegen/engine_format.h"
+#include "codegen/plan/build_launch_plan.h"
+#include "codegen/plan/launch_plan_json.h"
+#include "codegen/plan/launch_plan.h"
 #include "runtime/engine/engine.h"
 #include "tests/runtime/cuda/plan_models.h"
 #include "tests/runtime/cuda/plan_scenario.h"
@@ -25,8 +31,12 @@ namespace {
 
 std::string TempDir() { return std::getenv("TEST_TMPDIR"); }
 
+std::string Digest(const std::string& bytes) {
+  return Sha256Hex({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
+}
+
 std::vector<LaunchPlan> Plans(const std::string& family, DType dtype,
-                              const codegen::DeviceInfo& info) {
+                              const codegen::GpuTarget& info) {
   absl::StatusOr<ConfigReader> config = ConfigReader::Parse(testing::PlanModelConfig(family));
   EXPECT_TRUE(config.ok()) << config.status();
   absl::StatusOr<BuiltModel> model = BuildModel(*config, BuildOptions{dtype});
@@ -55,7 +65,7 @@ class KernelBundleTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(KernelBundleTest, EveryPlannedKernelCompilesWithoutSpills) {
   const Case& c = GetParam();
-  const codegen::DeviceInfo info = c.h100 ? codegen::H100Info() : codegen::A100Info();
+  const codegen::GpuTarget info = c.h100 ? codegen::H100Target() : codegen::A100Target();
   const std::vector<LaunchPlan> plans = Plans(c.family, c.dtype, info);
   ASSERT_EQ(plans.size(), 2u);
   absl::StatusOr<KernelBundle> bundle = CompileKernelBundle(plans, info, "");
@@ -126,7 +136,7 @@ class FixtureKernelBundleTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(FixtureKernelBundleTest, EveryKernelCompilesWithoutSpills) {
   const Case& c = GetParam();
-  const codegen::DeviceInfo info = c.h100 ? codegen::H100Info() : codegen::A100Info();
+  const codegen::GpuTarget info = c.h100 ? codegen::H100Target() : codegen::A100Target();
   absl::StatusOr<testing::CompiledPlanModel> model = testing::CompileHfFixture(
       "tests/fixtures/models/" + c.family + "/" + std::string(DTypeName(c.dtype)), c.dtype, info);
   ASSERT_TRUE(model.ok()) << model.status();
@@ -165,12 +175,14 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, FixtureKernelBundleTest, ::testing::ValuesIn(
 TEST(KernelBundleFilesTest, MalformedIndexesAreDataLoss) {
   std::map<std::string, std::string> files;
   EXPECT_EQ(ReadKernelBundle(files).status().code(), absl::StatusCode::kDataLoss);
-  files["kernels.json"] = "{\"arch\": \"sm_90\"}";
+  files["kernels.json"] = "{\"arch\": \"sm_90\", \"abi_version\": 1}";
   EXPECT_EQ(ReadKernelBundle(files).status().code(), absl::StatusCode::kDataLoss);
-  files["kernels.json"] =
-      R"({"arch": "sm_90", "row_functions": {}, "kernels": [{"function": "k", "kind": "row",
-      "cubin": "kernel.k.cubin", "ptx": "kernel.k.ptx", "source_sha256": "", "registers": 8,
-      "shared_bytes": 0, "stack_bytes": 0, "spill_stores": 0, "spill_loads": 0}]})";
+  files["kernels.json"] = absl::StrCat(
+      R"({"arch": "sm_90", "abi_version": 1, "row_functions": {}, "kernels": [{"function": "k",
+      "kind": "row", "cubin": "kernel.k.cubin", "ptx": "kernel.k.ptx", "cubin_sha256": ")",
+      Digest("cubin"), R"(", "ptx_sha256": ")", Digest("ptx"), R"(", "source_sha256": "",
+      "registers": 8, "shared_bytes": 0, "stack_bytes": 0, "spill_stores": 0,
+      "spill_loads": 0}]})");
   absl::Status missing = ReadKernelBundle(files).status();
   EXPECT_EQ(missing.code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(std::string(missing.message()).find("kernel.k.cubin"), std::string::npos) << missing;
@@ -179,6 +191,60 @@ TEST(KernelBundleFilesTest, MalformedIndexesAreDataLoss) {
   EXPECT_TRUE(ReadKernelBundle(files).ok());
   files["kernels.json"].replace(files["kernels.json"].find("{}"), 2, R"({"k_l0": "k_gone"})");
   EXPECT_EQ(ReadKernelBundle(files).status().code(), absl::StatusCode::kDataLoss);
+}
+
+// An engine's kernels are launched only with the argument contract they
+// were compiled for, and only as compiled: another kernel ABI version is
+// refused naming both versions, and a cubin or PTX whose bytes differ from
+// its recorded digest is refused naming the kernel, even where the
+// manifest's own digests were rewritten to match.
+TEST(KernelBundleFilesTest, OtherAbiVersionsAndTamperedKernelsAreRefused) {
+  KernelBundle bundle;
+  bundle.arch = "sm_90";
+  BundledKernel k;
+  k.function = "rms_norm";
+  k.kind = "row";
+  k.compiled.cubin = std::string("\x7f" "ELF cubin bytes", 16);
+  k.compiled.ptx = ".version 9.0\n.target sm_90\n";
+  bundle.kernels.push_back(k);
+  std::map<std::string, std::string> files = KernelBundleFiles(bundle);
+  ASSERT_TRUE(ReadKernelBundle(files).ok());
+
+  std::map<std::string, std::string> tampered = files;
+  tampered["kernel.rms_norm.cubin"][5] ^= 1;
+  absl::Status cubin = ReadKernelBundle(tampered).status();
+  EXPECT_EQ(cubin.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(std::string(cubin.message())
+                .find("kernel.rms_norm.cubin does not match the digest kernels.json records for "
+                      "kernel rms_norm"),
+            std::string::npos)
+      << cubin;
+  tampered = files;
+  tampered["kernel.rms_norm.ptx"] += "// appended";
+  EXPECT_EQ(ReadKernelBundle(tampered).status().code(), absl::StatusCode::kDataLoss);
+
+  for (const std::string& other : {std::string("0"), std::string("2")}) {
+    std::map<std::string, std::string> versioned = files;
+    std::string& index = versioned["kernels.json"];
+    const std::string field = absl::StrCat("\"abi_version\": ", kKernelAbiVersion);
+    ASSERT_NE(index.find(field), std::string::npos) << index;
+    index.replace(index.find(field), field.size(), "\"abi_version\": " + other);
+    absl::Status abi = ReadKernelBundle(versioned).status();
+    EXPECT_EQ(abi.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(std::string(abi.message())
+                  .find(absl::StrCat("kernel ABI version ", other,
+                                     ", but this Kiln launches version ", kKernelAbiVersion,
+                                     ": recompile with compile-model")),
+              std::string::npos)
+        << abi;
+  }
+  // An index from before kernels were versioned.
+  std::map<std::string, std::string> unversioned = files;
+  std::string& index = unversioned["kernels.json"];
+  const std::string field = absl::StrCat("\"abi_version\": ", kKernelAbiVersion, ",");
+  ASSERT_NE(index.find(field), std::string::npos) << index;
+  index.erase(index.find(field), field.size());
+  EXPECT_EQ(ReadKernelBundle(unversioned).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(CompileModelCudaTargetTest, WritesAnEngineTheCudaLoaderAccepts) {
@@ -203,6 +269,32 @@ TEST(CompileModelCudaTargetTest, WritesAnEngineTheCudaLoaderAccepts) {
   EXPECT_EQ(bundle->arch, "sm_90");
   EXPECT_EQ(bundle->spill_bytes(), 0);
   EXPECT_TRUE(engine->kernel_files.contains("kernel.launch_plans.txt"));
+
+  // The launch plans travel with the engine, one per bucket, every row
+  // kernel in the bundle; they are exactly the plans of the engine's IR for
+  // the target (so the loader, which only reads them, runs what was checked).
+  ASSERT_TRUE(engine->kernel_files.contains(kEngineLaunchPlansFile));
+  const std::string& plans_json = engine->kernel_files.at(kEngineLaunchPlansFile);
+  absl::StatusOr<PlannedEngine> planned = LaunchPlansFromJson(plans_json);
+  ASSERT_TRUE(planned.ok()) << planned.status();
+  ASSERT_EQ(planned->plans.size(), engine->manifest.buckets.size());
+  for (const LaunchPlan& plan : planned->plans) {
+    for (const LaunchStep& step : plan.steps) {
+      if (const auto* row = std::get_if<RowKernelStep>(&step.op)) {
+        EXPECT_TRUE(bundle->row_functions.contains(row->desc.name)) << row->desc.name;
+      }
+    }
+  }
+  absl::StatusOr<StaticLayout> layout = LayOutStaticSpaces(engine->module);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  std::vector<LaunchPlan> rebuilt;
+  for (const Function& f : engine->module.functions) {
+    absl::StatusOr<LaunchPlan> plan =
+        BuildLaunchPlan(engine->module, f.name, *layout, codegen::H100Target());
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    rebuilt.push_back(*std::move(plan));
+  }
+  EXPECT_EQ(LaunchPlansToJson(*layout, rebuilt), plans_json);
 
   // The GEMM algorithms: measured where this machine has an sm_90 GPU,
   // else every shape recorded with the reason (CI has no GPU).

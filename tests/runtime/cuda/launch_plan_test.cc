@@ -1,5 +1,5 @@
 // The CUDA launch plan, executed on the CPU by the kernels' twins
-// (runtime/cuda/plan_host_executor.h), against the reference executor.
+// (tests/support/plan_host_executor.h), against the reference executor.
 //
 // Models: tests/fixtures/plan_models (each fixture family resized to
 // head_dim 64, which the attention kernels take), random weights, f32 and
@@ -10,7 +10,7 @@
 // prefill, decode steps fed by the reference's greedy tokens, then a batch-1
 // chunked prefill and decode continuing row 0; logits are compared at every
 // step (TESTING.md: f32 kernels vs reference 1e-5; bf16 tiny model 0.12).
-#include "runtime/cuda/launch_plan.h"
+#include "codegen/plan/launch_plan.h"
 
 #include <climits>
 #include <cmath>
@@ -21,7 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "runtime/cuda/plan_host_executor.h"
+#include "tests/support/plan_host_executor.h"
 #include "tests/runtime/cuda/host_renderings.h"
 #include "tests/runtime/cuda/plan_scenario.h"
 #include "tests/support/error_metrics.h"
@@ -100,7 +100,7 @@ class LaunchPlanTest : public ::testing::TestWithParam<Case> {};
 TEST_P(LaunchPlanTest, HostExecutionMatchesReference) {
   const Case& c = GetParam();
   absl::StatusOr<testing::CompiledPlanModel> model =
-      testing::CompilePlanModel(c.family, c.dtype, codegen::A100Info());
+      testing::CompilePlanModel(c.family, c.dtype, codegen::A100Target());
   ASSERT_TRUE(model.ok()) << model.status();
   for (const LaunchPlan& plan : model->plans) ExpectScratchContract(plan);
   testing::HostRenderings renderings = testing::HostRenderingsOfSuite(

@@ -7,8 +7,8 @@
 #include <memory>
 
 #include "gtest/gtest.h"
-#include "runtime/cuda/plan_host_executor.h"
-#include "runtime/cuda/plan_session.h"
+#include "tests/support/plan_host_executor.h"
+#include "runtime/session/plan_session.h"
 #include "runtime/generate/generator.h"
 #include "runtime/tokenizer/load.h"
 #include "tests/runtime/cuda/plan_scenario.h"
@@ -22,7 +22,7 @@ class PlanGeneratorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     absl::StatusOr<testing::CompiledPlanModel> model =
-        testing::CompilePlanModel("mistral", DType::kF32, codegen::H100Info());
+        testing::CompilePlanModel("mistral", DType::kF32, codegen::H100Target());
     ASSERT_TRUE(model.ok()) << model.status();
     model_ = std::make_unique<testing::CompiledPlanModel>(*std::move(model));
     absl::StatusOr<std::unique_ptr<tokenizer::Tokenizer>> tok =

@@ -16,8 +16,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "runtime/cuda/plan_host_executor.h"
-#include "runtime/cuda/plan_session.h"
+#include "tests/support/plan_host_executor.h"
+#include "runtime/session/plan_session.h"
 #include "tests/runtime/cuda/host_renderings.h"
 #include "tests/runtime/cuda/plan_scenario.h"
 #include "tests/support/hf_fixture.h"
@@ -37,7 +37,7 @@ TEST_P(PlanHfParityTest, PlanTwinMatchesTransformers) {
   const std::string dtype(DTypeName(c.dtype));
   const std::string dir = "tests/fixtures/models/" + c.family + "/" + dtype;
   absl::StatusOr<testing::CompiledPlanModel> model =
-      testing::CompileHfFixture(dir, c.dtype, codegen::H100Info());
+      testing::CompileHfFixture(dir, c.dtype, codegen::H100Target());
   ASSERT_TRUE(model.ok()) << model.status();
   // The fixture suites are generated in f32 and bf16 only.
   testing::HostRenderings renderings = testing::HostRenderingsOfSuite(c.family + "_" + dtype);

@@ -6,11 +6,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "codegen/plan/build_launch_plan.h"
 #include "models/checkpoint.h"
 #include "models/config_reader.h"
 #include "models/registry.h"
 #include "passes/pipeline.h"
-#include "runtime/reference/weights.h"
+#include "models/weights.h"
 #include "tests/runtime/cuda/plan_models.h"
 #include "tests/support/error_metrics.h"
 
@@ -71,7 +72,7 @@ std::vector<int32_t> LastArgmax(const std::vector<float>& logits, int64_t batch,
 }
 
 // The static layout and one launch plan per function of `model.module`.
-absl::Status PlanEveryBucket(CompiledPlanModel& model, const codegen::DeviceInfo& info) {
+absl::Status PlanEveryBucket(CompiledPlanModel& model, const codegen::GpuTarget& info) {
   KILN_ASSIGN_OR_RETURN(model.layout, LayOutStaticSpaces(model.module));
   for (const Function& f : model.module.functions) {
     KILN_ASSIGN_OR_RETURN(model.plans.emplace_back(),
@@ -83,7 +84,7 @@ absl::Status PlanEveryBucket(CompiledPlanModel& model, const codegen::DeviceInfo
 }  // namespace
 
 absl::StatusOr<CompiledPlanModel> CompilePlanModel(const std::string& family, DType dtype,
-                                                   const codegen::DeviceInfo& info) {
+                                                   const codegen::GpuTarget& info) {
   KILN_ASSIGN_OR_RETURN(ConfigReader config, ConfigReader::Parse(PlanModelConfig(family)));
   KILN_ASSIGN_OR_RETURN(BuiltModel built, BuildModel(config, BuildOptions{dtype}));
   CompiledPlanModel model;
@@ -100,7 +101,7 @@ absl::StatusOr<CompiledPlanModel> CompilePlanModel(const std::string& family, DT
 }
 
 absl::StatusOr<CompiledPlanModel> CompileHfFixture(const std::string& dir, DType dtype,
-                                                   const codegen::DeviceInfo& info) {
+                                                   const codegen::GpuTarget& info) {
   KILN_ASSIGN_OR_RETURN(BuiltModel built, BuildModelFromDir(dir, BuildOptions{dtype}));
   KILN_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(dir));
   CompiledPlanModel model;

@@ -14,12 +14,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "codegen/device_info.h"
+#include "codegen/gpu_target.h"
 #include "ir/module.h"
-#include "runtime/cuda/launch_plan.h"
-#include "runtime/cuda/plan_executor.h"
+#include "codegen/plan/launch_plan.h"
+#include "runtime/session/plan_executor.h"
 #include "runtime/reference/executor.h"
-#include "runtime/reference/session_util.h"
+#include "runtime/session/session_util.h"
 
 namespace kiln::testing {
 
@@ -32,7 +32,7 @@ struct CompiledPlanModel {
   std::vector<LaunchPlan> plans;
 };
 absl::StatusOr<CompiledPlanModel> CompilePlanModel(const std::string& family, DType dtype,
-                                                   const codegen::DeviceInfo& info);
+                                                   const codegen::GpuTarget& info);
 
 // A tiny HF fixture (tests/fixtures/models/<family>/<dtype>: its config
 // and Transformers-made weights) compiled into the batch-1 buckets
@@ -41,7 +41,7 @@ absl::StatusOr<CompiledPlanModel> CompilePlanModel(const std::string& family, DT
 // (tests/support/hf_fixture.h).
 inline constexpr int64_t kHfFixtureCapacity = 32;
 absl::StatusOr<CompiledPlanModel> CompileHfFixture(const std::string& dir, DType dtype,
-                                                   const codegen::DeviceInfo& info);
+                                                   const codegen::GpuTarget& info);
 std::vector<SessionBucket> HfFixtureBuckets();
 
 // One step's outputs from the executor under test and from the reference.

@@ -3,7 +3,7 @@
 // the largest bucket (chunked, the last chunk right-padded), greedy decode
 // through the device-side argmax, a rewind and a second turn, and the
 // errors a caller can cause.
-#include "runtime/cuda/plan_session.h"
+#include "runtime/session/plan_session.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,7 +12,8 @@
 #include "models/config_reader.h"
 #include "models/registry.h"
 #include "passes/pipeline.h"
-#include "runtime/cuda/plan_host_executor.h"
+#include "tests/support/plan_host_executor.h"
+#include "codegen/plan/build_launch_plan.h"
 #include "runtime/generate/device_sampling.h"
 #include "runtime/generate/sampler.h"
 #include "runtime/reference/session.h"
@@ -43,7 +44,7 @@ class PlanSessionTest : public ::testing::Test {
     std::vector<LaunchPlan> plans;
     for (const Function& f : module_.functions) {
       absl::StatusOr<LaunchPlan> plan =
-          BuildLaunchPlan(module_, f.name, *layout, codegen::H100Info());
+          BuildLaunchPlan(module_, f.name, *layout, codegen::H100Target());
       ASSERT_TRUE(plan.ok()) << plan.status();
       plans.push_back(*std::move(plan));
     }

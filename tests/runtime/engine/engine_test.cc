@@ -2,6 +2,7 @@
 // checks and loads it, and the compiled buckets (padded, chunked prefill
 // and decode) reproduce Transformers' logits. Damaged engines each give
 // their own error.
+#include "codegen/engine_writer.h"
 #include "runtime/engine/engine.h"
 
 #include <cstdlib>
@@ -13,7 +14,7 @@
 #include "models/checkpoint.h"
 #include "base/sha256.h"
 #include "runtime/reference/session.h"
-#include "runtime/reference/weights.h"
+#include "models/weights.h"
 
 namespace kiln {
 namespace {
@@ -22,6 +23,21 @@ constexpr char kFixtures[] = "tests/fixtures/models/";
 
 std::string TempDir(const std::string& name) {
   return std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+}
+
+// What compile-model would write to reproduce `engine`.
+EngineContents Contents(const Engine& engine) {
+  EngineContents contents;
+  contents.manifest = engine.manifest;
+  contents.config = engine.config;
+  contents.module = engine.module;
+  absl::StatusOr<WeightMap> weights = engine.weights.ToHostTensors();
+  EXPECT_TRUE(weights.ok()) << weights.status();
+  if (weights.ok()) contents.weights = *std::move(weights);
+  contents.chat_template = engine.chat_template;
+  contents.generation_config = engine.generation_config;
+  contents.kernel_files = engine.kernel_files;
+  return contents;
 }
 
 // Runs bin/compile-model (a data dependency) on `model` (a fixture
@@ -183,7 +199,7 @@ TEST(EngineLoadTest, ChatTemplateRoundTrips) {
   EXPECT_TRUE(engine->chat_template.empty());
   engine->chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
   std::string with_template = TempDir("chat2.engine");
-  ASSERT_TRUE(WriteEngine(with_template, *engine).ok());
+  ASSERT_TRUE(WriteEngine(with_template, Contents(*engine)).ok());
   absl::StatusOr<Engine> reloaded = LoadEngine(with_template, "cpu");
   ASSERT_TRUE(reloaded.ok()) << reloaded.status();
   EXPECT_EQ(reloaded->manifest.chat_template, "chat_template.jinja");
@@ -232,12 +248,20 @@ TEST(EngineLoadTest, OtherFormatVersionsAreRejected) {
   std::ifstream in(dir + "/manifest.json");
   std::string text(std::istreambuf_iterator<char>(in), {});
   in.close();
-  size_t at = text.find("\"format_version\": 1");
+  size_t at = text.find("\"format_version\": 2");
   ASSERT_NE(at, std::string::npos);
+  // An engine from the previous Kiln (format 1: no launch plans, no kernel
+  // digests), and one from some other version.
+  std::string previous = text;
+  previous.replace(at, 19, "\"format_version\": 1");
+  std::ofstream(dir + "/manifest.json") << previous;
+  ExpectLoadError(dir, "cpu",
+                  "engine format version 1, but this Kiln reads version 2: recompile with "
+                  "compile-model");
   text.replace(at, 19, "\"format_version\": 99");
   std::ofstream(dir + "/manifest.json") << text;
-  ExpectLoadError(dir, "cpu", "engine format version 99, but this Kiln reads version 1");
-  std::ofstream(dir + "/manifest.json") << "{\"format_version\": 1}";
+  ExpectLoadError(dir, "cpu", "engine format version 99, but this Kiln reads version 2");
+  std::ofstream(dir + "/manifest.json") << "{\"format_version\": 2}";
   ExpectLoadError(dir, "cpu", "field 'architecture' is missing or has the wrong type");
 }
 

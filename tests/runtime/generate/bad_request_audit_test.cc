@@ -9,7 +9,7 @@
 #include "models/checkpoint.h"
 #include "models/registry.h"
 #include "runtime/generate/generator.h"
-#include "runtime/reference/weights.h"
+#include "models/weights.h"
 #include "runtime/tokenizer/load.h"
 
 namespace kiln {

@@ -7,7 +7,7 @@
 #include "gtest/gtest.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"
-#include "runtime/reference/weights.h"
+#include "models/weights.h"
 #include "runtime/tokenizer/load.h"
 
 namespace kiln {

@@ -1,0 +1,70 @@
+// CompileEngine: what compile-model does, as a library. Reads a Hugging Face
+// model directory or a GGUF file, builds its IR, specialises, fuses and
+// memory-plans it per (batch, length) bucket, loads its weights in the engine
+// dtype, for CUDA targets builds every bucket's launch plan and compiles its
+// kernels, and writes the engine (codegen/engine_format.h).
+//
+// What belongs to the runtime stays outside: the caller passes the GEMM
+// algorithm choice (runtime/cuda/gemm_tuner.h measures it on a GPU) and the
+// check of generation_config.json (runtime/generate reads it), so the
+// compiler links nothing of the runtime.
+#ifndef KILN_CODEGEN_COMPILE_ENGINE_H_
+#define KILN_CODEGEN_COMPILE_ENGINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "base/dtype.h"
+#include "codegen/engine_format.h"
+#include "codegen/plan/gemm_choices.h"
+#include "codegen/plan/launch_plan.h"
+#include "nlohmann/json.hpp"
+
+namespace kiln {
+
+struct CompileOptions {
+  std::string model;  // a Hugging Face model directory or a .gguf file
+  std::string out;    // the engine directory to write
+  std::string target = "cpu";  // cpu, sm_80 or sm_90
+  DType dtype = DType::kF32;   // f32, bf16 or f16
+  int64_t max_batch = 1;
+  int64_t max_seq = 0;  // 0: min(max_position_embeddings, 2048)
+  std::string buckets = "16,64,256";  // prefill lengths; those > max_seq are dropped
+  std::string tokenizer;  // tokenizer.json to bundle; empty: the model's own
+  std::string kernel_cache_dir;  // NVRTC output cache; empty: none
+
+  // CUDA targets: the cuBLASLt algorithm record for the plans' GEMM shapes.
+  // Unset: an untuned record (the loader then asks cuBLASLt's heuristic).
+  std::function<absl::StatusOr<GemmChoices>(const std::vector<LaunchPlan>&,
+                                            const std::string& target)>
+      choose_gemms;
+  // Checks the model's generation_config.json before anything is compiled,
+  // so a bad file fails here rather than at the first generate. Unset: none.
+  std::function<absl::Status(const nlohmann::json&)> check_generation_config;
+  // Called as each of the kCompileSteps steps starts (1-based), with what it
+  // does; the previous step has then finished.
+  std::function<void(int step, const std::string& what)> progress;
+};
+
+inline constexpr int kCompileSteps = 5;
+
+// What was written, for compile-model's summary.
+struct CompileReport {
+  EngineManifest manifest;
+  std::string memory_plan;    // the activation arena of each bucket
+  std::string device_arena;   // the CUDA arena (an estimate for the cpu target)
+  std::string cuda_summary;   // CUDA targets: plans, kernels, spills, GEMM algorithms
+  std::string chat_template;  // the template bundled; empty when none
+  int64_t engine_bytes = 0;   // every file of the engine directory
+};
+
+// InvalidArgument for options a user can fix (naming the flag), the model
+// readers' and builders' errors for bad files, NVRTC's for kernels.
+absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options);
+
+}  // namespace kiln
+
+#endif  // KILN_CODEGEN_COMPILE_ENGINE_H_

@@ -1,0 +1,120 @@
+#include "codegen/plan/kernel_bundle.h"
+
+#include "absl/strings/str_cat.h"
+#include "base/sha256.h"
+#include "nlohmann/json.hpp"
+
+namespace kiln {
+namespace {
+
+constexpr char kIndex[] = "kernels.json";
+
+std::string Sha256Of(const std::string& text) {
+  return Sha256Hex({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+}
+
+}  // namespace
+
+const BundledKernel* KernelBundle::Find(const std::string& function) const {
+  for (const BundledKernel& k : kernels) {
+    if (k.function == function) return &k;
+  }
+  return nullptr;
+}
+
+int64_t KernelBundle::spill_bytes() const {
+  int64_t total = 0;
+  for (const BundledKernel& k : kernels) {
+    total += k.compiled.report.spill_stores + k.compiled.report.spill_loads;
+  }
+  return total;
+}
+
+std::map<std::string, std::string> KernelBundleFiles(const KernelBundle& bundle) {
+  std::map<std::string, std::string> files;
+  nlohmann::json index = {{"arch", bundle.arch},
+                          {"abi_version", kKernelAbiVersion},
+                          {"row_functions", bundle.row_functions}};
+  index["kernels"] = nlohmann::json::array();
+  for (const BundledKernel& k : bundle.kernels) {
+    const codegen::KernelReport& r = k.compiled.report;
+    const std::string cubin = absl::StrCat("kernel.", k.function, ".cubin");
+    const std::string ptx = absl::StrCat("kernel.", k.function, ".ptx");
+    index["kernels"].push_back({{"function", k.function},
+                                {"kind", k.kind},
+                                {"cubin", cubin},
+                                {"ptx", ptx},
+                                {"cubin_sha256", Sha256Of(k.compiled.cubin)},
+                                {"ptx_sha256", Sha256Of(k.compiled.ptx)},
+                                {"source_sha256", k.source_sha256},
+                                {"registers", r.registers},
+                                {"shared_bytes", r.shared_bytes},
+                                {"stack_bytes", r.stack_bytes},
+                                {"spill_stores", r.spill_stores},
+                                {"spill_loads", r.spill_loads}});
+    files[cubin] = k.compiled.cubin;
+    files[ptx] = k.compiled.ptx;
+  }
+  files[kIndex] = index.dump(2) + "\n";
+  return files;
+}
+
+absl::StatusOr<KernelBundle> ReadKernelBundle(const std::map<std::string, std::string>& files) {
+  auto index_file = files.find(kIndex);
+  if (index_file == files.end()) return absl::DataLossError("the engine has no kernels.json");
+  nlohmann::json index = nlohmann::json::parse(index_file->second, nullptr, false);
+  KernelBundle bundle;
+  try {
+    if (!index.is_object()) return absl::DataLossError("kernels.json is not a JSON object");
+    const nlohmann::json abi = index.contains("abi_version") ? index["abi_version"] : nullptr;
+    if (!abi.is_number_integer() || abi.get<int64_t>() != kKernelAbiVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "kernels.json: the kernels were generated for kernel ABI version ",
+          abi.is_null() ? std::string("0 (unversioned)") : abi.dump(),
+          ", but this Kiln launches version ", kKernelAbiVersion,
+          ": recompile with compile-model"));
+    }
+    bundle.arch = index.at("arch").get<std::string>();
+    bundle.row_functions = index.at("row_functions").get<std::map<std::string, std::string>>();
+    for (const nlohmann::json& k : index.at("kernels")) {
+      BundledKernel b;
+      b.function = k.at("function").get<std::string>();
+      b.kind = k.at("kind").get<std::string>();
+      b.source_sha256 = k.at("source_sha256").get<std::string>();
+      codegen::KernelReport& r = b.compiled.report;
+      r.kernel = b.function;
+      r.arch = bundle.arch;
+      r.registers = k.at("registers").get<int>();
+      r.shared_bytes = k.at("shared_bytes").get<int64_t>();
+      r.stack_bytes = k.at("stack_bytes").get<int64_t>();
+      r.spill_stores = k.at("spill_stores").get<int64_t>();
+      r.spill_loads = k.at("spill_loads").get<int64_t>();
+      for (auto [key, out] : {std::pair{"cubin", &b.compiled.cubin}, {"ptx", &b.compiled.ptx}}) {
+        const std::string name = k.at(key).get<std::string>();
+        auto file = files.find(name);
+        if (file == files.end()) {
+          return absl::DataLossError("kernels.json names " + name + ", which the engine lacks");
+        }
+        // The manifest's digests cover every file; this one binds each
+        // kernel's entry (its name, kind and report) to its own code.
+        if (Sha256Of(file->second) != k.at(std::string(key) + "_sha256").get<std::string>()) {
+          return absl::DataLossError(absl::StrCat(
+              name, " does not match the digest kernels.json records for kernel ", b.function,
+              " (modified or swapped): recompile with compile-model"));
+        }
+        *out = file->second;
+      }
+      bundle.kernels.push_back(std::move(b));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return absl::DataLossError(absl::StrCat("kernels.json is malformed: ", e.what()));
+  }
+  for (const auto& [name, function] : bundle.row_functions) {
+    if (bundle.Find(function) == nullptr) {
+      return absl::DataLossError("kernels.json maps " + name + " to a kernel it does not list");
+    }
+  }
+  return bundle;
+}
+
+}  // namespace kiln

@@ -1,0 +1,19 @@
+// Binding a GGUF model's tensors to a module's weights.
+#ifndef KILN_MODELS_GGUF_WEIGHTS_H_
+#define KILN_MODELS_GGUF_WEIGHTS_H_
+
+#include "absl/status/statusor.h"
+#include "ir/module.h"
+#include "models/gguf_model.h"
+#include "base/host_tensor.h"
+
+namespace kiln {
+
+// Reads every weight `module` declares from `checkpoint`, dequantised to f32
+// in Transformers' layout (GgufCheckpoint::Read) and rounded once to the
+// declared dtype, checking shapes as LoadWeights does for safetensors.
+absl::StatusOr<WeightMap> LoadGgufWeights(const Module& module, const GgufCheckpoint& checkpoint);
+
+}  // namespace kiln
+
+#endif  // KILN_MODELS_GGUF_WEIGHTS_H_

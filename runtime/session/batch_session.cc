@@ -1,0 +1,151 @@
+#include "runtime/session/batch_session.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "ir/step_function.h"
+
+namespace kiln {
+
+absl::StatusOr<BatchSession> BatchSession::Create(const ReferenceExecutor& executor, int64_t batch,
+                                                  int64_t capacity,
+                                                  std::vector<SessionBucket> buckets) {
+  if (batch <= 0)
+    return absl::InvalidArgumentError(absl::StrCat("batch must be positive, got ", batch));
+  if (capacity <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cache capacity must be positive, got ", capacity));
+  }
+  KILN_ASSIGN_OR_RETURN(const Function* f, PrepareBuckets(executor.module(), batch, buckets));
+  // The reference executor takes the caches as inputs: the runner keeps them.
+  auto caches = std::make_shared<std::vector<HostTensor>>(ZeroCaches(*f, batch, capacity));
+  StepRunner run = [&executor, caches](const std::string& function, HostTensor ids,
+                                       HostTensor positions) {
+    return RunStep(executor, function, std::move(ids), std::move(positions), *caches);
+  };
+  return BatchSession(executor.module(), std::move(run), batch, capacity, std::move(buckets));
+}
+
+absl::StatusOr<BatchSession> BatchSession::CreateWithRunner(const Module& module, StepRunner run,
+                                                            int64_t batch, int64_t capacity,
+                                                            std::vector<SessionBucket> buckets) {
+  if (batch <= 0 || capacity <= 0 || buckets.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a batch session needs a positive batch and capacity and compiled buckets (batch ", batch,
+        ", capacity ", capacity, ", ", buckets.size(), " buckets)"));
+  }
+  KILN_RETURN_IF_ERROR(PrepareBuckets(module, batch, buckets).status());
+  return BatchSession(module, std::move(run), batch, capacity, std::move(buckets));
+}
+
+absl::Status BatchSession::CheckRows(std::span<const std::vector<int32_t>> rows) const {
+  if (rows.empty() || static_cast<int64_t>(rows.size()) > batch_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(rows.size(), " rows given, but the session holds 1 to ", batch_));
+  }
+  const std::string& any = buckets_.empty() ? kForwardFunction : buckets_.front().function;
+  const Function& f = *module_->FindFunction(any);
+  bool any_tokens = false;
+  for (size_t b = 0; b < rows.size(); ++b) {
+    int64_t n = static_cast<int64_t>(rows[b].size());
+    if (positions_[b] + n > capacity_) {
+      return absl::OutOfRangeError(absl::StrCat("row ", b, ": ", n, " tokens at position ",
+                                                positions_[b], " do not fit in a cache of ",
+                                                capacity_));
+    }
+    KILN_RETURN_IF_ERROR(CheckTokenIds(f, rows[b], absl::StrCat("row ", b, ": ")));
+    any_tokens |= n > 0;
+  }
+  if (!any_tokens) return absl::InvalidArgumentError("no tokens to run in any row");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<HostTensor>> BatchSession::Forward(
+    std::span<const std::vector<int32_t>> rows) {
+  KILN_RETURN_IF_ERROR(CheckRows(rows));
+  int64_t longest = 0;
+  for (const std::vector<int32_t>& row : rows) {
+    longest = std::max(longest, static_cast<int64_t>(row.size()));
+  }
+  // The steps: one of exactly `longest` columns without buckets, else the
+  // bucket lengths the batch-1 session would chunk `longest` tokens into.
+  std::vector<const SessionBucket*> steps;
+  int64_t padded = 0;
+  SessionBucket generic{kForwardFunction, longest};
+  while (padded < longest) {
+    const SessionBucket* pick =
+        buckets_.empty() ? &generic : PickBucket(buckets_, longest - padded, capacity_);
+    if (pick == nullptr) {
+      return absl::OutOfRangeError(
+          absl::StrCat("no compiled bucket fits a cache of ", capacity_, " positions"));
+    }
+    steps.push_back(pick);
+    padded += pick->seq;
+  }
+
+  std::vector<HostTensor> out(rows.size());
+  int64_t first = 0;
+  for (const SessionBucket* step : steps) {
+    // A failed step zeroed the caches: the session starts over, empty.
+    absl::Status status = Step(step->function, rows, padded, first, step->seq, out);
+    if (!status.ok()) {
+      std::fill(positions_.begin(), positions_.end(), 0);
+      return status;
+    }
+    first += step->seq;
+  }
+  return out;
+}
+
+absl::Status BatchSession::Step(const std::string& function,
+                                std::span<const std::vector<int32_t>> rows, int64_t padded,
+                                int64_t first, int64_t width, std::vector<HostTensor>& out) {
+  std::vector<int64_t> ids, positions;
+  std::vector<int64_t> real(static_cast<size_t>(batch_), 0);  // real tokens per row
+  for (int64_t b = 0; b < batch_; ++b) {
+    std::span<const int32_t> row;
+    if (b < static_cast<int64_t>(rows.size())) row = rows[static_cast<size_t>(b)];
+    // Column c of the row left-padded to `padded` holds token c - lead.
+    int64_t lead = padded - static_cast<int64_t>(row.size());
+    int64_t begin = std::clamp<int64_t>(first - lead, 0, static_cast<int64_t>(row.size()));
+    int64_t end = std::clamp<int64_t>(first + width - lead, 0, static_cast<int64_t>(row.size()));
+    int64_t n = end - begin, next = positions_[static_cast<size_t>(b)] + n;
+    real[static_cast<size_t>(b)] = n;
+    for (int64_t i = 0; i < width - n; ++i) {
+      if (n > 0 && next == capacity_) {
+        // No free slot after the row's tokens: the pad is a copy of its
+        // last token (same id, same position), which computes the same
+        // values bit for bit and so writes that slot identically.
+        ids.push_back(row[static_cast<size_t>(end - 1)]);
+        positions.push_back(capacity_ - 1);
+      } else {
+        ids.push_back(0);
+        positions.push_back(std::min(next + i, capacity_ - 1));
+      }
+    }
+    for (int64_t i = begin; i < end; ++i) {
+      ids.push_back(row[static_cast<size_t>(i)]);
+      positions.push_back(positions_[static_cast<size_t>(b)] + (i - begin));
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(
+      HostTensor logits,
+      run_(function, HostTensor::FromInts(DType::kI32, {batch_, width}, std::move(ids)),
+           HostTensor::FromInts(DType::kI32, {batch_, width}, std::move(positions))));
+  int64_t vocab = logits.shape.back();
+  for (size_t b = 0; b < out.size(); ++b) {
+    HostTensor& row = out[b];
+    if (row.shape.empty()) row = HostTensor{logits.dtype, {0, vocab}, {}, {}};
+    // The row's real tokens are its last `real[b]` columns.
+    auto from = logits.floats.begin() + (static_cast<int64_t>(b) * width + width - real[b]) * vocab;
+    row.floats.insert(row.floats.end(), from, from + real[b] * vocab);
+    row.shape[0] += real[b];
+  }
+  for (int64_t b = 0; b < batch_; ++b)
+    positions_[static_cast<size_t>(b)] += real[static_cast<size_t>(b)];
+  return absl::OkStatus();
+}
+
+}  // namespace kiln

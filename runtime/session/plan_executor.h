@@ -1,0 +1,61 @@
+// What runs a launch plan: the CPU twin (plan_host_executor.h) or the GPU
+// (cuda_executor.h). Both own an arena laid out by the same StaticLayout and
+// keep the KV caches across runs, so a session drives either the same way.
+#ifndef KILN_RUNTIME_SESSION_PLAN_EXECUTOR_H_
+#define KILN_RUNTIME_SESSION_PLAN_EXECUTOR_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "codegen/sampling/sampling_host.h"
+
+namespace kiln {
+
+// The result of one step function run.
+struct PlanOutput {
+  std::vector<float> logits;         // [batch, seq, vocab], values of the model dtype
+  std::vector<int32_t> next_tokens;  // argmax of each logits row (on-device greedy sampling)
+};
+
+// Runs the step functions of one engine. Not thread-safe.
+class PlanExecutor {
+ public:
+  virtual ~PlanExecutor() = default;
+
+  // Runs `function` with `input_ids` and `positions` ([batch, seq] each),
+  // updating the caches. An error when a token id or position was out of
+  // range (the kernels' fault flag); the caches are then unspecified.
+  // Without `copy_logits` only the greedy tokens come back (a GPU then moves
+  // 4 bytes a row instead of the vocabulary's logits).
+  virtual absl::StatusOr<PlanOutput> Run(const std::string& function,
+                                         std::span<const int32_t> input_ids,
+                                         std::span<const int32_t> positions, bool copy_logits) = 0;
+
+  // Samples the next token from row `row` of the logits the last Run of
+  // `function` left on the device (call it before running anything else),
+  // with the on-device sampler (codegen/sampling: no repetition penalty;
+  // params must pass ValidateSampleParams). DataLoss when the row holds a
+  // NaN (SampleToken's error).
+  virtual absl::StatusOr<int32_t> SampleRow(const std::string& function, int64_t row,
+                                            const codegen::sampling::SampleParams& params) = 0;
+
+  // Zeroes every KV cache.
+  virtual absl::Status ResetCaches() = 0;
+};
+
+// SampleRow's preconditions: `row` is one of the plan's logits rows
+// (OutOfRange otherwise) and `params` pass ValidateSampleParams.
+inline absl::Status CheckSampleRow(const std::string& function, int64_t rows, int64_t row,
+                                   const codegen::sampling::SampleParams& params) {
+  if (row < 0 || row >= rows) {
+    return absl::OutOfRangeError("@" + function + " has no logits row " + std::to_string(row));
+  }
+  return codegen::sampling::ValidateSampleParams(params);
+}
+
+}  // namespace kiln
+
+#endif  // KILN_RUNTIME_SESSION_PLAN_EXECUTOR_H_

@@ -1,0 +1,122 @@
+#include "runtime/session/plan_session.h"
+
+#include <functional>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+
+namespace kiln {
+
+absl::StatusOr<PlanSession> PlanSession::Create(PlanExecutor& executor, const Module& module,
+                                                int64_t capacity,
+                                                std::vector<SessionBucket> buckets) {
+  if (capacity <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cache capacity must be positive, got ", capacity));
+  }
+  if (buckets.empty()) return absl::InvalidArgumentError("a plan session needs compiled buckets");
+  KILN_RETURN_IF_ERROR(PrepareBuckets(module, 1, buckets).status());
+  KILN_RETURN_IF_ERROR(executor.ResetCaches());
+  return PlanSession(executor, module, capacity, std::move(buckets));
+}
+
+absl::Status PlanSession::RunChunks(
+    std::span<const int32_t> tokens, bool copy_logits,
+    const std::function<void(PlanOutput&, int64_t, int64_t)>& on_chunk,
+    std::string* last_function) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n == 0) return absl::InvalidArgumentError("no tokens to run");
+  if (position_ + n > capacity_) {
+    return absl::OutOfRangeError(absl::StrCat(n, " tokens at position ", position_,
+                                              " do not fit in a cache of ", capacity_));
+  }
+  KILN_RETURN_IF_ERROR(
+      CheckTokenIds(*module_->FindFunction(buckets_.front().function), tokens, ""));
+  for (int64_t done = 0; done < n;) {
+    const SessionBucket* pick = PickBucket(buckets_, n - done, capacity_ - position_);
+    if (pick == nullptr) {
+      return absl::OutOfRangeError(absl::StrCat("no compiled bucket fits the ",
+                                                capacity_ - position_, " cache positions left"));
+    }
+    const int64_t take = std::min(n - done, pick->seq);
+    // Right padding: token 0 at the positions after the real ones.
+    std::vector<int32_t> ids(tokens.begin() + done, tokens.begin() + done + take), positions;
+    ids.resize(static_cast<size_t>(pick->seq), 0);
+    for (int64_t i = 0; i < pick->seq; ++i)
+      positions.push_back(static_cast<int32_t>(position_ + i));
+    absl::StatusOr<PlanOutput> out = executor_->Run(pick->function, ids, positions, copy_logits);
+    if (!out.ok()) {
+      position_ = 0;  // the caches are unspecified: start over, empty
+      return out.status();
+    }
+    on_chunk(*out, take, pick->seq);
+    if (last_function != nullptr) *last_function = pick->function;
+    position_ += take;
+    done += take;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<HostTensor> PlanSession::Forward(std::span<const int32_t> tokens) {
+  HostTensor logits;
+  logits.shape = {0, 0};
+  KILN_RETURN_IF_ERROR(RunChunks(tokens, true, [&](PlanOutput& out, int64_t take, int64_t seq) {
+    const int64_t vocab = static_cast<int64_t>(out.logits.size()) / seq;
+    logits.dtype = DType::kF32;
+    logits.floats.insert(logits.floats.end(), out.logits.begin(),
+                         out.logits.begin() + take * vocab);
+    logits.shape = {logits.shape[0] + take, vocab};
+  }));
+  return logits;
+}
+
+absl::StatusOr<int32_t> PlanSession::ForwardGreedy(std::span<const int32_t> tokens) {
+  int32_t next = -1;
+  KILN_RETURN_IF_ERROR(RunChunks(tokens, false, [&](PlanOutput& out, int64_t take, int64_t) {
+    next = out.next_tokens[static_cast<size_t>(take - 1)];
+  }));
+  return next;
+}
+
+absl::StatusOr<int32_t> PlanSession::ForwardSampled(std::span<const int32_t> tokens,
+                                                    const codegen::sampling::SampleParams& params) {
+  KILN_RETURN_IF_ERROR(codegen::sampling::ValidateSampleParams(params));
+  std::string function;
+  int64_t last_row = 0;
+  KILN_RETURN_IF_ERROR(RunChunks(
+      tokens, false, [&](PlanOutput&, int64_t take, int64_t) { last_row = take - 1; }, &function));
+  return executor_->SampleRow(function, last_row, params);
+}
+
+absl::Status PlanSession::Rewind(int64_t position) {
+  if (position < 0 || position > position_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot rewind a session at position ", position_, " to ", position));
+  }
+  position_ = position;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BatchSession> CreatePlanBatchSession(PlanExecutor& executor, const Module& module,
+                                                    int64_t batch, int64_t capacity,
+                                                    std::vector<SessionBucket> buckets) {
+  KILN_RETURN_IF_ERROR(executor.ResetCaches());
+  BatchSession::StepRunner run = [&executor, &module](
+                                     const std::string& function, HostTensor ids,
+                                     HostTensor positions) -> absl::StatusOr<HostTensor> {
+    std::vector<int32_t> ids32(ids.ints.begin(), ids.ints.end());
+    std::vector<int32_t> positions32(positions.ints.begin(), positions.ints.end());
+    KILN_ASSIGN_OR_RETURN(PlanOutput out, executor.Run(function, ids32, positions32, true));
+    const Function& f = *module.FindFunction(function);
+    HostTensor logits;
+    logits.dtype = f.node(f.results[0]).type.dtype;  // the values are that dtype's
+    const int64_t tokens = ids.numel();
+    logits.shape = {ids.shape[0], ids.shape[1], static_cast<int64_t>(out.logits.size()) / tokens};
+    logits.floats = std::move(out.logits);
+    return logits;
+  };
+  return BatchSession::CreateWithRunner(module, std::move(run), batch, capacity,
+                                        std::move(buckets));
+}
+
+}  // namespace kiln
