@@ -38,10 +38,20 @@ declare -A forbidden_for=(
 )
 
 failures=0
-# Prints the dependency path from FROM to any of TO (a query expression),
-# or nothing.
+# Sets `found` to the dependency path from FROM to any of TO (a query
+# expression), empty when there is none. A query Bazel cannot answer stops
+# the check: it must never read as "no path".
+found=""
 path_to() {
-  bazel query --noshow_progress --output=label "somepath($1, $2)" 2>/dev/null || true
+  local err
+  err=$(mktemp)
+  if ! found=$(bazel query --noshow_progress --output=label "somepath($1, $2)" 2>"$err"); then
+    echo "check_layers: bazel query 'somepath($1, $2)' failed:" >&2
+    cat "$err" >&2
+    rm -f "$err"
+    exit 2
+  fi
+  rm -f "$err"
 }
 # check FROM TO...: one query for the whole set; only when it finds a path
 # are the pairs asked one by one, to name each forbidden one.
@@ -51,16 +61,17 @@ check() {
   local union
   union=$(printf ' + %s' "$@")
   union=${union:3}
-  if [[ -z $(path_to "$from" "($union) except $from") ]]; then
+  path_to "$from" "($union) except $from"
+  if [[ -z $found ]]; then
     echo "ok   $from reaches none of: $*"
     return
   fi
-  local to path
+  local to
   for to in "$@"; do
-    path=$(path_to "$from" "$to except $from")
-    [[ -z $path ]] && continue
+    path_to "$from" "$to except $from"
+    [[ -z $found ]] && continue
     echo "FORBIDDEN: $from reaches $to through:"
-    sed 's/^/    /' <<<"$path"
+    sed 's/^/    /' <<<"$found"
     failures=$((failures + 1))
   done
 }
