@@ -1,6 +1,11 @@
 #include "codegen/plan/kernel_bundle.h"
 
+#include <variant>
+
 #include "absl/strings/str_cat.h"
+#include "codegen/attention/attention_config.h"
+#include "codegen/gemv/gemv_config.h"
+#include "codegen/sampling/sampling_cuda.h"
 #include "base/sha256.h"
 #include "nlohmann/json.hpp"
 
@@ -115,6 +120,49 @@ absl::StatusOr<KernelBundle> ReadKernelBundle(const std::map<std::string, std::s
     }
   }
   return bundle;
+}
+
+absl::Status CheckBundleCoversPlans(const KernelBundle& bundle,
+                                    const std::vector<LaunchPlan>& plans) {
+  namespace attn = codegen::attention;
+  auto require = [&](const std::string& function, const LaunchPlan& plan,
+                     const std::string& label) -> absl::Status {
+    if (bundle.Find(function) != nullptr) return absl::OkStatus();
+    return absl::DataLossError(absl::StrCat(
+        "the launch plan of @", plan.function, " launches kernel ", function, " (", label,
+        ") which kernels.json does not hold: recompile with compile-model"));
+  };
+  for (const LaunchPlan& plan : plans) {
+    absl::Status s =
+        require(codegen::sampling::SamplingKernelName(plan.sampler), plan, "sampler");
+    if (!s.ok()) return s;
+    for (const LaunchStep& step : plan.steps) {
+      std::vector<std::string> functions;
+      if (const auto* row = std::get_if<RowKernelStep>(&step.op)) {
+        auto it = bundle.row_functions.find(row->desc.name);
+        if (it == bundle.row_functions.end()) {
+          return absl::DataLossError(absl::StrCat(
+              "the launch plan of @", plan.function, " launches row kernel ", row->desc.name,
+              " which kernels.json does not map: recompile with compile-model"));
+        }
+        functions.push_back(it->second);
+      } else if (const auto* g = std::get_if<GemmStep>(&step.op); g != nullptr && g->gemv) {
+        functions.push_back(codegen::gemv::GemvKernelName(*g->gemv));
+      } else if (const auto* r = std::get_if<RopeKvWriteStep>(&step.op)) {
+        functions.push_back(attn::KernelName(r->variant));
+      } else if (const auto* a = std::get_if<AttentionStep>(&step.op)) {
+        functions.push_back(attn::KernelName(a->variant));
+        if (a->variant.kind == attn::KernelKind::kDecode) {
+          functions.push_back(attn::KernelName(a->combine));
+        }
+      }
+      for (const std::string& f : functions) {
+        s = require(f, plan, step.label);
+        if (!s.ok()) return s;
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace kiln

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "codegen/compiled_kernel.h"
+#include "codegen/plan/launch_plan.h"
 
 namespace kiln {
 
@@ -57,6 +58,13 @@ std::map<std::string, std::string> KernelBundleFiles(const KernelBundle& bundle)
 // the index is malformed, names a file that is absent, or a cubin or PTX
 // differs from the digest kernels.json records for it.
 absl::StatusOr<KernelBundle> ReadKernelBundle(const std::map<std::string, std::string>& files);
+
+// Checks that `bundle` holds every kernel `plans` launch: each row kernel
+// (through row_functions), each attention, GEMV and sampling kernel.
+// DataLoss naming the first missing one: an engine whose plans and kernels
+// do not belong together is refused at load, before anything is launched.
+absl::Status CheckBundleCoversPlans(const KernelBundle& bundle,
+                                    const std::vector<LaunchPlan>& plans);
 
 }  // namespace kiln
 

@@ -31,6 +31,7 @@ absl::StatusOr<CudaEngine> LoadCudaEngine(const std::string& dir, const std::str
   KILN_ASSIGN_OR_RETURN(PlannedEngine planned, LaunchPlansFromJson(plans_file->second));
   StaticLayout& layout = planned.layout;
   std::vector<LaunchPlan>& plans = planned.plans;
+  KILN_RETURN_IF_ERROR(CheckBundleCoversPlans(bundle, plans));
   // The cuBLASLt algorithms compile-model measured, when it had this GPU.
   GemmChoices gemm_choices;
   if (auto it = engine.kernel_files.find(kGemmChoicesFile); it != engine.kernel_files.end()) {

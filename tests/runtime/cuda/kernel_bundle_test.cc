@@ -285,6 +285,15 @@ TEST(CompileModelCudaTargetTest, WritesAnEngineTheCudaLoaderAccepts) {
       }
     }
   }
+  EXPECT_TRUE(CheckBundleCoversPlans(*bundle, planned->plans).ok());
+  // Plans and kernels from different engines do not load together.
+  KernelBundle partial = *bundle;
+  partial.kernels.pop_back();
+  absl::Status covered = CheckBundleCoversPlans(partial, planned->plans);
+  EXPECT_EQ(covered.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(std::string(covered.message()).find("recompile with compile-model"),
+            std::string::npos)
+      << covered;
   absl::StatusOr<StaticLayout> layout = LayOutStaticSpaces(engine->module);
   ASSERT_TRUE(layout.ok()) << layout.status();
   std::vector<LaunchPlan> rebuilt;
