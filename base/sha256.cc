@@ -1,5 +1,6 @@
 #include "base/sha256.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <cerrno>
@@ -33,6 +34,19 @@ std::string Hex(const std::array<uint8_t, 32>& digest) {
   return out;
 }
 
+// SHA-256 from OpenSSL's default provider, fetched once. The host's
+// openssl.cnf is not read: a digest needs no configuration, and a binary
+// carried to another machine (the GPU bundle links libcrypto statically)
+// must not depend on that machine's OpenSSL set-up.
+const EVP_MD* Sha256Algorithm() {
+  static const EVP_MD* const md = [] {
+    CheckCrypto(OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr), "OPENSSL_init_crypto");
+    return EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  }();
+  CheckCrypto(md != nullptr ? 1 : 0, "EVP_MD_fetch(SHA256)");
+  return md;
+}
+
 }  // namespace
 
 struct Sha256::Context {
@@ -41,7 +55,8 @@ struct Sha256::Context {
 
 Sha256::Sha256() : context_(std::make_unique<Context>()) {
   CheckCrypto(context_->ctx != nullptr ? 1 : 0, "EVP_MD_CTX_new");
-  CheckCrypto(EVP_DigestInit_ex(context_->ctx.get(), EVP_sha256(), nullptr), "EVP_DigestInit_ex");
+  CheckCrypto(EVP_DigestInit_ex(context_->ctx.get(), Sha256Algorithm(), nullptr),
+              "EVP_DigestInit_ex");
 }
 
 Sha256::~Sha256() = default;
@@ -61,6 +76,11 @@ std::array<uint8_t, 32> Sha256::Finish() {
               "EVP_DigestFinal_ex");
   CheckCrypto(length == digest.size() ? 1 : 0, "SHA-256 digest length");
   return digest;
+}
+
+std::string Sha256Hex(std::string_view bytes) {
+  return Sha256Hex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            bytes.size()));
 }
 
 std::string Sha256Hex(std::span<const uint8_t> bytes) {

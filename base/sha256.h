@@ -9,12 +9,14 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 
 namespace kiln {
 
 // Incremental SHA-256: Update() any number of times, then Finish() once.
+// Movable; a moved-from object may only be destroyed or assigned to.
 class Sha256 {
  public:
   Sha256();
@@ -32,6 +34,7 @@ class Sha256 {
 
 // Lower-case hex digest of `bytes`.
 std::string Sha256Hex(std::span<const uint8_t> bytes);
+std::string Sha256Hex(std::string_view bytes);
 
 // Hex digest of a file's contents, read in chunks; the byte count too.
 struct FileDigest {

@@ -1,6 +1,7 @@
 #include "codegen/compile_engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <optional>

@@ -1,4 +1,6 @@
-// Binding checkpoint tensors to a module's weights for the reference executor.
+// Binding checkpoint tensors to a module's weights as host tensors in the
+// module's dtypes: compile-model's weights, and the weight store's f32
+// widening for the reference executor.
 #ifndef KILN_MODELS_WEIGHTS_H_
 #define KILN_MODELS_WEIGHTS_H_
 

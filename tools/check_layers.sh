@@ -15,7 +15,9 @@ cd "$(dirname "$0")/.."
 runtime_roots=(
   "//runtime/..."
   "//tools:generate"
+  "//tools:tokenize"
   "//tools/bench:kiln-bench"
+  "//tools/bench:kiln-greedy-parity"
 )
 forbidden_for_runtime=(
   "@local_cuda//:nvrtc"
@@ -23,9 +25,13 @@ forbidden_for_runtime=(
   "//codegen:engine_writer"
   "//codegen/plan:build"
   "//codegen/plan:compile_kernels"
+  "//codegen:compile_engine"
   "//passes/..."
   "//models:builders"
   "//models:gguf_model"
+  "//models:gguf_weights"
+  "//models:gguf_writer"
+  "//models:safetensors_writer"
   "//tests/..."
 )
 # Each stage below the runtime: never a stage above it.

@@ -102,12 +102,21 @@ absl::StatusOr<GemmChoices> ChooseGemmAlgorithms(const std::vector<LaunchPlan>& 
 }
 
 absl::Status Run() {
+  if (absl::GetFlag(FLAGS_model).empty() || absl::GetFlag(FLAGS_out).empty()) {
+    return absl::InvalidArgumentError("--model and --out are required");
+  }
   if (const std::string tune = absl::GetFlag(FLAGS_tune_gemms);
       tune != "auto" && tune != "on" && tune != "off") {
     return absl::InvalidArgumentError("--tune_gemms must be auto, on or off, not '" + tune + "'");
   }
+  if (const std::string target = absl::GetFlag(FLAGS_target);
+      target != "cpu" && target != "sm_80" && target != "sm_90") {
+    return absl::InvalidArgumentError("--target must be cpu, sm_80 or sm_90");
+  }
   std::optional<DType> dtype = DTypeFromName(absl::GetFlag(FLAGS_dtype));
-  if (!dtype || !IsFloat(*dtype)) return absl::InvalidArgumentError("--dtype must be f32, bf16 or f16");
+  if (!dtype || !IsFloat(*dtype)) {
+    return absl::InvalidArgumentError("--dtype must be f32, bf16 or f16");
+  }
   CompileOptions options;
   options.model = absl::GetFlag(FLAGS_model);
   options.out = absl::GetFlag(FLAGS_out);
@@ -133,7 +142,8 @@ absl::Status Run() {
                m.architecture.c_str(), m.target.c_str(), std::string(DTypeName(m.dtype)).c_str(),
                m.buckets.size(), static_cast<long long>(m.max_batch),
                static_cast<long long>(m.max_seq));
-  std::fprintf(stderr, "memory plan (activation arena per bucket):\n%s\n", report.memory_plan.c_str());
+  std::fprintf(stderr, "memory plan (activation arena per bucket):\n%s\n",
+               report.memory_plan.c_str());
   if (m.target == "cpu") {
     std::fprintf(stderr, "device arena for the CUDA backend (estimate): %s\n",
                  report.device_arena.c_str());

@@ -18,13 +18,13 @@ absl::StatusOr<StaticLayout> LayOutStaticSpaces(const Module& module);
 
 // Builds the plan of `function` of a compiled module (CompileBuckets'
 // output) for `info`. The function's results must be the logits followed
-// by its updated caches (models/'s step function contract).
+// by its updated caches (ir/step_function.h).
 absl::StatusOr<LaunchPlan> BuildLaunchPlan(const Module& module, const std::string& function,
                                            const StaticLayout& layout,
                                            const codegen::GpuTarget& info);
 
 // A readable listing: one line per step with its operands' spaces, offsets
-// and sizes (compile-model --dump-plan, tests).
+// and sizes (the engine's kernel.launch_plans.txt, tests).
 std::string DumpLaunchPlan(const LaunchPlan& plan);
 
 }  // namespace kiln

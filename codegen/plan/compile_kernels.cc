@@ -20,9 +20,6 @@ namespace {
 
 namespace attn = codegen::attention;
 
-std::string Sha256Of(const std::string& text) {
-  return Sha256Hex({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
-}
 
 // A kernel to compile: its function name, kind and complete NVRTC source.
 struct Source {
@@ -118,7 +115,7 @@ absl::StatusOr<KernelBundle> CompileKernelBundle(const std::vector<LaunchPlan>& 
   for (std::thread& t : pool) t.join();
   for (size_t i = 0; i < sources.size(); ++i) {
     if (!compiled[i].ok()) return compiled[i].status();
-    bundle.kernels.push_back({sources[i].function, sources[i].kind, Sha256Of(sources[i].text),
+    bundle.kernels.push_back({sources[i].function, sources[i].kind, Sha256Hex(sources[i].text),
                               *std::move(compiled[i])});
   }
   return bundle;

@@ -14,9 +14,6 @@ namespace {
 
 constexpr char kIndex[] = "kernels.json";
 
-std::string Sha256Of(const std::string& text) {
-  return Sha256Hex({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
-}
 
 }  // namespace
 
@@ -49,8 +46,8 @@ std::map<std::string, std::string> KernelBundleFiles(const KernelBundle& bundle)
                                 {"kind", k.kind},
                                 {"cubin", cubin},
                                 {"ptx", ptx},
-                                {"cubin_sha256", Sha256Of(k.compiled.cubin)},
-                                {"ptx_sha256", Sha256Of(k.compiled.ptx)},
+                                {"cubin_sha256", Sha256Hex(k.compiled.cubin)},
+                                {"ptx_sha256", Sha256Hex(k.compiled.ptx)},
                                 {"source_sha256", k.source_sha256},
                                 {"registers", r.registers},
                                 {"shared_bytes", r.shared_bytes},
@@ -102,7 +99,7 @@ absl::StatusOr<KernelBundle> ReadKernelBundle(const std::map<std::string, std::s
         }
         // The manifest's digests cover every file; this one binds each
         // kernel's entry (its name, kind and report) to its own code.
-        if (Sha256Of(file->second) != k.at(std::string(key) + "_sha256").get<std::string>()) {
+        if (Sha256Hex(file->second) != k.at(std::string(key) + "_sha256").get<std::string>()) {
           return absl::DataLossError(absl::StrCat(
               name, " does not match the digest kernels.json records for kernel ", b.function,
               " (modified or swapped): recompile with compile-model"));

@@ -1,8 +1,8 @@
 // The launch plan of one compiled step function on the CUDA backend: the
 // kernels and GEMMs that compute it, in launch order, with every operand
 // placed in the engine's device arena. The GPU executor replays it (and
-// captures it into a CUDA graph); the host plan executor
-// (plan_host_executor.h) runs the very same plan on the CPU with each
+// captures it into a CUDA graph); the tests' host plan executor
+// (tests/support/plan_host_executor.h) runs the very same plan on the CPU with each
 // kernel's CPU twin, which is how CI tests the plan without a GPU.
 //
 // How a bucket function becomes steps:

@@ -572,8 +572,9 @@ absl::StatusOr<PlannedEngine> LaunchPlansFromJson(std::string_view text) {
   int64_t version = 0;
   root.Integer("format_version", version, std::numeric_limits<int64_t>::min());
   if (root.ok() && version != kFormatVersion) {
-    root.FailAt("format_version", absl::StrCat(version, ", but this Kiln reads version ",
-                                               kFormatVersion, ": rebuild the engine"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(kFile, ": format_version ", version, ", but this Kiln reads version ",
+                     kFormatVersion, ": recompile with compile-model"));
   }
   PlannedEngine out;
   root.Object("layout", [&](Reader& c) { LayoutFields(c, out.layout); });

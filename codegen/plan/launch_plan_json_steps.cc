@@ -213,6 +213,16 @@ absl::Status CheckPlan(const std::string& at, const LaunchPlan& p, Spaces spaces
   KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "positions"), p.positions, DType::kI32, {b, t}));
   KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "logits"), p.logits, p.logits.dtype, {b, t, p.vocab}));
   KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "next_tokens"), p.next_tokens, DType::kI32, {b, t}));
+  // The executor copies these two back whole and the session reads the
+  // vocabulary off the logits' size: they hold exactly one step's values.
+  for (const auto& [name, buffer, dtype, count] :
+       {std::tuple{"logits", &p.logits, p.logits.dtype, b * t * p.vocab},
+        std::tuple{"next_tokens", &p.next_tokens, DType::kI32, b * t}}) {
+    if (buffer->bytes != StorageBytes(dtype, count)) {
+      return Bad(Join(at, name), absl::StrCat("holds ", buffer->bytes, " bytes, not exactly the ",
+                                              count, " elements of one step"));
+    }
+  }
   KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "fault"), p.fault, DType::kI32, {1}));
   for (size_t i = 0; i < p.steps.size(); ++i) {
     const std::string step = absl::StrCat(at, ".steps[", i, "]");

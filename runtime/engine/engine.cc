@@ -16,8 +16,8 @@ constexpr size_t kMaxEngineTextBytes = size_t{1} << 30;
 absl::StatusOr<std::string> ReadEngineFile(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFileToString(path, kMaxEngineTextBytes);
   if (text.ok()) return text;
-  return absl::NotFoundError(
-      absl::StrCat(path, " is missing or unreadable (", text.status().message(), ")"));
+  return absl::Status(text.status().code(), absl::StrCat(path, " is missing or unreadable (",
+                                                         text.status().message(), ")"));
 }
 
 // Checks every file the manifest lists against its recorded size and digest.

@@ -27,7 +27,8 @@ struct Engine {
   // The model's generation_config.json; an empty object when none.
   nlohmann::json generation_config = nlohmann::json::object();
   // CUDA targets: the kernel index and every kernel.* file, by file name
-  // (plain names: kernels.json, kernel.<name>.cubin, kernel.<name>.ptx).
+  // (plain names: kernels.json, kernel.<name>.cubin / .ptx,
+  // kernel.launch_plans.json / .txt, kernel.gemm_algos.json).
   std::map<std::string, std::string> kernel_files;
 };
 

@@ -1,6 +1,7 @@
-// What runs a launch plan: the CPU twin (plan_host_executor.h) or the GPU
-// (cuda_executor.h). Both own an arena laid out by the same StaticLayout and
-// keep the KV caches across runs, so a session drives either the same way.
+// What runs a launch plan: the GPU (runtime/cuda/cuda_executor.h) or the
+// tests' CPU twin (tests/support/plan_host_executor.h). Both own an arena
+// laid out by the same StaticLayout and keep the KV caches across runs, so
+// a session drives either the same way.
 #ifndef KILN_RUNTIME_SESSION_PLAN_EXECUTOR_H_
 #define KILN_RUNTIME_SESSION_PLAN_EXECUTOR_H_
 

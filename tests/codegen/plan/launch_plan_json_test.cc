@@ -379,7 +379,13 @@ TEST_F(MalformedTest, NotJson) {
 
 TEST_F(MalformedTest, WrongFormatVersion) {
   file_["format_version"] = 2;
-  ExpectDataLoss("launch_plans.json: format_version: 2, but this Kiln reads version 1");
+  absl::StatusOr<PlannedEngine> read = LaunchPlansFromJson(file_.dump());
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kFailedPrecondition) << read.status();
+  EXPECT_NE(read.status().message().find("launch_plans.json: format_version 2, but this Kiln "
+                                         "reads version 1: recompile with compile-model"),
+            std::string::npos)
+      << read.status();
 }
 
 TEST_F(MalformedTest, MissingField) {

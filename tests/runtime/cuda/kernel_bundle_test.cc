@@ -22,6 +22,7 @@
 #include "codegen/plan/build_launch_plan.h"
 #include "codegen/plan/launch_plan_json.h"
 #include "codegen/plan/launch_plan.h"
+#include "runtime/cuda/cuda_engine.h"
 #include "runtime/engine/engine.h"
 #include "tests/runtime/cuda/plan_models.h"
 #include "tests/runtime/cuda/plan_scenario.h"
@@ -294,6 +295,11 @@ TEST(CompileModelCudaTargetTest, WritesAnEngineTheCudaLoaderAccepts) {
   EXPECT_NE(std::string(covered.message()).find("recompile with compile-model"),
             std::string::npos)
       << covered;
+  // What the CUDA loader reads, checked without a GPU.
+  absl::StatusOr<CudaEngineFiles> files = ReadCudaEngine(out, "sm_90");
+  ASSERT_TRUE(files.ok()) << files.status();
+  EXPECT_EQ(files->planned.plans.size(), engine->manifest.buckets.size());
+  EXPECT_TRUE(files->gemm_choices.has_value());
   absl::StatusOr<StaticLayout> layout = LayOutStaticSpaces(engine->module);
   ASSERT_TRUE(layout.ok()) << layout.status();
   std::vector<LaunchPlan> rebuilt;
