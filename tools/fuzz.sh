@@ -10,7 +10,8 @@
 #                for long runs; they keep going after a crash and save each one
 #   target       any of: safetensors checkpoint_index config ir_text gguf
 #                tokenizer_json gguf_tokenizer gguf_model chat_template
-#                tokenizer_encode engine_manifest gemm_choices
+#                tokenizer_encode engine_manifest gemm_choices launch_plans
+#                kernel_index
 #                (default: all, one after the other)
 #
 # Environment:
@@ -29,7 +30,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ALL_TARGETS=(safetensors checkpoint_index config ir_text gguf tokenizer_json gguf_tokenizer
-             gguf_model chat_template tokenizer_encode engine_manifest gemm_choices)
+             gguf_model chat_template tokenizer_encode engine_manifest gemm_choices
+             launch_plans kernel_index)
 seconds=60
 fork=0
 targets=()
@@ -37,7 +39,7 @@ while (($#)); do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --fork) fork="$2"; shift 2 ;;
-    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac

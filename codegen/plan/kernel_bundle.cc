@@ -1,5 +1,7 @@
 #include "codegen/plan/kernel_bundle.h"
 
+#include <climits>
+#include <cstdint>
 #include <variant>
 
 #include "absl/strings/str_cat.h"
@@ -7,6 +9,7 @@
 #include "codegen/gemv/gemv_config.h"
 #include "codegen/sampling/sampling_cuda.h"
 #include "base/sha256.h"
+#include "base/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace kiln {
@@ -14,6 +17,21 @@ namespace {
 
 constexpr char kIndex[] = "kernels.json";
 
+// A ptxas report count: a JSON integer in [0, 2^31) (ptxas's own fields are
+// 32-bit), never a float cast out of range.
+absl::StatusOr<int64_t> ReportField(const nlohmann::json& kernel, const char* key,
+                                    const std::string& function) {
+  auto it = kernel.find(key);
+  const bool in_range = it != kernel.end() && it->is_number_integer() &&
+                        (it->is_number_unsigned() ? it->get<uint64_t>() <= uint64_t{INT32_MAX}
+                                                  : it->get<int64_t>() >= 0 &&
+                                                        it->get<int64_t>() <= INT32_MAX);
+  if (!in_range) {
+    return absl::DataLossError(absl::StrCat("kernels.json: kernel ", function, ": '", key,
+                                            "' must be an integer in [0, 2^31)"));
+  }
+  return it->get<int64_t>();
+}
 
 }  // namespace
 
@@ -68,11 +86,15 @@ absl::StatusOr<KernelBundle> ReadKernelBundle(const std::map<std::string, std::s
   KernelBundle bundle;
   try {
     if (!index.is_object()) return absl::DataLossError("kernels.json is not a JSON object");
-    const nlohmann::json abi = index.contains("abi_version") ? index["abi_version"] : nullptr;
-    if (!abi.is_number_integer() || abi.get<int64_t>() != kKernelAbiVersion) {
+    // By reference, and printed only when it is a number: a hostile value
+    // may be nested deeply enough to exhaust the stack when copied or dumped.
+    auto abi = index.find("abi_version");
+    const bool versioned = abi != index.end();
+    if (!versioned || !abi->is_number_integer() || abi->get<int64_t>() != kKernelAbiVersion) {
+      std::string found = "0 (unversioned)";
+      if (versioned) found = abi->is_number() ? abi->dump() : std::string(abi->type_name());
       return absl::FailedPreconditionError(absl::StrCat(
-          "kernels.json: the kernels were generated for kernel ABI version ",
-          abi.is_null() ? std::string("0 (unversioned)") : abi.dump(),
+          "kernels.json: the kernels were generated for kernel ABI version ", found,
           ", but this Kiln launches version ", kKernelAbiVersion,
           ": recompile with compile-model"));
     }
@@ -86,11 +108,15 @@ absl::StatusOr<KernelBundle> ReadKernelBundle(const std::map<std::string, std::s
       codegen::KernelReport& r = b.compiled.report;
       r.kernel = b.function;
       r.arch = bundle.arch;
-      r.registers = k.at("registers").get<int>();
-      r.shared_bytes = k.at("shared_bytes").get<int64_t>();
-      r.stack_bytes = k.at("stack_bytes").get<int64_t>();
-      r.spill_stores = k.at("spill_stores").get<int64_t>();
-      r.spill_loads = k.at("spill_loads").get<int64_t>();
+      if (bundle.Find(b.function) != nullptr) {
+        return absl::DataLossError("kernels.json lists kernel " + b.function + " twice");
+      }
+      KILN_ASSIGN_OR_RETURN(int64_t registers, ReportField(k, "registers", b.function));
+      r.registers = static_cast<int>(registers);
+      KILN_ASSIGN_OR_RETURN(r.shared_bytes, ReportField(k, "shared_bytes", b.function));
+      KILN_ASSIGN_OR_RETURN(r.stack_bytes, ReportField(k, "stack_bytes", b.function));
+      KILN_ASSIGN_OR_RETURN(r.spill_stores, ReportField(k, "spill_stores", b.function));
+      KILN_ASSIGN_OR_RETURN(r.spill_loads, ReportField(k, "spill_loads", b.function));
       for (auto [key, out] : {std::pair{"cubin", &b.compiled.cubin}, {"ptx", &b.compiled.ptx}}) {
         const std::string name = k.at(key).get<std::string>();
         auto file = files.find(name);

@@ -27,7 +27,9 @@
 // outside its arena, so LaunchPlansFromJson never throws or aborts and
 // reports any problem as a DataLossError
 //   "launch_plans.json: plans[3].steps[12].gemm.m: expected an integer, got string"
-// naming the field. Beyond JSON types, names and integer ranges it checks:
+// naming the field (a file of another format_version, written by another
+// Kiln, is FailedPrecondition: "recompile with compile-model"). Beyond JSON
+// types, names and integer ranges it checks:
 //   - sizes: every space's byte total in [0, 2^56] (so the arena's sum of the
 //     five aligned totals cannot overflow int64); every offset and byte count
 //     non-negative; small configuration integers (threads, tiles, heads,
@@ -75,7 +77,7 @@ struct PlannedEngine {
 std::string LaunchPlansToJson(const StaticLayout& layout, const std::vector<LaunchPlan>& plans);
 
 // Parses and checks the file's text; DataLossError naming the field on any
-// problem (see the contract above).
+// problem, FailedPrecondition for another format_version (see above).
 absl::StatusOr<PlannedEngine> LaunchPlansFromJson(std::string_view text);
 
 namespace launch_plan_json_internal {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,8 @@
 #include "models/registry.h"
 #include "models/safetensors.h"
 #include "codegen/plan/gemm_choices.h"
+#include "codegen/plan/kernel_bundle.h"
+#include "codegen/plan/launch_plan_json.h"
 #include "runtime/engine/engine.h"
 
 namespace kiln::fuzz {
@@ -232,6 +235,8 @@ constexpr FuzzTarget kTargets[] = {
     {"tokenizer_encode", FuzzTokenizerEncode},
     {"engine_manifest", FuzzEngineManifest},
     {"gemm_choices", FuzzGemmChoices},
+    {"launch_plans", FuzzLaunchPlans},
+    {"kernel_index", FuzzKernelIndex},
 };
 
 }  // namespace
@@ -340,6 +345,107 @@ absl::Status FuzzGemmChoices(std::string_view input) {
     std::fprintf(stderr, "an accepted GEMM record does not round-trip: %s\n",
                  again.ok() ? "different print" : again.status().ToString().c_str());
     std::abort();
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+// The errors a parser promises: any problem is DataLoss, except a file from
+// another version of Kiln, which is FailedPrecondition naming the version
+// (`version_field`) so that the message can say "recompile".
+void CheckRejection(const char* file, const absl::Status& status, const char* version_field) {
+  if (status.code() == absl::StatusCode::kDataLoss) return;
+  if (status.code() == absl::StatusCode::kFailedPrecondition &&
+      status.message().find(version_field) != std::string_view::npos) {
+    return;
+  }
+  Violation(std::string(file) + " rejected with an unpromised status: " + status.ToString());
+}
+
+// The kernel files FuzzKernelIndex reads kernels.json against; make_seeds.py
+// repeats these bytes to write the seeds' SHA-256s.
+const std::map<std::string, std::string>& KernelIndexFiles() {
+  static const auto* files = new std::map<std::string, std::string>{
+      {"kernel.k.cubin", "cubin bytes of k"},
+      {"kernel.k.ptx", "ptx bytes of k"},
+      {"kernel.g.cubin", "cubin bytes of g"},
+      {"kernel.g.ptx", "ptx bytes of g"},
+  };
+  return *files;
+}
+
+// Every field of a bundle ReadKernelBundle gave, as text: what a round trip
+// through KernelBundleFiles must keep (the index's file names are not
+// fields: the writer names each kernel's files after its function).
+std::string BundleText(const KernelBundle& bundle) {
+  std::string out = "arch " + bundle.arch + "\n";
+  for (const auto& [name, function] : bundle.row_functions) {
+    out += "row_function " + name + " -> " + function + "\n";
+  }
+  for (const BundledKernel& k : bundle.kernels) {
+    const codegen::KernelReport& r = k.compiled.report;
+    out += "kernel " + k.function + " kind " + k.kind + " source " + k.source_sha256 +
+           " report " + r.kernel + " " + r.arch + " " + std::to_string(r.registers) + " " +
+           std::to_string(r.shared_bytes) + " " + std::to_string(r.stack_bytes) + " " +
+           std::to_string(r.spill_stores) + " " + std::to_string(r.spill_loads) + " cubin " +
+           std::to_string(k.compiled.cubin.size()) + ":" + k.compiled.cubin + " ptx " +
+           std::to_string(k.compiled.ptx.size()) + ":" + k.compiled.ptx + " log " +
+           std::to_string(k.compiled.log.size()) + ":" + k.compiled.log +
+           (k.compiled.from_cache ? " from_cache" : "") + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status FuzzLaunchPlans(std::string_view input) {
+  absl::StatusOr<PlannedEngine> parsed = LaunchPlansFromJson(input);
+  if (!parsed.ok()) {
+    CheckRejection("launch_plans.json", parsed.status(), "format_version");
+    return parsed.status();
+  }
+  const std::string printed = LaunchPlansToJson(parsed->layout, parsed->plans);
+  absl::StatusOr<PlannedEngine> again = LaunchPlansFromJson(printed);
+  if (!again.ok()) {
+    Violation("accepted launch plans print as text that does not parse back: " +
+              again.status().ToString());
+  }
+  if (LaunchPlansToJson(again->layout, again->plans) != printed) {
+    Violation("accepted launch plans print, parse back and print differently");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FuzzKernelIndex(std::string_view input) {
+  std::map<std::string, std::string> files = KernelIndexFiles();
+  files["kernels.json"] = std::string(input);
+  absl::StatusOr<KernelBundle> bundle = ReadKernelBundle(files);
+  if (!bundle.ok()) {
+    CheckRejection("kernels.json", bundle.status(), "kernel ABI version");
+    return bundle.status();
+  }
+  // Each kernel's code is the bytes of a file the index named.
+  for (const BundledKernel& k : bundle->kernels) {
+    bool cubin = false, ptx = false;
+    for (const auto& [name, bytes] : KernelIndexFiles()) {
+      cubin = cubin || k.compiled.cubin == bytes;
+      ptx = ptx || k.compiled.ptx == bytes;
+    }
+    if (!cubin || !ptx) Violation("kernel " + k.function + "'s code is not a kernel file's");
+  }
+  const std::map<std::string, std::string> written = KernelBundleFiles(*bundle);
+  absl::StatusOr<KernelBundle> again = ReadKernelBundle(written);
+  if (!again.ok()) {
+    Violation("the files KernelBundleFiles writes for an accepted kernels.json do not read "
+              "back: " + again.status().ToString());
+  }
+  if (BundleText(*again) != BundleText(*bundle)) {
+    Violation("an accepted kernels.json reads back differently after KernelBundleFiles:\n" +
+              BundleText(*bundle) + "---\n" + BundleText(*again));
+  }
+  if (KernelBundleFiles(*again) != written) {
+    Violation("an accepted kernels.json, written, read and written again, changes its files");
   }
   return absl::OkStatus();
 }

@@ -74,6 +74,24 @@ absl::Status FuzzEngineManifest(std::string_view input);
 // accepted record must print and parse back to the same print.
 absl::Status FuzzGemmChoices(std::string_view input);
 
+// The bytes as a CUDA engine's kernel.launch_plans.json: LaunchPlansFromJson.
+// Every rejection must be DataLoss, or FailedPrecondition naming the
+// format_version; accepted plans must print (LaunchPlansToJson), parse back
+// and print to the same text.
+absl::Status FuzzLaunchPlans(std::string_view input);
+
+// The bytes as a CUDA engine's kernels.json: ReadKernelBundle on a fixed map
+// of kernel files, kernel.k.cubin/.ptx and kernel.g.cubin/.ptx (their bytes
+// are in harness.cc and repeated in make_seeds.py for the seeds' digests),
+// with the bytes added as "kernels.json". Every rejection must be DataLoss, or FailedPrecondition for another kernel
+// ABI version. An accepted bundle's code must be bytes of those files, and
+// the files KernelBundleFiles writes for it must read back to a bundle equal
+// field for field (the writer renames each kernel's files
+// kernel.<function>.cubin/.ptx, so the index's file names, its formatting
+// and unknown members are not compared; numbers compare as read, e.g.
+// registers after the reader's conversion to int) that writes the same files.
+absl::Status FuzzKernelIndex(std::string_view input);
+
 // What the *_fuzzer entry points do with a harness's status: nothing under
 // libFuzzer; with SetVerbose(true), which replay_main calls, print it, so a
 // reproduced input shows its outcome.

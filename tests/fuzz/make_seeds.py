@@ -5,8 +5,10 @@
 
 Seeds named ok_* must be accepted by their parser (replay_test checks);
 the others are malformed on purpose, to start the fuzzer near error paths.
-IR seeds print fixture models with bazel-bin/tools/run-reference (built
-here if missing). Keep each corpus small: a few KB to 100 KB.
+IR seeds print fixture models with bazel-bin/tools/run-reference, and the
+launch_plans and kernel_index seeds come from engines that
+bazel-bin/tools/compile-model compiles from fixtures (both built here if
+missing; compiling for sm_90 needs no GPU). Keep each corpus small: a few KB to 100 KB.
 """
 import hashlib
 import json
@@ -15,6 +17,7 @@ import re
 import shutil
 import struct
 import subprocess
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(ROOT, "tests/fixtures/models")
@@ -496,12 +499,161 @@ def gemm_choices_seeds():
     variant("shape_not_object.json", lambda m: m["choices"][0].update(shape=[1, 2]))
 
 
+def compile_fixture_engine(family, dtype, out):
+    """compile-model's CUDA engine (sm_90, no GPU needed) of a fixture into `out`."""
+    tool = os.path.join(ROOT, "bazel-bin/tools/compile-model")
+    if not os.path.exists(tool):
+        subprocess.run(["bazel", "build", "//tools:compile-model"], cwd=ROOT, check=True)
+    subprocess.run([tool, "--model", os.path.join(FIXTURES, family, dtype), "--out", out,
+                    "--target", "sm_90", "--dtype", dtype, "--max-seq", "64", "--buckets", "16",
+                    "--tune_gemms", "off", "--kernel_cache", "none"],
+                   cwd=ROOT, check=True, capture_output=True)
+
+
+def compact(value):
+    return json.dumps(value, separators=(",", ":")) + "\n"
+
+
+def launch_plans_seeds(engines):
+    """Real kernel.launch_plans.json files, each cut to the layout and one of
+    its two plans (the whole file is 150-180 KB), and malformed variants of a
+    small plan. Written compact: the same JSON in half the bytes."""
+    t = "launch_plans"
+    plans = {}
+    for family in ["llama3", "opt"]:
+        with open(os.path.join(engines[family], "kernel.launch_plans.json")) as f:
+            plans[family] = json.load(f)
+    llama, opt = plans["llama3"], plans["opt"]
+
+    def plan(j, function):
+        return next(p for p in j["plans"] if p["function"] == function)
+
+    write(t, "ok_llama3_bf16_decode.json",
+          compact(dict(llama, plans=[plan(llama, "decode_b1")])))
+    write(t, "ok_opt_bf16_prefill.json",
+          compact(dict(opt, plans=[plan(opt, "prefill_b1_s16")])))
+    # No buffers at all.
+    empty_layout = {"weights_bytes": 0, "caches_bytes": 0, "inputs_bytes": 0, "tables_bytes": 0,
+                    "weights": {}, "caches": {}, "inputs": {}, "tables": []}
+    write(t, "ok_empty.json", compact({"format_version": 1, "layout": empty_layout, "plans": []}))
+
+    def first_steps(p, kinds):
+        steps = []
+        for kind in kinds:
+            steps.append(next(s for s in p["steps"] if kind in s))
+        return dict(p, steps=steps)
+
+    # The decode plan cut to its first step of each kind (the plan's checks
+    # relate each step to the layout's sizes only, not to the other steps).
+    decode = plan(llama, "decode_b1")
+    every_kind = ["row_kernel", "gemm", "rope_kv_write", "attention"]
+    write(t, "ok_llama3_bf16_one_step_each.json",
+          compact(dict(llama, plans=[first_steps(decode, every_kind)])))
+    # The base of the malformed variants: a row kernel and a GEMM, and a
+    # layout without its weight map (steps may read any placed weight bytes).
+    small = dict(llama, layout=dict(llama["layout"], weights={}),
+                 plans=[first_steps(decode, ["row_kernel", "gemm"])])
+    write(t, "ok_small.json", compact(small))
+
+    def variant(name, change):
+        j = json.loads(json.dumps(small))
+        change(j)
+        write(t, name, compact(j))
+
+    def gemm(j):
+        return j["plans"][0]["steps"][1]["gemm"]
+
+    def row(j):
+        return j["plans"][0]["steps"][0]["row_kernel"]
+
+    variant("wrong_type_gemm_m.json", lambda j: gemm(j).update(m="1"))
+    variant("unknown_opcode.json", lambda j: row(j)["desc"]["instrs"][0].update(op="pow"))
+    variant("unknown_space.json", lambda j: gemm(j)["x"].update(space="heap"))
+    variant("unknown_dtype.json", lambda j: gemm(j).update(dtype="q4_0"))
+    variant("negative_offset.json", lambda j: gemm(j)["out"].update(offset=-256))
+    variant("unaligned_offset.json", lambda j: gemm(j)["out"].update(offset=8))
+    variant("buffer_past_its_space.json", lambda j: gemm(j)["w"].update(
+        offset=j["layout"]["weights_bytes"] // 256 * 256))
+    variant("space_bytes_int64_max.json", lambda j: j["layout"].update(weights_bytes=2**63 - 1))
+    variant("gemm_sizes_int64_max.json",
+            lambda j: gemm(j).update(n=2**63 - 1, k=2**63 - 1, gemv=None))
+    variant("offset_past_int64.json", lambda j: gemm(j)["w"].update(offset=2**64))
+    variant("instr_arg_not_earlier.json", lambda j: row(j)["desc"]["instrs"][0].update(args=[0]))
+    variant("row_kernel_and_gemm.json", lambda j: j["plans"][0]["steps"][0].update(gemm=gemm(j)))
+    variant("format_version_2.json", lambda j: j.update(format_version=2))
+    variant("rope_scaling_unknown.json",
+            lambda j: j["layout"]["tables"][0]["params"].update(scaling="yarn"))
+    # Non-finite reals are strings in the file (launch_plan_json.h).
+    variant("ok_nonfinite_reals.json", lambda j: (
+        j["layout"]["tables"][0]["params"].update(theta="nan", factor="inf"),
+        row(j)["desc"]["instrs"][0].update(imm="-inf")))
+    text = compact(small)
+    write(t, "truncated.json", text[: len(text) // 2])
+
+
+# The kernel files FuzzKernelIndex (tests/fuzz/harness.cc) reads kernels.json
+# against: the seeds record their SHA-256s.
+KERNEL_INDEX_FILES = {"kernel.k.cubin": b"cubin bytes of k", "kernel.k.ptx": b"ptx bytes of k",
+                      "kernel.g.cubin": b"cubin bytes of g", "kernel.g.ptx": b"ptx bytes of g"}
+KERNEL_ABI_VERSION = 1  # kKernelAbiVersion, codegen/plan/kernel_bundle.h
+
+
+def kernel_index_seeds(engines):
+    """The real llama3 kernels.json cut to a row kernel and a GEMV, renamed to
+    the harness's files (kernel.k.*, kernel.g.*) with their digests, in
+    KernelBundleFiles' format; and indexes the loader must refuse."""
+    t = "kernel_index"
+    with open(os.path.join(engines["llama3"], "kernels.json")) as f:
+        real = json.load(f)
+    by_function = {k["function"]: k for k in real["kernels"]}
+    row_function = real["row_functions"]["k_l1_attn_norm"]  # shared by the layers
+    gemv = next(k["function"] for k in real["kernels"] if k["kind"] == "gemv")
+
+    def sha(name):
+        return hashlib.sha256(KERNEL_INDEX_FILES[name]).hexdigest()
+
+    def renamed(entry, name):
+        return dict(entry, function=name, cubin="kernel.%s.cubin" % name,
+                    ptx="kernel.%s.ptx" % name, cubin_sha256=sha("kernel.%s.cubin" % name),
+                    ptx_sha256=sha("kernel.%s.ptx" % name))
+
+    index = {"abi_version": KERNEL_ABI_VERSION, "arch": real["arch"],
+             "kernels": [renamed(by_function[row_function], "k"), renamed(by_function[gemv], "g")],
+             "row_functions": {n: "k" for n, f in real["row_functions"].items()
+                               if f == row_function}}
+
+    def dump(j):  # as KernelBundleFiles writes it (nlohmann: sorted keys, indent 2)
+        return json.dumps(j, indent=2, sort_keys=True) + "\n"
+
+    write(t, "ok_two_kernels.json", dump(index))
+    write(t, "ok_one_kernel.json", dump(dict(index, kernels=index["kernels"][:1],
+                                             row_functions={})))
+    write(t, "ok_no_kernels.json", dump(dict(index, kernels=[], row_functions={})))
+
+    def variant(name, change):
+        j = json.loads(json.dumps(index))
+        change(j)
+        write(t, name, json.dumps(j, sort_keys=True) + "\n")
+
+    variant("unversioned.json", lambda j: j.pop("abi_version"))
+    variant("abi_version_2.json", lambda j: j.update(abi_version=KERNEL_ABI_VERSION + 1))
+    variant("abi_version_string.json", lambda j: j.update(abi_version=str(KERNEL_ABI_VERSION)))
+    variant("digest_mismatch.json", lambda j: j["kernels"][0].update(cubin_sha256=sha("kernel.g.cubin")))
+    variant("ptx_swapped.json", lambda j: j["kernels"][1].update(ptx="kernel.k.ptx"))
+    variant("missing_file.json", lambda j: j["kernels"][1].update(cubin="kernel.x.cubin"))
+    variant("row_function_unlisted.json", lambda j: j["row_functions"].update(k_embeds="k_embeds"))
+    variant("registers_not_integer.json", lambda j: j["kernels"][0].update(registers="32"))
+    variant("field_missing.json", lambda j: j["kernels"][0].pop("kind"))
+    write(t, "not_an_object.json", "[]\n")
+
+
 def main():
     if os.path.isdir(CORPUS):
         shutil.rmtree(CORPUS)
     for target in ["safetensors", "checkpoint_index", "config", "ir_text", "gguf",
                    "tokenizer_json", "gguf_tokenizer", "gguf_model", "chat_template",
-                   "tokenizer_encode", "engine_manifest", "gemm_choices"]:
+                   "tokenizer_encode", "engine_manifest", "gemm_choices", "launch_plans",
+                   "kernel_index"]:
         os.makedirs(os.path.join(CORPUS, target))
     safetensors_seeds()
     checkpoint_index_seeds()
@@ -514,6 +666,13 @@ def main():
     engine_files()
     engine_manifest_seeds()
     gemm_choices_seeds()
+    with tempfile.TemporaryDirectory() as tmp:
+        engines = {}
+        for family in ["llama3", "opt"]:
+            engines[family] = os.path.join(tmp, family)
+            compile_fixture_engine(family, "bf16", engines[family])
+        launch_plans_seeds(engines)
+        kernel_index_seeds(engines)
 
 
 if __name__ == "__main__":
