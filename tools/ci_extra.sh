@@ -23,6 +23,10 @@ default_targets="//tests/fuzz/... //tests/models/... //tests/ir/... //tests/runt
 # shellcheck disable=SC2206  # split on whitespace on purpose
 targets=(${KILN_CI_SANITIZE_TARGETS:-$default_targets})
 
+# The tokenizer differential test's HF tokenizers venv, as tools/test.sh
+# sets it (tools/setup.sh makes it).
+export KILN_TOKENIZERS_PYTHON="${KILN_TOKENIZERS_PYTHON:-${KILN_TOKENIZERS_VENV:-$HOME/.cache/kiln/tokenizers-venv}/bin/python}"
+
 start=$SECONDS
 tools/sanitize.sh "${targets[@]}"
 echo "ci_extra: sanitizer suite took $((SECONDS - start)) s"
