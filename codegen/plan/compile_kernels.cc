@@ -38,13 +38,7 @@ absl::Status AddTemplateSources(const LaunchStep& step, std::set<std::string>& s
       out.push_back({name, "gemv", std::move(text)});
     }
   }
-  std::vector<attn::KernelVariant> variants;
-  if (const auto* r = std::get_if<RopeKvWriteStep>(&step.op)) variants.push_back(r->variant);
-  if (const auto* a = std::get_if<AttentionStep>(&step.op)) {
-    variants.push_back(a->variant);
-    if (a->variant.kind == attn::KernelKind::kDecode) variants.push_back(a->combine);
-  }
-  for (const attn::KernelVariant& v : variants) {
+  for (const attn::KernelVariant& v : AttentionKernelsOf(step)) {
     const std::string name = attn::KernelName(v);
     if (!seen.insert(name).second) continue;
     KILN_ASSIGN_OR_RETURN(std::string text, attn::RenderAttentionCuda(v));

@@ -171,13 +171,9 @@ absl::Status CheckBundleCoversPlans(const KernelBundle& bundle,
         functions.push_back(it->second);
       } else if (const auto* g = std::get_if<GemmStep>(&step.op); g != nullptr && g->gemv) {
         functions.push_back(codegen::gemv::GemvKernelName(*g->gemv));
-      } else if (const auto* r = std::get_if<RopeKvWriteStep>(&step.op)) {
-        functions.push_back(attn::KernelName(r->variant));
-      } else if (const auto* a = std::get_if<AttentionStep>(&step.op)) {
-        functions.push_back(attn::KernelName(a->variant));
-        if (a->variant.kind == attn::KernelKind::kDecode) {
-          functions.push_back(attn::KernelName(a->combine));
-        }
+      }
+      for (const attn::KernelVariant& v : AttentionKernelsOf(step)) {
+        functions.push_back(attn::KernelName(v));
       }
       for (const std::string& f : functions) {
         s = require(f, plan, step.label);

@@ -155,6 +155,11 @@ struct LaunchPlan {
 absl::StatusOr<const LaunchPlan*> FindPlan(const std::vector<LaunchPlan>& plans,
                                            const std::string& function);
 
+// The attention kernels `step` launches: the fused RoPE + KV write, or the
+// attention kernel followed, for split-KV decode, by its combine. Empty for
+// row kernel and GEMM steps.
+std::vector<codegen::attention::KernelVariant> AttentionKernelsOf(const LaunchStep& step);
+
 // A RoPE table's contents, [capacity, head_dim] in its dtype's values: cos
 // then sin of each position's angles, or cos 1 / sin 0 for an identity table.
 std::vector<float> RopeTableValues(const RopeTable& table);

@@ -1,12 +1,21 @@
 // The launch plan helpers the runtime uses (launch_plan.h): finding a plan
 // and filling a RoPE table. Building plans is build_launch_plan.h's.
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "codegen/attention/attention_host.h"
 #include "codegen/plan/launch_plan.h"
 
 namespace kiln {
+
+std::vector<codegen::attention::KernelVariant> AttentionKernelsOf(const LaunchStep& step) {
+  if (const auto* r = std::get_if<RopeKvWriteStep>(&step.op)) return {r->variant};
+  const auto* a = std::get_if<AttentionStep>(&step.op);
+  if (a == nullptr) return {};
+  if (a->variant.kind != codegen::attention::KernelKind::kDecode) return {a->variant};
+  return {a->variant, a->combine};
+}
 
 absl::StatusOr<const LaunchPlan*> FindPlan(const std::vector<LaunchPlan>& plans,
                                            const std::string& function) {
