@@ -1,0 +1,235 @@
+#include "runtime/emulator/launch.h"
+
+#include <memory>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "base/half.h"
+#include "runtime/emulator/block_scheduler.h"
+#include "runtime/emulator/device_memory.h"
+#include "runtime/emulator/shared_checker.h"
+
+namespace kiln::emulator {
+namespace {
+
+// The launch running on this host thread, which the ABI functions serve.
+struct LaunchState {
+  const EmulatedKernel* kernel = nullptr;
+  BlockScheduler* scheduler = nullptr;
+  std::vector<DeviceRange> device;
+  SharedRegionChecker static_shared;   // the module's __shared__ variables
+  SharedRegionChecker dynamic_shared;  // the launch's dynamic shared memory
+  std::vector<char> dynamic_buffer;    // bytes + slack past the end
+  size_t dynamic_bytes = 0;
+};
+thread_local LaunchState* current = nullptr;
+
+constexpr size_t kDynamicSlack = 256;  // an overflow lands here, not elsewhere
+
+std::string SourceAt(const void* pc) {
+  std::string line = current->kernel->module->SourceLine(pc);
+  return line.empty() ? "" : absl::StrCat(" (", line, ")");
+}
+
+std::string SharedName(uintptr_t address) {
+  for (const SharedVariable& v : current->kernel->module->shared_variables()) {
+    if (address >= v.begin && address < v.begin + v.bytes) {
+      return absl::StrCat("byte ", address - v.begin, " of __shared__ ", v.name);
+    }
+  }
+  if (current->dynamic_shared.Contains(address)) {
+    return absl::StrCat("byte ", address - current->dynamic_shared.begin(),
+                        " of dynamic shared memory");
+  }
+  return absl::StrCat("shared address ", absl::Hex(address));
+}
+
+void CheckShared(SharedRegionChecker& region, uintptr_t address, size_t bytes, bool is_write,
+                 const void* pc) {
+  BlockScheduler& s = *current->scheduler;
+  std::optional<SharedConflict> conflict = region.Access(address, bytes, is_write, s.Site(pc));
+  if (!conflict) return;
+  const uintptr_t at = region.begin() + conflict->offset;
+  if (conflict->kind == SharedConflict::kUninitializedRead) {
+    s.Fault(absl::AbortedError(absl::StrCat("uninitialized shared read: ", s.Where(), " reads ",
+                                            SharedName(at), SourceAt(pc),
+                                            ", which no thread of this block has written")));
+  }
+  s.Fault(absl::AbortedError(absl::StrCat(
+      "shared-memory race: ", s.Where(), " ", is_write ? "writes " : "reads ", SharedName(at),
+      SourceAt(pc), ", which ", s.ThreadName(conflict->earlier.thread),
+      conflict->earlier_was_write ? " wrote" : " read", SourceAt(conflict->earlier.pc),
+      " with no barrier in between")));
+}
+
+// Every instrumented access: shared memory goes to the race checker, the
+// rest must lie in a device allocation or the thread's own stack.
+void CheckAccess(const void* pointer, size_t bytes, int is_write, const void* pc) {
+  LaunchState& l = *current;
+  const auto address = reinterpret_cast<uintptr_t>(pointer);
+  if (l.static_shared.Contains(address)) {
+    CheckShared(l.static_shared, address, bytes, is_write != 0, pc);
+    return;
+  }
+  const auto dynamic = reinterpret_cast<uintptr_t>(l.dynamic_buffer.data());
+  if (address - dynamic < l.dynamic_buffer.size()) {
+    if (address + bytes > dynamic + l.dynamic_bytes) {
+      l.scheduler->Fault(absl::AbortedError(absl::StrCat(
+          "out of bounds: ", l.scheduler->Where(), is_write ? " writes " : " reads ", bytes,
+          " bytes at byte ", address - dynamic, " of dynamic shared memory", SourceAt(pc),
+          ", but the launch gave it ", l.dynamic_bytes, " bytes")));
+    }
+    CheckShared(l.dynamic_shared, address, bytes, is_write != 0, pc);
+    return;
+  }
+  if (FindRange(l.device, address, bytes) != nullptr) return;
+  if (l.scheduler->InCurrentStack(address, bytes)) return;
+  l.scheduler->Fault(absl::AbortedError(absl::StrCat(
+      "out of bounds: ", l.scheduler->Where(), is_write ? " writes " : " reads ", bytes,
+      " bytes at ", absl::Hex(address), SourceAt(pc),
+      ", which is in no device allocation, shared memory or the thread's stack")));
+}
+
+void CheckedAccess(const void* pointer, size_t bytes, size_t alignment, int is_write, int line,
+                   const char* what) {
+  LaunchState& l = *current;
+  const auto address = reinterpret_cast<uintptr_t>(pointer);
+  if (alignment > 1 && address % alignment != 0) {
+    l.scheduler->Fault(absl::AbortedError(absl::StrCat(
+        "misaligned: ", l.scheduler->Where(), ": ", what, " on kernel.cu line ", line, " at ",
+        absl::Hex(address), ", which is not ", alignment, "-byte aligned")));
+  }
+  const auto dynamic = reinterpret_cast<uintptr_t>(l.dynamic_buffer.data());
+  const bool in_dynamic = address - dynamic < l.dynamic_buffer.size() &&
+                          address + bytes <= dynamic + l.dynamic_bytes;
+  if (l.static_shared.Contains(address) || in_dynamic ||
+      FindRange(l.device, address, bytes) != nullptr) {
+    return;
+  }
+  l.scheduler->Fault(absl::AbortedError(absl::StrCat(
+      "out of bounds: ", l.scheduler->Where(), ": ", what, " of ", bytes, " bytes on kernel.cu line ",
+      line, " at ", absl::Hex(address), ", which is in no device allocation or shared memory")));
+}
+
+void Misaligned(const char* file, unsigned line, const void* pointer, size_t alignment) {
+  absl::string_view name = file == nullptr ? "?" : file;
+  if (size_t slash = name.rfind('/'); slash != absl::string_view::npos) name.remove_prefix(slash + 1);
+  current->scheduler->Fault(absl::AbortedError(absl::StrCat(
+      "misaligned: ", current->scheduler->Where(), ": access on ", std::string(name), " line ", line, " at ",
+      absl::Hex(reinterpret_cast<uintptr_t>(pointer)), ", which its type needs ", alignment,
+      "-byte aligned")));
+}
+
+const KilnEmuAbi kAbi = {
+    kKilnEmuAbiVersion,
+    +[]() { return current->scheduler->index(); },
+    +[](int op, int predicate, int line) { return current->scheduler->Barrier(op, predicate, line); },
+    +[](int op, unsigned mask, uint64_t value, int arg, int width, int line) {
+      return current->scheduler->Warp(op, mask, value, arg, width, line);
+    },
+    +[]() -> void* { return current->dynamic_buffer.data(); },
+    &CheckAccess,
+    &CheckedAccess,
+    +[](unsigned short h) { return F16ToFloat(h); },
+    +[](float f) { return FloatToF16(f); },
+    +[](float f) { return FloatToBF16(f); },
+    &Misaligned,
+};
+
+absl::Status ValidateLaunch(const EmulatedKernel& kernel, const LaunchConfig& c, size_t args) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid launch of ", kernel.name, ": ", why));
+  };
+  const uint64_t threads = uint64_t{c.block.x} * c.block.y * c.block.z;
+  if (threads == 0 || threads > 1024 || c.block.z > 64) {
+    return bad(absl::StrCat("block (", c.block.x, ",", c.block.y, ",", c.block.z,
+                            ") is not 1..1024 threads with z <= 64"));
+  }
+  if (c.grid.x == 0 || c.grid.y == 0 || c.grid.z == 0 || c.grid.x > 0x7fffffffu ||
+      c.grid.y > 65535 || c.grid.z > 65535) {
+    return bad(absl::StrCat("grid (", c.grid.x, ",", c.grid.y, ",", c.grid.z, ") is out of range"));
+  }
+  if (args != kernel.param_sizes.size()) {
+    return bad(absl::StrCat("it takes ", kernel.param_sizes.size(), " parameters, ", args,
+                            " were given"));
+  }
+  size_t static_bytes = 0;
+  for (const SharedVariable& v : kernel.module->shared_variables()) static_bytes += v.bytes;
+  if (c.dynamic_shared_bytes > c.shared_limit_bytes) {
+    return bad(absl::StrCat(c.dynamic_shared_bytes, " bytes of dynamic shared memory exceed the ",
+                            c.shared_limit_bytes, "-byte limit"));
+  }
+  (void)static_bytes;  // the module's statics span all its kernels: not per kernel
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string Schedule::Name() const {
+  switch (kind) {
+    case kInOrder: return "in-order";
+    case kReversed: return "reversed";
+    case kRandom: return absl::StrCat("random(seed ", seed, ")");
+  }
+  return "?";
+}
+
+std::vector<Schedule> StandardSchedules(uint64_t seed) {
+  return {Schedule{Schedule::kInOrder}, Schedule{Schedule::kReversed},
+          Schedule{Schedule::kRandom, seed}};
+}
+
+const KilnEmuAbi* EmulatorAbi() { return &kAbi; }
+
+absl::Status Launch(const EmulatedKernel& kernel, const LaunchConfig& config,
+                    const std::vector<void*>& args, LaunchStats* stats) {
+  if (absl::Status valid = ValidateLaunch(kernel, config, args.size()); !valid.ok()) return valid;
+  if (current != nullptr) {
+    return absl::FailedPreconditionError("a kernel launched from inside an emulated kernel");
+  }
+  LaunchState state;
+  state.kernel = &kernel;
+  state.device = DeviceMemory::Global().Snapshot();
+  const std::vector<SharedVariable>& statics = kernel.module->shared_variables();
+  if (!statics.empty()) {
+    uintptr_t lo = statics.front().begin, hi = lo;
+    for (const SharedVariable& v : statics) {
+      lo = std::min(lo, v.begin);
+      hi = std::max(hi, v.begin + v.bytes);
+    }
+    state.static_shared.Reset(lo, hi - lo);
+  }
+  state.dynamic_bytes = config.dynamic_shared_bytes;
+  state.dynamic_buffer.assign(config.dynamic_shared_bytes + kDynamicSlack, '\xff');
+  state.dynamic_shared.Reset(reinterpret_cast<uintptr_t>(state.dynamic_buffer.data()),
+                             config.dynamic_shared_bytes);
+  std::vector<void*> arg_copy = args;
+  BlockScheduler scheduler(kernel, config, arg_copy.data());
+  if (absl::Status init = scheduler.Init(); !init.ok()) return init;
+  state.scheduler = &scheduler;
+  current = &state;
+  absl::Status status;
+  int64_t blocks = 0;
+  for (unsigned z = 0; z < config.grid.z && status.ok(); ++z) {
+    for (unsigned y = 0; y < config.grid.y && status.ok(); ++y) {
+      for (unsigned x = 0; x < config.grid.x && status.ok(); ++x) {
+        // Shared memory is undefined at a block's start: poison it.
+        for (const SharedVariable& v : statics) std::memset(reinterpret_cast<void*>(v.begin), 0xFF, v.bytes);
+        std::fill(state.dynamic_buffer.begin(), state.dynamic_buffer.end(), '\xff');
+        state.static_shared.NewBlock();
+        state.dynamic_shared.NewBlock();
+        status = scheduler.RunBlock({x, y, z});
+        ++blocks;
+      }
+    }
+  }
+  current = nullptr;
+  if (stats != nullptr) {
+    stats->blocks += blocks;
+    stats->threads += blocks * config.block.x * config.block.y * config.block.z;
+    stats->rendezvous += scheduler.rendezvous();
+  }
+  return status;
+}
+
+}  // namespace kiln::emulator
