@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "codegen/cuda_ptx.h"
 #include "absl/strings/str_replace.h"
 
 namespace kiln::codegen::sampling {
@@ -17,7 +18,7 @@ constexpr char kF16Load[] = R"(
 typedef unsigned short kiln_logit_t;
 __device__ __forceinline__ float kiln_load(const unsigned short* row, int j) {
   float f;
-  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(row[j]));
+  KILN_PTX_CVT_F32_F16(f, row[j]);
   return f;
 }
 )";
@@ -461,7 +462,7 @@ absl::StatusOr<std::string> RenderSamplingCuda(const SamplingVariant& variant) {
       absl::StrReplaceAll(kKernel, {{"$KERNEL", SamplingKernelName(variant)}});
   return absl::StrCat("// ", SamplingKernelName(variant),
                       ": on-device sampling (codegen/sampling/sampling_cuda.h).\n",
-                      "constexpr int kThreads = ", variant.threads, ";\n", load, kScalars, kBlock,
+                      kCudaPtxPatterns, "constexpr int kThreads = ", variant.threads, ";\n", load, kScalars, kBlock,
                       kTopP, kernel);
 }
 
