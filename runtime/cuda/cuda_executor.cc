@@ -16,6 +16,7 @@
 #include "codegen/plan/gemm_shapes.h"
 #include "runtime/cuda/cuda_handles.h"
 #include "runtime/cuda/cuda_status.h"
+#include "runtime/cuda/eager_launch.h"
 #include "base/half.h"
 
 namespace kiln {
@@ -24,8 +25,8 @@ namespace {
 namespace attn = codegen::attention;
 using Clock = std::chrono::steady_clock;
 
-// One launch, ready to enqueue: everything it needs is captured by value.
-using Enqueue = std::function<absl::Status(cudaStream_t)>;
+using gpu::Enqueue;
+using gpu::NamedLaunch;
 
 // Launch arguments: cudaLaunchKernel takes the address of each.
 class KernelArgs {
@@ -101,7 +102,7 @@ struct CudaExecutor::State {
   std::vector<std::unique_ptr<gpu::PlannedGemm>> gemms;
   std::map<std::string, bool> gemv_wins;       // timing decisions by shape
   const GemmChoices* recorded_gemms = nullptr;  // during Create, when they apply here
-  std::vector<std::vector<Enqueue>> launches;  // per plan
+  std::vector<std::vector<NamedLaunch>> launches;  // per plan
   std::vector<gpu::GraphExec> graphs;          // per plan, when use_graphs
   // SampleRow's parameters in, token and fault flag out.
   gpu::DeviceMemory sample_io;
@@ -118,12 +119,14 @@ struct CudaExecutor::State {
   absl::Status Allocate(CudaLoadReport& report);
   absl::Status Upload(const WeightBytes& weights);
   absl::Status LoadKernels(const KernelBundle& bundle, int major, int minor);
-  absl::StatusOr<std::vector<Enqueue>> Prepare(const LaunchPlan& plan, CudaLoadReport& report);
+  absl::StatusOr<std::vector<NamedLaunch>> Prepare(const LaunchPlan& plan,
+                                                   CudaLoadReport& report);
   absl::StatusOr<gpu::PlannedGemm> PlanGemm(const GemmStep& g, CudaLoadReport& report);
-  absl::StatusOr<Enqueue> PrepareGemm(const GemmStep& g, CudaLoadReport& report);
-  absl::StatusOr<Enqueue> PrepareRow(const RowKernelStep& s, const LaunchPlan& plan);
-  absl::StatusOr<std::vector<Enqueue>> PrepareAttention(const LaunchStep& step,
-                                                        const LaunchPlan& plan);
+  absl::StatusOr<NamedLaunch> PrepareGemm(const GemmStep& g, CudaLoadReport& report);
+  absl::StatusOr<NamedLaunch> PrepareRow(const RowKernelStep& s, const LaunchPlan& plan);
+  absl::StatusOr<std::vector<NamedLaunch>> PrepareAttention(const LaunchStep& step,
+                                                            const LaunchPlan& plan);
+  absl::Status WarmUp(size_t plan);
   absl::StatusOr<double> TimeMs(const Enqueue& launch);
 };
 
@@ -210,8 +213,8 @@ absl::StatusOr<gpu::PlannedGemm> CudaExecutor::State::PlanGemm(const GemmStep& g
   return gpu::PlannedGemm::Plan(lt.get(), g);
 }
 
-absl::StatusOr<Enqueue> CudaExecutor::State::PrepareGemm(const GemmStep& g,
-                                                         CudaLoadReport& report) {
+absl::StatusOr<NamedLaunch> CudaExecutor::State::PrepareGemm(const GemmStep& g,
+                                                             CudaLoadReport& report) {
   KILN_ASSIGN_OR_RETURN(gpu::PlannedGemm planned, PlanGemm(g, report));
   gemms.push_back(std::make_unique<gpu::PlannedGemm>(std::move(planned)));
   const gpu::PlannedGemm* gemm = gemms.back().get();
@@ -223,9 +226,10 @@ absl::StatusOr<Enqueue> CudaExecutor::State::PrepareGemm(const GemmStep& g,
   Enqueue on_cublaslt = [=](cudaStream_t stream) {
     return gemm->Enqueue(x, w, bias, out, scratch, stream);
   };
+  NamedLaunch lt_launch{absl::StrCat("cuBLASLt GEMM ", g.m, "x", g.n, "x", g.k), on_cublaslt};
   if (!g.gemv || !options.choose_gemv) {
     ++report.gemms_on_cublaslt;
-    return on_cublaslt;
+    return lt_launch;
   }
   const std::string name = codegen::gemv::GemvKernelName(*g.gemv);
   KILN_ASSIGN_OR_RETURN(cudaKernel_t kernel, Kernel(name));
@@ -245,11 +249,11 @@ absl::StatusOr<Enqueue> CudaExecutor::State::PrepareGemm(const GemmStep& g,
                                         lt_ms * 1000, " us (", gemm->Summary(), ")"));
   }
   ++(decided->second ? report.gemms_on_gemv : report.gemms_on_cublaslt);
-  return decided->second ? on_gemv : on_cublaslt;
+  return decided->second ? NamedLaunch{name, on_gemv} : lt_launch;
 }
 
-absl::StatusOr<Enqueue> CudaExecutor::State::PrepareRow(const RowKernelStep& s,
-                                                        const LaunchPlan& plan) {
+absl::StatusOr<NamedLaunch> CudaExecutor::State::PrepareRow(const RowKernelStep& s,
+                                                            const LaunchPlan& plan) {
   auto function = row_functions.find(s.desc.name);
   if (function == row_functions.end()) {
     return absl::InternalError("the bundle has no function for row kernel " + s.desc.name);
@@ -258,12 +262,12 @@ absl::StatusOr<Enqueue> CudaExecutor::State::PrepareRow(const RowKernelStep& s,
   KernelArgs args;
   for (const DeviceBuffer& b : s.buffers) args.Add(static_cast<void*>(Address(b)));
   args.Add(static_cast<long long>(s.rows));
-  return Launch(kernel, dim3(static_cast<unsigned>(s.rows)),
-                dim3(static_cast<unsigned>(s.desc.threads)), 0, args);
+  return NamedLaunch{function->second, Launch(kernel, dim3(static_cast<unsigned>(s.rows)),
+                                              dim3(static_cast<unsigned>(s.desc.threads)), 0, args)};
 }
 
-absl::StatusOr<std::vector<Enqueue>> CudaExecutor::State::PrepareAttention(const LaunchStep& step,
-                                                                           const LaunchPlan& plan) {
+absl::StatusOr<std::vector<NamedLaunch>> CudaExecutor::State::PrepareAttention(
+    const LaunchStep& step, const LaunchPlan& plan) {
   void* fault = Address(plan.fault);
   if (const auto* r = std::get_if<RopeKvWriteStep>(&step.op)) {
     KILN_ASSIGN_OR_RETURN(cudaKernel_t kernel, Kernel(attn::KernelName(r->variant)));
@@ -273,8 +277,9 @@ absl::StatusOr<std::vector<Enqueue>> CudaExecutor::State::PrepareAttention(const
       args.Add(static_cast<void*>(Address(*b)));
     }
     args.Add(fault).Add(static_cast<int>(r->seq)).Add(static_cast<int>(r->capacity));
-    return std::vector<Enqueue>{Launch(kernel, dim3(static_cast<unsigned>(r->batch * r->seq)),
-                                       dim3(attn::kRopeThreads), 0, args)};
+    return std::vector<NamedLaunch>{
+        {attn::KernelName(r->variant), Launch(kernel, dim3(static_cast<unsigned>(r->batch * r->seq)),
+                                              dim3(attn::kRopeThreads), 0, args)}};
   }
   const auto& a = std::get<AttentionStep>(step.op);
   const attn::AttentionShape& shape = a.variant.shape;
@@ -295,7 +300,8 @@ absl::StatusOr<std::vector<Enqueue>> CudaExecutor::State::PrepareAttention(const
     args.Add(static_cast<int>(a.window));
     const dim3 grid(static_cast<unsigned>((a.seq + tiles.block_m() - 1) / tiles.block_m()),
                     static_cast<unsigned>(shape.heads), batch);
-    return std::vector<Enqueue>{Launch(kernel, grid, dim3(tiles.threads()), shared, args)};
+    return std::vector<NamedLaunch>{
+        {attn::KernelName(a.variant), Launch(kernel, grid, dim3(tiles.threads()), shared, args)}};
   }
   args.Add(static_cast<void*>(Address(a.acc))).Add(static_cast<void*>(Address(a.ml))).Add(fault);
   args.Add(static_cast<int>(a.seq)).Add(static_cast<int>(a.capacity)).Add(a.scale);
@@ -309,31 +315,45 @@ absl::StatusOr<std::vector<Enqueue>> CudaExecutor::State::PrepareAttention(const
       .Add(static_cast<const void*>(Address(a.ml)))
       .Add(static_cast<void*>(Address(a.out)))
       .Add(a.splits);
-  return std::vector<Enqueue>{
-      Launch(kernel, grid, dim3(tiles.threads()), shared, args),
-      Launch(combine, dim3(static_cast<unsigned>(a.batch * a.seq * shape.heads)),
-             dim3(attn::CombineThreads(shape)), 0, combine_args)};
+  return std::vector<NamedLaunch>{
+      {attn::KernelName(a.variant), Launch(kernel, grid, dim3(tiles.threads()), shared, args)},
+      {attn::KernelName(a.combine),
+       Launch(combine, dim3(static_cast<unsigned>(a.batch * a.seq * shape.heads)),
+              dim3(attn::CombineThreads(shape)), 0, combine_args)}};
 }
 
-absl::StatusOr<std::vector<Enqueue>> CudaExecutor::State::Prepare(const LaunchPlan& plan,
-                                                                  CudaLoadReport& report) {
-  std::vector<Enqueue> out;
+absl::StatusOr<std::vector<NamedLaunch>> CudaExecutor::State::Prepare(const LaunchPlan& plan,
+                                                                      CudaLoadReport& report) {
+  std::vector<NamedLaunch> out;
   void* fault = Address(plan.fault);
-  out.push_back([fault](cudaStream_t stream) -> absl::Status {
-    KILN_GPU_CHECK(cudaMemsetAsync(fault, 0, 4, stream));
-    return absl::OkStatus();
-  });
+  out.push_back({"clear the fault flag", [fault](cudaStream_t stream) -> absl::Status {
+                   KILN_GPU_CHECK(cudaMemsetAsync(fault, 0, 4, stream));
+                   return absl::OkStatus();
+                 }});
   for (const LaunchStep& step : plan.steps) {
     if (const auto* g = std::get_if<GemmStep>(&step.op)) {
       KILN_ASSIGN_OR_RETURN(out.emplace_back(), PrepareGemm(*g, report));
     } else if (const auto* row = std::get_if<RowKernelStep>(&step.op)) {
       KILN_ASSIGN_OR_RETURN(out.emplace_back(), PrepareRow(*row, plan));
     } else {
-      KILN_ASSIGN_OR_RETURN(std::vector<Enqueue> launches, PrepareAttention(step, plan));
-      for (Enqueue& e : launches) out.push_back(std::move(e));
+      KILN_ASSIGN_OR_RETURN(std::vector<NamedLaunch> launches, PrepareAttention(step, plan));
+      for (NamedLaunch& l : launches) out.push_back(std::move(l));
     }
   }
   return out;
+}
+
+// Token 0 at position 0 in every row: valid inputs whatever the arena held,
+// so the warm-up faults only where a kernel or its launch is wrong.
+absl::Status CudaExecutor::State::WarmUp(size_t index) {
+  const LaunchPlan& plan = plans[index];
+  const cudaStream_t s = stream.get();
+  KILN_GPU_CHECK(cudaMemsetAsync(Address(plan.input_ids), 0, plan.input_ids.bytes, s));
+  KILN_GPU_CHECK(cudaMemsetAsync(Address(plan.positions), 0, plan.positions.bytes, s));
+  return gpu::LaunchEachEagerly(plan.function, launches[index], s, [](cudaStream_t waited) {
+    KILN_GPU_CHECK(cudaStreamSynchronize(waited));
+    return absl::OkStatus();
+  });
 }
 
 CudaExecutor::CudaExecutor(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -416,18 +436,21 @@ absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
   // The caller's record need not outlive Create.
   state->recorded_gemms = nullptr;
   state->options.gemm_choices = nullptr;
-  // Timing ran kernels on garbage activations (and may have written the
-  // caches through no step, but scratch): start from zeroed caches.
+  // Every plan once, eagerly, before capture: a bad launch then names its
+  // kernel (eager_launch.h) instead of failing the capture or the replay.
+  for (size_t i = 0; i < state->plans.size(); ++i) KILN_RETURN_IF_ERROR(state->WarmUp(i));
+  // Timing and the warm-up ran kernels on placeholder activations and wrote
+  // the caches: start from zeroed caches.
   std::unique_ptr<CudaExecutor> executor(new CudaExecutor(std::move(state)));
   KILN_RETURN_IF_ERROR(executor->ResetCaches());
   State& s = *executor->state_;
   if (options.use_graphs) {
-    for (const std::vector<Enqueue>& launches : s.launches) {
+    for (const std::vector<NamedLaunch>& launches : s.launches) {
       gpu::Graph graph;
       KILN_GPU_CHECK(cudaStreamBeginCapture(s.stream.get(), cudaStreamCaptureModeThreadLocal));
       absl::Status enqueued = absl::OkStatus();
-      for (const Enqueue& e : launches) {
-        enqueued = e(s.stream.get());
+      for (const NamedLaunch& l : launches) {
+        enqueued = l.enqueue(s.stream.get());
         if (!enqueued.ok()) break;
       }
       const cudaError_t ended = cudaStreamEndCapture(s.stream.get(), graph.out());
@@ -499,7 +522,7 @@ absl::StatusOr<PlanOutput> CudaExecutor::Run(const std::string& function,
   if (s.options.use_graphs) {
     KILN_GPU_CHECK(cudaGraphLaunch(s.graphs[index].get(), stream));
   } else {
-    for (const Enqueue& e : s.launches[index]) KILN_RETURN_IF_ERROR(e(stream));
+    for (const NamedLaunch& l : s.launches[index]) KILN_RETURN_IF_ERROR(l.enqueue(stream));
   }
   std::vector<uint8_t> logits(copy_logits ? static_cast<size_t>(plan.logits.bytes) : 0);
   PlanOutput out;

@@ -7,8 +7,9 @@
 // caches, loads each kernel of the bundle (its cubin when the device is the
 // bundle's architecture, else its PTX for the driver to JIT), plans every
 // GEMM on cuBLASLt (and, for decode-sized GEMMs that have a generated GEMV,
-// times both on the device and keeps the faster), then captures one CUDA
-// graph per plan. GEMMs use the algorithms compile-model measured on this
+// times both on the device and keeps the faster), launches every plan once
+// eagerly, waiting after each step, so that a bad launch fails Create naming
+// its kernel (eager_launch.h), then captures one CUDA graph per plan. GEMMs use the algorithms compile-model measured on this
 // device when the engine records them (else the heuristic). A run copies
 // the step's token ids and positions in, replays the graph and copies the
 // logits and greedy tokens out.

@@ -6,7 +6,11 @@
 # but no Bazel, Abseil, GoogleTest or network, so the folder must run alone:
 # ldd_check.sh proves that here, and the script fails if it does not hold or
 # the folder reaches 50 MB (the device tool carries at most 64 MiB).
-# See docs/GPU_RECIPE.md.
+# It also fills DEST/kernel-cache with the NVRTC output of the benchmark's
+# engine (the Llama-3.2-1B shape, bf16, sm_80 and sm_90): the engine itself
+# is 2.4 GB of weights, too big to carry, so run_gpu.sh writes the same
+# checkpoint on the host and compiles it there against this cache, and no
+# kernel compiles on the host. See docs/GPU_RECIPE.md.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
@@ -15,7 +19,8 @@ max_bytes=$((50 * 1000 * 1000))
 
 # Bundled binaries; each lands in DEST under its own name: the probe, the
 # GPU test suites (each SKIPS without a device), and the tools the GPU
-# benchmark runs on the host (compile-model, kiln-bench, kiln-greedy-parity).
+# benchmark runs on the host (write-random-checkpoint, compile-model,
+# kiln-bench, kiln-greedy-parity).
 targets=(
   //tools/gpu:gpu-probe
   //tests/tools/gpu:gpu_smoke_test
@@ -27,6 +32,7 @@ targets=(
   //tools:compile-model
   //tools/bench:kiln-bench
   //tools/bench:kiln-greedy-parity
+  //tools/bench:write-random-checkpoint
 )
 
 # Its own output base (a second Bazel server): the static build neither
@@ -58,6 +64,23 @@ for dir in tests/fixtures/models/*/f32 tests/fixtures/models/*/bf16; do
   cp -r "$dir/." "$dest/$dir/"
 done
 
+# The benchmark engine's kernels, compiled by the bundled compile-model from
+# the checkpoint run_gpu.sh writes (same config, dtype, buckets and max-seq:
+# the kernels' sources depend on them, and the cache is keyed by source,
+# NVRTC options and NVRTC version). GEMM tuning needs the card, so it is
+# left to the host.
+work="$(mktemp -d "${TMPDIR:-/tmp}/kiln-bundle.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+"$dest/write-random-checkpoint" --config tools/bench/configs/llama-3.2-1b \
+  --out "$work/llama-3.2-1b-bf16" --dtype bf16
+for target in sm_80 sm_90; do
+  "$dest/compile-model" --model "$work/llama-3.2-1b-bf16" --out "$work/engine-$target" \
+    --target "$target" --dtype bf16 --max-seq 1280 --buckets 128,1024 \
+    --kernel_cache "$dest/kernel-cache" --tune_gemms off 2>&1 | grep "kernels compiled"
+  rm -rf "$work/engine-$target"
+done
+rm -rf "$work"
+
 echo "bundle: checking what the binaries need"
 tools/gpu/ldd_check.sh "${binaries[@]}"
 # The newest glibc symbol version any binary uses; the host's glibc must be
@@ -74,6 +97,7 @@ echo "bundle: the binaries need glibc >= $glibc_floor"
   echo "config: bazel build --config=gpu_bundle"
   echo "CUDA toolkit at build: $(readlink -f "${KILN_CUDA_PATH:-/usr/local/cuda}")"
   echo "needs glibc >= $glibc_floor on the host (this machine: $(ldd --version | head -1 | awk '{print $NF}'))"
+  echo "kernel-cache: $(ls "$dest/kernel-cache" | grep -c '\.cubin$') kernels of the benchmark engine (Llama-3.2-1B shape, bf16, sm_80 + sm_90)"
   echo
   echo "files (bytes, sha256):"
   (cd "$dest" && for f in *; do
