@@ -303,7 +303,9 @@ absl::Status BlockScheduler::CompleteWarp(int warp, unsigned mask) {
   for (int l = 0; l < 32; ++l) {
     if (mask >> l & 1u) threads_[ThreadOfLane(warp, l)].state = State::kRunnable;
   }
-  ++warp_epochs_[warp];
+  // Only a whole-warp __syncwarp orders the lanes' memory accesses; CUDA
+  // promises no ordering for shuffles and votes.
+  if (me.op == kKilnEmuSyncWarp && mask == WarpLanes(warp)) ++warp_epochs_[warp];
   ++rendezvous_;
   return absl::OkStatus();
 }

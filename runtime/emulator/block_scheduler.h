@@ -55,7 +55,6 @@ class BlockScheduler {
     int width = 32;
     uint64_t value = 0;
     uint64_t result = 0;
-    int exit_line = 0;
   };
 
   static void ThreadMain(void* self);

@@ -31,7 +31,7 @@ namespace kiln::emulator {
 extern "C" void kiln_fiber_switch(void** save, void* next);
 extern "C" void kiln_fiber_trampoline();
 asm(R"(
-  .text
+  .pushsection .text
   .globl kiln_fiber_switch
   .type kiln_fiber_switch, @function
 kiln_fiber_switch:
@@ -65,6 +65,7 @@ kiln_fiber_trampoline:
   callq *%r12
   ud2
   .size kiln_fiber_trampoline, .-kiln_fiber_trampoline
+  .popsection
 )");
 
 struct FiberState {

@@ -1,6 +1,7 @@
 #include "runtime/emulator/launch.h"
 
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -64,10 +65,23 @@ void CheckShared(SharedRegionChecker& region, uintptr_t address, size_t bytes, b
 
 // Every instrumented access: shared memory goes to the race checker, the
 // rest must lie in a device allocation or the thread's own stack.
+// The static __shared__ variable holding all of [address, address + bytes).
+const SharedVariable* StaticVariable(uintptr_t address, size_t bytes) {
+  for (const SharedVariable& v : current->kernel->module->shared_variables()) {
+    if (address >= v.begin && address + bytes <= v.begin + v.bytes) return &v;
+  }
+  return nullptr;
+}
+
 void CheckAccess(const void* pointer, size_t bytes, int is_write, const void* pc) {
   LaunchState& l = *current;
   const auto address = reinterpret_cast<uintptr_t>(pointer);
   if (l.static_shared.Contains(address)) {
+    if (StaticVariable(address, bytes) == nullptr) {
+      l.scheduler->Fault(absl::AbortedError(absl::StrCat(
+          "out of bounds: ", l.scheduler->Where(), is_write ? " writes " : " reads ", bytes,
+          " bytes at ", SharedName(address), SourceAt(pc), ", past the end of that variable")));
+    }
     CheckShared(l.static_shared, address, bytes, is_write != 0, pc);
     return;
   }
@@ -99,13 +113,13 @@ void CheckedAccess(const void* pointer, size_t bytes, size_t alignment, int is_w
         "misaligned: ", l.scheduler->Where(), ": ", what, " on kernel.cu line ", line, " at ",
         absl::Hex(address), ", which is not ", alignment, "-byte aligned")));
   }
+  // ld.global reads global memory only; atomics may touch shared memory.
+  const bool global_only = absl::string_view(what).substr(0, 9) == "ld.global";
   const auto dynamic = reinterpret_cast<uintptr_t>(l.dynamic_buffer.data());
   const bool in_dynamic = address - dynamic < l.dynamic_buffer.size() &&
                           address + bytes <= dynamic + l.dynamic_bytes;
-  if (l.static_shared.Contains(address) || in_dynamic ||
-      FindRange(l.device, address, bytes) != nullptr) {
-    return;
-  }
+  const bool in_shared = StaticVariable(address, bytes) != nullptr || in_dynamic;
+  if ((!global_only && in_shared) || FindRange(l.device, address, bytes) != nullptr) return;
   l.scheduler->Fault(absl::AbortedError(absl::StrCat(
       "out of bounds: ", l.scheduler->Where(), ": ", what, " of ", bytes, " bytes on kernel.cu line ",
       line, " at ", absl::Hex(address), ", which is in no device allocation or shared memory")));
@@ -153,13 +167,10 @@ absl::Status ValidateLaunch(const EmulatedKernel& kernel, const LaunchConfig& c,
     return bad(absl::StrCat("it takes ", kernel.param_sizes.size(), " parameters, ", args,
                             " were given"));
   }
-  size_t static_bytes = 0;
-  for (const SharedVariable& v : kernel.module->shared_variables()) static_bytes += v.bytes;
   if (c.dynamic_shared_bytes > c.shared_limit_bytes) {
     return bad(absl::StrCat(c.dynamic_shared_bytes, " bytes of dynamic shared memory exceed the ",
                             c.shared_limit_bytes, "-byte limit"));
   }
-  (void)static_bytes;  // the module's statics span all its kernels: not per kernel
   return absl::OkStatus();
 }
 
@@ -187,6 +198,10 @@ absl::Status Launch(const EmulatedKernel& kernel, const LaunchConfig& config,
   if (current != nullptr) {
     return absl::FailedPreconditionError("a kernel launched from inside an emulated kernel");
   }
+  // A module's static shared memory is one copy in the process: launches
+  // run one at a time.
+  static std::mutex launch_mutex;
+  std::lock_guard<std::mutex> one_launch(launch_mutex);
   LaunchState state;
   state.kernel = &kernel;
   state.device = DeviceMemory::Global().Snapshot();

@@ -25,13 +25,21 @@ std::optional<SharedConflict> SharedRegionChecker::Access(uintptr_t address, siz
   const size_t last = std::min(first + bytes, bytes_);
   for (size_t offset = first; offset < last; ++offset) {
     Cell& cell = cells_[offset];
-    if (cell.generation != generation_) cell = Cell{generation_};
+    if (cell.generation != generation_) {
+      cell = Cell();
+      cell.generation = generation_;
+    }
     if (cell.has_writer && cell.writer.thread != site.thread &&
         !Ordered(cell.writer, site, cell.writer.warp)) {
       return SharedConflict{SharedConflict::kRace, offset, true, cell.writer};
     }
     if (!is_write) {
-      if (!cell.written) return SharedConflict{SharedConflict::kUninitializedRead, offset};
+      if (!cell.written) {
+        SharedConflict uninitialized;
+        uninitialized.kind = SharedConflict::kUninitializedRead;
+        uninitialized.offset = offset;
+        return uninitialized;
+      }
       if (cell.reader == -1 || cell.read.block_epoch != site.block_epoch) {
         cell.reader = site.thread;
         cell.reader_warp = site.warp;

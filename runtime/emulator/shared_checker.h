@@ -4,8 +4,10 @@
 // Two accesses to one byte race when they come from different threads of
 // the block, at least one writes, and nothing orders them: no
 // __syncthreads* between them (the block's epoch is the same), and, for
-// two lanes of one warp, no warp collective or __syncwarp either (the
-// warp's epoch is the same). Atomics and explicit PTX loads are not
+// two lanes of one warp, no __syncwarp either (the
+// warp's epoch is the same; only a whole-warp __syncwarp advances it, as
+// CUDA orders memory for no other collective). Atomics and explicit PTX
+// loads are not
 // recorded. A read of a byte no thread of the block has written is
 // reported too: shared memory starts each block with whatever the last one
 // left, which no kernel may depend on.

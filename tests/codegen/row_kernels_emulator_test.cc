@@ -77,10 +77,11 @@ TEST(RowKernelsEmulatorTest, OddSizeSuitesMatchTheirHostRenderingsUnderEverySche
             return device.Run(desc, rows, b);
           });
       ASSERT_TRUE(r.ok()) << preset.name << ", " << schedule.Name() << ": " << r.status();
-      std::printf("emulator, %s texts, %s schedule: %lld kernels, %lld launches' %lld blocks, "
+      std::printf("emulator, %s texts, %s schedule: %lld kernels, %lld blocks, %lld rendezvous, "
                   "%lld of %lld elements bit-identical to the host renderings\n",
                   preset.name.c_str(), schedule.Name().c_str(), static_cast<long long>(r->kernels),
-                  static_cast<long long>(r->kernels), static_cast<long long>(device.stats().blocks),
+                  static_cast<long long>(device.stats().blocks),
+                  static_cast<long long>(device.stats().rendezvous),
                   static_cast<long long>(r->identical), static_cast<long long>(r->compared));
     }
   }
