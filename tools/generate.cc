@@ -25,9 +25,13 @@
 #include "runtime/generate/generator.h"
 #include "runtime/tokenizer/load.h"
 #include "tools/cli.h"
+#include "tools/device_flag.h"
 
 ABSL_FLAG(std::string, engine, "", "engine directory written by compile-model");
 ABSL_FLAG(std::string, prompt, "", "the prompt (default: read stdin)");
+ABSL_FLAG(std::string, device, "gpu",
+          "for a CUDA engine: gpu, or emulator (its kernels run on the CPU in the CUDA emulator, "
+          "slowly, with race and bounds checks)");
 // The sampling flags override the engine's generation_config.json (resolved
 // as Transformers does: greedy unless it sets do_sample; when sampling,
 // top_k 50 unless it says otherwise). Their defaults are sentinels no user
@@ -170,11 +174,17 @@ absl::Status Run() {
   KILN_ASSIGN_OR_RETURN(std::string target, EngineTarget(dir));
   std::unique_ptr<CudaEngine> cuda;
   Engine cpu_engine;
+  if (target == "cpu" && absl::GetFlag(FLAGS_device) != "gpu") {
+    return absl::InvalidArgumentError("--device applies to CUDA engines; this one is a cpu engine");
+  }
   if (target == "cpu") {
     KILN_ASSIGN_OR_RETURN(cpu_engine, LoadEngine(dir, "cpu"));
   } else {
-    KILN_ASSIGN_OR_RETURN(CudaEngine loaded, LoadCudaEngine(dir, target));
+    KILN_ASSIGN_OR_RETURN(CudaExecutorOptions options,
+                          ExecutorOptionsForDevice(absl::GetFlag(FLAGS_device), target));
+    KILN_ASSIGN_OR_RETURN(CudaEngine loaded, LoadCudaEngine(dir, target, options));
     cuda = std::make_unique<CudaEngine>(std::move(loaded));
+    std::fprintf(stderr, "[device: %s]\n", cuda->executor->load_report().device.c_str());
   }
   Engine& engine = cuda ? cuda->engine : cpu_engine;
   if (engine.manifest.tokenizer.empty()) {

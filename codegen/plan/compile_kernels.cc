@@ -110,7 +110,7 @@ absl::StatusOr<KernelBundle> CompileKernelBundle(const std::vector<LaunchPlan>& 
   for (size_t i = 0; i < sources.size(); ++i) {
     if (!compiled[i].ok()) return compiled[i].status();
     bundle.kernels.push_back({sources[i].function, sources[i].kind, Sha256Hex(sources[i].text),
-                              *std::move(compiled[i])});
+                              sources[i].text, *std::move(compiled[i])});
   }
   return bundle;
 }

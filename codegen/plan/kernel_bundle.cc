@@ -74,6 +74,11 @@ std::map<std::string, std::string> KernelBundleFiles(const KernelBundle& bundle)
                                 {"spill_loads", r.spill_loads}});
     files[cubin] = k.compiled.cubin;
     files[ptx] = k.compiled.ptx;
+    if (!k.source.empty()) {
+      const std::string source = absl::StrCat("kernel.", k.function, ".cu");
+      index["kernels"].back()["source"] = source;
+      files[source] = k.source;
+    }
   }
   files[kIndex] = index.dump(2) + "\n";
   return files;
@@ -131,6 +136,19 @@ absl::StatusOr<KernelBundle> ReadKernelBundle(const std::map<std::string, std::s
               " (modified or swapped): recompile with compile-model"));
         }
         *out = file->second;
+      }
+      if (auto source = k.find("source"); source != k.end()) {
+        const std::string name = source->get<std::string>();
+        auto file = files.find(name);
+        if (file == files.end()) {
+          return absl::DataLossError("kernels.json names " + name + ", which the engine lacks");
+        }
+        if (Sha256Hex(file->second) != b.source_sha256) {
+          return absl::DataLossError(absl::StrCat(
+              name, " does not match the source digest kernels.json records for kernel ",
+              b.function, " (modified or swapped): recompile with compile-model"));
+        }
+        b.source = file->second;
       }
       bundle.kernels.push_back(std::move(b));
     }

@@ -33,6 +33,9 @@ struct BundledKernel {
   std::string function;  // its extern "C" name
   std::string kind;      // "row", "gemv", "rope_kv_write", "prefill", "decode", "combine"
   std::string source_sha256;  // of the CUDA source NVRTC compiled
+  // That source (kernel.<function>.cu): what the CUDA emulator runs. Empty
+  // in bundles written before engines carried it.
+  std::string source;
   codegen::CompiledKernel compiled;
 };
 
@@ -49,13 +52,14 @@ struct KernelBundle {
 
 // The bundle as engine files: kernels.json (arch, kernel ABI version, each
 // kernel's files with their SHA-256, registers, shared memory, spills and
-// source digest, and row_functions) and kernel.<function>.cubin / .ptx.
+// source digest, and row_functions) and kernel.<function>.cubin / .ptx /
+// .cu (the source, when the bundle has it).
 std::map<std::string, std::string> KernelBundleFiles(const KernelBundle& bundle);
 
 // Reads a bundle back from an engine's kernel files. FailedPrecondition
 // naming both versions when kernels.json records another kernel ABI
 // version ("recompile with compile-model"); DataLoss naming the file when
-// the index is malformed, names a file that is absent, or a cubin or PTX
+// the index is malformed, names a file that is absent, or a cubin, PTX or source
 // differs from the digest kernels.json records for it.
 absl::StatusOr<KernelBundle> ReadKernelBundle(const std::map<std::string, std::string>& files);
 

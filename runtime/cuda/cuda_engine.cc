@@ -97,7 +97,9 @@ absl::StatusOr<CudaEngine> LoadCudaEngine(const std::string& dir, const std::str
     return absl::FailedPreconditionError("a cpu engine runs on the reference executor, not CUDA");
   }
   // The cheap check first: no GPU means no reason to read gigabytes.
-  KILN_RETURN_IF_ERROR(CudaDeviceAvailable(options.device).status());
+  if (options.device_api == nullptr) {
+    KILN_RETURN_IF_ERROR(CudaDeviceAvailable(options.device).status());
+  }
   KILN_ASSIGN_OR_RETURN(CudaEngineFiles files, ReadCudaEngine(dir, target));
   if (files.gemm_choices) options.gemm_choices = &*files.gemm_choices;
   CudaEngine out;

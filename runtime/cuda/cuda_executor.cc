@@ -1,23 +1,19 @@
 #include "runtime/cuda/cuda_executor.h"
 
-#include <cuda_runtime_api.h>
-
 #include <chrono>
 #include <cstring>
 #include <functional>
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "base/half.h"
+#include "base/status_macros.h"
 #include "codegen/attention/attention_host.h"
 #include "codegen/gemv/gemv_config.h"
-#include "base/status_macros.h"
 #include "codegen/plan/arena_plan.h"
-#include "runtime/cuda/cuda_gemm.h"
 #include "codegen/plan/gemm_shapes.h"
-#include "runtime/cuda/cuda_handles.h"
-#include "runtime/cuda/cuda_status.h"
+#include "runtime/cuda/device_api.h"
 #include "runtime/cuda/eager_launch.h"
-#include "base/half.h"
 
 namespace kiln {
 namespace {
@@ -28,7 +24,7 @@ using Clock = std::chrono::steady_clock;
 using gpu::Enqueue;
 using gpu::NamedLaunch;
 
-// Launch arguments: cudaLaunchKernel takes the address of each.
+// Launch arguments: a launch takes the address of each.
 class KernelArgs {
  public:
   template <typename T>
@@ -50,19 +46,20 @@ class KernelArgs {
   std::vector<uint64_t> slots_;
 };
 
-Enqueue Launch(cudaKernel_t kernel, dim3 grid, dim3 block, size_t shared, KernelArgs args) {
-  return [=](cudaStream_t stream) mutable -> absl::Status {
-    std::vector<void*> pointers = args.Pointers();
-    KILN_GPU_CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, block,
-                                    pointers.data(), shared, stream));
-    return absl::OkStatus();
+using gpu::Dim3;
+using gpu::KernelId;
+using gpu::StreamId;
+
+Enqueue Launch(gpu::DeviceApi* device, KernelId kernel, Dim3 grid, Dim3 block, size_t shared,
+               KernelArgs args) {
+  return [=](StreamId stream) mutable -> absl::Status {
+    return device->Launch(kernel, grid, block, shared, args.Pointers(), stream);
   };
 }
 
-struct LoadedKernel {
-  gpu::Library library;
-  cudaKernel_t kernel = nullptr;
-};
+Dim3 Grid(int64_t x, int64_t y = 1, int64_t z = 1) {
+  return Dim3{static_cast<unsigned>(x), static_cast<unsigned>(y), static_cast<unsigned>(z)};
+}
 
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
@@ -71,57 +68,62 @@ double Seconds(Clock::time_point since) {
 }  // namespace
 
 absl::StatusOr<std::string> CudaDeviceAvailable(int device) {
-  int count = 0;
-  const cudaError_t counted = cudaGetDeviceCount(&count);
-  if (counted != cudaSuccess) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "no usable CUDA device (", cudaGetErrorName(counted), ": ", cudaGetErrorString(counted),
-        "): compile the model with --target cpu to run it on this machine, or check the NVIDIA "
-        "driver"));
-  }
-  if (device < 0 || device >= count) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("CUDA device ", device, " does not exist (", count, " found)"));
-  }
-  cudaDeviceProp prop{};
-  KILN_GPU_CHECK(cudaGetDeviceProperties(&prop, device));
-  return absl::StrCat(prop.name, " (sm_", prop.major, prop.minor, ", ", prop.multiProcessorCount,
-                      " SMs)");
+  KILN_ASSIGN_OR_RETURN(gpu::DeviceDescription d, gpu::MakeCudaDevice()->Open(device));
+  return d.name;
 }
 
+// The device's memory, freed with the device.
+struct DeviceAllocation {
+  gpu::DeviceApi* device = nullptr;
+  void* pointer = nullptr;
+  DeviceAllocation() = default;
+  DeviceAllocation(const DeviceAllocation&) = delete;
+  DeviceAllocation& operator=(const DeviceAllocation&) = delete;
+  ~DeviceAllocation() {
+    if (pointer != nullptr) device->Free(pointer);
+  }
+  absl::Status Allocate(gpu::DeviceApi* on, size_t bytes) {
+    device = on;
+    KILN_ASSIGN_OR_RETURN(pointer, on->Malloc(bytes));
+    return absl::OkStatus();
+  }
+  void* get() const { return pointer; }
+};
+
 struct CudaExecutor::State {
+  // Declared first, destroyed last: everything below lives on it.
+  std::shared_ptr<gpu::DeviceApi> device;
+  gpu::DeviceDescription description;
   CudaExecutorOptions options;
   StaticLayout layout;
   std::vector<LaunchPlan> plans;
   std::map<ArenaSpace, int64_t> base;  // each space's offset in the arena
-  gpu::DeviceMemory arena, workspace;
-  gpu::Stream stream;
-  gpu::LtHandle lt;
-  std::map<std::string, LoadedKernel> kernels;  // by function name
+  DeviceAllocation arena, workspace;
+  StreamId stream = 0;
+  std::map<std::string, KernelId> kernels;  // by function name
   std::map<std::string, std::string> row_functions;
-  std::vector<std::unique_ptr<gpu::PlannedGemm>> gemms;
   std::map<std::string, bool> gemv_wins;       // timing decisions by shape
   const GemmChoices* recorded_gemms = nullptr;  // during Create, when they apply here
   std::vector<std::vector<NamedLaunch>> launches;  // per plan
-  std::vector<gpu::GraphExec> graphs;          // per plan, when use_graphs
+  std::vector<gpu::GraphId> graphs;            // per plan, when use_graphs
   // SampleRow's parameters in, token and fault flag out.
-  gpu::DeviceMemory sample_io;
+  DeviceAllocation sample_io;
 
   char* Address(const DeviceBuffer& b) const {
     return static_cast<char*>(arena.get()) + base.at(b.space) + b.offset;
   }
-  absl::StatusOr<cudaKernel_t> Kernel(const std::string& function) const {
+  absl::StatusOr<KernelId> Kernel(const std::string& function) const {
     auto it = kernels.find(function);
     if (it == kernels.end()) return absl::InternalError("the bundle lacks kernel " + function);
-    return it->second.kernel;
+    return it->second;
   }
 
   absl::Status Allocate(CudaLoadReport& report);
   absl::Status Upload(const WeightBytes& weights);
-  absl::Status LoadKernels(const KernelBundle& bundle, int major, int minor);
+  absl::Status LoadKernels(const KernelBundle& bundle);
   absl::StatusOr<std::vector<NamedLaunch>> Prepare(const LaunchPlan& plan,
                                                    CudaLoadReport& report);
-  absl::StatusOr<gpu::PlannedGemm> PlanGemm(const GemmStep& g, CudaLoadReport& report);
+  absl::StatusOr<const gpu::DeviceGemm*> PlanGemm(const GemmStep& g, CudaLoadReport& report);
   absl::StatusOr<NamedLaunch> PrepareGemm(const GemmStep& g, CudaLoadReport& report);
   absl::StatusOr<NamedLaunch> PrepareRow(const RowKernelStep& s, const LaunchPlan& plan);
   absl::StatusOr<std::vector<NamedLaunch>> PrepareAttention(const LaunchStep& step,
@@ -132,12 +134,11 @@ struct CudaExecutor::State {
 
 absl::Status CudaExecutor::State::Allocate(CudaLoadReport& report) {
   const DeviceArenaPlan plan = PlanDeviceArena(layout, plans);
-  size_t free_bytes = 0, total_bytes = 0;
-  KILN_GPU_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-  const int64_t needed = plan.total_bytes + static_cast<int64_t>(gpu::kGemmWorkspaceBytes);
-  KILN_RETURN_IF_ERROR(CheckArenaFits(
-      plan, static_cast<int64_t>(free_bytes) - static_cast<int64_t>(gpu::kGemmWorkspaceBytes),
-      report.device));
+  KILN_ASSIGN_OR_RETURN(size_t free_bytes, device->FreeMemory());
+  const auto workspace_bytes = static_cast<int64_t>(device->GemmWorkspaceBytes());
+  const int64_t needed = plan.total_bytes + workspace_bytes;
+  KILN_RETURN_IF_ERROR(CheckArenaFits(plan, static_cast<int64_t>(free_bytes) - workspace_bytes,
+                                      report.device));
   for (const ArenaRegion& r : plan.regions) {
     if (r.name == "weights") base[ArenaSpace::kWeights] = r.offset;
     if (r.name == "kv_cache") base[ArenaSpace::kCaches] = r.offset;
@@ -145,9 +146,9 @@ absl::Status CudaExecutor::State::Allocate(CudaLoadReport& report) {
     if (r.name == "rope_tables") base[ArenaSpace::kTables] = r.offset;
     if (r.name == "scratch") base[ArenaSpace::kScratch] = r.offset;
   }
-  KILN_GPU_CHECK(cudaMalloc(arena.out(), static_cast<size_t>(plan.total_bytes)));
-  KILN_GPU_CHECK(cudaMemset(arena.get(), 0, static_cast<size_t>(plan.total_bytes)));
-  KILN_GPU_CHECK(cudaMalloc(workspace.out(), gpu::kGemmWorkspaceBytes));
+  KILN_RETURN_IF_ERROR(arena.Allocate(device.get(), static_cast<size_t>(plan.total_bytes)));
+  KILN_RETURN_IF_ERROR(device->Memset(arena.get(), 0, static_cast<size_t>(plan.total_bytes)));
+  KILN_RETURN_IF_ERROR(workspace.Allocate(device.get(), device->GemmWorkspaceBytes()));
   report.arena_bytes = needed;
   return absl::OkStatus();
 }
@@ -159,71 +160,50 @@ absl::Status CudaExecutor::State::Upload(const WeightBytes& weights) {
     if (static_cast<int64_t>(bytes.size()) != buffer.bytes) {
       return absl::InvalidArgumentError("weight " + name + " does not have its declared size");
     }
-    KILN_GPU_CHECK(cudaMemcpy(Address(buffer), bytes.data(), bytes.size(), cudaMemcpyHostToDevice));
+    KILN_RETURN_IF_ERROR(device->CopyToDevice(Address(buffer), bytes.data(), bytes.size()));
   }
   for (const RopeTable& t : layout.tables) {
     const std::vector<uint8_t> bytes = EncodeFloats(RopeTableValues(t), t.dtype);
-    KILN_GPU_CHECK(
-        cudaMemcpy(Address(t.buffer), bytes.data(), bytes.size(), cudaMemcpyHostToDevice));
+    KILN_RETURN_IF_ERROR(device->CopyToDevice(Address(t.buffer), bytes.data(), bytes.size()));
   }
   return absl::OkStatus();
 }
 
-absl::Status CudaExecutor::State::LoadKernels(const KernelBundle& bundle, int major, int minor) {
-  // The cubin runs on its own architecture only; anything else gets the PTX.
-  const bool native = bundle.arch == absl::StrCat("sm_", major, minor);
+absl::Status CudaExecutor::State::LoadKernels(const KernelBundle& bundle) {
   for (const BundledKernel& k : bundle.kernels) {
-    LoadedKernel& loaded = kernels[k.function];
-    const std::string& image = native ? k.compiled.cubin : k.compiled.ptx;
-    KILN_GPU_CHECK(cudaLibraryLoadData(loaded.library.out(), image.data(), nullptr, nullptr, 0,
-                                       nullptr, nullptr, 0));
-    KILN_GPU_CHECK(cudaLibraryGetKernel(&loaded.kernel, loaded.library.get(), k.function.c_str()));
+    KILN_ASSIGN_OR_RETURN(kernels[k.function], device->LoadKernel(k, bundle.arch));
   }
   row_functions = bundle.row_functions;
   return absl::OkStatus();
 }
 
 absl::StatusOr<double> CudaExecutor::State::TimeMs(const Enqueue& launch) {
-  constexpr int kWarmups = 3, kRuns = 20;
-  gpu::Event start, stop;
-  KILN_GPU_CHECK(cudaEventCreate(start.out()));
-  KILN_GPU_CHECK(cudaEventCreate(stop.out()));
-  for (int i = 0; i < kWarmups; ++i) KILN_RETURN_IF_ERROR(launch(stream.get()));
-  KILN_GPU_CHECK(cudaEventRecord(start.get(), stream.get()));
-  for (int i = 0; i < kRuns; ++i) KILN_RETURN_IF_ERROR(launch(stream.get()));
-  KILN_GPU_CHECK(cudaEventRecord(stop.get(), stream.get()));
-  KILN_GPU_CHECK(cudaEventSynchronize(stop.get()));
-  float ms = 0;
-  KILN_GPU_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
-  return ms / kRuns;
+  return device->TimeMs(launch, stream, /*warmups=*/3, /*runs=*/20);
 }
 
-absl::StatusOr<gpu::PlannedGemm> CudaExecutor::State::PlanGemm(const GemmStep& g,
-                                                               CudaLoadReport& report) {
+absl::StatusOr<const gpu::DeviceGemm*> CudaExecutor::State::PlanGemm(const GemmStep& g,
+                                                                      CudaLoadReport& report) {
   const GemmChoice* recorded = recorded_gemms ? recorded_gemms->Find(ShapeOf(g)) : nullptr;
   if (recorded != nullptr) {
-    absl::StatusOr<gpu::PlannedGemm> rebuilt =
-        gpu::PlannedGemm::FromConfig(lt.get(), g, recorded->algo);
+    absl::StatusOr<const gpu::DeviceGemm*> rebuilt = device->PlanGemm(g, &recorded->algo);
     if (rebuilt.ok()) {
       ++report.gemms_on_recorded_algo;
       return rebuilt;
     }
     report.notes.push_back(absl::StrCat(rebuilt.status().message(), "; using the heuristic"));
   }
-  return gpu::PlannedGemm::Plan(lt.get(), g);
+  return device->PlanGemm(g, nullptr);
 }
 
 absl::StatusOr<NamedLaunch> CudaExecutor::State::PrepareGemm(const GemmStep& g,
                                                              CudaLoadReport& report) {
-  KILN_ASSIGN_OR_RETURN(gpu::PlannedGemm planned, PlanGemm(g, report));
-  gemms.push_back(std::make_unique<gpu::PlannedGemm>(std::move(planned)));
-  const gpu::PlannedGemm* gemm = gemms.back().get();
+  KILN_ASSIGN_OR_RETURN(const gpu::DeviceGemm* gemm, PlanGemm(g, report));
   const void* x = Address(g.x);
   const void* w = Address(g.w);
   const void* bias = g.bias.bytes > 0 ? Address(g.bias) : nullptr;
   void* out = Address(g.out);
   void* scratch = workspace.get();
-  Enqueue on_cublaslt = [=](cudaStream_t stream) {
+  Enqueue on_cublaslt = [=](StreamId stream) {
     return gemm->Enqueue(x, w, bias, out, scratch, stream);
   };
   NamedLaunch lt_launch{absl::StrCat("cuBLASLt GEMM ", g.m, "x", g.n, "x", g.k), on_cublaslt};
@@ -232,15 +212,20 @@ absl::StatusOr<NamedLaunch> CudaExecutor::State::PrepareGemm(const GemmStep& g,
     return lt_launch;
   }
   const std::string name = codegen::gemv::GemvKernelName(*g.gemv);
-  KILN_ASSIGN_OR_RETURN(cudaKernel_t kernel, Kernel(name));
+  KILN_ASSIGN_OR_RETURN(KernelId kernel, Kernel(name));
   KernelArgs args;
   args.Add(x).Add(w).Add(bias).Add(out).Add(static_cast<int>(g.n)).Add(static_cast<int>(g.m));
-  Enqueue on_gemv =
-      Launch(kernel, dim3(static_cast<unsigned>(codegen::gemv::GemvBlocks(g.gemv->tiles, g.n))),
-             dim3(static_cast<unsigned>(g.gemv->tiles.threads())), 0, args);
+  Enqueue on_gemv = Launch(device.get(), kernel,
+                           Grid(codegen::gemv::GemvBlocks(g.gemv->tiles, g.n)),
+                           Grid(g.gemv->tiles.threads()), 0, args);
   // Measured, not assumed: the faster of the two on this device, once per shape.
   const std::string key = absl::StrCat(name, " n=", g.n, g.bias.bytes > 0 ? " bias" : "");
   auto decided = gemv_wins.find(key);
+  if (decided == gemv_wins.end() && description.emulated) {
+    // No clock worth timing with: the generated kernel runs, so the
+    // emulator checks its CUDA text.
+    decided = gemv_wins.emplace(key, true).first;
+  }
   if (decided == gemv_wins.end()) {
     KILN_ASSIGN_OR_RETURN(double gemv_ms, TimeMs(on_gemv));
     KILN_ASSIGN_OR_RETURN(double lt_ms, TimeMs(on_cublaslt));
@@ -258,19 +243,19 @@ absl::StatusOr<NamedLaunch> CudaExecutor::State::PrepareRow(const RowKernelStep&
   if (function == row_functions.end()) {
     return absl::InternalError("the bundle has no function for row kernel " + s.desc.name);
   }
-  KILN_ASSIGN_OR_RETURN(cudaKernel_t kernel, Kernel(function->second));
+  KILN_ASSIGN_OR_RETURN(KernelId kernel, Kernel(function->second));
   KernelArgs args;
   for (const DeviceBuffer& b : s.buffers) args.Add(static_cast<void*>(Address(b)));
   args.Add(static_cast<long long>(s.rows));
-  return NamedLaunch{function->second, Launch(kernel, dim3(static_cast<unsigned>(s.rows)),
-                                              dim3(static_cast<unsigned>(s.desc.threads)), 0, args)};
+  return NamedLaunch{function->second, Launch(device.get(), kernel, Grid(s.rows),
+                                              Grid(s.desc.threads), 0, args)};
 }
 
 absl::StatusOr<std::vector<NamedLaunch>> CudaExecutor::State::PrepareAttention(
     const LaunchStep& step, const LaunchPlan& plan) {
   void* fault = Address(plan.fault);
   if (const auto* r = std::get_if<RopeKvWriteStep>(&step.op)) {
-    KILN_ASSIGN_OR_RETURN(cudaKernel_t kernel, Kernel(attn::KernelName(r->variant)));
+    KILN_ASSIGN_OR_RETURN(KernelId kernel, Kernel(attn::KernelName(r->variant)));
     KernelArgs args;
     for (const DeviceBuffer* b :
          {&r->q, &r->k, &r->v, &r->pos, &r->cos_sin, &r->q_out, &r->k_cache, &r->v_cache}) {
@@ -278,57 +263,54 @@ absl::StatusOr<std::vector<NamedLaunch>> CudaExecutor::State::PrepareAttention(
     }
     args.Add(fault).Add(static_cast<int>(r->seq)).Add(static_cast<int>(r->capacity));
     return std::vector<NamedLaunch>{
-        {attn::KernelName(r->variant), Launch(kernel, dim3(static_cast<unsigned>(r->batch * r->seq)),
-                                              dim3(attn::kRopeThreads), 0, args)}};
+        {attn::KernelName(r->variant), Launch(device.get(), kernel, Grid(r->batch * r->seq),
+                                              Grid(attn::kRopeThreads), 0, args)}};
   }
   const auto& a = std::get<AttentionStep>(step.op);
   const attn::AttentionShape& shape = a.variant.shape;
   const attn::TileConfig& tiles = a.variant.tiles;
-  KILN_ASSIGN_OR_RETURN(cudaKernel_t kernel, Kernel(attn::KernelName(a.variant)));
+  KILN_ASSIGN_OR_RETURN(KernelId kernel, Kernel(attn::KernelName(a.variant)));
   const int64_t shared = attn::AttentionSharedBytes(shape.head_dim, tiles);
-  KILN_GPU_CHECK(cudaKernelSetAttributeForDevice(kernel,
-                                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                 static_cast<int>(shared), options.device));
+  KILN_RETURN_IF_ERROR(device->SetMaxDynamicShared(kernel, static_cast<int>(shared)));
   KernelArgs args;
   for (const DeviceBuffer* b : {&a.q, &a.k_cache, &a.v_cache, &a.pos}) {
     args.Add(static_cast<void*>(Address(*b)));
   }
-  const unsigned batch = static_cast<unsigned>(a.batch);
+  const int64_t batch = a.batch;
   if (a.variant.kind == attn::KernelKind::kPrefill) {
     args.Add(static_cast<void*>(Address(a.out))).Add(fault);
     args.Add(static_cast<int>(a.seq)).Add(static_cast<int>(a.capacity)).Add(a.scale);
     args.Add(static_cast<int>(a.window));
-    const dim3 grid(static_cast<unsigned>((a.seq + tiles.block_m() - 1) / tiles.block_m()),
-                    static_cast<unsigned>(shape.heads), batch);
-    return std::vector<NamedLaunch>{
-        {attn::KernelName(a.variant), Launch(kernel, grid, dim3(tiles.threads()), shared, args)}};
+    const Dim3 grid = Grid((a.seq + tiles.block_m() - 1) / tiles.block_m(), shape.heads, batch);
+    return std::vector<NamedLaunch>{{attn::KernelName(a.variant),
+                                     Launch(device.get(), kernel, grid, Grid(tiles.threads()),
+                                            static_cast<size_t>(shared), args)}};
   }
   args.Add(static_cast<void*>(Address(a.acc))).Add(static_cast<void*>(Address(a.ml))).Add(fault);
   args.Add(static_cast<int>(a.seq)).Add(static_cast<int>(a.capacity)).Add(a.scale);
   args.Add(static_cast<int>(a.window)).Add(a.splits);
-  const dim3 grid(
-      static_cast<unsigned>(a.splits),
-      static_cast<unsigned>(shape.kv_heads * attn::DecodeRowBlocks(shape, tiles, a.seq)), batch);
-  KILN_ASSIGN_OR_RETURN(cudaKernel_t combine, Kernel(attn::KernelName(a.combine)));
+  const Dim3 grid =
+      Grid(a.splits, shape.kv_heads * attn::DecodeRowBlocks(shape, tiles, a.seq), batch);
+  KILN_ASSIGN_OR_RETURN(KernelId combine, Kernel(attn::KernelName(a.combine)));
   KernelArgs combine_args;
   combine_args.Add(static_cast<const void*>(Address(a.acc)))
       .Add(static_cast<const void*>(Address(a.ml)))
       .Add(static_cast<void*>(Address(a.out)))
       .Add(a.splits);
   return std::vector<NamedLaunch>{
-      {attn::KernelName(a.variant), Launch(kernel, grid, dim3(tiles.threads()), shared, args)},
-      {attn::KernelName(a.combine),
-       Launch(combine, dim3(static_cast<unsigned>(a.batch * a.seq * shape.heads)),
-              dim3(attn::CombineThreads(shape)), 0, combine_args)}};
+      {attn::KernelName(a.variant), Launch(device.get(), kernel, grid, Grid(tiles.threads()),
+                                           static_cast<size_t>(shared), args)},
+      {attn::KernelName(a.combine), Launch(device.get(), combine, Grid(a.batch * a.seq * shape.heads),
+                                           Grid(attn::CombineThreads(shape)), 0, combine_args)}};
 }
 
 absl::StatusOr<std::vector<NamedLaunch>> CudaExecutor::State::Prepare(const LaunchPlan& plan,
                                                                       CudaLoadReport& report) {
   std::vector<NamedLaunch> out;
   void* fault = Address(plan.fault);
-  out.push_back({"clear the fault flag", [fault](cudaStream_t stream) -> absl::Status {
-                   KILN_GPU_CHECK(cudaMemsetAsync(fault, 0, 4, stream));
-                   return absl::OkStatus();
+  gpu::DeviceApi* d = device.get();
+  out.push_back({"clear the fault flag", [d, fault](StreamId stream) -> absl::Status {
+                   return d->MemsetAsync(fault, 0, 4, stream);
                  }});
   for (const LaunchStep& step : plan.steps) {
     if (const auto* g = std::get_if<GemmStep>(&step.op)) {
@@ -347,13 +329,10 @@ absl::StatusOr<std::vector<NamedLaunch>> CudaExecutor::State::Prepare(const Laun
 // so the warm-up faults only where a kernel or its launch is wrong.
 absl::Status CudaExecutor::State::WarmUp(size_t index) {
   const LaunchPlan& plan = plans[index];
-  const cudaStream_t s = stream.get();
-  KILN_GPU_CHECK(cudaMemsetAsync(Address(plan.input_ids), 0, plan.input_ids.bytes, s));
-  KILN_GPU_CHECK(cudaMemsetAsync(Address(plan.positions), 0, plan.positions.bytes, s));
-  return gpu::LaunchEachEagerly(plan.function, launches[index], s, [](cudaStream_t waited) {
-    KILN_GPU_CHECK(cudaStreamSynchronize(waited));
-    return absl::OkStatus();
-  });
+  KILN_RETURN_IF_ERROR(device->MemsetAsync(Address(plan.input_ids), 0, plan.input_ids.bytes, stream));
+  KILN_RETURN_IF_ERROR(device->MemsetAsync(Address(plan.positions), 0, plan.positions.bytes, stream));
+  return gpu::LaunchEachEagerly(plan.function, launches[index], stream,
+                                [this](StreamId waited) { return device->Synchronize(waited); });
 }
 
 CudaExecutor::CudaExecutor(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -395,38 +374,39 @@ absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
     const Module& module, const WeightBytes& weights, StaticLayout layout,
     std::vector<LaunchPlan> plans, const KernelBundle& bundle, CudaExecutorOptions options) {
   CudaLoadReport report;
-  KILN_ASSIGN_OR_RETURN(report.device, CudaDeviceAvailable(options.device));
-  KILN_GPU_CHECK(cudaSetDevice(options.device));
-  cudaDeviceProp prop{};
-  KILN_GPU_CHECK(cudaGetDeviceProperties(&prop, options.device));
-  if (prop.major * 10 + prop.minor < 80) {
+  auto state = std::make_unique<State>();
+  state->device = options.device_api != nullptr ? options.device_api : gpu::MakeCudaDevice();
+  gpu::DeviceApi& device = *state->device;
+  KILN_ASSIGN_OR_RETURN(state->description, device.Open(options.device));
+  const gpu::DeviceDescription& described = state->description;
+  report.device = described.name;
+  if (described.major * 10 + described.minor < 80) {
     return absl::FailedPreconditionError(
         absl::StrCat(report.device, " is older than sm_80, which Kiln's kernels need"));
   }
-  auto state = std::make_unique<State>();
   state->options = options;
   state->layout = std::move(layout);
   state->plans = std::move(plans);
   Clock::time_point start = Clock::now();
   KILN_RETURN_IF_ERROR(state->Allocate(report));
   KILN_RETURN_IF_ERROR(state->Upload(weights));
-  KILN_RETURN_IF_ERROR(state->LoadKernels(bundle, prop.major, prop.minor));
-  KILN_GPU_CHECK(cudaDeviceSynchronize());
+  KILN_RETURN_IF_ERROR(state->LoadKernels(bundle));
+  KILN_RETURN_IF_ERROR(device.Synchronize(0));
   report.upload_seconds = Seconds(start);
 
   start = Clock::now();
-  KILN_GPU_CHECK(cudaStreamCreateWithFlags(state->stream.out(), cudaStreamNonBlocking));
-  KILN_GPU_CHECK(cublasLtCreate(state->lt.out()));
+  KILN_ASSIGN_OR_RETURN(state->stream, device.CreateStream());
   report.gemm_algorithms = "cuBLASLt heuristic (the engine records no measured algorithms)";
+  if (described.emulated) report.gemm_algorithms = "the emulator's reference GEMM";
   if (options.gemm_choices != nullptr) {
     const absl::Status applies = ChoicesApplyHere(
-        *options.gemm_choices, prop.name, absl::StrCat("sm_", prop.major, prop.minor),
-        static_cast<int64_t>(cublasLtGetVersion()));
+        *options.gemm_choices, described.device_name,
+        absl::StrCat("sm_", described.major, described.minor), described.gemm_library_version);
     if (applies.ok()) {
       state->recorded_gemms = options.gemm_choices;
       report.gemm_algorithms = absl::StrCat("measured at compile time on ",
                                             options.gemm_choices->device);
-    } else {
+    } else if (!described.emulated) {
       report.gemm_algorithms = absl::StrCat("cuBLASLt heuristic: ", applies.message());
     }
   }
@@ -446,20 +426,18 @@ absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
   State& s = *executor->state_;
   if (options.use_graphs) {
     for (const std::vector<NamedLaunch>& launches : s.launches) {
-      gpu::Graph graph;
-      KILN_GPU_CHECK(cudaStreamBeginCapture(s.stream.get(), cudaStreamCaptureModeThreadLocal));
+      KILN_RETURN_IF_ERROR(s.device->BeginCapture(s.stream));
       absl::Status enqueued = absl::OkStatus();
       for (const NamedLaunch& l : launches) {
-        enqueued = l.enqueue(s.stream.get());
+        enqueued = l.enqueue(s.stream);
         if (!enqueued.ok()) break;
       }
-      const cudaError_t ended = cudaStreamEndCapture(s.stream.get(), graph.out());
+      absl::StatusOr<gpu::GraphId> graph = s.device->EndCapture(s.stream);
       KILN_RETURN_IF_ERROR(enqueued);
-      KILN_GPU_CHECK(ended);
-      KILN_GPU_CHECK(cudaGraphInstantiate(s.graphs.emplace_back().out(), graph.get(), 0));
+      KILN_ASSIGN_OR_RETURN(s.graphs.emplace_back(), std::move(graph));
     }
   }
-  KILN_GPU_CHECK(cudaStreamSynchronize(s.stream.get()));
+  KILN_RETURN_IF_ERROR(s.device->Synchronize(s.stream));
   report.capture_seconds = Seconds(start);
   executor->report_ = std::move(report);
   return executor;
@@ -470,13 +448,13 @@ absl::StatusOr<int32_t> CudaExecutor::SampleRow(const std::string& function, int
   State& s = *state_;
   KILN_ASSIGN_OR_RETURN(const LaunchPlan* plan, FindPlan(s.plans, function));
   KILN_RETURN_IF_ERROR(CheckSampleRow(function, plan->batch * plan->seq, row, params));
-  KILN_ASSIGN_OR_RETURN(cudaKernel_t kernel,
+  KILN_ASSIGN_OR_RETURN(KernelId kernel,
                         s.Kernel(codegen::sampling::SamplingKernelName(plan->sampler)));
-  if (s.sample_io.get() == nullptr) KILN_GPU_CHECK(cudaMalloc(s.sample_io.out(), 256));
+  if (s.sample_io.get() == nullptr) KILN_RETURN_IF_ERROR(s.sample_io.Allocate(s.device.get(), 256));
   // Layout of sample_io: params at 0 (48 bytes), token at 64, fault at 68.
   char* io = static_cast<char*>(s.sample_io.get());
-  const cudaStream_t stream = s.stream.get();
-  KILN_GPU_CHECK(cudaMemcpyAsync(io, &params, sizeof(params), cudaMemcpyHostToDevice, stream));
+  const StreamId stream = s.stream;
+  KILN_RETURN_IF_ERROR(s.device->CopyToDeviceAsync(io, &params, sizeof(params), stream));
   const int64_t element = plan->logits.dtype == DType::kF32 ? 4 : 2;
   KernelArgs args;
   args.Add(static_cast<const void*>(s.Address(plan->logits) + row * plan->vocab * element))
@@ -485,10 +463,10 @@ absl::StatusOr<int32_t> CudaExecutor::SampleRow(const std::string& function, int
       .Add(static_cast<void*>(io + 64))
       .Add(static_cast<void*>(io + 68));
   KILN_RETURN_IF_ERROR(
-      Launch(kernel, dim3(1), dim3(static_cast<unsigned>(plan->sampler.threads)), 0, args)(stream));
+      Launch(s.device.get(), kernel, Grid(1), Grid(plan->sampler.threads), 0, args)(stream));
   int32_t out[2] = {0, 0};
-  KILN_GPU_CHECK(cudaMemcpyAsync(out, io + 64, 8, cudaMemcpyDeviceToHost, stream));
-  KILN_GPU_CHECK(cudaStreamSynchronize(stream));
+  KILN_RETURN_IF_ERROR(s.device->CopyToHostAsync(out, io + 64, 8, stream));
+  KILN_RETURN_IF_ERROR(s.device->Synchronize(stream));
   if (out[1] != 0) return absl::DataLossError("the logits hold a NaN: the request cannot sample");
   return out[0];
 }
@@ -496,10 +474,11 @@ absl::StatusOr<int32_t> CudaExecutor::SampleRow(const std::string& function, int
 absl::Status CudaExecutor::ResetCaches() {
   State& s = *state_;
   if (s.layout.caches_bytes > 0) {
-    KILN_GPU_CHECK(cudaMemset(static_cast<char*>(s.arena.get()) + s.base.at(ArenaSpace::kCaches), 0,
-                              static_cast<size_t>(s.layout.caches_bytes)));
+    KILN_RETURN_IF_ERROR(
+        s.device->Memset(static_cast<char*>(s.arena.get()) + s.base.at(ArenaSpace::kCaches), 0,
+                         static_cast<size_t>(s.layout.caches_bytes)));
   }
-  KILN_GPU_CHECK(cudaDeviceSynchronize());
+  KILN_RETURN_IF_ERROR(s.device->Synchronize(0));
   return absl::OkStatus();
 }
 
@@ -514,13 +493,12 @@ absl::StatusOr<PlanOutput> CudaExecutor::Run(const std::string& function,
   if (input_ids.size() != tokens || positions.size() != tokens) {
     return absl::InvalidArgumentError(absl::StrCat("@", function, " takes ", tokens, " tokens"));
   }
-  const cudaStream_t stream = s.stream.get();
-  KILN_GPU_CHECK(cudaMemcpyAsync(s.Address(plan.input_ids), input_ids.data(), tokens * 4,
-                                 cudaMemcpyHostToDevice, stream));
-  KILN_GPU_CHECK(cudaMemcpyAsync(s.Address(plan.positions), positions.data(), tokens * 4,
-                                 cudaMemcpyHostToDevice, stream));
+  const StreamId stream = s.stream;
+  gpu::DeviceApi& d = *s.device;
+  KILN_RETURN_IF_ERROR(d.CopyToDeviceAsync(s.Address(plan.input_ids), input_ids.data(), tokens * 4, stream));
+  KILN_RETURN_IF_ERROR(d.CopyToDeviceAsync(s.Address(plan.positions), positions.data(), tokens * 4, stream));
   if (s.options.use_graphs) {
-    KILN_GPU_CHECK(cudaGraphLaunch(s.graphs[index].get(), stream));
+    KILN_RETURN_IF_ERROR(d.LaunchGraph(s.graphs[index], stream));
   } else {
     for (const NamedLaunch& l : s.launches[index]) KILN_RETURN_IF_ERROR(l.enqueue(stream));
   }
@@ -529,13 +507,12 @@ absl::StatusOr<PlanOutput> CudaExecutor::Run(const std::string& function,
   out.next_tokens.resize(static_cast<size_t>(plan.next_tokens.bytes / 4));
   int32_t fault = 0;
   if (copy_logits) {
-    KILN_GPU_CHECK(cudaMemcpyAsync(logits.data(), s.Address(plan.logits), logits.size(),
-                                   cudaMemcpyDeviceToHost, stream));
+    KILN_RETURN_IF_ERROR(d.CopyToHostAsync(logits.data(), s.Address(plan.logits), logits.size(), stream));
   }
-  KILN_GPU_CHECK(cudaMemcpyAsync(out.next_tokens.data(), s.Address(plan.next_tokens),
-                                 out.next_tokens.size() * 4, cudaMemcpyDeviceToHost, stream));
-  KILN_GPU_CHECK(cudaMemcpyAsync(&fault, s.Address(plan.fault), 4, cudaMemcpyDeviceToHost, stream));
-  KILN_GPU_CHECK(cudaStreamSynchronize(stream));
+  KILN_RETURN_IF_ERROR(d.CopyToHostAsync(out.next_tokens.data(), s.Address(plan.next_tokens),
+                                         out.next_tokens.size() * 4, stream));
+  KILN_RETURN_IF_ERROR(d.CopyToHostAsync(&fault, s.Address(plan.fault), 4, stream));
+  KILN_RETURN_IF_ERROR(d.Synchronize(stream));
   if (fault != 0) {
     return absl::InvalidArgumentError("a token id or cache position was out of range");
   }

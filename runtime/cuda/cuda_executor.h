@@ -1,4 +1,6 @@
-// Runs an engine's launch plans on an NVIDIA GPU.
+// Runs an engine's launch plans on an NVIDIA GPU, or on the CUDA emulator
+// when options.device_api is an EmulatedDevice: every device call goes
+// through the seam of device_api.h.
 //
 // At load: checks a device is there (cudart loads the driver itself, at the
 // first call: nothing links libcuda, and a machine without a driver gets a
@@ -34,16 +36,22 @@
 #include "codegen/plan/launch_plan.h"
 #include "runtime/session/plan_executor.h"
 #include "base/host_tensor.h"
+#include "runtime/cuda/device_api.h"
 #include "runtime/engine/weight_store.h"
 
 namespace kiln {
 
 struct CudaExecutorOptions {
   int device = 0;
+  // The device the plans run on: null is the CUDA runtime's (the GPU); an
+  // EmulatedDevice (runtime/emulator/emulated_device.h) runs them in the
+  // CUDA emulator, and reports say "emulated".
+  std::shared_ptr<gpu::DeviceApi> device_api;
   // Replay captured CUDA graphs (the default) or launch step by step.
   bool use_graphs = true;
-  // Time GEMV against cuBLASLt for decode GEMMs and keep the faster; when
-  // false, cuBLASLt everywhere.
+  // Time GEMV against cuBLASLt for decode GEMMs and keep the faster (on the
+  // emulator, which has no clock worth timing, GEMV wherever the plan has
+  // one); when false, cuBLASLt everywhere.
   bool choose_gemv = true;
   // The engine's measured cuBLASLt algorithms (gemm_choices.h), used when
   // they were measured on this device with this cuBLASLt; else, or when

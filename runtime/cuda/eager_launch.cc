@@ -5,7 +5,7 @@
 namespace kiln::gpu {
 
 absl::Status LaunchEachEagerly(const std::string& plan, std::span<const NamedLaunch> launches,
-                               cudaStream_t stream, const StreamWait& wait) {
+                               StreamId stream, const StreamWait& wait) {
   for (size_t i = 0; i < launches.size(); ++i) {
     absl::Status status = launches[i].enqueue(stream);
     // A launch error is reported at once; a fault inside the kernel only

@@ -9,19 +9,18 @@
 #ifndef KILN_RUNTIME_CUDA_EAGER_LAUNCH_H_
 #define KILN_RUNTIME_CUDA_EAGER_LAUNCH_H_
 
-#include <cuda_runtime_api.h>
-
 #include <functional>
 #include <span>
 #include <string>
 
 #include "absl/status/status.h"
+#include "runtime/cuda/device_api.h"
 
 namespace kiln::gpu {
 
 // Enqueues one launch (or copy, or cuBLASLt call) on a stream; everything
 // it needs is captured by value, so it can be enqueued again and again.
-using Enqueue = std::function<absl::Status(cudaStream_t)>;
+using Enqueue = std::function<absl::Status(StreamId)>;
 
 // A launch together with what a failure should call it: the kernel's
 // function name, or for a library call a description ("cuBLASLt GEMM ...").
@@ -32,7 +31,7 @@ struct NamedLaunch {
 
 // Waits for the work enqueued on a stream and returns its first error
 // (cudaStreamSynchronize in the executor; tests pass a stand-in).
-using StreamWait = std::function<absl::Status(cudaStream_t)>;
+using StreamWait = std::function<absl::Status(StreamId)>;
 
 // Enqueues each of `launches` once on `stream`, in order, and `wait`s after
 // each. The first failure, of the enqueue or of the wait, is returned with
@@ -40,7 +39,7 @@ using StreamWait = std::function<absl::Status(cudaStream_t)>;
 //   "eager launch of plan @<plan>, step <i> of <n> (<name>): "
 // and nothing after it is launched.
 absl::Status LaunchEachEagerly(const std::string& plan, std::span<const NamedLaunch> launches,
-                               cudaStream_t stream, const StreamWait& wait);
+                               StreamId stream, const StreamWait& wait);
 
 }  // namespace kiln::gpu
 

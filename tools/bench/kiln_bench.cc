@@ -31,6 +31,7 @@
 #include "runtime/engine/engine.h"
 #include "runtime/reference/ops.h"
 #include "tools/bench/kiln_runner.h"
+#include "tools/device_flag.h"
 #include "tools/bench/measure.h"
 #include "tools/bench/traffic.h"
 #include "tools/bench/workload.h"
@@ -42,6 +43,9 @@ ABSL_FLAG(std::string, out, "", "result JSON to write (default: stdout)");
 ABSL_FLAG(int, warmup, -1, "untimed runs per case (default: the workload's)");
 ABSL_FLAG(int, reps, -1, "timed runs per case (default: the workload's)");
 ABSL_FLAG(std::string, target, "cpu", "engine target: cpu, sm_80 or sm_90 (the GPU)");
+ABSL_FLAG(std::string, device, "gpu",
+          "for sm_80/sm_90 engines: gpu, or emulator (the CUDA emulator on the CPU: its numbers "
+          "time the emulation, not a GPU)");
 ABSL_FLAG(double, bandwidth_gbps, 0,
           "copy bandwidth for the roofline, GB/s (default: measured; give the GPU's, e.g. "
           "gpu-probe's, for a CUDA engine)");
@@ -222,7 +226,14 @@ absl::Status Run() {
   }
 
   Clock::time_point start = Clock::now();
-  KILN_ASSIGN_OR_RETURN(LoadedEngine l, LoadForBench(dir, absl::GetFlag(FLAGS_target)));
+  const std::string target = absl::GetFlag(FLAGS_target);
+  CudaExecutorOptions cuda_options;
+  if (target != "cpu") {
+    KILN_ASSIGN_OR_RETURN(cuda_options, ExecutorOptionsForDevice(absl::GetFlag(FLAGS_device), target));
+  } else if (absl::GetFlag(FLAGS_device) != "gpu") {
+    return absl::InvalidArgumentError("--device applies to CUDA engines (--target sm_80 or sm_90)");
+  }
+  KILN_ASSIGN_OR_RETURN(LoadedEngine l, LoadForBench(dir, target, std::move(cuda_options)));
   timings["load_s"] = Since(start);
   if (l.cuda) {  // the CUDA executor's part of load_s
     const CudaLoadReport& r = l.cuda->executor->load_report();
@@ -264,6 +275,7 @@ absl::Status Run() {
       {"machine", MachineInfo()},
       {"card",
        {{"name", l.cuda ? l.cuda->executor->load_report().device : std::string("none (CPU)")},
+        {"emulated", absl::GetFlag(FLAGS_device) == "emulator"},
         {"memory_gib", nullptr},
         {"driver", nullptr}}},
       {"commit", commit.empty() ? json(nullptr) : json(commit)},

@@ -99,10 +99,11 @@ std::string LoadedEngine::backend() const {
   return absl::StrCat("cuda ", manifest.target, " on ", cuda->executor->load_report().device);
 }
 
-absl::StatusOr<LoadedEngine> LoadForBench(const std::string& dir, const std::string& target) {
+absl::StatusOr<LoadedEngine> LoadForBench(const std::string& dir, const std::string& target,
+                                          CudaExecutorOptions cuda_options) {
   if (target != "cpu") {
     LoadedEngine l;
-    KILN_ASSIGN_OR_RETURN(CudaEngine cuda, LoadCudaEngine(dir, target));
+    KILN_ASSIGN_OR_RETURN(CudaEngine cuda, LoadCudaEngine(dir, target, std::move(cuda_options)));
     l.manifest = cuda.engine.manifest;
     if (l.manifest.tokenizer.empty()) {
       return absl::FailedPreconditionError(

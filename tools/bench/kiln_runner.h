@@ -37,7 +37,9 @@ struct LoadedEngine {
 };
 
 // Loads `dir` for `target` with its tokenizer; fails when there is none.
-absl::StatusOr<LoadedEngine> LoadForBench(const std::string& dir, const std::string& target);
+// `cuda_options` apply to CUDA engines (the device: gpu or the emulator).
+absl::StatusOr<LoadedEngine> LoadForBench(const std::string& dir, const std::string& target,
+                                          CudaExecutorOptions cuda_options = {});
 
 // A fresh single-sequence session on the engine's batch-1 buckets: a
 // ReferenceSession (cpu) or a PlanSession on the GPU (which must outlive it

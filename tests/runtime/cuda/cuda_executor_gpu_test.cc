@@ -1,217 +1,65 @@
-// The CUDA executor on a GPU: every plan test model family in f32 and bf16
-// runs tests/runtime/cuda/plan_scenario.h's scenario (batch-2 prefill and
-// decode, then batch-1 chunked prefill and decode on the same caches) and
-// is compared at every step with
-//   - the reference executor: f32 atol 1e-4 (cuBLASLt sums in its own
-//     order; TESTING.md's 1e-5 is for one kernel, this is a whole model),
-//     bf16/f16 atol 0.12 (TESTING.md, tiny model vs HF);
-//   - the CPU twin of the same plans (HostPlanExecutor): the same bounds;
-//   - itself launched eagerly instead of from CUDA graphs: bit for bit
-//     (the same kernels and GEMM algorithms on the same inputs).
-// The argmax kernel's tokens must be the argmax of the returned logits, and
-// the on-device sampler must draw what its twin draws from those logits.
-// Kernels are compiled for the device's architecture with the matching
-// GpuTarget preset (sm_80: A100, sm_90: H100/H200).
+// The CUDA executor on a GPU: executor_checks.h's end-to-end checks (every
+// plan test model family in f32 and bf16 against the reference executor,
+// the CPU twin and eager launches; the tiny HF fixtures against
+// Transformers) on the CUDA runtime, with kernels compiled for the device's
+// architecture and its GpuTarget preset (sm_80: A100, sm_90: H100/H200).
+// The same checks run in CI on the CUDA emulator
+// (cuda_executor_emulator_test).
 //
 // cuBLASLt algorithms measured on the device (what compile-model records)
 // are used when the record is this card's (CudaGemmChoicesGpuTest).
-// The tiny HF fixtures (head_dim 16) also run through PlanSession on the
-// GPU against Transformers' logits (CudaHfParityGpuTest).
 //
 // Without a usable device every test is SKIPPED, never passed; check.sh on
 // the GPU host treats a skip there as a failure. Not yet run on a GPU.
-#include <cuda_runtime_api.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
-#include "absl/strings/str_cat.h"
-#include "codegen/sampling/sampling_host.h"
+#include "codegen/plan/compile_kernels.h"
+#include "codegen/plan/gemm_choices.h"
+#include "codegen/plan/kernel_bundle.h"
 #include "gtest/gtest.h"
 #include "runtime/cuda/cuda_executor.h"
-#include "codegen/plan/gemm_choices.h"
 #include "runtime/cuda/gemm_tuner.h"
-#include "codegen/plan/compile_kernels.h"
-#include "codegen/plan/kernel_bundle.h"
-#include "tests/support/plan_host_executor.h"
-#include "runtime/session/plan_session.h"
+#include "tests/runtime/cuda/executor_checks.h"
 #include "tests/runtime/cuda/plan_scenario.h"
-#include "tests/support/error_metrics.h"
 #include "tests/support/gpu_buffers.h"
-#include "tests/support/hf_fixture.h"
 
 namespace kiln {
 namespace {
 
-struct Case {
-  std::string family;
-  DType dtype;
-};
+using testing::ExecutorCase;
+using Case = ExecutorCase;
 
-// The NVRTC cache check.sh shares between this suite and its sanitizer
-// reruns (KILN_TEST_KERNEL_CACHE), else none.
 std::string KernelCacheDir() {
   const char* dir = std::getenv("KILN_TEST_KERNEL_CACHE");
   return dir == nullptr ? "" : dir;
 }
 
-class CudaExecutorGpuTest : public ::testing::TestWithParam<Case> {};
-
-void ExpectTokensAreArgmax(const std::vector<testing::ScenarioStep>& steps, int64_t vocab) {
-  for (const testing::ScenarioStep& s : steps) {
-    for (size_t r = 0; r < s.next_tokens.size(); ++r) {
-      const float* row = s.got.data() + r * vocab;
-      EXPECT_EQ(s.next_tokens[r], std::max_element(row, row + vocab) - row) << s.function;
-    }
+class CudaExecutorGpuTest : public ::testing::TestWithParam<ExecutorCase> {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<testing::GpuUnderTest> gpu = testing::GpuForTests();
+    if (!gpu.ok()) GTEST_SKIP() << gpu.status().message();
+    preset_ = gpu->preset;
   }
-}
+  codegen::GpuTarget preset_;
+};
+
+const testing::DeviceOptions kGpu = [] { return CudaExecutorOptions{}; };
 
 TEST_P(CudaExecutorGpuTest, MatchesReferenceTwinAndEagerLaunches) {
-  absl::StatusOr<testing::GpuUnderTest> gpu_under_test = testing::GpuForTests();
-  if (!gpu_under_test.ok()) GTEST_SKIP() << gpu_under_test.status().message();
-  const codegen::GpuTarget* info = &gpu_under_test->preset;
-  const Case& c = GetParam();
-  absl::StatusOr<testing::CompiledPlanModel> model =
-      testing::CompilePlanModel(c.family, c.dtype, *info);
-  ASSERT_TRUE(model.ok()) << model.status();
-  absl::StatusOr<KernelBundle> bundle = CompileKernelBundle(model->plans, *info, KernelCacheDir());
-  ASSERT_TRUE(bundle.ok()) << bundle.status();
-  const double tolerance = c.dtype == DType::kF32 ? 1e-4 : 0.12;
-  const int64_t vocab = model->plans.front().vocab;
-
-  // Graphs with the GEMV-or-cuBLASLt choice made by timing.
-  absl::StatusOr<std::unique_ptr<CudaExecutor>> gpu =
-      CudaExecutor::Create(model->module, model->weights, model->layout, model->plans, *bundle, {});
-  ASSERT_TRUE(gpu.ok()) << gpu.status();
-  const CudaLoadReport& report = (*gpu)->load_report();
-  std::printf("%s %s on %s: load %.3f s, capture %.3f s, %lld GEMMs on GEMV, %lld on cuBLASLt\n",
-              c.family.c_str(), std::string(DTypeName(c.dtype)).c_str(), report.device.c_str(),
-              report.upload_seconds, report.capture_seconds,
-              static_cast<long long>(report.gemms_on_gemv),
-              static_cast<long long>(report.gemms_on_cublaslt));
-  absl::StatusOr<std::vector<testing::ScenarioStep>> steps = testing::RunScenario(*model, **gpu);
-  ASSERT_TRUE(steps.ok()) << steps.status();
-  const double vs_reference = testing::MaxLogitDiff(*steps);
-  EXPECT_LE(vs_reference, tolerance);
-  ExpectTokensAreArgmax(*steps, vocab);
-
-  // The on-device sampler on the last step's logits (still on the device):
-  // greedy is the argmax kernel's token, sampling is the twin's draw.
-  const testing::ScenarioStep& last = steps->back();
-  const LaunchPlan* last_plan = nullptr;
-  for (const LaunchPlan& p : model->plans) {
-    if (p.function == last.function) last_plan = &p;
-  }
-  ASSERT_NE(last_plan, nullptr);
-  codegen::sampling::SampleParams params;
-  absl::StatusOr<int32_t> greedy = (*gpu)->SampleRow(last.function, 0, params);
-  ASSERT_TRUE(greedy.ok()) << greedy.status();
-  EXPECT_EQ(*greedy, last.next_tokens[0]);
-  params = {.temperature = 0.9, .top_p = 0.95, .min_p = 0.01, .seed = 11, .top_k = 40, .greedy = 0};
-  for (uint64_t counter = 0; counter < 8; ++counter) {
-    params.counter = counter;
-    absl::StatusOr<int32_t> drawn = (*gpu)->SampleRow(last.function, 0, params);
-    ASSERT_TRUE(drawn.ok()) << drawn.status();
-    const codegen::sampling::SampleResult twin_draw = codegen::sampling::SampleRowTwin(
-        std::span<const float>(last.got.data(), static_cast<size_t>(vocab)), params,
-        last_plan->sampler.threads);
-    EXPECT_EQ(*drawn, twin_draw.token) << "draw " << counter;
-  }
-
-  // The CPU twin of the same plans.
-  absl::StatusOr<std::unique_ptr<HostPlanExecutor>> host =
-      HostPlanExecutor::Create(model->module, model->weights, model->layout, model->plans);
-  ASSERT_TRUE(host.ok()) << host.status();
-  absl::StatusOr<std::vector<testing::ScenarioStep>> twin = testing::RunScenario(*model, **host);
-  ASSERT_TRUE(twin.ok()) << twin.status();
-  double vs_twin = 0;
-  for (size_t s = 0; s < steps->size(); ++s) {
-    for (size_t i = 0; i < (*steps)[s].got.size(); ++i) {
-      vs_twin = testing::MaxKeepingNan(vs_twin,
-                                       std::fabs(double{(*steps)[s].got[i]} - (*twin)[s].got[i]));
-    }
-  }
-  EXPECT_LE(vs_twin, tolerance);
-
-  // Graph replay == eager launches, with cuBLASLt for every GEMM on both.
-  CudaExecutorOptions graphs, eager;
-  graphs.choose_gemv = eager.choose_gemv = false;
-  eager.use_graphs = false;
-  absl::StatusOr<std::unique_ptr<CudaExecutor>> replayed = CudaExecutor::Create(
-      model->module, model->weights, model->layout, model->plans, *bundle, graphs);
-  ASSERT_TRUE(replayed.ok()) << replayed.status();
-  absl::StatusOr<std::vector<testing::ScenarioStep>> a = testing::RunScenario(*model, **replayed);
-  replayed->reset();  // one arena at a time
-  absl::StatusOr<std::unique_ptr<CudaExecutor>> launched = CudaExecutor::Create(
-      model->module, model->weights, model->layout, model->plans, *bundle, eager);
-  ASSERT_TRUE(launched.ok()) << launched.status();
-  absl::StatusOr<std::vector<testing::ScenarioStep>> b = testing::RunScenario(*model, **launched);
-  ASSERT_TRUE(a.ok() && b.ok());
-  for (size_t s = 0; s < a->size(); ++s) {
-    EXPECT_EQ((*a)[s].got, (*b)[s].got) << (*a)[s].function << ": graph replay != eager";
-  }
-  std::printf("  max |gpu - reference| %.3g, |gpu - cpu twin| %.3g\n", vs_reference, vs_twin);
+  testing::CheckScenario(GetParam(), preset_, kGpu);
 }
 
-std::vector<Case> Cases() {
-  std::vector<Case> out;
-  for (const char* family : {"llama3", "llama2", "mistral", "gemma", "opt", "opt350"}) {
-    for (DType dtype : {DType::kF32, DType::kBF16}) out.push_back({family, dtype});
-  }
-  return out;
+TEST_P(CudaExecutorGpuTest, TinyHfFixturesMatchTransformers) {
+  testing::CheckHfParity(GetParam(), preset_, kGpu);
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, CudaExecutorGpuTest, ::testing::ValuesIn(Cases()),
-                         [](const ::testing::TestParamInfo<Case>& info) {
-                           return info.param.family + "_" +
-                                  std::string(DTypeName(info.param.dtype));
-                         });
-
-// The tiny HF fixtures on the GPU through PlanSession, against
-// Transformers' logits and greedy tokens: plan_hf_parity_test's check (and
-// bound) with the CUDA executor in place of the CPU twin.
-class CudaHfParityGpuTest : public ::testing::TestWithParam<Case> {};
-
-TEST_P(CudaHfParityGpuTest, MatchesTransformers) {
-  absl::StatusOr<testing::GpuUnderTest> gpu_under_test = testing::GpuForTests();
-  if (!gpu_under_test.ok()) GTEST_SKIP() << gpu_under_test.status().message();
-  const codegen::GpuTarget& info = gpu_under_test->preset;
-  const Case& c = GetParam();
-  const std::string dtype(DTypeName(c.dtype));
-  const std::string dir = "tests/fixtures/models/" + c.family + "/" + dtype;
-  absl::StatusOr<testing::CompiledPlanModel> model = testing::CompileHfFixture(dir, c.dtype, info);
-  ASSERT_TRUE(model.ok()) << model.status();
-  absl::StatusOr<KernelBundle> bundle = CompileKernelBundle(model->plans, info, KernelCacheDir());
-  ASSERT_TRUE(bundle.ok()) << bundle.status();
-  absl::StatusOr<std::unique_ptr<CudaExecutor>> gpu =
-      CudaExecutor::Create(model->module, model->weights, model->layout, model->plans, *bundle, {});
-  ASSERT_TRUE(gpu.ok()) << gpu.status();
-  absl::StatusOr<PlanSession> session = PlanSession::Create(
-      **gpu, model->module, testing::kHfFixtureCapacity, testing::HfFixtureBuckets());
-  ASSERT_TRUE(session.ok()) << session.status();
-  absl::StatusOr<testing::HfExpected> expected = testing::ReadHfExpected(dir);
-  ASSERT_TRUE(expected.ok()) << expected.status();
-  absl::StatusOr<double> noise =
-      testing::HfDtypeNoise(dir, "tests/fixtures/models/" + c.family + "/f32");
-  ASSERT_TRUE(noise.ok()) << noise.status();
-
-  absl::StatusOr<testing::HfComparison> got = testing::CompareWithTransformers(*session, *expected);
-  ASSERT_TRUE(got.ok()) << got.status();
-  const double tolerance = testing::HfReorderedAttentionTolerance(c.dtype, *noise);
-  std::printf("max |gpu - Transformers| %s %s: %.3g (bound %.3g)\n", c.family.c_str(),
-              dtype.c_str(), got->max_logit_diff, tolerance);
-  EXPECT_LE(got->max_logit_diff, tolerance);
-  if (c.dtype == DType::kF32) {
-    EXPECT_TRUE(got->argmax_mismatches.empty())
-        << "greedy tokens differ from Transformers' at step " << got->argmax_mismatches.front();
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Fixtures, CudaHfParityGpuTest, ::testing::ValuesIn(Cases()),
-                         [](const ::testing::TestParamInfo<Case>& info) {
-                           return info.param.family + "_" +
-                                  std::string(DTypeName(info.param.dtype));
+INSTANTIATE_TEST_SUITE_P(Families, CudaExecutorGpuTest,
+                         ::testing::ValuesIn(testing::AllExecutorCases()),
+                         [](const ::testing::TestParamInfo<ExecutorCase>& info) {
+                           return testing::CaseName(info.param);
                          });
 
 // compile-model's measuring of cuBLASLt algorithms on this GPU, and the

@@ -17,7 +17,7 @@ std::vector<NamedLaunch> Launches(std::vector<std::string>& trace, const std::st
                                   absl::Status error) {
   std::vector<NamedLaunch> out;
   for (std::string name : {"embed", "rms_norm_f32", "flash_prefill", "argmax"}) {
-    out.push_back({name, [&trace, name, failing, error](cudaStream_t) {
+    out.push_back({name, [&trace, name, failing, error](StreamId) {
                      trace.push_back(name);
                      return name == failing ? error : absl::OkStatus();
                    }});
@@ -28,7 +28,7 @@ std::vector<NamedLaunch> Launches(std::vector<std::string>& trace, const std::st
 TEST(EagerLaunchTest, LaunchesEveryStepInOrderAndWaitsAfterEach) {
   std::vector<std::string> trace;
   const std::vector<NamedLaunch> launches = Launches(trace, "", absl::OkStatus());
-  const absl::Status status = LaunchEachEagerly("decode_b1", launches, nullptr, [&](cudaStream_t) {
+  const absl::Status status = LaunchEachEagerly("decode_b1", launches, 0, [&](StreamId) {
     trace.push_back("wait");
     return absl::OkStatus();
   });
@@ -42,7 +42,7 @@ TEST(EagerLaunchTest, ALaunchErrorNamesPlanStepAndKernelAndStopsThere) {
   const std::vector<NamedLaunch> launches =
       Launches(trace, "rms_norm_f32", absl::InvalidArgumentError("cudaErrorInvalidConfiguration"));
   const absl::Status status =
-      LaunchEachEagerly("prefill_b1_s16", launches, nullptr, [](cudaStream_t) {
+      LaunchEachEagerly("prefill_b1_s16", launches, 0, [](StreamId) {
         return absl::OkStatus();
       });
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
@@ -57,7 +57,7 @@ TEST(EagerLaunchTest, ALaunchErrorNamesPlanStepAndKernelAndStopsThere) {
 TEST(EagerLaunchTest, AFaultSeenByTheWaitNamesTheKernelJustLaunched) {
   std::vector<std::string> trace;
   const std::vector<NamedLaunch> launches = Launches(trace, "", absl::OkStatus());
-  const absl::Status status = LaunchEachEagerly("decode_b1", launches, nullptr, [&](cudaStream_t) {
+  const absl::Status status = LaunchEachEagerly("decode_b1", launches, 0, [&](StreamId) {
     return trace.back() == "flash_prefill" ? absl::InternalError("cudaErrorIllegalAddress")
                                            : absl::OkStatus();
   });
@@ -68,7 +68,7 @@ TEST(EagerLaunchTest, AFaultSeenByTheWaitNamesTheKernelJustLaunched) {
 }
 
 TEST(EagerLaunchTest, AnEmptyPlanIsFine) {
-  EXPECT_TRUE(LaunchEachEagerly("empty", {}, nullptr, [](cudaStream_t) {
+  EXPECT_TRUE(LaunchEachEagerly("empty", {}, 0, [](StreamId) {
                 return absl::InternalError("no wait without a launch");
               }).ok());
 }

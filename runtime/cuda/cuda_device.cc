@@ -1,0 +1,202 @@
+// DeviceApi on the CUDA runtime and cuBLASLt (device_api.h). cudart loads
+// the driver at its first call, so a machine without one gets Open's
+// FailedPrecondition rather than a failure to start.
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+
+#include <memory>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "runtime/cuda/cuda_gemm.h"
+#include "runtime/cuda/cuda_handles.h"
+#include "runtime/cuda/cuda_status.h"
+#include "runtime/cuda/device_api.h"
+
+namespace kiln::gpu {
+namespace {
+
+// A cuBLASLt plan as a DeviceGemm; streams resolve through the device.
+class CudaGemm : public DeviceGemm {
+ public:
+  CudaGemm(PlannedGemm planned, std::function<cudaStream_t(StreamId)> stream_of)
+      : planned_(std::move(planned)), stream_of_(std::move(stream_of)) {}
+  absl::Status Enqueue(const void* x, const void* w, const void* bias, void* out, void* workspace,
+                       StreamId stream) const override {
+    return planned_.Enqueue(x, w, bias, out, workspace, stream_of_(stream));
+  }
+  std::string Summary() const override { return planned_.Summary(); }
+
+ private:
+  PlannedGemm planned_;
+  std::function<cudaStream_t(StreamId)> stream_of_;
+};
+
+// The CUDA runtime's device. Owns every stream, library, graph and GEMM
+// plan it hands out.
+class CudaDevice : public DeviceApi {
+ public:
+  absl::StatusOr<DeviceDescription> Open(int ordinal) override {
+    int count = 0;
+    const cudaError_t counted = cudaGetDeviceCount(&count);
+    if (counted != cudaSuccess) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "no usable CUDA device (", cudaGetErrorName(counted), ": ", cudaGetErrorString(counted),
+          "): compile the model with --target cpu to run it on this machine, or check the NVIDIA "
+          "driver"));
+    }
+    if (ordinal < 0 || ordinal >= count) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("CUDA device ", ordinal, " does not exist (", count, " found)"));
+    }
+    KILN_GPU_CHECK(cudaSetDevice(ordinal));
+    cudaDeviceProp prop{};
+    KILN_GPU_CHECK(cudaGetDeviceProperties(&prop, ordinal));
+    DeviceDescription d;
+    d.device_name = prop.name;
+    d.name = absl::StrCat(prop.name, " (sm_", prop.major, prop.minor, ", ",
+                          prop.multiProcessorCount, " SMs)");
+    d.major = prop.major;
+    d.minor = prop.minor;
+    d.gemm_library_version = static_cast<int64_t>(cublasLtGetVersion());
+    ordinal_ = ordinal;
+    return d;
+  }
+
+  absl::StatusOr<size_t> FreeMemory() override {
+    size_t free_bytes = 0, total_bytes = 0;
+    KILN_GPU_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    return free_bytes;
+  }
+
+  absl::StatusOr<void*> Malloc(size_t bytes) override {
+    void* p = nullptr;
+    KILN_GPU_CHECK(cudaMalloc(&p, bytes));
+    return p;
+  }
+  void Free(void* pointer) override { cudaFree(pointer); }
+  absl::Status Memset(void* p, int value, size_t bytes) override {
+    KILN_GPU_CHECK(cudaMemset(p, value, bytes));
+    return absl::OkStatus();
+  }
+  absl::Status MemsetAsync(void* p, int value, size_t bytes, StreamId s) override {
+    KILN_GPU_CHECK(cudaMemsetAsync(p, value, bytes, Stream(s)));
+    return absl::OkStatus();
+  }
+  absl::Status CopyToDevice(void* device, const void* host, size_t bytes) override {
+    KILN_GPU_CHECK(cudaMemcpy(device, host, bytes, cudaMemcpyHostToDevice));
+    return absl::OkStatus();
+  }
+  absl::Status CopyToDeviceAsync(void* device, const void* host, size_t bytes,
+                                 StreamId s) override {
+    KILN_GPU_CHECK(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, Stream(s)));
+    return absl::OkStatus();
+  }
+  absl::Status CopyToHostAsync(void* host, const void* device, size_t bytes,
+                               StreamId s) override {
+    KILN_GPU_CHECK(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, Stream(s)));
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<StreamId> CreateStream() override {
+    KILN_GPU_CHECK(cudaStreamCreateWithFlags(streams_.emplace_back().out(), cudaStreamNonBlocking));
+    return static_cast<StreamId>(streams_.size());
+  }
+  absl::Status Synchronize(StreamId s) override {
+    if (s == 0) {
+      KILN_GPU_CHECK(cudaDeviceSynchronize());
+    } else {
+      KILN_GPU_CHECK(cudaStreamSynchronize(Stream(s)));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<KernelId> LoadKernel(const BundledKernel& k, const std::string& arch) override {
+    cudaDeviceProp prop{};
+    KILN_GPU_CHECK(cudaGetDeviceProperties(&prop, ordinal_));
+    // The cubin runs on its own architecture only; anything else gets the PTX.
+    const bool native = arch == absl::StrCat("sm_", prop.major, prop.minor);
+    const std::string& image = native ? k.compiled.cubin : k.compiled.ptx;
+    Loaded& loaded = kernels_.emplace_back();
+    KILN_GPU_CHECK(cudaLibraryLoadData(loaded.library.out(), image.data(), nullptr, nullptr, 0,
+                                       nullptr, nullptr, 0));
+    KILN_GPU_CHECK(cudaLibraryGetKernel(&loaded.kernel, loaded.library.get(), k.function.c_str()));
+    return static_cast<KernelId>(kernels_.size() - 1);
+  }
+  absl::Status SetMaxDynamicShared(KernelId k, int bytes) override {
+    KILN_GPU_CHECK(cudaKernelSetAttributeForDevice(
+        kernels_.at(k).kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes, ordinal_));
+    return absl::OkStatus();
+  }
+  absl::Status Launch(KernelId k, Dim3 grid, Dim3 block, size_t shared,
+                      const std::vector<void*>& args, StreamId s) override {
+    std::vector<void*> pointers = args;
+    KILN_GPU_CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(kernels_.at(k).kernel),
+                                    dim3(grid.x, grid.y, grid.z), dim3(block.x, block.y, block.z),
+                                    pointers.data(), shared, Stream(s)));
+    return absl::OkStatus();
+  }
+
+  absl::Status BeginCapture(StreamId s) override {
+    KILN_GPU_CHECK(cudaStreamBeginCapture(Stream(s), cudaStreamCaptureModeThreadLocal));
+    return absl::OkStatus();
+  }
+  absl::StatusOr<GraphId> EndCapture(StreamId s) override {
+    Graph graph;
+    KILN_GPU_CHECK(cudaStreamEndCapture(Stream(s), graph.out()));
+    KILN_GPU_CHECK(cudaGraphInstantiate(graphs_.emplace_back().out(), graph.get(), 0));
+    return static_cast<GraphId>(graphs_.size() - 1);
+  }
+  absl::Status LaunchGraph(GraphId g, StreamId s) override {
+    KILN_GPU_CHECK(cudaGraphLaunch(graphs_.at(g).get(), Stream(s)));
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<double> TimeMs(const std::function<absl::Status(StreamId)>& work, StreamId s,
+                                int warmups, int runs) override {
+    Event start, stop;
+    KILN_GPU_CHECK(cudaEventCreate(start.out()));
+    KILN_GPU_CHECK(cudaEventCreate(stop.out()));
+    for (int i = 0; i < warmups; ++i) KILN_RETURN_IF_ERROR(work(s));
+    KILN_GPU_CHECK(cudaEventRecord(start.get(), Stream(s)));
+    for (int i = 0; i < runs; ++i) KILN_RETURN_IF_ERROR(work(s));
+    KILN_GPU_CHECK(cudaEventRecord(stop.get(), Stream(s)));
+    KILN_GPU_CHECK(cudaEventSynchronize(stop.get()));
+    float ms = 0;
+    KILN_GPU_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
+    return ms / runs;
+  }
+
+  absl::StatusOr<const DeviceGemm*> PlanGemm(const GemmStep& step,
+                                             const LtAlgoConfig* recorded) override {
+    if (lt_.get() == nullptr) KILN_GPU_CHECK(cublasLtCreate(lt_.out()));
+    KILN_ASSIGN_OR_RETURN(PlannedGemm planned, recorded != nullptr
+                                                   ? PlannedGemm::FromConfig(lt_.get(), step, *recorded)
+                                                   : PlannedGemm::Plan(lt_.get(), step));
+    gemms_.push_back(std::make_unique<CudaGemm>(std::move(planned),
+                                                [this](StreamId id) { return Stream(id); }));
+    return gemms_.back().get();
+  }
+  size_t GemmWorkspaceBytes() const override { return kGemmWorkspaceBytes; }
+
+ private:
+  struct Loaded {
+    Library library;
+    cudaKernel_t kernel = nullptr;
+  };
+  cudaStream_t Stream(StreamId id) const { return id == 0 ? nullptr : streams_.at(id - 1).get(); }
+
+  int ordinal_ = 0;
+  std::vector<gpu::Stream> streams_;
+  std::vector<Loaded> kernels_;
+  std::vector<GraphExec> graphs_;
+  LtHandle lt_;
+  std::vector<std::unique_ptr<CudaGemm>> gemms_;
+};
+
+}  // namespace
+
+std::unique_ptr<DeviceApi> MakeCudaDevice() { return std::make_unique<CudaDevice>(); }
+
+}  // namespace kiln::gpu

@@ -1,0 +1,47 @@
+// The CUDA executor's end-to-end checks, for any device behind the seam
+// (runtime/cuda/device_api.h): the GPU suite runs them on the CUDA
+// runtime, the emulator suite on the CUDA emulator.
+//   - CheckScenario: a plan test model family runs plan_scenario.h's
+//     scenario (batch-2 prefill and decode, then batch-1 chunked prefill and
+//     decode on the same caches), compared at every step with the reference
+//     executor (f32 atol 1e-4: GEMMs sum in their own order; bf16/f16 atol
+//     0.12, TESTING.md's tiny-model bound), with the CPU twin of the same
+//     plans (HostPlanExecutor, same bounds), and with itself launched
+//     eagerly instead of from graphs (bit for bit). The argmax kernel's
+//     tokens must be the argmax of the returned logits, and the on-device
+//     sampler must draw what its twin draws from those logits.
+//   - CheckHfParity: the tiny HF fixtures through PlanSession against
+//     Transformers' logits and greedy tokens (plan_hf_parity_test's bound).
+// Failures are gtest expectations in the calling test.
+#ifndef KILN_TESTS_RUNTIME_CUDA_EXECUTOR_CHECKS_H_
+#define KILN_TESTS_RUNTIME_CUDA_EXECUTOR_CHECKS_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/dtype.h"
+#include "codegen/gpu_target.h"
+#include "runtime/cuda/cuda_executor.h"
+
+namespace kiln::testing {
+
+struct ExecutorCase {
+  std::string family;  // a plan test model / HF fixture family
+  DType dtype;
+};
+// Every family in f32 and bf16.
+std::vector<ExecutorCase> AllExecutorCases();
+std::string CaseName(const ExecutorCase& c);
+
+// A fresh executor's options on the device under test.
+using DeviceOptions = std::function<CudaExecutorOptions()>;
+
+void CheckScenario(const ExecutorCase& c, const codegen::GpuTarget& target,
+                   const DeviceOptions& device);
+void CheckHfParity(const ExecutorCase& c, const codegen::GpuTarget& target,
+                   const DeviceOptions& device);
+
+}  // namespace kiln::testing
+
+#endif  // KILN_TESTS_RUNTIME_CUDA_EXECUTOR_CHECKS_H_
