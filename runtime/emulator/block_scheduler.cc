@@ -46,6 +46,27 @@ const char* WarpName(int op) {
 
 std::string Dim(const KilnEmuDim& d) { return absl::StrCat("(", d.x, ",", d.y, ",", d.z, ")"); }
 
+// Thrown on a fiber to end its thread: by Fault, and by Yield in a thread
+// the scheduler is tearing down. Unwinding runs every frame's destructors
+// (a fault message's temporaries above all) and ThreadMain catches it, so
+// no fiber is left switched away mid-call holding heap memory or stale
+// ASan stack state. GCC declares the sanitizer callbacks nothrow, so a
+// kernel frame with a destructor cannot be unwound from a fault raised in
+// one (std::terminate); Kiln's kernels have no destructors.
+struct ThreadUnwind {};
+
+// Sorted thread ids as ranges: "0-15, 32-47, 60".
+std::string ThreadRanges(const std::vector<int>& ids) {
+  std::vector<std::string> ranges;
+  for (size_t i = 0; i < ids.size();) {
+    size_t j = i;
+    while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) ++j;
+    ranges.push_back(i == j ? absl::StrCat(ids[i]) : absl::StrCat(ids[i], "-", ids[j]));
+    i = j + 1;
+  }
+  return absl::StrJoin(ranges, ", ");
+}
+
 }  // namespace
 
 BlockScheduler::BlockScheduler(const EmulatedKernel& kernel, const LaunchConfig& config,
@@ -75,7 +96,12 @@ void BlockScheduler::ThreadMain(void* self) {
   auto* scheduler = static_cast<BlockScheduler*>(self);
   Thread& thread = scheduler->threads_[scheduler->current_];
   FiberEntered(thread.fiber);
-  scheduler->kernel_.launch(scheduler->args_);
+  thread.started = true;
+  try {
+    scheduler->kernel_.launch(scheduler->args_);
+  } catch (const ThreadUnwind&) {
+    // Ended by a fault or by the scheduler; its frames are gone.
+  }
   thread.state = State::kDone;
   thread.fiber.SwitchTo(scheduler->scheduler_, /*leaving_for_good=*/true);
   __builtin_unreachable();
@@ -86,6 +112,7 @@ absl::Status BlockScheduler::RunBlock(const KilnEmuDim& block_idx) {
     Thread& thread = threads_[t];
     thread.index.block_idx = block_idx;
     thread.state = State::kRunnable;
+    thread.started = false;
     thread.fiber.Start((*stacks_)[t], &BlockScheduler::ThreadMain, this);
   }
   std::fill(warp_epochs_.begin(), warp_epochs_.end(), 0);
@@ -95,16 +122,35 @@ absl::Status BlockScheduler::RunBlock(const KilnEmuDim& block_idx) {
       (uint64_t{block_idx.z} * config_.grid.y + block_idx.y) * config_.grid.x + block_idx.x;
   random_state_ = (config_.schedule.seed ^ (linear * 0x9E3779B97F4A7C15ull)) | 1;
   fault_ = absl::OkStatus();
-  for (int next = PickNext(); next >= 0; next = PickNext()) {
+  for (int next = PickNext(); next >= 0 && fault_.ok(); next = PickNext()) {
     current_ = next;
     scheduler_.SwitchTo(threads_[next].fiber);
-    if (!fault_.ok()) return fault_;
   }
   current_ = -1;
-  for (const Thread& thread : threads_) {
-    if (thread.state != State::kDone) return DeadlockError();
+  absl::Status status = fault_;
+  if (status.ok()) {
+    for (const Thread& thread : threads_) {
+      if (thread.state != State::kDone) {
+        status = DeadlockError();
+        break;
+      }
+    }
   }
-  return absl::OkStatus();
+  UnwindWaitingThreads();
+  return status;
+}
+
+// Threads still waiting at a rendezvous after a fault or a deadlock resume
+// once more, and their Yield throws, so each fiber ends in ThreadMain.
+void BlockScheduler::UnwindWaitingThreads() {
+  unwinding_ = true;
+  for (int t = 0; t < thread_count_; ++t) {
+    if (!threads_[t].started || threads_[t].state == State::kDone) continue;
+    current_ = t;
+    scheduler_.SwitchTo(threads_[t].fiber);
+  }
+  current_ = -1;
+  unwinding_ = false;
 }
 
 int BlockScheduler::PickNext() {
@@ -130,13 +176,14 @@ int BlockScheduler::PickNext() {
 
 void BlockScheduler::Yield() {
   threads_[current_].fiber.SwitchTo(scheduler_);
+  if (unwinding_) throw ThreadUnwind{};
 }
 
+// The status moves into fault_ before anything unwinds; the caller's
+// temporaries (the message's pieces) die as the exception passes them.
 void BlockScheduler::Fault(absl::Status status) {
   fault_ = std::move(status);
-  threads_[current_].state = State::kDone;
-  threads_[current_].fiber.SwitchTo(scheduler_, /*leaving_for_good=*/true);
-  __builtin_unreachable();
+  throw ThreadUnwind{};
 }
 
 std::string BlockScheduler::ThreadName(int thread) const {
@@ -203,6 +250,27 @@ absl::Status BlockScheduler::CompleteBarrier() {
 }
 
 // ---- Warp collectives ---------------------------------------------------------
+
+// shfl.sync's source lane as PTX defines it: only b[4:0] of the lane or
+// offset operand counts, and c = ((32 - width) << 8) | (up ? 0 : 0x1f)
+// names the segment (segmask) and its bound (maxLane). A lane whose source
+// falls past the bound reads itself; an xor may reach an earlier segment.
+int BlockScheduler::ShuffleSource(int op, int lane, int arg, int width) {
+  const int b = arg & 0x1f;
+  const int segmask = ~(width - 1) & 0x1f;  // the lane bits naming its segment
+  const int min_lane = lane & segmask;
+  const int max_lane = op == kKilnEmuShflUp ? min_lane : min_lane | (0x1f & ~segmask);
+  switch (op) {
+    case kKilnEmuShflIdx: {
+      const int j = min_lane | (b & ~segmask);
+      return j <= max_lane ? j : lane;
+    }
+    case kKilnEmuShflUp: return lane - b >= max_lane ? lane - b : lane;
+    case kKilnEmuShflDown: return lane + b <= max_lane ? lane + b : lane;
+    case kKilnEmuShflXor: return (lane ^ b) <= max_lane ? (lane ^ b) : lane;
+    default: return lane;
+  }
+}
 
 unsigned BlockScheduler::WarpLanes(int warp) const {
   const int lanes = std::min(32, thread_count_ - warp * 32);
@@ -274,20 +342,8 @@ absl::Status BlockScheduler::CompleteWarp(int warp, unsigned mask) {
   for (int l = 0; l < 32; ++l) {
     if (!(mask >> l & 1u)) continue;
     Thread& thread = threads_[ThreadOfLane(warp, l)];
-    const int segment = l & ~(thread.width - 1);
-    int source = l;
-    switch (thread.op) {
-      case kKilnEmuShflIdx: source = segment + (thread.arg & (thread.width - 1)); break;
-      case kKilnEmuShflUp: source = l - thread.arg < segment ? l : l - thread.arg; break;
-      case kKilnEmuShflDown:
-        source = l + thread.arg >= segment + thread.width ? l : l + thread.arg;
-        break;
-      case kKilnEmuShflXor:
-        source = (l ^ thread.arg) >= segment + thread.width ? l : (l ^ thread.arg);
-        break;
-      default: break;
-    }
-    if (source < 0 || source > 31 || !(mask >> source & 1u)) {
+    const int source = ShuffleSource(thread.op, l, thread.arg, thread.width);
+    if (!(mask >> source & 1u)) {
       return absl::AbortedError(absl::StrCat(
           "divergence: kernel ", kernel_.name, ", ", ThreadName(ThreadOfLane(warp, l)), ": ",
           WarpName(thread.op), " on kernel.cu line ", thread.line, " reads lane ", source,
@@ -333,9 +389,9 @@ absl::Status BlockScheduler::DeadlockError() const {
   }
   std::vector<std::string> parts;
   for (const auto& [what, ids] : groups) {
-    parts.push_back(absl::StrCat(ids.size() == 1 ? ThreadName(ids[0]) : absl::StrCat(
-                                     "threads ", ids.front(), "..", ids.back(), " (", ids.size(), ")"),
-                                 " ", what));
+    parts.push_back(absl::StrCat(
+        ids.size() == 1 ? ThreadName(ids[0]) : absl::StrCat("threads ", ThreadRanges(ids)), " ",
+        what));
   }
   return absl::AbortedError(absl::StrCat("divergence: kernel ", kernel_.name, ", block ",
                                          Dim(threads_[0].index.block_idx),

@@ -18,6 +18,11 @@
 
 namespace kiln::emulator {
 
+// Runs one launch's blocks on the calling host thread, one block at a
+// time, its threads as fibers from a per-host-thread pool. Every thread
+// ends in ThreadMain, also after a fault or a deadlock: a fault unwinds the
+// faulting thread's stack, and threads left waiting at a rendezvous are
+// unwound before RunBlock returns, so no fiber is abandoned mid-call.
 class BlockScheduler {
  public:
   BlockScheduler(const EmulatedKernel& kernel, const LaunchConfig& config, void** args);
@@ -31,7 +36,9 @@ class BlockScheduler {
   const KilnEmuThreadIndex* index() const { return &threads_[current_].index; }
   int Barrier(int op, int predicate, int line);
   uint64_t Warp(int op, unsigned mask, uint64_t value, int arg, int width, int line);
-  // Ends the launch with `status` (the fault is the running thread's).
+  // Ends the launch with `status` (the fault is the running thread's): the
+  // running thread unwinds (a C++ exception caught in ThreadMain), so the
+  // caller's temporaries are destroyed; kernel frames must not catch it.
   [[noreturn]] void Fault(absl::Status status);
   // The running thread as the race checker sees it.
   AccessSite Site(const void* pc) const;
@@ -48,6 +55,7 @@ class BlockScheduler {
     Fiber fiber;
     KilnEmuThreadIndex index{};
     State state = State::kRunnable;
+    bool started = false;  // its fiber has entered ThreadMain this block
     int line = 0;  // of the rendezvous it waits at
     int op = 0;
     unsigned mask = 0;
@@ -59,6 +67,9 @@ class BlockScheduler {
 
   static void ThreadMain(void* self);
   void Yield();
+  void UnwindWaitingThreads();
+  // The lane a shuffle of `op` by `lane` reads (PTX shfl.sync's rule).
+  static int ShuffleSource(int op, int lane, int arg, int width);
   int PickNext();
   absl::Status DeadlockError() const;
   absl::Status CompleteBarrier();
@@ -77,6 +88,7 @@ class BlockScheduler {
   int barrier_arrived_ = 0;
   Fiber scheduler_;
   int current_ = -1;
+  bool unwinding_ = false;  // resumed threads unwind instead of continuing
   uint64_t random_state_ = 0;
   absl::Status fault_;
   int64_t rendezvous_ = 0;

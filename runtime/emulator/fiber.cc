@@ -11,8 +11,15 @@
 #include "absl/strings/str_cat.h"
 
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/common_interface_defs.h>
 #define KILN_FIBER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KILN_FIBER_ASAN 1
+#endif
+#endif
+#ifdef KILN_FIBER_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
 #endif
 
 #if !defined(__x86_64__)
@@ -20,6 +27,21 @@
 #endif
 
 namespace kiln::emulator {
+namespace {
+
+// A stack is reused by the next fiber started on it. Whatever poison ASan
+// left in its shadow (redzones of frames that were live when the last
+// fiber switched away for good) belongs to frames that no longer exist:
+// clear it, or the new fiber's first accesses there are false reports.
+void ForgetStackPoison(const FiberStack& stack) {
+#ifdef KILN_FIBER_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(stack.base(), stack.size());
+#else
+  (void)stack;
+#endif
+}
+
+}  // namespace
 
 #if defined(__x86_64__)
 
@@ -77,6 +99,7 @@ void Fiber::Start(const FiberStack& stack, void (*entry)(void*), void* arg) {
   // then rbp, rbx (arg), r12 (entry), r13, r14, r15, and the MXCSR / x87
   // control word slot. After `ret` the stack pointer is the aligned top,
   // so the trampoline's call gives entry a correctly aligned frame.
+  ForgetStackPoison(stack);
   auto top = reinterpret_cast<uintptr_t>(stack.base() + stack.size()) & ~uintptr_t{15};
   auto* frame = reinterpret_cast<uint64_t*>(top) - 8;
   uint32_t control[2] = {0x1F80u, 0x037Fu};  // default MXCSR, x87 control word
@@ -104,6 +127,7 @@ struct FiberState {
 };
 
 void Fiber::Start(const FiberStack& stack, void (*entry)(void*), void* arg) {
+  ForgetStackPoison(stack);
   getcontext(&state_->context);
   state_->context.uc_stack.ss_sp = stack.base();
   state_->context.uc_stack.ss_size = stack.size();

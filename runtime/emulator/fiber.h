@@ -52,7 +52,8 @@ class Fiber {
   Fiber& operator=(const Fiber&) = delete;
 
   // Prepares this fiber to run entry(arg) on `stack` at its next SwitchTo.
-  // `entry` must never return: it ends by switching away for good.
+  // `entry` must never return: it ends by switching away for good. The
+  // stack may have served an earlier fiber; ASan builds clear its poison.
   void Start(const FiberStack& stack, void (*entry)(void*), void* arg);
 
   // Saves the running context into `this` and resumes `to`. Returns when

@@ -11,7 +11,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
 #include <string>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -92,6 +96,36 @@ std::string ShellQuote(const std::string& s) {
   return out + "'";
 }
 
+// What `<cxx> --version` prints, asked once per compiler per process: the
+// cache key must change when the compiler behind a name is upgraded, or a
+// module built by the old one would be loaded as the new one's.
+std::string CompilerVersion(const std::string& cxx) {
+  static std::mutex mutex;
+  static std::map<std::string, std::string>* versions = new std::map<std::string, std::string>();
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = versions->find(cxx);
+  if (it == versions->end()) {
+    auto [status, output] = RunCommand(cxx + " --version");
+    it = versions->emplace(cxx, absl::StrCat(status, "\n", output)).first;
+  }
+  return it->second;
+}
+
+// Removes a build directory however CompileModule leaves.
+class RemoveDirectoryOnExit {
+ public:
+  explicit RemoveDirectoryOnExit(std::string path) : path_(std::move(path)) {}
+  ~RemoveDirectoryOnExit() {
+    std::error_code ignored;  // a leftover directory is harmless; nothing to report to
+    std::filesystem::remove_all(path_, ignored);
+  }
+  RemoveDirectoryOnExit(const RemoveDirectoryOnExit&) = delete;
+  RemoveDirectoryOnExit& operator=(const RemoveDirectoryOnExit&) = delete;
+
+ private:
+  std::string path_;
+};
+
 // The first `max_lines` lines of the compiler's messages.
 std::string FirstLines(const std::string& text, int max_lines) {
   std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
@@ -109,6 +143,7 @@ absl::Status CompileModule(absl::string_view cuda_source, const std::vector<std:
   if (mkdtemp(tmp.data()) == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat("cannot create a build directory in ", cache));
   }
+  const RemoveDirectoryOnExit remove_build_directory(tmp);
   std::string wrapper = "#include \"kernel.cu\"\n";
   for (const std::string& name : names) absl::StrAppend(&wrapper, "KILN_EMU_EXPORT(", name, ")\n");
   KILN_RETURN_IF_ERROR(WriteFile(tmp + "/prelude.h", kKernelPreludeText));
@@ -121,7 +156,6 @@ absl::Status CompileModule(absl::string_view cuda_source, const std::vector<std:
                    " -shared -Wl,-z,defs -o module.so module.o -lm");
   auto [status, output] = RunCommand(command);
   if (status != 0) {
-    RunCommand("rm -rf " + ShellQuote(tmp));
     if (status == -1 || (WIFEXITED(status) && WEXITSTATUS(status) == 127)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "the CUDA emulator needs a host C++ compiler (", cxx,
@@ -132,10 +166,8 @@ absl::Status CompileModule(absl::string_view cuda_source, const std::vector<std:
   }
   std::rename((tmp + "/kernel.cu").c_str(), (so_path.substr(0, so_path.size() - 3) + ".cu").c_str());
   if (std::rename((tmp + "/module.so").c_str(), so_path.c_str()) != 0) {
-    RunCommand("rm -rf " + ShellQuote(tmp));
     return absl::FailedPreconditionError(absl::StrCat("cannot move the module into ", so_path));
   }
-  RunCommand("rm -rf " + ShellQuote(tmp));
   return absl::OkStatus();
 }
 
@@ -235,9 +267,11 @@ absl::StatusOr<std::shared_ptr<KernelModule>> KernelModule::Compile(absl::string
   }
   const std::string cache = CacheDirectory();
   KILN_RETURN_IF_ERROR(MakeDirectories(cache));
-  const std::string key = Sha256Hex(absl::StrCat(kKernelPreludeText, absl::string_view("\0", 1),
-                                                 kCompileFlags, Compiler(),
-                                                 absl::string_view("\0", 1), cuda_source));
+  const std::string cxx = Compiler();
+  const absl::string_view nul("\0", 1);
+  const std::string key =
+      Sha256Hex(absl::StrCat(kKernelPreludeText, nul, kCompileFlags, cxx, nul,
+                             CompilerVersion(cxx), nul, cuda_source));
   const std::string so_path = absl::StrCat(cache, "/", key, ".so");
   struct stat info;
   if (stat(so_path.c_str(), &info) != 0) {

@@ -8,8 +8,9 @@
 // function it defines. Compiling happens at run time, not at build time,
 // because the texts are what codegen renders for an engine or a test case
 // (hundreds of variants, and any engine a user brings); each compiled
-// module is cached under its SHA-256 (source, prelude, compiler flags), so
-// a text is compiled once per cache.
+// module is cached under its SHA-256 (source, prelude, compiler flags,
+// compiler command and what its --version prints), so a text is compiled
+// once per cache and compiler.
 //
 // Compiler: $KILN_EMULATOR_CXX, else g++ (GCC: the module relies on its
 // -fsanitize=thread instrumentation ABI). Cache: $KILN_EMULATOR_CACHE, else

@@ -4,11 +4,12 @@
 // Two accesses to one byte race when they come from different threads of
 // the block, at least one writes, and nothing orders them: no
 // __syncthreads* between them (the block's epoch is the same), and, for
-// two lanes of one warp, no __syncwarp either (the
-// warp's epoch is the same; only a whole-warp __syncwarp advances it, as
-// CUDA orders memory for no other collective). Atomics and explicit PTX
-// loads are not
-// recorded. A read of a byte no thread of the block has written is
+// two lanes of one warp, no __syncwarp either (the warp's epoch is the
+// same; only a whole-warp __syncwarp advances it, as CUDA orders memory
+// for no other collective). Every read since the last write counts, not
+// only the latest: a thread may write a byte it read itself while another
+// thread's read of it is still unordered. Atomics and explicit PTX loads
+// are not recorded. A read of a byte no thread of the block has written is
 // reported too: shared memory starts each block with whatever the last one
 // left, which no kernel may depend on.
 //
@@ -58,16 +59,34 @@ class SharedRegionChecker {
                                        const AccessSite& site);
 
  private:
+  static constexpr int kNoThread = -1;
+  // A byte's history: the last write, and enough of the reads since it to
+  // decide whether a write from any thread races with one of them. All the
+  // recorded reads share one block epoch (a read in a later epoch starts
+  // the record over: every earlier read is ordered before it and before
+  // anything after it).
+  //   - Once the reads span two warps, every other write in the epoch
+  //     races with a read from a warp other than its own.
+  //   - Otherwise all reads come from one warp, and a write from that warp
+  //     races only with a read by another thread since the warp's last
+  //     whole-warp __syncwarp. Warp epochs only grow, so the latest read
+  //     by a thread other than the writer decides; the writer is either
+  //     not the latest reader (then the latest read decides) or it is
+  //     (then the latest read by any other thread does).
   struct Cell {
     uint32_t generation = 0;  // the block this cell's state belongs to
     bool written = false;
     bool has_writer = false;
+    bool reads_span_warps = false;
     AccessSite writer;
-    int reader = -1;          // thread, -1 none, -2 several
-    int reader_warp = -1;     // the readers' warp, -1 when they span warps
-    AccessSite read;          // the latest reader's site
+    AccessSite latest_read{kNoThread};        // kNoThread: no read since the write
+    AccessSite other_thread_read{kNoThread};  // latest by a thread other than latest_read's
+    AccessSite other_warp_read{kNoThread};    // latest by a warp other than latest_read's
   };
-  static bool Ordered(const AccessSite& earlier, const AccessSite& now, int earlier_warp);
+  static bool Ordered(const AccessSite& earlier, const AccessSite& now);
+  // A recorded read that races with a write from `site`, if any.
+  static const AccessSite* RacingRead(const Cell& cell, const AccessSite& site);
+  static void RecordRead(Cell& cell, const AccessSite& site);
 
   uintptr_t begin_ = 0;
   size_t bytes_ = 0;
