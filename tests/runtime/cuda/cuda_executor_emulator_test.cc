@@ -8,7 +8,8 @@
 // reference GEMM. Kernels are compiled for sm_90 with the H100 preset (the
 // bundle's NVRTC compile checks the text, the emulator runs it).
 //
-// CI runs a subset of families; KILN_EMULATOR_FULL=1 runs all of them.
+// CI compares every family with Transformers and runs the scenario on a
+// subset; KILN_EMULATOR_FULL=1 runs the scenario on all of them.
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -25,7 +26,7 @@ namespace {
 
 using testing::ExecutorCase;
 
-std::vector<ExecutorCase> Cases() {
+std::vector<ExecutorCase> ScenarioCases() {
   const char* full = std::getenv("KILN_EMULATOR_FULL");
   if (full != nullptr && std::string(full) == "1") return testing::AllExecutorCases();
   return {{"llama3", DType::kF32}, {"llama3", DType::kBF16}, {"gemma", DType::kBF16},
@@ -41,20 +42,27 @@ const testing::DeviceOptions kEmulator = [] {
   return options;
 };
 
+std::string Name(const ::testing::TestParamInfo<ExecutorCase>& info) {
+  return testing::CaseName(info.param);
+}
+
 class CudaExecutorEmulatorTest : public ::testing::TestWithParam<ExecutorCase> {};
 
-TEST_P(CudaExecutorEmulatorTest, MatchesReferenceTwinAndEagerLaunches) {
+TEST_P(CudaExecutorEmulatorTest, MatchesReferenceAndEagerLaunches) {
   testing::CheckScenario(GetParam(), codegen::H100Target(), kEmulator);
 }
 
-TEST_P(CudaExecutorEmulatorTest, TinyHfFixturesMatchTransformers) {
+INSTANTIATE_TEST_SUITE_P(Families, CudaExecutorEmulatorTest, ::testing::ValuesIn(ScenarioCases()),
+                         Name);
+
+class CudaHfParityEmulatorTest : public ::testing::TestWithParam<ExecutorCase> {};
+
+TEST_P(CudaHfParityEmulatorTest, TinyHfFixturesMatchTransformers) {
   testing::CheckHfParity(GetParam(), codegen::H100Target(), kEmulator);
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, CudaExecutorEmulatorTest, ::testing::ValuesIn(Cases()),
-                         [](const ::testing::TestParamInfo<ExecutorCase>& info) {
-                           return testing::CaseName(info.param);
-                         });
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaHfParityEmulatorTest,
+                         ::testing::ValuesIn(testing::AllExecutorCases()), Name);
 
 }  // namespace
 }  // namespace kiln

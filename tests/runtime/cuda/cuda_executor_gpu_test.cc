@@ -1,6 +1,6 @@
 // The CUDA executor on a GPU: executor_checks.h's end-to-end checks (every
-// plan test model family in f32 and bf16 against the reference executor,
-// the CPU twin and eager launches; the tiny HF fixtures against
+// plan test model family in f32 and bf16 against the reference executor
+// and eager launches; the tiny HF fixtures against
 // Transformers) on the CUDA runtime, with kernels compiled for the device's
 // architecture and its GpuTarget preset (sm_80: A100, sm_90: H100/H200).
 // The same checks run in CI on the CUDA emulator
@@ -48,7 +48,7 @@ class CudaExecutorGpuTest : public ::testing::TestWithParam<ExecutorCase> {
 
 const testing::DeviceOptions kGpu = [] { return CudaExecutorOptions{}; };
 
-TEST_P(CudaExecutorGpuTest, MatchesReferenceTwinAndEagerLaunches) {
+TEST_P(CudaExecutorGpuTest, MatchesReferenceAndEagerLaunches) {
   testing::CheckScenario(GetParam(), preset_, kGpu);
 }
 

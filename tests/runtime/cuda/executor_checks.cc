@@ -9,13 +9,14 @@
 #include "absl/strings/str_cat.h"
 #include "codegen/plan/compile_kernels.h"
 #include "codegen/plan/kernel_bundle.h"
-#include "codegen/sampling/sampling_host.h"
+#include "runtime/generate/device_sampling.h"
+#include "runtime/generate/generation_config.h"
+#include "runtime/generate/sampler.h"
 #include "gtest/gtest.h"
 #include "runtime/session/plan_session.h"
 #include "tests/runtime/cuda/plan_scenario.h"
 #include "tests/support/error_metrics.h"
 #include "tests/support/hf_fixture.h"
-#include "tests/support/plan_host_executor.h"
 
 namespace kiln::testing {
 namespace {
@@ -68,7 +69,9 @@ void CheckScenario(const ExecutorCase& c, const codegen::GpuTarget& target,
   ExpectTokensAreArgmax(*steps, vocab);
 
   // The on-device sampler on the last step's logits (still on the device):
-  // greedy is the argmax kernel's token, sampling is the twin's draw.
+  // greedy is the argmax kernel's token, sampling is SampleToken's draw
+  // (the kernel's sums are block trees, so a draw within a few ulps of a
+  // threshold could differ: sampling_cuda.h; random logits never are).
   const ScenarioStep& last = steps->back();
   const LaunchPlan* last_plan = nullptr;
   for (const LaunchPlan& p : model->plans) {
@@ -79,31 +82,22 @@ void CheckScenario(const ExecutorCase& c, const codegen::GpuTarget& target,
   absl::StatusOr<int32_t> greedy = (*gpu)->SampleRow(last.function, 0, params);
   ASSERT_TRUE(greedy.ok()) << greedy.status();
   EXPECT_EQ(*greedy, last.next_tokens[0]);
-  params = {.temperature = 0.9, .top_p = 0.95, .min_p = 0.01, .seed = 11, .top_k = 40, .greedy = 0};
-  for (uint64_t counter = 0; counter < 8; ++counter) {
-    params.counter = counter;
-    absl::StatusOr<int32_t> drawn = (*gpu)->SampleRow(last.function, 0, params);
+  GenerationConfig config;
+  config.do_sample = true;
+  config.temperature = 0.9;
+  config.top_p = 0.95;
+  config.min_p = 0.01;
+  config.top_k = 40;
+  config.seed = 11;
+  for (uint64_t step = 0; step < 8; ++step) {
+    absl::StatusOr<int32_t> drawn =
+        (*gpu)->SampleRow(last.function, 0, DeviceSampleParams(config, step));
     ASSERT_TRUE(drawn.ok()) << drawn.status();
-    const codegen::sampling::SampleResult twin_draw = codegen::sampling::SampleRowTwin(
-        std::span<const float>(last.got.data(), static_cast<size_t>(vocab)), params,
-        last_plan->sampler.threads);
-    EXPECT_EQ(*drawn, twin_draw.token) << "draw " << counter;
+    absl::StatusOr<int32_t> reference = SampleToken(
+        std::span<const float>(last.got.data(), static_cast<size_t>(vocab)), config, {}, step);
+    ASSERT_TRUE(reference.ok()) << reference.status();
+    EXPECT_EQ(*drawn, *reference) << "draw " << step;
   }
-
-  // The CPU twin of the same plans.
-  absl::StatusOr<std::unique_ptr<HostPlanExecutor>> host =
-      HostPlanExecutor::Create(model->module, model->weights, model->layout, model->plans);
-  ASSERT_TRUE(host.ok()) << host.status();
-  absl::StatusOr<std::vector<ScenarioStep>> twin = RunScenario(*model, **host);
-  ASSERT_TRUE(twin.ok()) << twin.status();
-  double vs_twin = 0;
-  for (size_t s = 0; s < steps->size(); ++s) {
-    for (size_t i = 0; i < (*steps)[s].got.size(); ++i) {
-      vs_twin = MaxKeepingNan(vs_twin,
-                                       std::fabs(double{(*steps)[s].got[i]} - (*twin)[s].got[i]));
-    }
-  }
-  EXPECT_LE(vs_twin, tolerance);
 
   // Graph replay == eager launches, with cuBLASLt for every GEMM on both.
   CudaExecutorOptions graphs = device(), eager = device();
@@ -122,8 +116,7 @@ void CheckScenario(const ExecutorCase& c, const codegen::GpuTarget& target,
   for (size_t s = 0; s < a->size(); ++s) {
     EXPECT_EQ((*a)[s].got, (*b)[s].got) << (*a)[s].function << ": graph replay != eager";
   }
-  std::printf("  max |device - reference| %.3g, |device - cpu twin| %.3g\n", vs_reference,
-              vs_twin);
+  std::printf("  max |device - reference| %.3g\n", vs_reference);
 }
 
 

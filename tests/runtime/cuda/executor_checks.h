@@ -5,11 +5,10 @@
 //     scenario (batch-2 prefill and decode, then batch-1 chunked prefill and
 //     decode on the same caches), compared at every step with the reference
 //     executor (f32 atol 1e-4: GEMMs sum in their own order; bf16/f16 atol
-//     0.12, TESTING.md's tiny-model bound), with the CPU twin of the same
-//     plans (HostPlanExecutor, same bounds), and with itself launched
-//     eagerly instead of from graphs (bit for bit). The argmax kernel's
-//     tokens must be the argmax of the returned logits, and the on-device
-//     sampler must draw what its twin draws from those logits.
+//     0.12, TESTING.md's tiny-model bound) and with itself launched eagerly
+//     instead of from graphs (bit for bit). The argmax kernel's tokens must
+//     be the argmax of the returned logits, and the on-device sampler must
+//     draw what runtime/generate's SampleToken draws from those logits.
 //   - CheckHfParity: the tiny HF fixtures through PlanSession against
 //     Transformers' logits and greedy tokens (plan_hf_parity_test's bound).
 // Failures are gtest expectations in the calling test.

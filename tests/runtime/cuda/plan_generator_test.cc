@@ -1,5 +1,6 @@
 // The generate loop (runtime/generate/generator.h) on launch-plan sessions
-// (PlanSession over the CPU twin of the plans: what a GPU engine runs)
+// (PlanSession over the plans on the CUDA executor, run by the CUDA
+// emulator: what a GPU engine runs)
 // against the same loop on the reference executor: greedy and seeded
 // sampling give the same tokens, a second turn continues the context, a
 // reset starts over, and batches (left-padded rows in batch-2 buckets on
@@ -7,7 +8,7 @@
 #include <memory>
 
 #include "gtest/gtest.h"
-#include "tests/support/plan_host_executor.h"
+#include "tests/runtime/cuda/emulated_executor.h"
 #include "runtime/session/plan_session.h"
 #include "runtime/generate/generator.h"
 #include "runtime/tokenizer/load.h"
@@ -29,8 +30,8 @@ class PlanGeneratorTest : public ::testing::Test {
         tokenizer::LoadTokenizer("tests/fixtures/tokenizers/bytes256/tokenizer.json");
     ASSERT_TRUE(tok.ok()) << tok.status();
     tokenizer_ = *std::move(tok);
-    absl::StatusOr<std::unique_ptr<HostPlanExecutor>> host =
-        HostPlanExecutor::Create(model_->module, model_->weights, model_->layout, model_->plans);
+    absl::StatusOr<std::unique_ptr<CudaExecutor>> host = testing::CreateEmulatedExecutor(
+        model_->module, model_->weights, model_->layout, model_->plans, codegen::H100Target());
     ASSERT_TRUE(host.ok()) << host.status();
     host_ = *std::move(host);
     absl::StatusOr<ReferenceExecutor> ref =
@@ -64,7 +65,7 @@ class PlanGeneratorTest : public ::testing::Test {
 
   std::unique_ptr<testing::CompiledPlanModel> model_;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
-  std::unique_ptr<HostPlanExecutor> host_;
+  std::unique_ptr<CudaExecutor> host_;  // the plans' executor, on the emulator
   std::unique_ptr<ReferenceExecutor> reference_;
 };
 

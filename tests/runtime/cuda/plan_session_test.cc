@@ -1,4 +1,5 @@
-// PlanSession on the CPU twin of the launch plans against ReferenceSession
+// PlanSession on the launch plans (the CUDA executor on the CUDA emulator,
+// emulated_executor.h) against ReferenceSession
 // on the reference executor, with the same buckets: a prompt longer than
 // the largest bucket (chunked, the last chunk right-padded), greedy decode
 // through the device-side argmax, a rewind and a second turn, and the
@@ -12,7 +13,7 @@
 #include "models/config_reader.h"
 #include "models/registry.h"
 #include "passes/pipeline.h"
-#include "tests/support/plan_host_executor.h"
+#include "tests/runtime/cuda/emulated_executor.h"
 #include "codegen/plan/build_launch_plan.h"
 #include "runtime/generate/device_sampling.h"
 #include "runtime/generate/sampler.h"
@@ -48,8 +49,8 @@ class PlanSessionTest : public ::testing::Test {
       ASSERT_TRUE(plan.ok()) << plan.status();
       plans.push_back(*std::move(plan));
     }
-    absl::StatusOr<std::unique_ptr<HostPlanExecutor>> host =
-        HostPlanExecutor::Create(module_, weights_, *layout, plans);
+    absl::StatusOr<std::unique_ptr<CudaExecutor>> host = testing::CreateEmulatedExecutor(
+        module_, weights_, *layout, plans, codegen::H100Target());
     ASSERT_TRUE(host.ok()) << host.status();
     host_ = *std::move(host);
     absl::StatusOr<ReferenceExecutor> ref = ReferenceExecutor::Create(module_, weights_);
@@ -78,7 +79,7 @@ class PlanSessionTest : public ::testing::Test {
 
   Module module_;
   WeightMap weights_;
-  std::unique_ptr<HostPlanExecutor> host_;
+  std::unique_ptr<CudaExecutor> host_;  // the plans' executor, on the emulator
   std::unique_ptr<ReferenceExecutor> reference_;
 };
 
