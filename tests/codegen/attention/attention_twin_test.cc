@@ -23,8 +23,8 @@
 #include "gtest/gtest.h"
 #include "ir/builder.h"
 #include "runtime/reference/executor.h"
+#include "tests/codegen/attention/attention_reference.h"
 #include "tests/codegen/attention/attention_test_support.h"
-#include "tests/support/one_op.h"
 
 namespace kiln::codegen::attention::testing {
 namespace {
@@ -73,31 +73,6 @@ void ExpectClose(const std::string& kernel, const std::vector<float>& got,
     Record(kernel, dtype, ratio);
     EXPECT_LE(ratio, 1.0) << kernel;
   }
-}
-
-HostTensor Tensor(DType dtype, std::vector<int64_t> shape, std::vector<float> values) {
-  return HostTensor::FromFloats(dtype, std::move(shape), std::move(values));
-}
-
-HostTensor Positions(int64_t batch, int64_t seq, const std::vector<int32_t>& pos) {
-  return HostTensor::FromInts(DType::kI32, {batch, seq},
-                              std::vector<int64_t>(pos.begin(), pos.end()));
-}
-
-absl::StatusOr<HostTensor> RunReference(Op op, std::vector<HostTensor> inputs, Attrs attrs) {
-  return ::kiln::testing::RunOneOp(op, std::move(inputs), std::move(attrs));
-}
-
-absl::StatusOr<HostTensor> ReferenceAttention(const Problem& p) {
-  const AttentionShape& sh = p.shape;
-  Attrs attrs = {{"scale", static_cast<double>(p.scale)}};
-  if (p.window > 0) attrs["window"] = p.window;
-  return RunReference(Op::kAttention,
-                      {Tensor(sh.dtype, {p.batch, p.seq, sh.heads, sh.head_dim}, p.q),
-                       Tensor(sh.dtype, {p.batch, p.capacity, sh.kv_heads, sh.head_dim}, p.k_cache),
-                       Tensor(sh.dtype, {p.batch, p.capacity, sh.kv_heads, sh.head_dim}, p.v_cache),
-                       Positions(p.batch, p.seq, p.pos)},
-                      attrs);
 }
 
 // An attention case: shape and problem layout, without the dtype.
@@ -227,44 +202,16 @@ TEST(AttentionTwinTest, RopeKvWriteEqualsRopeAndCacheWritesExactly) {
         const std::vector<float> table =
             RopeCosSinTable(RopeInverseFrequencies(rope, head_dim), p.capacity, dtype);
         std::vector<float> k_cache = p.k_cache, v_cache = p.v_cache;
-        const TwinOutput q_out = RopeKvWriteTwin(shape,
-                                                 {.batch = 2,
-                                                  .seq = 7,
-                                                  .capacity = p.capacity,
-                                                  .q = p.q,
-                                                  .k = k_new,
-                                                  .v = v_new,
-                                                  .pos = p.pos,
-                                                  .cos_sin = table},
-                                                 k_cache, v_cache);
+        const RopeKvInputs in{.batch = 2, .seq = 7, .capacity = p.capacity, .q = p.q,
+                              .k = k_new, .v = v_new, .pos = p.pos, .cos_sin = table};
+        const TwinOutput q_out = RopeKvWriteTwin(shape, in, k_cache, v_cache);
         EXPECT_FALSE(q_out.fault);
-
-        Attrs attrs = {{"theta", static_cast<double>(rope.theta)},
-                       {"scaling", rope.scaling},
-                       {"factor", static_cast<double>(rope.factor)},
-                       {"low_freq_factor", static_cast<double>(rope.low_freq_factor)},
-                       {"high_freq_factor", static_cast<double>(rope.high_freq_factor)},
-                       {"original_max_position", rope.original_max_position}};
-        absl::StatusOr<HostTensor> q_want = RunReference(
-            Op::kRope, {Tensor(dtype, {2, 7, 8, head_dim}, p.q), Positions(2, 7, p.pos)}, attrs);
-        absl::StatusOr<HostTensor> k_rot = RunReference(
-            Op::kRope, {Tensor(dtype, {2, 7, 2, head_dim}, k_new), Positions(2, 7, p.pos)}, attrs);
-        ASSERT_TRUE(q_want.ok() && k_rot.ok()) << q_want.status() << k_rot.status();
-        const std::vector<int64_t> cache_shape = {2, p.capacity, 2, head_dim};
-        absl::StatusOr<HostTensor> k_want = RunReference(
-            Op::kKvCacheWrite,
-            {Tensor(dtype, cache_shape, p.k_cache), *k_rot, Positions(2, 7, p.pos)}, {});
-        absl::StatusOr<HostTensor> v_want =
-            RunReference(Op::kKvCacheWrite,
-                         {Tensor(dtype, cache_shape, p.v_cache),
-                          Tensor(dtype, {2, 7, 2, head_dim}, v_new), Positions(2, 7, p.pos)},
-                         {});
-        ASSERT_TRUE(k_want.ok() && v_want.ok()) << k_want.status() << v_want.status();
+        absl::StatusOr<RopeKvResult> want = ReferenceRopeKvWrite(shape, rope, in, p.k_cache, p.v_cache);
+        ASSERT_TRUE(want.ok()) << want.status();
         int64_t mismatches = 0;
-        for (size_t i = 0; i < q_out.out.size(); ++i)
-          mismatches += q_out.out[i] != q_want->floats[i];
-        for (size_t i = 0; i < k_cache.size(); ++i) mismatches += k_cache[i] != k_want->floats[i];
-        for (size_t i = 0; i < v_cache.size(); ++i) mismatches += v_cache[i] != v_want->floats[i];
+        for (size_t i = 0; i < q_out.out.size(); ++i) mismatches += q_out.out[i] != want->q[i];
+        for (size_t i = 0; i < k_cache.size(); ++i) mismatches += k_cache[i] != want->k_cache[i];
+        for (size_t i = 0; i < v_cache.size(); ++i) mismatches += v_cache[i] != want->v_cache[i];
         Record("rope_kv_write (diffs)", dtype, static_cast<double>(mismatches));
         EXPECT_EQ(mismatches, 0);
       }
