@@ -49,7 +49,7 @@ void CheckScenario(const ExecutorCase& c, const codegen::GpuTarget& target,
   ASSERT_TRUE(model.ok()) << model.status();
   absl::StatusOr<KernelBundle> bundle = CompileKernelBundle(model->plans, *info, KernelCacheDir());
   ASSERT_TRUE(bundle.ok()) << bundle.status();
-  const double tolerance = c.dtype == DType::kF32 ? 1e-4 : 0.12;
+  const double tolerance = c.dtype == DType::kF32 ? 1e-4 : 0.12;  // f16 and bf16 alike
   const int64_t vocab = model->plans.front().vocab;
 
   // Graphs with the GEMV-or-cuBLASLt choice made by timing.
@@ -156,7 +156,7 @@ void CheckHfParity(const ExecutorCase& c, const codegen::GpuTarget& info,
 std::vector<ExecutorCase> AllExecutorCases() {
   std::vector<ExecutorCase> out;
   for (const char* family : {"llama3", "llama2", "mistral", "gemma", "opt", "opt350"}) {
-    for (DType dtype : {DType::kF32, DType::kBF16}) out.push_back({family, dtype});
+    for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) out.push_back({family, dtype});
   }
   return out;
 }

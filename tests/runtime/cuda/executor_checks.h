@@ -29,7 +29,7 @@ struct ExecutorCase {
   std::string family;  // a plan test model / HF fixture family
   DType dtype;
 };
-// Every family in f32 and bf16.
+// Every family in f32, bf16 and f16.
 std::vector<ExecutorCase> AllExecutorCases();
 std::string CaseName(const ExecutorCase& c);
 
