@@ -1,6 +1,7 @@
-// The counter-based uniform draw every sampler uses (the CPU sampler, the
-// GPU sampling kernel and its twin): stateless, so a request replays the
-// same tokens on any backend and a kernel needs no RNG state.
+// The counter-based uniform draw every sampler uses (the CPU sampler, and
+// the GPU sampling kernel, which computes it the same way): stateless, so a
+// request replays the same tokens on any backend and a kernel needs no RNG
+// state.
 #ifndef KILN_BASE_COUNTER_RNG_H_
 #define KILN_BASE_COUNTER_RNG_H_
 

@@ -1,5 +1,5 @@
 // The helpers generated host kernels (codegen/render_host.cc) call: the
-// host twins of the CUDA prelude's (codegen/render_cuda.cc). Conversions
+// host counterparts of the CUDA prelude's (codegen/render_cuda.cc). Conversions
 // are base/half.h's round-to-nearest-even ones, which are what PTX's
 // cvt.rn instructions compute; the math functions are the ones the
 // reference executor calls; the block reductions replay the CUDA

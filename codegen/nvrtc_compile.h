@@ -15,7 +15,8 @@
 namespace kiln::codegen {
 
 // The NVRTC options Kiln uses for `info` (cubin compile). --fmad=false keeps
-// a*b+c uncontracted, which the host twin relies on (see render_cuda.cc).
+// a*b+c uncontracted, which the host renderings and the CUDA emulator rely
+// on (see render_cuda.cc).
 std::vector<std::string> NvrtcOptions(const GpuTarget& info);
 
 // "13.0": the linked NVRTC's version; part of the cache key.

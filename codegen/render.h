@@ -1,5 +1,5 @@
 // Renderings of a kernel description (codegen/kernel_desc.h): CUDA C++ for
-// NVRTC and host C++ for the CPU twin. Both emit the same statements in the
+// NVRTC and host C++ (the tests' host rendering). Both emit the same statements in the
 // same order from one shared statement renderer (render_common.h); they
 // differ only in how the per-row loops and the block reductions are
 // written, and the host mirrors the CUDA reduction tree exactly.

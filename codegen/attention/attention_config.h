@@ -2,8 +2,8 @@
 // sizes chosen for it from a GpuTarget (so an H100's choices are testable
 // on a CPU).
 //
-// The four kernels (codegen/attention/attention_cuda.h) and their CPU twins
-// (attention_host.h) share these types. Everything that varies per model
+// The four kernels (codegen/attention/attention_cuda.h), the CUDA executor
+// and the tests share these types. Everything that varies per model
 // (head_dim, head counts, dtype) and per GPU (tiles) is a compile-time
 // constant of the generated source; everything that varies per step
 // (batch, sequence length, cache capacity, scale, window, split count) is a

@@ -54,8 +54,7 @@ __device__ __forceinline__ float4 kiln_load4(const unsigned short* p) {
 }
 )";
 
-// The tile loop of both attention kernels (see attention_host.cc's
-// RunTiles, its line-by-line twin). For the block's rows, with row r seeing
+// The tile loop of both attention kernels. For the block's rows, with row r seeing
 // cache slots [row_lo, row_hi] (its causal/window range cut to this
 // block's [lo, hi)), over tiles of kBlockN keys starting at the multiple of
 // kBlockN below lo:

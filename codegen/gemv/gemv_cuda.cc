@@ -78,8 +78,7 @@ __device__ __forceinline__ void $NAME(const kiln_io_t* p, float (&v)[kVec]) {
 }
 )cuda";
 
-// The kernel (see gemv_cuda.h for the contract and gemv_host.cc's
-// GemvTwin for its line-by-line twin). Plan:
+// The kernel (see gemv_cuda.h for the contract). Plan:
 //   1. with kXInShared, the block widens x[rows, K] into shared memory;
 //   2. warp w of block b owns columns j0 .. j0 + kColsPerWarp - 1,
 //      j0 = (b * kWarps + w) * kColsPerWarp; columns past n load row n - 1

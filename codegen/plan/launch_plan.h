@@ -1,9 +1,10 @@
 // The launch plan of one compiled step function on the CUDA backend: the
 // kernels and GEMMs that compute it, in launch order, with every operand
 // placed in the engine's device arena. The GPU executor replays it (and
-// captures it into a CUDA graph); the tests' host plan executor
-// (tests/support/plan_host_executor.h) runs the very same plan on the CPU with each
-// kernel's CPU twin, which is how CI tests the plan without a GPU.
+// captures it into a CUDA graph). On the CUDA emulator's device
+// (runtime/emulator/emulated_device.h) the same executor runs the very same
+// plan on the CPU, every kernel's own CUDA source included, which is how
+// CI tests the plan without a GPU.
 //
 // How a bucket function becomes steps:
 //   - row-wise fusion groups and unfused row ops -> the generated kernels of

@@ -29,9 +29,15 @@ __device__ __forceinline__ float kiln_load(const unsigned short* row, int j) {
 }
 )";
 
-// Scalar helpers: the twins of sampling_host.cc's LogitKey, LogitFromKey,
-// SampleUniform and SampleExp, operation for operation (all IEEE-754
-// double operations, no contraction: --fmad=false and explicit fma).
+// Scalar helpers (all IEEE-754 double operations, no contraction:
+// --fmad=false and explicit fma): the order key of a logit (an unsigned
+// integer that compares as the floats do; -0 and +0 share one), its
+// inverse, CounterUniform of runtime/generate/sampler.h (SplitMix64 of
+// SplitMix64(seed) ^ counter, top 53 bits times 2^-53), and e^d for d <= 0:
+// d = k ln2 + r with |r| <= ln2/2 (Cody-Waite split of ln2), e^r by its
+// degree-13 Taylor polynomial in Horner form (truncation error < 2^-60
+// relative), times 2^k in one or two exact-power multiplications; e^0 == 1
+// exactly and d <= -746 gives 0.
 constexpr char kScalars[] = R"(
 constexpr int kWarps = kThreads / 32;
 constexpr unsigned kFull = 0xffffffffu;
@@ -230,9 +236,16 @@ __device__ KilnCut kiln_top_k_cut(const KilnRow& row, int k, KilnShared& sh) {
 }
 )";
 
-// top_p: eight levels of 4-bit digits (sampling_host.cc TopPCut has the
-// rule). Bucket masses are per-thread register sums (thread t's columns in
-// order), then per-bucket block sums; counts are shared atomics.
+// top_p: eight levels of 4-bit digits, most significant first. Level L sums
+// the probabilities of the cut's tokens that share the key's top 4L bits
+// found so far into 16 buckets by the next digit; walking the buckets from
+// the largest digit, `above` (the mass of every key above the bucket) plus
+// the bucket's mass first reaching top_p picks the bucket (the last
+// non-empty one when none does). After 32 bits the key is exact and the
+// ties at it are cut by count: the smallest r with above + r * p >= top_p
+// (all of them when none). Bucket masses are per-thread register sums
+// (thread t's columns in order), then per-bucket block sums; counts are
+// shared atomics.
 constexpr char kTopP[] = R"(
 __device__ KilnCut kiln_top_p_cut(const KilnRow& row, const KilnCut& in, double top_p,
                                   KilnShared& sh) {
@@ -306,7 +319,19 @@ __device__ KilnCut kiln_top_p_cut(const KilnRow& row, const KilnCut& in, double 
 }
 )";
 
-// The kernel: steps 1-7 as numbered in sampling_host.cc's RowTwin::Run.
+// The kernel, per row:
+//   1. NaN check and argmax (first index of the largest logit); greedy
+//      rows stop here;
+//   2. the largest scaled logit; an infinite one makes SampleToken's
+//      probabilities NaN (inf - inf), and its walk then returns the last
+//      token;
+//   3. top_k: the k-th largest key by an 8-bit radix select, then the index
+//      that ends the cut among its ties;
+//   4. S1 = sum of e_j over the top-k cut;
+//   5. top_p: the shortest prefix of the cut whose mass reaches top_p;
+//   6. min_p and S2 = sum of the kept probabilities;
+//   7. the draw: the first token, in index order, whose cumulative
+//      probability exceeds u.
 constexpr char kKernel[] = R"(
 extern "C" __global__ void __launch_bounds__(kThreads, 1)
 $KERNEL(const kiln_logit_t* __restrict__ logits, const KilnSampleParams* __restrict__ params,

@@ -1,9 +1,9 @@
 // The on-device sampler: one CUDA C++ translation unit per (logit dtype,
 // block size), compiled by NVRTC, that picks the next token of every batch
-// row from its logits without copying them to the host. Its CPU twin, with
-// the semantics and their one documented difference from SampleToken, is
-// sampling_host.h; the algorithm is in sampling_cuda.cc and
-// docs/CODEGEN.md "Sampling kernel".
+// row from its logits without copying them to the host. Its per-row
+// parameters, the semantics and their one documented difference from
+// SampleToken are in sampling_params.h; the algorithm is in sampling_cuda.cc
+// and docs/CODEGEN.md "Sampling kernel".
 //
 // Launch: grid (rows), block (threads), no dynamic shared memory:
 //   kernel(const T* logits,                  // [rows, vocab], T = float,

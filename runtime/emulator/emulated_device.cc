@@ -237,8 +237,10 @@ class EmulatedDevice : public gpu::DeviceApi {
     if (g < 0 || g >= static_cast<gpu::GraphId>(graphs_.size())) {
       return absl::InvalidArgumentError(absl::StrCat("no graph ", g));
     }
-    const std::vector<Operation>& graph = graphs_[g];
-    return Enqueue(s, [&graph]() -> absl::Status {
+    // By index: a graph launched while another is captured must not hold a
+    // reference into graphs_, which grows.
+    return Enqueue(s, [this, g]() -> absl::Status {
+      const std::vector<Operation>& graph = graphs_[g];
       for (size_t i = 0; i < graph.size(); ++i) {
         absl::Status status = graph[i]();
         if (!status.ok()) {

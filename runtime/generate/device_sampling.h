@@ -1,11 +1,11 @@
 // A generate request's sampling settings as the on-device sampler takes them
-// (codegen/sampling/sampling_host.h SampleParams), and whether it can.
+// (codegen/sampling/sampling_params.h SampleParams), and whether it can.
 #ifndef KILN_RUNTIME_GENERATE_DEVICE_SAMPLING_H_
 #define KILN_RUNTIME_GENERATE_DEVICE_SAMPLING_H_
 
 #include <cstdint>
 
-#include "codegen/sampling/sampling_host.h"
+#include "codegen/sampling/sampling_params.h"
 #include "runtime/generate/generation_config.h"
 
 namespace kiln {

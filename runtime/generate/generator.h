@@ -67,7 +67,7 @@ class Generator {
       int64_t batch, std::vector<SessionBucket> buckets)>;
 
   // A generator on another backend's sessions: the launch plans on a GPU or
-  // their CPU twin (runtime/session/plan_session.h). `module` is the engine's
+  // on the emulated device (runtime/session/plan_session.h). `module` is the engine's
   // (for its logits width and the buckets' batches) and must outlive the
   // generator; `buckets` are all its buckets. Without `new_batch`,
   // GenerateBatch is Unimplemented. Such a backend holds one set of caches,

@@ -1,7 +1,7 @@
-// What runs a launch plan: the GPU (runtime/cuda/cuda_executor.h) or the
-// tests' CPU twin (tests/support/plan_host_executor.h). Both own an arena
-// laid out by the same StaticLayout and keep the KV caches across runs, so
-// a session drives either the same way.
+// What runs a launch plan: the CUDA executor (runtime/cuda/cuda_executor.h)
+// on a GPU or on the CUDA emulator's device. An executor owns an arena laid
+// out by the plan's StaticLayout and keeps the KV caches across runs, so a
+// session drives any device the same way.
 #ifndef KILN_RUNTIME_SESSION_PLAN_EXECUTOR_H_
 #define KILN_RUNTIME_SESSION_PLAN_EXECUTOR_H_
 
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "codegen/sampling/sampling_host.h"
+#include "codegen/sampling/sampling_params.h"
 
 namespace kiln {
 

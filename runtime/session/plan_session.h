@@ -1,5 +1,5 @@
-// One sequence on a launch-plan backend (PlanExecutor: the GPU, or its CPU
-// twin), with ReferenceSession's contract (runtime/reference/session.h):
+// One sequence on a launch-plan backend (PlanExecutor: the CUDA executor on
+// a GPU or on the emulated device), with ReferenceSession's contract (runtime/reference/session.h):
 // each Forward appends tokens at the next cache positions, running the
 // smallest batch-1 bucket that holds the rest (right-padded; exact) or the
 // largest that fits, in chunks; Rewind forgets positions. The sequence

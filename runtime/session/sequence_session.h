@@ -1,6 +1,6 @@
 // One sequence stepped through a model on some backend: what the generate
 // loop needs from the reference executor's ReferenceSession and from the
-// launch-plan backends' PlanSession (GPU, or its CPU twin), so Generator
+// launch-plan backends' PlanSession (a GPU, or the emulated device), so Generator
 // runs on either.
 #ifndef KILN_RUNTIME_SESSION_SEQUENCE_SESSION_H_
 #define KILN_RUNTIME_SESSION_SEQUENCE_SESSION_H_

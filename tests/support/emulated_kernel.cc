@@ -115,23 +115,6 @@ absl::Status EmulatedKernelCache::CompileAll(
   return absl::OkStatus();
 }
 
-Agreement CompareWithTwin(const std::vector<float>& got, const std::vector<float>& twin) {
-  Agreement a;
-  a.compared = static_cast<int64_t>(twin.size());
-  for (size_t i = 0; i < twin.size() && i < got.size(); ++i) {
-    // Bit-identical: equal bits (so NaN == NaN and -0 != +0 as a GPU's
-    // bytes would compare).
-    uint32_t x, y;
-    std::memcpy(&x, &got[i], 4);
-    std::memcpy(&y, &twin[i], 4);
-    a.bit_identical += x == y;
-    a.max_abs_vs_twin =
-        MaxKeepingNan(a.max_abs_vs_twin, std::fabs(static_cast<double>(got[i]) - twin[i]));
-  }
-  if (got.size() != twin.size()) a.max_abs_vs_twin = NAN;
-  return a;
-}
-
 absl::Status EmulatorTally::Launch(const emulator::EmulatedKernel& kernel,
                                    const emulator::LaunchConfig& config,
                                    const std::vector<void*>& args) {
@@ -152,7 +135,42 @@ std::string EmulatorTally::Summary(absl::string_view family, int schedules) cons
                       " blocks, ", stats.rendezvous, " rendezvous); ", faults,
                       " emulator faults (race/divergence/bounds/alignment), ", mismatches,
                       " mismatches; ", bit_identical, " of ", compared,
-                      " elements bit-identical to the twin");
+                      " elements bit-identical to the reference");
+}
+
+KernelRunner EmulatedRunner(EmulatedKernelCache& cache, EmulatorTally& tally,
+                            const emulator::Schedule& schedule, size_t shared_limit_bytes) {
+  return [&cache, &tally, schedule, shared_limit_bytes](KernelJob& job) -> absl::Status {
+    std::vector<EmulatedBuffer> buffers;
+    std::vector<void*> pointers;  // nullptr for an empty buffer
+    buffers.reserve(job.buffers.size());
+    for (const std::vector<uint8_t>& b : job.buffers) {
+      buffers.push_back(b.empty() ? EmulatedBuffer::Uninitialized(16)
+                                  : EmulatedBuffer::Of(b.data(), b.size()));
+      pointers.push_back(b.empty() ? nullptr : buffers.back().ptr);
+    }
+    for (KernelCall& call : job.calls) {
+      absl::StatusOr<const emulator::EmulatedKernel*> kernel = cache.Get(call.source, call.function);
+      if (!kernel.ok()) return kernel.status();
+      emulator::LaunchConfig config;
+      config.grid = {call.grid.x, call.grid.y, call.grid.z};
+      config.block = {call.block.x, call.block.y, call.block.z};
+      config.dynamic_shared_bytes = call.dynamic_shared_bytes;
+      config.shared_limit_bytes = std::max(config.shared_limit_bytes, shared_limit_bytes);
+      config.schedule = schedule;
+      std::vector<void*> args;
+      for (KernelParam& p : call.params) {
+        args.push_back(p.buffer >= 0 ? static_cast<void*>(&pointers.at(p.buffer))
+                                     : static_cast<void*>(p.scalar.data()));
+      }
+      const absl::Status launched = tally.Launch(**kernel, config, args);
+      if (!launched.ok()) return launched;
+    }
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      if (!job.buffers[i].empty()) std::memcpy(job.buffers[i].data(), buffers[i].ptr, job.buffers[i].size());
+    }
+    return absl::OkStatus();
+  };
 }
 
 }  // namespace kiln::testing

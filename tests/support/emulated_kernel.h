@@ -1,6 +1,7 @@
 // Kernel tests in the CUDA emulator (runtime/emulator): device buffers that
 // hold values in a kernel's dtype, a per-process cache of compiled texts,
-// and the comparison counts every emulator test prints.
+// a KernelRunner (kernel_job.h) that runs jobs under one schedule, and the
+// comparison counts every emulator test prints.
 //
 // Contract:
 //   - An EmulatedBuffer owns one emulated device allocation (freed when it
@@ -33,6 +34,8 @@
 #include "base/dtype.h"
 #include "runtime/emulator/kernel_module.h"
 #include "runtime/emulator/launch.h"
+#include "tests/support/error_metrics.h"
+#include "tests/support/kernel_job.h"
 
 namespace kiln::testing {
 
@@ -81,14 +84,6 @@ class EmulatedKernelCache {
   std::map<std::string, std::shared_ptr<emulator::KernelModule>> modules_;
 };
 
-// How an emulated output compares with its twin and with the spec.
-struct Agreement {
-  int64_t compared = 0;
-  int64_t bit_identical = 0;  // with the twin
-  double max_abs_vs_twin = 0;  // NaN-keeping (error_metrics.h)
-};
-Agreement CompareWithTwin(const std::vector<float>& got, const std::vector<float>& twin);
-
 // Sums of what a family's emulator runs did, printed at the end.
 struct EmulatorTally {
   int64_t launches = 0, kernels = 0, configurations = 0;
@@ -103,6 +98,14 @@ struct EmulatorTally {
   // "<family>: K kernels x C configurations x S schedules = L launches, ..."
   std::string Summary(absl::string_view family, int schedules) const;
 };
+
+// Runs jobs in the emulator under `schedule`, with the kernels from `cache`
+// (compiled on first use) and each launch counted in `tally`; dynamic
+// shared memory up to `shared_limit_bytes` (the device's opt-in maximum,
+// as the runtime sets cudaFuncAttributeMaxDynamicSharedMemorySize). Both
+// must outlive the runner.
+KernelRunner EmulatedRunner(EmulatedKernelCache& cache, EmulatorTally& tally,
+                            const emulator::Schedule& schedule, size_t shared_limit_bytes);
 
 }  // namespace kiln::testing
 

@@ -2,6 +2,7 @@
 #ifndef KILN_TESTS_SUPPORT_ERROR_METRICS_H_
 #define KILN_TESTS_SUPPORT_ERROR_METRICS_H_
 
+#include <cstdint>
 #include <vector>
 
 namespace kiln::testing {
@@ -14,6 +15,16 @@ double Nmse(const std::vector<float>& got, const std::vector<float>& want);
 // `worst`, so a running max of differences built with it would let NaN
 // outputs pass any bound.
 inline double MaxKeepingNan(double worst, double d) { return d <= worst ? worst : d; }
+
+// How a kernel's output compares with the reference's: equal bits (NaN ==
+// NaN, -0 != +0, as a GPU's bytes compare) and the largest |got - want|,
+// NaN-keeping (NaN when the sizes differ).
+struct Agreement {
+  int64_t compared = 0;
+  int64_t bit_identical = 0;
+  double max_abs = 0;
+};
+Agreement CompareBits(const std::vector<float>& got, const std::vector<float>& want);
 
 }  // namespace kiln::testing
 

@@ -1,5 +1,5 @@
-// Device buffers and launches for the GPU kernel tests (each compares one
-// kernel with its CPU twin): allocation, typed upload and download through
+// Device buffers and launches for the GPU kernel tests that drive cudart
+// directly (row kernels, GEMV bandwidth): allocation, typed upload and download through
 // base/half.h's encodings, and a synchronous launch. Every call's
 // failure comes back as an absl::Status naming the CUDA call.
 #ifndef KILN_TESTS_SUPPORT_GPU_BUFFERS_H_

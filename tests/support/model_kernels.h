@@ -1,6 +1,6 @@
 // The kernels codegen generates for a model directory, compiled the way
 // compile-model compiles an engine, and a fixed suite of kernels at odd
-// sizes. The snapshot, the NVRTC test and the host-twin test all read these.
+// sizes. The snapshot, the NVRTC test and the host-kernel test all read these.
 #ifndef KILN_TESTS_SUPPORT_MODEL_KERNELS_H_
 #define KILN_TESTS_SUPPORT_MODEL_KERNELS_H_
 

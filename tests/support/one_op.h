@@ -1,5 +1,5 @@
-// Runs one IR op on the reference executor: the specification a kernel's
-// CPU twin is compared with.
+// Runs one IR op on the reference executor: the specification a kernel is
+// compared with.
 #ifndef KILN_TESTS_SUPPORT_ONE_OP_H_
 #define KILN_TESTS_SUPPORT_ONE_OP_H_
 

@@ -1,8 +1,7 @@
 // The reference executor's attention, rope and kv_cache_write (the spec,
-// runtime/reference/) applied to the attention tests' problems: what the
-// twin test and the emulator test compare the kernels' algorithms and
-// texts with. Kept apart from attention_test_support so the GPU test does
-// not link the reference executor.
+// runtime/reference/) applied to the attention tests' problems: what
+// attention_check.h compares the kernels with, in the emulator and on a
+// GPU.
 #ifndef KILN_TESTS_CODEGEN_ATTENTION_ATTENTION_REFERENCE_H_
 #define KILN_TESTS_CODEGEN_ATTENTION_ATTENTION_REFERENCE_H_
 

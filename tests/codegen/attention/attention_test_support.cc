@@ -11,18 +11,6 @@
 
 namespace kiln::codegen::attention::testing {
 
-AttentionInputs Problem::inputs() const {
-  return {.batch = batch,
-          .seq = seq,
-          .capacity = capacity,
-          .scale = scale,
-          .window = window,
-          .q = q,
-          .k_cache = k_cache,
-          .v_cache = v_cache,
-          .pos = pos};
-}
-
 using ::kiln::testing::NormalValues;
 
 Problem MakeProblem(Rng& rng, const ProblemSpec& spec) {

@@ -1,7 +1,6 @@
-// Random attention problems and error metrics shared by the attention twin
-// test (twins against the reference executor) and the GPU test (kernels
-// against the twins). No dependency on the reference executor, so the GPU
-// test can be bundled without it.
+// Random attention problems and error metrics shared by the attention
+// checks (attention_check.h), which run the kernels in the emulator and on
+// a GPU against the reference executor (attention_reference.h).
 //
 // Contract:
 //   - Seeds: fresh each run (std::random_device) unless KILN_TEST_SEED=<n>;
@@ -20,11 +19,11 @@
 
 #include <cstdint>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "codegen/attention/attention_config.h"
-#include "codegen/attention/attention_host.h"
 #include "tests/support/error_metrics.h"
 #include "tests/support/test_seed.h"
 
@@ -62,8 +61,20 @@ struct Problem : ProblemSpec {
   std::vector<float> k_cache;  // [batch, capacity, kv_heads, head_dim]
   std::vector<float> v_cache;
   std::vector<int32_t> pos;  // [batch, seq]
+};
 
-  AttentionInputs inputs() const;
+// The fused RoPE + KV-write kernel's inputs (attention_cuda.h): values as
+// the reference executor holds them, f32 exactly representable in the
+// dtype.
+struct RopeKvInputs {
+  int64_t batch = 1;
+  int64_t seq = 1;
+  int64_t capacity = 1;
+  std::span<const float> q;  // [batch, seq, heads, head_dim]
+  std::span<const float> k;  // [batch, seq, kv_heads, head_dim]
+  std::span<const float> v;
+  std::span<const int32_t> pos;    // [batch, seq]
+  std::span<const float> cos_sin;  // [capacity, head_dim]
 };
 
 // q ~ N(0, 1.5^2), k and v ~ N(0, 1), each rounded to the dtype; scale

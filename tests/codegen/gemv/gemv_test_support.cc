@@ -24,20 +24,6 @@ Problem MakeProblem(Rng& rng, int64_t k, int64_t n, int64_t rows, DType dtype, b
   return p;
 }
 
-std::vector<double> ExactProduct(const Problem& p) {
-  std::vector<double> out(static_cast<size_t>(p.rows * p.n));
-  for (int64_t r = 0; r < p.rows; ++r) {
-    for (int64_t j = 0; j < p.n; ++j) {
-      double sum = p.bias.empty() ? 0.0 : p.bias[j];
-      for (int64_t i = 0; i < p.k; ++i) {
-        sum += static_cast<double>(p.x[r * p.k + i]) * p.w[j * p.k + i];
-      }
-      out[r * p.n + j] = sum;
-    }
-  }
-  return out;
-}
-
 double AllCloseRatio(const std::vector<float>& got, const std::vector<float>& want, DType dtype) {
   double atol = 1e-5, rtol = 1.3e-6;
   if (dtype == DType::kF16) atol = 1e-3, rtol = 1e-3;

@@ -1,6 +1,6 @@
-// Random GEMV problems and error metrics shared by the twin test (twin
-// against the reference executor) and the GPU test (kernel against twin).
-// No dependency on the reference executor, so the GPU test stays small.
+// Random GEMV problems and error metrics for the GEMV checks
+// (gemv_check.h), which run the kernel in the emulator and on a GPU
+// against the reference executor's matmul_nt.
 //
 // Seeds: fresh each run (std::random_device) unless KILN_TEST_SEED=<n>;
 // each test's stream is fixed by the base seed and the test's name, so
@@ -14,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include "codegen/gemv/gemv_host.h"
 #include "base/dtype.h"
 #include "tests/support/error_metrics.h"
 #include "tests/support/test_seed.h"
@@ -34,13 +33,8 @@ struct Problem {
   int64_t k = 0, n = 0, rows = 0;
   DType dtype = DType::kF32;
   std::vector<float> x, w, bias;
-
-  GemvInputs inputs() const { return {rows, n, x, w, bias}; }
 };
 Problem MakeProblem(Rng& rng, int64_t k, int64_t n, int64_t rows, DType dtype, bool with_bias);
-
-// out[r, j] in float64, no rounding: sum_k x w + bias.
-std::vector<double> ExactProduct(const Problem& p);
 
 using ::kiln::testing::Nmse;  // tests/support/error_metrics.h
 
