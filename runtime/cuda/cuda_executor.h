@@ -16,10 +16,10 @@
 // the step's token ids and positions in, replays the graph and copies the
 // logits and greedy tokens out.
 //
-// The same plans run on the CPU through the test suite's HostPlanExecutor
-// (tests/support/plan_host_executor.h); the GPU suite
-// (tests/runtime/cuda/cuda_executor_gpu_test.cc) compares the two, and graph
-// replay with eager launches. Nothing here has run on a GPU yet.
+// tests/runtime/cuda/executor_checks.h holds its end-to-end checks (against
+// the reference executor, eager launches and Transformers), which CI runs
+// on the emulated device and the GPU suite on a GPU. Nothing here has run
+// on a GPU yet.
 #ifndef KILN_RUNTIME_CUDA_CUDA_EXECUTOR_H_
 #define KILN_RUNTIME_CUDA_CUDA_EXECUTOR_H_
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/half.h"
+#include "base/status_macros.h"
 #include "runtime/emulator/block_scheduler.h"
 #include "runtime/emulator/device_memory.h"
 #include "runtime/emulator/shared_checker.h"
@@ -192,6 +193,33 @@ std::vector<Schedule> StandardSchedules(uint64_t seed) {
 
 const KilnEmuAbi* EmulatorAbi() { return &kAbi; }
 
+namespace {
+
+// Every live device allocation's bytes, to restore and compare.
+struct MemoryImage {
+  std::vector<DeviceRange> ranges;
+  std::vector<std::string> bytes;
+
+  static MemoryImage Take() {
+    MemoryImage image;
+    image.ranges = DeviceMemory::Global().Snapshot();
+    for (const DeviceRange& r : image.ranges) {
+      image.bytes.emplace_back(reinterpret_cast<const char*>(r.begin), r.end - r.begin);
+    }
+    return image;
+  }
+  void Restore() const {
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      std::memcpy(reinterpret_cast<void*>(ranges[i].begin), bytes[i].data(), bytes[i].size());
+    }
+  }
+};
+
+absl::Status RunGrid(const EmulatedKernel& kernel, const LaunchConfig& config,
+                     const std::vector<void*>& args, LaunchStats* stats);
+
+}  // namespace
+
 absl::Status Launch(const EmulatedKernel& kernel, const LaunchConfig& config,
                     const std::vector<void*>& args, LaunchStats* stats) {
   if (absl::Status valid = ValidateLaunch(kernel, config, args.size()); !valid.ok()) return valid;
@@ -202,6 +230,40 @@ absl::Status Launch(const EmulatedKernel& kernel, const LaunchConfig& config,
   // run one at a time.
   static std::mutex launch_mutex;
   std::lock_guard<std::mutex> one_launch(launch_mutex);
+  if (!config.compare_schedules) return RunGrid(kernel, config, args, stats);
+  const MemoryImage before = MemoryImage::Take();
+  KILN_RETURN_IF_ERROR(RunGrid(kernel, config, args, stats));
+  const MemoryImage first = MemoryImage::Take();
+  for (const Schedule& other : StandardSchedules(config.schedule.seed)) {
+    if (other.kind == config.schedule.kind) continue;
+    before.Restore();
+    LaunchConfig again = config;
+    again.schedule = other;
+    KILN_RETURN_IF_ERROR(RunGrid(kernel, again, args, stats));
+    const MemoryImage result = MemoryImage::Take();
+    for (size_t i = 0; i < first.ranges.size(); ++i) {
+      const std::string& a = first.bytes[i];
+      const std::string& b = result.bytes[i];
+      for (size_t at = 0; at < a.size(); ++at) {
+        if (a[at] == b[at]) continue;
+        first.Restore();
+        return absl::AbortedError(absl::StrCat(
+            "schedule-dependent result: kernel ", kernel.name, " leaves byte ", at,
+            " of the device allocation at ", absl::Hex(first.ranges[i].begin), " (",
+            a.size(), " bytes) different under the ", config.schedule.Name(), " and ",
+            other.Name(), " schedules: a race the shared-memory checker does not see "
+            "(in global memory, say)"));
+      }
+    }
+  }
+  first.Restore();
+  return absl::OkStatus();
+}
+
+namespace {
+
+absl::Status RunGrid(const EmulatedKernel& kernel, const LaunchConfig& config,
+                     const std::vector<void*>& args, LaunchStats* stats) {
   LaunchState state;
   state.kernel = &kernel;
   state.device = DeviceMemory::Global().Snapshot();
@@ -246,5 +308,7 @@ absl::Status Launch(const EmulatedKernel& kernel, const LaunchConfig& config,
   }
   return status;
 }
+
+}  // namespace
 
 }  // namespace kiln::emulator

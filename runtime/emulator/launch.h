@@ -56,6 +56,12 @@ struct LaunchConfig {
   // the device's maximum.
   size_t shared_limit_bytes = 48 * 1024;
   Schedule schedule;
+  // Also run the launch under the other standard schedules (seeded by
+  // schedule.seed) from the same device memory, and fail unless every byte
+  // of every device allocation ends the same: a race the shared-memory
+  // checker cannot see (in global memory, say) then shows as a
+  // "schedule-dependent result". The memory keeps `schedule`'s result.
+  bool compare_schedules = false;
 };
 
 // What a launch did, for the emulator's speed report.

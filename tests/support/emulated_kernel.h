@@ -1,6 +1,7 @@
 // Kernel tests in the CUDA emulator (runtime/emulator): device buffers that
 // hold values in a kernel's dtype, a per-process cache of compiled texts,
-// a KernelRunner (kernel_job.h) that runs jobs under one schedule, and the
+// a KernelRunner (kernel_job.h) that runs jobs under one schedule (the
+// in-order one also checks the other schedules leave identical bytes), and the
 // comparison counts every emulator test prints.
 //
 // Contract:

@@ -257,6 +257,58 @@ TEST(EmulatorTest, ArgumentCountAndBlockSizeAreChecked) {
   EXPECT_THAT(RunKernel(*module, "k_nope", {1, 1, 1}, {1, 1, 1}, {}).message(), HasSubstr("has no kernel k_nope"));
 }
 
+constexpr char kGlobalRace[] = R"(
+extern "C" __global__ void k_last_writer(int* out) {
+  out[0] = threadIdx.x;  // every thread, one address: the last one wins
+}
+)";
+
+TEST(EmulatorTest, AGlobalMemoryRaceIsAScheduleDependentResult) {
+  auto module = Compile(kGlobalRace);
+  ASSERT_NE(module, nullptr);
+  Buffer out(4);
+  int* op = out.as<int>();
+  absl::StatusOr<const EmulatedKernel*> kernel = module->Kernel("k_last_writer");
+  ASSERT_TRUE(kernel.ok());
+  LaunchConfig config;
+  config.block = {32, 1, 1};
+  EXPECT_TRUE(Launch(**kernel, config, {&op}).ok()) << "no checker sees a global race";
+  config.compare_schedules = true;
+  const absl::Status status = Launch(**kernel, config, {&op});
+  EXPECT_EQ(status.code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(status.message(), HasSubstr("schedule-dependent result: kernel k_last_writer"));
+  EXPECT_EQ(out.as<int>()[0], 31) << "the memory keeps the in-order result";
+}
+
+constexpr char kRaceFree[] = R"(
+extern "C" __global__ void k_sum(const int* x, int* out) {
+  __shared__ int total;
+  if (threadIdx.x == 0) total = 0;
+  __syncthreads();
+  atomicAdd(&total, x[threadIdx.x]);
+  __syncthreads();
+  if (threadIdx.x == 0) out[blockIdx.x] = total;
+}
+)";
+
+TEST(EmulatorTest, ARaceFreeKernelGivesTheSameBytesUnderEverySchedule) {
+  auto module = Compile(kRaceFree);
+  ASSERT_NE(module, nullptr);
+  Buffer x(64 * 4), out(2 * 4);
+  for (int i = 0; i < 64; ++i) x.as<int>()[i] = i;
+  int* xp = x.as<int>();
+  int* op = out.as<int>();
+  absl::StatusOr<const EmulatedKernel*> kernel = module->Kernel("k_sum");
+  ASSERT_TRUE(kernel.ok());
+  LaunchConfig config;
+  config.grid = {2, 1, 1};
+  config.block = {64, 1, 1};
+  config.compare_schedules = true;
+  const absl::Status status = Launch(**kernel, config, {&xp, &op});
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(out.as<int>()[1], 64 * 63 / 2);
+}
+
 TEST(EmulatorTest, UnsupportedInlinePtxIsACompileErrorNamingIt) {
   absl::StatusOr<std::shared_ptr<KernelModule>> module = KernelModule::Compile(
       "extern \"C\" __global__ void k(int* p) { asm volatile(\"membar.gl;\"); }", "ptx test");
