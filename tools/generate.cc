@@ -31,7 +31,8 @@ ABSL_FLAG(std::string, engine, "", "engine directory written by compile-model");
 ABSL_FLAG(std::string, prompt, "", "the prompt (default: read stdin)");
 ABSL_FLAG(std::string, device, "gpu",
           "for a CUDA engine: gpu, or emulator (its kernels run on the CPU in the CUDA emulator, "
-          "slowly, with race and bounds checks)");
+          "slowly, with race and bounds checks; the emulator compiles the engine's kernel sources "
+          "into this process, so use it on engines you compiled)");
 // The sampling flags override the engine's generation_config.json (resolved
 // as Transformers does: greedy unless it sets do_sample; when sampling,
 // top_k 50 unless it says otherwise). Their defaults are sentinels no user

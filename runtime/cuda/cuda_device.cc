@@ -61,6 +61,7 @@ class CudaDevice : public DeviceApi {
     d.minor = prop.minor;
     d.gemm_library_version = static_cast<int64_t>(cublasLtGetVersion());
     ordinal_ = ordinal;
+    native_arch_ = absl::StrCat("sm_", prop.major, prop.minor);
     return d;
   }
 
@@ -113,10 +114,8 @@ class CudaDevice : public DeviceApi {
   }
 
   absl::StatusOr<KernelId> LoadKernel(const BundledKernel& k, const std::string& arch) override {
-    cudaDeviceProp prop{};
-    KILN_GPU_CHECK(cudaGetDeviceProperties(&prop, ordinal_));
     // The cubin runs on its own architecture only; anything else gets the PTX.
-    const bool native = arch == absl::StrCat("sm_", prop.major, prop.minor);
+    const bool native = arch == native_arch_;
     const std::string& image = native ? k.compiled.cubin : k.compiled.ptx;
     Loaded& loaded = kernels_.emplace_back();
     KILN_GPU_CHECK(cudaLibraryLoadData(loaded.library.out(), image.data(), nullptr, nullptr, 0,
@@ -188,6 +187,7 @@ class CudaDevice : public DeviceApi {
   cudaStream_t Stream(StreamId id) const { return id == 0 ? nullptr : streams_.at(id - 1).get(); }
 
   int ordinal_ = 0;
+  std::string native_arch_;  // "sm_90", from Open
   std::vector<gpu::Stream> streams_;
   std::vector<Loaded> kernels_;
   std::vector<GraphExec> graphs_;

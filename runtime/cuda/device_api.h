@@ -64,8 +64,9 @@ class DeviceApi {
  public:
   virtual ~DeviceApi() = default;
 
-  // Selects device `ordinal` and describes it; FailedPrecondition when it
-  // cannot be used (no driver, no device), with the reason.
+  // Selects device `ordinal` (on a GPU: cudaSetDevice, which creates its
+  // context) and describes it; FailedPrecondition when it cannot be used
+  // (no driver, no device), with the reason. Call it first.
   virtual absl::StatusOr<DeviceDescription> Open(int ordinal) = 0;
   virtual absl::StatusOr<size_t> FreeMemory() = 0;
 

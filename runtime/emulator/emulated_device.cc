@@ -137,20 +137,28 @@ class EmulatedDevice : public gpu::DeviceApi {
     }
   }
   absl::Status Memset(void* p, int value, size_t bytes) override {
+    KILN_RETURN_IF_ERROR(RefuseWhileCapturing("a synchronous memset"));
+    return SetNow(p, value, bytes);
+  }
+  absl::Status SetNow(void* p, int value, size_t bytes) {
     KILN_RETURN_IF_ERROR(CheckDevice(p, bytes, "memset"));
     std::memset(p, value, bytes);
     return absl::OkStatus();
   }
   absl::Status MemsetAsync(void* p, int value, size_t bytes, StreamId s) override {
-    return Enqueue(s, [this, p, value, bytes] { return Memset(p, value, bytes); });
+    return Enqueue(s, [this, p, value, bytes] { return SetNow(p, value, bytes); });
   }
   absl::Status CopyToDevice(void* device, const void* host, size_t bytes) override {
+    KILN_RETURN_IF_ERROR(RefuseWhileCapturing("a synchronous copy"));
+    return CopyNow(device, host, bytes);
+  }
+  absl::Status CopyNow(void* device, const void* host, size_t bytes) {
     KILN_RETURN_IF_ERROR(CheckDevice(device, bytes, "copy to the device"));
     std::memcpy(device, host, bytes);
     return absl::OkStatus();
   }
   absl::Status CopyToDeviceAsync(void* device, const void* host, size_t bytes, StreamId s) override {
-    return Enqueue(s, [this, device, host, bytes] { return CopyToDevice(device, host, bytes); });
+    return Enqueue(s, [this, device, host, bytes] { return CopyNow(device, host, bytes); });
   }
   absl::Status CopyToHostAsync(void* host, const void* device, size_t bytes, StreamId s) override {
     return Enqueue(s, [host, device, bytes]() -> absl::Status {
@@ -164,7 +172,9 @@ class EmulatedDevice : public gpu::DeviceApi {
     captures_.emplace_back();
     return static_cast<StreamId>(captures_.size());
   }
-  absl::Status Synchronize(StreamId) override { return absl::OkStatus(); }
+  // Waiting completes at once (every call already ran), but not while a
+  // stream captures: CUDA invalidates the capture.
+  absl::Status Synchronize(StreamId) override { return RefuseWhileCapturing("a synchronize"); }
 
   absl::StatusOr<gpu::KernelId> LoadKernel(const BundledKernel& k, const std::string&) override {
     if (k.source.empty()) {
@@ -274,6 +284,19 @@ class EmulatedDevice : public gpu::DeviceApi {
     const EmulatedKernel* kernel = nullptr;
     size_t shared_limit = 0;
   };
+
+  // CUDA's thread-local capture mode: a synchronous call or a wait during a
+  // capture invalidates it, so the emulator refuses it too, naming it, and
+  // a capture bug the GPU would hit shows here first.
+  absl::Status RefuseWhileCapturing(const char* what) const {
+    for (size_t s = 0; s < captures_.size(); ++s) {
+      if (captures_[s].has_value()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            what, " while stream ", s + 1, " captures a graph (CUDA would invalidate the capture)"));
+      }
+    }
+    return absl::OkStatus();
+  }
 
   // Runs `op` now, or records it when `stream` is capturing.
   absl::Status Enqueue(StreamId s, Operation op) {

@@ -10,7 +10,8 @@
 //     is immediate;
 //   - graph capture: a capturing stream records each launch (its argument
 //     values copied, as cudaLaunchKernel does), memset and GEMM; replay
-//     runs the record in order;
+//     runs the record in order; a synchronous memset or copy, or a wait,
+//     during a capture is refused (CUDA invalidates such a capture);
 //   - kernels: the bundle's kernel.<function>.cu (compiled for the host by
 //     the emulator, cached); the dynamic shared memory limit is 48 KiB until
 //     SetMaxDynamicShared raises it, up to the architecture's opt-in maximum;
@@ -20,6 +21,12 @@
 //     algorithm applies to it;
 //   - no clock: TimeMs is Unimplemented.
 // Reports name the device "Kiln CUDA emulator", never a GPU.
+//
+// Trust: the emulator compiles the engine's kernel.<function>.cu with the
+// host compiler and loads the result into this process, so running an
+// engine on it runs that engine's code natively. Use it on engines you
+// compiled (the digests prove the files belong together, not who wrote
+// them).
 #ifndef KILN_RUNTIME_EMULATOR_EMULATED_DEVICE_H_
 #define KILN_RUNTIME_EMULATOR_EMULATED_DEVICE_H_
 

@@ -239,7 +239,10 @@ absl::Status Launch(const EmulatedKernel& kernel, const LaunchConfig& config,
     before.Restore();
     LaunchConfig again = config;
     again.schedule = other;
-    KILN_RETURN_IF_ERROR(RunGrid(kernel, again, args, stats));
+    if (absl::Status status = RunGrid(kernel, again, args, stats); !status.ok()) {
+      first.Restore();  // never leave a half-run schedule's writes behind
+      return status;
+    }
     const MemoryImage result = MemoryImage::Take();
     for (size_t i = 0; i < first.ranges.size(); ++i) {
       const std::string& a = first.bytes[i];
@@ -252,7 +255,7 @@ absl::Status Launch(const EmulatedKernel& kernel, const LaunchConfig& config,
             " of the device allocation at ", absl::Hex(first.ranges[i].begin), " (",
             a.size(), " bytes) different under the ", config.schedule.Name(), " and ",
             other.Name(), " schedules: a race the shared-memory checker does not see "
-            "(in global memory, say)"));
+            "(in global memory, say) within a block"));
       }
     }
   }

@@ -58,9 +58,11 @@ struct LaunchConfig {
   Schedule schedule;
   // Also run the launch under the other standard schedules (seeded by
   // schedule.seed) from the same device memory, and fail unless every byte
-  // of every device allocation ends the same: a race the shared-memory
-  // checker cannot see (in global memory, say) then shows as a
-  // "schedule-dependent result". The memory keeps `schedule`'s result.
+  // of every device allocation ends the same: a result that depends on the
+  // order of a block's threads (a race in global memory, which the
+  // shared-memory checker does not track) then shows as a
+  // "schedule-dependent result". Blocks keep their fixed order, so races
+  // between blocks stay unseen. The memory keeps `schedule`'s result.
   bool compare_schedules = false;
 };
 

@@ -369,6 +369,7 @@ const std::map<std::string, std::string>& KernelIndexFiles() {
   static const auto* files = new std::map<std::string, std::string>{
       {"kernel.k.cubin", "cubin bytes of k"},
       {"kernel.k.ptx", "ptx bytes of k"},
+      {"kernel.k.cu", "cuda source of k"},
       {"kernel.g.cubin", "cubin bytes of g"},
       {"kernel.g.ptx", "ptx bytes of g"},
   };
@@ -391,7 +392,8 @@ std::string BundleText(const KernelBundle& bundle) {
            std::to_string(r.spill_stores) + " " + std::to_string(r.spill_loads) + " cubin " +
            std::to_string(k.compiled.cubin.size()) + ":" + k.compiled.cubin + " ptx " +
            std::to_string(k.compiled.ptx.size()) + ":" + k.compiled.ptx + " log " +
-           std::to_string(k.compiled.log.size()) + ":" + k.compiled.log +
+           std::to_string(k.compiled.log.size()) + ":" + k.compiled.log + " cu " +
+           std::to_string(k.source.size()) + ":" + k.source +
            (k.compiled.from_cache ? " from_cache" : "") + "\n";
   }
   return out;

@@ -594,6 +594,7 @@ def launch_plans_seeds(engines):
 # The kernel files FuzzKernelIndex (tests/fuzz/harness.cc) reads kernels.json
 # against: the seeds record their SHA-256s.
 KERNEL_INDEX_FILES = {"kernel.k.cubin": b"cubin bytes of k", "kernel.k.ptx": b"ptx bytes of k",
+                      "kernel.k.cu": b"cuda source of k",
                       "kernel.g.cubin": b"cubin bytes of g", "kernel.g.ptx": b"ptx bytes of g"}
 KERNEL_ABI_VERSION = 1  # kKernelAbiVersion, codegen/plan/kernel_bundle.h
 
@@ -644,6 +645,12 @@ def kernel_index_seeds(engines):
     variant("row_function_unlisted.json", lambda j: j["row_functions"].update(k_embeds="k_embeds"))
     variant("registers_not_integer.json", lambda j: j["kernels"][0].update(registers="32"))
     variant("field_missing.json", lambda j: j["kernels"][0].pop("kind"))
+    # The kernel's CUDA source (what the emulator runs), bound by source_sha256.
+    variant("ok_with_source.json", lambda j: j["kernels"][0].update(
+        source="kernel.k.cu", source_sha256=sha("kernel.k.cu")))
+    variant("source_digest_mismatch.json", lambda j: j["kernels"][0].update(
+        source="kernel.k.cu", source_sha256=sha("kernel.k.ptx")))
+    variant("source_not_a_string.json", lambda j: j["kernels"][0].update(source=7))
     write(t, "not_an_object.json", "[]\n")
 
 

@@ -45,7 +45,8 @@ ABSL_FLAG(int, reps, -1, "timed runs per case (default: the workload's)");
 ABSL_FLAG(std::string, target, "cpu", "engine target: cpu, sm_80 or sm_90 (the GPU)");
 ABSL_FLAG(std::string, device, "gpu",
           "for sm_80/sm_90 engines: gpu, or emulator (the CUDA emulator on the CPU: its numbers "
-          "time the emulation, not a GPU)");
+          "time the emulation, not a GPU; it compiles the engine's kernel sources into this "
+          "process, so use it on engines you compiled)");
 ABSL_FLAG(double, bandwidth_gbps, 0,
           "copy bandwidth for the roofline, GB/s (default: measured; give the GPU's, e.g. "
           "gpu-probe's, for a CUDA engine)");

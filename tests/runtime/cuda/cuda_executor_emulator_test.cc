@@ -1,6 +1,6 @@
 // The CUDA executor on the CUDA emulator (runtime/emulator/emulated_device.h):
 // executor_checks.h's end-to-end checks — the plan test model families
-// against the reference executor, the CPU twin and eager launches, and the
+// against the reference executor and eager launches, and the
 // tiny HF fixtures against Transformers — with the real CudaExecutor,
 // graph capture and replay, arena, GEMV kernels and on-device sampling,
 // every kernel the bundle's CUDA source run by the emulator with its race,

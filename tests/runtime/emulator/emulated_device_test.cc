@@ -65,6 +65,9 @@ TEST(EmulatedDeviceTest, CaptureRecordsLaunchesWithTheirValuesAndReplayRunsThem)
   ASSERT_TRUE(device->BeginCapture(*stream).ok());
   ASSERT_TRUE(device->Launch(*kernel, {1, 1, 1}, {8, 1, 1}, 0, {&pointer, &value}, *stream).ok());
   value = 9;  // after capture: the recorded launch keeps 7
+  // What CUDA's thread-local capture mode would invalidate is refused.
+  EXPECT_THAT(device->Synchronize(*stream).message(), HasSubstr("captures a graph"));
+  EXPECT_THAT(device->Memset(*out, 0, 4).message(), HasSubstr("a synchronous memset while"));
   absl::StatusOr<gpu::GraphId> graph = device->EndCapture(*stream);
   ASSERT_TRUE(graph.ok()) << graph.status();
   int host[8];
