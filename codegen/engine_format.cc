@@ -1,5 +1,7 @@
 #include "codegen/engine_format.h"
 
+#include <cstdint>
+
 #include "absl/strings/str_cat.h"
 
 namespace kiln {
@@ -35,6 +37,17 @@ nlohmann::json ManifestToJson(const EngineManifest& m) {
 absl::StatusOr<EngineManifest> ManifestFromJson(const nlohmann::json& j) {
   EngineManifest m;
   std::string field;
+  // An integer field. nlohmann's get<int64_t> converts a float such as
+  // 1e29 with undefined behaviour, and a large unsigned value wraps, so
+  // both are refused as the wrong type.
+  struct NotAnInteger {};
+  auto integer = [](const nlohmann::json& v) -> int64_t {
+    if (!v.is_number_integer() ||
+        (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t{INT64_MAX})) {
+      throw NotAnInteger{};
+    }
+    return v.get<int64_t>();
+  };
   // Reads j[key] into `out`, remembering the key for the error message.
   auto read = [&](const char* key, auto& out) {
     field = key;
@@ -55,8 +68,10 @@ absl::StatusOr<EngineManifest> ManifestFromJson(const nlohmann::json& j) {
     std::optional<DType> parsed = DTypeFromName(dtype);
     if (!parsed) return absl::DataLossError("manifest.json: unknown dtype '" + dtype + "'");
     m.dtype = *parsed;
-    read("max_batch", m.max_batch);
-    read("max_seq", m.max_seq);
+    field = "max_batch";
+    m.max_batch = integer(j.at(field));
+    field = "max_seq";
+    m.max_seq = integer(j.at(field));
     // The runtime allocates caches from these: bound them before it does.
     if (m.max_batch < 1 || m.max_batch > kMaxEngineBatch || m.max_seq < 1 ||
         m.max_seq > kMaxEngineSeq) {
@@ -64,9 +79,10 @@ absl::StatusOr<EngineManifest> ManifestFromJson(const nlohmann::json& j) {
           "manifest.json: max_batch ", m.max_batch, " and max_seq ", m.max_seq,
           " must be in [1, ", kMaxEngineBatch, "] and [1, ", kMaxEngineSeq, "]"));
     }
-    read("eos_token_ids", m.eos_token_ids);
+    field = "eos_token_ids";
+    for (const nlohmann::json& id : j.at(field)) m.eos_token_ids.push_back(integer(id));
     field = "bos_token_id";
-    if (!j.at(field).is_null()) m.bos_token_id = j.at(field).get<int64_t>();
+    if (!j.at(field).is_null()) m.bos_token_id = integer(j.at(field));
     read("tokenizer", m.tokenizer);
     field = "chat_template";
     if (j.contains(field)) read("chat_template", m.chat_template);
@@ -76,14 +92,17 @@ absl::StatusOr<EngineManifest> ManifestFromJson(const nlohmann::json& j) {
     if (j.contains(field)) read("kernel_index", m.kernel_index);
     field = "buckets";
     for (const nlohmann::json& b : j.at(field)) {
-      m.buckets.push_back({b.at("function").get<std::string>(), b.at("batch").get<int64_t>(),
-                           b.at("seq").get<int64_t>()});
+      m.buckets.push_back(
+          {b.at("function").get<std::string>(), integer(b.at("batch")), integer(b.at("seq"))});
     }
     field = "files";
     for (const nlohmann::json& f : j.at(field)) {
-      m.files.push_back({f.at("path").get<std::string>(), f.at("bytes").get<int64_t>(),
+      m.files.push_back({f.at("path").get<std::string>(), integer(f.at("bytes")),
                          f.at("sha256").get<std::string>()});
     }
+  } catch (const NotAnInteger&) {
+    return absl::DataLossError(
+        absl::StrCat("manifest.json: field '", field, "' is not an integer in range"));
   } catch (const nlohmann::json::exception&) {
     return absl::DataLossError(
         absl::StrCat("manifest.json: field '", field, "' is missing or has the wrong type"));

@@ -48,6 +48,7 @@ const std::vector<Regression> kRegressions = {
     {"chat_template", "call_position_after_move.jinja", nullptr},
     {"engine_manifest", "format_version_1_9.json", "format version"},
     {"engine_manifest", "format_version_2_pow_32_plus_1.json", "format version"},
+    {"engine_manifest", "bos_token_id_1e29.json", "'bos_token_id' is not an integer in range"},
     {"kernel_index", "duplicate_function_names.json", "lists kernel k twice"},
     {"kernel_index", "registers_1e300.json", "'registers' must be an integer in [0, 2^31)"},
     {"kernel_index", "abi_version_nested_20000_deep.json",
