@@ -80,6 +80,7 @@ absl::StatusOr<EngineManifest> ManifestFromJson(const nlohmann::json& j) {
           " must be in [1, ", kMaxEngineBatch, "] and [1, ", kMaxEngineSeq, "]"));
     }
     field = "eos_token_ids";
+    if (!j.at(field).is_array()) throw NotAnInteger{};  // a scalar would iterate as one id
     for (const nlohmann::json& id : j.at(field)) m.eos_token_ids.push_back(integer(id));
     field = "bos_token_id";
     if (!j.at(field).is_null()) m.bos_token_id = integer(j.at(field));
