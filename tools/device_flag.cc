@@ -10,6 +10,9 @@ absl::StatusOr<CudaExecutorOptions> ExecutorOptionsForDevice(const std::string& 
                                                              const std::string& target) {
   CudaExecutorOptions options;
   if (device == "gpu" || device.empty()) return options;
+  if (target == "cpu") {
+    return absl::InvalidArgumentError("--device applies to CUDA engines; this one is a cpu engine");
+  }
   if (device != "emulator") {
     return absl::InvalidArgumentError(
         absl::StrCat("--device must be gpu or emulator, not \"", device, "\""));

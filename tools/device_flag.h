@@ -14,7 +14,8 @@
 namespace kiln {
 
 // The executor options for --device `device` and an engine compiled for
-// `target` ("sm_90"); InvalidArgument for another device name, or for
+// `target` ("sm_90", or "cpu", which takes no device); InvalidArgument for
+// another device name, a device other than gpu for a cpu engine, or
 // "emulator" with a target the emulator has no limits for.
 absl::StatusOr<CudaExecutorOptions> ExecutorOptionsForDevice(const std::string& device,
                                                              const std::string& target);

@@ -175,14 +175,11 @@ absl::Status Run() {
   KILN_ASSIGN_OR_RETURN(std::string target, EngineTarget(dir));
   std::unique_ptr<CudaEngine> cuda;
   Engine cpu_engine;
-  if (target == "cpu" && absl::GetFlag(FLAGS_device) != "gpu") {
-    return absl::InvalidArgumentError("--device applies to CUDA engines; this one is a cpu engine");
-  }
+  KILN_ASSIGN_OR_RETURN(CudaExecutorOptions options,
+                        ExecutorOptionsForDevice(absl::GetFlag(FLAGS_device), target));
   if (target == "cpu") {
     KILN_ASSIGN_OR_RETURN(cpu_engine, LoadEngine(dir, "cpu"));
   } else {
-    KILN_ASSIGN_OR_RETURN(CudaExecutorOptions options,
-                          ExecutorOptionsForDevice(absl::GetFlag(FLAGS_device), target));
     KILN_ASSIGN_OR_RETURN(CudaEngine loaded, LoadCudaEngine(dir, target, options));
     cuda = std::make_unique<CudaEngine>(std::move(loaded));
     std::fprintf(stderr, "[device: %s]\n", cuda->executor->load_report().device.c_str());

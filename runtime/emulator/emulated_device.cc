@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -27,24 +28,10 @@ absl::StatusOr<size_t> SharedLimit(const std::string& arch) {
       "the CUDA emulator knows sm_80 and sm_90, not ", arch, ": recompile for one of them"));
 }
 
-float Load(const void* base, int64_t i, DType dtype) {
-  if (dtype == DType::kF32) {
-    float v;
-    std::memcpy(&v, static_cast<const char*>(base) + 4 * i, 4);
-    return v;
-  }
-  uint16_t bits;
-  std::memcpy(&bits, static_cast<const char*>(base) + 2 * i, 2);
-  return dtype == DType::kF16 ? F16ToFloat(bits) : BF16ToFloat(bits);
-}
-
-void Store(void* base, int64_t i, DType dtype, float v) {
-  if (dtype == DType::kF32) {
-    std::memcpy(static_cast<char*>(base) + 4 * i, &v, 4);
-    return;
-  }
-  const uint16_t bits = dtype == DType::kF16 ? FloatToF16(v) : FloatToBF16(v);
-  std::memcpy(static_cast<char*>(base) + 2 * i, &bits, 2);
+// `count` elements of `dtype` at device address `p`, widened (exactly).
+std::vector<float> Floats(const void* p, int64_t count, DType dtype) {
+  const size_t bytes = static_cast<size_t>(count) * (dtype == DType::kF32 ? 4 : 2);
+  return DecodeFloats(std::span<const uint8_t>(static_cast<const uint8_t*>(p), bytes), dtype);
 }
 
 absl::Status CheckDevice(const void* p, size_t bytes, const std::string& what) {
@@ -72,16 +59,23 @@ class ReferenceGemm : public gpu::DeviceGemm {
       KILN_RETURN_IF_ERROR(CheckDevice(w, static_cast<size_t>(s.n * s.k) * e, "GEMM w"));
       KILN_RETURN_IF_ERROR(CheckDevice(out, static_cast<size_t>(s.m * s.n) * e, "GEMM out"));
       if (bias != nullptr) KILN_RETURN_IF_ERROR(CheckDevice(bias, static_cast<size_t>(s.n) * e, "GEMM bias"));
-      std::vector<float> xr(static_cast<size_t>(s.k));
+      // Each operand widened once (exactly), the product in f32, one
+      // rounding as the result is encoded.
+      const std::vector<float> xf = Floats(x, s.m * s.k, s.dtype);
+      const std::vector<float> wf = Floats(w, s.n * s.k, s.dtype);
+      const std::vector<float> bf = bias != nullptr ? Floats(bias, s.n, s.dtype) : std::vector<float>();
+      std::vector<float> result(static_cast<size_t>(s.m * s.n));
       for (int64_t r = 0; r < s.m; ++r) {
-        for (int64_t t = 0; t < s.k; ++t) xr[t] = Load(x, r * s.k + t, s.dtype);
         for (int64_t j = 0; j < s.n; ++j) {
+          const float* xr = xf.data() + r * s.k;
+          const float* wr = wf.data() + j * s.k;
           float acc = 0.0f;
-          for (int64_t t = 0; t < s.k; ++t) acc += xr[t] * Load(w, j * s.k + t, s.dtype);
-          if (bias != nullptr) acc += Load(bias, j, s.dtype);
-          Store(out, r * s.n + j, s.dtype, acc);
+          for (int64_t t = 0; t < s.k; ++t) acc += xr[t] * wr[t];
+          result[static_cast<size_t>(r * s.n + j)] = bias != nullptr ? acc + bf[j] : acc;
         }
       }
+      const std::vector<uint8_t> encoded = EncodeFloats(result, s.dtype);
+      std::memcpy(out, encoded.data(), encoded.size());
       return absl::OkStatus();
     });
   }

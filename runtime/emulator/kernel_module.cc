@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -316,6 +317,8 @@ absl::Status KernelModule::Load(const std::string& so_path, const std::vector<st
     kernels_.emplace(name, std::move(kernel));
   }
   KILN_ASSIGN_OR_RETURN(shared_, ReadSharedVariables(so_path, load_bias_));
+  std::sort(shared_.begin(), shared_.end(),
+            [](const SharedVariable& a, const SharedVariable& b) { return a.begin < b.begin; });
   return absl::OkStatus();
 }
 
@@ -330,6 +333,15 @@ absl::StatusOr<const EmulatedKernel*> KernelModule::Kernel(absl::string_view nam
                                             absl::StrJoin(kernel_names(), ", ")));
   }
   return &it->second;
+}
+
+const SharedVariable* KernelModule::FindSharedVariable(uintptr_t address, size_t bytes) const {
+  auto it = std::upper_bound(shared_.begin(), shared_.end(), address,
+                             [](uintptr_t a, const SharedVariable& v) { return a < v.begin; });
+  if (it == shared_.begin()) return nullptr;
+  --it;
+  const uintptr_t end = address + std::max<size_t>(bytes, 1);
+  return end <= it->begin + it->bytes && end > address ? &*it : nullptr;
 }
 
 std::vector<std::string> KernelModule::kernel_names() const {

@@ -67,7 +67,11 @@ class KernelModule {
   std::vector<std::string> kernel_names() const;
 
   const std::string& label() const { return label_; }
+  // By address.
   const std::vector<SharedVariable>& shared_variables() const { return shared_; }
+  // The variable holding `address` (bytes == 0) or all of [address,
+  // address + bytes), or null. A binary search: every shared access asks.
+  const SharedVariable* FindSharedVariable(uintptr_t address, size_t bytes = 0) const;
   // "kernel.cu:123 in k_l0_attn_norm" for a code address in the module, or
   // "" when it is not one (or addr2line is missing).
   std::string SourceLine(const void* pc) const;

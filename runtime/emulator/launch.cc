@@ -34,10 +34,8 @@ std::string SourceAt(const void* pc) {
 }
 
 std::string SharedName(uintptr_t address) {
-  for (const SharedVariable& v : current->kernel->module->shared_variables()) {
-    if (address >= v.begin && address < v.begin + v.bytes) {
-      return absl::StrCat("byte ", address - v.begin, " of __shared__ ", v.name);
-    }
+  if (const SharedVariable* v = current->kernel->module->FindSharedVariable(address)) {
+    return absl::StrCat("byte ", address - v->begin, " of __shared__ ", v->name);
   }
   if (current->dynamic_shared.Contains(address)) {
     return absl::StrCat("byte ", address - current->dynamic_shared.begin(),
@@ -64,16 +62,13 @@ void CheckShared(SharedRegionChecker& region, uintptr_t address, size_t bytes, b
       " with no barrier in between")));
 }
 
-// Every instrumented access: shared memory goes to the race checker, the
-// rest must lie in a device allocation or the thread's own stack.
 // The static __shared__ variable holding all of [address, address + bytes).
 const SharedVariable* StaticVariable(uintptr_t address, size_t bytes) {
-  for (const SharedVariable& v : current->kernel->module->shared_variables()) {
-    if (address >= v.begin && address + bytes <= v.begin + v.bytes) return &v;
-  }
-  return nullptr;
+  return current->kernel->module->FindSharedVariable(address, bytes);
 }
 
+// Every instrumented access: shared memory goes to the race checker, the
+// rest must lie in a device allocation or the thread's own stack.
 void CheckAccess(const void* pointer, size_t bytes, int is_write, const void* pc) {
   LaunchState& l = *current;
   const auto address = reinterpret_cast<uintptr_t>(pointer);

@@ -228,12 +228,8 @@ absl::Status Run() {
 
   Clock::time_point start = Clock::now();
   const std::string target = absl::GetFlag(FLAGS_target);
-  CudaExecutorOptions cuda_options;
-  if (target != "cpu") {
-    KILN_ASSIGN_OR_RETURN(cuda_options, ExecutorOptionsForDevice(absl::GetFlag(FLAGS_device), target));
-  } else if (absl::GetFlag(FLAGS_device) != "gpu") {
-    return absl::InvalidArgumentError("--device applies to CUDA engines (--target sm_80 or sm_90)");
-  }
+  KILN_ASSIGN_OR_RETURN(CudaExecutorOptions cuda_options,
+                        ExecutorOptionsForDevice(absl::GetFlag(FLAGS_device), target));
   KILN_ASSIGN_OR_RETURN(LoadedEngine l, LoadForBench(dir, target, std::move(cuda_options)));
   timings["load_s"] = Since(start);
   if (l.cuda) {  // the CUDA executor's part of load_s

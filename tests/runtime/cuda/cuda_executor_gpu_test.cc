@@ -32,11 +32,6 @@ namespace {
 using testing::ExecutorCase;
 using Case = ExecutorCase;
 
-std::string KernelCacheDir() {
-  const char* dir = std::getenv("KILN_TEST_KERNEL_CACHE");
-  return dir == nullptr ? "" : dir;
-}
-
 class CudaExecutorGpuTest : public ::testing::TestWithParam<ExecutorCase> {
  protected:
   void SetUp() override {
@@ -85,7 +80,7 @@ TEST(CudaGemmChoicesGpuTest, MeasuredAlgorithmsAreRecordedAndUsed) {
     absl::StatusOr<testing::CompiledPlanModel> model =
         testing::CompilePlanModel(c.family, c.dtype, info);
     ASSERT_TRUE(model.ok()) << model.status();
-    absl::StatusOr<KernelBundle> bundle = CompileKernelBundle(model->plans, info, KernelCacheDir());
+    absl::StatusOr<KernelBundle> bundle = CompileKernelBundle(model->plans, info, testing::TestKernelCacheDir());
     ASSERT_TRUE(bundle.ok()) << bundle.status();
     absl::StatusOr<GemmChoices> tuned = TuneGemms(model->plans, info.sm_arch());
     ASSERT_TRUE(tuned.ok()) << tuned.status();

@@ -1,31 +1,19 @@
 #include "tests/runtime/cuda/emulated_executor.h"
 
-#include <cstdlib>
-#include <string>
-
 #include "base/status_macros.h"
 #include "codegen/plan/compile_kernels.h"
 #include "codegen/plan/kernel_bundle.h"
 #include "runtime/emulator/emulated_device.h"
+#include "tests/runtime/cuda/plan_scenario.h"
 
 namespace kiln::testing {
-namespace {
-
-std::string KernelCacheDir() {
-  if (const char* dir = std::getenv("KILN_TEST_KERNEL_CACHE"); dir != nullptr) return dir;
-  if (const char* dir = std::getenv("TEST_TMPDIR"); dir != nullptr) {
-    return std::string(dir) + "/nvrtc-cache";
-  }
-  return "";
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<CudaExecutor>> CreateEmulatedExecutor(
     const Module& module, const WeightMap& weights, const StaticLayout& layout,
     const std::vector<LaunchPlan>& plans, const codegen::GpuTarget& target,
     CudaExecutorOptions options) {
-  KILN_ASSIGN_OR_RETURN(KernelBundle bundle, CompileKernelBundle(plans, target, KernelCacheDir()));
+  KILN_ASSIGN_OR_RETURN(KernelBundle bundle,
+                        CompileKernelBundle(plans, target, TestKernelCacheDir()));
   KILN_ASSIGN_OR_RETURN(options.device_api,
                         emulator::MakeEmulatedDevice({.arch = target.sm_arch()}));
   return CudaExecutor::Create(module, weights, layout, plans, bundle, std::move(options));

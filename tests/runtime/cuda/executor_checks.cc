@@ -23,13 +23,6 @@ namespace {
 
 using Case = ExecutorCase;
 
-// The NVRTC cache check.sh shares between the GPU suite and its sanitizer
-// reruns (KILN_TEST_KERNEL_CACHE), else none.
-std::string KernelCacheDir() {
-  const char* dir = std::getenv("KILN_TEST_KERNEL_CACHE");
-  return dir == nullptr ? "" : dir;
-}
-
 void ExpectTokensAreArgmax(const std::vector<ScenarioStep>& steps, int64_t vocab) {
   for (const ScenarioStep& s : steps) {
     for (size_t r = 0; r < s.next_tokens.size(); ++r) {
@@ -47,7 +40,7 @@ void CheckScenario(const ExecutorCase& c, const codegen::GpuTarget& target,
   absl::StatusOr<CompiledPlanModel> model =
       CompilePlanModel(c.family, c.dtype, *info);
   ASSERT_TRUE(model.ok()) << model.status();
-  absl::StatusOr<KernelBundle> bundle = CompileKernelBundle(model->plans, *info, KernelCacheDir());
+  absl::StatusOr<KernelBundle> bundle = CompileKernelBundle(model->plans, *info, TestKernelCacheDir());
   ASSERT_TRUE(bundle.ok()) << bundle.status();
   const double tolerance = c.dtype == DType::kF32 ? 1e-4 : 0.12;  // f16 and bf16 alike
   const int64_t vocab = model->plans.front().vocab;
@@ -126,7 +119,7 @@ void CheckHfParity(const ExecutorCase& c, const codegen::GpuTarget& info,
   const std::string dir = "tests/fixtures/models/" + c.family + "/" + dtype;
   absl::StatusOr<CompiledPlanModel> model = CompileHfFixture(dir, c.dtype, info);
   ASSERT_TRUE(model.ok()) << model.status();
-  absl::StatusOr<KernelBundle> bundle = CompileKernelBundle(model->plans, info, KernelCacheDir());
+  absl::StatusOr<KernelBundle> bundle = CompileKernelBundle(model->plans, info, TestKernelCacheDir());
   ASSERT_TRUE(bundle.ok()) << bundle.status();
   absl::StatusOr<std::unique_ptr<CudaExecutor>> gpu = CudaExecutor::Create(
       model->module, model->weights, model->layout, model->plans, *bundle, device());

@@ -1,6 +1,7 @@
 #include "tests/runtime/cuda/plan_scenario.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cmath>
 #include <random>
 
@@ -171,6 +172,14 @@ double MaxLogitDiff(const std::vector<ScenarioStep>& steps) {
     }
   }
   return worst;
+}
+
+std::string TestKernelCacheDir() {
+  if (const char* dir = std::getenv("KILN_TEST_KERNEL_CACHE"); dir != nullptr) return dir;
+  if (const char* dir = std::getenv("TEST_TMPDIR"); dir != nullptr) {
+    return std::string(dir) + "/nvrtc-cache";
+  }
+  return "";
 }
 
 }  // namespace kiln::testing

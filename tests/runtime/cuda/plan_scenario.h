@@ -1,4 +1,4 @@
-// One scenario every plan executor (the CPU twin, the GPU) is checked on,
+// One scenario every plan executor (on the emulator, on a GPU) is checked on,
 // next to the reference executor: a plan test model compiled into four
 // buckets that share one set of caches, as an engine's buckets do.
 //   1. prefill_b2_s8: two random 8-token prompts at positions 0..7;
@@ -59,6 +59,11 @@ absl::StatusOr<std::vector<ScenarioStep>> RunScenario(const CompiledPlanModel& m
 
 // max |got - want| over every step's logits; NaN if any difference is.
 double MaxLogitDiff(const std::vector<ScenarioStep>& steps);
+
+// Where the plan tests' NVRTC compiles are cached: $KILN_TEST_KERNEL_CACHE
+// (check.sh shares it between the GPU suite and its sanitizer reruns), else
+// the test's temporary directory under Bazel, else nowhere ("").
+std::string TestKernelCacheDir();
 
 }  // namespace kiln::testing
 
