@@ -1,0 +1,36 @@
+// Shared by the quant_gemm levels: the activation block and each level's
+// entry point. Not for use outside runtime/cpu/quant_gemm*.
+#ifndef KILN_RUNTIME_CPU_QUANT_GEMM_INTERNAL_H_
+#define KILN_RUNTIME_CPU_QUANT_GEMM_INTERNAL_H_
+
+#include <cstdint>
+
+#include "base/dtype.h"
+
+namespace kiln::cpu::internal {
+
+// 32 activations quantised to int8: x ~= d * q. `sum` = sum of q, `sum16`
+// the sums of each half (q6_k's sub-blocks of 16), `s` = d * sum (the
+// factor of a weight block's min term). A row of x is k / 32 of these.
+struct ActBlock {
+  int8_t q[32];
+  float d;
+  float s;
+  int32_t sum;
+  int16_t sum16[2];
+};
+static_assert(sizeof(ActBlock) == 48);
+
+void QuantizeActivationRow(const float* x, int64_t k, ActBlock* out);
+
+// GemmRows for one level (quant_gemm.h has the contract).
+#define KILN_GEMM_ROWS_ARGS                                                                 \
+  DType w, const void *act_or_x, const uint8_t *w_bytes, int64_t m, int64_t k, int64_t n_begin, \
+      int64_t n_end, float *out, int64_t ldo
+void GemmRowsScalar(KILN_GEMM_ROWS_ARGS);
+void GemmRowsAvx2(KILN_GEMM_ROWS_ARGS);
+void GemmRowsAvx512(KILN_GEMM_ROWS_ARGS);
+
+}  // namespace kiln::cpu::internal
+
+#endif  // KILN_RUNTIME_CPU_QUANT_GEMM_INTERNAL_H_

@@ -1,0 +1,252 @@
+// quant_gemm at every SIMD level the CPU has: against float64 x . dequant(w)
+// (NMSE bound from the 8-bit activation rounding), and each SIMD level
+// against the scalar spec (same integer sums, f32 reordering only), at odd
+// sizes with fresh random data each run.
+#include "runtime/cpu/quant_gemm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "base/half.h"
+#include "base/quant_blocks.h"
+#include "gtest/gtest.h"
+#include "tests/support/test_seed.h"
+
+namespace kiln::cpu {
+namespace {
+
+using testing::SeedNote;
+using testing::TestRng;
+
+constexpr SimdLevel kLevels[] = {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512};
+constexpr DType kWeightTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16,
+                                  DType::kQ8_0, DType::kQ4_0, DType::kQ4_1,
+                                  DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+
+bool Supported(SimdLevel l) {
+  if (l <= DetectSimdLevel()) return true;
+  std::printf("skipping %s: this CPU lacks it\n", std::string(SimdLevelName(l)).c_str());
+  return false;
+}
+
+// Random weight rows: float types from N(0, 1); block types as random bytes
+// (every code value, q8_0's -128 included) with random finite f16 scales.
+std::vector<uint8_t> RandomWeights(DType t, int64_t n, int64_t k, testing::Rng& rng) {
+  const int64_t count = n * k;
+  if (!IsBlockQuantized(t)) {
+    std::normal_distribution<float> normal(0, 1);
+    std::vector<float> v(count);
+    for (auto& x : v) x = normal(rng);
+    return EncodeFloats(v, t);
+  }
+  std::vector<uint8_t> b(*StorageBytes(t, count));
+  for (auto& v : b) v = static_cast<uint8_t>(rng());
+  std::uniform_real_distribution<float> u(-0.1f, 0.1f);
+  for (int64_t i = 0; i < count / BlockSize(t); ++i) {
+    uint8_t* p = b.data() + i * BlockBytes(t);
+    const uint16_t d = FloatToF16(u(rng)), m = FloatToF16(u(rng));
+    std::memcpy(p + (t == DType::kQ6_K ? kQ6KDAt : 0), &d, 2);
+    if (t == DType::kQ4_1 || t == DType::kQ4_K || t == DType::kQ5_K) std::memcpy(p + 2, &m, 2);
+  }
+  return b;
+}
+
+struct Case {
+  DType t;
+  int64_t m, n, k;
+  std::vector<float> x;
+  std::vector<uint8_t> w;
+  std::vector<float> wf;  // dequantised
+  std::vector<uint8_t> act;
+};
+
+Case MakeCase(DType t, int64_t m, int64_t n, int64_t k, testing::Rng& rng) {
+  Case c{t, m, n, k, std::vector<float>(m * k), RandomWeights(t, n, k, rng),
+         std::vector<float>(n * k), {}};
+  std::normal_distribution<float> normal(0, 1);
+  for (auto& v : c.x) v = normal(rng);
+  DequantizeRow(t, c.w.data(), n * k, c.wf.data());
+  c.act.resize(ActivationBytes(t, m, k));
+  return c;
+}
+
+// out = x . w^T at `level`, in two thread-like halves of the rows of w and
+// of x, with a row stride wider than n (sentinels must survive).
+std::vector<float> RunGemm(SimdLevel level, Case& c) {
+  const int64_t ldo = c.n + 3;
+  std::vector<float> out(c.m * ldo, -7.0f);
+  PrepareActivations(level, c.t, c.x.data(), c.m, c.k, 0, c.m / 2, c.act.data());
+  PrepareActivations(level, c.t, c.x.data(), c.m, c.k, c.m / 2, c.m, c.act.data());
+  const void* in = IsBlockQuantized(c.t) ? static_cast<const void*>(c.act.data()) : c.x.data();
+  GemmRows(level, c.t, in, c.w.data(), c.m, c.n, c.k, 0, c.n / 3, out.data(), ldo);
+  GemmRows(level, c.t, in, c.w.data(), c.m, c.n, c.k, c.n / 3, c.n, out.data(), ldo);
+  for (int64_t i = 0; i < c.m; ++i) {
+    for (int64_t j = c.n; j < ldo; ++j) EXPECT_EQ(out[i * ldo + j], -7.0f) << "wrote past n";
+  }
+  std::vector<float> dense(c.m * c.n);
+  for (int64_t i = 0; i < c.m; ++i) {
+    std::memcpy(&dense[i * c.n], &out[i * ldo], c.n * sizeof(float));
+  }
+  return dense;
+}
+
+std::vector<int64_t> Ks(DType t) {
+  if (BlockSize(t) == 256) return {256, 768};
+  return {32, 96, 288, 2336};
+}
+
+// Against float64 on the dequantised weights. Block types see x rounded to
+// 8 bits per block of 32: |x - d q| <= d / 2 with d = max|x_block| / 127, so
+// each output is within sum_e |w_e| d_e / 2 (plus f32 rounding) of the
+// float64 value, checked element by element; and over a case the NMSE,
+// normalised by sum (x_e w_e)^2, is about 2e-5 for Gaussian rows (the
+// uniform rounding error's d^2 / 12): bound 1e-4 once a case has >= 7
+// activation rows (independent roundings) and >= 17 outputs a row. Float weights: f32 rounding only.
+TEST(QuantGemm, MatchesFloat64OnDequantisedWeights) {
+  auto rng = TestRng();
+  for (SimdLevel level : kLevels) {
+    if (!Supported(level)) continue;
+    for (DType t : kWeightTypes) {
+      for (int64_t k : Ks(t)) {
+        for (int64_t n : {1, 3, 17, 100}) {
+          for (int64_t m : {1, 3, 7, 33}) {
+            Case c = MakeCase(t, m, n, k, rng);
+            std::vector<float> out = RunGemm(level, c);
+            std::vector<double> step(m * k, 0.0);  // d / 2 of each x's block
+            if (IsBlockQuantized(t)) {
+              for (int64_t b = 0; b < m * k / 32; ++b) {
+                double amax = 0;
+                for (int e = 0; e < 32; ++e) amax = std::max(amax, std::fabs(double(c.x[32 * b + e])));
+                for (int e = 0; e < 32; ++e) step[32 * b + e] = amax / 127 / 2;
+              }
+            }
+            double err2 = 0, norm2 = 0;
+            for (int64_t i = 0; i < m; ++i) {
+              for (int64_t j = 0; j < n; ++j) {
+                double ref = 0, bound = 0, abs_sum = 0;
+                for (int64_t e = 0; e < k; ++e) {
+                  const double xe = c.x[i * k + e], we = c.wf[j * k + e];
+                  ref += xe * we;
+                  bound += std::fabs(we) * step[i * k + e];
+                  abs_sum += std::fabs(xe * we);
+                  norm2 += xe * we * xe * we;
+                }
+                const double diff = out[i * n + j] - ref;
+                err2 += diff * diff;
+                ASSERT_LE(std::fabs(diff), bound * 1.001 + 1e-5 * abs_sum)
+                    << SimdLevelName(level) << " " << DTypeName(t) << " m " << m << " n " << n
+                    << " k " << k << " [" << i << ", " << j << "] " << SeedNote();
+              }
+            }
+            const double limit = IsBlockQuantized(t) ? 1e-4 : 1e-10;
+            if (m >= 7 && n >= 17) {
+              ASSERT_LE(err2 / norm2, limit)
+                  << SimdLevelName(level) << " " << DTypeName(t) << " m " << m << " n " << n
+                  << " k " << k << " " << SeedNote();
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// SIMD levels against the scalar spec: the integer sums are the same, so the
+// results differ by f32 reordering only: |a - b| <= 1e-5 sum |x_e w_e|.
+TEST(QuantGemm, SimdLevelsMatchScalar) {
+  auto rng = TestRng();
+  for (SimdLevel level : {SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (!Supported(level)) continue;
+    for (DType t : kWeightTypes) {
+      for (int64_t k : Ks(t)) {
+        Case c = MakeCase(t, 7, 17, k, rng);
+        std::vector<float> want = RunGemm(SimdLevel::kScalar, c);
+        std::vector<float> got = RunGemm(level, c);
+        for (int64_t i = 0; i < c.m; ++i) {
+          for (int64_t j = 0; j < c.n; ++j) {
+            double abs_sum = 0;
+            for (int64_t e = 0; e < k; ++e) abs_sum += std::fabs(c.x[i * k + e] * c.wf[j * k + e]);
+            ASSERT_NEAR(got[i * c.n + j], want[i * c.n + j], 1e-5 * abs_sum)
+                << SimdLevelName(level) << " " << DTypeName(t) << " k " << k << " row " << i
+                << " col " << j << " " << SeedNote();
+          }
+        }
+      }
+    }
+  }
+}
+
+// A weight row split at any point computes the same values (the tiles of 4
+// rows and single rows do the same per-row arithmetic).
+TEST(QuantGemm, RowRangesAreIndependent) {
+  auto rng = TestRng();
+  for (SimdLevel level : kLevels) {
+    if (!Supported(level)) continue;
+    for (DType t : {DType::kQ4_1, DType::kQ6_K, DType::kF16}) {
+      Case c = MakeCase(t, 5, 11, BlockSize(t) == 256 ? 256 : 64, rng);
+      std::vector<float> whole(c.m * c.n), parts(c.m * c.n);
+      PrepareActivations(level, t, c.x.data(), c.m, c.k, 0, c.m, c.act.data());
+      const void* in = IsBlockQuantized(t) ? static_cast<const void*>(c.act.data()) : c.x.data();
+      GemmRows(level, t, in, c.w.data(), c.m, c.n, c.k, 0, c.n, whole.data(), c.n);
+      for (int64_t j = 0; j < c.n; ++j) {
+        GemmRows(level, t, in, c.w.data(), c.m, c.n, c.k, j, j + 1, parts.data(), c.n);
+      }
+      EXPECT_EQ(whole, parts) << SimdLevelName(level) << " " << DTypeName(t) << " " << SeedNote();
+    }
+  }
+}
+
+TEST(QuantGemm, ActivationsRoundToHalfAStep) {
+  auto rng = TestRng();
+  Case c = MakeCase(DType::kQ4_0, 2, 1, 96, rng);
+  PrepareActivations(SimdLevel::kScalar, DType::kQ4_0, c.x.data(), 2, 96, 0, 2, c.act.data());
+  ASSERT_EQ(c.act.size(), 2u * 3 * 48);
+  for (int64_t b = 0; b < 6; ++b) {
+    const uint8_t* blk = c.act.data() + 48 * b;
+    float d;
+    std::memcpy(&d, blk + 32, 4);
+    int sum = 0;
+    for (int i = 0; i < 32; ++i) {
+      const int q = static_cast<int8_t>(blk[i]);
+      sum += q;
+      ASSERT_LE(std::abs(q), 127);
+      ASSERT_LE(std::fabs(c.x[32 * b + i] - d * q), d * 0.5001f) << SeedNote();
+    }
+    int32_t stored;
+    std::memcpy(&stored, blk + 40, 4);
+    EXPECT_EQ(stored, sum);
+  }
+}
+
+TEST(QuantGemm, Sizes) {
+  EXPECT_EQ(ActivationBytes(DType::kF32, 3, 64), 0);
+  EXPECT_EQ(ActivationBytes(DType::kBF16, 3, 64), 0);
+  EXPECT_EQ(ActivationBytes(DType::kQ4_1, 3, 64), 3 * 2 * 48);
+  EXPECT_EQ(ActivationBytes(DType::kQ6_K, 1, 256), 8 * 48);
+  EXPECT_TRUE(WeightDTypeSupported(DType::kQ5_K));
+  EXPECT_FALSE(WeightDTypeSupported(DType::kI8));
+  EXPECT_FALSE(WeightDTypeSupported(DType::kU4));
+}
+
+TEST(CpuFeatures, ParseAndChoose) {
+  for (SimdLevel l : kLevels) EXPECT_EQ(*ParseSimdLevel(SimdLevelName(l)), l);
+  EXPECT_EQ(ParseSimdLevel("avx3").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseSimdLevel("").status().code(), absl::StatusCode::kInvalidArgument);
+  std::printf("detected: %s\n", std::string(SimdLevelName(DetectSimdLevel())).c_str());
+  setenv("KILN_CPU_SIMD", "scalar", 1);
+  EXPECT_EQ(ChooseSimdLevel(), SimdLevel::kScalar);
+  setenv("KILN_CPU_SIMD", "avx512", 1);  // never above the CPU
+  EXPECT_EQ(ChooseSimdLevel(), DetectSimdLevel());
+  setenv("KILN_CPU_SIMD", "sse9", 1);
+  EXPECT_EQ(SimdLevelFromEnv().status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ChooseSimdLevel(), DetectSimdLevel());
+  unsetenv("KILN_CPU_SIMD");
+  EXPECT_EQ(ChooseSimdLevel(), DetectSimdLevel());
+}
+
+}  // namespace
+}  // namespace kiln::cpu
