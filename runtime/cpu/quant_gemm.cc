@@ -10,6 +10,8 @@
 namespace kiln::cpu {
 namespace internal {
 
+constexpr float kRoundMagic = 12582912.0f;  // 1.5 * 2^23
+
 void QuantizeActivationRow(const float* x, int64_t k, ActBlock* out) {
   for (int64_t b = 0; b < k / 32; ++b) {
     const float* v = x + 32 * b;
@@ -20,8 +22,11 @@ void QuantizeActivationRow(const float* x, int64_t k, ActBlock* out) {
     ActBlock& a = out[b];
     int sum[2] = {0, 0};
     for (int i = 0; i < 32; ++i) {
-      // |v * id| <= 127 (up to rounding), so q stays within [-127, 127].
-      const int q = static_cast<int>(std::nearbyint(v[i] * id));
+      // Round to nearest even by adding and removing 1.5 * 2^23: exact for
+      // |v * id| <= 127 (no libm call, so the loop vectorises), and q stays
+      // within [-127, 127].
+      const float r = (v[i] * id + kRoundMagic) - kRoundMagic;
+      const int q = static_cast<int>(r);
       a.q[i] = static_cast<int8_t>(q);
       sum[i / 16] += q;
     }

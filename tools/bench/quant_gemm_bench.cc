@@ -1,0 +1,117 @@
+// Micro-benchmark of runtime/cpu/quant_gemm, one thread:
+//   decode (m = 1) at SmolLM2-135M's shapes: GB/s of weight bytes streamed,
+//       rotating over enough copies of the weights (>= 256 MiB) that they
+//       come from DRAM, not cache, as in a real decode step;
+//   decode_hot: one decode shape with the weights in L2 (compute bound);
+//   prefill (m = 64, 256): GFLOP/s (2 m n k per product);
+//   memcpy of 256 MiB: the machine's copy bandwidth for reference (counted
+//       as bytes read, as the weight streams are).
+// Run: bazel run -c opt //tools/bench:quant_gemm_bench [-- --benchmark_filter=...]
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "base/dtype.h"
+#include "base/half.h"
+#include "runtime/cpu/quant_gemm.h"
+
+namespace kiln::cpu {
+namespace {
+
+constexpr int64_t kStreamBytes = int64_t{256} << 20;
+
+std::vector<uint8_t> RandomWeights(DType t, int64_t count, std::mt19937& rng) {
+  if (!IsBlockQuantized(t)) {
+    std::normal_distribution<float> normal(0, 1);
+    std::vector<float> v(count);
+    for (auto& x : v) x = normal(rng);
+    return EncodeFloats(v, t);
+  }
+  std::vector<uint8_t> b(*StorageBytes(t, count));
+  for (auto& v : b) v = static_cast<uint8_t>(rng());
+  const uint16_t d = FloatToF16(0.01f);
+  for (int64_t i = 0; i < count / BlockSize(t); ++i) {
+    uint8_t* p = b.data() + i * BlockBytes(t);
+    std::memcpy(p + (t == DType::kQ6_K ? 208 : 0), &d, 2);
+    if (t == DType::kQ4_1 || t == DType::kQ4_K || t == DType::kQ5_K) std::memcpy(p + 2, &d, 2);
+  }
+  return b;
+}
+
+void BM_Gemm(benchmark::State& state, SimdLevel level, DType t, int64_t m, int64_t n, int64_t k,
+             bool hot) {
+  std::mt19937 rng(42);
+  std::vector<uint8_t> w = RandomWeights(t, n * k, rng);
+  const int64_t bytes = static_cast<int64_t>(w.size());
+  // Copies laid end to end so that successive products read cold memory.
+  const int64_t copies = m == 1 && !hot ? std::max<int64_t>(1, kStreamBytes / bytes) : 1;
+  std::vector<uint8_t> pool(bytes * copies);
+  for (int64_t c = 0; c < copies; ++c) std::memcpy(pool.data() + c * bytes, w.data(), bytes);
+  std::vector<float> x(m * k), out(m * n);
+  std::normal_distribution<float> normal(0, 1);
+  for (auto& v : x) v = normal(rng);
+  std::vector<uint8_t> act(ActivationBytes(t, m, k) + 64);
+  void* act_p = act.data() + (64 - reinterpret_cast<uintptr_t>(act.data()) % 64) % 64;
+  const void* in = IsBlockQuantized(t) ? act_p : static_cast<const void*>(x.data());
+  int64_t c = 0;
+  for (auto _ : state) {
+    PrepareActivations(level, t, x.data(), m, k, 0, m, act_p);
+    GemmRows(level, t, in, pool.data() + c * bytes, m, n, k, 0, n, out.data(), n);
+    benchmark::DoNotOptimize(out.data());
+    c = (c + 1) % copies;
+  }
+  state.SetBytesProcessed(state.iterations() * bytes);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * m * n * k * state.iterations() * 1e-9,
+                                                 benchmark::Counter::kIsRate);
+}
+
+void BM_Memcpy(benchmark::State& state) {
+  std::vector<uint8_t> a(kStreamBytes, 1), b(kStreamBytes);
+  for (auto _ : state) {
+    std::memcpy(b.data(), a.data(), a.size());
+    benchmark::DoNotOptimize(b.data());
+  }
+  state.SetBytesProcessed(state.iterations() * kStreamBytes);
+}
+
+void RegisterAll() {
+  benchmark::RegisterBenchmark("memcpy_256MiB", BM_Memcpy)->Unit(benchmark::kMillisecond);
+  const struct { int64_t n, k; } decode[] = {{576, 576}, {192, 576}, {1536, 576}, {576, 1536},
+                                             {49152, 576}};
+  const DType types[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ8_0, DType::kQ4_K,
+                         DType::kQ5_K, DType::kQ6_K, DType::kF16,  DType::kBF16, DType::kF32};
+  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (level > DetectSimdLevel()) continue;
+    const std::string lv(SimdLevelName(level));
+    for (DType t : types) {
+      const std::string tn(DTypeName(t));
+      for (auto s : decode) {
+        benchmark::RegisterBenchmark(
+            ("decode/" + lv + "/" + tn + "/n" + std::to_string(s.n) + "_k" + std::to_string(s.k)).c_str(),
+            BM_Gemm, level, t, 1, s.n, s.k, false)->Unit(benchmark::kMicrosecond);
+      }
+      // The same product with the weights in L2: the kernel's compute bound.
+      benchmark::RegisterBenchmark(("decode_hot/" + lv + "/" + tn + "/n576_k576").c_str(), BM_Gemm,
+                                   level, t, 1, 576, 576, true)->Unit(benchmark::kMicrosecond);
+      for (int64_t m : {64, 256}) {
+        benchmark::RegisterBenchmark(
+            ("prefill/" + lv + "/" + tn + "/m" + std::to_string(m) + "_n1536_k576").c_str(), BM_Gemm,
+            level, t, m, 1536, 576, false)->Unit(benchmark::kMillisecond);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kiln::cpu
+
+int main(int argc, char** argv) {
+  kiln::cpu::RegisterAll();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
