@@ -98,15 +98,40 @@ struct Avx2Ops {
     FromF32Scalar(src, n, dtype, dst);
   }
 
-  static float Dot(const float* a, const float* b, int64_t n) {
-    __m256 acc = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  // Four keys at a time with one transposing reduction tree, as in the
+  // AVX-512 kernel; the columns past d / 8 * 8 are added last, in order.
+  static void Scores(const float* q, const float* k, int64_t stride, int64_t n, int64_t d,
+                     float* s) {
+    const int64_t vec_d = d / 8 * 8;
+    for (int64_t j = 0; j < n; j += 4) {
+      const int64_t keys = std::min<int64_t>(4, n - j);
+      __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                       _mm256_setzero_ps()};
+      // A group short of four repeats its first key (read, then ignored).
+      const float* kr[4];
+      for (int u = 0; u < 4; ++u) kr[u] = k + (j + (u < keys ? u : 0)) * stride;
+      for (int64_t i = 0; i < vec_d; i += 8) {
+        const __m256 qv = _mm256_loadu_ps(q + i);
+        acc[0] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kr[0] + i), acc[0]);
+        acc[1] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kr[1] + i), acc[1]);
+        acc[2] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kr[2] + i), acc[2]);
+        acc[3] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kr[3] + i), acc[3]);
+      }
+      const __m256 s01 =
+          _mm256_add_ps(_mm256_unpacklo_ps(acc[0], acc[1]), _mm256_unpackhi_ps(acc[0], acc[1]));
+      const __m256 s23 =
+          _mm256_add_ps(_mm256_unpacklo_ps(acc[2], acc[3]), _mm256_unpackhi_ps(acc[2], acc[3]));
+      const __m256 t =
+          _mm256_add_ps(_mm256_shuffle_ps(s01, s23, 0x44), _mm256_shuffle_ps(s01, s23, 0xEE));
+      const __m128 r = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+      alignas(16) float four[4];
+      _mm_store_ps(four, r);
+      for (int64_t u = 0; u < keys; ++u) {
+        float sum = four[u];
+        for (int64_t i = vec_d; i < d; ++i) sum += q[i] * k[(j + u) * stride + i];
+        s[j + u] = sum;
+      }
     }
-    float sum = HorizontalSum(acc);
-    for (; i < n; ++i) sum += a[i] * b[i];
-    return sum;
   }
 
   static void ScaleScores(float* s, int64_t n, DType dtype, float scale) {
@@ -151,25 +176,37 @@ struct Avx2Ops {
   }
 
   // acc = alpha acc + sum_i p_i v_i, 32 columns at a time held in four
-  // registers across the key loop; a scalar loop for d % 8.
+  // registers across the key loop, then 8, then a scalar loop for d % 8.
   static void Accumulate(float* acc, float alpha, const float* p, const float* v, int64_t stride,
                          int64_t n, int64_t d) {
     const __m256 va = _mm256_set1_ps(alpha);
-    const int64_t vec_d = d / 8 * 8;
-    for (int64_t x = 0; x < vec_d; x += 32) {
-      const int blocks = static_cast<int>(std::min<int64_t>(4, (vec_d - x) / 8));
-      __m256 a[4];
-      for (int u = 0; u < blocks; ++u) a[u] = _mm256_mul_ps(_mm256_loadu_ps(acc + x + 8 * u), va);
+    int64_t x = 0;
+    for (; x + 32 <= d; x += 32) {  // four named registers across the key loop
+      __m256 a0 = _mm256_mul_ps(_mm256_loadu_ps(acc + x), va);
+      __m256 a1 = _mm256_mul_ps(_mm256_loadu_ps(acc + x + 8), va);
+      __m256 a2 = _mm256_mul_ps(_mm256_loadu_ps(acc + x + 16), va);
+      __m256 a3 = _mm256_mul_ps(_mm256_loadu_ps(acc + x + 24), va);
       for (int64_t i = 0; i < n; ++i) {
         const __m256 w = _mm256_set1_ps(p[i]);
         const float* vi = v + i * stride + x;
-        for (int u = 0; u < blocks; ++u) {
-          a[u] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vi + 8 * u), a[u]);
-        }
+        a0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(vi), a0);
+        a1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(vi + 8), a1);
+        a2 = _mm256_fmadd_ps(w, _mm256_loadu_ps(vi + 16), a2);
+        a3 = _mm256_fmadd_ps(w, _mm256_loadu_ps(vi + 24), a3);
       }
-      for (int u = 0; u < blocks; ++u) _mm256_storeu_ps(acc + x + 8 * u, a[u]);
+      _mm256_storeu_ps(acc + x, a0);
+      _mm256_storeu_ps(acc + x + 8, a1);
+      _mm256_storeu_ps(acc + x + 16, a2);
+      _mm256_storeu_ps(acc + x + 24, a3);
     }
-    for (int64_t x = vec_d; x < d; ++x) {
+    for (; x + 8 <= d; x += 8) {
+      __m256 a0 = _mm256_mul_ps(_mm256_loadu_ps(acc + x), va);
+      for (int64_t i = 0; i < n; ++i) {
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[i]), _mm256_loadu_ps(v + i * stride + x), a0);
+      }
+      _mm256_storeu_ps(acc + x, a0);
+    }
+    for (; x < d; ++x) {
       float a = acc[x] * alpha;
       for (int64_t i = 0; i < n; ++i) a += p[i] * v[i * stride + x];
       acc[x] = a;

@@ -103,18 +103,40 @@ struct Avx512Ops {
     }
   }
 
-  static float Dot(const float* a, const float* b, int64_t n) {
-    __m512 acc = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-      acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
+  // Four keys at a time: four accumulators, then one transposing
+  // reduction tree that sums each accumulator's 16 lanes in the same order
+  // (a key's score does not depend on its place in the four); the last
+  // group is padded with a zero accumulator.
+  static void Scores(const float* q, const float* k, int64_t stride, int64_t n, int64_t d,
+                     float* s) {
+    for (int64_t j = 0; j < n; j += 4) {
+      const int64_t keys = std::min<int64_t>(4, n - j);
+      __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                       _mm512_setzero_ps()};
+      // A group short of four repeats its first key (read, then ignored),
+      // so the loop keeps its four accumulators in registers.
+      const float* kr[4];
+      for (int u = 0; u < 4; ++u) kr[u] = k + (j + (u < keys ? u : 0)) * stride;
+      for (int64_t i = 0; i < d; i += 16) {
+        const __mmask16 mask = d - i >= 16 ? static_cast<__mmask16>(0xFFFF) : TailMask(d - i);
+        const __m512 qv = _mm512_maskz_loadu_ps(mask, q + i);
+        acc[0] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, kr[0] + i), acc[0]);
+        acc[1] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, kr[1] + i), acc[1]);
+        acc[2] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, kr[2] + i), acc[2]);
+        acc[3] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, kr[3] + i), acc[3]);
+      }
+      const __m512 s01 =
+          _mm512_add_ps(_mm512_unpacklo_ps(acc[0], acc[1]), _mm512_unpackhi_ps(acc[0], acc[1]));
+      const __m512 s23 =
+          _mm512_add_ps(_mm512_unpacklo_ps(acc[2], acc[3]), _mm512_unpackhi_ps(acc[2], acc[3]));
+      const __m512 t =
+          _mm512_add_ps(_mm512_shuffle_ps(s01, s23, 0x44), _mm512_shuffle_ps(s01, s23, 0xEE));
+      const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(t), _mm512_extractf32x8_ps(t, 1));
+      const __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+      alignas(16) float four[4];
+      _mm_store_ps(four, r);
+      for (int64_t u = 0; u < keys; ++u) s[j + u] = four[u];
     }
-    if (i < n) {
-      const __mmask16 mask = TailMask(n - i);
-      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a + i), _mm512_maskz_loadu_ps(mask, b + i),
-                            acc);
-    }
-    return _mm512_reduce_add_ps(acc);
   }
 
   static void ScaleScores(float* s, int64_t n, DType dtype, float scale) {
@@ -152,24 +174,33 @@ struct Avx512Ops {
   static void Accumulate(float* acc, float alpha, const float* p, const float* v, int64_t stride,
                          int64_t n, int64_t d) {
     const __m512 va = _mm512_set1_ps(alpha);
+    auto mask_at = [d](int64_t x) {
+      const int64_t left = d - x;
+      return left >= 16  ? static_cast<__mmask16>(0xFFFF)
+             : left <= 0 ? static_cast<__mmask16>(0)
+                         : TailMask(left);
+    };
     for (int64_t x = 0; x < d; x += 64) {
-      __mmask16 mask[4];
-      __m512 a[4];
-      for (int u = 0; u < 4; ++u) {
-        const int64_t left = d - x - 16 * u;
-        mask[u] = left >= 16  ? static_cast<__mmask16>(0xFFFF)
-                  : left <= 0 ? static_cast<__mmask16>(0)
-                              : TailMask(left);
-        a[u] = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask[u], acc + x + 16 * u), va);
-      }
+      // Four named registers (an array indexed in a loop would live in
+      // memory at -O2).
+      const __mmask16 m0 = mask_at(x), m1 = mask_at(x + 16), m2 = mask_at(x + 32),
+                      m3 = mask_at(x + 48);
+      __m512 a0 = _mm512_mul_ps(_mm512_maskz_loadu_ps(m0, acc + x), va);
+      __m512 a1 = _mm512_mul_ps(_mm512_maskz_loadu_ps(m1, acc + x + 16), va);
+      __m512 a2 = _mm512_mul_ps(_mm512_maskz_loadu_ps(m2, acc + x + 32), va);
+      __m512 a3 = _mm512_mul_ps(_mm512_maskz_loadu_ps(m3, acc + x + 48), va);
       for (int64_t i = 0; i < n; ++i) {
         const __m512 w = _mm512_set1_ps(p[i]);
         const float* vi = v + i * stride + x;
-        for (int u = 0; u < 4; ++u) {
-          a[u] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(mask[u], vi + 16 * u), a[u]);
-        }
+        a0 = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m0, vi), a0);
+        a1 = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m1, vi + 16), a1);
+        a2 = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m2, vi + 32), a2);
+        a3 = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m3, vi + 48), a3);
       }
-      for (int u = 0; u < 4; ++u) _mm512_mask_storeu_ps(acc + x + 16 * u, mask[u], a[u]);
+      _mm512_mask_storeu_ps(acc + x, m0, a0);
+      _mm512_mask_storeu_ps(acc + x + 16, m1, a1);
+      _mm512_mask_storeu_ps(acc + x + 32, m2, a2);
+      _mm512_mask_storeu_ps(acc + x + 48, m3, a3);
     }
   }
 };

@@ -9,7 +9,9 @@
 // Ops provides (n elements, d = head_dim, rows of `stride` floats):
 //   ToF32(src, dtype, n, dst)        widen f32/f16/bf16 to f32 (exact)
 //   FromF32(src, n, dtype, dst)      narrow, round to nearest even
-//   Dot(a, b, n)                     sum a_i b_i in f32
+//   Scores(q, k, stride, n, d, s)    s_i = q . k[i] in f32 for n keys, each
+//                                    key's sum in one fixed order (whatever
+//                                    keys it is computed with)
 //   ScaleScores(s, n, dtype, scale)  s = r(r(s) scale), r = round to dtype
 //   Max(s, n)
 //   ExpScores(s, n, m, dtype)        s = r(exp(s - m)); returns the sum of
@@ -116,7 +118,7 @@ void RunAttentionItems(const ItemArgs& a, int64_t begin, int64_t end) {
         const int64_t n = hi - lo + 1;
         const float* k0 = kblock + (lo - blo) * kv_stride;
         const float* q_r = qf + r * stride;
-        for (int64_t i = 0; i < n; ++i) scores[i] = Ops::Dot(q_r, k0 + i * kv_stride, d);
+        Ops::Scores(q_r, k0, kv_stride, n, d, scores);
         Ops::ScaleScores(scores, n, a.dtype, a.scale);
         const float m_new = std::max(row_m[r], Ops::Max(scores, n));
         const float alpha = row_m[r] == m_new ? 1.0f : std::exp(row_m[r] - m_new);

@@ -22,10 +22,13 @@ struct PortableOps {
     FromF32Scalar(src, n, dtype, dst);
   }
 
-  static float Dot(const float* a, const float* b, int64_t n) {
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
-    return sum;
+  static void Scores(const float* q, const float* k, int64_t stride, int64_t n, int64_t d,
+                     float* s) {
+    for (int64_t j = 0; j < n; ++j) {
+      float sum = 0.0f;
+      for (int64_t i = 0; i < d; ++i) sum += q[i] * k[j * stride + i];
+      s[j] = sum;
+    }
   }
 
   static void ScaleScores(float* s, int64_t n, DType dtype, float scale) {

@@ -17,8 +17,10 @@
 #include "runtime/cpu/attention_cpu.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -373,6 +375,54 @@ TEST(RopeKvWrite, MatchesReference) {
     CheckRopeKvWrite(c, true, false);
     CheckRopeKvWrite(c, true, true);
     CheckRopeKvWrite(c, false, false);
+  }
+}
+
+}  // namespace
+}  // namespace kiln::cpu
+
+namespace kiln::cpu {
+namespace {
+
+// Timings of SmolLM2-135M's attention shape (heads 9, kv heads 3, d 64),
+// one thread, every level: a decode step at the end of a 2048-slot cache
+// and a 256-token prefill from slot 0. Printed, not asserted.
+TEST(AttentionCpu, PrintsTimings) {
+  Rng rng = ::kiln::testing::TestRng();
+  for (DType cache : {DType::kF32, DType::kF16}) {
+    for (int64_t seq : {1, 256}) {
+      Case c{1, seq, 9, 3, 64, 2048, 0, DType::kF32, cache};
+      const AttentionDims dims = Dims(c);
+      const AttentionPlan plan = PlanAttention(dims);
+      std::vector<uint8_t> q =
+          EncodeFloats(Normal(rng, seq * 9 * 64, 1.0, DType::kF32), DType::kF32);
+      std::vector<uint8_t> kc = EncodeFloats(Normal(rng, 2048 * 3 * 64, 1, cache), cache);
+      std::vector<uint8_t> vc = EncodeFloats(Normal(rng, 2048 * 3 * 64, 1, cache), cache);
+      std::vector<int32_t> pos(static_cast<size_t>(seq));
+      for (int64_t s = 0; s < seq; ++s) pos[s] = static_cast<int32_t>(seq == 1 ? 2047 : s);
+      std::vector<float> scratch(plan.scratch_bytes / 4), partials(plan.partial_bytes / 4);
+      std::vector<uint8_t> out(q.size());
+      for (AttentionIsa isa : Levels()) {
+        auto once = [&] {
+          Attention(plan, dims, isa, c.dtype, cache, 0.125f, 0, q.data(), kc.data(), vc.data(),
+                    pos.data(), out.data(), 0, plan.items, scratch.data(),
+                    partials.empty() ? nullptr : partials.data());
+          AttentionCombine(plan, dims, c.dtype, 0, pos.data(), partials.data(), out.data(), 0,
+                           plan.combine_rows);
+        };
+        once();
+        const int reps = seq == 1 ? 200 : 5;
+        auto start = std::chrono::steady_clock::now();
+        for (int r = 0; r < reps; ++r) once();
+        const double us =
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+                .count() /
+            reps;
+        std::printf("attention %-8s %s cache, seq %3lld at %s: %9.1f us\n", AttentionIsaName(isa),
+                    std::string(DTypeName(cache)).c_str(), static_cast<long long>(seq),
+                    seq == 1 ? "slot 2047" : "slots 0..255", us);
+      }
+    }
   }
 }
 
