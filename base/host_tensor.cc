@@ -24,7 +24,7 @@ HostTensor HostTensor::Zeros(DType dtype, std::vector<int64_t> shape) {
   t.dtype = dtype;
   size_t n = static_cast<size_t>(NumElements(shape));
   t.shape = std::move(shape);
-  if (IsFloat(dtype)) {
+  if (HasFloatValues(dtype)) {
     t.floats.assign(n, 0.0f);
   } else {
     t.ints.assign(n, 0);

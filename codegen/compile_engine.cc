@@ -15,6 +15,7 @@
 #include "base/status_macros.h"
 #include "codegen/gpu_target.h"
 #include "codegen/engine_writer.h"
+#include "codegen/weight_storage.h"
 #include "codegen/plan/arena_plan.h"
 #include "codegen/plan/build_launch_plan.h"
 #include "codegen/plan/compile_kernels.h"
@@ -219,6 +220,27 @@ absl::StatusOr<std::map<std::string, std::string>> CompileCudaKernels(
   return files;
 }
 
+// The cpu target's part of the engine: every bucket's launch plan, run by
+// the CPU executor (runtime/cpu) with its own kernels. The plans are built
+// with the A100 preset: the steps, their order and the arena do not depend
+// on it; the CUDA launch fields it sets (threads, tiles, splits) the CPU
+// executor does not read.
+absl::StatusOr<std::map<std::string, std::string>> PlanCpuSteps(const Module& module,
+                                                                std::string& arena) {
+  KILN_ASSIGN_OR_RETURN(StaticLayout layout, LayOutStaticSpaces(module));
+  std::vector<LaunchPlan> plans;
+  std::string listing;
+  for (const Function& f : module.functions) {
+    KILN_ASSIGN_OR_RETURN(plans.emplace_back(),
+                          BuildLaunchPlan(module, f.name, layout, codegen::A100Target()));
+    absl::StrAppend(&listing, DumpLaunchPlan(plans.back()), "\n");
+  }
+  arena = PlanDeviceArena(layout, plans).Summary();
+  return std::map<std::string, std::string>{{"kernel.launch_plans.txt", listing},
+                                            {kEngineLaunchPlansFile,
+                                             LaunchPlansToJson(layout, plans)}};
+}
+
 }  // namespace
 
 absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
@@ -253,9 +275,26 @@ absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> lengths,
                         ParseBuckets(options.buckets, max_seq));
 
-  step(source.gguf ? "loading and dequantising weights" : "loading weights");
+  WeightStorageOptions storage;
+  if (!options.quantize.empty()) {
+    KILN_ASSIGN_OR_RETURN(storage.quantize, ParseQuantizeFlag(options.quantize));
+  }
+  storage.requantize = options.requantize;
+  storage.allow_blocks = target == "cpu" && options.dtype == DType::kF32;
+  const bool keep_gguf = source.gguf && storage.allow_blocks;
+  step(keep_gguf ? "loading weights (block types kept as the GGUF stores them)"
+       : source.gguf ? "loading and dequantising weights"
+                     : "loading weights");
   EngineContents engine;
-  KILN_ASSIGN_OR_RETURN(engine.weights, LoadSourceWeights(source, model.module));
+  WeightMap loaded;
+  if (!keep_gguf) {
+    KILN_ASSIGN_OR_RETURN(loaded, LoadSourceWeights(source, model.module));
+  }
+  KILN_ASSIGN_OR_RETURN(EngineWeights weights,
+                        StoreEngineWeights(model.module, keep_gguf ? &*source.gguf : nullptr,
+                                           std::move(loaded), storage));
+  engine.weights = std::move(weights.floats);
+  engine.quantized_weights = std::move(weights.blocks);
 
   step("specialising, fusing and planning memory");
   EngineManifest& m = engine.manifest;
@@ -276,8 +315,10 @@ absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
 
   CompileReport report;
   report.memory_plan = plan;
+  report.weights = weights.summary;
   if (target == "cpu") {
-    step("generating kernels (cpu target: the reference executor runs the plan)");
+    step("planning the CPU executor's steps");
+    KILN_ASSIGN_OR_RETURN(engine.kernel_files, PlanCpuSteps(model.module, report.device_arena));
   } else {
     step("planning launches and compiling kernels with NVRTC for " + target);
     KILN_ASSIGN_OR_RETURN(engine.kernel_files,
@@ -306,10 +347,6 @@ absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
   KILN_RETURN_IF_ERROR(written);
   report.manifest = m;
   report.chat_template = source.chat_template;
-  if (target == "cpu") {
-    KILN_ASSIGN_OR_RETURN(DeviceArenaPlan arena, PlanDeviceArena(engine.module));
-    report.device_arena = arena.Summary();
-  }
   for (const auto& entry : std::filesystem::directory_iterator(options.out)) {
     if (entry.is_regular_file()) report.engine_bytes += static_cast<int64_t>(entry.file_size());
   }

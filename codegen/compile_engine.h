@@ -1,8 +1,10 @@
 // CompileEngine: what compile-model does, as a library. Reads a Hugging Face
 // model directory or a GGUF file, builds its IR, specialises, fuses and
-// memory-plans it per (batch, length) bucket, loads its weights in the engine
-// dtype, for CUDA targets builds every bucket's launch plan and compiles its
-// kernels, and writes the engine (codegen/engine_format.h).
+// memory-plans it per (batch, length) bucket, stores its weights (floats in
+// the engine dtype, or block-quantized: codegen/weight_storage.h), builds
+// every bucket's launch plan (the CPU executor's and the GPU's), for CUDA
+// targets compiles its kernels, and writes the engine
+// (codegen/engine_format.h).
 //
 // What belongs to the runtime stays outside: the caller passes the GEMM
 // algorithm choice (runtime/cuda/gemm_tuner.h measures it on a GPU) and the
@@ -35,6 +37,11 @@ struct CompileOptions {
   std::string buckets = "16,64,256";  // prefill lengths; those > max_seq are dropped
   std::string tokenizer;  // tokenizer.json to bundle; empty: the model's own
   std::string kernel_cache_dir;  // NVRTC output cache; empty: none
+  // --quantize: q8_0, q4_0, q4_1 or q4_k (cpu target, f32); empty: weights
+  // as the source stores them (a GGUF's block types are kept on the cpu
+  // target). --requantize allows re-quantizing a GGUF's quantized tensors.
+  std::string quantize;
+  bool requantize = false;
 
   // CUDA targets: the cuBLASLt algorithm record for the plans' GEMM shapes.
   // Unset: an untuned record (the loader then asks cuBLASLt's heuristic).
@@ -55,7 +62,8 @@ inline constexpr int kCompileSteps = 5;
 struct CompileReport {
   EngineManifest manifest;
   std::string memory_plan;    // the activation arena of each bucket
-  std::string device_arena;   // the CUDA arena (an estimate for the cpu target)
+  std::string device_arena;   // the arena the executor allocates
+  std::string weights;        // how the weights are stored (codegen/weight_storage.h)
   std::string cuda_summary;   // CUDA targets: plans, kernels, spills, GEMM algorithms
   std::string chat_template;  // the template bundled; empty when none
   int64_t engine_bytes = 0;   // every file of the engine directory

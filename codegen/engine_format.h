@@ -40,8 +40,10 @@ namespace kiln {
 // Bumped whenever the artefact layout or the meaning of a field changes;
 // the loader accepts exactly this version. Version 2: CUDA engines carry
 // their launch plans (kernel.launch_plans.json) and kernels.json records a
-// kernel ABI version and each kernel's digests.
-inline constexpr int kEngineFormatVersion = 2;
+// kernel ABI version and each kernel's digests. Version 3: cpu engines carry
+// launch plans too (the CPU executor runs them), and weights may be stored
+// in GGUF's block types (base/dtype.h).
+inline constexpr int kEngineFormatVersion = 3;
 
 // Limits LoadEngine enforces on a manifest before anything is allocated
 // from it (the largest context windows today are ~10^6 tokens).

@@ -22,10 +22,17 @@ absl::Status WriteText(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
-absl::Status WriteWeights(const std::string& path, const WeightMap& weights) {
+absl::Status WriteWeights(const std::string& path, const WeightMap& weights,
+                          const std::map<std::string, QuantizedWeight>& quantized) {
   std::vector<std::vector<uint8_t>> storage;
   std::vector<TensorToWrite> tensors;
   storage.reserve(weights.size());
+  for (const auto& [name, q] : quantized) {
+    if (weights.count(name) > 0) {
+      return absl::InternalError(absl::StrCat("weight \"", name, "\" is stored twice"));
+    }
+    tensors.push_back({name, q.dtype, q.shape, q.bytes});
+  }
   for (const auto& [name, tensor] : weights) {
     if (!IsFloat(tensor.dtype)) {
       return absl::UnimplementedError(absl::StrCat("weight \"", name, "\" is not a float tensor"));
@@ -48,7 +55,8 @@ absl::Status WriteEngine(const std::string& dir, const EngineContents& engine,
   manifest.files.clear();
   KILN_RETURN_IF_ERROR(WriteText(dir + "/" + kEngineConfigFile, engine.config.dump(2) + "\n"));
   KILN_RETURN_IF_ERROR(WriteText(dir + "/" + kEngineIrFile, PrintModule(engine.module)));
-  KILN_RETURN_IF_ERROR(WriteWeights(dir + "/" + kEngineWeightsFile, engine.weights));
+  KILN_RETURN_IF_ERROR(WriteWeights(dir + "/" + kEngineWeightsFile, engine.weights,
+                                        engine.quantized_weights));
   std::vector<std::string> names = {kEngineConfigFile, kEngineIrFile, kEngineWeightsFile};
   manifest.tokenizer.clear();
   if (!tokenizer_path.empty()) {

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "base/host_tensor.h"
 #include "codegen/engine_format.h"
+#include "codegen/weight_storage.h"
 #include "ir/module.h"
 #include "nlohmann/json.hpp"
 
@@ -20,7 +21,9 @@ struct EngineContents {
   EngineManifest manifest;  // files and the format version are filled in by WriteEngine
   nlohmann::json config;
   Module module;
-  WeightMap weights;  // in the engine dtype
+  WeightMap weights;  // float weights, in the engine dtype
+  // Block-quantized weights (codegen/weight_storage.h), stored as they are.
+  std::map<std::string, QuantizedWeight> quantized_weights;
   std::string chat_template;  // the template's source; empty when none
   // The model's generation_config.json; an empty object when none.
   nlohmann::json generation_config = nlohmann::json::object();

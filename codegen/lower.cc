@@ -465,6 +465,10 @@ absl::StatusOr<LoweredFunction> LowerFunction(const Function& f, const GpuTarget
       out.not_generated.push_back({n.name, "cast", "integer casts: no row kernel yet"});
       continue;
     }
+    if (n.op == Op::kEmbedding && !IsFloatDType(f.node(n.operands[0]).type.dtype)) {
+      out.not_generated.push_back({n.name, "embedding", "a block-quantized table: no row kernel"});
+      continue;
+    }
     if (!IsRowOp(n)) {
       out.not_generated.push_back({n.name, std::string(GetOpInfo(n.op).name), NotGeneratedReason(n.op)});
       continue;

@@ -49,6 +49,24 @@ class Operands {
     if (type(i).rank() == rank) return absl::OkStatus();
     return Error(absl::StrCat(Describe(f_, node_, i), " must have rank ", rank));
   }
+  // A weight operand: a float type, or a block-quantized one (its values
+  // are the dequantised f32 values; base/dtype.h) when f32 computes with it.
+  absl::Status ExpectWeightFor(int w, DType compute) const {
+    const DType d = type(w).dtype;
+    if (IsBlockQuantized(d) && compute == DType::kF32) {
+      if (type(w).rank() >= 1 && type(w).shape.back().is_static() &&
+          type(w).shape.back().size % BlockSize(d) == 0) {
+        return absl::OkStatus();
+      }
+      return Error(absl::StrCat(Describe(f_, node_, w), " must have rows of whole ",
+                                std::string(DTypeName(d)), " blocks (", BlockSize(d), " elements)"));
+    }
+    if (IsBlockQuantized(d)) {
+      return Error(absl::StrCat(Describe(f_, node_, w), " is ", std::string(DTypeName(d)),
+                                ": block-quantized weights compute in f32 only"));
+    }
+    return absl::OkStatus();
+  }
   absl::Status ExpectSameDType(int i, int j) const {
     if (type(i).dtype == type(j).dtype) return absl::OkStatus();
     return Error(absl::StrCat(Describe(f_, node_, j), " must have the dtype of ",
@@ -85,7 +103,11 @@ absl::StatusOr<TensorType> InferMatmul(const Operands& in) {
 
 absl::StatusOr<TensorType> InferMatmulNT(const Operands& in) {
   KILN_RETURN_IF_ERROR(in.ExpectFloat(0));
-  KILN_RETURN_IF_ERROR(in.ExpectSameDType(0, 1));
+  if (IsBlockQuantized(in.type(1).dtype)) {
+    KILN_RETURN_IF_ERROR(in.ExpectWeightFor(1, in.type(0).dtype));
+  } else {
+    KILN_RETURN_IF_ERROR(in.ExpectSameDType(0, 1));
+  }
   KILN_RETURN_IF_ERROR(in.ExpectRank(1, 2));
   if (in.type(0).rank() < 1) return Error("operand 0 must have rank >= 1");
   KILN_RETURN_IF_ERROR(in.ExpectDimsEqual(1, 1, 0, in.type(0).rank() - 1));
@@ -302,10 +324,16 @@ absl::StatusOr<TensorType> InferType(const Module& module, const Function& funct
       return weight->type;
     }
     case Op::kEmbedding: {
-      KILN_RETURN_IF_ERROR(in.ExpectFloat(0));
+      // A block-quantized table gathers its rows dequantised, in f32.
+      const bool quantized = IsBlockQuantized(in.type(0).dtype);
+      if (quantized) {
+        KILN_RETURN_IF_ERROR(in.ExpectWeightFor(0, DType::kF32));
+      } else {
+        KILN_RETURN_IF_ERROR(in.ExpectFloat(0));
+      }
       KILN_RETURN_IF_ERROR(in.ExpectRank(0, 2));
       KILN_RETURN_IF_ERROR(in.ExpectInteger(1));
-      TensorType out{in.type(0).dtype, in.type(1).shape};
+      TensorType out{quantized ? DType::kF32 : in.type(0).dtype, in.type(1).shape};
       out.shape.push_back(in.type(0).shape[1]);
       return out;
     }

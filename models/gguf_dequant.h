@@ -1,30 +1,27 @@
-// Dequantisation of GGUF tensor data to f32, for the weight types Kiln
-// imports today: F32, F16, BF16 and the legacy 32-element block formats
-// Q8_0, Q4_0 and Q4_1 (llama.cpp's ggml-quants.c defines the layouts; this is
-// an independent implementation of the same arithmetic).
-//
-// Block layouts (little-endian, `d` and `m` are IEEE f16):
-//   Q8_0: d, int8 q[32]             x[i] = q[i] * d
-//   Q4_0: d, uint8 nibbles[16]      x[i] = (lo(n[i]) - 8) * d,
-//                                   x[i + 16] = (hi(n[i]) - 8) * d
-//   Q4_1: d, m, uint8 nibbles[16]   x[i] = lo(n[i]) * d + m,
-//                                   x[i + 16] = hi(n[i]) * d + m
-// for i in [0, 16) (Q8_0: [0, 32)); lo/hi are the low and high four bits, so
-// a block's first half lives in the low nibbles.
+// GGUF tensor types as Kiln's storage types, and their dequantisation to
+// f32: F32, F16, BF16, the legacy 32-element blocks Q8_0, Q4_0, Q4_1 and the
+// k-quants Q4_K, Q5_K, Q6_K. The block layouts and arithmetic are
+// base/quant_blocks.h's (the same bytes as llama.cpp's ggml-quants.c).
 #ifndef KILN_MODELS_GGUF_DEQUANT_H_
 #define KILN_MODELS_GGUF_DEQUANT_H_
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/dtype.h"
 #include "models/gguf.h"
 
 namespace kiln {
 
-// True for the types DequantizeGgufTensor reads.
+// The Kiln dtype that stores `type` byte for byte; nullopt for the types
+// Kiln does not read.
+std::optional<DType> DTypeOfGgml(GgmlType type);
+
+// True for the types DequantizeGgufTensor reads (those DTypeOfGgml maps).
 bool CanDequantize(GgmlType type);
 
 // Decodes `n` elements of type `type` from `bytes` (exactly n / block_size *

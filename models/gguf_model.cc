@@ -150,19 +150,30 @@ std::string HfNameOfGgufTensor(std::string_view gguf_name) {
   return "";
 }
 
-void UnpermuteRotaryRows(std::vector<float>& values, int64_t heads, int64_t rows, int64_t cols) {
+namespace {
+
+// UnpermuteRotaryRows over rows of `cols` items of any type: rows move whole,
+// so quantized rows (whole blocks) move as their bytes.
+template <typename T>
+void UnpermuteRows(std::vector<T>& values, int64_t heads, int64_t rows, int64_t cols) {
   const int64_t head_dim = rows / heads, half = head_dim / 2;
-  std::vector<float> out(values.size());
+  std::vector<T> out(values.size());
   for (int64_t h = 0; h < heads; ++h) {
     for (int64_t i = 0; i < half; ++i) {
       for (int64_t j = 0; j < 2; ++j) {
-        const float* from = values.data() + (h * head_dim + 2 * i + j) * cols;
-        float* to = out.data() + (h * head_dim + j * half + i) * cols;
+        const T* from = values.data() + (h * head_dim + 2 * i + j) * cols;
+        T* to = out.data() + (h * head_dim + j * half + i) * cols;
         std::copy(from, from + cols, to);
       }
     }
   }
   values = std::move(out);
+}
+
+}  // namespace
+
+void UnpermuteRotaryRows(std::vector<float>& values, int64_t heads, int64_t rows, int64_t cols) {
+  UnpermuteRows(values, heads, rows, cols);
 }
 
 absl::StatusOr<GgufCheckpoint> GgufCheckpoint::Open(const std::string& path) {
@@ -190,7 +201,8 @@ absl::StatusOr<GgufCheckpoint> GgufCheckpoint::Open(const std::string& path) {
     if (!CanDequantize(t.type)) {
       return absl::UnimplementedError(absl::StrCat(
           path, ": tensor \"", t.name, "\" is ", std::string(GgmlTypeName(t.type)),
-          "; Kiln imports F32, F16, BF16, Q8_0, Q4_0 and Q4_1 (re-quantise with llama-quantize)"));
+          "; Kiln imports F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K and Q6_K (re-quantise with "
+          "llama-quantize)"));
     }
     ckpt.by_hf_name_[hf] = &t;
   }
@@ -208,27 +220,52 @@ std::vector<std::string> GgufCheckpoint::Names() const {
   return names;
 }
 
-absl::StatusOr<std::vector<float>> GgufCheckpoint::Read(std::string_view hf_name) const {
+absl::StatusOr<const GgufTensor*> GgufCheckpoint::Get(std::string_view hf_name) const {
   const GgufTensor* tensor = Find(hf_name);
   if (tensor == nullptr) {
     return absl::NotFoundError(absl::StrCat(file_->path(), " has no tensor for \"",
                                             std::string(hf_name), "\""));
   }
-  KILN_ASSIGN_OR_RETURN(std::vector<float> values, DequantizeGgufTensor(*tensor));
+  return tensor;
+}
+
+absl::StatusOr<int64_t> GgufCheckpoint::RotaryHeads(std::string_view hf_name,
+                                                    const GgufTensor& tensor) const {
   int64_t heads = 0;
   if (hf_name.find(".self_attn.q_proj.") != std::string_view::npos) heads = num_heads_;
   if (hf_name.find(".self_attn.k_proj.") != std::string_view::npos) heads = num_kv_heads_;
   if (heads > 0) {
-    std::vector<int64_t> shape = tensor->RowMajorShape();
+    std::vector<int64_t> shape = tensor.RowMajorShape();
     const int64_t rows = shape.empty() ? 1 : shape[0];
     if (rows % (2 * heads) != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("tensor \"", tensor->name, "\" has ", rows,
+      return absl::InvalidArgumentError(absl::StrCat("tensor \"", tensor.name, "\" has ", rows,
                                                      " rows, not a multiple of 2 x ", heads,
                                                      " heads"));
     }
+  }
+  return heads;
+}
+
+absl::StatusOr<std::vector<float>> GgufCheckpoint::Read(std::string_view hf_name) const {
+  KILN_ASSIGN_OR_RETURN(const GgufTensor* tensor, Get(hf_name));
+  KILN_ASSIGN_OR_RETURN(std::vector<float> values, DequantizeGgufTensor(*tensor));
+  KILN_ASSIGN_OR_RETURN(int64_t heads, RotaryHeads(hf_name, *tensor));
+  if (heads > 0) {
+    const int64_t rows = tensor->RowMajorShape()[0];
     UnpermuteRotaryRows(values, heads, rows, rows == 0 ? 0 : tensor->n_elements / rows);
   }
   return values;
+}
+
+absl::StatusOr<std::vector<uint8_t>> GgufCheckpoint::ReadStored(std::string_view hf_name) const {
+  KILN_ASSIGN_OR_RETURN(const GgufTensor* tensor, Get(hf_name));
+  std::vector<uint8_t> bytes(tensor->data.begin(), tensor->data.end());
+  KILN_ASSIGN_OR_RETURN(int64_t heads, RotaryHeads(hf_name, *tensor));
+  if (heads > 0) {
+    const int64_t rows = tensor->RowMajorShape()[0];
+    UnpermuteRows(bytes, heads, rows, rows == 0 ? 0 : static_cast<int64_t>(bytes.size()) / rows);
+  }
+  return bytes;
 }
 
 }  // namespace kiln

@@ -51,9 +51,15 @@ class GgufCheckpoint {
   static std::vector<int64_t> Shape(const GgufTensor& tensor) { return tensor.RowMajorShape(); }
   // The tensor's values in Transformers' layout; NotFound for an unknown name.
   absl::StatusOr<std::vector<float>> Read(std::string_view hf_name) const;
+  // The tensor's stored bytes (tensor.type's blocks), rows in Transformers'
+  // order: rows move whole, so a quantized row keeps its blocks.
+  absl::StatusOr<std::vector<uint8_t>> ReadStored(std::string_view hf_name) const;
 
  private:
   GgufCheckpoint() = default;
+  absl::StatusOr<const GgufTensor*> Get(std::string_view hf_name) const;
+  // The heads whose rotary rows llama.cpp interleaved (q_proj, k_proj), else 0.
+  absl::StatusOr<int64_t> RotaryHeads(std::string_view hf_name, const GgufTensor& tensor) const;
 
   std::unique_ptr<GgufFile> file_;
   nlohmann::json config_;

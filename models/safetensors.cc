@@ -94,9 +94,15 @@ struct DTypeSpelling {
 // The safetensors dtypes Kiln loads, and those the format defines that it
 // does not: the latter get "unsupported", so a user learns the file is fine
 // but needs converting, while garbage gets "unknown".
+//
+// The block types (Q8_0 ... Q6_K, base/dtype.h) are Kiln's extension for
+// engines' quantized weights: GGUF's block bytes, rows of whole blocks, so
+// `item_size` is a block's bytes and the last dimension counts elements.
 constexpr DTypeSpelling kSupportedDTypes[] = {
-    {"F32", DType::kF32, 4}, {"F16", DType::kF16, 2}, {"BF16", DType::kBF16, 2},
-    {"I64", DType::kI64, 8}, {"I32", DType::kI32, 4}, {"I8", DType::kI8, 1},
+    {"F32", DType::kF32, 4},    {"F16", DType::kF16, 2},    {"BF16", DType::kBF16, 2},
+    {"I64", DType::kI64, 8},    {"I32", DType::kI32, 4},    {"I8", DType::kI8, 1},
+    {"Q8_0", DType::kQ8_0, 34}, {"Q4_0", DType::kQ4_0, 18}, {"Q4_1", DType::kQ4_1, 20},
+    {"Q4_K", DType::kQ4_K, 144}, {"Q5_K", DType::kQ5_K, 176}, {"Q6_K", DType::kQ6_K, 210},
 };
 constexpr const char* kUnsupportedDTypes[] = {
     "F64",     "U64",     "U32",     "U16",     "I16",     "U8", "BOOL",
@@ -182,16 +188,29 @@ absl::StatusOr<ParsedEntry> ParseEntry(const std::string& where, const std::stri
   if (!shape.is_array()) return absl::InvalidArgumentError(at + "shape is not an array");
   int64_t nonzero_bytes = spelling->item_size;
   bool has_zero_dim = false;
-  for (const Json& dim : shape) {
+  const int64_t block = BlockSize(spelling->dtype) > 2 ? BlockSize(spelling->dtype) : 1;
+  if (block > 1 && shape.is_array() && shape.empty()) {
+    return absl::InvalidArgumentError(at + dtype_name + " needs a shape whose rows are blocks");
+  }
+  for (size_t i = 0; shape.is_array() && i < shape.size(); ++i) {
+    const Json& dim = shape[i];
     const std::optional<uint64_t> d = NonNegativeInt(dim, std::numeric_limits<int64_t>::max());
     if (!d) {
       return absl::InvalidArgumentError(absl::StrCat(
           at, "shape ", Brief(shape), " has a dimension that is not a non-negative integer"));
     }
     out.entry.shape.push_back(static_cast<int64_t>(*d));
+    int64_t factor = static_cast<int64_t>(*d);
+    if (block > 1 && i + 1 == shape.size()) {  // the row: whole blocks
+      if (factor % block != 0) {
+        return absl::InvalidArgumentError(absl::StrCat(at, "rows of ", factor, " elements are not ",
+                                                       "whole ", dtype_name, " blocks of ", block));
+      }
+      factor /= block;
+    }
     if (*d == 0) {
       has_zero_dim = true;
-    } else if (__builtin_mul_overflow(nonzero_bytes, static_cast<int64_t>(*d), &nonzero_bytes)) {
+    } else if (__builtin_mul_overflow(nonzero_bytes, factor, &nonzero_bytes)) {
       return absl::InvalidArgumentError(
           absl::StrCat(at, "shape ", Brief(shape), " x ", dtype_name, " size overflows int64"));
     }

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "base/half.h"
+#include "base/quant_blocks.h"
 
 namespace kiln {
 namespace {
@@ -44,6 +45,21 @@ int64_t ReadInt(const TensorEntry& entry, int64_t i) {
 
 absl::StatusOr<HostTensor> HostTensorFromEntry(const TensorEntry& entry, DType to) {
   int64_t n = entry.NumElements();
+  if (IsBlockQuantized(entry.dtype) || IsBlockQuantized(to)) {
+    if (to != entry.dtype) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor \"", entry.name, "\" is stored as ", std::string(DTypeName(entry.dtype)),
+          " and cannot be read as ", std::string(DTypeName(to))));
+    }
+    // Validated by the reader: whole blocks, bytes == StorageBytes(n).
+    std::vector<float> values(static_cast<size_t>(n));
+    DequantizeRow(entry.dtype, entry.bytes.data(), n, values.data());
+    HostTensor t;
+    t.dtype = to;
+    t.shape = entry.shape;
+    t.floats = std::move(values);
+    return t;
+  }
   if (IsFloat(to) != IsFloat(entry.dtype) || to == DType::kU4 || to == DType::kI8) {
     return absl::InvalidArgumentError(absl::StrCat("tensor \"", entry.name, "\" is stored as ",
                                                    std::string(DTypeName(entry.dtype)),

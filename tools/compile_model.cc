@@ -1,8 +1,10 @@
 // compile-model: builds a Hugging Face checkpoint or a llama.cpp GGUF file
 // into a Kiln engine directory (codegen/engine_format.h): the model's IR
-// specialised per (batch, length) bucket, fused and memory-planned, with its
-// weights in the engine dtype (GGUF weights dequantised), its config,
-// tokenizer and chat template, and a checksummed manifest.
+// specialised per (batch, length) bucket, fused, memory-planned and planned
+// into launch steps, with its weights in the engine dtype or block-quantized
+// (on the cpu target a GGUF's quantized tensors are kept as stored;
+// --quantize makes q8_0/q4_0/q4_1/q4_k), its config, tokenizer and chat
+// template, and a checksummed manifest.
 //
 //   bin/compile-model --model tests/fixtures/models/llama3/f32 --out /tmp/llama3.engine
 //   bin/compile-model --model SmolLM2-135M-Instruct.Q4_1.gguf --out /tmp/smollm2.engine
@@ -31,6 +33,11 @@ ABSL_FLAG(std::string, dtype, "f32", "f32, bf16 or f16");
 ABSL_FLAG(int64_t, max_batch, 1, "largest batch the engine serves");
 ABSL_FLAG(int64_t, max_seq, 0, "KV-cache capacity in tokens (default: min(max_position_embeddings, 2048))");
 ABSL_FLAG(std::string, buckets, "16,64,256", "prefill lengths to compile (each <= --max-seq)");
+ABSL_FLAG(std::string, quantize, "",
+          "cpu target: store the matrix weights as q8_0, q4_0, q4_1 or q4_k (round to nearest, "
+          "GGUF's block formats; default: as the source stores them)");
+ABSL_FLAG(bool, requantize, false,
+          "with --quantize: also re-quantize tensors a GGUF already stores quantized");
 ABSL_FLAG(std::string, tokenizer, "", "tokenizer.json to bundle (default: the model directory's)");
 ABSL_FLAG(std::string, kernel_cache, "",
           "CUDA targets: directory caching NVRTC output by source hash (default "
@@ -126,6 +133,8 @@ absl::Status Run() {
   options.max_seq = absl::GetFlag(FLAGS_max_seq);
   options.buckets = absl::GetFlag(FLAGS_buckets);
   options.tokenizer = absl::GetFlag(FLAGS_tokenizer);
+  options.quantize = absl::GetFlag(FLAGS_quantize);
+  options.requantize = absl::GetFlag(FLAGS_requantize);
   options.kernel_cache_dir = KernelCacheDir();
   options.choose_gemms = ChooseGemmAlgorithms;
   options.check_generation_config = [](const nlohmann::json& json) {
@@ -144,9 +153,9 @@ absl::Status Run() {
                static_cast<long long>(m.max_seq));
   std::fprintf(stderr, "memory plan (activation arena per bucket):\n%s\n",
                report.memory_plan.c_str());
+  std::fprintf(stderr, "%s\n", report.weights.c_str());
   if (m.target == "cpu") {
-    std::fprintf(stderr, "device arena for the CUDA backend (estimate): %s\n",
-                 report.device_arena.c_str());
+    std::fprintf(stderr, "CPU executor arena: %s\n", report.device_arena.c_str());
   } else {
     std::fputs(report.cuda_summary.c_str(), stderr);
   }
@@ -173,6 +182,7 @@ int main(int argc, char** argv) {
                        "Compiles a Hugging Face model or a GGUF file into a Kiln engine directory.\n"
                        "  compile-model --model DIR|FILE.gguf --out ENGINE_DIR [--target cpu|sm_80|sm_90] "
                        "[--dtype f32|bf16|f16] [--max-batch N] [--max-seq N] [--buckets 16,64,...] "
+                       "[--quantize q8_0|q4_0|q4_1|q4_k [--requantize]] "
                        "[--tokenizer tokenizer.json] [--kernel_cache DIR|none] "
                        "[--tune_gemms auto|on|off]");
   return kiln::ReportToolStatus("compile-model", kiln::Run());

@@ -25,10 +25,14 @@
 #include "runtime/generate/generator.h"
 #include "runtime/tokenizer/load.h"
 #include "tools/cli.h"
+#include "runtime/cpu/cpu_engine.h"
 #include "tools/device_flag.h"
 
 ABSL_FLAG(std::string, engine, "", "engine directory written by compile-model");
 ABSL_FLAG(std::string, prompt, "", "the prompt (default: read stdin)");
+ABSL_FLAG(std::string, executor, "cpu",
+          "for a cpu engine: cpu (the CPU backend's kernels) or reference (the reference "
+          "executor, the specification of every op: slow, for checking)");
 ABSL_FLAG(std::string, device, "gpu",
           "for a CUDA engine: gpu, or emulator (its kernels run on the CPU in the CUDA emulator, "
           "slowly, with race and bounds checks; the emulator compiles the engine's kernel sources "
@@ -171,20 +175,31 @@ absl::Status Run() {
     prompts.push_back(absl::GetFlag(FLAGS_prompt));
     if (prompts[0].empty()) prompts[0].assign(std::istreambuf_iterator<char>(std::cin), {});
   }
-  // A CUDA engine (sm_80, sm_90) loads onto the GPU; the rest is the same.
+  // A CUDA engine (sm_80, sm_90) loads onto the GPU, a cpu engine onto the
+  // CPU executor (or the reference executor); the rest is the same.
   KILN_ASSIGN_OR_RETURN(std::string target, EngineTarget(dir));
   std::unique_ptr<CudaEngine> cuda;
-  Engine cpu_engine;
+  std::unique_ptr<cpu::CpuEngine> cpu;
+  Engine reference_engine;
   KILN_ASSIGN_OR_RETURN(CudaExecutorOptions options,
                         ExecutorOptionsForDevice(absl::GetFlag(FLAGS_device), target));
-  if (target == "cpu") {
-    KILN_ASSIGN_OR_RETURN(cpu_engine, LoadEngine(dir, "cpu"));
+  const std::string executor_name = absl::GetFlag(FLAGS_executor);
+  if (executor_name != "cpu" && executor_name != "reference") {
+    return absl::InvalidArgumentError("--executor must be cpu or reference");
+  }
+  if (target == "cpu" && executor_name == "reference") {
+    KILN_ASSIGN_OR_RETURN(reference_engine, LoadEngine(dir, "cpu"));
+  } else if (target == "cpu") {
+    KILN_RETURN_IF_ERROR(cpu::CheckCpuEnvironment());
+    KILN_ASSIGN_OR_RETURN(cpu::CpuEngine loaded, cpu::LoadCpuEngine(dir));
+    cpu = std::make_unique<cpu::CpuEngine>(std::move(loaded));
+    std::fprintf(stderr, "[%s]\n", cpu->executor->Describe().c_str());
   } else {
     KILN_ASSIGN_OR_RETURN(CudaEngine loaded, LoadCudaEngine(dir, target, options));
     cuda = std::make_unique<CudaEngine>(std::move(loaded));
     std::fprintf(stderr, "[device: %s]\n", cuda->executor->load_report().device.c_str());
   }
-  Engine& engine = cuda ? cuda->engine : cpu_engine;
+  Engine& engine = cuda ? cuda->engine : cpu ? cpu->engine : reference_engine;
   if (engine.manifest.tokenizer.empty()) {
     return absl::FailedPreconditionError(
         "the engine has no tokenizer: compile it from a directory with tokenizer.json or pass "
@@ -207,19 +222,21 @@ absl::Status Run() {
   int64_t max_seq = engine.manifest.max_seq;
   std::unique_ptr<ReferenceExecutor> executor;
   std::unique_ptr<Generator> generator;
-  if (cuda) {
-    const CudaEngine& c = *cuda;
-    auto new_session = [&c, max_seq]() -> absl::StatusOr<std::unique_ptr<SequenceSession>> {
-      KILN_ASSIGN_OR_RETURN(PlanSession session, PlanSession::Create(*c.executor, c.engine.module,
-                                                                     max_seq, c.batch1_buckets));
+  if (cuda || cpu) {
+    PlanExecutor& plans = cuda ? static_cast<PlanExecutor&>(*cuda->executor) : *cpu->executor;
+    const std::vector<SessionBucket>& batch1 = cuda ? cuda->batch1_buckets : cpu->batch1_buckets;
+    const Module& module = engine.module;
+    auto new_session = [&, max_seq]() -> absl::StatusOr<std::unique_ptr<SequenceSession>> {
+      KILN_ASSIGN_OR_RETURN(PlanSession session,
+                            PlanSession::Create(plans, module, max_seq, batch1));
       return std::make_unique<PlanSession>(std::move(session));
     };
-    auto new_batch = [&c, max_seq](int64_t batch, std::vector<SessionBucket> b) {
-      return CreatePlanBatchSession(*c.executor, c.engine.module, batch, max_seq, std::move(b));
+    auto new_batch = [&, max_seq](int64_t batch, std::vector<SessionBucket> b) {
+      return CreatePlanBatchSession(plans, module, batch, max_seq, std::move(b));
     };
-    KILN_ASSIGN_OR_RETURN(
-        Generator g, Generator::CreateWithSessions(new_session, new_batch, c.engine.module, *tok,
-                                                   max_seq, std::move(buckets)));
+    KILN_ASSIGN_OR_RETURN(Generator g, Generator::CreateWithSessions(new_session, new_batch,
+                                                                     module, *tok, max_seq,
+                                                                     std::move(buckets)));
     generator = std::make_unique<Generator>(std::move(g));
   } else {
     KILN_ASSIGN_OR_RETURN(

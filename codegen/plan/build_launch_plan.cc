@@ -38,6 +38,10 @@ absl::Status Unimplemented(const Function& f, const Node& n, const std::string& 
 
 class PlanBuilder {
  public:
+  bool IsQuantizedGather(const Node& n) const {
+    return n.op == Op::kEmbedding && IsBlockQuantized(f_.node(n.operands[0]).type.dtype);
+  }
+
   PlanBuilder(const Module& module, const Function& f, const StaticLayout& layout,
               const codegen::GpuTarget& info)
       : module_(module), f_(f), layout_(layout), info_(info) {}
@@ -51,6 +55,7 @@ class PlanBuilder {
   absl::Status AddRowKernels();
   absl::Status AddGemm(ValueId id);
   absl::Status AddAttention(ValueId id);
+  absl::Status AddGatherRows(ValueId id);
   absl::Status AddArgmax(const DeviceBuffer& logits);
   absl::Status CheckResults(LaunchPlan& plan);
 
@@ -120,7 +125,7 @@ absl::Status PlanBuilder::AddRowKernels() {
     const Node& node = f_.node(by_name_.at(ng.node));
     const bool handled = node.op == Op::kMatmulNT || node.op == Op::kRope ||
                          node.op == Op::kKvCacheWrite || node.op == Op::kAttention ||
-                         node.op == Op::kReshape;
+                         node.op == Op::kReshape || IsQuantizedGather(node);
     if (!handled) return Unimplemented(f_, node, ng.reason);
   }
   for (ValueId id = 0; id < static_cast<ValueId>(f_.nodes.size()); ++id) {
@@ -165,13 +170,15 @@ absl::Status PlanBuilder::AddGemm(ValueId id) {
   }
   KILN_ASSIGN_OR_RETURN(g.out, BufferOf(id));
   const TensorType& w = f_.node(node.operands[1]).type;
-  if (w.shape.size() != 2 || g.x.dtype != g.dtype || g.w.dtype != g.dtype) {
+  const bool blocks = IsBlockQuantized(g.w.dtype) && g.dtype == DType::kF32 &&
+                      (g.bias.bytes == 0 || g.bias.dtype == g.dtype);
+  if (w.shape.size() != 2 || g.x.dtype != g.dtype || (g.w.dtype != g.dtype && !blocks)) {
     return Unimplemented(f_, node, "GEMMs take a 2-d weight and one dtype for every operand");
   }
   g.n = w.shape[0].size;
   g.k = w.shape[1].size;
   g.m = *StaticElementCount(node.type.shape) / g.n;
-  if (g.m <= codegen::gemv::kMaxRowsPerLaunch) {
+  if (!blocks && g.m <= codegen::gemv::kMaxRowsPerLaunch) {
     const codegen::gemv::GemvShape shape{g.k, g.dtype, static_cast<int>(g.m)};
     absl::StatusOr<codegen::gemv::GemvVariant> gemv =
         codegen::gemv::GemvVariantFor(shape, g.n, info_);
@@ -282,6 +289,28 @@ absl::Status PlanBuilder::AddAttention(ValueId id) {
   return absl::OkStatus();
 }
 
+// embedding(table, ids) with a block-quantized table (the row kernels read
+// float tables only).
+absl::Status PlanBuilder::AddGatherRows(ValueId id) {
+  const Node& node = f_.node(id);
+  covered_[id] = true;
+  GatherRowsStep g;
+  const TensorType& table = f_.node(node.operands[0]).type;
+  g.table_rows = table.shape[0].size;
+  g.cols = table.shape[1].size;
+  g.index_offset = node.IntAttr("index_offset", 0);
+  KILN_ASSIGN_OR_RETURN(g.table, BufferOf(node.operands[0]));
+  KILN_ASSIGN_OR_RETURN(g.ids, BufferOf(node.operands[1]));
+  KILN_ASSIGN_OR_RETURN(g.out, BufferOf(id));
+  g.rows = *StaticElementCount(node.type.shape) / g.cols;
+  if (g.ids.dtype != DType::kI32 || g.out.dtype != DType::kF32) {
+    return Unimplemented(f_, node, "a quantized table is gathered by i32 ids into f32");
+  }
+  g.fault = {ArenaSpace::kScratch, -1, 4, DType::kI32, kFaultName};
+  pending_.push_back({{node.name, std::move(g)}, static_cast<int>(id)});
+  return absl::OkStatus();
+}
+
 absl::Status PlanBuilder::AddArgmax(const DeviceBuffer& logits) {
   const Node& node = f_.node(f_.results[0]);
   const int64_t vocab = node.type.shape.back().size;
@@ -331,6 +360,7 @@ absl::StatusOr<LaunchPlan> PlanBuilder::Build() {
   for (ValueId id = 0; id < static_cast<ValueId>(f_.nodes.size()); ++id) {
     if (f_.node(id).op == Op::kMatmulNT) KILN_RETURN_IF_ERROR(AddGemm(id));
     if (f_.node(id).op == Op::kAttention) KILN_RETURN_IF_ERROR(AddAttention(id));
+    if (IsQuantizedGather(f_.node(id))) KILN_RETURN_IF_ERROR(AddGatherRows(id));
   }
   for (ValueId id = 0; id < static_cast<ValueId>(f_.nodes.size()); ++id) {
     if (!covered_[id]) return Unimplemented(f_, f_.node(id), "no kernel computes this op");

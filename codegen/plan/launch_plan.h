@@ -91,7 +91,10 @@ struct RowKernelStep {
 };
 
 // out[m, n] = x[m, k] . w[n, k]^T (+ bias[n]): every operand in `dtype`,
-// accumulation in f32 (the reference's semantics, runtime/reference/ops.h).
+// accumulation in f32 (the reference's semantics, runtime/reference/ops.h),
+// except that w may be block-quantized (w.dtype a block type, base/dtype.h)
+// when `dtype` is f32: then it multiplies by w's dequantised values (the CPU
+// executor's quantized kernels; the CUDA executor refuses such a step).
 // Run by cuBLASLt, or, when `gemv` is set (m <= the GEMV kernel's row
 // limit: decode and verify steps) and the device timing at load favours
 // it, by the generated GEMV kernel (codegen/gemv).
@@ -125,10 +128,19 @@ struct AttentionStep {
   DeviceBuffer acc, ml;  // kDecode only
 };
 
+// embedding from a block-quantized table: out[r, :] = dequant(table[ids[r] +
+// index_offset, :]) in f32 for each of `rows` ids; an id whose row is
+// outside [0, table_rows) gives zeros and sets `fault` (as the row kernels'
+// gather does). CPU executor only.
+struct GatherRowsStep {
+  int64_t rows = 0, cols = 0, table_rows = 0, index_offset = 0;
+  DeviceBuffer table, ids, out, fault;
+};
+
 // One launch (or, for attention decode, the decode + combine pair).
 struct LaunchStep {
   std::string label;  // the IR value it computes, for errors and dumps
-  std::variant<RowKernelStep, GemmStep, RopeKvWriteStep, AttentionStep> op;
+  std::variant<RowKernelStep, GemmStep, RopeKvWriteStep, AttentionStep, GatherRowsStep> op;
 };
 
 // The plan of one step function. Contract: steps in an order that respects

@@ -483,17 +483,27 @@ void StepKind(IO& io, S& step, const char* key, F&& fields) {
 }
 
 // A step is its label and one member named by its kind.
+template <typename IO, typename G>
+void GatherRowsFields(IO& io, G& g) {
+  io.Integer("rows", g.rows, 1);
+  io.Integer("cols", g.cols, 1);
+  io.Integer("table_rows", g.table_rows, 1);
+  io.Integer("index_offset", g.index_offset);
+  Buffers(io, {std::pair{"table", &g.table}, {"ids", &g.ids}, {"out", &g.out},
+               {"fault", &g.fault}});
+}
+
 template <typename IO, typename S>
 void StepFields(IO& io, S& step) {
   io.String("label", step.label);
   if constexpr (IO::kReading) {
     int kinds = 0;
-    for (const char* kind : {"row_kernel", "gemm", "rope_kv_write", "attention"}) {
+    for (const char* kind : {"row_kernel", "gemm", "rope_kv_write", "attention", "gather_rows"}) {
       kinds += io.Has(kind) ? 1 : 0;
     }
     if (io.ok() && kinds != 1) {
       return io.Fail(io.path(), absl::StrCat("has ", kinds, " of row_kernel, gemm, ",
-                                             "rope_kv_write and attention, not one"));
+                                             "rope_kv_write, attention and gather_rows, not one"));
     }
   }
   StepKind<RowKernelStep>(io, step, "row_kernel", [](auto& c, auto& s) { RowKernelFields(c, s); });
@@ -501,6 +511,8 @@ void StepFields(IO& io, S& step) {
   StepKind<RopeKvWriteStep>(io, step, "rope_kv_write",
                             [](auto& c, auto& s) { RopeKvWriteFields(c, s); });
   StepKind<AttentionStep>(io, step, "attention", [](auto& c, auto& s) { AttentionFields(c, s); });
+  StepKind<GatherRowsStep>(io, step, "gather_rows",
+                           [](auto& c, auto& s) { GatherRowsFields(c, s); });
 }
 
 template <typename IO, typename P>

@@ -127,10 +127,25 @@ absl::Status CheckGemm(const std::string& at, const GemmStep& g, const Spaces& s
     return Bad(Join(at, "gemv"), "its k, dtype or max_rows does not fit the GEMM");
   }
   KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "x"), g.x, g.dtype, {g.m, g.k}));
-  KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "w"), g.w, g.dtype, {g.n, g.k}));
+  const bool blocks = IsBlockQuantized(g.w.dtype) && g.dtype == DType::kF32 && !g.gemv;
+  KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "w"), g.w, blocks ? g.w.dtype : g.dtype, {g.n, g.k}));
   KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "out"), g.out, g.dtype, {g.m, g.n}));
   if (g.bias.bytes > 0) KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "bias"), g.bias, g.dtype, {g.n}));
   return absl::OkStatus();
+}
+
+absl::Status CheckGatherRows(const std::string& at, const GatherRowsStep& g,
+                             const Spaces& spaces) {
+  KILN_RETURN_IF_ERROR(CheckPlaced(
+      at, {{"table", &g.table}, {"ids", &g.ids}, {"out", &g.out}, {"fault", &g.fault}}, spaces));
+  if (!IsBlockQuantized(g.table.dtype)) {
+    return Bad(Join(at, "table.dtype"), "must be a block type (float tables use row kernels)");
+  }
+  KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "table"), g.table, g.table.dtype,
+                                   {g.table_rows, g.cols}));
+  KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "ids"), g.ids, DType::kI32, {g.rows}));
+  KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "out"), g.out, DType::kF32, {g.rows, g.cols}));
+  return CheckExtent(Join(at, "fault"), g.fault, DType::kI32, {1});
 }
 
 absl::Status CheckRopeKvWrite(const std::string& at, const RopeKvWriteStep& s,
@@ -233,6 +248,8 @@ absl::Status CheckPlan(const std::string& at, const LaunchPlan& p, Spaces spaces
       KILN_RETURN_IF_ERROR(CheckGemm(Join(step, "gemm"), *g, spaces));
     } else if (const auto* r = std::get_if<RopeKvWriteStep>(&op)) {
       KILN_RETURN_IF_ERROR(CheckRopeKvWrite(Join(step, "rope_kv_write"), *r, spaces));
+    } else if (const auto* gr = std::get_if<GatherRowsStep>(&op)) {
+      KILN_RETURN_IF_ERROR(CheckGatherRows(Join(step, "gather_rows"), *gr, spaces));
     } else {
       KILN_RETURN_IF_ERROR(
           CheckAttention(Join(step, "attention"), std::get<AttentionStep>(op), spaces));

@@ -41,6 +41,9 @@ std::vector<Operand> StepOperands(LaunchStep& step) {
       return {{&s.q, false},       {&s.k, false},    {&s.v, false},      {&s.pos, false},
               {&s.cos_sin, false}, {&s.q_out, true}, {&s.k_cache, true}, {&s.v_cache, true}};
     }
+    std::vector<Operand> operator()(GatherRowsStep& s) {
+      return {{&s.table, false}, {&s.ids, false}, {&s.out, true}, {&s.fault, true}};
+    }
     std::vector<Operand> operator()(AttentionStep& s) {
       std::vector<Operand> out = {
           {&s.q, false}, {&s.k_cache, false}, {&s.v_cache, false}, {&s.pos, false}, {&s.out, true}};
@@ -195,6 +198,9 @@ std::string DumpLaunchPlan(const LaunchPlan& plan) {
       }
       std::string operator()(const RopeKvWriteStep& s) {
         return absl::StrCat("rope_kv_write ", codegen::attention::KernelName(s.variant));
+      }
+      std::string operator()(const GatherRowsStep& s) {
+        return absl::StrCat("gather_rows rows=", s.rows, " ", std::string(DTypeName(s.table.dtype)));
       }
       std::string operator()(const AttentionStep& s) {
         return absl::StrCat("attention ", codegen::attention::KernelName(s.variant),

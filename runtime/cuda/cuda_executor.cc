@@ -313,7 +313,15 @@ absl::StatusOr<std::vector<NamedLaunch>> CudaExecutor::State::Prepare(const Laun
                    return d->MemsetAsync(fault, 0, 4, stream);
                  }});
   for (const LaunchStep& step : plan.steps) {
-    if (const auto* g = std::get_if<GemmStep>(&step.op)) {
+    const auto* g = std::get_if<GemmStep>(&step.op);
+    if (std::holds_alternative<GatherRowsStep>(step.op) ||
+        (g != nullptr && IsBlockQuantized(g->w.dtype))) {
+      return absl::UnimplementedError(absl::StrCat(
+          "@", plan.function, " step ", step.label,
+          " reads block-quantized weights, which only the CPU backend computes with; compile "
+          "the model for CUDA with --dtype f16 or bf16 (no --quantize)"));
+    }
+    if (g != nullptr) {
       KILN_ASSIGN_OR_RETURN(out.emplace_back(), PrepareGemm(*g, report));
     } else if (const auto* row = std::get_if<RowKernelStep>(&step.op)) {
       KILN_ASSIGN_OR_RETURN(out.emplace_back(), PrepareRow(*row, plan));

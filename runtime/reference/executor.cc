@@ -16,7 +16,7 @@ using SymbolSizes = std::map<std::string, int64_t, std::less<>>;
 
 absl::Status CheckStorage(const HostTensor& t, const std::string& what) {
   size_t expected = static_cast<size_t>(t.numel());
-  size_t held = IsFloat(t.dtype) ? t.floats.size() : t.ints.size();
+  size_t held = HasFloatValues(t.dtype) ? t.floats.size() : t.ints.size();
   if (held != expected) {
     return absl::InvalidArgumentError(absl::StrCat(what, " holds ", held, " elements but its shape ",
                                                    ShapeString(t.shape), " needs ", expected));

@@ -21,7 +21,9 @@ absl::StatusOr<HostTensor> Embedding(const Node& node, Operands in) {
   lo = std::max<int64_t>(lo, 0);
   std::vector<int64_t> shape = ids.shape;
   shape.push_back(width);
-  HostTensor out = HostTensor::Zeros(table.dtype, shape);
+  // The node's dtype: a block-quantized table gathers its dequantised (f32)
+  // values.
+  HostTensor out = HostTensor::Zeros(node.type.dtype, shape);
   for (int64_t i = 0; i < ids.numel(); ++i) {
     int64_t id = ids.ints[i];
     if (id < lo || id >= hi) {

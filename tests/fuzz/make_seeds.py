@@ -452,7 +452,7 @@ def engine_manifest_seeds():
         with open(os.path.join(ENGINE_FILES, name), "rb") as f:
             data = f.read()
         listed.append({"path": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
-    manifest = {"format_version": 2, "architecture": "LlamaForCausalLM", "target": "cpu",
+    manifest = {"format_version": 3, "architecture": "LlamaForCausalLM", "target": "cpu",
                 "dtype": "f32", "max_batch": 1, "max_seq": 8, "eos_token_ids": [2],
                 "tokenizer": "", "bos_token_id": 1,
                 "buckets": [{"function": "f", "batch": 1, "seq": 1}], "files": listed}

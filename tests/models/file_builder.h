@@ -57,7 +57,7 @@ class GgufBuilder {
     kFloat64 = 12,
   };
   // A few ggml tensor types (ggml_type).
-  static constexpr uint32_t kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ8_0 = 8, kQ4_K = 12;
+  static constexpr uint32_t kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ8_0 = 8, kQ2_K = 10, kQ4_K = 12;
 
   explicit GgufBuilder(uint32_t version = 3) : version_(version) {}
 

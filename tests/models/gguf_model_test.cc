@@ -84,10 +84,10 @@ TEST(GgufDequantTest, HalfFloatsAndF32) {
 
 TEST(GgufDequantTest, UnsupportedTypeSaysWhatIsSupported) {
   std::vector<float> out(256);
-  absl::Status status = DequantizeGgml(GgmlType::kQ4_K, std::span<const uint8_t>(), out);
+  absl::Status status = DequantizeGgml(GgmlType::kQ2_K, std::span<const uint8_t>(), out);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(status.message().find("ggml type Q4_K is not supported yet (Kiln reads F32, F16, BF16, "
-                                  "Q8_0, Q4_0 and Q4_1)"),
+  EXPECT_NE(status.message().find("ggml type Q2_K is not supported yet (Kiln reads F32, F16, BF16, "
+                                  "Q8_0, Q4_0, Q4_1, Q4_K, Q5_K and Q6_K)"),
             std::string::npos)
       << status;
 }
@@ -278,12 +278,12 @@ TEST(GgufModelErrorsTest, EachFailsWithItsError) {
   B no_layers;
   no_layers.String("general.architecture", "llama").Uint32("llama.embedding_length", 32);
   EXPECT_TRUE(FailsWith(OpenBuilt("no_layers", no_layers), "'intermediate_size'"));
-  const std::string q4k(144, '\0');  // one 256-element Q4_K super-block
+  const std::string q2k(84, '\0');  // one 256-element Q2_K super-block
   const std::string f32(32 * 4 * 256, '\0');
-  EXPECT_TRUE(FailsWith(OpenBuilt("q4k", MinimalLlama()
+  EXPECT_TRUE(FailsWith(OpenBuilt("q2k", MinimalLlama()
                                                .Tensor("token_embd.weight", B::kF32, {32, 256}, f32)
-                                               .Tensor("blk.0.attn_q.weight", B::kQ4_K, {256, 1}, q4k)),
-                        "tensor \"blk.0.attn_q.weight\" is Q4_K; Kiln imports F32, F16, BF16"));
+                                               .Tensor("blk.0.attn_q.weight", B::kQ2_K, {256, 1}, q2k)),
+                        "tensor \"blk.0.attn_q.weight\" is Q2_K; Kiln imports F32, F16, BF16"));
   EXPECT_TRUE(FailsWith(OpenBuilt("unknown_tensor",
                                   MinimalLlama()
                                       .Tensor("token_embd.weight", B::kF32, {32, 256}, f32)

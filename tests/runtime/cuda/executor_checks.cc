@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "codegen/plan/compile_kernels.h"
 #include "codegen/plan/kernel_bundle.h"
 #include "runtime/generate/device_sampling.h"
@@ -115,17 +116,27 @@ void CheckScenario(const ExecutorCase& c, const codegen::GpuTarget& target,
 
 void CheckHfParity(const ExecutorCase& c, const codegen::GpuTarget& info,
                    const DeviceOptions& device) {
+  CheckHfParityOn(c, info, [&](const CompiledPlanModel& model)
+                               -> absl::StatusOr<std::unique_ptr<PlanExecutor>> {
+    KILN_ASSIGN_OR_RETURN(KernelBundle bundle,
+                          CompileKernelBundle(model.plans, info, TestKernelCacheDir()));
+    KILN_ASSIGN_OR_RETURN(std::unique_ptr<CudaExecutor> gpu,
+                          CudaExecutor::Create(model.module, model.weights, model.layout,
+                                               model.plans, bundle, device()));
+    return std::unique_ptr<PlanExecutor>(std::move(gpu));
+  });
+}
+
+void CheckHfParityOn(const ExecutorCase& c, const codegen::GpuTarget& info,
+                     const MakeExecutor& make) {
   const std::string dtype(DTypeName(c.dtype));
   const std::string dir = "tests/fixtures/models/" + c.family + "/" + dtype;
   absl::StatusOr<CompiledPlanModel> model = CompileHfFixture(dir, c.dtype, info);
   ASSERT_TRUE(model.ok()) << model.status();
-  absl::StatusOr<KernelBundle> bundle = CompileKernelBundle(model->plans, info, TestKernelCacheDir());
-  ASSERT_TRUE(bundle.ok()) << bundle.status();
-  absl::StatusOr<std::unique_ptr<CudaExecutor>> gpu = CudaExecutor::Create(
-      model->module, model->weights, model->layout, model->plans, *bundle, device());
-  ASSERT_TRUE(gpu.ok()) << gpu.status();
+  absl::StatusOr<std::unique_ptr<PlanExecutor>> executor = make(*model);
+  ASSERT_TRUE(executor.ok()) << executor.status();
   absl::StatusOr<PlanSession> session = PlanSession::Create(
-      **gpu, model->module, kHfFixtureCapacity, HfFixtureBuckets());
+      **executor, model->module, kHfFixtureCapacity, HfFixtureBuckets());
   ASSERT_TRUE(session.ok()) << session.status();
   absl::StatusOr<HfExpected> expected = ReadHfExpected(dir);
   ASSERT_TRUE(expected.ok()) << expected.status();
@@ -136,7 +147,7 @@ void CheckHfParity(const ExecutorCase& c, const codegen::GpuTarget& info,
   absl::StatusOr<HfComparison> got = CompareWithTransformers(*session, *expected);
   ASSERT_TRUE(got.ok()) << got.status();
   const double tolerance = HfReorderedAttentionTolerance(c.dtype, *noise);
-  std::printf("max |device - Transformers| %s %s: %.3g (bound %.3g)\n", c.family.c_str(),
+  std::printf("max |executor - Transformers| %s %s: %.3g (bound %.3g)\n", c.family.c_str(),
               dtype.c_str(), got->max_logit_diff, tolerance);
   EXPECT_LE(got->max_logit_diff, tolerance);
   if (c.dtype == DType::kF32) {

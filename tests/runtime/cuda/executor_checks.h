@@ -16,12 +16,15 @@
 #define KILN_TESTS_RUNTIME_CUDA_EXECUTOR_CHECKS_H_
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "base/dtype.h"
 #include "codegen/gpu_target.h"
 #include "runtime/cuda/cuda_executor.h"
+#include "runtime/session/plan_executor.h"
+#include "tests/runtime/cuda/plan_scenario.h"
 
 namespace kiln::testing {
 
@@ -40,6 +43,12 @@ void CheckScenario(const ExecutorCase& c, const codegen::GpuTarget& target,
                    const DeviceOptions& device);
 void CheckHfParity(const ExecutorCase& c, const codegen::GpuTarget& target,
                    const DeviceOptions& device);
+// CheckHfParity on any plan executor `make` builds for the compiled fixture
+// (the CPU executor's suite uses it).
+using MakeExecutor = std::function<absl::StatusOr<std::unique_ptr<PlanExecutor>>(
+    const CompiledPlanModel&)>;
+void CheckHfParityOn(const ExecutorCase& c, const codegen::GpuTarget& target,
+                     const MakeExecutor& make);
 
 }  // namespace kiln::testing
 

@@ -187,7 +187,8 @@ TEST(EngineGgufTest, BundlesTheVocabulary) {
   EXPECT_EQ(engine->config["num_key_value_heads"], 2);
   EXPECT_TRUE(engine->chat_template.empty());
   EXPECT_LT(std::filesystem::file_size(out + "/tokenizer.gguf"), 8192u);
-  EXPECT_NE(ReadLog(out).find("loading and dequantising weights"), std::string::npos);
+  EXPECT_NE(ReadLog(out).find("loading weights (block types kept as the GGUF stores them)"),
+            std::string::npos);
 }
 
 // The chat template travels with the engine, covered by the manifest's
@@ -248,20 +249,20 @@ TEST(EngineLoadTest, OtherFormatVersionsAreRejected) {
   std::ifstream in(dir + "/manifest.json");
   std::string text(std::istreambuf_iterator<char>(in), {});
   in.close();
-  size_t at = text.find("\"format_version\": 2");
+  size_t at = text.find("\"format_version\": 3");
   ASSERT_NE(at, std::string::npos);
-  // An engine from the previous Kiln (format 1: no launch plans, no kernel
-  // digests), and one from some other version.
+  // An engine from the previous Kiln (format 2: cpu engines without launch
+  // plans, no block-quantized weights), and one from some other version.
   std::string previous = text;
-  previous.replace(at, 19, "\"format_version\": 1");
+  previous.replace(at, 19, "\"format_version\": 2");
   std::ofstream(dir + "/manifest.json") << previous;
   ExpectLoadError(dir, "cpu",
-                  "engine format version 1, but this Kiln reads version 2: recompile with "
+                  "engine format version 2, but this Kiln reads version 3: recompile with "
                   "compile-model");
   text.replace(at, 19, "\"format_version\": 99");
   std::ofstream(dir + "/manifest.json") << text;
-  ExpectLoadError(dir, "cpu", "engine format version 99, but this Kiln reads version 2");
-  std::ofstream(dir + "/manifest.json") << "{\"format_version\": 2}";
+  ExpectLoadError(dir, "cpu", "engine format version 99, but this Kiln reads version 3");
+  std::ofstream(dir + "/manifest.json") << "{\"format_version\": 3}";
   ExpectLoadError(dir, "cpu", "field 'architecture' is missing or has the wrong type");
 }
 

@@ -1,0 +1,200 @@
+#include "codegen/weight_storage.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/quant_blocks.h"
+#include "base/status_macros.h"
+#include "ir/step_function.h"
+#include "models/gguf_dequant.h"
+
+namespace kiln {
+namespace {
+
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+std::vector<int64_t> DeclaredShape(const WeightDecl& decl) {
+  std::vector<int64_t> shape;
+  for (const Dim& d : decl.type.shape) shape.push_back(d.size);
+  return shape;
+}
+
+bool RowsAreWholeBlocks(const std::vector<int64_t>& shape, DType dtype) {
+  return !shape.empty() && shape.back() % BlockSize(dtype) == 0;
+}
+
+int64_t Elements(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+absl::StatusOr<QuantizedWeight> Quantize(const std::string& name, DType dtype,
+                                         const std::vector<int64_t>& shape,
+                                         const std::vector<float>& values) {
+  QuantizedWeight q{dtype, shape, {}};
+  const int64_t n = Elements(shape);
+  q.bytes.resize(static_cast<size_t>(*StorageBytes(dtype, n)));
+  absl::Status s = QuantizeRow(dtype, values.data(), n, q.bytes.data());
+  if (!s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("weight \"", name, "\": ", s.message()));
+  }
+  return q;
+}
+
+// Counts for the summary line.
+struct Tally {
+  std::map<std::string, int> blocks;  // dtype name -> weights
+  int floats = 0;
+  int64_t bytes = 0;
+
+  std::string Line(DType float_dtype) const {
+    std::vector<std::string> parts;
+    for (const auto& [name, count] : blocks) parts.push_back(absl::StrCat(count, " ", name));
+    return absl::StrCat("weights: ", parts.empty() ? "none" : absl::StrJoin(parts, ", "),
+                        " block-quantized, ", floats, " ", std::string(DTypeName(float_dtype)), "; ",
+                        absl::SixDigits(static_cast<double>(bytes) / (1 << 20)), " MiB stored");
+  }
+};
+
+// A weight the GGUF stores in a block type, kept as it is (or re-quantized
+// when asked).
+absl::StatusOr<QuantizedWeight> KeepGgufBlocks(const std::string& name, const GgufTensor& tensor,
+                                               DType stored, const GgufCheckpoint& gguf,
+                                               const WeightStorageOptions& options) {
+  const std::vector<int64_t> shape = GgufCheckpoint::Shape(tensor);
+  if (options.quantize && *options.quantize != stored) {
+    if (!options.requantize) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--quantize ", std::string(DTypeName(*options.quantize)), ": weight \"", name, "\" (", tensor.name,
+          ") is already stored as ", std::string(DTypeName(stored)),
+          "; re-quantizing it would add a second rounding on top of the first (quality only "
+          "gets worse). Pass --requantize to do it anyway, or compile from the f16/f32 source"));
+    }
+    KILN_ASSIGN_OR_RETURN(std::vector<float> values, gguf.Read(name));
+    return Quantize(name, *options.quantize, shape, values);
+  }
+  KILN_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, gguf.ReadStored(name));
+  absl::Status scales = CheckBlockScales(stored, bytes);
+  if (!scales.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("weight \"", name, "\" (", tensor.name,
+                                                   "): ", scales.message()));
+  }
+  return QuantizedWeight{stored, shape, std::move(bytes)};
+}
+
+}  // namespace
+
+std::set<std::string> BlockStorableWeights(const Module& module) {
+  std::set<std::string> ok, not_ok;
+  const Function* f = module.FindFunction(kForwardFunction);
+  if (f == nullptr) return ok;
+  for (const Node& user : f->nodes) {
+    for (size_t i = 0; i < user.operands.size(); ++i) {
+      const Node& operand = f->node(user.operands[i]);
+      if (operand.op != Op::kConstant) continue;
+      const bool as_matrix = (user.op == Op::kMatmulNT && i == 1) ||
+                             (user.op == Op::kEmbedding && i == 0);
+      (as_matrix ? ok : not_ok).insert(operand.StringAttr("weight"));
+    }
+  }
+  for (const std::string& name : not_ok) ok.erase(name);
+  return ok;
+}
+
+void SetWeightDType(Module& module, const std::string& name, DType dtype) {
+  for (WeightDecl& decl : module.weights) {
+    if (decl.name == name) decl.type.dtype = dtype;
+  }
+  for (Function& f : module.functions) {
+    for (Node& node : f.nodes) {
+      if (node.op == Op::kConstant && node.StringAttr("weight") == name) node.type.dtype = dtype;
+    }
+  }
+}
+
+absl::StatusOr<DType> ParseQuantizeFlag(const std::string& text) {
+  for (DType d : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ4_K}) {
+    if (text == DTypeName(d)) return d;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--quantize '", text, "': give q8_0, q4_0, q4_1 or q4_k"));
+}
+
+absl::StatusOr<EngineWeights> StoreEngineWeights(Module& module, const GgufCheckpoint* gguf,
+                                                 WeightMap loaded,
+                                                 const WeightStorageOptions& options) {
+  if (options.quantize && !options.allow_blocks) {
+    return absl::InvalidArgumentError(
+        "--quantize needs the cpu target with --dtype f32 (the CUDA backend keeps f16/bf16 "
+        "weights for now; block-quantized weights compute with f32 activations)");
+  }
+  const std::set<std::string> storable =
+      options.allow_blocks ? BlockStorableWeights(module) : std::set<std::string>();
+  EngineWeights out;
+  Tally tally;
+  std::vector<std::pair<std::string, DType>> retyped;
+  for (const WeightDecl& decl : module.weights) {
+    const std::vector<int64_t> shape = DeclaredShape(decl);
+    const bool may_block = storable.count(decl.name) > 0;
+    if (gguf != nullptr) {
+      const GgufTensor* tensor = gguf->Find(decl.name);
+      if (tensor == nullptr) {
+        return absl::NotFoundError(absl::StrCat(gguf->file().path(), " has no tensor for \"",
+                                                decl.name, "\", which the ", module.name,
+                                                " model needs"));
+      }
+      if (GgufCheckpoint::Shape(*tensor) != shape) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "tensor \"", tensor->name, "\" (", decl.name, ") has shape ",
+            ShapeText(GgufCheckpoint::Shape(*tensor)), " but the model's metadata implies ",
+            ShapeText(shape)));
+      }
+      const std::optional<DType> stored = DTypeOfGgml(tensor->type);
+      if (may_block && stored && IsBlockQuantized(*stored)) {
+        KILN_ASSIGN_OR_RETURN(QuantizedWeight q,
+                              KeepGgufBlocks(decl.name, *tensor, *stored, *gguf, options));
+        retyped.emplace_back(decl.name, q.dtype);
+        out.blocks[decl.name] = std::move(q);
+        continue;
+      }
+      if (!IsFloat(decl.type.dtype)) {
+        return absl::InvalidArgumentError(absl::StrCat("weight \"", decl.name, "\" is declared ",
+                                                       std::string(DTypeName(decl.type.dtype)),
+                                                       "; GGUF weights load as floats"));
+      }
+      KILN_ASSIGN_OR_RETURN(std::vector<float> values, gguf->Read(decl.name));
+      loaded[decl.name] = HostTensor::FromFloats(decl.type.dtype, shape, std::move(values));
+    }
+    auto it = loaded.find(decl.name);
+    if (it == loaded.end()) {
+      return absl::InternalError(absl::StrCat("weight \"", decl.name, "\" was not loaded"));
+    }
+    if (may_block && options.quantize && RowsAreWholeBlocks(shape, *options.quantize)) {
+      KILN_ASSIGN_OR_RETURN(QuantizedWeight q,
+                            Quantize(decl.name, *options.quantize, shape, it->second.floats));
+      retyped.emplace_back(decl.name, q.dtype);
+      out.blocks[decl.name] = std::move(q);
+      continue;
+    }
+    out.floats[decl.name] = std::move(it->second);
+  }
+  for (const auto& [name, dtype] : retyped) SetWeightDType(module, name, dtype);
+  for (const auto& [name, q] : out.blocks) {
+    ++tally.blocks[std::string(DTypeName(q.dtype))];
+    tally.bytes += static_cast<int64_t>(q.bytes.size());
+  }
+  DType float_dtype = DType::kF32;
+  for (const auto& [name, t] : out.floats) {
+    ++tally.floats;
+    float_dtype = t.dtype;
+    tally.bytes += *StorageBytes(t.dtype, t.numel());
+  }
+  out.summary = tally.Line(float_dtype);
+  return out;
+}
+
+}  // namespace kiln

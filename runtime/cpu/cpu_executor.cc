@@ -1,0 +1,495 @@
+#include "runtime/cpu/cpu_executor.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <set>
+#include <variant>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/half.h"
+#include "base/quant_blocks.h"
+#include "base/status_macros.h"
+#include "runtime/cpu/attention_cpu.h"
+#include "runtime/cpu/quant_gemm.h"
+#include "runtime/cpu/row_program.h"
+#include "runtime/cpu/thread_pool.h"
+
+namespace kiln::cpu {
+namespace {
+
+// 64-byte aligned, zeroed host memory.
+struct AlignedBytes {
+  explicit AlignedBytes(int64_t bytes = 0) {
+    const size_t size = static_cast<size_t>((std::max<int64_t>(bytes, 1) + 63) / 64 * 64);
+    data = static_cast<uint8_t*>(std::aligned_alloc(64, size));
+    if (data != nullptr) std::memset(data, 0, size);
+    this->bytes = bytes;
+  }
+  ~AlignedBytes() { std::free(data); }
+  AlignedBytes(const AlignedBytes&) = delete;
+  AlignedBytes& operator=(const AlignedBytes&) = delete;
+  uint8_t* data = nullptr;
+  int64_t bytes = 0;
+};
+
+// [begin, end) of `n` items for thread t of T, in whole `align`-item units.
+std::pair<int64_t, int64_t> Share(int64_t n, int t, int threads, int64_t align = 1) {
+  const int64_t units = (n + align - 1) / align;
+  const int64_t begin = units * t / threads * align, end = units * (t + 1) / threads * align;
+  return {std::min(begin, n), std::min(end, n)};
+}
+
+float ToFloat(DType dtype, const void* base, int64_t i) {
+  if (dtype == DType::kF16) return F16ToFloat(static_cast<const uint16_t*>(base)[i]);
+  if (dtype == DType::kBF16) return BF16ToFloat(static_cast<const uint16_t*>(base)[i]);
+  return static_cast<const float*>(base)[i];
+}
+
+void FromFloat(DType dtype, void* base, int64_t i, float v) {
+  if (dtype == DType::kF16) {
+    static_cast<uint16_t*>(base)[i] = FloatToF16(v);
+  } else if (dtype == DType::kBF16) {
+    static_cast<uint16_t*>(base)[i] = FloatToBF16(v);
+  } else {
+    static_cast<float*>(base)[i] = v;
+  }
+}
+
+// What every step's Run may use besides its own operands.
+struct Context {
+  ThreadPool* pool = nullptr;
+  SimdLevel simd = SimdLevel::kScalar;
+  AttentionIsa attention_isa = AttentionIsa::kPortable;
+  uint8_t* thread_scratch = nullptr;  // threads x thread_scratch_bytes
+  int64_t thread_scratch_bytes = 0;
+  uint8_t* shared = nullptr;  // GEMM activations / conversions, attention partials
+};
+
+void* ThreadScratch(const Context& c, int t) {
+  return c.thread_scratch + c.thread_scratch_bytes * t;
+}
+
+struct RowRun {
+  const RowProgram* program = nullptr;
+  std::vector<void*> buffers;
+  int64_t rows = 0;
+
+  void Run(int t, int threads, const Context& c) const {
+    auto [begin, end] = Share(rows, t, threads);
+    if (begin < end) program->Run(buffers.data(), begin, end, ThreadScratch(c, t));
+  }
+};
+
+// out = x . w^T (+ bias). x and out in `dtype`: f32 runs in place; f16/bf16
+// go through f32 copies in the shared scratch (the kernels read f32 x).
+struct GemmRun {
+  DType dtype = DType::kF32, w_dtype = DType::kF32;
+  int64_t m = 0, n = 0, k = 0;
+  const void* x = nullptr;
+  const uint8_t* w = nullptr;
+  const void* bias = nullptr;
+  void* out = nullptr;
+
+  void Run(int t, int threads, const Context& c) const {
+    const bool f32 = dtype == DType::kF32;
+    float* xf = f32 ? const_cast<float*>(static_cast<const float*>(x))
+                    : reinterpret_cast<float*>(c.shared);
+    float* of = f32 ? static_cast<float*>(out) : xf + m * k;
+    uint8_t* act = f32 ? c.shared : reinterpret_cast<uint8_t*>(of + m * n);
+    const bool blocks = IsBlockQuantized(w_dtype);
+    if (!f32 || blocks) {
+      auto [r0, r1] = Share(m, t, threads);
+      if (!f32) {
+        for (int64_t i = r0 * k; i < r1 * k; ++i) xf[i] = ToFloat(dtype, x, i);
+      }
+      if (blocks && r0 < r1) PrepareActivations(c.simd, w_dtype, xf, m, k, r0, r1, act);
+      c.pool->Barrier(t);
+    }
+    auto [n0, n1] = Share(n, t, threads, 16);
+    if (n0 < n1) GemmRows(c.simd, w_dtype, blocks ? static_cast<const void*>(act) : xf, w, m, n, k, n0, n1, of, n);
+    if (bias != nullptr || !f32) {
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = n0; j < n1; ++j) {
+          float v = of[i * n + j];
+          if (bias != nullptr) v += ToFloat(dtype, bias, j);
+          FromFloat(dtype, out, i * n + j, v);
+        }
+      }
+    }
+  }
+
+  int64_t SharedBytes() const {
+    int64_t bytes = ActivationBytes(w_dtype, m, k);
+    if (dtype != DType::kF32) bytes += (m * k + m * n) * 4;
+    return bytes;
+  }
+};
+
+struct RopeRun {
+  AttentionDims dims;
+  DType dtype = DType::kF32, cache_dtype = DType::kF32;
+  const void *q = nullptr, *k = nullptr, *v = nullptr;
+  const int32_t* pos = nullptr;
+  const float* cos_sin = nullptr;
+  void *q_out = nullptr, *k_cache = nullptr, *v_cache = nullptr;
+
+  void Run(int t, int threads, const Context&) const {
+    auto [begin, end] = Share(dims.batch * dims.seq, t, threads);
+    if (begin < end) {
+      RopeKvWrite(dims, dtype, cache_dtype, q, k, v, pos, cos_sin, q_out, k_cache, v_cache,
+                  begin, end);
+    }
+  }
+};
+
+struct AttentionRun {
+  AttentionDims dims;
+  AttentionPlan plan;
+  DType dtype = DType::kF32, cache_dtype = DType::kF32;
+  float scale = 1.0f;
+  int64_t window = 0;
+  const void *q = nullptr, *k_cache = nullptr, *v_cache = nullptr;
+  const int32_t* pos = nullptr;
+  void* out = nullptr;
+
+  void Run(int t, int threads, const Context& c) const {
+    int64_t begin = 0, end = 0;
+    AttentionItemRange(plan, dims, window, pos, t, threads, &begin, &end);
+    void* partials = plan.partial_bytes > 0 ? c.shared : nullptr;
+    Attention(plan, dims, c.attention_isa, dtype, cache_dtype, scale, window, q, k_cache, v_cache,
+              pos, out, begin, end, ThreadScratch(c, t), partials);
+    if (plan.combine_rows > 0) {
+      c.pool->Barrier(t);
+      auto [r0, r1] = Share(plan.combine_rows, t, threads);
+      AttentionCombine(plan, dims, dtype, window, pos, partials, out, r0, r1);
+    }
+  }
+};
+
+// embedding from a block-quantized table (GatherRowsStep).
+struct GatherRun {
+  DType table_dtype = DType::kQ8_0;
+  const uint8_t* table = nullptr;
+  int64_t row_bytes = 0, rows = 0, cols = 0, table_rows = 0, index_offset = 0;
+  const int32_t* ids = nullptr;
+  float* out = nullptr;
+  int32_t* fault = nullptr;
+
+  void Run(int t, int threads, const Context&) const {
+    auto [begin, end] = Share(rows, t, threads);
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t id = ids[r], g = id + index_offset;
+      if (id < 0 || g < 0 || g >= table_rows) {
+        __atomic_store_n(fault, 1, __ATOMIC_RELAXED);
+        std::fill(out + r * cols, out + (r + 1) * cols, 0.0f);
+        continue;
+      }
+      DequantizeRow(table_dtype, table + g * row_bytes, cols, out + r * cols);
+    }
+  }
+};
+
+using StepRun = std::variant<RowRun, GemmRun, RopeRun, AttentionRun, GatherRun>;
+
+struct PreparedPlan {
+  const LaunchPlan* plan = nullptr;
+  std::vector<StepRun> steps;
+  int64_t capacity = 0;  // the caches' positions (0: no attention)
+};
+
+}  // namespace
+
+struct CpuExecutor::State {
+  WeightStore store;                                  // the engine's mapped weights, or
+  std::map<std::string, std::vector<uint8_t>> owned;  // weights encoded from floats
+  std::map<std::string, WeightView, std::less<>> weights;
+  StaticLayout layout;
+  std::vector<LaunchPlan> plans;
+  std::map<std::string, PreparedPlan, std::less<>> prepared;
+  std::vector<std::unique_ptr<RowProgram>> programs;
+  std::map<std::string, std::vector<float>> tables;  // by table buffer value
+  std::unique_ptr<ThreadPool> pool;
+  std::unique_ptr<AlignedBytes> caches, inputs, scratch, thread_scratch, shared;
+  Context context;
+  std::set<std::string> weight_dtypes;
+
+  absl::StatusOr<void*> Address(const DeviceBuffer& b);
+  absl::StatusOr<StepRun> Prepare(const LaunchStep& step, int64_t& thread_bytes,
+                                  int64_t& shared_bytes, int64_t& capacity);
+};
+
+absl::StatusOr<void*> CpuExecutor::State::Address(const DeviceBuffer& b) {
+  auto in_space = [&](const std::unique_ptr<AlignedBytes>& space) -> absl::StatusOr<void*> {
+    if (b.offset < 0 || b.bytes < 0 || b.offset + b.bytes > space->bytes) {
+      return absl::DataLossError(absl::StrCat("buffer ", b.value, " lies outside its arena space"));
+    }
+    return space->data + b.offset;
+  };
+  switch (b.space) {
+    case ArenaSpace::kWeights: {
+      auto found = weights.find(b.value);
+      const WeightView* view = found == weights.end() ? nullptr : &found->second;
+      if (view == nullptr || static_cast<int64_t>(view->bytes.size()) < b.bytes ||
+          view->dtype != b.dtype) {
+        return absl::DataLossError(absl::StrCat("the plans read weight ", b.value, " as ",
+                                                std::string(DTypeName(b.dtype)),
+                                                ", which the weights file does not hold"));
+      }
+      return const_cast<uint8_t*>(view->bytes.data());
+    }
+    case ArenaSpace::kCaches:
+      return in_space(caches);
+    case ArenaSpace::kInputs:
+      return in_space(inputs);
+    case ArenaSpace::kScratch:
+      return in_space(scratch);
+    case ArenaSpace::kTables: {
+      auto it = tables.find(b.value);
+      if (it == tables.end()) return absl::DataLossError("no RoPE table " + b.value);
+      return it->second.data();
+    }
+  }
+  return absl::InternalError("unknown arena space");
+}
+
+absl::StatusOr<StepRun> CpuExecutor::State::Prepare(const LaunchStep& step,
+                                                    int64_t& thread_bytes,
+                                                    int64_t& shared_bytes, int64_t& capacity) {
+  if (const auto* s = std::get_if<RowKernelStep>(&step.op)) {
+    KILN_ASSIGN_OR_RETURN(RowProgram program, RowProgram::Create(s->desc));
+    programs.push_back(std::make_unique<RowProgram>(std::move(program)));
+    RowRun run{programs.back().get(), {}, s->rows};
+    for (const DeviceBuffer& b : s->buffers) {
+      KILN_ASSIGN_OR_RETURN(run.buffers.emplace_back(), Address(b));
+    }
+    thread_bytes = std::max(thread_bytes, run.program->ScratchBytes());
+    return run;
+  }
+  if (const auto* g = std::get_if<GemmStep>(&step.op)) {
+    if (!WeightDTypeSupported(g->w.dtype)) {
+      return absl::UnimplementedError(absl::StrCat("step ", step.label, ": no CPU kernel reads ",
+                                                   std::string(DTypeName(g->w.dtype)),
+                                                   " weights"));
+    }
+    GemmRun run{g->dtype, g->w.dtype, g->m, g->n, g->k};
+    KILN_ASSIGN_OR_RETURN(void* x, Address(g->x));
+    KILN_ASSIGN_OR_RETURN(void* w, Address(g->w));
+    KILN_ASSIGN_OR_RETURN(run.out, Address(g->out));
+    run.x = x;
+    run.w = static_cast<const uint8_t*>(w);
+    if (g->bias.bytes > 0) {
+      KILN_ASSIGN_OR_RETURN(void* bias, Address(g->bias));
+      run.bias = bias;
+    }
+    weight_dtypes.insert(std::string(DTypeName(g->w.dtype)));
+    shared_bytes = std::max(shared_bytes, run.SharedBytes());
+    return run;
+  }
+  if (const auto* r = std::get_if<RopeKvWriteStep>(&step.op)) {
+    const auto& shape = r->variant.shape;
+    RopeRun run{{r->batch, r->seq, shape.heads, shape.kv_heads, shape.head_dim, r->capacity},
+                shape.dtype,
+                r->k_cache.dtype};
+    KILN_ASSIGN_OR_RETURN(void* q, Address(r->q));
+    KILN_ASSIGN_OR_RETURN(void* k, Address(r->k));
+    KILN_ASSIGN_OR_RETURN(void* v, Address(r->v));
+    KILN_ASSIGN_OR_RETURN(void* pos, Address(r->pos));
+    KILN_ASSIGN_OR_RETURN(void* table, Address(r->cos_sin));
+    KILN_ASSIGN_OR_RETURN(run.q_out, Address(r->q_out));
+    KILN_ASSIGN_OR_RETURN(run.k_cache, Address(r->k_cache));
+    KILN_ASSIGN_OR_RETURN(run.v_cache, Address(r->v_cache));
+    run.q = q;
+    run.k = k;
+    run.v = v;
+    run.pos = static_cast<const int32_t*>(pos);
+    run.cos_sin = static_cast<const float*>(table);
+    capacity = capacity == 0 ? r->capacity : std::min(capacity, r->capacity);
+    return run;
+  }
+  if (const auto* a = std::get_if<AttentionStep>(&step.op)) {
+    const auto& shape = a->variant.shape;
+    AttentionRun run;
+    run.dims = {a->batch, a->seq, shape.heads, shape.kv_heads, shape.head_dim, a->capacity};
+    run.plan = PlanAttention(run.dims);
+    run.dtype = shape.dtype;
+    run.cache_dtype = a->k_cache.dtype;
+    run.scale = a->scale;
+    run.window = a->window;
+    KILN_ASSIGN_OR_RETURN(void* q, Address(a->q));
+    KILN_ASSIGN_OR_RETURN(void* k, Address(a->k_cache));
+    KILN_ASSIGN_OR_RETURN(void* v, Address(a->v_cache));
+    KILN_ASSIGN_OR_RETURN(void* pos, Address(a->pos));
+    KILN_ASSIGN_OR_RETURN(run.out, Address(a->out));
+    run.q = q;
+    run.k_cache = k;
+    run.v_cache = v;
+    run.pos = static_cast<const int32_t*>(pos);
+    thread_bytes = std::max(thread_bytes, run.plan.scratch_bytes);
+    shared_bytes = std::max(shared_bytes, run.plan.partial_bytes);
+    capacity = capacity == 0 ? a->capacity : std::min(capacity, a->capacity);
+    return run;
+  }
+  const auto& g = std::get<GatherRowsStep>(step.op);
+  GatherRun run;
+  run.table_dtype = g.table.dtype;
+  run.row_bytes = *StorageBytes(g.table.dtype, g.cols);
+  run.rows = g.rows;
+  run.cols = g.cols;
+  run.table_rows = g.table_rows;
+  run.index_offset = g.index_offset;
+  KILN_ASSIGN_OR_RETURN(void* table, Address(g.table));
+  KILN_ASSIGN_OR_RETURN(void* ids, Address(g.ids));
+  KILN_ASSIGN_OR_RETURN(void* out, Address(g.out));
+  KILN_ASSIGN_OR_RETURN(void* fault, Address(g.fault));
+  run.table = static_cast<const uint8_t*>(table);
+  run.ids = static_cast<const int32_t*>(ids);
+  run.out = static_cast<float*>(out);
+  run.fault = static_cast<int32_t*>(fault);
+  return run;
+}
+
+CpuExecutor::CpuExecutor(std::unique_ptr<State> state) : state_(std::move(state)) {}
+CpuExecutor::~CpuExecutor() = default;
+
+absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(const Module&,
+                                                                 const WeightStore& weights,
+                                                                 StaticLayout layout,
+                                                                 std::vector<LaunchPlan> plans,
+                                                                 CpuExecutorOptions options) {
+  auto state = std::make_unique<State>();
+  state->store = weights;
+  for (const auto& [name, view] : weights.views()) state->weights.emplace(name, view);
+  return Start(std::move(state), std::move(layout), std::move(plans), options);
+}
+
+absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(const Module&,
+                                                                 const WeightMap& weights,
+                                                                 StaticLayout layout,
+                                                                 std::vector<LaunchPlan> plans,
+                                                                 CpuExecutorOptions options) {
+  auto state = std::make_unique<State>();
+  for (const auto& [name, tensor] : weights) {
+    if (!IsFloat(tensor.dtype)) {
+      return absl::InvalidArgumentError("weight " + name + " is not a float tensor");
+    }
+    std::vector<uint8_t>& bytes = state->owned[name] = EncodeFloats(tensor.floats, tensor.dtype);
+    state->weights.emplace(name, WeightView{tensor.dtype, tensor.shape, bytes});
+  }
+  return Start(std::move(state), std::move(layout), std::move(plans), options);
+}
+
+absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Start(std::unique_ptr<State> state,
+                                                                StaticLayout layout,
+                                                                std::vector<LaunchPlan> plans,
+                                                                CpuExecutorOptions options) {
+  State& s = *state;
+  s.layout = std::move(layout);
+  s.plans = std::move(plans);
+  const int threads = options.threads > 0 ? options.threads : DefaultCpuThreads();
+  s.pool = std::make_unique<ThreadPool>(threads);
+  s.context.pool = s.pool.get();
+  s.context.simd = options.simd ? std::min(*options.simd, DetectSimdLevel()) : ChooseSimdLevel();
+  s.context.attention_isa = std::min(static_cast<AttentionIsa>(s.context.simd), BestAttentionIsa());
+  s.caches = std::make_unique<AlignedBytes>(s.layout.caches_bytes);
+  s.inputs = std::make_unique<AlignedBytes>(s.layout.inputs_bytes);
+  int64_t scratch_bytes = 0;
+  for (const LaunchPlan& p : s.plans) scratch_bytes = std::max(scratch_bytes, p.scratch_bytes);
+  s.scratch = std::make_unique<AlignedBytes>(scratch_bytes);
+  if (s.caches->data == nullptr || s.inputs->data == nullptr || s.scratch->data == nullptr) {
+    return absl::ResourceExhaustedError("cannot allocate the CPU executor's arena");
+  }
+  for (const RopeTable& t : s.layout.tables) s.tables[t.buffer.value] = RopeTableValues(t);
+  int64_t thread_bytes = 0, shared_bytes = 0;
+  for (const LaunchPlan& p : s.plans) {
+    PreparedPlan& prepared = s.prepared[p.function];
+    prepared.plan = &p;
+    for (const LaunchStep& step : p.steps) {
+      absl::StatusOr<StepRun> run = s.Prepare(step, thread_bytes, shared_bytes, prepared.capacity);
+      if (!run.ok()) {
+        return absl::Status(run.status().code(), absl::StrCat("@", p.function, " step ", step.label,
+                                                              ": ", run.status().message()));
+      }
+      prepared.steps.push_back(*std::move(run));
+    }
+  }
+  s.context.thread_scratch_bytes = (thread_bytes + 63) / 64 * 64;
+  s.thread_scratch = std::make_unique<AlignedBytes>(s.context.thread_scratch_bytes * threads);
+  s.shared = std::make_unique<AlignedBytes>(shared_bytes);
+  if (s.thread_scratch->data == nullptr || s.shared->data == nullptr) {
+    return absl::ResourceExhaustedError("cannot allocate the CPU executor's scratch");
+  }
+  s.context.thread_scratch = s.thread_scratch->data;
+  s.context.shared = s.shared->data;
+  return std::unique_ptr<CpuExecutor>(new CpuExecutor(std::move(state)));
+}
+
+absl::StatusOr<PlanOutput> CpuExecutor::Run(const std::string& function,
+                                            std::span<const int32_t> input_ids,
+                                            std::span<const int32_t> positions, bool copy_logits) {
+  State& s = *state_;
+  auto it = s.prepared.find(function);
+  if (it == s.prepared.end()) return absl::NotFoundError("the engine has no function @" + function);
+  const PreparedPlan& prepared = it->second;
+  const LaunchPlan& plan = *prepared.plan;
+  const size_t tokens = static_cast<size_t>(plan.batch * plan.seq);
+  if (input_ids.size() != tokens || positions.size() != tokens) {
+    return absl::InvalidArgumentError(absl::StrCat("@", function, " takes ", tokens,
+                                                   " ids and positions, not ", input_ids.size(),
+                                                   " and ", positions.size()));
+  }
+  for (int32_t p : positions) {
+    if (p < 0 || (prepared.capacity > 0 && p >= prepared.capacity)) {
+      return absl::OutOfRangeError(absl::StrCat("position ", p, " is outside the KV cache [0, ",
+                                                prepared.capacity, ")"));
+    }
+  }
+  std::memcpy(s.inputs->data + plan.input_ids.offset, input_ids.data(), tokens * 4);
+  std::memcpy(s.inputs->data + plan.positions.offset, positions.data(), tokens * 4);
+  auto* fault = reinterpret_cast<int32_t*>(s.scratch->data + plan.fault.offset);
+  *fault = 0;
+  const Context& c = s.context;
+  s.pool->Run([&](int t, int threads) {
+    for (const StepRun& step : prepared.steps) {
+      std::visit([&](const auto& run) { run.Run(t, threads, c); }, step);
+      s.pool->Barrier(t);
+    }
+  });
+  if (*fault != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("@", function, ": a token id is outside the model's vocabulary"));
+  }
+  PlanOutput out;
+  const auto* next = reinterpret_cast<const int32_t*>(s.scratch->data + plan.next_tokens.offset);
+  out.next_tokens.assign(next, next + tokens);
+  if (copy_logits) {
+    const int64_t count = static_cast<int64_t>(tokens) * plan.vocab;
+    out.logits.resize(static_cast<size_t>(count));
+    const void* logits = s.scratch->data + plan.logits.offset;
+    for (int64_t i = 0; i < count; ++i) out.logits[i] = ToFloat(plan.logits.dtype, logits, i);
+  }
+  return out;
+}
+
+absl::StatusOr<int32_t> CpuExecutor::SampleRow(const std::string& function, int64_t,
+                                               const codegen::sampling::SampleParams&) {
+  return absl::UnimplementedError(absl::StrCat(
+      "@", function, ": the CPU executor samples on the host from the logits Run copies"));
+}
+
+absl::Status CpuExecutor::ResetCaches() {
+  std::memset(state_->caches->data, 0, static_cast<size_t>(state_->caches->bytes));
+  return absl::OkStatus();
+}
+
+std::string CpuExecutor::Describe() const {
+  const State& s = *state_;
+  return absl::StrCat("CPU executor: ", s.pool->size(), " threads, ",
+                      std::string(SimdLevelName(s.context.simd)), " GEMMs on ",
+                      absl::StrJoin(s.weight_dtypes, "/"), " weights, ",
+                      AttentionIsaName(s.context.attention_isa), " attention");
+}
+
+}  // namespace kiln::cpu

@@ -1,0 +1,81 @@
+// The CPU backend: runs the launch plans compile-model wrote for the cpu
+// target (codegen/plan/launch_plan.h) with Kiln's CPU kernels: the
+// generated row kernels (row_program.h), matrix products on the weights as
+// stored, block-quantized ones included (quant_gemm.h), the fused RoPE +
+// KV-cache write and flash attention (attention_cpu.h) and the quantized
+// embedding gather, split over a persistent thread pool (thread_pool.h).
+//
+// Memory: weights are read in place from the engine's mapped weights file
+// (never copied); caches, step inputs, RoPE tables and one scratch arena
+// laid out by the plans are allocated once at Create, with every kernel's
+// per-thread scratch, so running a step allocates nothing but the returned
+// PlanOutput.
+#ifndef KILN_RUNTIME_CPU_CPU_EXECUTOR_H_
+#define KILN_RUNTIME_CPU_CPU_EXECUTOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "codegen/plan/launch_plan.h"
+#include "ir/module.h"
+#include "runtime/cpu/cpu_features.h"
+#include "runtime/engine/weight_store.h"
+#include "runtime/session/plan_executor.h"
+
+namespace kiln::cpu {
+
+struct CpuExecutorOptions {
+  int threads = 0;                // 0: DefaultCpuThreads() (KILN_CPU_THREADS, else physical cores)
+  std::optional<SimdLevel> simd;  // unset: ChooseSimdLevel() (KILN_CPU_SIMD may lower it)
+};
+
+class CpuExecutor : public PlanExecutor {
+ public:
+  // Checks that every weight a plan reads is in `weights` with the bytes
+  // its buffer declares and that every GEMM's weight dtype has a kernel;
+  // allocates the arena. `weights` is shared (its mapping stays alive).
+  static absl::StatusOr<std::unique_ptr<CpuExecutor>> Create(const Module& module,
+                                                             const WeightStore& weights,
+                                                             StaticLayout layout,
+                                                             std::vector<LaunchPlan> plans,
+                                                             CpuExecutorOptions options = {});
+  // The same over float weights held in memory (tests, tools that build a
+  // model in process): they are encoded once into the executor's own bytes.
+  static absl::StatusOr<std::unique_ptr<CpuExecutor>> Create(const Module& module,
+                                                             const WeightMap& weights,
+                                                             StaticLayout layout,
+                                                             std::vector<LaunchPlan> plans,
+                                                             CpuExecutorOptions options = {});
+  ~CpuExecutor() override;
+
+  absl::StatusOr<PlanOutput> Run(const std::string& function, std::span<const int32_t> input_ids,
+                                 std::span<const int32_t> positions, bool copy_logits) override;
+
+  // The CPU samples on the host (runtime/generate/sampler.h) from the
+  // logits Run copies: Unimplemented.
+  absl::StatusOr<int32_t> SampleRow(const std::string& function, int64_t row,
+                                    const codegen::sampling::SampleParams& params) override;
+
+  absl::Status ResetCaches() override;
+
+  // One line: threads, the SIMD level and the weight dtypes the GEMMs read.
+  std::string Describe() const;
+
+  struct State;
+
+ private:
+  explicit CpuExecutor(std::unique_ptr<State> state);
+  static absl::StatusOr<std::unique_ptr<CpuExecutor>> Start(std::unique_ptr<State> state,
+                                                            StaticLayout layout,
+                                                            std::vector<LaunchPlan> plans,
+                                                            CpuExecutorOptions options);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace kiln::cpu
+
+#endif  // KILN_RUNTIME_CPU_CPU_EXECUTOR_H_

@@ -1,0 +1,64 @@
+// The CPU executor's runner of generated row kernels (codegen/kernel_desc.h):
+// the kernel description itself, evaluated a chunk of columns at a time.
+//
+// A row kernel is a small SSA program per row with loops over the columns.
+// The CUDA rendering gives each column to a thread; here each instruction of
+// a loop body runs over kChunk columns at once (a tight loop the compiler
+// vectorises), so interpreting costs one dispatch per instruction per chunk,
+// not per element. Values are held as doubles: f32-typed results are rounded
+// to f32 after every operation, which for + - * / and sqrt gives exactly the
+// f32 result (a double has more than 2 x 24 + 2 significand bits, so the
+// double rounding is innocuous); the activations (SiLU, GELU) are evaluated
+// in f32 as the renderings spell them. Reductions sum in double in column
+// order (the CUDA kernel sums in its shuffle tree: the two differ in the
+// last bits of a double, far below f32's precision).
+#ifndef KILN_RUNTIME_CPU_ROW_PROGRAM_H_
+#define KILN_RUNTIME_CPU_ROW_PROGRAM_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "codegen/kernel_desc.h"
+
+namespace kiln::cpu {
+
+// Immutable after Create; Run is const and may be called by several threads
+// at once on disjoint rows, each with its own scratch.
+class RowProgram {
+ public:
+  static constexpr int kChunk = 64;
+
+  // Fails (Internal) when `desc` does not pass codegen::ValidateKernel.
+  static absl::StatusOr<RowProgram> Create(codegen::KernelDesc desc);
+
+  // Bytes of scratch one thread needs for Run.
+  int64_t ScratchBytes() const;
+
+  // Runs rows [row_begin, row_end). buffers[i] is desc.buffers[i]'s base
+  // address (its bytes hold the rows the indexing reads or writes).
+  void Run(void* const* buffers, int64_t row_begin, int64_t row_end, void* scratch) const;
+
+  const codegen::KernelDesc& desc() const { return desc_; }
+
+ private:
+  struct Loop {
+    std::vector<int> body;   // in-loop instructions, in order
+    std::vector<int> after;  // after-loop instructions, in order
+  };
+
+  explicit RowProgram(codegen::KernelDesc desc);
+  void RunRow(void* const* buffers, int64_t r, double* values, double* scalars,
+              int64_t* gather_rows) const;
+  // Evaluates instruction `id` for columns [i0, i0 + n) into values[id].
+  void Eval(int id, void* const* buffers, int64_t r, int64_t i0, int n, double* values,
+            const double* scalars, const int64_t* gather_rows) const;
+
+  codegen::KernelDesc desc_;
+  std::vector<Loop> loops_;
+  std::vector<bool> scalar_;  // instruction ids whose value is per row
+};
+
+}  // namespace kiln::cpu
+
+#endif  // KILN_RUNTIME_CPU_ROW_PROGRAM_H_
