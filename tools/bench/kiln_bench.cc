@@ -47,6 +47,8 @@ ABSL_FLAG(std::string, device, "gpu",
           "for sm_80/sm_90 engines: gpu, or emulator (the CUDA emulator on the CPU: its numbers "
           "time the emulation, not a GPU; it compiles the engine's kernel sources into this "
           "process, so use it on engines you compiled)");
+ABSL_FLAG(std::string, executor, "cpu",
+          "for cpu engines: cpu (the CPU backend) or reference (the reference executor)");
 ABSL_FLAG(double, bandwidth_gbps, 0,
           "copy bandwidth for the roofline, GB/s (default: measured; give the GPU's, e.g. "
           "gpu-probe's, for a CUDA engine)");
@@ -230,7 +232,12 @@ absl::Status Run() {
   const std::string target = absl::GetFlag(FLAGS_target);
   KILN_ASSIGN_OR_RETURN(CudaExecutorOptions cuda_options,
                         ExecutorOptionsForDevice(absl::GetFlag(FLAGS_device), target));
-  KILN_ASSIGN_OR_RETURN(LoadedEngine l, LoadForBench(dir, target, std::move(cuda_options)));
+  const std::string executor = absl::GetFlag(FLAGS_executor);
+  if (executor != "cpu" && executor != "reference") {
+    return absl::InvalidArgumentError("--executor must be cpu or reference");
+  }
+  KILN_ASSIGN_OR_RETURN(LoadedEngine l, LoadForBench(dir, target, std::move(cuda_options),
+                                                     executor == "reference"));
   timings["load_s"] = Since(start);
   if (l.cuda) {  // the CUDA executor's part of load_s
     const CudaLoadReport& r = l.cuda->executor->load_report();

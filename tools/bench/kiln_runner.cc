@@ -95,12 +95,28 @@ std::vector<RowStep> Rows(std::vector<HostTensor> logits) {
 }  // namespace
 
 std::string LoadedEngine::backend() const {
+  if (cpu) return cpu->executor->Describe();
   if (!cuda) return absl::StrCat("cpu reference executor (", CpuThreads(), " threads)");
   return absl::StrCat("cuda ", manifest.target, " on ", cuda->executor->load_report().device);
 }
 
 absl::StatusOr<LoadedEngine> LoadForBench(const std::string& dir, const std::string& target,
-                                          CudaExecutorOptions cuda_options) {
+                                          CudaExecutorOptions cuda_options, bool reference) {
+  if (target == "cpu" && !reference) {
+    KILN_RETURN_IF_ERROR(cpu::CheckCpuEnvironment());
+    LoadedEngine l;
+    KILN_ASSIGN_OR_RETURN(cpu::CpuEngine engine, cpu::LoadCpuEngine(dir));
+    l.manifest = engine.engine.manifest;
+    if (l.manifest.tokenizer.empty()) {
+      return absl::FailedPreconditionError(
+          "the engine has no tokenizer (compile-model --tokenizer)");
+    }
+    KILN_ASSIGN_OR_RETURN(l.tokenizer, tokenizer::LoadTokenizer(dir + "/" + l.manifest.tokenizer));
+    for (const EngineBucket& b : l.manifest.buckets)
+      l.buckets[b.batch].push_back({b.function, b.seq});
+    l.cpu = std::make_unique<cpu::CpuEngine>(std::move(engine));
+    return l;
+  }
   if (target != "cpu") {
     LoadedEngine l;
     KILN_ASSIGN_OR_RETURN(CudaEngine cuda, LoadCudaEngine(dir, target, std::move(cuda_options)));
@@ -134,10 +150,10 @@ absl::StatusOr<LoadedEngine> LoadForBench(const std::string& dir, const std::str
 
 absl::StatusOr<std::unique_ptr<SequenceSession>> NewSequenceSession(const LoadedEngine& engine) {
   const int64_t capacity = engine.manifest.max_seq;
-  if (engine.cuda != nullptr) {
+  if (engine.plans() != nullptr) {
     KILN_ASSIGN_OR_RETURN(PlanSession session,
-                          PlanSession::Create(*engine.cuda->executor, engine.cuda->engine.module,
-                                              capacity, engine.cuda->batch1_buckets));
+                          PlanSession::Create(*engine.plans(), engine.module(), capacity,
+                                              engine.batch1_buckets()));
     return std::make_unique<PlanSession>(std::move(session));
   }
   auto it = engine.buckets.find(1);
@@ -154,7 +170,7 @@ absl::StatusOr<RunTimes> RunTimed(const LoadedEngine& engine,
                                   const GenerationConfig& config) {
   int64_t rows = static_cast<int64_t>(prompts.size());
   int64_t capacity = engine.manifest.max_seq;
-  if (engine.cuda != nullptr) {
+  if (engine.plans() != nullptr) {
     if (rows != 1) {
       auto it = engine.buckets.lower_bound(rows);
       if (it == engine.buckets.end()) {
@@ -162,8 +178,8 @@ absl::StatusOr<RunTimes> RunTimed(const LoadedEngine& engine,
       }
       KILN_ASSIGN_OR_RETURN(
           BatchSession batch,
-          CreatePlanBatchSession(*engine.cuda->executor, engine.cuda->engine.module, it->first,
-                                 capacity, it->second));
+          CreatePlanBatchSession(*engine.plans(), engine.module(), it->first, capacity,
+                                 it->second));
       return Loop(engine, prompts, config,
                   [&batch](const std::vector<std::vector<int32_t>>& r)
                       -> absl::StatusOr<std::vector<RowStep>> {
@@ -172,11 +188,13 @@ absl::StatusOr<RunTimes> RunTimed(const LoadedEngine& engine,
                   });
     }
     KILN_ASSIGN_OR_RETURN(PlanSession session,
-                          PlanSession::Create(*engine.cuda->executor, engine.cuda->engine.module,
-                                              capacity, engine.cuda->batch1_buckets));
-    // Greedy takes the device argmax and sampling the device sampler (no
-    // logits copied) unless a repetition penalty needs the host sampler.
-    const bool on_device = SamplesOnDevice(config);
+                          PlanSession::Create(*engine.plans(), engine.module(), capacity,
+                                              engine.batch1_buckets()));
+    // Greedy takes the plan's argmax and, on a GPU, sampling the device
+    // sampler (no logits copied) unless a repetition penalty needs the host
+    // sampler; the CPU samples on the host.
+    const bool on_device =
+        engine.cuda != nullptr ? SamplesOnDevice(config) : !config.do_sample;
     uint64_t draw = 0;
     return Loop(
         engine, prompts, config,

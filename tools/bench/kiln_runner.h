@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "runtime/cpu/cpu_engine.h"
 #include "runtime/cuda/cuda_engine.h"
 #include "runtime/engine/engine.h"
 #include "runtime/generate/generation_config.h"
@@ -23,23 +24,38 @@
 namespace kiln::bench {
 
 // A loaded engine and its buckets by batch. Built once, read by every run.
-// A cpu engine runs on the reference executor, a CUDA one (sm_80, sm_90) on
-// the GPU through a PlanSession (batch 1).
+// A cpu engine runs on the CPU executor (or, when asked, the reference
+// executor), a CUDA one (sm_80, sm_90) on the GPU; the plan executors
+// through PlanSession / plan batch sessions.
 struct LoadedEngine {
   EngineManifest manifest;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
-  std::unique_ptr<ReferenceExecutor> executor;  // cpu
+  std::unique_ptr<ReferenceExecutor> executor;  // cpu, --executor reference
+  std::unique_ptr<cpu::CpuEngine> cpu;          // cpu
   std::unique_ptr<CudaEngine> cuda;             // sm_XX
   std::map<int64_t, std::vector<SessionBucket>> buckets;  // batch -> its buckets
 
-  const Module& module() const { return cuda ? cuda->engine.module : executor->module(); }
+  const Module& module() const {
+    return cuda ? cuda->engine.module : cpu ? cpu->engine.module : executor->module();
+  }
+  // The launch-plan executor (CPU or CUDA), or nullptr on the reference.
+  PlanExecutor* plans() const {
+    return cuda ? static_cast<PlanExecutor*>(cuda->executor.get()) : cpu ? cpu->executor.get()
+                                                                        : nullptr;
+  }
+  const std::vector<SessionBucket>& batch1_buckets() const {
+    return cuda ? cuda->batch1_buckets : cpu->batch1_buckets;
+  }
   std::string backend() const;  // for the result JSON
 };
 
 // Loads `dir` for `target` with its tokenizer; fails when there is none.
-// `cuda_options` apply to CUDA engines (the device: gpu or the emulator).
+// `cuda_options` apply to CUDA engines (the device: gpu or the emulator);
+// `reference` runs a cpu engine on the reference executor instead of the
+// CPU backend.
 absl::StatusOr<LoadedEngine> LoadForBench(const std::string& dir, const std::string& target,
-                                          CudaExecutorOptions cuda_options = {});
+                                          CudaExecutorOptions cuda_options = {},
+                                          bool reference = false);
 
 // A fresh single-sequence session on the engine's batch-1 buckets: a
 // ReferenceSession (cpu) or a PlanSession on the GPU (which must outlive it
