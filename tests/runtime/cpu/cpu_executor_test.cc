@@ -267,6 +267,27 @@ TEST(CpuGgufTest, SmolLM2FollowsTheReferenceExecutor) {
   std::printf("SmolLM2 Q4_1: %d of 16 greedy steps equal to the reference executor's\n", same);
 }
 
+// --quantize over a GGUF that already stores quantized tensors says what it
+// would lose, and does it only with --requantize.
+TEST(CpuGgufTest, RequantizingNeedsToBeAskedFor) {
+  CompileOptions options;
+  options.model = "tests/fixtures/models/gguf_llama/model.gguf";
+  options.out = std::string(std::getenv("TEST_TMPDIR")) + "/requantized.engine";
+  options.max_seq = 32;
+  options.buckets = "8";
+  options.quantize = "q8_0";
+  absl::StatusOr<CompileReport> report = CompileEngine(options);
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(report.status().message().find("is already stored as q4_"), std::string::npos)
+      << report.status();
+  EXPECT_NE(report.status().message().find("Pass --requantize"), std::string::npos);
+  options.requantize = true;
+  report = CompileEngine(options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_NE(report->weights.find("q8_0 block-quantized"), std::string::npos) << report->weights;
+  EXPECT_EQ(report->weights.find("q4_"), std::string::npos) << report->weights;
+}
+
 TEST(CpuQuantizedTest, QuantizedWeightsAreRefusedForCudaAndNonF32) {
   CompileOptions options;
   options.model = "tests/fixtures/models/llama3/f32";
