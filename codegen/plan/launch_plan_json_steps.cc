@@ -127,7 +127,8 @@ absl::Status CheckGemm(const std::string& at, const GemmStep& g, const Spaces& s
     return Bad(Join(at, "gemv"), "its k, dtype or max_rows does not fit the GEMM");
   }
   KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "x"), g.x, g.dtype, {g.m, g.k}));
-  const bool blocks = IsBlockQuantized(g.w.dtype) && g.dtype == DType::kF32 && !g.gemv;
+  const bool blocks = IsBlockQuantized(g.w.dtype) && g.dtype == DType::kF32 && !g.gemv &&
+                      g.k % BlockSize(g.w.dtype) == 0;
   KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "w"), g.w, blocks ? g.w.dtype : g.dtype, {g.n, g.k}));
   KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "out"), g.out, g.dtype, {g.m, g.n}));
   if (g.bias.bytes > 0) KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "bias"), g.bias, g.dtype, {g.n}));
@@ -138,8 +139,9 @@ absl::Status CheckGatherRows(const std::string& at, const GatherRowsStep& g,
                              const Spaces& spaces) {
   KILN_RETURN_IF_ERROR(CheckPlaced(
       at, {{"table", &g.table}, {"ids", &g.ids}, {"out", &g.out}, {"fault", &g.fault}}, spaces));
-  if (!IsBlockQuantized(g.table.dtype)) {
-    return Bad(Join(at, "table.dtype"), "must be a block type (float tables use row kernels)");
+  if (!IsBlockQuantized(g.table.dtype) || g.cols % BlockSize(g.table.dtype) != 0) {
+    return Bad(Join(at, "table.dtype"),
+               "must be a block type with rows of whole blocks (float tables use row kernels)");
   }
   KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "table"), g.table, g.table.dtype,
                                    {g.table_rows, g.cols}));

@@ -13,6 +13,7 @@
 #include "base/quant_blocks.h"
 #include "base/status_macros.h"
 #include "runtime/cpu/attention_cpu.h"
+#include "runtime/cpu/plan_checks.h"
 #include "runtime/cpu/quant_gemm.h"
 #include "runtime/cpu/row_program.h"
 #include "runtime/cpu/thread_pool.h"
@@ -66,6 +67,7 @@ struct Context {
   uint8_t* thread_scratch = nullptr;  // threads x thread_scratch_bytes
   int64_t thread_scratch_bytes = 0;
   uint8_t* shared = nullptr;  // GEMM activations / conversions, attention partials
+  int64_t only_row = -1;      // this run's PlanExecutor::Run only_row
 };
 
 void* ThreadScratch(const Context& c, int t) {
@@ -76,8 +78,13 @@ struct RowRun {
   const RowProgram* program = nullptr;
   std::vector<void*> buffers;
   int64_t rows = 0;
+  bool argmax = false;  // the plan's greedy tokens: only_row's alone when asked
 
   void Run(int t, int threads, const Context& c) const {
+    if (argmax && c.only_row >= 0) {
+      if (t == 0) program->Run(buffers.data(), c.only_row, c.only_row + 1, ThreadScratch(c, t));
+      return;
+    }
     auto [begin, end] = Share(rows, t, threads);
     if (begin < end) program->Run(buffers.data(), begin, end, ThreadScratch(c, t));
   }
@@ -92,8 +99,19 @@ struct GemmRun {
   const uint8_t* w = nullptr;
   const void* bias = nullptr;
   void* out = nullptr;
+  bool logits = false;  // the LM head: only_row's row alone when asked
 
   void Run(int t, int threads, const Context& c) const {
+    if (logits && c.only_row >= 0) {
+      const int64_t width = dtype == DType::kF32 ? 4 : 2;
+      GemmRun row = *this;
+      row.logits = false;
+      row.m = 1;
+      row.x = static_cast<const uint8_t*>(x) + c.only_row * k * width;
+      row.out = static_cast<uint8_t*>(out) + c.only_row * n * width;
+      row.Run(t, threads, c);
+      return;
+    }
     const bool f32 = dtype == DType::kF32;
     float* xf = f32 ? const_cast<float*>(static_cast<const float*>(x))
                     : reinterpret_cast<float*>(c.shared);
@@ -198,6 +216,9 @@ struct PreparedPlan {
   const LaunchPlan* plan = nullptr;
   std::vector<StepRun> steps;
   int64_t capacity = 0;  // the caches' positions (0: no attention)
+  // The plan's own buffers (plan_checks.h CheckPlanIo placed them).
+  int32_t *input_ids = nullptr, *positions = nullptr, *fault = nullptr, *next_tokens = nullptr;
+  const void* logits = nullptr;
 };
 
 }  // namespace
@@ -217,8 +238,8 @@ struct CpuExecutor::State {
   std::set<std::string> weight_dtypes;
 
   absl::StatusOr<void*> Address(const DeviceBuffer& b);
-  absl::StatusOr<StepRun> Prepare(const LaunchStep& step, int64_t& thread_bytes,
-                                  int64_t& shared_bytes, int64_t& capacity);
+  absl::StatusOr<StepRun> Prepare(const LaunchPlan& plan, const LaunchStep& step,
+                                  int64_t& thread_bytes, int64_t& shared_bytes, int64_t& capacity);
 };
 
 absl::StatusOr<void*> CpuExecutor::State::Address(const DeviceBuffer& b) {
@@ -255,15 +276,21 @@ absl::StatusOr<void*> CpuExecutor::State::Address(const DeviceBuffer& b) {
   return absl::InternalError("unknown arena space");
 }
 
-absl::StatusOr<StepRun> CpuExecutor::State::Prepare(const LaunchStep& step,
+// The same place in the same space.
+bool SamePlace(const DeviceBuffer& a, const DeviceBuffer& b) {
+  return a.space == b.space && a.offset == b.offset && a.bytes > 0 && b.bytes > 0;
+}
+
+absl::StatusOr<StepRun> CpuExecutor::State::Prepare(const LaunchPlan& plan, const LaunchStep& step,
                                                     int64_t& thread_bytes,
                                                     int64_t& shared_bytes, int64_t& capacity) {
   if (const auto* s = std::get_if<RowKernelStep>(&step.op)) {
     KILN_ASSIGN_OR_RETURN(RowProgram program, RowProgram::Create(s->desc));
     programs.push_back(std::make_unique<RowProgram>(std::move(program)));
     RowRun run{programs.back().get(), {}, s->rows};
-    for (const DeviceBuffer& b : s->buffers) {
-      KILN_ASSIGN_OR_RETURN(run.buffers.emplace_back(), Address(b));
+    for (size_t i = 0; i < s->buffers.size(); ++i) {
+      KILN_ASSIGN_OR_RETURN(run.buffers.emplace_back(), Address(s->buffers[i]));
+      run.argmax |= s->desc.buffers[i].output && SamePlace(s->buffers[i], plan.next_tokens);
     }
     thread_bytes = std::max(thread_bytes, run.program->ScratchBytes());
     return run;
@@ -275,6 +302,7 @@ absl::StatusOr<StepRun> CpuExecutor::State::Prepare(const LaunchStep& step,
                                                    " weights"));
     }
     GemmRun run{g->dtype, g->w.dtype, g->m, g->n, g->k};
+    run.logits = SamePlace(g->out, plan.logits);
     KILN_ASSIGN_OR_RETURN(void* x, Address(g->x));
     KILN_ASSIGN_OR_RETURN(void* w, Address(g->w));
     KILN_ASSIGN_OR_RETURN(run.out, Address(g->out));
@@ -335,7 +363,7 @@ absl::StatusOr<StepRun> CpuExecutor::State::Prepare(const LaunchStep& step,
   const auto& g = std::get<GatherRowsStep>(step.op);
   GatherRun run;
   run.table_dtype = g.table.dtype;
-  run.row_bytes = *StorageBytes(g.table.dtype, g.cols);
+  run.row_bytes = StorageBytes(g.table.dtype, g.cols).value_or(0);  // CheckStep: whole blocks
   run.rows = g.rows;
   run.cols = g.cols;
   run.table_rows = g.table_rows;
@@ -406,8 +434,20 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Start(std::unique_ptr<
   for (const LaunchPlan& p : s.plans) {
     PreparedPlan& prepared = s.prepared[p.function];
     prepared.plan = &p;
+    KILN_RETURN_IF_ERROR(CheckPlanIo(p));
+    KILN_ASSIGN_OR_RETURN(void* ids, s.Address(p.input_ids));
+    KILN_ASSIGN_OR_RETURN(void* positions, s.Address(p.positions));
+    KILN_ASSIGN_OR_RETURN(void* fault, s.Address(p.fault));
+    KILN_ASSIGN_OR_RETURN(void* next, s.Address(p.next_tokens));
+    KILN_ASSIGN_OR_RETURN(prepared.logits, s.Address(p.logits));
+    prepared.input_ids = static_cast<int32_t*>(ids);
+    prepared.positions = static_cast<int32_t*>(positions);
+    prepared.fault = static_cast<int32_t*>(fault);
+    prepared.next_tokens = static_cast<int32_t*>(next);
     for (const LaunchStep& step : p.steps) {
-      absl::StatusOr<StepRun> run = s.Prepare(step, thread_bytes, shared_bytes, prepared.capacity);
+      KILN_RETURN_IF_ERROR(CheckStep(p, s.layout, step));
+      absl::StatusOr<StepRun> run =
+          s.Prepare(p, step, thread_bytes, shared_bytes, prepared.capacity);
       if (!run.ok()) {
         return absl::Status(run.status().code(), absl::StrCat("@", p.function, " step ", step.label,
                                                               ": ", run.status().message()));
@@ -426,9 +466,10 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Start(std::unique_ptr<
   return std::unique_ptr<CpuExecutor>(new CpuExecutor(std::move(state)));
 }
 
-absl::StatusOr<PlanOutput> CpuExecutor::Run(const std::string& function,
-                                            std::span<const int32_t> input_ids,
-                                            std::span<const int32_t> positions, bool copy_logits) {
+absl::StatusOr<PlanOutput> CpuExecutor::DoRun(const std::string& function,
+                                              std::span<const int32_t> input_ids,
+                                              std::span<const int32_t> positions,
+                                              bool copy_logits, int64_t only_row) {
   State& s = *state_;
   auto it = s.prepared.find(function);
   if (it == s.prepared.end()) return absl::NotFoundError("the engine has no function @" + function);
@@ -446,11 +487,12 @@ absl::StatusOr<PlanOutput> CpuExecutor::Run(const std::string& function,
                                                 prepared.capacity, ")"));
     }
   }
-  std::memcpy(s.inputs->data + plan.input_ids.offset, input_ids.data(), tokens * 4);
-  std::memcpy(s.inputs->data + plan.positions.offset, positions.data(), tokens * 4);
-  auto* fault = reinterpret_cast<int32_t*>(s.scratch->data + plan.fault.offset);
+  std::memcpy(prepared.input_ids, input_ids.data(), tokens * 4);
+  std::memcpy(prepared.positions, positions.data(), tokens * 4);
+  int32_t* fault = prepared.fault;
   *fault = 0;
-  const Context& c = s.context;
+  Context c = s.context;
+  c.only_row = only_row;
   s.pool->Run([&](int t, int threads) {
     for (const StepRun& step : prepared.steps) {
       std::visit([&](const auto& run) { run.Run(t, threads, c); }, step);
@@ -462,13 +504,16 @@ absl::StatusOr<PlanOutput> CpuExecutor::Run(const std::string& function,
         absl::StrCat("@", function, ": a token id is outside the model's vocabulary"));
   }
   PlanOutput out;
-  const auto* next = reinterpret_cast<const int32_t*>(s.scratch->data + plan.next_tokens.offset);
-  out.next_tokens.assign(next, next + tokens);
+  const int32_t* next = prepared.next_tokens;
+  const int64_t first = only_row >= 0 ? only_row : 0;
+  const int64_t rows = only_row >= 0 ? 1 : static_cast<int64_t>(tokens);
+  out.next_tokens.assign(next + first, next + first + rows);
   if (copy_logits) {
-    const int64_t count = static_cast<int64_t>(tokens) * plan.vocab;
-    out.logits.resize(static_cast<size_t>(count));
-    const void* logits = s.scratch->data + plan.logits.offset;
-    for (int64_t i = 0; i < count; ++i) out.logits[i] = ToFloat(plan.logits.dtype, logits, i);
+    out.logits.resize(static_cast<size_t>(rows * plan.vocab));
+    const void* logits = prepared.logits;
+    for (int64_t i = 0; i < rows * plan.vocab; ++i) {
+      out.logits[i] = ToFloat(plan.logits.dtype, logits, first * plan.vocab + i);
+    }
   }
   return out;
 }

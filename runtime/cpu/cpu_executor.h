@@ -52,9 +52,6 @@ class CpuExecutor : public PlanExecutor {
                                                              CpuExecutorOptions options = {});
   ~CpuExecutor() override;
 
-  absl::StatusOr<PlanOutput> Run(const std::string& function, std::span<const int32_t> input_ids,
-                                 std::span<const int32_t> positions, bool copy_logits) override;
-
   // The CPU samples on the host (runtime/generate/sampler.h) from the
   // logits Run copies: Unimplemented.
   absl::StatusOr<int32_t> SampleRow(const std::string& function, int64_t row,
@@ -68,6 +65,11 @@ class CpuExecutor : public PlanExecutor {
   struct State;
 
  private:
+  // With only_row >= 0 the LM head and the argmax run for that row alone.
+  absl::StatusOr<PlanOutput> DoRun(const std::string& function,
+                                   std::span<const int32_t> input_ids,
+                                   std::span<const int32_t> positions, bool copy_logits,
+                                   int64_t only_row) override;
   explicit CpuExecutor(std::unique_ptr<State> state);
   static absl::StatusOr<std::unique_ptr<CpuExecutor>> Start(std::unique_ptr<State> state,
                                                             StaticLayout layout,

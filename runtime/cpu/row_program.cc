@@ -1,6 +1,7 @@
 #include "runtime/cpu/row_program.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -16,33 +17,56 @@ using codegen::KernelBuffer;
 using codegen::Opcode;
 using codegen::ValueType;
 
-float LoadAs(DType dtype, const void* base, int64_t index) {
+// n consecutive elements from `index` on, widened (the dtype switch is
+// outside the element loop so each case vectorises).
+void LoadRun(DType dtype, const void* base, int64_t index, int n, double* out) {
   switch (dtype) {
-    case DType::kF16:
-      return F16ToFloat(static_cast<const uint16_t*>(base)[index]);
-    case DType::kBF16:
-      return BF16ToFloat(static_cast<const uint16_t*>(base)[index]);
-    case DType::kI32:
-      return static_cast<float>(static_cast<const int32_t*>(base)[index]);
-    default:
-      return static_cast<const float*>(base)[index];
+    case DType::kF16: {
+      const uint16_t* p = static_cast<const uint16_t*>(base) + index;
+      for (int i = 0; i < n; ++i) out[i] = F16ToFloat(p[i]);
+      return;
+    }
+    case DType::kBF16: {
+      const uint16_t* p = static_cast<const uint16_t*>(base) + index;
+      for (int i = 0; i < n; ++i) out[i] = BF16ToFloat(p[i]);
+      return;
+    }
+    case DType::kI32: {
+      const int32_t* p = static_cast<const int32_t*>(base) + index;
+      for (int i = 0; i < n; ++i) out[i] = static_cast<double>(p[i]);
+      return;
+    }
+    default: {
+      const float* p = static_cast<const float*>(base) + index;
+      for (int i = 0; i < n; ++i) out[i] = p[i];
+      return;
+    }
   }
 }
 
-void StoreAs(DType dtype, void* base, int64_t index, double v) {
+// n values stored from `index` on, narrowed to the buffer's dtype.
+void StoreRun(DType dtype, void* base, int64_t index, int n, const double* v) {
   switch (dtype) {
-    case DType::kF16:
-      static_cast<uint16_t*>(base)[index] = FloatToF16(static_cast<float>(v));
-      break;
-    case DType::kBF16:
-      static_cast<uint16_t*>(base)[index] = FloatToBF16(static_cast<float>(v));
-      break;
-    case DType::kI32:
-      static_cast<int32_t*>(base)[index] = static_cast<int32_t>(v);
-      break;
-    default:
-      static_cast<float*>(base)[index] = static_cast<float>(v);
-      break;
+    case DType::kF16: {
+      uint16_t* p = static_cast<uint16_t*>(base) + index;
+      for (int i = 0; i < n; ++i) p[i] = FloatToF16(static_cast<float>(v[i]));
+      return;
+    }
+    case DType::kBF16: {
+      uint16_t* p = static_cast<uint16_t*>(base) + index;
+      for (int i = 0; i < n; ++i) p[i] = FloatToBF16(static_cast<float>(v[i]));
+      return;
+    }
+    case DType::kI32: {
+      int32_t* p = static_cast<int32_t*>(base) + index;
+      for (int i = 0; i < n; ++i) p[i] = static_cast<int32_t>(v[i]);
+      return;
+    }
+    default: {
+      float* p = static_cast<float*>(base) + index;
+      for (int i = 0; i < n; ++i) p[i] = static_cast<float>(v[i]);
+      return;
+    }
   }
 }
 
@@ -162,24 +186,27 @@ void RowProgram::Eval(int id, void* const* buffers, int64_t r, int64_t i0, int n
       const void* base = buffers[in.buffer];
       switch (b.indexing) {
         case Indexing::kRow:
-          for (int i = 0; i < n; ++i) out[i] = LoadAs(b.dtype, base, r * desc_.cols + i0 + i);
+          LoadRun(b.dtype, base, r * desc_.cols + i0, n, out);
           break;
         case Indexing::kColumn:
-          for (int i = 0; i < n; ++i) out[i] = LoadAs(b.dtype, base, i0 + i);
+          LoadRun(b.dtype, base, i0, n, out);
           break;
         case Indexing::kGather: {
           const int64_t g = gather_rows[in.buffer];
-          for (int i = 0; i < n; ++i) {
-            out[i] = g < 0 ? 0.0 : LoadAs(b.dtype, base, g * desc_.cols + i0 + i);
+          if (g < 0) {
+            std::fill(out, out + n, 0.0);
+          } else {
+            LoadRun(b.dtype, base, g * desc_.cols + i0, n, out);
           }
           break;
         }
         case Indexing::kPerRow:
-          for (int i = 0; i < n; ++i) out[i] = LoadAs(b.dtype, base, r);
+        case Indexing::kScalar: {
+          double v = 0;
+          LoadRun(b.dtype, base, b.indexing == Indexing::kPerRow ? r : 0, 1, &v);
+          std::fill(out, out + n, v);
           break;
-        case Indexing::kScalar:
-          for (int i = 0; i < n; ++i) out[i] = LoadAs(b.dtype, base, 0);
-          break;
+        }
       }
       return;
     }
@@ -230,11 +257,9 @@ void RowProgram::Eval(int id, void* const* buffers, int64_t r, int64_t i0, int n
       const KernelBuffer& b = desc_.buffers[in.buffer];
       void* base = buffers[in.buffer];
       if (b.indexing == Indexing::kRow) {
-        for (int i = 0; i < n; ++i) StoreAs(b.dtype, base, r * desc_.cols + i0 + i, arg[0][i]);
-      } else if (b.indexing == Indexing::kPerRow) {
-        StoreAs(b.dtype, base, r, arg[0][0]);
+        StoreRun(b.dtype, base, r * desc_.cols + i0, n, arg[0]);
       } else {
-        StoreAs(b.dtype, base, 0, arg[0][0]);
+        StoreRun(b.dtype, base, b.indexing == Indexing::kPerRow ? r : 0, 1, arg[0]);
       }
       return;
     }

@@ -490,9 +490,10 @@ absl::Status CudaExecutor::ResetCaches() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<PlanOutput> CudaExecutor::Run(const std::string& function,
-                                             std::span<const int32_t> input_ids,
-                                             std::span<const int32_t> positions, bool copy_logits) {
+absl::StatusOr<PlanOutput> CudaExecutor::DoRun(const std::string& function,
+                                               std::span<const int32_t> input_ids,
+                                               std::span<const int32_t> positions,
+                                               bool copy_logits, int64_t only_row) {
   State& s = *state_;
   KILN_ASSIGN_OR_RETURN(const LaunchPlan* found, FindPlan(s.plans, function));
   const LaunchPlan& plan = *found;
@@ -525,6 +526,7 @@ absl::StatusOr<PlanOutput> CudaExecutor::Run(const std::string& function,
     return absl::InvalidArgumentError("a token id or cache position was out of range");
   }
   out.logits = DecodeFloats(logits, plan.logits.dtype);
+  KeepOnlyRow(out, only_row);  // every row was computed: one graph per bucket
   return out;
 }
 

@@ -96,8 +96,6 @@ class CudaExecutor : public PlanExecutor {
       std::vector<LaunchPlan> plans, const KernelBundle& bundle, CudaExecutorOptions options = {});
   ~CudaExecutor() override;
 
-  absl::StatusOr<PlanOutput> Run(const std::string& function, std::span<const int32_t> input_ids,
-                                 std::span<const int32_t> positions, bool copy_logits) override;
   absl::StatusOr<int32_t> SampleRow(const std::string& function, int64_t row,
                                     const codegen::sampling::SampleParams& params) override;
   absl::Status ResetCaches() override;
@@ -105,6 +103,10 @@ class CudaExecutor : public PlanExecutor {
   const CudaLoadReport& load_report() const { return report_; }
 
  private:
+  absl::StatusOr<PlanOutput> DoRun(const std::string& function,
+                                   std::span<const int32_t> input_ids,
+                                   std::span<const int32_t> positions, bool copy_logits,
+                                   int64_t only_row) override;
   struct State;
   explicit CudaExecutor(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;

@@ -189,7 +189,7 @@ absl::StatusOr<GenerationResult> Generator::Generate(std::string_view prompt,
 absl::Status Generator::RunRequest(const std::vector<int32_t>& run, GenerationResult& result,
                                    const GenerationConfig& config, const TextCallback& on_text) {
   Clock::time_point start = Clock::now();
-  KILN_ASSIGN_OR_RETURN(HostTensor logits, session_->Forward(run));
+  KILN_ASSIGN_OR_RETURN(HostTensor logits, session_->ForwardLast(run));
   context_.insert(context_.end(), result.prompt_ids.begin(), result.prompt_ids.end());
   result.prefill_seconds = SecondsSince(start);
   start = Clock::now();
@@ -201,7 +201,7 @@ absl::Status Generator::RunRequest(const std::vector<int32_t>& run, GenerationRe
     context_.push_back(token);
     KILN_ASSIGN_OR_RETURN(bool stop, output.Add(token, config, on_text));
     if (stop || i + 1 == config.max_new_tokens || session_->position() + 1 >= max_seq_) break;
-    KILN_ASSIGN_OR_RETURN(logits, session_->Forward(std::span<const int32_t>(&token, 1)));
+    KILN_ASSIGN_OR_RETURN(logits, session_->ForwardLast(std::span<const int32_t>(&token, 1)));
   }
   KILN_RETURN_IF_ERROR(output.Finish(on_text));
   result.decode_seconds = SecondsSince(start);

@@ -30,10 +30,20 @@ class PlanExecutor {
   // updating the caches. An error when a token id or position was out of
   // range (the kernels' fault flag); the caches are then unspecified.
   // Without `copy_logits` only the greedy tokens come back (a GPU then moves
-  // 4 bytes a row instead of the vocabulary's logits).
-  virtual absl::StatusOr<PlanOutput> Run(const std::string& function,
-                                         std::span<const int32_t> input_ids,
-                                         std::span<const int32_t> positions, bool copy_logits) = 0;
+  // 4 bytes a row instead of the vocabulary's logits). `only_row` >= 0 asks
+  // for one row r = b * seq + s: the output then holds that row's logits
+  // ([vocab], with copy_logits) and next token only, and an executor may
+  // skip the other rows' LM head (the CPU executor does; a prefill needs
+  // its last real token's); -1 asks for every row. The caches are updated
+  // the same either way.
+  absl::StatusOr<PlanOutput> Run(const std::string& function, std::span<const int32_t> input_ids,
+                                 std::span<const int32_t> positions, bool copy_logits,
+                                 int64_t only_row = -1) {
+    if (only_row < -1 || only_row >= static_cast<int64_t>(input_ids.size())) {
+      return absl::OutOfRangeError("@" + function + " has no row " + std::to_string(only_row));
+    }
+    return DoRun(function, input_ids, positions, copy_logits, only_row);
+  }
 
   // Samples the next token from row `row` of the logits the last Run of
   // `function` left on the device (call it before running anything else),
@@ -45,7 +55,26 @@ class PlanExecutor {
 
   // Zeroes every KV cache.
   virtual absl::Status ResetCaches() = 0;
+
+ protected:
+  // Run's work, with only_row in [-1, batch * seq).
+  virtual absl::StatusOr<PlanOutput> DoRun(const std::string& function,
+                                           std::span<const int32_t> input_ids,
+                                           std::span<const int32_t> positions, bool copy_logits,
+                                           int64_t only_row) = 0;
 };
+
+// `out` cut down to row `row` (Run's only_row contract) when row >= 0.
+inline void KeepOnlyRow(PlanOutput& out, int64_t row) {
+  if (row < 0) return;
+  const size_t rows = out.next_tokens.size();
+  if (!out.logits.empty() && rows > 0) {
+    const size_t vocab = out.logits.size() / rows;
+    out.logits.erase(out.logits.begin() + static_cast<int64_t>((row + 1) * vocab), out.logits.end());
+    out.logits.erase(out.logits.begin(), out.logits.begin() + static_cast<int64_t>(row * vocab));
+  }
+  out.next_tokens = {out.next_tokens[static_cast<size_t>(row)]};
+}
 
 // SampleRow's preconditions: `row` is one of the plan's logits rows
 // (OutOfRange otherwise) and `params` pass ValidateSampleParams.

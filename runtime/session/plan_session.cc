@@ -21,7 +21,7 @@ absl::StatusOr<PlanSession> PlanSession::Create(PlanExecutor& executor, const Mo
 }
 
 absl::Status PlanSession::RunChunks(
-    std::span<const int32_t> tokens, bool copy_logits,
+    std::span<const int32_t> tokens, bool copy_logits, bool last_row_only,
     const std::function<void(PlanOutput&, int64_t, int64_t)>& on_chunk,
     std::string* last_function) {
   const int64_t n = static_cast<int64_t>(tokens.size());
@@ -44,7 +44,8 @@ absl::Status PlanSession::RunChunks(
     ids.resize(static_cast<size_t>(pick->seq), 0);
     for (int64_t i = 0; i < pick->seq; ++i)
       positions.push_back(static_cast<int32_t>(position_ + i));
-    absl::StatusOr<PlanOutput> out = executor_->Run(pick->function, ids, positions, copy_logits);
+    absl::StatusOr<PlanOutput> out =
+        executor_->Run(pick->function, ids, positions, copy_logits, last_row_only ? take - 1 : -1);
     if (!out.ok()) {
       position_ = 0;  // the caches are unspecified: start over, empty
       return out.status();
@@ -60,7 +61,7 @@ absl::Status PlanSession::RunChunks(
 absl::StatusOr<HostTensor> PlanSession::Forward(std::span<const int32_t> tokens) {
   HostTensor logits;
   logits.shape = {0, 0};
-  KILN_RETURN_IF_ERROR(RunChunks(tokens, true, [&](PlanOutput& out, int64_t take, int64_t seq) {
+  KILN_RETURN_IF_ERROR(RunChunks(tokens, true, false, [&](PlanOutput& out, int64_t take, int64_t seq) {
     const int64_t vocab = static_cast<int64_t>(out.logits.size()) / seq;
     logits.dtype = DType::kF32;
     logits.floats.insert(logits.floats.end(), out.logits.begin(),
@@ -70,10 +71,20 @@ absl::StatusOr<HostTensor> PlanSession::Forward(std::span<const int32_t> tokens)
   return logits;
 }
 
+absl::StatusOr<HostTensor> PlanSession::ForwardLast(std::span<const int32_t> tokens) {
+  HostTensor logits;
+  KILN_RETURN_IF_ERROR(RunChunks(tokens, true, true, [&](PlanOutput& out, int64_t, int64_t) {
+    logits.dtype = DType::kF32;
+    logits.shape = {1, static_cast<int64_t>(out.logits.size())};
+    logits.floats = std::move(out.logits);
+  }));
+  return logits;
+}
+
 absl::StatusOr<int32_t> PlanSession::ForwardGreedy(std::span<const int32_t> tokens) {
   int32_t next = -1;
-  KILN_RETURN_IF_ERROR(RunChunks(tokens, false, [&](PlanOutput& out, int64_t take, int64_t) {
-    next = out.next_tokens[static_cast<size_t>(take - 1)];
+  KILN_RETURN_IF_ERROR(RunChunks(tokens, false, true, [&](PlanOutput& out, int64_t, int64_t) {
+    next = out.next_tokens[0];
   }));
   return next;
 }
@@ -84,7 +95,8 @@ absl::StatusOr<int32_t> PlanSession::ForwardSampled(std::span<const int32_t> tok
   std::string function;
   int64_t last_row = 0;
   KILN_RETURN_IF_ERROR(RunChunks(
-      tokens, false, [&](PlanOutput&, int64_t take, int64_t) { last_row = take - 1; }, &function));
+      tokens, false, false, [&](PlanOutput&, int64_t take, int64_t) { last_row = take - 1; },
+      &function));
   return executor_->SampleRow(function, last_row, params);
 }
 

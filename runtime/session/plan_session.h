@@ -35,6 +35,9 @@ class PlanSession : public SequenceSession {
   // values). Fails without running anything when they do not fit or an id
   // is outside the vocabulary; a failed step starts the session over.
   absl::StatusOr<HostTensor> Forward(std::span<const int32_t> tokens) override;
+  // The last token's logits only; the executor runs each chunk's LM head
+  // for its last real token alone (PlanExecutor::Run's only_row).
+  absl::StatusOr<HostTensor> ForwardLast(std::span<const int32_t> tokens) override;
 
   // Runs `tokens` and returns only the greedy next token (the argmax of the
   // last token's logits, computed on the device): no logits are copied.
@@ -56,8 +59,9 @@ class PlanSession : public SequenceSession {
       : executor_(&executor), module_(&module), capacity_(capacity), buckets_(std::move(buckets)) {}
 
   // Runs every chunk; `on_chunk` receives each step's output and the number
-  // of real tokens in it; `last_function` is the last chunk's bucket.
-  absl::Status RunChunks(std::span<const int32_t> tokens, bool copy_logits,
+  // of real tokens in it; `last_function` is the last chunk's bucket. With
+  // `last_row_only` each output holds the chunk's last real token alone.
+  absl::Status RunChunks(std::span<const int32_t> tokens, bool copy_logits, bool last_row_only,
                          const std::function<void(PlanOutput&, int64_t, int64_t)>& on_chunk,
                          std::string* last_function = nullptr);
 

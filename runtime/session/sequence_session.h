@@ -22,6 +22,18 @@ class SequenceSession {
   // not fit or an id is outside the vocabulary.
   virtual absl::StatusOr<HostTensor> Forward(std::span<const int32_t> tokens) = 0;
 
+  // Forward's work, returning only the last token's logits, [1, vocab]
+  // (what a generate loop samples from). A backend may skip the other
+  // tokens' LM head; by default this is Forward's last row.
+  virtual absl::StatusOr<HostTensor> ForwardLast(std::span<const int32_t> tokens) {
+    absl::StatusOr<HostTensor> all = Forward(tokens);
+    if (!all.ok() || all->shape.size() != 2 || all->shape[0] <= 1) return all;
+    const int64_t vocab = all->shape[1];
+    all->floats.erase(all->floats.begin(), all->floats.end() - vocab);
+    all->shape = {1, vocab};
+    return all;
+  }
+
   // Forgets the positions from `position` on (0 <= position <= position()).
   virtual absl::Status Rewind(int64_t position) = 0;
 

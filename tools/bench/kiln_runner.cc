@@ -209,7 +209,7 @@ absl::StatusOr<RunTimes> RunTimed(const LoadedEngine& engine,
             }
             return std::vector<RowStep>{{HostTensor{}, next}};
           }
-          KILN_ASSIGN_OR_RETURN(HostTensor logits, session.Forward(r[0]));
+          KILN_ASSIGN_OR_RETURN(HostTensor logits, session.ForwardLast(r[0]));
           return Rows({std::move(logits)});
         });
   }
@@ -223,7 +223,7 @@ absl::StatusOr<RunTimes> RunTimed(const LoadedEngine& engine,
     return Loop(engine, prompts, config,
                 [&session](const std::vector<std::vector<int32_t>>& r)
                     -> absl::StatusOr<std::vector<RowStep>> {
-                  KILN_ASSIGN_OR_RETURN(HostTensor logits, session.Forward(r[0]));
+                  KILN_ASSIGN_OR_RETURN(HostTensor logits, session.ForwardLast(r[0]));
                   return Rows({std::move(logits)});
                 });
   }

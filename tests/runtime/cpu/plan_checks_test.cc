@@ -1,0 +1,98 @@
+// A tampered launch plan is refused by the CPU executor before it runs: each
+// mutation below would, unchecked, make a CPU kernel read or write outside
+// its buffers (runtime/cpu/plan_checks.h). The untampered plans load, so
+// every refusal is the mutation's.
+#include <functional>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "codegen/gpu_target.h"
+#include "gtest/gtest.h"
+#include "runtime/cpu/cpu_executor.h"
+#include "tests/runtime/cuda/plan_scenario.h"
+
+namespace kiln::testing {
+namespace {
+
+using Mutation = std::function<void(LaunchPlan&)>;
+
+template <typename Step>
+Step* First(LaunchPlan& plan) {
+  for (LaunchStep& s : plan.steps) {
+    if (auto* step = std::get_if<Step>(&s.op)) return step;
+  }
+  return nullptr;
+}
+
+void ExpectRefused(const std::string& what, const Mutation& mutate,
+                   const std::string& family = "llama3") {
+  SCOPED_TRACE(what);
+  absl::StatusOr<CompiledPlanModel> model =
+      CompilePlanModel(family, DType::kF32, codegen::A100Target());
+  ASSERT_TRUE(model.ok()) << model.status();
+  std::vector<LaunchPlan> plans = model->plans;
+  mutate(plans.front());
+  absl::StatusOr<std::unique_ptr<cpu::CpuExecutor>> executor =
+      cpu::CpuExecutor::Create(model->module, model->weights, model->layout, plans);
+  ASSERT_FALSE(executor.ok());
+  EXPECT_EQ(executor.status().code(), absl::StatusCode::kDataLoss) << executor.status();
+}
+
+TEST(CpuPlanChecksTest, UntamperedPlansLoad) {
+  absl::StatusOr<CompiledPlanModel> model =
+      CompilePlanModel("llama3", DType::kF32, codegen::A100Target());
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_TRUE(
+      cpu::CpuExecutor::Create(model->module, model->weights, model->layout, model->plans).ok());
+}
+
+TEST(CpuPlanChecksTest, TamperedPlansAreRefused) {
+  ExpectRefused("input ids in scratch", [](LaunchPlan& p) {
+    p.input_ids.space = ArenaSpace::kScratch;
+  });
+  ExpectRefused("logits too small", [](LaunchPlan& p) { p.logits.bytes = 4; });
+  ExpectRefused("a GEMM's out narrower than its dtype", [](LaunchPlan& p) {
+    First<GemmStep>(p)->dtype = DType::kI8;
+  });
+  ExpectRefused("a GEMM's weight read as another dtype", [](LaunchPlan& p) {
+    First<GemmStep>(p)->w.dtype = DType::kBF16;
+  });
+  ExpectRefused("a GEMM wider than its weight", [](LaunchPlan& p) {
+    First<GemmStep>(p)->n *= 2;
+  });
+  ExpectRefused("caches of two dtypes", [](LaunchPlan& p) {
+    First<RopeKvWriteStep>(p)->v_cache.dtype = DType::kBF16;
+  });
+  ExpectRefused("a cache too small for its capacity", [](LaunchPlan& p) {
+    First<AttentionStep>(p)->capacity *= 4;
+  });
+  ExpectRefused("positions that are not the plan's", [](LaunchPlan& p) {
+    First<AttentionStep>(p)->pos = p.input_ids;
+  });
+  ExpectRefused("a RoPE table shorter than the cache", [](LaunchPlan& p) {
+    RopeKvWriteStep* r = First<RopeKvWriteStep>(p);
+    r->capacity *= 4;
+    r->k_cache.bytes *= 4;
+    r->v_cache.bytes *= 4;
+  });
+  ExpectRefused("heads that do not group", [](LaunchPlan& p) {
+    First<AttentionStep>(p)->variant.shape.kv_heads = 3;
+  });
+  ExpectRefused("a row kernel faulting elsewhere", [](LaunchPlan& p) {
+    for (LaunchStep& s : p.steps) {
+      auto* row = std::get_if<RowKernelStep>(&s.op);
+      if (row == nullptr) continue;
+      for (size_t i = 0; i < row->buffers.size(); ++i) {
+        if (row->desc.buffers[i].indexing == codegen::Indexing::kScalar) {
+          row->buffers[i].offset += 256;
+          return;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+}  // namespace kiln::testing
