@@ -281,6 +281,36 @@ bool SamePlace(const DeviceBuffer& a, const DeviceBuffer& b) {
   return a.space == b.space && a.offset == b.offset && a.bytes > 0 && b.bytes > 0;
 }
 
+// Whether `step` writes `place`.
+bool Writes(const LaunchStep& step, const DeviceBuffer& place) {
+  if (const auto* g = std::get_if<GemmStep>(&step.op)) return SamePlace(g->out, place);
+  if (const auto* r = std::get_if<RowKernelStep>(&step.op)) {
+    for (size_t i = 0; i < r->buffers.size(); ++i) {
+      if (r->desc.buffers[i].output && SamePlace(r->buffers[i], place)) return true;
+    }
+  }
+  return false;
+}
+
+// Marks the step that computes the plan's logits (the last one writing
+// them: scratch places are reused, so an earlier step may have written
+// there too) when it is the LM head's GEMM, and the one computing the greedy
+// tokens, so a run asking for one row restricts those two to it.
+void MarkLastRowSteps(const LaunchPlan& plan, std::vector<StepRun>& steps) {
+  auto last_writer = [&](const DeviceBuffer& place) -> StepRun* {
+    for (size_t i = plan.steps.size(); i-- > 0;) {
+      if (Writes(plan.steps[i], place)) return &steps[i];
+    }
+    return nullptr;
+  };
+  if (StepRun* s = last_writer(plan.logits); s != nullptr) {
+    if (auto* g = std::get_if<GemmRun>(s)) g->logits = true;
+  }
+  if (StepRun* s = last_writer(plan.next_tokens); s != nullptr) {
+    if (auto* r = std::get_if<RowRun>(s)) r->argmax = true;
+  }
+}
+
 absl::StatusOr<StepRun> CpuExecutor::State::Prepare(const LaunchPlan& plan, const LaunchStep& step,
                                                     int64_t& thread_bytes,
                                                     int64_t& shared_bytes, int64_t& capacity) {
@@ -288,9 +318,8 @@ absl::StatusOr<StepRun> CpuExecutor::State::Prepare(const LaunchPlan& plan, cons
     KILN_ASSIGN_OR_RETURN(RowProgram program, RowProgram::Create(s->desc));
     programs.push_back(std::make_unique<RowProgram>(std::move(program)));
     RowRun run{programs.back().get(), {}, s->rows};
-    for (size_t i = 0; i < s->buffers.size(); ++i) {
-      KILN_ASSIGN_OR_RETURN(run.buffers.emplace_back(), Address(s->buffers[i]));
-      run.argmax |= s->desc.buffers[i].output && SamePlace(s->buffers[i], plan.next_tokens);
+    for (const DeviceBuffer& b : s->buffers) {
+      KILN_ASSIGN_OR_RETURN(run.buffers.emplace_back(), Address(b));
     }
     thread_bytes = std::max(thread_bytes, run.program->ScratchBytes());
     return run;
@@ -302,7 +331,6 @@ absl::StatusOr<StepRun> CpuExecutor::State::Prepare(const LaunchPlan& plan, cons
                                                    " weights"));
     }
     GemmRun run{g->dtype, g->w.dtype, g->m, g->n, g->k};
-    run.logits = SamePlace(g->out, plan.logits);
     KILN_ASSIGN_OR_RETURN(void* x, Address(g->x));
     KILN_ASSIGN_OR_RETURN(void* w, Address(g->w));
     KILN_ASSIGN_OR_RETURN(run.out, Address(g->out));
@@ -454,6 +482,7 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Start(std::unique_ptr<
       }
       prepared.steps.push_back(*std::move(run));
     }
+    MarkLastRowSteps(p, prepared.steps);
   }
   s.context.thread_scratch_bytes = (thread_bytes + 63) / 64 * 64;
   s.thread_scratch = std::make_unique<AlignedBytes>(s.context.thread_scratch_bytes * threads);

@@ -81,6 +81,41 @@ TEST_P(CpuScenarioTest, MatchesTheReferenceAtEveryLevel) {
   }
 }
 
+// ForwardLast (the LM head for the last real token alone) and ForwardGreedy
+// give Forward's last row and its argmax, chunk after chunk.
+TEST(CpuLastRowTest, ForwardLastIsForwardsLastRow) {
+  absl::StatusOr<CompiledPlanModel> model =
+      CompileHfFixture("tests/fixtures/models/llama3/f32", DType::kF32, codegen::A100Target());
+  ASSERT_TRUE(model.ok()) << model.status();
+  absl::StatusOr<std::unique_ptr<CpuExecutor>> a =
+      CpuExecutor::Create(model->module, model->weights, model->layout, model->plans);
+  absl::StatusOr<std::unique_ptr<CpuExecutor>> b =
+      CpuExecutor::Create(model->module, model->weights, model->layout, model->plans);
+  ASSERT_TRUE(a.ok() && b.ok());
+  absl::StatusOr<PlanSession> all =
+      PlanSession::Create(**a, model->module, kHfFixtureCapacity, HfFixtureBuckets());
+  absl::StatusOr<PlanSession> last =
+      PlanSession::Create(**b, model->module, kHfFixtureCapacity, HfFixtureBuckets());
+  ASSERT_TRUE(all.ok() && last.ok());
+  for (const std::vector<int32_t>& feed :
+       {std::vector<int32_t>{5, 9, 200, 31, 7, 7, 100, 3, 44, 1, 2}, std::vector<int32_t>{17},
+        std::vector<int32_t>{250, 3, 9}}) {
+    absl::StatusOr<HostTensor> full = all->Forward(feed);
+    absl::StatusOr<HostTensor> one = last->ForwardLast(feed);
+    ASSERT_TRUE(full.ok() && one.ok()) << full.status() << one.status();
+    const int64_t vocab = full->shape.back();
+    ASSERT_EQ(one->shape, (std::vector<int64_t>{1, vocab}));
+    std::vector<float> want(full->floats.end() - vocab, full->floats.end());
+    EXPECT_EQ(one->floats, want);
+  }
+  absl::StatusOr<int32_t> greedy = last->ForwardGreedy(std::vector<int32_t>{8, 9});
+  absl::StatusOr<HostTensor> full = all->Forward(std::vector<int32_t>{8, 9});
+  ASSERT_TRUE(greedy.ok() && full.ok());
+  const int64_t vocab = full->shape.back();
+  const float* row = full->floats.data() + vocab;
+  EXPECT_EQ(*greedy, std::max_element(row, row + vocab) - row);
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, CpuScenarioTest, ::testing::ValuesIn(AllExecutorCases()), Name);
 
 class CpuHfParityTest : public ::testing::TestWithParam<ExecutorCase> {};
