@@ -66,9 +66,9 @@ void PrepareActivations(SimdLevel level, DType w, const float* x, int64_t m, int
                         int64_t m_begin, int64_t m_end, void* act) {
   if (!IsBlockQuantized(w)) return;
   auto* blocks = static_cast<internal::ActBlock*>(act);
-  for (int64_t i = m_begin; i < m_end; ++i) {
-    internal::QuantizeActivationRow(x + i * k, k, blocks + i * (k / 32));
-  }
+  const auto quantize = level == SimdLevel::kAvx512 ? internal::QuantizeActivationRowAvx512
+                                                     : internal::QuantizeActivationRow;
+  for (int64_t i = m_begin; i < m_end; ++i) quantize(x + i * k, k, blocks + i * (k / 32));
 }
 
 void GemmRows(SimdLevel level, DType w, const void* act_or_x, const uint8_t* w_bytes, int64_t m,

@@ -1,8 +1,9 @@
 // The AVX-512 level: u8 x s8 products with VNNI's vpdpbusd (4 products
-// summed straight into int32, no int16 step), on 256-bit registers through
-// AVX-512 VL: Zen 4 runs 512-bit integer ops as two 256-bit halves, so the
-// wider form would not stream weights faster, while VL gives 32 registers
-// for a 4 x 4 tile. Compiled with the AVX-512 flags only in this library.
+// summed straight into int32, no int16 step). Decode (m <= 4) of q4_0, q4_1
+// and q8_0 runs on 512-bit registers, four blocks of a row at a time (below);
+// the other formats and m > 4 run the shared 256-bit kernels
+// (quant_gemm_simd.inc), where VL gives 32 registers for a 4 x 4 tile.
+// Compiled with the AVX-512 flags only in this library.
 #include <immintrin.h>
 
 #include <cstring>
@@ -22,10 +23,322 @@ constexpr int kTileR = 4, kTileM = 4;
 
 #include "runtime/cpu/quant_gemm_simd.inc"
 
+// ---- Decode (m <= 4) on 512-bit registers ----------------------------------
+//
+// A quad is 4 consecutive blocks of 32 (q4_0, q4_1, q8_0). Per weight row
+// and activation row, a quad's integer sums land in one zmm of int32 with
+// lanes 4j..4j+3 summing to block j's I, so one vector of per-block scales
+// (each replicated over its 4 lanes) weights all four blocks with one FMA:
+//   acc += (f32(I) * dx) * dw        (+ m * s for q4_1's min term),
+// the activation row's dx, s and sums being read once per quad for all rows
+// of the tile. A row's tail of 1-3 blocks runs the same code on masked
+// (zero-filled) loads: zero codes, activations and scales add exact zeros.
+//
+// An activation quad is 4 ActBlocks (192 bytes, three zmm); its 128-bit
+// lanes are q[0..15], q[16..31] and the block's {d, s, sum, sum16} in turn.
+
+inline __mmask64 FirstBytes(int64_t n) {
+  return n >= 64 ? ~__mmask64{0} : n <= 0 ? 0 : (__mmask64{1} << n) - 1;
+}
+
+template <bool kTail>
+inline __m512i LoadZ(const void* p, int64_t valid_bytes) {
+  if (kTail) return _mm512_maskz_loadu_epi8(FirstBytes(valid_bytes), p);
+  return _mm512_loadu_si512(p);
+}
+
+// Picks 128-bit lanes of (z0, z1, z2) by qword indices: `i01` into z0:z1,
+// then the lanes in `mask2` (qwords) from z2 by `i2`.
+inline __m512i PickLanes(__m512i z0, __m512i z1, __m512i z2, __m512i i01, __mmask8 mask2,
+                         __m512i i2) {
+  return _mm512_mask_permutexvar_epi64(_mm512_permutex2var_epi64(z0, i01, z1), mask2, i2, z2);
+}
+
+// The activation side of a quad. `init` holds the format's integer
+// correction -c * sum_j in lane 4j + 2 (zero elsewhere).
+struct ActQuad {
+  __m512i q0, q1;  // q4: q[0..15] / q[16..31] of blocks 0..3; q8: blocks 0,1 / 2,3
+  __m512 dx;       // d_j in lanes 4j..4j+3
+  __m512 s;        // s_j in lane 4j + 1, 0 elsewhere
+  __m512i init;
+};
+
+// kSplitHalves: q4 order (halves of all 4 blocks) or q8 order (whole
+// blocks in pairs). kShift: init = -(sum << kShift), or none when negative.
+template <bool kSplitHalves, int kShift, bool kTail>
+inline ActQuad LoadActQuad(const ActBlock* a, int nb) {
+  const auto* p = reinterpret_cast<const uint8_t*>(a);
+  const int64_t bytes = 48 * nb;
+  const __m512i z0 = LoadZ<kTail>(p, bytes), z1 = LoadZ<kTail>(p + 64, bytes - 64),
+                z2 = LoadZ<kTail>(p + 128, bytes - 128);
+  ActQuad q;
+  if (kSplitHalves) {  // [z0.0 z0.3 z1.2 z2.1], [z0.1 z1.0 z1.3 z2.2]
+    q.q0 = PickLanes(z0, z1, z2, _mm512_setr_epi64(0, 1, 6, 7, 12, 13, 0, 0), 0xC0,
+                     _mm512_setr_epi64(0, 0, 0, 0, 0, 0, 2, 3));
+    q.q1 = PickLanes(z0, z1, z2, _mm512_setr_epi64(2, 3, 8, 9, 14, 15, 0, 0), 0xC0,
+                     _mm512_setr_epi64(0, 0, 0, 0, 0, 0, 4, 5));
+  } else {  // [z0.0 z0.1 z0.3 z1.0], [z1.2 z1.3 z2.1 z2.2]
+    q.q0 = _mm512_permutex2var_epi64(z0, _mm512_setr_epi64(0, 1, 2, 3, 6, 7, 8, 9), z1);
+    q.q1 = _mm512_permutex2var_epi64(z1, _mm512_setr_epi64(4, 5, 6, 7, 10, 11, 12, 13), z2);
+  }
+  // {d, s, sum, sum16} of block j in lane j: [z0.2 z1.1 z2.0 z2.3].
+  const __m512i meta = PickLanes(z0, z1, z2, _mm512_setr_epi64(4, 5, 10, 11, 0, 0, 0, 0), 0xF0,
+                                 _mm512_setr_epi64(0, 0, 0, 0, 0, 1, 6, 7));
+  const __m512 mf = _mm512_castsi512_ps(meta);
+  q.dx = _mm512_permute_ps(mf, 0x00);
+  q.s = _mm512_maskz_mov_ps(0x2222, mf);
+  if (kShift >= 0) {
+    q.init = _mm512_maskz_sub_epi32(0x4444, _mm512_setzero_si512(),
+                                    _mm512_slli_epi32(meta, kShift >= 0 ? kShift : 0));
+  } else {
+    q.init = _mm512_setzero_si512();
+  }
+  return q;
+}
+
+// The weight side of a quad of one row: codes ready for vpdpbusd and the
+// scales (dw_j over lanes 4j..4j+3; q4_1's m_j likewise).
+struct WQuad {
+  __m512i c0, c1;
+  __m512 dw, mw;
+};
+
+inline __m512 HalvesToFloat(__m256i h) { return _mm512_cvtph_ps(h); }
+
+// q4_0 / q4_1: 64 bytes of nibbles (16 per block) -> low codes (each
+// block's elements 0..15) and high codes (16..31), matching ActQuad's order.
+struct NibbleQuad {
+  static WQuad Split(__m512i qs, __m512 dw, __m512 mw) {
+    const __m512i nib = _mm512_set1_epi8(0x0F);
+    return {_mm512_and_si512(qs, nib), _mm512_and_si512(_mm512_srli_epi16(qs, 4), nib), dw, mw};
+  }
+  static __m512i Dot(const WQuad& w, const ActQuad& x) {
+    return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(x.init, w.c0, x.q0), w.c1, x.q1);
+  }
+};
+
+struct DecQ4_1 : NibbleQuad {
+  static constexpr int kBytes = 20;
+  static constexpr bool kSplitHalves = true, kHasMin = true;
+  static constexpr int kShift = -1;
+  template <bool kTail>
+  static WQuad Load(const uint8_t* p, int nb) {
+    const int64_t bytes = kBytes * nb;
+    const __m512i a = LoadZ<kTail>(p, bytes), b = LoadZ<kTail>(p + 16, bytes - 16);
+    // qs of block j: dwords 5j+1..5j+4 (block 3 from b, which starts at dword 4).
+    const __m512i qs = _mm512_permutex2var_epi32(
+        a, _mm512_setr_epi32(1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13, 14, 28, 29, 30, 31), b);
+    // d_j is word 10j, m_j word 10j + 1.
+    const __m512i dm = _mm512_permutexvar_epi16(
+        _mm512_set_epi16(31, 31, 31, 31, 21, 21, 21, 21, 11, 11, 11, 11, 1, 1, 1, 1,  //
+                         30, 30, 30, 30, 20, 20, 20, 20, 10, 10, 10, 10, 0, 0, 0, 0),
+        a);
+    return Split(qs, HalvesToFloat(_mm512_castsi512_si256(dm)),
+                 HalvesToFloat(_mm512_extracti64x4_epi64(dm, 1)));
+  }
+};
+
+struct DecQ4_0 : NibbleQuad {
+  static constexpr int kBytes = 18;
+  static constexpr bool kSplitHalves = true, kHasMin = false;
+  static constexpr int kShift = 3;  // codes are nibble + 8: I = sum nib q - 8 sum q
+  template <bool kTail>
+  static WQuad Load(const uint8_t* p, int nb) {
+    const int64_t bytes = kBytes * nb;
+    const __m512i a = LoadZ<kTail>(p, bytes), b = LoadZ<kTail>(p + 8, bytes - 8);
+    // qs of block j: words 9j+1..9j+8 (block 3 from b, which starts at word 4).
+    const __m512i qs = _mm512_permutex2var_epi16(
+        a,
+        _mm512_set_epi16(63, 62, 61, 60, 59, 58, 57, 56, 26, 25, 24, 23, 22, 21, 20, 19,  //
+                         17, 16, 15, 14, 13, 12, 11, 10, 8, 7, 6, 5, 4, 3, 2, 1),
+        b);
+    const __m512i d = _mm512_permutexvar_epi16(
+        _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                         27, 27, 27, 27, 18, 18, 18, 18, 9, 9, 9, 9, 0, 0, 0, 0),
+        a);
+    return Split(qs, HalvesToFloat(_mm512_castsi512_si256(d)), _mm512_setzero_ps());
+  }
+};
+
+struct DecQ8_0 {
+  static constexpr int kBytes = 34;
+  static constexpr bool kSplitHalves = false, kHasMin = false;
+  static constexpr int kShift = 7;  // codes are w + 128: I = sum (w + 128) q - 128 sum q
+  template <bool kTail>
+  static WQuad Load(const uint8_t* p, int nb) {
+    const int64_t bytes = kBytes * nb;
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    auto pair = [&](int64_t at) {  // blocks at byte `at` and `at + 34`, 32 codes each
+      __m256i lo, hi;
+      if (kTail) {
+        lo = _mm256_maskz_loadu_epi8(static_cast<__mmask32>(FirstBytes(bytes - at)), p + at);
+        hi = _mm256_maskz_loadu_epi8(static_cast<__mmask32>(FirstBytes(bytes - at - 34)),
+                                     p + at + 34);
+      } else {
+        lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + at));
+        hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + at + 34));
+      }
+      return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), flip);
+    };
+    const __m512i a = LoadZ<kTail>(p, bytes), b = LoadZ<kTail>(p + 64, bytes - 64);
+    // d_j is word 17j of a:b.
+    const __m512i d = _mm512_permutex2var_epi16(
+        a,
+        _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                         51, 51, 51, 51, 34, 34, 34, 34, 17, 17, 17, 17, 0, 0, 0, 0),
+        b);
+    return {pair(2), pair(70), HalvesToFloat(_mm512_castsi512_si256(d)), _mm512_setzero_ps()};
+  }
+  // Lanes 0-7 of each product are block 0 (2), 8-15 block 1 (3): fold the
+  // halves so that block j owns lanes 4j..4j+3.
+  static __m512i Dot(const WQuad& w, const ActQuad& x) {
+    const __m512i i01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w.c0, x.q0);
+    const __m512i i23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w.c1, x.q1);
+    const __m512i even = _mm512_shuffle_i64x2(i01, i23, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512i odd = _mm512_shuffle_i64x2(i01, i23, _MM_SHUFFLE(3, 1, 3, 1));
+    return _mm512_add_epi32(_mm512_add_epi32(even, odd), x.init);
+  }
+};
+
+// Software prefetch distance in weight rows (the rows of a matrix are
+// consecutive, so this is one sequential stream).
+constexpr int kPrefetchRows = 8;
+
+// One quad (nb blocks) of R weight rows x M activation rows.
+template <class F, int R, int M, bool kTail>
+inline void DecodeQuad(const uint8_t* w, int64_t row_bytes, const ActBlock* a, int64_t units,
+                       int nb, __m512 (&acc)[M][R]) {
+  ActQuad x[M];
+#pragma GCC unroll 4
+  for (int i = 0; i < M; ++i) {
+    x[i] = LoadActQuad<F::kSplitHalves, F::kShift, kTail>(a + i * units, nb);
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    const uint8_t* p = w + r * row_bytes;
+    if (!kTail) {  // the same place kPrefetchRows rows on: one line per 64 bytes of quad
+      for (int l = 0; l < 4 * F::kBytes; l += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchRows * row_bytes + l),
+                     _MM_HINT_T0);
+      }
+    }
+    const WQuad wq = F::template Load<kTail>(p, nb);
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i) {
+      const __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(F::Dot(wq, x[i])), x[i].dx);
+      acc[i][r] = _mm512_fmadd_ps(p, wq.dw, acc[i][r]);
+      if (F::kHasMin) acc[i][r] = _mm512_fmadd_ps(wq.mw, x[i].s, acc[i][r]);
+    }
+  }
+}
+
+// The lane sums of a, b, c, d in one pass; each row's sum is added in the
+// same order whatever the other three are.
+inline __m128 Sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  const __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+  const __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+  // Per 128-bit lane: [a0+a2 b0+b2 a1+a3 b1+b3] and likewise for c, d.
+  const __m512 s = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
+                                 _mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+template <class F, int R, int M>
+void DecodeTile(const uint8_t* w, int64_t row_bytes, const ActBlock* a, int64_t units,
+                float* out, int64_t ldo) {
+  __m512 acc[M][R];
+  for (int i = 0; i < M; ++i) {
+    for (int r = 0; r < R; ++r) acc[i][r] = _mm512_setzero_ps();
+  }
+  const int64_t quads = units / 4;
+  for (int64_t q = 0; q < quads; ++q) {
+    DecodeQuad<F, R, M, false>(w + q * 4 * F::kBytes, row_bytes, a + 4 * q, units, 4, acc);
+  }
+  if (units % 4 != 0) {
+    DecodeQuad<F, R, M, true>(w + quads * 4 * F::kBytes, row_bytes, a + 4 * quads, units,
+                              static_cast<int>(units % 4), acc);
+  }
+  for (int i = 0; i < M; ++i) {
+    if (R == 4) {
+      _mm_storeu_ps(out + i * ldo, Sum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+    } else {
+      for (int r = 0; r < R; ++r) {
+        out[i * ldo + r] = _mm_cvtss_f32(Sum4(acc[i][r], acc[i][r], acc[i][r], acc[i][r]));
+      }
+    }
+  }
+}
+
+template <class F, int M>
+void DecodeRows(const ActBlock* a, const uint8_t* w, int64_t k, int64_t n_begin, int64_t n_end,
+                float* out, int64_t ldo) {
+  constexpr int R = M <= 2 ? 4 : 2;
+  const int64_t units = k / 32, row_bytes = units * F::kBytes;
+  int64_t j = n_begin;
+  for (; j + R <= n_end; j += R) {
+    DecodeTile<F, R, M>(w + j * row_bytes, row_bytes, a, units, out + j, ldo);
+  }
+  for (; j < n_end; ++j) DecodeTile<F, 1, M>(w + j * row_bytes, row_bytes, a, units, out + j, ldo);
+}
+
+template <class F>
+void RunDecode(const void* act, const uint8_t* w, int64_t m, int64_t k, int64_t n_begin,
+               int64_t n_end, float* out, int64_t ldo) {
+  const auto* a = static_cast<const ActBlock*>(act);
+  switch (m) {
+    case 1: return DecodeRows<F, 1>(a, w, k, n_begin, n_end, out, ldo);
+    case 2: return DecodeRows<F, 2>(a, w, k, n_begin, n_end, out, ldo);
+    case 3: return DecodeRows<F, 3>(a, w, k, n_begin, n_end, out, ldo);
+    default: return DecodeRows<F, 4>(a, w, k, n_begin, n_end, out, ldo);
+  }
+}
+
+// QuantizeActivationRow (quant_gemm.cc) on zmm, with the same roundings:
+// d = amax / 127 and id = 1 / d as there, q = v * id rounded to nearest
+// even by vcvtps2dq (the scalar path's 1.5 * 2^23 trick rounds alike).
+void QuantizeRow(const float* x, int64_t k, ActBlock* out) {
+  for (int64_t b = 0; b < k / 32; ++b) {
+    const __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+    const float amax = _mm512_reduce_max_ps(
+        _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    const float d = amax / 127;
+    const __m512 id = _mm512_set1_ps(d != 0 ? 1 / d : 0);
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id));
+    const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
+    ActBlock& a = out[b];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(a.q), _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(a.q + 16), _mm512_cvtepi32_epi8(q1));
+    const int s0 = _mm512_reduce_add_epi32(q0), s1 = _mm512_reduce_add_epi32(q1);
+    a.d = d;
+    a.sum = s0 + s1;
+    a.sum16[0] = static_cast<int16_t>(s0);
+    a.sum16[1] = static_cast<int16_t>(s1);
+    a.s = d * static_cast<float>(a.sum);
+  }
+}
+
+// m <= 4 and a format with a quad kernel: RunDecode; false otherwise.
+bool TryDecode(KILN_GEMM_ROWS_ARGS) {
+  if (m > 4) return false;
+  switch (w) {
+    case DType::kQ8_0: RunDecode<DecQ8_0>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo); break;
+    case DType::kQ4_0: RunDecode<DecQ4_0>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo); break;
+    case DType::kQ4_1: RunDecode<DecQ4_1>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo); break;
+    default: return false;
+  }
+  return true;
+}
+
 }  // namespace
 }  // namespace avx512
 
+void QuantizeActivationRowAvx512(const float* x, int64_t k, ActBlock* out) {
+  avx512::QuantizeRow(x, k, out);
+}
+
 void GemmRowsAvx512(KILN_GEMM_ROWS_ARGS) {
+  if (avx512::TryDecode(w, act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo)) return;
   avx512::GemmRowsImpl(w, act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo);
 }
 

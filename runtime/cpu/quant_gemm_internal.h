@@ -22,6 +22,8 @@ struct ActBlock {
 static_assert(sizeof(ActBlock) == 48);
 
 void QuantizeActivationRow(const float* x, int64_t k, ActBlock* out);
+// The same blocks, bit for bit, on AVX-512 (quant_gemm_avx512.cc).
+void QuantizeActivationRowAvx512(const float* x, int64_t k, ActBlock* out);
 
 // GemmRows for one level (quant_gemm.h has the contract).
 #define KILN_GEMM_ROWS_ARGS                                                                 \
