@@ -254,6 +254,14 @@ absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
   if (!IsFloat(options.dtype)) {
     return absl::InvalidArgumentError("--dtype must be f32, bf16 or f16");
   }
+  if (options.kv_dtype && !IsFloat(*options.kv_dtype)) {
+    return absl::InvalidArgumentError("--kv-dtype must be f32, bf16 or f16");
+  }
+  if (options.kv_dtype && *options.kv_dtype != options.dtype && target != "cpu") {
+    return absl::InvalidArgumentError(
+        "--kv-dtype other than --dtype needs the cpu target (the CUDA kernels keep the cache in "
+        "the model dtype)");
+  }
   const int64_t max_batch = options.max_batch;
   if (max_batch < 1) return absl::InvalidArgumentError("--max-batch must be at least 1");
   auto step = [&, n = 0](const std::string& what) mutable {
@@ -264,7 +272,8 @@ absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
   KILN_ASSIGN_OR_RETURN(ModelSource source, OpenModelSource(options.model, options));
   KILN_ASSIGN_OR_RETURN(
       BuiltModel model,
-      BuildModel(ConfigReader(source.config, source.config_origin), BuildOptions{options.dtype}));
+      BuildModel(ConfigReader(source.config, source.config_origin),
+                 BuildOptions{options.dtype, options.kv_dtype}));
   int64_t max_seq = options.max_seq;
   if (max_seq == 0) max_seq = std::min<int64_t>(model.info.max_positions, 2048);
   if (max_seq < 1 || max_seq > model.info.max_positions) {
@@ -275,12 +284,16 @@ absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> lengths,
                         ParseBuckets(options.buckets, max_seq));
 
+  if (options.dequantize && !options.quantize.empty()) {
+    return absl::InvalidArgumentError(
+        "--dequantize and --quantize exclude each other (one stores floats, the other blocks)");
+  }
   WeightStorageOptions storage;
   if (!options.quantize.empty()) {
     KILN_ASSIGN_OR_RETURN(storage.quantize, ParseQuantizeFlag(options.quantize));
   }
   storage.requantize = options.requantize;
-  storage.allow_blocks = target == "cpu" && options.dtype == DType::kF32;
+  storage.allow_blocks = target == "cpu" && options.dtype == DType::kF32 && !options.dequantize;
   const bool keep_gguf = source.gguf && storage.allow_blocks;
   step(keep_gguf ? "loading weights (block types kept as the GGUF stores them)"
        : source.gguf ? "loading and dequantising weights"

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,14 @@ struct CompileOptions {
   // target). --requantize allows re-quantizing a GGUF's quantized tensors.
   std::string quantize;
   bool requantize = false;
+  // --kv-dtype: the KV cache's dtype (f32, f16 or bf16); unset: --dtype's.
+  // Only the cpu target takes one that differs from --dtype.
+  std::optional<DType> kv_dtype;
+  // --dequantize: store every weight as floats in the engine dtype, also on
+  // the cpu target with f32 (a GGUF's block types are dequantised, not
+  // kept): the float baseline quantization quality is measured against.
+  // Excludes --quantize.
+  bool dequantize = false;
 
   // CUDA targets: the cuBLASLt algorithm record for the plans' GEMM shapes.
   // Unset: an untuned record (the loader then asks cuBLASLt's heuristic).

@@ -175,9 +175,10 @@ absl::StatusOr<TensorType> InferRope(const Operands& in, const Node& node) {
 }
 
 absl::StatusOr<TensorType> InferKvCacheWrite(const Operands& in) {
+  // The cache may have its own float dtype: the new values are rounded to it.
   KILN_RETURN_IF_ERROR(in.ExpectFloat(0));
   KILN_RETURN_IF_ERROR(in.ExpectRank(0, 4));
-  KILN_RETURN_IF_ERROR(in.ExpectSameDType(0, 1));
+  KILN_RETURN_IF_ERROR(in.ExpectFloat(1));
   KILN_RETURN_IF_ERROR(in.ExpectRank(1, 4));
   KILN_RETURN_IF_ERROR(in.ExpectDimsEqual(0, 0, 1, 0));
   KILN_RETURN_IF_ERROR(in.ExpectDimsEqual(0, 2, 1, 2));
@@ -192,8 +193,9 @@ absl::StatusOr<TensorType> InferKvCacheWrite(const Operands& in) {
 absl::StatusOr<TensorType> InferAttention(const Operands& in, const Node& node) {
   KILN_RETURN_IF_ERROR(in.ExpectFloat(0));
   for (int i = 0; i < 3; ++i) KILN_RETURN_IF_ERROR(in.ExpectRank(i, 4));
-  KILN_RETURN_IF_ERROR(in.ExpectSameDType(0, 1));
-  KILN_RETURN_IF_ERROR(in.ExpectSameDType(0, 2));
+  // The caches share a float dtype, which may differ from q's.
+  KILN_RETURN_IF_ERROR(in.ExpectFloat(1));
+  KILN_RETURN_IF_ERROR(in.ExpectSameDType(1, 2));
   for (int d = 0; d < 4; ++d) KILN_RETURN_IF_ERROR(in.ExpectDimsEqual(1, d, 2, d));
   KILN_RETURN_IF_ERROR(in.ExpectDimsEqual(0, 0, 1, 0));
   KILN_RETURN_IF_ERROR(in.ExpectDimsEqual(0, 3, 1, 3));

@@ -23,7 +23,10 @@ namespace kiln {
 //     sin themselves rounded to the dtype;
 //   attention: q.k rounded, then * scale rounded, softmax in f32, the
 //     probabilities rounded before they weight V.
-// In f32 every such rounding is the identity.
+// In f32 every such rounding is the identity. The KV cache may hold its own
+// float dtype (an engine option: an f16 or bf16 cache under an f32 model):
+// kv_cache_write rounds the new keys and values to it, and attention reads
+// the cache's values as they are.
 enum class Op : uint8_t {
   // Sources. A parameter is a function input; a constant reads a module
   // weight (attribute `weight`).

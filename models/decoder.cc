@@ -192,7 +192,7 @@ absl::StatusOr<Module> BuildRotaryDecoder(const RotaryDecoderSpec& s) {
   DType t = s.dtype;
   ValueId ids = b.Parameter("input_ids", {DType::kI32, MakeShape({"batch", "seq"})});
   ValueId positions = b.Parameter("positions", {DType::kI32, MakeShape({"batch", "seq"})});
-  TensorType cache_type{t, MakeShape({"batch", "cache", s.num_kv_heads, s.head_dim})};
+  TensorType cache_type{s.cache_dtype, MakeShape({"batch", "cache", s.num_kv_heads, s.head_dim})};
   std::vector<LayerIO> caches;
   for (int64_t l = 0; l < s.num_layers; ++l) {
     ValueId k = b.Parameter(absl::StrCat("k_cache.", l), cache_type);

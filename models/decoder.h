@@ -17,6 +17,7 @@ namespace kiln {
 struct RotaryDecoderSpec {
   std::string module_name;
   DType dtype = DType::kF32;
+  DType cache_dtype = DType::kF32;  // the KV cache's (BuildOptions::cache_dtype)
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;

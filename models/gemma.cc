@@ -11,6 +11,7 @@ absl::StatusOr<BuiltModel> BuildGemma(const ConfigReader& config, const BuildOpt
   RotaryDecoderSpec spec;
   spec.module_name = "gemma";
   spec.dtype = options.dtype;
+  spec.cache_dtype = options.cache_dtype();
   spec.norm_weight_offset = 1.0;
   spec.scale_embeddings = true;
   KILN_RETURN_IF_ERROR(ReadRotaryDecoderFields(config, /*tie_default=*/true, spec));

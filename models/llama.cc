@@ -21,6 +21,7 @@ absl::StatusOr<BuiltModel> BuildLlama(const ConfigReader& config, const BuildOpt
   RotaryDecoderSpec spec;
   spec.module_name = "llama";
   spec.dtype = options.dtype;
+  spec.cache_dtype = options.cache_dtype();
   KILN_RETURN_IF_ERROR(ReadRotaryDecoderFields(config, /*tie_default=*/false, spec));
   KILN_ASSIGN_OR_RETURN(std::string act, config.String("hidden_act", "silu"));
   KILN_ASSIGN_OR_RETURN(spec.activation, ActivationOp(config, "hidden_act", act));

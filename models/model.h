@@ -17,6 +17,11 @@ struct BuildOptions {
   // The dtype of activations, KV cache and weights in the IR. The reference
   // executor computes every op in f32 and rounds its result to this dtype.
   DType dtype = DType::kF32;
+  // The KV cache's dtype when it differs from `dtype` (f32, f16 or bf16):
+  // keys and values are rounded to it as they are written.
+  std::optional<DType> kv_dtype;
+
+  DType cache_dtype() const { return kv_dtype.value_or(dtype); }
 };
 
 // Facts about a built model the runtime needs beyond the IR.

@@ -20,6 +20,7 @@ constexpr double kLayerNormEps = 1e-5;  // torch.nn.LayerNorm's default
 
 struct OptSpec {
   DType dtype = DType::kF32;
+  DType cache_dtype = DType::kF32;
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t ffn_dim = 0;
@@ -71,7 +72,7 @@ class OptBuilder {
     ValueId ids = b_.Parameter("input_ids", {DType::kI32, MakeShape({"batch", "seq"})});
     ValueId positions = b_.Parameter("positions", {DType::kI32, MakeShape({"batch", "seq"})});
     int64_t head_dim = s_.hidden_size / s_.num_heads;
-    TensorType cache{s_.dtype, MakeShape({"batch", "cache", s_.num_heads, head_dim})};
+    TensorType cache{s_.cache_dtype, MakeShape({"batch", "cache", s_.num_heads, head_dim})};
     std::vector<ValueId> caches;
     for (int64_t l = 0; l < s_.num_layers; ++l) {
       caches.push_back(b_.Parameter(absl::StrCat("k_cache.", l), cache));
@@ -164,6 +165,7 @@ class OptBuilder {
 
 absl::StatusOr<BuiltModel> BuildOpt(const ConfigReader& config, const BuildOptions& options) {
   KILN_ASSIGN_OR_RETURN(OptSpec spec, ReadOptSpec(config, options.dtype));
+  spec.cache_dtype = options.cache_dtype();
   BuiltModel model;
   model.module.name = "opt";
   OptBuilder builder(model.module, spec);

@@ -2,8 +2,8 @@
 // into a Kiln engine directory (codegen/engine_format.h): the model's IR
 // specialised per (batch, length) bucket, fused, memory-planned and planned
 // into launch steps, with its weights in the engine dtype or block-quantized
-// (on the cpu target a GGUF's quantized tensors are kept as stored;
-// --quantize makes q8_0/q4_0/q4_1/q4_k), its config, tokenizer and chat
+// (on the cpu target a GGUF's quantized tensors are kept as stored unless
+// --dequantize; --quantize makes q8_0/q4_0/q4_1/q4_k), its config, tokenizer and chat
 // template, and a checksummed manifest.
 //
 //   bin/compile-model --model tests/fixtures/models/llama3/f32 --out /tmp/llama3.engine
@@ -36,8 +36,14 @@ ABSL_FLAG(std::string, buckets, "16,64,256", "prefill lengths to compile (each <
 ABSL_FLAG(std::string, quantize, "",
           "cpu target: store the matrix weights as q8_0, q4_0, q4_1 or q4_k (round to nearest, "
           "GGUF's block formats; default: as the source stores them)");
+ABSL_FLAG(std::string, kv_dtype, "",
+          "cpu target: the KV cache's dtype, f32, f16 or bf16 (default: --dtype's; f16 halves "
+          "an f32 model's cache)");
 ABSL_FLAG(bool, requantize, false,
           "with --quantize: also re-quantize tensors a GGUF already stores quantized");
+ABSL_FLAG(bool, dequantize, false,
+          "store every weight as floats in --dtype, also where the cpu target would keep a "
+          "GGUF's block types (the float baseline for quantization quality)");
 ABSL_FLAG(std::string, tokenizer, "", "tokenizer.json to bundle (default: the model directory's)");
 ABSL_FLAG(std::string, kernel_cache, "",
           "CUDA targets: directory caching NVRTC output by source hash (default "
@@ -135,6 +141,13 @@ absl::Status Run() {
   options.tokenizer = absl::GetFlag(FLAGS_tokenizer);
   options.quantize = absl::GetFlag(FLAGS_quantize);
   options.requantize = absl::GetFlag(FLAGS_requantize);
+  if (const std::string kv = absl::GetFlag(FLAGS_kv_dtype); !kv.empty()) {
+    options.kv_dtype = DTypeFromName(kv);
+    if (!options.kv_dtype || !IsFloat(*options.kv_dtype)) {
+      return absl::InvalidArgumentError("--kv-dtype must be f32, bf16 or f16");
+    }
+  }
+  options.dequantize = absl::GetFlag(FLAGS_dequantize);
   options.kernel_cache_dir = KernelCacheDir();
   options.choose_gemms = ChooseGemmAlgorithms;
   options.check_generation_config = [](const nlohmann::json& json) {
@@ -182,7 +195,7 @@ int main(int argc, char** argv) {
                        "Compiles a Hugging Face model or a GGUF file into a Kiln engine directory.\n"
                        "  compile-model --model DIR|FILE.gguf --out ENGINE_DIR [--target cpu|sm_80|sm_90] "
                        "[--dtype f32|bf16|f16] [--max-batch N] [--max-seq N] [--buckets 16,64,...] "
-                       "[--quantize q8_0|q4_0|q4_1|q4_k [--requantize]] "
+                       "[--quantize q8_0|q4_0|q4_1|q4_k [--requantize] | --dequantize] [--kv-dtype f32|f16|bf16] "
                        "[--tokenizer tokenizer.json] [--kernel_cache DIR|none] "
                        "[--tune_gemms auto|on|off]");
   return kiln::ReportToolStatus("compile-model", kiln::Run());

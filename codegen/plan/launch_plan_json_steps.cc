@@ -150,6 +150,17 @@ absl::Status CheckGatherRows(const std::string& at, const GatherRowsStep& g,
   return CheckExtent(Join(at, "fault"), g.fault, DType::kI32, {1});
 }
 
+// The KV caches: one float dtype (which may differ from the activations':
+// an f16 cache under an f32 model), each holding `dims` elements of it.
+absl::Status CheckCaches(const std::string& at, const DeviceBuffer& k, const DeviceBuffer& v,
+                         std::initializer_list<int64_t> dims) {
+  if (!IsFloat(k.dtype) || v.dtype != k.dtype) {
+    return Bad(Join(at, "v_cache.dtype"), "must be a float dtype, k_cache's");
+  }
+  KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "k_cache"), k, k.dtype, dims));
+  return CheckExtent(Join(at, "v_cache"), v, v.dtype, dims);
+}
+
 absl::Status CheckRopeKvWrite(const std::string& at, const RopeKvWriteStep& s,
                               const Spaces& spaces) {
   KILN_RETURN_IF_ERROR(CheckPlaced(at,
@@ -175,8 +186,8 @@ absl::Status CheckRopeKvWrite(const std::string& at, const RopeKvWriteStep& s,
   KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "v"), s.v, dt, {b, t, kv, d}));
   KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "pos"), s.pos, DType::kI32, {b, t}));
   KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "cos_sin"), s.cos_sin, dt, {cap, d}));
-  KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "k_cache"), s.k_cache, dt, {b, cap, kv, d}));
-  return CheckExtent(Join(at, "v_cache"), s.v_cache, dt, {b, cap, kv, d});
+  KILN_RETURN_IF_ERROR(CheckCaches(at, s.k_cache, s.v_cache, {b, cap, kv, d}));
+  return absl::OkStatus();
 }
 
 absl::Status CheckAttention(const std::string& at, const AttentionStep& a, const Spaces& spaces) {
@@ -203,8 +214,7 @@ absl::Status CheckAttention(const std::string& at, const AttentionStep& a, const
                 d = sh.head_dim;
   KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "q"), a.q, dt, {b, t, heads, d}));
   KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "out"), a.out, dt, {b, t, heads, d}));
-  KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "k_cache"), a.k_cache, dt, {b, cap, kv, d}));
-  KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "v_cache"), a.v_cache, dt, {b, cap, kv, d}));
+  KILN_RETURN_IF_ERROR(CheckCaches(at, a.k_cache, a.v_cache, {b, cap, kv, d}));
   KILN_RETURN_IF_ERROR(CheckExtent(Join(at, "pos"), a.pos, DType::kI32, {b, t}));
   if (!decode) return absl::OkStatus();
   // Partials: f32 accumulators and (max, sum) pairs per (token, head, split).

@@ -314,6 +314,13 @@ absl::StatusOr<std::vector<NamedLaunch>> CudaExecutor::State::Prepare(const Laun
                  }});
   for (const LaunchStep& step : plan.steps) {
     const auto* g = std::get_if<GemmStep>(&step.op);
+    const auto* r = std::get_if<RopeKvWriteStep>(&step.op);
+    if (r != nullptr && r->k_cache.dtype != r->variant.shape.dtype) {
+      return absl::UnimplementedError(absl::StrCat(
+          "@", plan.function, " step ", step.label, " keeps its KV cache in ",
+          std::string(DTypeName(r->k_cache.dtype)),
+          ", which the CUDA kernels do not (they keep it in the model dtype)"));
+    }
     if (std::holds_alternative<GatherRowsStep>(step.op) ||
         (g != nullptr && IsBlockQuantized(g->w.dtype))) {
       return absl::UnimplementedError(absl::StrCat(

@@ -1,4 +1,5 @@
 // Rotary embedding, KV-cache writes and attention against the cache.
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -97,8 +98,11 @@ absl::StatusOr<HostTensor> KvCacheWrite(Operands in, bool may_consume_first) {
     for (int64_t s = 0; s < seq; ++s) {
       int64_t p = pos.ints[b * seq + s];
       if (p < 0 || p >= capacity) return PositionError(nullptr, p, capacity);
-      std::copy_n(update.floats.begin() + (b * seq + s) * row, row,
-                  cache.floats.begin() + (b * capacity + p) * row);
+      // Rounded to the cache's dtype (which may differ from the values').
+      std::transform(update.floats.begin() + (b * seq + s) * row,
+                     update.floats.begin() + (b * seq + s + 1) * row,
+                     cache.floats.begin() + (b * capacity + p) * row,
+                     [&](float v) { return RoundToDType(v, cache.dtype); });
     }
   }
   return cache;

@@ -302,6 +302,61 @@ TEST(CpuGgufTest, SmolLM2FollowsTheReferenceExecutor) {
   std::printf("SmolLM2 Q4_1: %d of 16 greedy steps equal to the reference executor's\n", same);
 }
 
+// An f16 or bf16 KV cache under an f32 model (--kv-dtype): the CPU executor
+// against the reference executor on the same engine (both round keys and
+// values to the cache dtype as they are written, so they agree to f32's
+// tolerance), on a batch-1 prompt in chunks and decode steps; the CUDA
+// targets refuse the option.
+TEST(CpuKvCacheTest, HalfPrecisionCachesMatchTheReference) {
+  for (DType kv : {DType::kF16, DType::kBF16}) {
+    SCOPED_TRACE(std::string(DTypeName(kv)));
+    const std::string out = absl::StrCat(std::getenv("TEST_TMPDIR"), "/kv_",
+                                         std::string(DTypeName(kv)), ".engine");
+    CompileOptions options;
+    options.model = "tests/fixtures/models/mistral/f32";
+    options.out = out;
+    options.max_seq = 32;
+    options.buckets = "4,8";
+    options.kv_dtype = kv;
+    absl::StatusOr<CompileReport> report = CompileEngine(options);
+    ASSERT_TRUE(report.ok()) << report.status();
+    absl::StatusOr<cpu::CpuEngine> engine = cpu::LoadCpuEngine(out);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    absl::StatusOr<ReferenceExecutor> reference =
+        ReferenceExecutor::Create(engine->engine.module, engine->engine.weights);
+    ASSERT_TRUE(reference.ok()) << reference.status();
+    absl::StatusOr<PlanSession> got =
+        PlanSession::Create(*engine->executor, engine->engine.module, 32, engine->batch1_buckets);
+    absl::StatusOr<ReferenceSession> want =
+        ReferenceSession::Create(*reference, 32, engine->batch1_buckets);
+    ASSERT_TRUE(got.ok() && want.ok());
+    std::vector<int32_t> feed = {1, 17, 42, 99, 3, 250, 7, 8, 120, 64, 33};
+    for (int step = 0; step < 5; ++step) {
+      absl::StatusOr<HostTensor> a = got->Forward(feed);
+      absl::StatusOr<HostTensor> b = want->Forward(feed);
+      ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+      double diff = 0;
+      for (size_t i = 0; i < b->floats.size(); ++i) {
+        diff = std::max(diff, std::fabs(double{a->floats[i]} - b->floats[i]));
+      }
+      EXPECT_LE(diff, 1e-4) << "step " << step;
+      const int64_t vocab = b->shape.back();
+      const float* last = b->floats.data() + (b->numel() - vocab);
+      feed = {static_cast<int32_t>(std::max_element(last, last + vocab) - last)};
+    }
+  }
+  CompileOptions cuda;
+  cuda.model = "tests/fixtures/models/mistral/f32";
+  cuda.out = std::string(std::getenv("TEST_TMPDIR")) + "/kv_cuda.engine";
+  cuda.target = "sm_90";
+  cuda.kv_dtype = DType::kF16;
+  absl::StatusOr<CompileReport> refused = CompileEngine(cuda);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("--kv-dtype other than --dtype needs the cpu target"),
+            std::string::npos)
+      << refused.status();
+}
+
 // --quantize over a GGUF that already stores quantized tensors says what it
 // would lose, and does it only with --requantize.
 TEST(CpuGgufTest, RequantizingNeedsToBeAskedFor) {
