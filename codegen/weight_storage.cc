@@ -61,12 +61,14 @@ struct Tally {
 };
 
 // A weight the GGUF stores in a block type, kept as it is (or re-quantized
-// when asked).
+// when asked; rows that are not whole blocks of --quantize's type keep the
+// stored type, as the float path leaves such weights unquantized).
 absl::StatusOr<QuantizedWeight> KeepGgufBlocks(const std::string& name, const GgufTensor& tensor,
                                                DType stored, const GgufCheckpoint& gguf,
                                                const WeightStorageOptions& options) {
   const std::vector<int64_t> shape = GgufCheckpoint::Shape(tensor);
-  if (options.quantize && *options.quantize != stored) {
+  if (options.quantize && *options.quantize != stored &&
+      RowsAreWholeBlocks(shape, *options.quantize)) {
     if (!options.requantize) {
       return absl::InvalidArgumentError(absl::StrCat(
           "--quantize ", std::string(DTypeName(*options.quantize)), ": weight \"", name, "\" (", tensor.name,
