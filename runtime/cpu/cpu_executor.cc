@@ -100,6 +100,11 @@ struct GemmRun {
   const void* bias = nullptr;
   void* out = nullptr;
   bool logits = false;  // the LM head: only_row's row alone when asked
+  // The previous step is a GEMM of the same f32 x into the same block type
+  // (q, k and v of one norm; gate and up): its quantized activations, still
+  // in the shared scratch, serve this one too, and no barrier separates the
+  // two (they write different outputs).
+  bool reuses_activations = false;
 
   void Run(int t, int threads, const Context& c) const {
     if (logits && c.only_row >= 0) {
@@ -118,7 +123,7 @@ struct GemmRun {
     float* of = f32 ? static_cast<float*>(out) : xf + m * k;
     uint8_t* act = f32 ? c.shared : reinterpret_cast<uint8_t*>(of + m * n);
     const bool blocks = IsBlockQuantized(w_dtype);
-    if (!f32 || blocks) {
+    if ((!f32 || blocks) && !reuses_activations) {
       auto [r0, r1] = Share(m, t, threads);
       if (!f32) {
         for (int64_t i = r0 * k; i < r1 * k; ++i) xf[i] = ToFloat(dtype, x, i);
@@ -215,6 +220,7 @@ using StepRun = std::variant<RowRun, GemmRun, RopeRun, AttentionRun, GatherRun>;
 struct PreparedPlan {
   const LaunchPlan* plan = nullptr;
   std::vector<StepRun> steps;
+  std::vector<bool> barrier_after;  // false between GEMMs sharing activations
   int64_t capacity = 0;  // the caches' positions (0: no attention)
   // The plan's own buffers (plan_checks.h CheckPlanIo placed them).
   int32_t *input_ids = nullptr, *positions = nullptr, *fault = nullptr, *next_tokens = nullptr;
@@ -296,6 +302,33 @@ bool Writes(const LaunchStep& step, const DeviceBuffer& place) {
 // them: scratch places are reused, so an earlier step may have written
 // there too) when it is the LM head's GEMM, and the one computing the greedy
 // tokens, so a run asking for one row restricts those two to it.
+// Consecutive GEMMs of one f32 x (same place, shape) into the same block
+// type share its quantized activations (GemmRun::reuses_activations); the
+// barrier between them is dropped. The LM head never joins a group (it may
+// run on one row alone).
+bool Disjoint(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
+  const auto* pa = static_cast<const uint8_t*>(a);
+  const auto* pb = static_cast<const uint8_t*>(b);
+  return pa + a_bytes <= pb || pb + b_bytes <= pa;
+}
+
+std::vector<bool> ShareActivations(std::vector<StepRun>& steps) {
+  std::vector<bool> barrier_after(steps.size(), true);
+  for (size_t i = 1; i < steps.size(); ++i) {
+    auto* prev = std::get_if<GemmRun>(&steps[i - 1]);
+    auto* next = std::get_if<GemmRun>(&steps[i]);
+    if (prev == nullptr || next == nullptr || prev->logits || next->logits) continue;
+    if (prev->dtype == DType::kF32 && next->dtype == DType::kF32 &&
+        IsBlockQuantized(prev->w_dtype) && next->w_dtype == prev->w_dtype &&
+        next->x == prev->x && next->m == prev->m && next->k == prev->k &&
+        Disjoint(prev->out, prev->m * prev->n * 4, next->out, next->m * next->n * 4)) {
+      next->reuses_activations = true;
+      barrier_after[i - 1] = false;
+    }
+  }
+  return barrier_after;
+}
+
 void MarkLastRowSteps(const LaunchPlan& plan, std::vector<StepRun>& steps) {
   auto last_writer = [&](const DeviceBuffer& place) -> StepRun* {
     for (size_t i = plan.steps.size(); i-- > 0;) {
@@ -483,6 +516,7 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Start(std::unique_ptr<
       prepared.steps.push_back(*std::move(run));
     }
     MarkLastRowSteps(p, prepared.steps);
+    prepared.barrier_after = ShareActivations(prepared.steps);
   }
   s.context.thread_scratch_bytes = (thread_bytes + 63) / 64 * 64;
   s.thread_scratch = std::make_unique<AlignedBytes>(s.context.thread_scratch_bytes * threads);
@@ -523,9 +557,9 @@ absl::StatusOr<PlanOutput> CpuExecutor::DoRun(const std::string& function,
   Context c = s.context;
   c.only_row = only_row;
   s.pool->Run([&](int t, int threads) {
-    for (const StepRun& step : prepared.steps) {
-      std::visit([&](const auto& run) { run.Run(t, threads, c); }, step);
-      s.pool->Barrier(t);
+    for (size_t i = 0; i < prepared.steps.size(); ++i) {
+      std::visit([&](const auto& run) { run.Run(t, threads, c); }, prepared.steps[i]);
+      if (prepared.barrier_after[i]) s.pool->Barrier(t);
     }
   });
   if (*fault != 0) {
