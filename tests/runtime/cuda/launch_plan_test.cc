@@ -58,6 +58,9 @@ void ExpectScratchContract(const LaunchPlan& plan) {
           } else if constexpr (std::is_same_v<T, RopeKvWriteStep>) {
             for (const DeviceBuffer* b : {&op.q, &op.k, &op.v}) touch(*b, s, false);
             touch(op.q_out, s, true);
+          } else if constexpr (std::is_same_v<T, GatherRowsStep>) {
+            touch(op.ids, s, false);
+            touch(op.out, s, true);
           } else {
             touch(op.q, s, false);
             for (const DeviceBuffer* b : {&op.out, &op.acc, &op.ml}) touch(*b, s, true);
