@@ -6,6 +6,7 @@
 // Compiled with the AVX-512 flags only in this library.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "base/quant_blocks.h"
@@ -57,30 +58,25 @@ inline __m512i PickLanes(__m512i z0, __m512i z1, __m512i z2, __m512i i01, __mmas
 // The activation side of a quad. `init` holds the format's integer
 // correction -c * sum_j in lane 4j + 2 (zero elsewhere).
 struct ActQuad {
-  __m512i q0, q1;  // q4: q[0..15] / q[16..31] of blocks 0..3; q8: blocks 0,1 / 2,3
+  __m512i q0, q1;  // q[0..15] / q[16..31] of blocks 0..3
   __m512 dx;       // d_j in lanes 4j..4j+3
   __m512 s;        // s_j in lane 4j + 1, 0 elsewhere
   __m512i init;
 };
 
-// kSplitHalves: q4 order (halves of all 4 blocks) or q8 order (whole
-// blocks in pairs). kShift: init = -(sum << kShift), or none when negative.
-template <bool kSplitHalves, int kShift, bool kTail>
+// kShift: init = -(sum << kShift), or none when negative.
+template <int kShift, bool kTail>
 inline ActQuad LoadActQuad(const ActBlock* a, int nb) {
   const auto* p = reinterpret_cast<const uint8_t*>(a);
   const int64_t bytes = 48 * nb;
   const __m512i z0 = LoadZ<kTail>(p, bytes), z1 = LoadZ<kTail>(p + 64, bytes - 64),
                 z2 = LoadZ<kTail>(p + 128, bytes - 128);
   ActQuad q;
-  if (kSplitHalves) {  // [z0.0 z0.3 z1.2 z2.1], [z0.1 z1.0 z1.3 z2.2]
-    q.q0 = PickLanes(z0, z1, z2, _mm512_setr_epi64(0, 1, 6, 7, 12, 13, 0, 0), 0xC0,
-                     _mm512_setr_epi64(0, 0, 0, 0, 0, 0, 2, 3));
-    q.q1 = PickLanes(z0, z1, z2, _mm512_setr_epi64(2, 3, 8, 9, 14, 15, 0, 0), 0xC0,
-                     _mm512_setr_epi64(0, 0, 0, 0, 0, 0, 4, 5));
-  } else {  // [z0.0 z0.1 z0.3 z1.0], [z1.2 z1.3 z2.1 z2.2]
-    q.q0 = _mm512_permutex2var_epi64(z0, _mm512_setr_epi64(0, 1, 2, 3, 6, 7, 8, 9), z1);
-    q.q1 = _mm512_permutex2var_epi64(z1, _mm512_setr_epi64(4, 5, 6, 7, 10, 11, 12, 13), z2);
-  }
+  // [z0.0 z0.3 z1.2 z2.1], [z0.1 z1.0 z1.3 z2.2]
+  q.q0 = PickLanes(z0, z1, z2, _mm512_setr_epi64(0, 1, 6, 7, 12, 13, 0, 0), 0xC0,
+                   _mm512_setr_epi64(0, 0, 0, 0, 0, 0, 2, 3));
+  q.q1 = PickLanes(z0, z1, z2, _mm512_setr_epi64(2, 3, 8, 9, 14, 15, 0, 0), 0xC0,
+                   _mm512_setr_epi64(0, 0, 0, 0, 0, 0, 4, 5));
   // {d, s, sum, sum16} of block j in lane j: [z0.2 z1.1 z2.0 z2.3].
   const __m512i meta = PickLanes(z0, z1, z2, _mm512_setr_epi64(4, 5, 10, 11, 0, 0, 0, 0), 0xF0,
                                  _mm512_setr_epi64(0, 0, 0, 0, 0, 1, 6, 7));
@@ -105,9 +101,10 @@ struct WQuad {
 
 inline __m512 HalvesToFloat(__m256i h) { return _mm512_cvtph_ps(h); }
 
-// q4_0 / q4_1: 64 bytes of nibbles (16 per block) -> low codes (each
-// block's elements 0..15) and high codes (16..31), matching ActQuad's order.
+// Every format's codes come in ActQuad's order: c0 holds elements 0..15 of
+// blocks 0..3, c1 elements 16..31, so one Dot serves them all.
 struct NibbleQuad {
+  // q4_0 / q4_1: 64 bytes of nibbles (16 per block) -> low and high codes.
   static WQuad Split(__m512i qs, __m512 dw, __m512 mw) {
     const __m512i nib = _mm512_set1_epi8(0x0F);
     return {_mm512_and_si512(qs, nib), _mm512_and_si512(_mm512_srli_epi16(qs, 4), nib), dw, mw};
@@ -119,7 +116,7 @@ struct NibbleQuad {
 
 struct DecQ4_1 : NibbleQuad {
   static constexpr int kBytes = 20;
-  static constexpr bool kSplitHalves = true, kHasMin = true;
+  static constexpr bool kHasMin = true;
   static constexpr int kShift = -1;
   template <bool kTail>
   static WQuad Load(const uint8_t* p, int nb) {
@@ -140,7 +137,7 @@ struct DecQ4_1 : NibbleQuad {
 
 struct DecQ4_0 : NibbleQuad {
   static constexpr int kBytes = 18;
-  static constexpr bool kSplitHalves = true, kHasMin = false;
+  static constexpr bool kHasMin = false;
   static constexpr int kShift = 3;  // codes are nibble + 8: I = sum nib q - 8 sum q
   template <bool kTail>
   static WQuad Load(const uint8_t* p, int nb) {
@@ -160,43 +157,36 @@ struct DecQ4_0 : NibbleQuad {
   }
 };
 
-struct DecQ8_0 {
+// q8_0 in the same order as the nibble formats: c0 holds elements 0..15 of
+// blocks 0..3, c1 elements 16..31, each 16-byte half gathered by word.
+struct DecQ8_0 : NibbleQuad {
   static constexpr int kBytes = 34;
-  static constexpr bool kSplitHalves = false, kHasMin = false;
+  static constexpr bool kHasMin = false;
   static constexpr int kShift = 7;  // codes are w + 128: I = sum (w + 128) q - 128 sum q
   template <bool kTail>
   static WQuad Load(const uint8_t* p, int nb) {
     const int64_t bytes = kBytes * nb;
-    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-    auto pair = [&](int64_t at) {  // blocks at byte `at` and `at + 34`, 32 codes each
-      __m256i lo, hi;
-      if (kTail) {
-        lo = _mm256_maskz_loadu_epi8(static_cast<__mmask32>(FirstBytes(bytes - at)), p + at);
-        hi = _mm256_maskz_loadu_epi8(static_cast<__mmask32>(FirstBytes(bytes - at - 34)),
-                                     p + at + 34);
-      } else {
-        lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + at));
-        hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + at + 34));
-      }
-      return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), flip);
-    };
+    // Block j spans bytes 34j..34j+33: d at word 17j, then the two halves.
     const __m512i a = LoadZ<kTail>(p, bytes), b = LoadZ<kTail>(p + 64, bytes - 64);
-    // d_j is word 17j of a:b.
+    const __m512i c = LoadZ<kTail>(p + 8, bytes - 8), e = LoadZ<kTail>(p + 72, bytes - 72);
+    const __m512i lo = _mm512_permutex2var_epi16(  // words 17j+1..17j+8 of a:b
+        a,
+        _mm512_set_epi16(59, 58, 57, 56, 55, 54, 53, 52, 42, 41, 40, 39, 38, 37, 36, 35,  //
+                         25, 24, 23, 22, 21, 20, 19, 18, 8, 7, 6, 5, 4, 3, 2, 1),
+        b);
+    const __m512i hi = _mm512_permutex2var_epi16(  // the same + 16 bytes, from c:e
+        c,
+        _mm512_set_epi16(63, 62, 61, 60, 59, 58, 57, 56, 46, 45, 44, 43, 42, 41, 40, 39,  //
+                         29, 28, 27, 26, 25, 24, 23, 22, 12, 11, 10, 9, 8, 7, 6, 5),
+        e);
     const __m512i d = _mm512_permutex2var_epi16(
         a,
         _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  //
                          51, 51, 51, 51, 34, 34, 34, 34, 17, 17, 17, 17, 0, 0, 0, 0),
         b);
-    return {pair(2), pair(70), HalvesToFloat(_mm512_castsi512_si256(d)), _mm512_setzero_ps()};
-  }
-  // Lanes 0-7 of each product are block 0 (2), 8-15 block 1 (3): fold the
-  // halves so that block j owns lanes 4j..4j+3.
-  static __m512i Dot(const WQuad& w, const ActQuad& x) {
-    const __m512i i01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w.c0, x.q0);
-    const __m512i i23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w.c1, x.q1);
-    const __m512i even = _mm512_shuffle_i64x2(i01, i23, _MM_SHUFFLE(2, 0, 2, 0));
-    const __m512i odd = _mm512_shuffle_i64x2(i01, i23, _MM_SHUFFLE(3, 1, 3, 1));
-    return _mm512_add_epi32(_mm512_add_epi32(even, odd), x.init);
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    return {_mm512_xor_si512(lo, flip), _mm512_xor_si512(hi, flip),
+            HalvesToFloat(_mm512_castsi512_si256(d)), _mm512_setzero_ps()};
   }
 };
 
@@ -211,7 +201,7 @@ inline void DecodeQuad(const uint8_t* w, int64_t row_bytes, const ActBlock* a, i
   ActQuad x[M];
 #pragma GCC unroll 4
   for (int i = 0; i < M; ++i) {
-    x[i] = LoadActQuad<F::kSplitHalves, F::kShift, kTail>(a + i * units, nb);
+    x[i] = LoadActQuad<F::kShift, kTail>(a + i * units, nb);
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
@@ -318,13 +308,23 @@ void QuantizeRow(const float* x, int64_t k, ActBlock* out) {
   }
 }
 
-// m <= 4 and a format with a quad kernel: RunDecode; false otherwise.
+// Activation rows in groups of up to 4, each group a RunDecode.
+template <class F>
+void RunQuads(const void* act, const uint8_t* w, int64_t m, int64_t k, int64_t n_begin,
+              int64_t n_end, float* out, int64_t ldo) {
+  const auto* a = static_cast<const ActBlock*>(act);
+  for (int64_t i = 0; i < m; i += 4) {
+    RunDecode<F>(a + i * (k / 32), w, std::min<int64_t>(4, m - i), k, n_begin, n_end,
+                 out + i * ldo, ldo);
+  }
+}
+
+// A format with a quad kernel: RunQuads; false otherwise.
 bool TryDecode(KILN_GEMM_ROWS_ARGS) {
-  if (m > 4) return false;
   switch (w) {
-    case DType::kQ8_0: RunDecode<DecQ8_0>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo); break;
-    case DType::kQ4_0: RunDecode<DecQ4_0>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo); break;
-    case DType::kQ4_1: RunDecode<DecQ4_1>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo); break;
+    case DType::kQ8_0: RunQuads<DecQ8_0>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo); break;
+    case DType::kQ4_0: RunQuads<DecQ4_0>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo); break;
+    case DType::kQ4_1: RunQuads<DecQ4_1>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo); break;
     default: return false;
   }
   return true;

@@ -5,7 +5,7 @@
 //   decode_2t: the same on two threads, each GemmRows over half of n (the
 //       second thread is kept spinning between products, as a pool would);
 //   decode_hot: one decode shape with the weights in L2 (compute bound);
-//   prefill (m = 64, 256): GFLOP/s (2 m n k per product);
+//   prefill (m = 16, 64, 256): GFLOP/s (2 m n k per product);
 //   memcpy of 256 MiB: the machine's copy bandwidth for reference (counted
 //       as bytes read, as the weight streams are).
 // Run: bazel run -c opt //tools/bench:quant_gemm_bench [-- --benchmark_filter=...]
@@ -155,7 +155,7 @@ void RegisterAll() {
       // The same product with the weights in L2: the kernel's compute bound.
       benchmark::RegisterBenchmark(("decode_hot/" + lv + "/" + tn + "/n576_k576").c_str(), BM_Gemm,
                                    level, t, 1, 576, 576, true, 1)->Unit(benchmark::kMicrosecond);
-      for (int64_t m : {64, 256}) {
+      for (int64_t m : {16, 64, 256}) {
         benchmark::RegisterBenchmark(
             ("prefill/" + lv + "/" + tn + "/m" + std::to_string(m) + "_n1536_k576").c_str(), BM_Gemm,
             level, t, m, 1536, 576, false, 1)->Unit(benchmark::kMillisecond);
