@@ -1,7 +1,8 @@
 // The AVX-512 level: u8 x s8 products with VNNI's vpdpbusd (4 products
-// summed straight into int32, no int16 step). Decode (m <= 4) of q4_0, q4_1
-// and q8_0 runs on 512-bit registers, four blocks of a row at a time (below);
-// the other formats and m > 4 run the shared 256-bit kernels
+// summed straight into int32, no int16 step). q4_0, q4_1 and q8_0 run on
+// 512-bit registers, four blocks of a row at a time (below): decode (m <= 4)
+// straight from the activation blocks, prefill (m > 4) from activation quads
+// unpacked once per call. The other formats run the shared 256-bit kernels
 // (quant_gemm_simd.inc), where VL gives 32 registers for a 4 x 4 tile.
 // Compiled with the AVX-512 flags only in this library.
 #include <immintrin.h>
@@ -308,15 +309,135 @@ void QuantizeRow(const float* x, int64_t k, ActBlock* out) {
   }
 }
 
-// Activation rows in groups of up to 4, each group a RunDecode.
+// ---- Prefill (m > 4) --------------------------------------------------------
+//
+// The same quad arithmetic with the activation side unpacked once per call:
+// each group of kPackM activation rows becomes PackedQuads in a stack
+// buffer, then every tile of kPackR weight rows x kPackM activation rows
+// reads them as plain loads, so the lane shuffles of LoadActQuad run once
+// per activation quad instead of once per weight tile. Rows longer than
+// kMaxPackedQuads quads fall back to RunDecode on groups of 4 rows.
+
+struct PackedQuad {
+  __m512i q0, q1;
+  __m512 dx;
+  __m512i aux;  // q4_1: s (f32 bits); otherwise init
+};
+
+// 4 weight rows x 4 activation rows: 16 accumulators and 12-16 registers of
+// decoded weights. The buffer: kPackM x kMaxPackedQuads x 256 bytes = 64 KiB.
+constexpr int kPackR = 4, kPackM = 4, kMaxPackedQuads = 64;
+
+template <class F, bool kTail>
+inline void PackQuad(const ActBlock* a, int nb, PackedQuad* out) {
+  const ActQuad x = LoadActQuad<F::kShift, kTail>(a, nb);
+  _mm512_store_si512(&out->q0, x.q0);
+  _mm512_store_si512(&out->q1, x.q1);
+  _mm512_store_ps(&out->dx, x.dx);
+  _mm512_store_si512(&out->aux, F::kHasMin ? _mm512_castps_si512(x.s) : x.init);
+}
+
+// One quad (nb blocks) of R weight rows x M packed activation rows; per
+// (row, activation row) the same operations in the same order as any other
+// tile shape.
+template <class F, int R, int M, bool kTail>
+inline void PackedStep(const uint8_t* w, int64_t row_bytes, const PackedQuad* x, int64_t quads,
+                       int nb, __m512 (&acc)[M][R]) {
+  WQuad wq[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) wq[r] = F::template Load<kTail>(w + r * row_bytes, nb);
+#pragma GCC unroll 8
+  for (int i = 0; i < M; ++i) {
+    const PackedQuad& xq = x[i * quads];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512i init = F::kHasMin ? _mm512_setzero_si512() : xq.aux;
+      const __m512i dot =
+          _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(init, wq[r].c0, xq.q0), wq[r].c1, xq.q1);
+      const __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), xq.dx);
+      acc[i][r] = _mm512_fmadd_ps(p, wq[r].dw, acc[i][r]);
+      if (F::kHasMin) acc[i][r] = _mm512_fmadd_ps(wq[r].mw, _mm512_castsi512_ps(xq.aux), acc[i][r]);
+    }
+  }
+}
+
+template <class F, int R, int M>
+void PackedTile(const uint8_t* w, int64_t row_bytes, const PackedQuad* x, int64_t units,
+                float* out, int64_t ldo) {
+  __m512 acc[M][R];
+  for (int i = 0; i < M; ++i) {
+    for (int r = 0; r < R; ++r) acc[i][r] = _mm512_setzero_ps();
+  }
+  const int64_t full = units / 4, quads = (units + 3) / 4;
+  for (int64_t q = 0; q < full; ++q) {
+    PackedStep<F, R, M, false>(w + q * 4 * F::kBytes, row_bytes, x + q, quads, 4, acc);
+  }
+  if (full != quads) {
+    PackedStep<F, R, M, true>(w + full * 4 * F::kBytes, row_bytes, x + full, quads,
+                              static_cast<int>(units % 4), acc);
+  }
+  for (int i = 0; i < M; ++i) {
+    if (R == 4) {
+      _mm_storeu_ps(out + i * ldo, Sum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+    } else {
+      for (int r = 0; r < R; ++r) {
+        out[i * ldo + r] = _mm_cvtss_f32(Sum4(acc[i][r], acc[i][r], acc[i][r], acc[i][r]));
+      }
+    }
+  }
+}
+
+
+template <class F, int M>
+void PackedRows(const uint8_t* w, int64_t row_bytes, const PackedQuad* x, int64_t units,
+                int64_t n_begin, int64_t n_end, float* out, int64_t ldo) {
+  int64_t j = n_begin;
+  for (; j + kPackR <= n_end; j += kPackR) {
+    PackedTile<F, kPackR, M>(w + j * row_bytes, row_bytes, x, units, out + j, ldo);
+  }
+  for (; j < n_end; ++j) PackedTile<F, 1, M>(w + j * row_bytes, row_bytes, x, units, out + j, ldo);
+}
+
+template <class F>
+void RunPrefill(const void* act, const uint8_t* w, int64_t m, int64_t k, int64_t n_begin,
+                int64_t n_end, float* out, int64_t ldo) {
+  const auto* a = static_cast<const ActBlock*>(act);
+  const int64_t units = k / 32, quads = (units + 3) / 4, row_bytes = units * F::kBytes;
+  if (quads > kMaxPackedQuads) {
+    for (int64_t i = 0; i < m; i += 4) {
+      RunDecode<F>(a + i * units, w, std::min<int64_t>(4, m - i), k, n_begin, n_end,
+                   out + i * ldo, ldo);
+    }
+    return;
+  }
+  alignas(64) PackedQuad packed[kPackM * kMaxPackedQuads];
+  for (int64_t i0 = 0; i0 < m; i0 += kPackM) {
+    const int64_t rows = std::min<int64_t>(kPackM, m - i0);
+    for (int64_t i = 0; i < rows; ++i) {
+      const ActBlock* ar = a + (i0 + i) * units;
+      for (int64_t q = 0; q < units / 4; ++q) {
+        PackQuad<F, false>(ar + 4 * q, 4, &packed[i * quads + q]);
+      }
+      if (units % 4 != 0) {
+        PackQuad<F, true>(ar + units / 4 * 4, static_cast<int>(units % 4),
+                          &packed[i * quads + units / 4]);
+      }
+    }
+    float* o = out + i0 * ldo;
+    switch (rows) {
+      case 1: PackedRows<F, 1>(w, row_bytes, packed, units, n_begin, n_end, o, ldo); break;
+      case 2: PackedRows<F, 2>(w, row_bytes, packed, units, n_begin, n_end, o, ldo); break;
+      case 3: PackedRows<F, 3>(w, row_bytes, packed, units, n_begin, n_end, o, ldo); break;
+      default: PackedRows<F, kPackM>(w, row_bytes, packed, units, n_begin, n_end, o, ldo);
+    }
+  }
+}
+
 template <class F>
 void RunQuads(const void* act, const uint8_t* w, int64_t m, int64_t k, int64_t n_begin,
               int64_t n_end, float* out, int64_t ldo) {
-  const auto* a = static_cast<const ActBlock*>(act);
-  for (int64_t i = 0; i < m; i += 4) {
-    RunDecode<F>(a + i * (k / 32), w, std::min<int64_t>(4, m - i), k, n_begin, n_end,
-                 out + i * ldo, ldo);
-  }
+  if (m <= 4) return RunDecode<F>(act, w, m, k, n_begin, n_end, out, ldo);
+  RunPrefill<F>(act, w, m, k, n_begin, n_end, out, ldo);
 }
 
 // A format with a quad kernel: RunQuads; false otherwise.
