@@ -235,6 +235,20 @@ inline __m128 Sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
   return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
+// out[i * ldo + r] = the lane sum of acc[i][r].
+template <int M, int R>
+inline void StoreSums(const __m512 (&acc)[M][R], float* out, int64_t ldo) {
+  for (int i = 0; i < M; ++i) {
+    if (R == 4) {
+      _mm_storeu_ps(out + i * ldo, Sum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+    } else {
+      for (int r = 0; r < R; ++r) {
+        out[i * ldo + r] = _mm_cvtss_f32(Sum4(acc[i][r], acc[i][r], acc[i][r], acc[i][r]));
+      }
+    }
+  }
+}
+
 template <class F, int R, int M>
 void DecodeTile(const uint8_t* w, int64_t row_bytes, const ActBlock* a, int64_t units,
                 float* out, int64_t ldo) {
@@ -250,15 +264,7 @@ void DecodeTile(const uint8_t* w, int64_t row_bytes, const ActBlock* a, int64_t 
     DecodeQuad<F, R, M, true>(w + quads * 4 * F::kBytes, row_bytes, a + 4 * quads, units,
                               static_cast<int>(units % 4), acc);
   }
-  for (int i = 0; i < M; ++i) {
-    if (R == 4) {
-      _mm_storeu_ps(out + i * ldo, Sum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
-    } else {
-      for (int r = 0; r < R; ++r) {
-        out[i * ldo + r] = _mm_cvtss_f32(Sum4(acc[i][r], acc[i][r], acc[i][r], acc[i][r]));
-      }
-    }
-  }
+  StoreSums(acc, out, ldo);
 }
 
 template <class F, int M>
@@ -376,15 +382,7 @@ void PackedTile(const uint8_t* w, int64_t row_bytes, const PackedQuad* x, int64_
     PackedStep<F, R, M, true>(w + full * 4 * F::kBytes, row_bytes, x + full, quads,
                               static_cast<int>(units % 4), acc);
   }
-  for (int i = 0; i < M; ++i) {
-    if (R == 4) {
-      _mm_storeu_ps(out + i * ldo, Sum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
-    } else {
-      for (int r = 0; r < R; ++r) {
-        out[i * ldo + r] = _mm_cvtss_f32(Sum4(acc[i][r], acc[i][r], acc[i][r], acc[i][r]));
-      }
-    }
-  }
+  StoreSums(acc, out, ldo);
 }
 
 
