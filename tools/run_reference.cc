@@ -84,7 +84,7 @@ std::vector<int32_t> TopIds(const HostTensor& logits, int64_t row, int n) {
 
 absl::StatusOr<Runnable> LoadModelDir(const std::string& dir, DType dtype) {
   Clock::time_point start = Clock::now();
-  KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModelFromDir(dir, BuildOptions{dtype}));
+  KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModelFromDir(dir, BuildOptions{dtype, std::nullopt}));
   const ModelInfo& info = model.info;
   std::fprintf(stderr, "built %s IR: %lld layers, vocab %lld, %zu nodes, %zu weights\n",
                info.architecture.c_str(), static_cast<long long>(info.num_layers),
@@ -128,7 +128,7 @@ absl::Status Run() {
   KILN_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, ParseIds(absl::GetFlag(FLAGS_prompt_ids)));
   if (absl::GetFlag(FLAGS_print_ir)) {
     if (dir.empty()) return absl::InvalidArgumentError("--print-ir needs --model");
-    KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModelFromDir(dir, BuildOptions{*dtype}));
+    KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModelFromDir(dir, BuildOptions{*dtype, std::nullopt}));
     std::fputs(PrintModule(model.module).c_str(), stdout);
     return absl::OkStatus();
   }

@@ -309,7 +309,7 @@ absl::Status FuzzGgufModel(std::string_view input) {
   const nlohmann::json& layers = ckpt->config()["num_hidden_layers"];
   if (layers.is_number_integer() && layers.get<int64_t>() > 64) return absl::OkStatus();
   absl::StatusOr<BuiltModel> model =
-      BuildModel(ConfigReader(ckpt->config(), "fuzz.gguf"), BuildOptions{DType::kF32});
+      BuildModel(ConfigReader(ckpt->config(), "fuzz.gguf"), BuildOptions{DType::kF32, std::nullopt});
   return model.status();
 }
 

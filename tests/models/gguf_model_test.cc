@@ -196,7 +196,7 @@ TEST_F(GgufFixtureTest, WeightsMatchTransformersGgufLoader) {
 
 TEST_F(GgufFixtureTest, LogitsAndGreedyTokensMatchTransformers) {
   absl::StatusOr<BuiltModel> model =
-      BuildModel(ConfigReader(ckpt_->config(), "model.gguf"), BuildOptions{DType::kF32});
+      BuildModel(ConfigReader(ckpt_->config(), "model.gguf"), BuildOptions{DType::kF32, std::nullopt});
   ASSERT_TRUE(model.ok()) << model.status();
   absl::StatusOr<WeightMap> weights = LoadGgufWeights(model->module, *ckpt_);
   ASSERT_TRUE(weights.ok()) << weights.status();

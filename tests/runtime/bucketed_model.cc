@@ -27,7 +27,7 @@ absl::StatusOr<BucketedModel> CompileBucketedModel(const std::string& dir, DType
                                                    const std::vector<int64_t>& batches,
                                                    const std::vector<int64_t>& lengths,
                                                    int64_t capacity) {
-  KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModelFromDir(dir, BuildOptions{dtype}));
+  KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModelFromDir(dir, BuildOptions{dtype, std::nullopt}));
   BucketedModel out;
   std::vector<BucketSpec> specs;
   for (int64_t batch : batches) {
@@ -45,7 +45,7 @@ absl::StatusOr<BucketedModel> CompileBucketedModel(const std::string& dir, DType
 
 absl::StatusOr<std::unique_ptr<ReferenceExecutor>> LoadGenericModel(const std::string& dir,
                                                                     DType dtype) {
-  KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModelFromDir(dir, BuildOptions{dtype}));
+  KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModelFromDir(dir, BuildOptions{dtype, std::nullopt}));
   return Load(dir, std::move(model.module));
 }
 

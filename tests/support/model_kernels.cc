@@ -71,7 +71,7 @@ constexpr char kOddSizeIr[] = R"(module @odd {
 
 absl::StatusOr<KernelSuite> ModelKernels(const std::string& name, const std::string& dir,
                                          DType dtype, const GpuTarget& info, int64_t cache) {
-  KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModelFromDir(dir, BuildOptions{dtype}));
+  KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModelFromDir(dir, BuildOptions{dtype, std::nullopt}));
   // compile-model's pipeline, on a decode and a batched prefill bucket.
   KILN_RETURN_IF_ERROR(CompileBuckets(model.module, kForwardFunction,
                                       {{"decode_b1", 1, 1}, {"prefill_b2_s8", 2, 8}}, cache));

@@ -121,7 +121,7 @@ absl::StatusOr<RandomCheckpointReport> WriteRandomCheckpoint(
   const std::string config_path = options.config_dir + "/config.json";
   KILN_ASSIGN_OR_RETURN(std::string config, ReadFileToString(config_path, kMaxTextBytes));
   KILN_ASSIGN_OR_RETURN(BuiltModel model,
-                        BuildModelFromDir(options.config_dir, BuildOptions{options.dtype}));
+                        BuildModelFromDir(options.config_dir, BuildOptions{options.dtype, std::nullopt}));
   KILN_ASSIGN_OR_RETURN(std::string tokenizer,
                         PaddedTokenizer(options.tokenizer, model.info.vocab_size));
 

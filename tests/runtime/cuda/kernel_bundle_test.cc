@@ -40,7 +40,7 @@ std::vector<LaunchPlan> Plans(const std::string& family, DType dtype,
                               const codegen::GpuTarget& info) {
   absl::StatusOr<ConfigReader> config = ConfigReader::Parse(testing::PlanModelConfig(family));
   EXPECT_TRUE(config.ok()) << config.status();
-  absl::StatusOr<BuiltModel> model = BuildModel(*config, BuildOptions{dtype});
+  absl::StatusOr<BuiltModel> model = BuildModel(*config, BuildOptions{dtype, std::nullopt});
   EXPECT_TRUE(model.ok()) << model.status();
   EXPECT_TRUE(CompileBuckets(model->module, kForwardFunction,
                              {{"decode_b1", 1, 1}, {"prefill_b1_s16", 1, 16}}, 64)

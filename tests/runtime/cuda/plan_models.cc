@@ -40,7 +40,7 @@ absl::Status WriteRandomCheckpoint(const std::string& family, uint32_t seed,
                                    const std::string& dir) {
   const std::string config = PlanModelConfig(family);
   KILN_ASSIGN_OR_RETURN(ConfigReader reader, ConfigReader::Parse(config));
-  KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModel(reader, BuildOptions{DType::kF32}));
+  KILN_ASSIGN_OR_RETURN(BuiltModel model, BuildModel(reader, BuildOptions{DType::kF32, std::nullopt}));
   const WeightMap weights = RandomWeights(model.module, seed);
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/config.json") << config;

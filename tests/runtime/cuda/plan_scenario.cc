@@ -87,7 +87,7 @@ absl::Status PlanEveryBucket(CompiledPlanModel& model, const codegen::GpuTarget&
 absl::StatusOr<CompiledPlanModel> CompilePlanModel(const std::string& family, DType dtype,
                                                    const codegen::GpuTarget& info) {
   KILN_ASSIGN_OR_RETURN(ConfigReader config, ConfigReader::Parse(PlanModelConfig(family)));
-  KILN_ASSIGN_OR_RETURN(BuiltModel built, BuildModel(config, BuildOptions{dtype}));
+  KILN_ASSIGN_OR_RETURN(BuiltModel built, BuildModel(config, BuildOptions{dtype, std::nullopt}));
   CompiledPlanModel model;
   model.module = std::move(built.module);
   KILN_RETURN_IF_ERROR(CompileBuckets(model.module, kForwardFunction,
@@ -103,7 +103,7 @@ absl::StatusOr<CompiledPlanModel> CompilePlanModel(const std::string& family, DT
 
 absl::StatusOr<CompiledPlanModel> CompileHfFixture(const std::string& dir, DType dtype,
                                                    const codegen::GpuTarget& info) {
-  KILN_ASSIGN_OR_RETURN(BuiltModel built, BuildModelFromDir(dir, BuildOptions{dtype}));
+  KILN_ASSIGN_OR_RETURN(BuiltModel built, BuildModelFromDir(dir, BuildOptions{dtype, std::nullopt}));
   KILN_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(dir));
   CompiledPlanModel model;
   KILN_ASSIGN_OR_RETURN(model.weights, LoadWeights(built.module, checkpoint));

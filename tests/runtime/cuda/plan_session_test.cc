@@ -31,7 +31,7 @@ class PlanSessionTest : public ::testing::Test {
   void SetUp() override {
     absl::StatusOr<ConfigReader> config = ConfigReader::Parse(testing::PlanModelConfig("llama3"));
     ASSERT_TRUE(config.ok());
-    absl::StatusOr<BuiltModel> model = BuildModel(*config, BuildOptions{DType::kF32});
+    absl::StatusOr<BuiltModel> model = BuildModel(*config, BuildOptions{DType::kF32, std::nullopt});
     ASSERT_TRUE(model.ok());
     module_ = std::move(model->module);
     ASSERT_TRUE(

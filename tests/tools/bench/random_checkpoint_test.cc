@@ -61,7 +61,7 @@ TEST(RandomCheckpointTest, WritesTheBuildersTensorsWithTheStatedValues) {
   const RandomCheckpointOptions options = Options("a");
   absl::StatusOr<RandomCheckpointReport> report = WriteRandomCheckpoint(options);
   ASSERT_TRUE(report.ok()) << report.status();
-  absl::StatusOr<BuiltModel> model = BuildModelFromDir(ConfigDir(), BuildOptions{DType::kBF16});
+  absl::StatusOr<BuiltModel> model = BuildModelFromDir(ConfigDir(), BuildOptions{DType::kBF16, std::nullopt});
   ASSERT_TRUE(model.ok()) << model.status();
   absl::StatusOr<std::unique_ptr<SafetensorsFile>> file =
       SafetensorsFile::Open(options.out + "/model.safetensors");
