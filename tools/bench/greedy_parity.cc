@@ -53,10 +53,27 @@ absl::StatusOr<GreedyTrace> ParseGreedyTrace(const std::string& text) {
                        " needs 'prompt' (non-empty ids), 'tokens' (ids) and 'top' (one id "
                        "list per token)"));
     }
-    GreedyRun g{Ids(run["prompt"]), Ids(run["tokens"]), {}};
+    GreedyRun g{Ids(run["prompt"]), Ids(run["tokens"]), {}, {}};
     for (const Json& top : run["top"]) {
       if (!IsIdList(top)) return absl::InvalidArgumentError(where + ": 'top' holds a non-id list");
       g.top.push_back(Ids(top));
+    }
+    if (run.contains("top_logits")) {
+      const Json& logits = run["top_logits"];
+      if (!logits.is_array() || logits.size() != g.top.size()) {
+        return absl::InvalidArgumentError(where + ": 'top_logits' needs one list per token");
+      }
+      for (size_t i = 0; i < logits.size(); ++i) {
+        if (!logits[i].is_array() || logits[i].size() != g.top[i].size() ||
+            !std::all_of(logits[i].begin(), logits[i].end(),
+                         [](const Json& v) { return v.is_number(); })) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, ": top_logits[", i, "] must be numbers, one per top id"));
+        }
+        std::vector<float> values;
+        for (const Json& v : logits[i]) values.push_back(v.get<float>());
+        g.top_logits.push_back(std::move(values));
+      }
     }
     trace.runs.push_back(std::move(g));
   }
@@ -66,7 +83,9 @@ absl::StatusOr<GreedyTrace> ParseGreedyTrace(const std::string& text) {
 std::string GreedyTraceJson(const GreedyTrace& trace) {
   Json runs = Json::array();
   for (const GreedyRun& r : trace.runs) {
-    runs.push_back({{"prompt", r.prompt}, {"tokens", r.tokens}, {"top", r.top}});
+    Json run = {{"prompt", r.prompt}, {"tokens", r.tokens}, {"top", r.top}};
+    if (!r.top_logits.empty()) run["top_logits"] = r.top_logits;
+    runs.push_back(std::move(run));
   }
   return Json{{"source", trace.source}, {"runs", runs}}.dump() + "\n";
 }

@@ -7,7 +7,9 @@
 // token outside the other's top-5 is a bug.
 //
 // Traces are JSON: {"source": "...", "runs": [{"prompt": [ids],
-// "tokens": [N ids], "top": [[top-k ids at step 0, best first], ...]}]}.
+// "tokens": [N ids], "top": [[top-k ids at step 0, best first], ...],
+// "top_logits": [[their logits], ...]}]}; "top_logits" is optional (kept
+// for judging near-ties at a divergence, never used by the rule)..
 // tools/bench/hf_greedy_trace.py writes Transformers' side;
 // kiln-greedy-parity (greedy_parity_main.cc) writes Kiln's and compares.
 #ifndef KILN_TOOLS_BENCH_GREEDY_PARITY_H_
@@ -25,11 +27,13 @@ namespace kiln::bench {
 inline constexpr int kParityTopK = 5;
 
 // One prompt's greedy run: the token chosen at each step and the top-k ids
-// (best first) of the logits it was chosen from.
+// (best first) of the logits it was chosen from, and optionally those ids'
+// logits (empty when the trace has none).
 struct GreedyRun {
   std::vector<int32_t> prompt;
   std::vector<int32_t> tokens;
   std::vector<std::vector<int32_t>> top;
+  std::vector<std::vector<float>> top_logits;
 };
 
 struct GreedyTrace {

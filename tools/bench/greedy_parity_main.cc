@@ -36,7 +36,7 @@ constexpr size_t kMaxTraceBytes = size_t{256} << 20;
 absl::StatusOr<GreedyRun> RunGreedy(const LoadedEngine& engine, const std::vector<int32_t>& prompt,
                                     size_t steps) {
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<SequenceSession> session, NewSequenceSession(engine));
-  GreedyRun run{prompt, {}, {}};
+  GreedyRun run{prompt, {}, {}, {}};
   std::vector<int32_t> feed = prompt;
   for (size_t i = 0; i < steps; ++i) {
     KILN_ASSIGN_OR_RETURN(HostTensor logits, session->Forward(feed));
@@ -45,6 +45,9 @@ absl::StatusOr<GreedyRun> RunGreedy(const LoadedEngine& engine, const std::vecto
                                       static_cast<size_t>(vocab));
     run.top.push_back(TopK(last, kParityTopK));
     run.tokens.push_back(run.top.back().front());
+    std::vector<float> values;
+    for (int32_t id : run.top.back()) values.push_back(last[static_cast<size_t>(id)]);
+    run.top_logits.push_back(std::move(values));
     feed = {run.tokens.back()};
   }
   return run;

@@ -17,7 +17,7 @@ namespace kiln::bench {
 namespace {
 
 GreedyRun MakeRun(std::vector<int32_t> tokens, std::vector<std::vector<int32_t>> top) {
-  return {{1, 2, 3}, std::move(tokens), std::move(top)};
+  return {{1, 2, 3}, std::move(tokens), std::move(top), {}};
 }
 
 TEST(GreedyParityTest, TopKIsBestFirstWithTiesToTheLowerId) {
@@ -71,11 +71,21 @@ TEST(GreedyParityTest, TracesReadBackAndBadOnesAreRefused) {
   EXPECT_EQ(back->runs[0].prompt, t.runs[0].prompt);
   EXPECT_EQ(back->runs[0].tokens, t.runs[0].tokens);
   EXPECT_EQ(back->runs[0].top, t.runs[0].top);
-  for (const char* bad : {"[]", "{}", R"({"runs": [{"prompt": [], "tokens": [], "top": []}]})",
-                          R"({"runs": [{"prompt": [1], "tokens": [2], "top": []}]})",
-                          R"({"runs": [{"prompt": [1], "tokens": [], "top": []}]})",
-                          R"({"runs": [{"prompt": [-1], "tokens": [], "top": []}]})",
-                          R"({"runs": [{"prompt": [1], "tokens": [2], "top": [["x"]]}]})"}) {
+  EXPECT_TRUE(back->runs[0].top_logits.empty());
+  // The optional top logits read back, one list per step.
+  t.runs[0].top_logits = {{2.5f, 1.0f, 0.5f, 0.25f, -1.0f}, {3.0f, 2.0f, 1.0f, 0.0f, -0.5f}};
+  back = ParseGreedyTrace(GreedyTraceJson(t));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->runs[0].top_logits, t.runs[0].top_logits);
+  for (const char* bad :
+       {"[]", "{}", R"({"runs": [{"prompt": [], "tokens": [], "top": []}]})",
+        R"({"runs": [{"prompt": [1], "tokens": [2], "top": []}]})",
+        R"({"runs": [{"prompt": [1], "tokens": [], "top": []}]})",
+        R"({"runs": [{"prompt": [-1], "tokens": [], "top": []}]})",
+        R"({"runs": [{"prompt": [1], "tokens": [2], "top": [["x"]]}]})",
+        R"({"runs": [{"prompt": [1], "tokens": [2], "top": [[2]], "top_logits": []}]})",
+        R"({"runs": [{"prompt": [1], "tokens": [2], "top": [[2]], "top_logits": [["x"]]}]})",
+        R"({"runs": [{"prompt": [1], "tokens": [2], "top": [[2]], "top_logits": [[1, 2]]}]})"}) {
     EXPECT_EQ(ParseGreedyTrace(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
 }
@@ -90,7 +100,7 @@ std::string Slurp(const std::string& path) {
 // Transformers' greedy run of the fixture as a trace: step 0 from the
 // prompt's last logits, step i from decode step i - 1.
 GreedyTrace FixtureTrace(const testing::HfExpected& e) {
-  GreedyRun run{e.prompt, e.tokens, {}};
+  GreedyRun run{e.prompt, e.tokens, {}, {}};
   const int64_t vocab = e.prefill_logits.shape.back();
   const auto row = [&](const HostTensor& t, int64_t r) {
     return TopK(std::span<const float>(t.floats.data() + r * vocab, static_cast<size_t>(vocab)),
