@@ -14,6 +14,7 @@
 //     quantized engine is refused on the way to a GPU.
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "base/status_macros.h"
 #include "codegen/compile_engine.h"
 #include "codegen/gpu_target.h"
+#include "models/gguf.h"
 #include "gtest/gtest.h"
 #include "runtime/cpu/cpu_engine.h"
 #include "runtime/cpu/cpu_executor.h"
@@ -355,6 +357,46 @@ TEST(CpuKvCacheTest, HalfPrecisionCachesMatchTheReference) {
   EXPECT_NE(refused.status().message().find("--kv-dtype other than --dtype needs the cpu target"),
             std::string::npos)
       << refused.status();
+}
+
+// A GGUF whose block scale is NaN is refused at compile time, naming the
+// weight, the GGUF tensor and the block.
+TEST(CpuGgufTest, NonFiniteBlockScalesAreRefused) {
+  const std::string source = "tests/fixtures/models/gguf_llama/model.gguf";
+  const std::string bad = std::string(std::getenv("TEST_TMPDIR")) + "/nan_scale.gguf";
+  std::filesystem::copy_file(source, bad, std::filesystem::copy_options::overwrite_existing);
+  std::string name;
+  uint64_t offset = 0;
+  {
+    absl::StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(bad);
+    ASSERT_TRUE(file.ok()) << file.status();
+    for (const GgufTensor& t : (*file)->tensors()) {
+      if (t.type == GgmlType::kQ8_0 && t.n_elements >= 64) {
+        name = t.name;
+        // The second block's f16 scale.
+        offset = (*file)->data_offset() + t.offset + 34;
+        break;
+      }
+    }
+  }
+  ASSERT_FALSE(name.empty()) << "the fixture has no Q8_0 tensor";
+  {
+    std::fstream f(bad, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(offset));
+    const char nan_f16[2] = {0x00, 0x7E};
+    f.write(nan_f16, 2);
+  }
+  CompileOptions options;
+  options.model = bad;
+  options.out = std::string(std::getenv("TEST_TMPDIR")) + "/nan_scale.engine";
+  options.max_seq = 32;
+  options.buckets = "8";
+  absl::StatusOr<CompileReport> report = CompileEngine(options);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(report.status().message().find("(" + name + ")"), std::string::npos)
+      << report.status();
+  EXPECT_NE(report.status().message().find("block 1"), std::string::npos) << report.status();
 }
 
 // --quantize over a GGUF that already stores quantized tensors says what it
