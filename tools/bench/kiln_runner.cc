@@ -100,47 +100,40 @@ std::string LoadedEngine::backend() const {
   return absl::StrCat("cuda ", manifest.target, " on ", cuda->executor->load_report().device);
 }
 
+namespace {
+
+// The manifest's tokenizer and buckets by batch, for any backend.
+absl::Status DescribeEngine(const std::string& dir, const EngineManifest& manifest,
+                            LoadedEngine& l) {
+  if (manifest.tokenizer.empty()) {
+    return absl::FailedPreconditionError("the engine has no tokenizer (compile-model --tokenizer)");
+  }
+  l.manifest = manifest;
+  KILN_ASSIGN_OR_RETURN(l.tokenizer, tokenizer::LoadTokenizer(dir + "/" + manifest.tokenizer));
+  for (const EngineBucket& b : manifest.buckets) l.buckets[b.batch].push_back({b.function, b.seq});
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<LoadedEngine> LoadForBench(const std::string& dir, const std::string& target,
                                           CudaExecutorOptions cuda_options, bool reference) {
+  LoadedEngine l;
   if (target == "cpu" && !reference) {
     KILN_RETURN_IF_ERROR(cpu::CheckCpuEnvironment());
-    LoadedEngine l;
     KILN_ASSIGN_OR_RETURN(cpu::CpuEngine engine, cpu::LoadCpuEngine(dir));
-    l.manifest = engine.engine.manifest;
-    if (l.manifest.tokenizer.empty()) {
-      return absl::FailedPreconditionError(
-          "the engine has no tokenizer (compile-model --tokenizer)");
-    }
-    KILN_ASSIGN_OR_RETURN(l.tokenizer, tokenizer::LoadTokenizer(dir + "/" + l.manifest.tokenizer));
-    for (const EngineBucket& b : l.manifest.buckets)
-      l.buckets[b.batch].push_back({b.function, b.seq});
+    KILN_RETURN_IF_ERROR(DescribeEngine(dir, engine.engine.manifest, l));
     l.cpu = std::make_unique<cpu::CpuEngine>(std::move(engine));
     return l;
   }
   if (target != "cpu") {
-    LoadedEngine l;
     KILN_ASSIGN_OR_RETURN(CudaEngine cuda, LoadCudaEngine(dir, target, std::move(cuda_options)));
-    l.manifest = cuda.engine.manifest;
-    if (l.manifest.tokenizer.empty()) {
-      return absl::FailedPreconditionError(
-          "the engine has no tokenizer (compile-model --tokenizer)");
-    }
-    KILN_ASSIGN_OR_RETURN(l.tokenizer, tokenizer::LoadTokenizer(dir + "/" + l.manifest.tokenizer));
-    for (const EngineBucket& b : l.manifest.buckets)
-      l.buckets[b.batch].push_back({b.function, b.seq});
+    KILN_RETURN_IF_ERROR(DescribeEngine(dir, cuda.engine.manifest, l));
     l.cuda = std::make_unique<CudaEngine>(std::move(cuda));
     return l;
   }
   KILN_ASSIGN_OR_RETURN(Engine engine, LoadEngine(dir, target));
-  if (engine.manifest.tokenizer.empty()) {
-    return absl::FailedPreconditionError("the engine has no tokenizer (compile-model --tokenizer)");
-  }
-  LoadedEngine l;
-  KILN_ASSIGN_OR_RETURN(l.tokenizer,
-                        tokenizer::LoadTokenizer(dir + "/" + engine.manifest.tokenizer));
-  for (const EngineBucket& b : engine.manifest.buckets)
-    l.buckets[b.batch].push_back({b.function, b.seq});
-  l.manifest = engine.manifest;
+  KILN_RETURN_IF_ERROR(DescribeEngine(dir, engine.manifest, l));
   KILN_ASSIGN_OR_RETURN(
       ReferenceExecutor executor,
       ReferenceExecutor::Create(std::move(engine.module), std::move(engine.weights)));

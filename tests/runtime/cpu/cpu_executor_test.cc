@@ -14,6 +14,7 @@
 //     quantized engine is refused on the way to a GPU.
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -163,6 +164,36 @@ double Nmse(const HostTensor& got, const HostTensor& want) {
   return norm == 0 ? err : err / norm;
 }
 
+// Steps the engine in `dir` on the CPU executor (`options`) and on the
+// reference executor side by side: `feed` first (in chunks of the batch-1
+// buckets), then single tokens, each the reference's greedy next token;
+// `check(step, got, want)` sees every step's logits ([n, vocab]) and returns
+// false to stop.
+using StepCheck = std::function<bool(int, const HostTensor&, const HostTensor&)>;
+void StepAgainstReference(const std::string& dir, int64_t capacity,
+                          cpu::CpuExecutorOptions options, std::vector<int32_t> feed, int steps,
+                          const StepCheck& check) {
+  absl::StatusOr<cpu::CpuEngine> engine = cpu::LoadCpuEngine(dir, options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  absl::StatusOr<ReferenceExecutor> reference =
+      ReferenceExecutor::Create(engine->engine.module, engine->engine.weights);
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  absl::StatusOr<PlanSession> got = PlanSession::Create(*engine->executor, engine->engine.module,
+                                                        capacity, engine->batch1_buckets);
+  absl::StatusOr<ReferenceSession> want =
+      ReferenceSession::Create(*reference, capacity, engine->batch1_buckets);
+  ASSERT_TRUE(got.ok() && want.ok());
+  for (int step = 0; step < steps; ++step) {
+    absl::StatusOr<HostTensor> a = got->Forward(feed);
+    absl::StatusOr<HostTensor> b = want->Forward(feed);
+    ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+    if (!check(step, *a, *b)) return;
+    const int64_t vocab = b->shape.back();
+    const float* last = b->floats.data() + (b->numel() - vocab);
+    feed = {static_cast<int32_t>(std::max_element(last, last + vocab) - last)};
+  }
+}
+
 class CpuQuantizedTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CpuQuantizedTest, MatchesTheReferenceOnTheDequantisedWeights) {
@@ -176,34 +207,14 @@ TEST_P(CpuQuantizedTest, MatchesTheReferenceOnTheDequantisedWeights) {
       any_blocks |= IsBlockQuantized(view.dtype);
     }
     EXPECT_TRUE(any_blocks) << "nothing was quantized";
-    absl::StatusOr<ReferenceExecutor> reference =
-        ReferenceExecutor::Create(engine->module, engine->weights);
-    ASSERT_TRUE(reference.ok()) << reference.status();
-    std::vector<SessionBucket> buckets;
-    for (const EngineBucket& b : engine->manifest.buckets) {
-      if (b.batch == 1) buckets.push_back({b.function, b.seq});
-    }
-    const std::vector<int32_t> prompt = {1, 17, 42, 99, 3, 250, 7, 8, 120, 64, 33};
+    // A chunked prompt, then decode steps fed the reference's tokens.
     for (SimdLevel level : LevelsHere()) {
       SCOPED_TRACE(std::string(cpu::SimdLevelName(level)));
-      absl::StatusOr<cpu::CpuEngine> loaded = cpu::LoadCpuEngine(dir, {2, level});
-      ASSERT_TRUE(loaded.ok()) << loaded.status();
-      absl::StatusOr<PlanSession> got =
-          PlanSession::Create(*loaded->executor, loaded->engine.module, 32, buckets);
-      absl::StatusOr<ReferenceSession> want = ReferenceSession::Create(*reference, 32, buckets);
-      ASSERT_TRUE(got.ok() && want.ok());
-      // A chunked prompt, then decode steps fed the reference's tokens.
-      std::vector<int32_t> feed = prompt;
-      for (int step = 0; step < 6; ++step) {
-        absl::StatusOr<HostTensor> a = got->Forward(feed);
-        absl::StatusOr<HostTensor> b = want->Forward(feed);
-        ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
-        const double nmse = Nmse(*a, *b);
-        EXPECT_LE(nmse, 5e-3) << "step " << step;
-        const int64_t vocab = b->shape.back();
-        const float* last = b->floats.data() + (b->numel() - vocab);
-        feed = {static_cast<int32_t>(std::max_element(last, last + vocab) - last)};
-      }
+      StepAgainstReference(dir, 32, {2, level}, {1, 17, 42, 99, 3, 250, 7, 8, 120, 64, 33}, 6,
+                           [](int step, const HostTensor& got, const HostTensor& want) {
+                             EXPECT_LE(Nmse(got, want), 5e-3) << "step " << step;
+                             return true;
+                           });
     }
   }
 }
@@ -261,20 +272,6 @@ TEST(CpuGgufTest, SmolLM2FollowsTheReferenceExecutor) {
   options.max_seq = 64;
   options.buckets = "16";
   ASSERT_TRUE(CompileEngine(options).ok());
-  absl::StatusOr<cpu::CpuEngine> engine = cpu::LoadCpuEngine(out);
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  absl::StatusOr<ReferenceExecutor> reference =
-      ReferenceExecutor::Create(engine->engine.module, engine->engine.weights);
-  ASSERT_TRUE(reference.ok()) << reference.status();
-  absl::StatusOr<PlanSession> got =
-      PlanSession::Create(*engine->executor, engine->engine.module, 64, engine->batch1_buckets);
-  absl::StatusOr<ReferenceSession> want =
-      ReferenceSession::Create(*reference, 64, engine->batch1_buckets);
-  ASSERT_TRUE(got.ok() && want.ok());
-  // "The quick brown fox jumps over the lazy dog. Once upon a time" in
-  // SmolLM2's vocabulary (any ids would do; these make a sensible text).
-  std::vector<int32_t> feed = {504, 2365, 6354, 16438, 27003, 690, 260, 23790, 2767, 30,
-                               5195, 2115, 253, 655};
   auto top5 = [](const float* row, int64_t vocab) {
     std::vector<int32_t> ids(static_cast<size_t>(vocab));
     for (int64_t i = 0; i < vocab; ++i) ids[i] = static_cast<int32_t>(i);
@@ -284,23 +281,22 @@ TEST(CpuGgufTest, SmolLM2FollowsTheReferenceExecutor) {
     return ids;
   };
   int same = 0;
-  for (int step = 0; step < 16; ++step) {
-    absl::StatusOr<HostTensor> a = got->Forward(feed);
-    absl::StatusOr<HostTensor> b = want->Forward(feed);
-    ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
-    const int64_t vocab = b->shape.back();
-    const float* ra = a->floats.data() + (a->numel() - vocab);
-    const float* rb = b->floats.data() + (b->numel() - vocab);
-    const std::vector<int32_t> ta = top5(ra, vocab), tb = top5(rb, vocab);
-    if (ta[0] == tb[0]) {
-      ++same;
-    } else {
-      EXPECT_NE(std::find(tb.begin(), tb.end(), ta[0]), tb.end()) << "step " << step;
-      EXPECT_NE(std::find(ta.begin(), ta.end(), tb[0]), ta.end()) << "step " << step;
-      break;  // the sequences part here
-    }
-    feed = {tb[0]};
-  }
+  // "The quick brown fox jumps over the lazy dog. Once upon a time" in
+  // SmolLM2's vocabulary (any ids would do; these make a sensible text).
+  StepAgainstReference(
+      out, 64, {}, {504, 2365, 6354, 16438, 27003, 690, 260, 23790, 2767, 30, 5195, 2115, 253, 655},
+      16, [&](int step, const HostTensor& got, const HostTensor& want) {
+        const int64_t vocab = want.shape.back();
+        const std::vector<int32_t> ta = top5(got.floats.data() + (got.numel() - vocab), vocab);
+        const std::vector<int32_t> tb = top5(want.floats.data() + (want.numel() - vocab), vocab);
+        if (ta[0] == tb[0]) {
+          ++same;
+          return true;
+        }
+        EXPECT_NE(std::find(tb.begin(), tb.end(), ta[0]), tb.end()) << "step " << step;
+        EXPECT_NE(std::find(ta.begin(), ta.end(), tb[0]), ta.end()) << "step " << step;
+        return false;  // the sequences part here
+      });
   std::printf("SmolLM2 Q4_1: %d of 16 greedy steps equal to the reference executor's\n", same);
 }
 
@@ -322,30 +318,16 @@ TEST(CpuKvCacheTest, HalfPrecisionCachesMatchTheReference) {
     options.kv_dtype = kv;
     absl::StatusOr<CompileReport> report = CompileEngine(options);
     ASSERT_TRUE(report.ok()) << report.status();
-    absl::StatusOr<cpu::CpuEngine> engine = cpu::LoadCpuEngine(out);
-    ASSERT_TRUE(engine.ok()) << engine.status();
-    absl::StatusOr<ReferenceExecutor> reference =
-        ReferenceExecutor::Create(engine->engine.module, engine->engine.weights);
-    ASSERT_TRUE(reference.ok()) << reference.status();
-    absl::StatusOr<PlanSession> got =
-        PlanSession::Create(*engine->executor, engine->engine.module, 32, engine->batch1_buckets);
-    absl::StatusOr<ReferenceSession> want =
-        ReferenceSession::Create(*reference, 32, engine->batch1_buckets);
-    ASSERT_TRUE(got.ok() && want.ok());
-    std::vector<int32_t> feed = {1, 17, 42, 99, 3, 250, 7, 8, 120, 64, 33};
-    for (int step = 0; step < 5; ++step) {
-      absl::StatusOr<HostTensor> a = got->Forward(feed);
-      absl::StatusOr<HostTensor> b = want->Forward(feed);
-      ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
-      double diff = 0;
-      for (size_t i = 0; i < b->floats.size(); ++i) {
-        diff = std::max(diff, std::fabs(double{a->floats[i]} - b->floats[i]));
-      }
-      EXPECT_LE(diff, 1e-4) << "step " << step;
-      const int64_t vocab = b->shape.back();
-      const float* last = b->floats.data() + (b->numel() - vocab);
-      feed = {static_cast<int32_t>(std::max_element(last, last + vocab) - last)};
-    }
+    StepAgainstReference(out, 32, {}, {1, 17, 42, 99, 3, 250, 7, 8, 120, 64, 33}, 5,
+                         [](int step, const HostTensor& got, const HostTensor& want) {
+                           double diff = 0;
+                           for (size_t i = 0; i < want.floats.size(); ++i) {
+                             diff = std::max(diff, std::fabs(double{got.floats[i]} -
+                                                             want.floats[i]));
+                           }
+                           EXPECT_LE(diff, 1e-4) << "step " << step;
+                           return true;
+                         });
   }
   CompileOptions cuda;
   cuda.model = "tests/fixtures/models/mistral/f32";
