@@ -276,6 +276,9 @@ absl::StatusOr<void*> CpuExecutor::State::Address(const DeviceBuffer& b) {
     case ArenaSpace::kTables: {
       auto it = tables.find(b.value);
       if (it == tables.end()) return absl::DataLossError("no RoPE table " + b.value);
+      if (b.bytes < 0 || b.bytes > static_cast<int64_t>(it->second.size() * sizeof(float))) {
+        return absl::DataLossError("buffer " + b.value + " is larger than its RoPE table");
+      }
       return it->second.data();
     }
   }
@@ -314,14 +317,23 @@ bool Disjoint(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
 
 std::vector<bool> ShareActivations(std::vector<StepRun>& steps) {
   std::vector<bool> barrier_after(steps.size(), true);
+  size_t first = 0;  // the group's leader
   for (size_t i = 1; i < steps.size(); ++i) {
     auto* prev = std::get_if<GemmRun>(&steps[i - 1]);
     auto* next = std::get_if<GemmRun>(&steps[i]);
+    if (prev == nullptr || !prev->reuses_activations) first = i - 1;
     if (prev == nullptr || next == nullptr || prev->logits || next->logits) continue;
+    // Every member of a group without barriers writes its own bytes, none
+    // of them the shared x's.
+    const int64_t out_bytes = next->m * next->n * 4;
+    bool disjoint = Disjoint(next->out, out_bytes, next->x, next->m * next->k * 4);
+    for (size_t j = first; j < i && disjoint; ++j) {
+      const auto& member = std::get<GemmRun>(steps[j]);
+      disjoint = Disjoint(member.out, member.m * member.n * 4, next->out, out_bytes);
+    }
     if (prev->dtype == DType::kF32 && next->dtype == DType::kF32 &&
         IsBlockQuantized(prev->w_dtype) && next->w_dtype == prev->w_dtype &&
-        next->x == prev->x && next->m == prev->m && next->k == prev->k &&
-        Disjoint(prev->out, prev->m * prev->n * 4, next->out, next->m * next->n * 4)) {
+        next->x == prev->x && next->m == prev->m && next->k == prev->k && disjoint) {
       next->reuses_activations = true;
       barrier_after[i - 1] = false;
     }
@@ -336,11 +348,17 @@ void MarkLastRowSteps(const LaunchPlan& plan, std::vector<StepRun>& steps) {
     }
     return nullptr;
   };
+  // Only a step of exactly the logits' shape is cut to one row (otherwise it
+  // runs whole, as planned: correct, just not faster).
+  const int64_t tokens = plan.batch * plan.seq;
   if (StepRun* s = last_writer(plan.logits); s != nullptr) {
-    if (auto* g = std::get_if<GemmRun>(s)) g->logits = true;
+    if (auto* g = std::get_if<GemmRun>(s);
+        g != nullptr && g->m == tokens && g->n == plan.vocab && g->dtype == plan.logits.dtype) {
+      g->logits = true;
+    }
   }
   if (StepRun* s = last_writer(plan.next_tokens); s != nullptr) {
-    if (auto* r = std::get_if<RowRun>(s)) r->argmax = true;
+    if (auto* r = std::get_if<RowRun>(s); r != nullptr && r->rows == tokens) r->argmax = true;
   }
 }
 
@@ -490,7 +508,12 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Start(std::unique_ptr<
   if (s.caches->data == nullptr || s.inputs->data == nullptr || s.scratch->data == nullptr) {
     return absl::ResourceExhaustedError("cannot allocate the CPU executor's arena");
   }
-  for (const RopeTable& t : s.layout.tables) s.tables[t.buffer.value] = RopeTableValues(t);
+  for (const RopeTable& t : s.layout.tables) {
+    if (!s.tables.emplace(t.buffer.value, RopeTableValues(t)).second) {
+      return absl::DataLossError("kernel.launch_plans.json: two RoPE tables named " +
+                                 t.buffer.value + ": recompile with compile-model");
+    }
+  }
   int64_t thread_bytes = 0, shared_bytes = 0;
   for (const LaunchPlan& p : s.plans) {
     PreparedPlan& prepared = s.prepared[p.function];

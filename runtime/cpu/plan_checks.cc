@@ -146,8 +146,14 @@ absl::Status CheckRowKernel(const std::string& at, const LaunchPlan& plan,
     if (kb.indexing == codegen::Indexing::kScalar && !SamePlace(s.buffers[i], plan.fault)) {
       return Bad(at + ".buffers", "flags faults outside the plan's fault flag");
     }
-    if (kb.indexing == codegen::Indexing::kGather && std::llabs(kb.index_offset) > (1LL << 31)) {
-      return Bad(at + ".desc", "has an index offset that is too large");
+    if (kb.indexing == codegen::Indexing::kGather) {
+      if (std::llabs(kb.index_offset) > (1LL << 31)) {
+        return Bad(at + ".desc", "has an index offset that is too large");
+      }
+      if (kb.fault < 0 || kb.fault >= static_cast<int>(s.buffers.size()) ||
+          !SamePlace(s.buffers[kb.fault], plan.fault)) {
+        return Bad(at + ".buffers", "flags bad ids outside the plan's fault flag");
+      }
     }
   }
   return absl::OkStatus();

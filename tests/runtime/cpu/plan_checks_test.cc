@@ -26,7 +26,10 @@ Step* First(LaunchPlan& plan) {
   return nullptr;
 }
 
-void ExpectRefused(const std::string& what, const Mutation& mutate,
+// `mutate` applied to the first plan makes CpuExecutor::Create refuse it
+// with DataLoss and a message holding `why` (so the refusal is this
+// mutation's, not some other check's).
+void ExpectRefused(const std::string& what, const std::string& why, const Mutation& mutate,
                    const std::string& family = "llama3") {
   SCOPED_TRACE(what);
   absl::StatusOr<CompiledPlanModel> model =
@@ -38,6 +41,7 @@ void ExpectRefused(const std::string& what, const Mutation& mutate,
       cpu::CpuExecutor::Create(model->module, model->weights, model->layout, plans);
   ASSERT_FALSE(executor.ok());
   EXPECT_EQ(executor.status().code(), absl::StatusCode::kDataLoss) << executor.status();
+  EXPECT_NE(executor.status().message().find(why), std::string::npos) << executor.status();
 }
 
 TEST(CpuPlanChecksTest, UntamperedPlansLoad) {
@@ -49,38 +53,38 @@ TEST(CpuPlanChecksTest, UntamperedPlansLoad) {
 }
 
 TEST(CpuPlanChecksTest, TamperedPlansAreRefused) {
-  ExpectRefused("input ids in scratch", [](LaunchPlan& p) {
+  ExpectRefused("input ids in scratch", "input_ids is in the wrong arena space", [](LaunchPlan& p) {
     p.input_ids.space = ArenaSpace::kScratch;
   });
-  ExpectRefused("logits too small", [](LaunchPlan& p) { p.logits.bytes = 4; });
-  ExpectRefused("a GEMM's out narrower than its dtype", [](LaunchPlan& p) {
+  ExpectRefused("logits too small", ".logits (", [](LaunchPlan& p) { p.logits.bytes = 4; });
+  ExpectRefused("a GEMM's out narrower than its dtype", "must be f32, f16 or bf16", [](LaunchPlan& p) {
     First<GemmStep>(p)->dtype = DType::kI8;
   });
-  ExpectRefused("a GEMM's weight read as another dtype", [](LaunchPlan& p) {
+  ExpectRefused("a GEMM's weight read as another dtype", ".w is bf16, not f32", [](LaunchPlan& p) {
     First<GemmStep>(p)->w.dtype = DType::kBF16;
   });
-  ExpectRefused("a GEMM wider than its weight", [](LaunchPlan& p) {
+  ExpectRefused("a GEMM wider than its weight", ".w (", [](LaunchPlan& p) {
     First<GemmStep>(p)->n *= 2;
   });
-  ExpectRefused("caches of two dtypes", [](LaunchPlan& p) {
+  ExpectRefused("caches of two dtypes", "must be a float cache of k_cache's dtype", [](LaunchPlan& p) {
     First<RopeKvWriteStep>(p)->v_cache.dtype = DType::kBF16;
   });
-  ExpectRefused("a cache too small for its capacity", [](LaunchPlan& p) {
+  ExpectRefused("a cache too small for its capacity", ".k_cache (", [](LaunchPlan& p) {
     First<AttentionStep>(p)->capacity *= 4;
   });
-  ExpectRefused("positions that are not the plan's", [](LaunchPlan& p) {
+  ExpectRefused("positions that are not the plan's", "is not the plan's positions", [](LaunchPlan& p) {
     First<AttentionStep>(p)->pos = p.input_ids;
   });
-  ExpectRefused("a RoPE table shorter than the cache", [](LaunchPlan& p) {
+  ExpectRefused("a RoPE table shorter than the cache", "is not a RoPE table of this head size and capacity", [](LaunchPlan& p) {
     RopeKvWriteStep* r = First<RopeKvWriteStep>(p);
     r->capacity *= 4;
     r->k_cache.bytes *= 4;
     r->v_cache.bytes *= 4;
   });
-  ExpectRefused("heads that do not group", [](LaunchPlan& p) {
+  ExpectRefused("heads that do not group", "is not a head layout the CPU kernels take", [](LaunchPlan& p) {
     First<AttentionStep>(p)->variant.shape.kv_heads = 3;
   });
-  ExpectRefused("a row kernel faulting elsewhere", [](LaunchPlan& p) {
+  ExpectRefused("a row kernel faulting elsewhere", "outside the plan's fault flag", [](LaunchPlan& p) {
     for (LaunchStep& s : p.steps) {
       auto* row = std::get_if<RowKernelStep>(&s.op);
       if (row == nullptr) continue;
