@@ -119,6 +119,36 @@ TEST(CpuLastRowTest, ForwardLastIsForwardsLastRow) {
   EXPECT_EQ(*greedy, std::max_element(row, row + vocab) - row);
 }
 
+// The same on an engine with block-quantized weights and a tied Q8_0 LM
+// head (the GGUF fixture), on 1 and 3 threads.
+TEST(CpuLastRowTest, QuantizedLmHeadOnOneRow) {
+  CompileOptions options;
+  options.model = "tests/fixtures/models/gguf_llama/model.gguf";
+  options.out = std::string(std::getenv("TEST_TMPDIR")) + "/last_row_gguf.engine";
+  options.max_seq = 32;
+  options.buckets = "8";
+  ASSERT_TRUE(CompileEngine(options).ok());
+  for (int threads : {1, 3}) {
+    SCOPED_TRACE(threads);
+    absl::StatusOr<cpu::CpuEngine> a = cpu::LoadCpuEngine(options.out, {threads, std::nullopt});
+    absl::StatusOr<cpu::CpuEngine> b = cpu::LoadCpuEngine(options.out, {threads, std::nullopt});
+    ASSERT_TRUE(a.ok() && b.ok());
+    absl::StatusOr<PlanSession> all =
+        PlanSession::Create(*a->executor, a->engine.module, 32, a->batch1_buckets);
+    absl::StatusOr<PlanSession> last =
+        PlanSession::Create(*b->executor, b->engine.module, 32, b->batch1_buckets);
+    ASSERT_TRUE(all.ok() && last.ok());
+    for (const std::vector<int32_t>& feed :
+         {std::vector<int32_t>{5, 9, 20, 31, 7, 7, 10, 3, 44, 1, 2}, std::vector<int32_t>{17}}) {
+      absl::StatusOr<HostTensor> full = all->Forward(feed);
+      absl::StatusOr<HostTensor> one = last->ForwardLast(feed);
+      ASSERT_TRUE(full.ok() && one.ok()) << full.status() << one.status();
+      const int64_t vocab = full->shape.back();
+      EXPECT_EQ(one->floats, std::vector<float>(full->floats.end() - vocab, full->floats.end()));
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, CpuScenarioTest, ::testing::ValuesIn(AllExecutorCases()), Name);
 
 class CpuHfParityTest : public ::testing::TestWithParam<ExecutorCase> {};
