@@ -572,8 +572,11 @@ std::string LaunchPlansToJson(const StaticLayout& layout, const std::vector<Laun
   root.Integer("format_version", kFormatVersion);
   root.Object("layout", [&](Writer& c) { LayoutFields(c, layout); });
   root.Objects("plans", plans, [](Writer& c, const LaunchPlan& p, size_t) { PlanFields(c, p); });
-  // `replace`: a name that is not valid UTF-8 gets U+FFFD instead of an exception.
-  return j.dump(1, ' ', false, Json::error_handler_t::replace) + "\n";
+  // Compact (kernel.launch_plans.txt is the listing people read): an
+  // engine's plans are megabytes indented, a visible share of a small
+  // quantized model's engine. `replace`: a name that is not valid UTF-8
+  // gets U+FFFD instead of an exception.
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
 absl::StatusOr<PlannedEngine> LaunchPlansFromJson(std::string_view text) {

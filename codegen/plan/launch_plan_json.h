@@ -73,7 +73,7 @@ struct PlannedEngine {
   std::vector<LaunchPlan> plans;
 };
 
-// The file's text (indented JSON, ending in "\n").
+// The file's text (compact JSON, ending in "\n").
 std::string LaunchPlansToJson(const StaticLayout& layout, const std::vector<LaunchPlan>& plans);
 
 // Parses and checks the file's text; DataLossError naming the field on any
