@@ -13,6 +13,7 @@
 #include "base/quant_blocks.h"
 #include "base/status_macros.h"
 #include "runtime/cpu/attention_cpu.h"
+#include "runtime/cpu/cpu_steps.h"
 #include "runtime/cpu/plan_checks.h"
 #include "runtime/cpu/quant_gemm.h"
 #include "runtime/cpu/row_program.h"
@@ -36,186 +37,16 @@ struct AlignedBytes {
   int64_t bytes = 0;
 };
 
-// [begin, end) of `n` items for thread t of T, in whole `align`-item units.
-std::pair<int64_t, int64_t> Share(int64_t n, int t, int threads, int64_t align = 1) {
-  const int64_t units = (n + align - 1) / align;
-  const int64_t begin = units * t / threads * align, end = units * (t + 1) / threads * align;
-  return {std::min(begin, n), std::min(end, n)};
-}
+using steps::AttentionRun;
+using steps::Context;
+using steps::FromFloat;
+using steps::GatherRun;
+using steps::GemmRun;
+using steps::RopeRun;
+using steps::RowRun;
+using steps::StepRun;
+using steps::ToFloat;
 
-float ToFloat(DType dtype, const void* base, int64_t i) {
-  if (dtype == DType::kF16) return F16ToFloat(static_cast<const uint16_t*>(base)[i]);
-  if (dtype == DType::kBF16) return BF16ToFloat(static_cast<const uint16_t*>(base)[i]);
-  return static_cast<const float*>(base)[i];
-}
-
-void FromFloat(DType dtype, void* base, int64_t i, float v) {
-  if (dtype == DType::kF16) {
-    static_cast<uint16_t*>(base)[i] = FloatToF16(v);
-  } else if (dtype == DType::kBF16) {
-    static_cast<uint16_t*>(base)[i] = FloatToBF16(v);
-  } else {
-    static_cast<float*>(base)[i] = v;
-  }
-}
-
-// What every step's Run may use besides its own operands.
-struct Context {
-  ThreadPool* pool = nullptr;
-  SimdLevel simd = SimdLevel::kScalar;
-  AttentionIsa attention_isa = AttentionIsa::kPortable;
-  uint8_t* thread_scratch = nullptr;  // threads x thread_scratch_bytes
-  int64_t thread_scratch_bytes = 0;
-  uint8_t* shared = nullptr;  // GEMM activations / conversions, attention partials
-  int64_t only_row = -1;      // this run's PlanExecutor::Run only_row
-};
-
-void* ThreadScratch(const Context& c, int t) {
-  return c.thread_scratch + c.thread_scratch_bytes * t;
-}
-
-struct RowRun {
-  const RowProgram* program = nullptr;
-  std::vector<void*> buffers;
-  int64_t rows = 0;
-  bool argmax = false;  // the plan's greedy tokens: only_row's alone when asked
-
-  void Run(int t, int threads, const Context& c) const {
-    if (argmax && c.only_row >= 0) {
-      if (t == 0) program->Run(buffers.data(), c.only_row, c.only_row + 1, ThreadScratch(c, t));
-      return;
-    }
-    auto [begin, end] = Share(rows, t, threads);
-    if (begin < end) program->Run(buffers.data(), begin, end, ThreadScratch(c, t));
-  }
-};
-
-// out = x . w^T (+ bias). x and out in `dtype`: f32 runs in place; f16/bf16
-// go through f32 copies in the shared scratch (the kernels read f32 x).
-struct GemmRun {
-  DType dtype = DType::kF32, w_dtype = DType::kF32;
-  int64_t m = 0, n = 0, k = 0;
-  const void* x = nullptr;
-  const uint8_t* w = nullptr;
-  const void* bias = nullptr;
-  void* out = nullptr;
-  bool logits = false;  // the LM head: only_row's row alone when asked
-  // The previous step is a GEMM of the same f32 x into the same block type
-  // (q, k and v of one norm; gate and up): its quantized activations, still
-  // in the shared scratch, serve this one too, and no barrier separates the
-  // two (they write different outputs).
-  bool reuses_activations = false;
-
-  void Run(int t, int threads, const Context& c) const {
-    if (logits && c.only_row >= 0) {
-      const int64_t width = dtype == DType::kF32 ? 4 : 2;
-      GemmRun row = *this;
-      row.logits = false;
-      row.m = 1;
-      row.x = static_cast<const uint8_t*>(x) + c.only_row * k * width;
-      row.out = static_cast<uint8_t*>(out) + c.only_row * n * width;
-      row.Run(t, threads, c);
-      return;
-    }
-    const bool f32 = dtype == DType::kF32;
-    float* xf = f32 ? const_cast<float*>(static_cast<const float*>(x))
-                    : reinterpret_cast<float*>(c.shared);
-    float* of = f32 ? static_cast<float*>(out) : xf + m * k;
-    uint8_t* act = f32 ? c.shared : reinterpret_cast<uint8_t*>(of + m * n);
-    const bool blocks = IsBlockQuantized(w_dtype);
-    if ((!f32 || blocks) && !reuses_activations) {
-      auto [r0, r1] = Share(m, t, threads);
-      if (!f32) {
-        for (int64_t i = r0 * k; i < r1 * k; ++i) xf[i] = ToFloat(dtype, x, i);
-      }
-      if (blocks && r0 < r1) PrepareActivations(c.simd, w_dtype, xf, m, k, r0, r1, act);
-      c.pool->Barrier(t);
-    }
-    auto [n0, n1] = Share(n, t, threads, 16);
-    if (n0 < n1) GemmRows(c.simd, w_dtype, blocks ? static_cast<const void*>(act) : xf, w, m, n, k, n0, n1, of, n);
-    if (bias != nullptr || !f32) {
-      for (int64_t i = 0; i < m; ++i) {
-        for (int64_t j = n0; j < n1; ++j) {
-          float v = of[i * n + j];
-          if (bias != nullptr) v += ToFloat(dtype, bias, j);
-          FromFloat(dtype, out, i * n + j, v);
-        }
-      }
-    }
-  }
-
-  int64_t SharedBytes() const {
-    int64_t bytes = ActivationBytes(w_dtype, m, k);
-    if (dtype != DType::kF32) bytes += (m * k + m * n) * 4;
-    return bytes;
-  }
-};
-
-struct RopeRun {
-  AttentionDims dims;
-  DType dtype = DType::kF32, cache_dtype = DType::kF32;
-  const void *q = nullptr, *k = nullptr, *v = nullptr;
-  const int32_t* pos = nullptr;
-  const float* cos_sin = nullptr;
-  void *q_out = nullptr, *k_cache = nullptr, *v_cache = nullptr;
-
-  void Run(int t, int threads, const Context&) const {
-    auto [begin, end] = Share(dims.batch * dims.seq, t, threads);
-    if (begin < end) {
-      RopeKvWrite(dims, dtype, cache_dtype, q, k, v, pos, cos_sin, q_out, k_cache, v_cache,
-                  begin, end);
-    }
-  }
-};
-
-struct AttentionRun {
-  AttentionDims dims;
-  AttentionPlan plan;
-  DType dtype = DType::kF32, cache_dtype = DType::kF32;
-  float scale = 1.0f;
-  int64_t window = 0;
-  const void *q = nullptr, *k_cache = nullptr, *v_cache = nullptr;
-  const int32_t* pos = nullptr;
-  void* out = nullptr;
-
-  void Run(int t, int threads, const Context& c) const {
-    int64_t begin = 0, end = 0;
-    AttentionItemRange(plan, dims, window, pos, t, threads, &begin, &end);
-    void* partials = plan.partial_bytes > 0 ? c.shared : nullptr;
-    Attention(plan, dims, c.attention_isa, dtype, cache_dtype, scale, window, q, k_cache, v_cache,
-              pos, out, begin, end, ThreadScratch(c, t), partials);
-    if (plan.combine_rows > 0) {
-      c.pool->Barrier(t);
-      auto [r0, r1] = Share(plan.combine_rows, t, threads);
-      AttentionCombine(plan, dims, dtype, window, pos, partials, out, r0, r1);
-    }
-  }
-};
-
-// embedding from a block-quantized table (GatherRowsStep).
-struct GatherRun {
-  DType table_dtype = DType::kQ8_0;
-  const uint8_t* table = nullptr;
-  int64_t row_bytes = 0, rows = 0, cols = 0, table_rows = 0, index_offset = 0;
-  const int32_t* ids = nullptr;
-  float* out = nullptr;
-  int32_t* fault = nullptr;
-
-  void Run(int t, int threads, const Context&) const {
-    auto [begin, end] = Share(rows, t, threads);
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t id = ids[r], g = id + index_offset;
-      if (id < 0 || g < 0 || g >= table_rows) {
-        __atomic_store_n(fault, 1, __ATOMIC_RELAXED);
-        std::fill(out + r * cols, out + (r + 1) * cols, 0.0f);
-        continue;
-      }
-      DequantizeRow(table_dtype, table + g * row_bytes, cols, out + r * cols);
-    }
-  }
-};
-
-using StepRun = std::variant<RowRun, GemmRun, RopeRun, AttentionRun, GatherRun>;
 
 struct PreparedPlan {
   const LaunchPlan* plan = nullptr;
@@ -301,10 +132,6 @@ bool Writes(const LaunchStep& step, const DeviceBuffer& place) {
   return false;
 }
 
-// Marks the step that computes the plan's logits (the last one writing
-// them: scratch places are reused, so an earlier step may have written
-// there too) when it is the LM head's GEMM, and the one computing the greedy
-// tokens, so a run asking for one row restricts those two to it.
 // Consecutive GEMMs of one f32 x (same place, shape) into the same block
 // type share its quantized activations (GemmRun::reuses_activations); the
 // barrier between them is dropped. The LM head never joins a group (it may
@@ -341,6 +168,10 @@ std::vector<bool> ShareActivations(std::vector<StepRun>& steps) {
   return barrier_after;
 }
 
+// Marks the step that computes the plan's logits (the last one writing
+// them: scratch places are reused, so an earlier step may have written
+// there too) when it is the LM head's GEMM, and the one computing the greedy
+// tokens, so a run asking for one row restricts those two to it.
 void MarkLastRowSteps(const LaunchPlan& plan, std::vector<StepRun>& steps) {
   auto last_writer = [&](const DeviceBuffer& place) -> StepRun* {
     for (size_t i = plan.steps.size(); i-- > 0;) {
