@@ -8,13 +8,10 @@
 #include "base/status_macros.h"
 #include "ir/step_function.h"
 #include "models/gguf_dequant.h"
+#include "models/gguf_weights.h"
 
 namespace kiln {
 namespace {
-
-std::string ShapeText(const std::vector<int64_t>& shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
-}
 
 std::vector<int64_t> DeclaredShape(const WeightDecl& decl) {
   std::vector<int64_t> shape;
@@ -143,18 +140,7 @@ absl::StatusOr<EngineWeights> StoreEngineWeights(Module& module, const GgufCheck
     const std::vector<int64_t> shape = DeclaredShape(decl);
     const bool may_block = storable.count(decl.name) > 0;
     if (gguf != nullptr) {
-      const GgufTensor* tensor = gguf->Find(decl.name);
-      if (tensor == nullptr) {
-        return absl::NotFoundError(absl::StrCat(gguf->file().path(), " has no tensor for \"",
-                                                decl.name, "\", which the ", module.name,
-                                                " model needs"));
-      }
-      if (GgufCheckpoint::Shape(*tensor) != shape) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "tensor \"", tensor->name, "\" (", decl.name, ") has shape ",
-            ShapeText(GgufCheckpoint::Shape(*tensor)), " but the model's metadata implies ",
-            ShapeText(shape)));
-      }
+      KILN_ASSIGN_OR_RETURN(const GgufTensor* tensor, FindGgufWeight(module, decl, *gguf));
       const std::optional<DType> stored = DTypeOfGgml(tensor->type);
       if (may_block && stored && IsBlockQuantized(*stored)) {
         KILN_ASSIGN_OR_RETURN(QuantizedWeight q,

@@ -12,6 +12,12 @@ namespace kiln {
 // Reads every weight `module` declares from `checkpoint`, dequantised to f32
 // in Transformers' layout (GgufCheckpoint::Read) and rounded once to the
 // declared dtype, checking shapes as LoadWeights does for safetensors.
+// The GGUF tensor holding `decl`: NotFound naming the file when it has none,
+// InvalidArgument naming both shapes when its shape differs from the
+// declaration (the model's metadata and its tensors disagree).
+absl::StatusOr<const GgufTensor*> FindGgufWeight(const Module& module, const WeightDecl& decl,
+                                                const GgufCheckpoint& checkpoint);
+
 absl::StatusOr<WeightMap> LoadGgufWeights(const Module& module, const GgufCheckpoint& checkpoint);
 
 }  // namespace kiln

@@ -39,13 +39,11 @@ struct AlignedBytes {
 
 using steps::AttentionRun;
 using steps::Context;
-using steps::FromFloat;
 using steps::GatherRun;
 using steps::GemmRun;
 using steps::RopeRun;
 using steps::RowRun;
 using steps::StepRun;
-using steps::ToFloat;
 
 
 struct PreparedPlan {
@@ -114,11 +112,6 @@ absl::StatusOr<void*> CpuExecutor::State::Address(const DeviceBuffer& b) {
     }
   }
   return absl::InternalError("unknown arena space");
-}
-
-// The same place in the same space.
-bool SamePlace(const DeviceBuffer& a, const DeviceBuffer& b) {
-  return a.space == b.space && a.offset == b.offset && a.bytes > 0 && b.bytes > 0;
 }
 
 // Whether `step` writes `place`.
@@ -426,11 +419,12 @@ absl::StatusOr<PlanOutput> CpuExecutor::DoRun(const std::string& function,
   const int64_t rows = only_row >= 0 ? 1 : static_cast<int64_t>(tokens);
   out.next_tokens.assign(next + first, next + first + rows);
   if (copy_logits) {
-    out.logits.resize(static_cast<size_t>(rows * plan.vocab));
-    const void* logits = prepared.logits;
-    for (int64_t i = 0; i < rows * plan.vocab; ++i) {
-      out.logits[i] = ToFloat(plan.logits.dtype, logits, first * plan.vocab + i);
-    }
+    const int64_t width = *StorageBytes(plan.logits.dtype, 1);
+    const auto* logits = static_cast<const uint8_t*>(prepared.logits);
+    out.logits = DecodeFloats(
+        std::span<const uint8_t>(logits + first * plan.vocab * width,
+                                 static_cast<size_t>(rows * plan.vocab * width)),
+        plan.logits.dtype);
   }
   return out;
 }

@@ -36,10 +36,6 @@ absl::Status Holds(const std::string& at, const DeviceBuffer& b, DType dtype, in
   return absl::OkStatus();
 }
 
-bool SamePlace(const DeviceBuffer& a, const DeviceBuffer& b) {
-  return a.space == b.space && a.offset == b.offset;
-}
-
 absl::Status CheckDType(const std::string& at, const DeviceBuffer& b, DType want) {
   if (b.dtype == want) return absl::OkStatus();
   return Bad(at, absl::StrCat("is ", std::string(DTypeName(b.dtype)), ", not ",
@@ -160,6 +156,10 @@ absl::Status CheckRowKernel(const std::string& at, const LaunchPlan& plan,
 }
 
 }  // namespace
+
+bool SamePlace(const DeviceBuffer& a, const DeviceBuffer& b) {
+  return a.space == b.space && a.offset == b.offset;
+}
 
 absl::Status CheckPlanIo(const LaunchPlan& plan) {
   const int64_t tokens = Count({plan.batch, plan.seq});

@@ -14,6 +14,9 @@
 
 namespace kiln::cpu {
 
+// Whether two buffers start at the same place of the same arena space.
+bool SamePlace(const DeviceBuffer& a, const DeviceBuffer& b);
+
 // The plan's own buffers: input_ids and positions in the inputs space,
 // fault, logits and next_tokens in scratch, each the size of one step.
 absl::Status CheckPlanIo(const LaunchPlan& plan);
