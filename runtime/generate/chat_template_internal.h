@@ -66,6 +66,10 @@ std::string Repr(const Value& v);                     // repr(v)
 bool Equals(const Value& a, const Value& b);          // a == b
 absl::StatusOr<bool> Less(const Value& a, const Value& b);  // a < b or TypeError
 const Value* MapFind(const ValueMap& m, std::string_view key);
+// Whether `map` is reachable from v through lists, dicts and namespaces.
+// Namespaces are the only mutable values, so storing v in namespace `map`
+// makes a reference cycle (which shared_ptr would leak) exactly when this holds.
+bool Reaches(const Value& v, const ValueMap* map);
 // Whitespace as Python's str.isspace(): byte length of the character at i
 // (0 when it is not whitespace).
 size_t PySpaceAt(std::string_view s, size_t i);

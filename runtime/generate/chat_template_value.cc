@@ -1,6 +1,7 @@
 // Python semantics of chat template values: truth, str(), repr(), ==, <,
 // str.isspace() and json.dumps(ensure_ascii=False) as Transformers' tojson.
 #include <string>
+#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -63,6 +64,23 @@ Value Value::Function(std::string name) {
   v.kind = Kind::kFunction;
   v.str = std::make_shared<const std::string>(std::move(name));
   return v;
+}
+
+bool Reaches(const Value& v, const ValueMap* map) {
+  // Iterative walk; `seen` keeps shared sub-values from being walked twice.
+  std::vector<const Value*> todo = {&v};
+  std::unordered_set<const void*> seen;
+  while (!todo.empty()) {
+    const Value* x = todo.back();
+    todo.pop_back();
+    if (x->is(Value::Kind::kList) && seen.insert(x->list.get()).second) {
+      for (const Value& item : *x->list) todo.push_back(&item);
+    } else if ((x->is(Value::Kind::kMap) || x->is(Value::Kind::kNamespace)) && seen.insert(x->map.get()).second) {
+      if (x->map.get() == map) return true;
+      for (const auto& kv : *x->map) todo.push_back(&kv.second);
+    }
+  }
+  return false;
 }
 
 const Value* MapFind(const ValueMap& m, std::string_view key) {

@@ -211,6 +211,23 @@ TEST(ChatTemplate, RuntimeErrorsArePositioned) {
   ExpectRenderError("{{ undefined_fn(1) }}", kInvalid, "'undefined_fn' is undefined");
 }
 
+// A namespace holding itself would be a shared_ptr cycle; every way of making
+// one is refused, directly, through a list or dict, or through another namespace.
+TEST(ChatTemplate, NamespaceCyclesAreRefused) {
+  const auto kInvalid = absl::StatusCode::kInvalidArgument;
+  ExpectRenderError("{% set ns = namespace(n=0) %}{% set ns.n = ns %}", kInvalid,
+                    "1:33: cannot store namespace 'ns' inside itself (through 'ns.n')");
+  ExpectRenderError("{% set ns = namespace() %}{% set ns.l = [1, {'k': ns}] %}", kInvalid, "inside itself");
+  ExpectRenderError("{% set a = namespace() %}{% set b = namespace(x=a) %}{% set a.y = b %}", kInvalid,
+                    "cannot store namespace 'a' inside itself (through 'a.y')");
+  // Sharing without a cycle stays allowed.
+  absl::StatusOr<ChatTemplate> t = ChatTemplate::Parse(
+      "{% set a = namespace(v=1) %}{% set b = namespace(x=a, y=a) %}{% set b.z = [a, a] %}"
+      "{{ b.x.v + b.z[1].v }}");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(*t->Render({}, false, {}), "2");
+}
+
 TEST(ChatTemplate, ContentIsNeverEvaluated) {
   absl::StatusOr<ChatTemplate> t = ChatTemplate::Parse("{{ messages[0].content }}");
   ASSERT_TRUE(t.ok());
