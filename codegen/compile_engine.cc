@@ -172,6 +172,13 @@ std::string GemmChoicesSummary(const GemmChoices& c) {
                       absl::SixDigits(timed == 0 ? 1.0 : std::exp(log_speedup / timed)), "x");
 }
 
+// kernel.launch_plans.txt: every plan, readable.
+std::string PlansListing(const std::vector<LaunchPlan>& plans) {
+  std::string listing;
+  for (const LaunchPlan& p : plans) absl::StrAppend(&listing, DumpLaunchPlan(p), "\n");
+  return listing;
+}
+
 // The CUDA target's part of the engine: launch plans for every bucket, the
 // kernels they use compiled by NVRTC (cubin + PTX + ptxas reports), the plan
 // listing; `summary` gets the kernel and arena lines compile-model prints.
@@ -180,13 +187,10 @@ absl::StatusOr<std::map<std::string, std::string>> CompileCudaKernels(
     std::string& device_arena) {
   const std::string& target = options.target;
   KILN_ASSIGN_OR_RETURN(codegen::GpuTarget info, codegen::GpuTargetByName(target));
-  KILN_ASSIGN_OR_RETURN(StaticLayout layout, LayOutStaticSpaces(module));
-  std::vector<LaunchPlan> plans;
-  std::string listing;
-  for (const Function& f : module.functions) {
-    KILN_ASSIGN_OR_RETURN(plans.emplace_back(), BuildLaunchPlan(module, f.name, layout, info));
-    absl::StrAppend(&listing, DumpLaunchPlan(plans.back()), "\n");
-  }
+  KILN_ASSIGN_OR_RETURN(EnginePlans built, BuildEnginePlans(module, target));
+  const StaticLayout& layout = built.layout;
+  const std::vector<LaunchPlan>& plans = built.plans;
+  const std::string listing = PlansListing(plans);
   KILN_ASSIGN_OR_RETURN(KernelBundle bundle, CompileKernelBundle(plans, info, options.kernel_cache_dir));
   int64_t steps = 0;
   for (const LaunchPlan& p : plans) steps += static_cast<int64_t>(p.steps.size());
@@ -221,27 +225,58 @@ absl::StatusOr<std::map<std::string, std::string>> CompileCudaKernels(
 }
 
 // The cpu target's part of the engine: every bucket's launch plan, run by
-// the CPU executor (runtime/cpu) with its own kernels. The plans are built
-// with the A100 preset: the steps, their order and the arena do not depend
-// on it; the CUDA launch fields it sets (threads, tiles, splits) the CPU
-// executor does not read.
+// the CPU executor (runtime/cpu) with its own kernels.
 absl::StatusOr<std::map<std::string, std::string>> PlanCpuSteps(const Module& module,
                                                                 std::string& arena) {
-  KILN_ASSIGN_OR_RETURN(StaticLayout layout, LayOutStaticSpaces(module));
-  std::vector<LaunchPlan> plans;
-  std::string listing;
-  for (const Function& f : module.functions) {
-    KILN_ASSIGN_OR_RETURN(plans.emplace_back(),
-                          BuildLaunchPlan(module, f.name, layout, codegen::A100Target()));
-    absl::StrAppend(&listing, DumpLaunchPlan(plans.back()), "\n");
-  }
-  arena = PlanDeviceArena(layout, plans).Summary();
-  return std::map<std::string, std::string>{{"kernel.launch_plans.txt", listing},
+  KILN_ASSIGN_OR_RETURN(EnginePlans built, BuildEnginePlans(module, "cpu"));
+  arena = PlanDeviceArena(built.layout, built.plans).Summary();
+  return std::map<std::string, std::string>{{"kernel.launch_plans.txt", PlansListing(built.plans)},
                                             {kEngineLaunchPlansFile,
-                                             LaunchPlansToJson(layout, plans)}};
+                                             LaunchPlansToJson(built.layout, built.plans)}};
 }
 
 }  // namespace
+
+absl::StatusOr<int64_t> ResolveMaxSeq(int64_t flag, int64_t max_positions) {
+  const int64_t max_seq = flag == 0 ? std::min<int64_t>(max_positions, 2048) : flag;
+  if (max_seq < 1 || max_seq > max_positions) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-seq ", max_seq, " must be in [1, ",
+                                                   max_positions, "] (max_position_embeddings)"));
+  }
+  return max_seq;
+}
+
+absl::StatusOr<std::vector<BucketSpec>> EngineBucketSpecs(const std::string& buckets,
+                                                          int64_t max_batch, int64_t max_seq) {
+  if (max_batch < 1) return absl::InvalidArgumentError("--max-batch must be at least 1");
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> lengths, ParseBuckets(buckets, max_seq));
+  std::vector<int64_t> batches = {1};
+  if (max_batch > 1) batches.push_back(max_batch);
+  std::vector<BucketSpec> specs;
+  for (int64_t batch : batches) {
+    specs.push_back({absl::StrCat("decode_b", batch), batch, 1});
+    for (int64_t len : lengths) {
+      specs.push_back({absl::StrCat("prefill_b", batch, "_s", len), batch, len});
+    }
+  }
+  return specs;
+}
+
+absl::StatusOr<EnginePlans> BuildEnginePlans(const Module& module, const std::string& target) {
+  // The cpu target's plans are built with the A100 preset: the steps, their
+  // order and the arena do not depend on it; the CUDA launch fields it sets
+  // (threads, tiles, splits) the CPU executor does not read.
+  codegen::GpuTarget info = codegen::A100Target();
+  if (target != "cpu") {
+    KILN_ASSIGN_OR_RETURN(info, codegen::GpuTargetByName(target));
+  }
+  EnginePlans out;
+  KILN_ASSIGN_OR_RETURN(out.layout, LayOutStaticSpaces(module));
+  for (const Function& f : module.functions) {
+    KILN_ASSIGN_OR_RETURN(out.plans.emplace_back(), BuildLaunchPlan(module, f.name, out.layout, info));
+  }
+  return out;
+}
 
 absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
   const std::string& target = options.target;
@@ -274,15 +309,10 @@ absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
       BuiltModel model,
       BuildModel(ConfigReader(source.config, source.config_origin),
                  BuildOptions{options.dtype, options.kv_dtype}));
-  int64_t max_seq = options.max_seq;
-  if (max_seq == 0) max_seq = std::min<int64_t>(model.info.max_positions, 2048);
-  if (max_seq < 1 || max_seq > model.info.max_positions) {
-    return absl::InvalidArgumentError(absl::StrCat("--max-seq ", max_seq, " must be in [1, ",
-                                                   model.info.max_positions,
-                                                   "] (max_position_embeddings)"));
-  }
-  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> lengths,
-                        ParseBuckets(options.buckets, max_seq));
+  KILN_ASSIGN_OR_RETURN(const int64_t max_seq,
+                        ResolveMaxSeq(options.max_seq, model.info.max_positions));
+  KILN_ASSIGN_OR_RETURN(std::vector<BucketSpec> specs,
+                        EngineBucketSpecs(options.buckets, max_batch, max_seq));
 
   if (options.dequantize && !options.quantize.empty()) {
     return absl::InvalidArgumentError(
@@ -311,16 +341,7 @@ absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
 
   step("specialising, fusing and planning memory");
   EngineManifest& m = engine.manifest;
-  std::vector<int64_t> batches = {1};
-  if (max_batch > 1) batches.push_back(max_batch);
-  for (int64_t batch : batches) {
-    m.buckets.push_back({absl::StrCat("decode_b", batch), batch, 1});
-    for (int64_t len : lengths) {
-      m.buckets.push_back({absl::StrCat("prefill_b", batch, "_s", len), batch, len});
-    }
-  }
-  std::vector<BucketSpec> specs;
-  for (const EngineBucket& b : m.buckets) specs.push_back({b.function, b.batch, b.seq});
+  for (const BucketSpec& b : specs) m.buckets.push_back({b.function, b.batch, b.seq});
   std::string plan;
   KILN_RETURN_IF_ERROR(CompileBuckets(
       model.module, kForwardFunction, specs, max_seq,

@@ -24,7 +24,9 @@
 #include "codegen/engine_format.h"
 #include "codegen/plan/gemm_choices.h"
 #include "codegen/plan/launch_plan.h"
+#include "ir/module.h"
 #include "nlohmann/json.hpp"
+#include "passes/pipeline.h"
 
 namespace kiln {
 
@@ -81,6 +83,24 @@ struct CompileReport {
 // InvalidArgument for options a user can fix (naming the flag), the model
 // readers' and builders' errors for bad files, NVRTC's for kernels.
 absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options);
+
+// The pieces of CompileEngine that tools predicting an engine (kiln-memory)
+// run the same way.
+//
+// --max-seq as compile-model resolves it: 0 means min(max_positions, 2048);
+// InvalidArgument outside [1, max_positions].
+absl::StatusOr<int64_t> ResolveMaxSeq(int64_t flag, int64_t max_positions);
+// The step functions an engine has: decode and one prefill per --buckets
+// length <= max_seq, at batch 1 and (when larger) max_batch.
+absl::StatusOr<std::vector<BucketSpec>> EngineBucketSpecs(const std::string& buckets,
+                                                          int64_t max_batch, int64_t max_seq);
+// The launch plan of every function of a compiled (CompileBuckets) module
+// and their static layout, for `target` (cpu, sm_80 or sm_90).
+struct EnginePlans {
+  StaticLayout layout;
+  std::vector<LaunchPlan> plans;
+};
+absl::StatusOr<EnginePlans> BuildEnginePlans(const Module& module, const std::string& target);
 
 }  // namespace kiln
 

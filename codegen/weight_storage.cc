@@ -57,32 +57,55 @@ struct Tally {
   }
 };
 
-// A weight the GGUF stores in a block type, kept as it is (or re-quantized
-// when asked; rows that are not whole blocks of --quantize's type keep the
-// stored type, as the float path leaves such weights unquantized).
-absl::StatusOr<QuantizedWeight> KeepGgufBlocks(const std::string& name, const GgufTensor& tensor,
-                                               DType stored, const GgufCheckpoint& gguf,
-                                               const WeightStorageOptions& options) {
-  const std::vector<int64_t> shape = GgufCheckpoint::Shape(tensor);
-  if (options.quantize && *options.quantize != stored &&
-      RowsAreWholeBlocks(shape, *options.quantize)) {
-    if (!options.requantize) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--quantize ", std::string(DTypeName(*options.quantize)), ": weight \"", name, "\" (", tensor.name,
-          ") is already stored as ", std::string(DTypeName(stored)),
-          "; re-quantizing it would add a second rounding on top of the first (quality only "
-          "gets worse). Pass --requantize to do it anyway, or compile from the f16/f32 source"));
+// The refusal of re-quantizing a GGUF's blocks without --requantize.
+absl::Status RequantizeRefusal(const std::string& name, const GgufTensor& tensor, DType stored,
+                               DType target) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--quantize ", std::string(DTypeName(target)), ": weight \"", name, "\" (", tensor.name,
+      ") is already stored as ", std::string(DTypeName(stored)),
+      "; re-quantizing it would add a second rounding on top of the first (quality only "
+      "gets worse). Pass --requantize to do it anyway, or compile from the f16/f32 source"));
+}
+
+// One weight's storage (see PlanWeightStorage).
+absl::StatusOr<PlannedWeight> PlanOneWeight(const Module& module, const WeightDecl& decl,
+                                            bool may_block, const GgufCheckpoint* gguf,
+                                            const WeightStorageOptions& options) {
+  using Source = PlannedWeight::Source;
+  PlannedWeight w{decl.name, DeclaredShape(decl), decl.type.dtype, Source::kFloats, 0};
+  const std::optional<DType>& quantize = options.quantize;
+  if (gguf != nullptr) {
+    KILN_ASSIGN_OR_RETURN(const GgufTensor* tensor, FindGgufWeight(module, decl, *gguf));
+    const std::optional<DType> stored = DTypeOfGgml(tensor->type);
+    if (may_block && stored && IsBlockQuantized(*stored)) {
+      // Rows that are not whole blocks of --quantize's type keep the stored
+      // type, as the float path leaves such weights unquantized.
+      if (quantize && *quantize != *stored && RowsAreWholeBlocks(w.shape, *quantize)) {
+        if (!options.requantize) return RequantizeRefusal(decl.name, *tensor, *stored, *quantize);
+        w.dtype = *quantize;
+        w.source = Source::kRequantize;
+      } else {
+        w.dtype = *stored;
+        w.source = Source::kKeepBlocks;
+      }
+    } else if (!IsFloat(decl.type.dtype)) {
+      return absl::InvalidArgumentError(absl::StrCat("weight \"", decl.name, "\" is declared ",
+                                                     std::string(DTypeName(decl.type.dtype)),
+                                                     "; GGUF weights load as floats"));
     }
-    KILN_ASSIGN_OR_RETURN(std::vector<float> values, gguf.Read(name));
-    return Quantize(name, *options.quantize, shape, values);
   }
-  KILN_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, gguf.ReadStored(name));
-  absl::Status scales = CheckBlockScales(stored, bytes);
-  if (!scales.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("weight \"", name, "\" (", tensor.name,
-                                                   "): ", scales.message()));
+  if (w.source == Source::kFloats && may_block && quantize && RowsAreWholeBlocks(w.shape, *quantize)) {
+    w.dtype = *quantize;
+    w.source = Source::kQuantize;
   }
-  return QuantizedWeight{stored, shape, std::move(bytes)};
+  const std::optional<int64_t> bytes = StorageBytes(w.dtype, Elements(w.shape));
+  if (!bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("weight \"", decl.name, "\" cannot be stored as ",
+                                                   std::string(DTypeName(w.dtype)),
+                                                   ": its rows are not whole blocks or it is too large"));
+  }
+  w.bytes = *bytes;
+  return w;
 }
 
 }  // namespace
@@ -123,9 +146,9 @@ absl::StatusOr<DType> ParseQuantizeFlag(const std::string& text) {
       absl::StrCat("--quantize '", text, "': give q8_0, q4_0, q4_1 or q4_k"));
 }
 
-absl::StatusOr<EngineWeights> StoreEngineWeights(Module& module, const GgufCheckpoint* gguf,
-                                                 WeightMap loaded,
-                                                 const WeightStorageOptions& options) {
+absl::StatusOr<std::vector<PlannedWeight>> PlanWeightStorage(const Module& module,
+                                                             const GgufCheckpoint* gguf,
+                                                             const WeightStorageOptions& options) {
   if (options.quantize && !options.allow_blocks) {
     return absl::InvalidArgumentError(
         "--quantize needs the cpu target with --dtype f32 (the CUDA backend keeps f16/bf16 "
@@ -133,44 +156,59 @@ absl::StatusOr<EngineWeights> StoreEngineWeights(Module& module, const GgufCheck
   }
   const std::set<std::string> storable =
       options.allow_blocks ? BlockStorableWeights(module) : std::set<std::string>();
-  EngineWeights out;
-  Tally tally;
-  std::vector<std::pair<std::string, DType>> retyped;
+  std::vector<PlannedWeight> plan;
   for (const WeightDecl& decl : module.weights) {
-    const std::vector<int64_t> shape = DeclaredShape(decl);
-    const bool may_block = storable.count(decl.name) > 0;
-    if (gguf != nullptr) {
-      KILN_ASSIGN_OR_RETURN(const GgufTensor* tensor, FindGgufWeight(module, decl, *gguf));
-      const std::optional<DType> stored = DTypeOfGgml(tensor->type);
-      if (may_block && stored && IsBlockQuantized(*stored)) {
-        KILN_ASSIGN_OR_RETURN(QuantizedWeight q,
-                              KeepGgufBlocks(decl.name, *tensor, *stored, *gguf, options));
-        retyped.emplace_back(decl.name, q.dtype);
-        out.blocks[decl.name] = std::move(q);
-        continue;
+    KILN_ASSIGN_OR_RETURN(plan.emplace_back(),
+                          PlanOneWeight(module, decl, storable.count(decl.name) > 0, gguf, options));
+  }
+  return plan;
+}
+
+void ApplyWeightStorage(Module& module, const std::vector<PlannedWeight>& plan) {
+  for (const PlannedWeight& w : plan) {
+    if (IsBlockQuantized(w.dtype)) SetWeightDType(module, w.name, w.dtype);
+  }
+}
+
+absl::StatusOr<EngineWeights> StoreEngineWeights(Module& module, const GgufCheckpoint* gguf,
+                                                 WeightMap loaded,
+                                                 const WeightStorageOptions& options) {
+  using Source = PlannedWeight::Source;
+  KILN_ASSIGN_OR_RETURN(std::vector<PlannedWeight> plan, PlanWeightStorage(module, gguf, options));
+  EngineWeights out;
+  for (const PlannedWeight& w : plan) {
+    if (w.source == Source::kKeepBlocks) {
+      KILN_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, gguf->ReadStored(w.name));
+      absl::Status scales = CheckBlockScales(w.dtype, bytes);
+      if (!scales.ok()) {
+        KILN_ASSIGN_OR_RETURN(const GgufTensor* tensor,
+                              FindGgufWeight(module, *module.FindWeight(w.name), *gguf));
+        return absl::InvalidArgumentError(absl::StrCat("weight \"", w.name, "\" (", tensor->name,
+                                                       "): ", scales.message()));
       }
-      if (!IsFloat(decl.type.dtype)) {
-        return absl::InvalidArgumentError(absl::StrCat("weight \"", decl.name, "\" is declared ",
-                                                       std::string(DTypeName(decl.type.dtype)),
-                                                       "; GGUF weights load as floats"));
-      }
-      KILN_ASSIGN_OR_RETURN(std::vector<float> values, gguf->Read(decl.name));
-      loaded[decl.name] = HostTensor::FromFloats(decl.type.dtype, shape, std::move(values));
-    }
-    auto it = loaded.find(decl.name);
-    if (it == loaded.end()) {
-      return absl::InternalError(absl::StrCat("weight \"", decl.name, "\" was not loaded"));
-    }
-    if (may_block && options.quantize && RowsAreWholeBlocks(shape, *options.quantize)) {
-      KILN_ASSIGN_OR_RETURN(QuantizedWeight q,
-                            Quantize(decl.name, *options.quantize, shape, it->second.floats));
-      retyped.emplace_back(decl.name, q.dtype);
-      out.blocks[decl.name] = std::move(q);
+      out.blocks[w.name] = QuantizedWeight{w.dtype, w.shape, std::move(bytes)};
       continue;
     }
-    out.floats[decl.name] = std::move(it->second);
+    HostTensor tensor;
+    if (gguf != nullptr) {
+      KILN_ASSIGN_OR_RETURN(std::vector<float> values, gguf->Read(w.name));
+      const DType float_dtype = module.FindWeight(w.name)->type.dtype;
+      tensor = HostTensor::FromFloats(float_dtype, w.shape, std::move(values));
+    } else {
+      auto it = loaded.find(w.name);
+      if (it == loaded.end()) {
+        return absl::InternalError(absl::StrCat("weight \"", w.name, "\" was not loaded"));
+      }
+      tensor = std::move(it->second);
+    }
+    if (w.source == Source::kFloats) {
+      out.floats[w.name] = std::move(tensor);
+    } else {
+      KILN_ASSIGN_OR_RETURN(out.blocks[w.name], Quantize(w.name, w.dtype, w.shape, tensor.floats));
+    }
   }
-  for (const auto& [name, dtype] : retyped) SetWeightDType(module, name, dtype);
+  ApplyWeightStorage(module, plan);
+  Tally tally;
   for (const auto& [name, q] : out.blocks) {
     ++tally.blocks[std::string(DTypeName(q.dtype))];
     tally.bytes += static_cast<int64_t>(q.bytes.size());

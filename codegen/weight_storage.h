@@ -53,6 +53,33 @@ struct WeightStorageOptions {
 // The weights of @forward that may be block-quantized (see above), by name.
 std::set<std::string> BlockStorableWeights(const Module& module);
 
+// How one weight will be stored, decided from its declaration and (for a
+// GGUF) the tensor table alone: no tensor data is read.
+struct PlannedWeight {
+  enum class Source {
+    kFloats,        // floats in the engine dtype (read, or converted)
+    kQuantize,      // float values quantized here by --quantize
+    kKeepBlocks,    // a GGUF's blocks, copied as they are
+    kRequantize,    // a GGUF's blocks, dequantised and quantized again
+  };
+  std::string name;
+  std::vector<int64_t> shape;
+  DType dtype = DType::kF32;  // as the engine stores it
+  Source source = Source::kFloats;
+  int64_t bytes = 0;          // exactly the engine's bytes for it
+};
+
+// The storage of every weight of `module` (declaration order) under
+// `options`, with StoreEngineWeights' errors for what it would refuse
+// (a GGUF tensor missing, mis-shaped or of a type Kiln cannot compute with;
+// --quantize of a GGUF's blocks without --requantize).
+absl::StatusOr<std::vector<PlannedWeight>> PlanWeightStorage(const Module& module,
+                                                             const GgufCheckpoint* gguf,
+                                                             const WeightStorageOptions& options);
+
+// Sets each planned weight's declared dtype as stored (SetWeightDType).
+void ApplyWeightStorage(Module& module, const std::vector<PlannedWeight>& plan);
+
 // Sets weight `name`'s declared dtype and the type of every constant node
 // reading it, in every function.
 void SetWeightDType(Module& module, const std::string& name, DType dtype);

@@ -71,10 +71,11 @@ struct CpuExecutor::State {
   std::unique_ptr<AlignedBytes> caches, inputs, scratch, thread_scratch, shared;
   Context context;
   std::set<std::string> weight_dtypes;
+  CpuMemory memory;  // what Start allocated
 
   absl::StatusOr<void*> Address(const DeviceBuffer& b);
   absl::StatusOr<StepRun> Prepare(const LaunchPlan& plan, const LaunchStep& step,
-                                  int64_t& thread_bytes, int64_t& shared_bytes, int64_t& capacity);
+                                  int64_t& capacity);
 };
 
 absl::StatusOr<void*> CpuExecutor::State::Address(const DeviceBuffer& b) {
@@ -187,8 +188,7 @@ void MarkLastRowSteps(const LaunchPlan& plan, std::vector<StepRun>& steps) {
 }
 
 absl::StatusOr<StepRun> CpuExecutor::State::Prepare(const LaunchPlan& plan, const LaunchStep& step,
-                                                    int64_t& thread_bytes,
-                                                    int64_t& shared_bytes, int64_t& capacity) {
+                                                    int64_t& capacity) {
   if (const auto* s = std::get_if<RowKernelStep>(&step.op)) {
     KILN_ASSIGN_OR_RETURN(RowProgram program, RowProgram::Create(s->desc));
     programs.push_back(std::make_unique<RowProgram>(std::move(program)));
@@ -196,7 +196,6 @@ absl::StatusOr<StepRun> CpuExecutor::State::Prepare(const LaunchPlan& plan, cons
     for (const DeviceBuffer& b : s->buffers) {
       KILN_ASSIGN_OR_RETURN(run.buffers.emplace_back(), Address(b));
     }
-    thread_bytes = std::max(thread_bytes, run.program->ScratchBytes());
     return run;
   }
   if (const auto* g = std::get_if<GemmStep>(&step.op)) {
@@ -216,7 +215,6 @@ absl::StatusOr<StepRun> CpuExecutor::State::Prepare(const LaunchPlan& plan, cons
       run.bias = bias;
     }
     weight_dtypes.insert(std::string(DTypeName(g->w.dtype)));
-    shared_bytes = std::max(shared_bytes, run.SharedBytes());
     return run;
   }
   if (const auto* r = std::get_if<RopeKvWriteStep>(&step.op)) {
@@ -258,8 +256,6 @@ absl::StatusOr<StepRun> CpuExecutor::State::Prepare(const LaunchPlan& plan, cons
     run.k_cache = k;
     run.v_cache = v;
     run.pos = static_cast<const int32_t*>(pos);
-    thread_bytes = std::max(thread_bytes, run.plan.scratch_bytes);
-    shared_bytes = std::max(shared_bytes, run.plan.partial_bytes);
     capacity = capacity == 0 ? a->capacity : std::min(capacity, a->capacity);
     return run;
   }
@@ -283,6 +279,8 @@ absl::StatusOr<StepRun> CpuExecutor::State::Prepare(const LaunchPlan& plan, cons
 }
 
 CpuExecutor::CpuExecutor(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+const CpuMemory& CpuExecutor::memory() const { return state_->memory; }
 CpuExecutor::~CpuExecutor() = default;
 
 absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(const Module&,
@@ -338,7 +336,6 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Start(std::unique_ptr<
                                  t.buffer.value + ": recompile with compile-model");
     }
   }
-  int64_t thread_bytes = 0, shared_bytes = 0;
   for (const LaunchPlan& p : s.plans) {
     PreparedPlan& prepared = s.prepared[p.function];
     prepared.plan = &p;
@@ -354,8 +351,7 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Start(std::unique_ptr<
     prepared.next_tokens = static_cast<int32_t*>(next);
     for (const LaunchStep& step : p.steps) {
       KILN_RETURN_IF_ERROR(CheckStep(p, s.layout, step));
-      absl::StatusOr<StepRun> run =
-          s.Prepare(p, step, thread_bytes, shared_bytes, prepared.capacity);
+      absl::StatusOr<StepRun> run = s.Prepare(p, step, prepared.capacity);
       if (!run.ok()) {
         return absl::Status(run.status().code(), absl::StrCat("@", p.function, " step ", step.label,
                                                               ": ", run.status().message()));
@@ -365,9 +361,11 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Start(std::unique_ptr<
     MarkLastRowSteps(p, prepared.steps);
     prepared.barrier_after = ShareActivations(prepared.steps);
   }
-  s.context.thread_scratch_bytes = (thread_bytes + 63) / 64 * 64;
-  s.thread_scratch = std::make_unique<AlignedBytes>(s.context.thread_scratch_bytes * threads);
-  s.shared = std::make_unique<AlignedBytes>(shared_bytes);
+  // The kernels' workspace, sized once every step is known to be sound.
+  KILN_ASSIGN_OR_RETURN(s.memory, PlanCpuMemory(s.layout, s.plans, threads));
+  s.context.thread_scratch_bytes = s.memory.thread_scratch_each;
+  s.thread_scratch = std::make_unique<AlignedBytes>(s.memory.thread_scratch);
+  s.shared = std::make_unique<AlignedBytes>(s.memory.shared);
   if (s.thread_scratch->data == nullptr || s.shared->data == nullptr) {
     return absl::ResourceExhaustedError("cannot allocate the CPU executor's scratch");
   }

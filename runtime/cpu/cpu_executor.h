@@ -23,6 +23,7 @@
 #include "codegen/plan/launch_plan.h"
 #include "ir/module.h"
 #include "runtime/cpu/cpu_features.h"
+#include "runtime/cpu/cpu_memory.h"
 #include "runtime/engine/weight_store.h"
 #include "runtime/session/plan_executor.h"
 
@@ -61,6 +62,8 @@ class CpuExecutor : public PlanExecutor {
 
   // One line: threads, the SIMD level and the weight dtypes the GEMMs read.
   std::string Describe() const;
+  // What Create allocated (PlanCpuMemory of its plans), weights excluded.
+  const CpuMemory& memory() const;
 
   struct State;
 
