@@ -360,6 +360,7 @@ absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
                                              report.device_arena));
   }
   step("writing the engine");
+  const int64_t logits = model.info.vocab_size;
   m.architecture = model.info.architecture;
   m.target = target;
   m.dtype = options.dtype;
@@ -375,8 +376,11 @@ absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
   std::filesystem::create_directories(scratch);
   absl::StatusOr<std::string> tokenizer =
       TokenizerToBundle(source, options.tokenizer, scratch);
-  absl::Status written =
-      tokenizer.ok() ? WriteEngine(options.out, engine, *tokenizer) : tokenizer.status();
+  absl::Status written = tokenizer.status();
+  if (written.ok() && !tokenizer->empty() && options.check_tokenizer) {
+    written = options.check_tokenizer(*tokenizer, logits);
+  }
+  if (written.ok()) written = WriteEngine(options.out, engine, *tokenizer);
   std::filesystem::remove_all(scratch);
   KILN_RETURN_IF_ERROR(written);
   report.manifest = m;

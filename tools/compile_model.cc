@@ -23,6 +23,8 @@
 #include "runtime/cuda/gemm_tuner.h"
 #include "runtime/generate/chat_template.h"
 #include "runtime/generate/generation_config.h"
+#include "runtime/tokenizer/load.h"
+#include "runtime/tokenizer/tokenizer.h"
 #include "tools/cli.h"
 
 ABSL_FLAG(std::string, model, "",
@@ -152,6 +154,11 @@ absl::Status Run() {
   options.choose_gemms = ChooseGemmAlgorithms;
   options.check_generation_config = [](const nlohmann::json& json) {
     return GenerationDefaults(json).status();
+  };
+  options.check_tokenizer = [](const std::string& path, int64_t logits) -> absl::Status {
+    KILN_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tokenizer,
+                          tokenizer::LoadTokenizer(path));
+    return tokenizer::CheckTokenizerFitsModel(*tokenizer, logits);
   };
   Progress progress;
   options.progress = [&](int, const std::string& what) { progress.Step(what); };

@@ -3,9 +3,12 @@
 # a bounded time. Fails if any target crashes, leaks, hits UB, times out on
 # one input or exceeds the memory limits. See docs/FUZZING.md.
 #
-#   tools/fuzz.sh [--seconds N] [--fork J] [target...]
+#   tools/fuzz.sh [--seconds N] [--runs R] [--fork J] [target...]
 #
 #   --seconds N  fuzzing time per target (default 60; CI uses a few)
+#   --runs R     stop a target after R executions (whichever of the two
+#                limits comes first; default: none), for campaigns that
+#                count executions (docs/FUZZING.md)
 #   --fork J     J parallel fuzzing processes per target (libFuzzer -fork),
 #                for long runs; they keep going after a crash and save each one
 #   target       any of: safetensors checkpoint_index config ir_text gguf
@@ -33,13 +36,15 @@ ALL_TARGETS=(safetensors checkpoint_index config ir_text gguf tokenizer_json ggu
              gguf_model chat_template tokenizer_encode engine_manifest gemm_choices
              launch_plans kernel_index)
 seconds=60
+runs=-1
 fork=0
 targets=()
 while (($#)); do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
+    --runs) runs="$2"; shift 2 ;;
     --fork) fork="$2"; shift 2 ;;
-    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -63,7 +68,7 @@ echo "fuzz.sh: built the fuzzers in $((SECONDS - build_start)) s"
 # Limits: a declared size the parser believes must be a clean error, not an
 # allocation of gigabytes; one input may take at most 10 s.
 flags=(-rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 -max_total_time="$seconds"
-       -print_final_stats=1)
+       -runs="$runs" -print_final_stats=1)
 ((fork > 0)) && flags+=(-fork="$fork" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
 
 # The safetensors and checkpoint harnesses write each input to a file:

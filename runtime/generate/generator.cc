@@ -77,23 +77,13 @@ std::span<const float> LastRow(const HostTensor& logits) {
                                 static_cast<size_t>(vocab));
 }
 
-// InvalidArgument when the tokenizer has ids the model has no logits for.
-absl::Status CheckTokenizerFits(const tokenizer::Tokenizer& tokenizer, int64_t vocab) {
-  if (tokenizer.vocab_size() > vocab) {
-    return absl::InvalidArgumentError(absl::StrCat("the tokenizer has ", tokenizer.vocab_size(),
-                                                   " tokens but the model only ", vocab,
-                                                   " logits: they do not belong together"));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<Generator> Generator::Create(const ReferenceExecutor& executor,
                                             const tokenizer::Tokenizer& tokenizer, int64_t max_seq,
                                             std::vector<SessionBucket> buckets) {
   const int64_t vocab = LogitsWidth(executor.module());
-  KILN_RETURN_IF_ERROR(CheckTokenizerFits(tokenizer, vocab));
+  KILN_RETURN_IF_ERROR(tokenizer::CheckTokenizerFitsModel(tokenizer, vocab));
   // Each bucket serves the batch its function was compiled for (a
   // symbolic batch counts as 1).
   std::map<int64_t, std::vector<SessionBucket>> by_batch;
@@ -121,7 +111,7 @@ absl::StatusOr<Generator> Generator::CreateWithSessions(
     SessionFactory new_session, BatchFactory new_batch, const Module& module,
     const tokenizer::Tokenizer& tokenizer, int64_t max_seq, std::vector<SessionBucket> buckets) {
   const int64_t vocab = LogitsWidth(module);
-  KILN_RETURN_IF_ERROR(CheckTokenizerFits(tokenizer, vocab));
+  KILN_RETURN_IF_ERROR(tokenizer::CheckTokenizerFitsModel(tokenizer, vocab));
   std::map<int64_t, std::vector<SessionBucket>> by_batch;
   for (SessionBucket& b : buckets) {
     KILN_ASSIGN_OR_RETURN(int64_t batch, StepFunctionBatch(module, b.function));

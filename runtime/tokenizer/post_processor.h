@@ -5,6 +5,8 @@
 #define KILN_RUNTIME_TOKENIZER_POST_PROCESSOR_H_
 
 #include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
 namespace kiln::tokenizer {
@@ -15,6 +17,9 @@ namespace kiln::tokenizer {
 struct PostProcessor {
   std::vector<int32_t> prefix;
   std::vector<int32_t> suffix;
+  // The token each id was given for, where the file names it (a template's
+  // special token): the tokenizer checks that the names and ids agree.
+  std::map<int32_t, std::string> names;
 
   void Apply(std::vector<int32_t>* ids) const {
     if (!prefix.empty()) ids->insert(ids->begin(), prefix.begin(), prefix.end());
@@ -24,6 +29,7 @@ struct PostProcessor {
   void WrapWith(const PostProcessor& outer) {
     prefix.insert(prefix.begin(), outer.prefix.begin(), outer.prefix.end());
     suffix.insert(suffix.end(), outer.suffix.begin(), outer.suffix.end());
+    names.insert(outer.names.begin(), outer.names.end());
   }
 };
 

@@ -1,6 +1,8 @@
 #include "runtime/tokenizer/tokenizer.h"
 
+#include <algorithm>
 #include <cstring>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -9,8 +11,80 @@
 
 namespace kiln::tokenizer {
 
+namespace {
+
+absl::Status IdError(const TokenizerParts& parts, const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat(parts.source, ": ", what));
+}
+
+// The ids a file gives must agree with themselves: one token per id, an
+// added token at the id the model's vocabulary gives it (or at an id the
+// vocabulary leaves free), and every id the post-processor or the special
+// token fields name belonging to a token. Fuzzing found files that break
+// these, load, and then encode to ids no token has. Hugging Face's
+// tokenizers loads some of them, but re-numbers the added tokens it cannot
+// place at their ids, so its ids are not the file's either; Kiln refuses
+// them (docs/FUZZING.md).
+absl::Status CheckIdsAgree(const TokenizerParts& parts) {
+  const Vocab& vocab = parts.vocab;
+  std::map<int32_t, const AddedToken*> added;
+  for (const AddedToken& a : parts.added_tokens) {
+    if (a.id < 0) return IdError(parts, absl::StrCat("added token \"", a.content, "\" has a negative id"));
+    auto [it, fresh] = added.emplace(a.id, &a);
+    if (!fresh && it->second->content != a.content) {
+      return IdError(parts, absl::StrCat("added tokens \"", it->second->content, "\" and \"", a.content,
+                                         "\" both have id ", a.id));
+    }
+    const int32_t in_vocab = vocab.Find(a.content);
+    if (in_vocab >= 0 && in_vocab != a.id) {
+      return IdError(parts, absl::StrCat("added token \"", a.content, "\" has id ", a.id,
+                                         " but the model's vocabulary gives it id ", in_vocab));
+    }
+    if (in_vocab < 0 && vocab.Contains(a.id)) {
+      return IdError(parts, absl::StrCat("added token \"", a.content, "\" has id ", a.id,
+                                         ", which the model's vocabulary gives to \"", vocab.Token(a.id), "\""));
+    }
+  }
+  auto token_of = [&](int32_t id) -> const std::string* {
+    if (vocab.Contains(id)) return &vocab.Token(id);
+    auto it = added.find(id);
+    return it == added.end() ? nullptr : &it->second->content;
+  };
+  const int32_t id_end = std::max<int32_t>(vocab.id_end(), added.empty() ? 0 : added.rbegin()->first + 1);
+  const PostProcessor& post = parts.post_processor;
+  for (const std::vector<int32_t>* ids : {&post.prefix, &post.suffix}) {
+    for (int32_t id : *ids) {
+      auto named = post.names.find(id);
+      const std::string what = named == post.names.end()
+                                   ? absl::StrCat("the post-processor's id ", id)
+                                   : absl::StrCat("the post-processor's special token \"", named->second,
+                                                  "\" (id ", id, ")");
+      const std::string* token = token_of(id);
+      if (token == nullptr) {
+        return IdError(parts, absl::StrCat(what, " is no token's id (the vocabulary's ids end at ",
+                                           id_end, ")"));
+      }
+      if (named != post.names.end() && *token != named->second) {
+        return IdError(parts, absl::StrCat(what, ": id ", id, " is the token \"", *token, "\""));
+      }
+    }
+  }
+  for (const auto& [name, id] : {std::pair<const char*, int32_t>{"bos", parts.bos_id},
+                                 {"eos", parts.eos_id},
+                                 {"padding", parts.pad_id}}) {
+    if (id >= 0 && token_of(id) == nullptr) {
+      return IdError(parts, absl::StrCat("the ", name, " token id ", id,
+                                         " is no token's id (the vocabulary's ids end at ", id_end, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(TokenizerParts parts) {
   if (parts.model == nullptr) return absl::InvalidArgumentError("tokenizer without a model");
+  KILN_RETURN_IF_ERROR(CheckIdsAgree(parts));
   auto t = std::unique_ptr<Tokenizer>(new Tokenizer());
   const Vocab& vocab = parts.vocab;
   int32_t end = vocab.id_end();
@@ -157,6 +231,15 @@ int32_t Tokenizer::TokenToId(std::string_view token) const {
 std::optional<std::string> Tokenizer::IdToToken(int32_t id) const {
   if (id < 0 || id >= vocab_size() || !present_[id]) return std::nullopt;
   return tokens_[id];
+}
+
+absl::Status CheckTokenizerFitsModel(const Tokenizer& tokenizer, int64_t logits) {
+  if (tokenizer.vocab_size() > logits) {
+    return absl::InvalidArgumentError(absl::StrCat("the tokenizer has ", tokenizer.vocab_size(),
+                                                   " tokens but the model only ", logits,
+                                                   " logits: they do not belong together"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace kiln::tokenizer

@@ -92,6 +92,12 @@ class Tokenizer {
   absl::flat_hash_map<std::string, int32_t> added_ids_;
 };
 
+// InvalidArgument, naming both numbers, when `tokenizer` has ids a model
+// with `logits` outputs (its vocabulary) cannot embed or produce: more
+// token ids than logits. (Every special id is some token's id, which
+// Tokenizer::Create checks, so it is then below `logits` too.)
+absl::Status CheckTokenizerFitsModel(const Tokenizer& tokenizer, int64_t logits);
+
 }  // namespace kiln::tokenizer
 
 #endif  // KILN_RUNTIME_TOKENIZER_TOKENIZER_H_

@@ -319,6 +319,7 @@ absl::Status AddPostProcessor(const Ctx& ctx, const Json& n, const std::string& 
         KILN_ASSIGN_OR_RETURN(int64_t v, GetInt(ctx, id, at + " ids"));
         if (v < 0 || v >= kMaxVocabSize) return ctx.Error(at, absl::StrCat("bad id ", v));
         (seen_sequence ? p.suffix : p.prefix).push_back(static_cast<int32_t>(v));
+        if (ids->size() == 1) p.names.emplace(static_cast<int32_t>(v), name);
       }
     }
     if (!seen_sequence) return ctx.Error(at, "the single template has no $A");

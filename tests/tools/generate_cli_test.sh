@@ -74,4 +74,20 @@ expect_error "has no prompts" --engine "$tmp/e" --prompts-file "$tmp/empty.txt"
 "$compile" --model tests/fixtures/models/llama2/f32 --out "$tmp/plain" --tokenizer "$tokenizer" \
   --max-seq 32 --buckets 8 2>/dev/null
 expect_error "this engine has no chat template" --engine "$tmp/plain" --chat --prompt x
+
+# compile-model refuses a tokenizer that does not belong to the model (more
+# ids than the model's 256 logits), before it writes anything; so does a
+# tokenizer.json whose ids disagree with themselves (a fuzz finding).
+if "$compile" --model tests/fixtures/models/llama3/f32 --out "$tmp/big_vocab" \
+  --tokenizer tests/fixtures/tokenizers/gpt2/tokenizer.json 2>"$tmp/err"; then
+  fail "compiled a 2000-token tokenizer for a 256-logit model"
+fi
+grep -qF "the tokenizer has 2000 tokens but the model only 256 logits" "$tmp/err" ||
+  { cat "$tmp/err"; fail "no tokenizer size message"; }
+[[ ! -e $tmp/big_vocab ]] || fail "an engine was written for a tokenizer that does not fit"
+if "$compile" --model tests/fixtures/models/llama3/f32 --out "$tmp/bad_ids" \
+  --tokenizer tests/fuzz/regressions/tokenizer_json/two_added_tokens_one_id.json 2>"$tmp/err"; then
+  fail "compiled a tokenizer whose added tokens share an id"
+fi
+grep -qF 'added tokens "<s>" and "</s>" both have id 2' "$tmp/err" || { cat "$tmp/err"; fail "no id message"; }
 echo PASS
