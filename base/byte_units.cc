@@ -5,18 +5,19 @@
 namespace kiln {
 
 std::string HumanBytes(int64_t bytes) {
+  // The magnitude as unsigned: -INT64_MIN does not fit an int64_t.
+  const uint64_t n = bytes < 0 ? uint64_t{0} - static_cast<uint64_t>(bytes) : static_cast<uint64_t>(bytes);
+  const char* sign = bytes < 0 ? "-" : "";
+  const double b = static_cast<double>(n);
   char text[48];
-  const double b = static_cast<double>(bytes);
-  if (bytes < 0) {
-    std::snprintf(text, sizeof(text), "-%s", HumanBytes(-bytes).c_str());
-  } else if (bytes < (int64_t{1} << 10)) {
-    std::snprintf(text, sizeof(text), "%lld B", static_cast<long long>(bytes));
-  } else if (bytes < (int64_t{1} << 20)) {
-    std::snprintf(text, sizeof(text), "%.1f KiB", b / (1 << 10));
-  } else if (bytes < (int64_t{1} << 30)) {
-    std::snprintf(text, sizeof(text), "%.1f MiB", b / (1 << 20));
+  if (n < (uint64_t{1} << 10)) {
+    std::snprintf(text, sizeof(text), "%s%llu B", sign, static_cast<unsigned long long>(n));
+  } else if (n < (uint64_t{1} << 20)) {
+    std::snprintf(text, sizeof(text), "%s%.1f KiB", sign, b / (1 << 10));
+  } else if (n < (uint64_t{1} << 30)) {
+    std::snprintf(text, sizeof(text), "%s%.1f MiB", sign, b / (1 << 20));
   } else {
-    std::snprintf(text, sizeof(text), "%.2f GiB", b / (int64_t{1} << 30));
+    std::snprintf(text, sizeof(text), "%s%.2f GiB", sign, b / (uint64_t{1} << 30));
   }
   return text;
 }

@@ -187,7 +187,7 @@ absl::StatusOr<std::map<std::string, std::string>> CompileCudaKernels(
     std::string& device_arena) {
   const std::string& target = options.target;
   KILN_ASSIGN_OR_RETURN(codegen::GpuTarget info, codegen::GpuTargetByName(target));
-  KILN_ASSIGN_OR_RETURN(EnginePlans built, BuildEnginePlans(module, target));
+  KILN_ASSIGN_OR_RETURN(PlannedEngine built, BuildEnginePlans(module, target));
   const StaticLayout& layout = built.layout;
   const std::vector<LaunchPlan>& plans = built.plans;
   const std::string listing = PlansListing(plans);
@@ -228,7 +228,7 @@ absl::StatusOr<std::map<std::string, std::string>> CompileCudaKernels(
 // the CPU executor (runtime/cpu) with its own kernels.
 absl::StatusOr<std::map<std::string, std::string>> PlanCpuSteps(const Module& module,
                                                                 std::string& arena) {
-  KILN_ASSIGN_OR_RETURN(EnginePlans built, BuildEnginePlans(module, "cpu"));
+  KILN_ASSIGN_OR_RETURN(PlannedEngine built, BuildEnginePlans(module, "cpu"));
   arena = PlanDeviceArena(built.layout, built.plans).Summary();
   return std::map<std::string, std::string>{{"kernel.launch_plans.txt", PlansListing(built.plans)},
                                             {kEngineLaunchPlansFile,
@@ -262,7 +262,7 @@ absl::StatusOr<std::vector<BucketSpec>> EngineBucketSpecs(const std::string& buc
   return specs;
 }
 
-absl::StatusOr<EnginePlans> BuildEnginePlans(const Module& module, const std::string& target) {
+absl::StatusOr<PlannedEngine> BuildEnginePlans(const Module& module, const std::string& target) {
   // The cpu target's plans are built with the A100 preset: the steps, their
   // order and the arena do not depend on it; the CUDA launch fields it sets
   // (threads, tiles, splits) the CPU executor does not read.
@@ -270,7 +270,7 @@ absl::StatusOr<EnginePlans> BuildEnginePlans(const Module& module, const std::st
   if (target != "cpu") {
     KILN_ASSIGN_OR_RETURN(info, codegen::GpuTargetByName(target));
   }
-  EnginePlans out;
+  PlannedEngine out;
   KILN_ASSIGN_OR_RETURN(out.layout, LayOutStaticSpaces(module));
   for (const Function& f : module.functions) {
     KILN_ASSIGN_OR_RETURN(out.plans.emplace_back(), BuildLaunchPlan(module, f.name, out.layout, info));

@@ -24,6 +24,7 @@
 #include "codegen/engine_format.h"
 #include "codegen/plan/gemm_choices.h"
 #include "codegen/plan/launch_plan.h"
+#include "codegen/plan/launch_plan_json.h"
 #include "ir/module.h"
 #include "nlohmann/json.hpp"
 #include "passes/pipeline.h"
@@ -101,11 +102,7 @@ absl::StatusOr<std::vector<BucketSpec>> EngineBucketSpecs(const std::string& buc
                                                           int64_t max_batch, int64_t max_seq);
 // The launch plan of every function of a compiled (CompileBuckets) module
 // and their static layout, for `target` (cpu, sm_80 or sm_90).
-struct EnginePlans {
-  StaticLayout layout;
-  std::vector<LaunchPlan> plans;
-};
-absl::StatusOr<EnginePlans> BuildEnginePlans(const Module& module, const std::string& target);
+absl::StatusOr<PlannedEngine> BuildEnginePlans(const Module& module, const std::string& target);
 
 }  // namespace kiln
 

@@ -204,7 +204,22 @@ absl::StatusOr<EngineWeights> StoreEngineWeights(Module& module, const GgufCheck
     if (w.source == Source::kFloats) {
       out.floats[w.name] = std::move(tensor);
     } else {
+      // Block types compute under f32 activations only, so the float
+      // values read above (in the declared dtype) are f32 and exact.
       KILN_ASSIGN_OR_RETURN(out.blocks[w.name], Quantize(w.name, w.dtype, w.shape, tensor.floats));
+    }
+  }
+  // The plan's bytes are what kiln-memory reports: hold the written ones to them.
+  for (const PlannedWeight& w : plan) {
+    auto block = out.blocks.find(w.name);
+    auto dense = out.floats.find(w.name);
+    const int64_t written =
+        block != out.blocks.end() ? static_cast<int64_t>(block->second.bytes.size())
+        : dense != out.floats.end() ? StorageBytes(dense->second.dtype, dense->second.numel()).value_or(-1)
+                                    : -1;
+    if (written != w.bytes) {
+      return absl::InternalError(absl::StrCat("weight \"", w.name, "\" is stored in ", written,
+                                              " bytes but its storage plan says ", w.bytes));
     }
   }
   ApplyWeightStorage(module, plan);

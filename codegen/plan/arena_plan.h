@@ -15,6 +15,11 @@
 
 namespace kiln {
 
+// The cuBLASLt workspace the CUDA executor allocates beside its arena, which
+// every GEMM may use (split-K and stream-K algorithms need some); 32 MiB is
+// what cuBLAS reserves on Hopper.
+inline constexpr int64_t kCudaGemmWorkspaceBytes = int64_t{32} << 20;
+
 // One region of the device arena.
 struct ArenaRegion {
   std::string name;    // "weights", "kv_cache", "step_inputs", "activations"

@@ -362,7 +362,18 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Start(std::unique_ptr<
     prepared.barrier_after = ShareActivations(prepared.steps);
   }
   // The kernels' workspace, sized once every step is known to be sound.
+  // (The caches, inputs and activation arena above are sized by the layout
+  // and plans before the steps are checked: CheckStep then proves every
+  // step stays inside them.)
   KILN_ASSIGN_OR_RETURN(s.memory, PlanCpuMemory(s.layout, s.plans, threads));
+  int64_t table_bytes = 0;
+  for (const auto& [name, values] : s.tables) {
+    table_bytes += static_cast<int64_t>(values.size() * sizeof(float));
+  }
+  if (s.memory.caches != s.caches->bytes || s.memory.step_inputs != s.inputs->bytes ||
+      s.memory.scratch != s.scratch->bytes || s.memory.rope_tables != table_bytes) {
+    return absl::InternalError("the CPU executor's allocations differ from PlanCpuMemory's");
+  }
   s.context.thread_scratch_bytes = s.memory.thread_scratch_each;
   s.thread_scratch = std::make_unique<AlignedBytes>(s.memory.thread_scratch);
   s.shared = std::make_unique<AlignedBytes>(s.memory.shared);

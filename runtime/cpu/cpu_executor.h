@@ -62,7 +62,8 @@ class CpuExecutor : public PlanExecutor {
 
   // One line: threads, the SIMD level and the weight dtypes the GEMMs read.
   std::string Describe() const;
-  // What Create allocated (PlanCpuMemory of its plans), weights excluded.
+  // What Create allocated, weights excluded (it equals PlanCpuMemory of the
+  // plans, which Create checks).
   const CpuMemory& memory() const;
 
   struct State;

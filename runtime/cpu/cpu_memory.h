@@ -1,7 +1,9 @@
 // What the CPU executor allocates for an engine, computed from its static
 // layout and launch plans alone (no weights, no executor): the executor
-// allocates exactly these sizes (CpuExecutor::Create calls PlanCpuMemory),
-// and kiln-memory predicts an engine's memory with it before it exists.
+// sizes its kernel workspace with it and checks that its other allocations
+// (caches, inputs, RoPE tables, activation arena) equal it
+// (CpuExecutor::Create), and kiln-memory predicts an engine's memory with it
+// before the engine exists.
 // The weights are not part of it: the executor reads them in place from
 // the engine's mapped weights file.
 #ifndef KILN_RUNTIME_CPU_CPU_MEMORY_H_
@@ -16,6 +18,8 @@
 
 namespace kiln::cpu {
 
+// Bytes by purpose; total() is everything the executor holds besides the
+// mapped weights.
 struct CpuMemory {
   int64_t caches = 0;       // the static KV caches (layout.caches_bytes)
   int64_t step_inputs = 0;  // input ids and positions (layout.inputs_bytes)

@@ -21,14 +21,14 @@
 
 #include "absl/status/statusor.h"
 #include "runtime/cuda/cuda_handles.h"
+#include "codegen/plan/arena_plan.h"
 #include "codegen/plan/gemm_choices.h"
 #include "codegen/plan/launch_plan.h"
 
 namespace kiln::gpu {
 
-// Scratch every GEMM may use (split-K and stream-K algorithms need some);
-// 32 MiB is what cuBLAS reserves on Hopper.
-inline constexpr size_t kGemmWorkspaceBytes = size_t{32} << 20;
+// Scratch every GEMM may use (codegen/plan/arena_plan.h plans it).
+inline constexpr size_t kGemmWorkspaceBytes = static_cast<size_t>(kCudaGemmWorkspaceBytes);
 
 // One GemmStep's descriptors and algorithm. Move-only; `handle` must outlive it.
 class PlannedGemm {

@@ -12,12 +12,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/byte_units.h"
 #include "base/status_macros.h"
@@ -54,6 +56,12 @@ namespace {
 struct Available {
   int64_t bytes = 0;
   std::string what;
+  // Held back for what the process needs besides the engine: on the CPU its
+  // libraries, tokenizer and IR (184-212 MiB measured, docs/MEMORY.md); on
+  // a GPU the CUDA context, which Kiln does not allocate (an allowance, not
+  // a measurement).
+  int64_t reserve = 0;
+  std::string reserve_what;
 };
 
 absl::StatusOr<int64_t> MemAvailable() {
@@ -75,14 +83,17 @@ absl::StatusOr<Available> FindAvailable(const std::string& target) {
     if (opened.ok()) {
       KILN_ASSIGN_OR_RETURN(size_t free_bytes, device->FreeMemory());
       return Available{static_cast<int64_t>(free_bytes),
-                       absl::StrCat("free memory of GPU 0, ", opened->name)};
+                       absl::StrCat("the free memory of GPU 0, ", opened->name),
+                       int64_t{512} << 20, "an allowance for the CUDA context"};
     }
-    why_not_gpu = " (no usable GPU here)";
+    why_not_gpu = " (no usable GPU here, so not a GPU's memory)";
   }
   KILN_ASSIGN_OR_RETURN(int64_t bytes, MemAvailable());
-  return Available{bytes, absl::StrCat("this machine's available RAM", why_not_gpu)};
+  return Available{bytes, absl::StrCat("this machine's available RAM", why_not_gpu),
+                   int64_t{256} << 20, "libraries, tokenizer, IR"};
 }
 
+// One printed row: the estimate and, with --fit, whether it fits.
 struct Row {
   FormatEstimate e;
   bool fits = false;
@@ -124,14 +135,26 @@ void PrintTable(const MemoryEstimate& m, const std::vector<Row>& rows, const Ava
     }
     std::printf("\n");
   }
-  std::printf("largest: the largest decoder layer or weight outside the layers (here %s); workspace: "
-              "step inputs, RoPE tables and kernel scratch%s\n",
-              rows.empty() ? "-" : rows.front().e.largest_layer_name.c_str(),
+  std::map<std::string, std::vector<std::string>> largest;  // layer -> formats
+  std::vector<std::string> flags;
+  for (const Row& r : rows) {
+    largest[r.e.largest_layer_name].push_back(r.e.format);
+    flags.push_back(absl::StrCat(r.e.format, " = ", r.e.flags));
+  }
+  std::vector<std::string> names;
+  for (const auto& [layer, formats] : largest) {
+    names.push_back(largest.size() == 1 ? layer : absl::StrCat(layer, " in ", absl::StrJoin(formats, ", ")));
+  }
+  std::printf("largest: the largest decoder layer, or weight outside the layers (%s)\n",
+              absl::StrJoin(names, "; ").c_str());
+  std::printf("compile-model flags: %s\n", absl::StrJoin(flags, "; ").c_str());
+  std::printf("workspace: step inputs, RoPE tables and kernel scratch%s\n",
               m.target == "cpu" ? absl::StrCat(" for ", m.cpu_threads, " threads").c_str()
-                                : ", cuBLASLt's 32 MiB; the CUDA context is not counted");
+                                : ", and cuBLASLt's 32 MiB");
   if (available) {
-    std::printf("fits: against %s, %s\n", available->what.c_str(),
-                HumanBytes(available->bytes).c_str());
+    std::printf("fits: total + %s for the process (%s) against %s, %s\n",
+                HumanBytes(available->reserve).c_str(), available->reserve_what.c_str(),
+                available->what.c_str(), HumanBytes(available->bytes).c_str());
   }
 }
 
@@ -142,11 +165,17 @@ nlohmann::json ToJson(const std::string& model, const MemoryEstimate& m, const s
                         {"max_seq", m.max_seq},   {"max_batch", m.max_batch},
                         {"max_position_embeddings", m.max_positions}};
   if (m.target == "cpu") out["cpu_threads"] = m.cpu_threads;
-  if (available) out["available"] = {{"bytes", available->bytes}, {"what", available->what}};
+  if (available) {
+    out["available"] = {{"bytes", available->bytes},
+                        {"what", available->what},
+                        {"reserve_bytes", available->reserve},
+                        {"reserve_for", available->reserve_what}};
+  }
   out["rows"] = nlohmann::json::array();
   for (const Row& r : rows) {
     const FormatEstimate& e = r.e;
     nlohmann::json row = {{"format", e.format},
+                          {"compile_model_flags", e.flags},
                           {"weights_stored_as", e.weight_types},
                           {"weights", e.weights},
                           {"largest_layer", e.largest_layer},
@@ -190,10 +219,10 @@ absl::Status Run() {
   std::optional<Available> available;
   if (absl::GetFlag(FLAGS_fit)) {
     KILN_ASSIGN_OR_RETURN(available, FindAvailable(options.target));
+    const int64_t budget = available->bytes - available->reserve;
     for (Row& r : rows) {
-      r.fits = r.e.total <= available->bytes;
-      KILN_ASSIGN_OR_RETURN(r.fitting_max_seq,
-                            LargestFittingMaxSeq(options, r.e.format, available->bytes));
+      r.fits = r.e.total <= budget;
+      KILN_ASSIGN_OR_RETURN(r.fitting_max_seq, LargestFittingMaxSeq(options, r.e.format, budget));
     }
   }
   const Available* shown = available ? &*available : nullptr;

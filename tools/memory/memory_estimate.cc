@@ -20,7 +20,6 @@
 #include "models/registry.h"
 #include "passes/pipeline.h"
 #include "runtime/cpu/cpu_memory.h"
-#include "runtime/cuda/cuda_gemm.h"
 
 namespace kiln {
 namespace {
@@ -64,6 +63,7 @@ absl::StatusOr<Source> OpenSource(const std::string& path) {
 struct FormatFlags {
   DType dtype = DType::kF32;
   WeightStorageOptions storage;
+  std::string flags;  // as a user would pass them
 };
 
 absl::StatusOr<FormatFlags> FlagsOf(const std::string& format, const std::string& target,
@@ -76,12 +76,14 @@ absl::StatusOr<FormatFlags> FlagsOf(const std::string& format, const std::string
       return absl::InvalidArgumentError(
           "--dtype stored needs --target cpu (the CUDA backend dequantises a GGUF's blocks)");
     }
+    flags.flags = "--dtype f32 (block types kept)";
     return flags;  // f32 activations, block types kept
   }
   if (std::optional<DType> d = DTypeFromName(format); d && IsFloat(*d)) {
     flags.dtype = *d;
     // A float format of a GGUF is compile-model's --dequantize.
     flags.storage.allow_blocks = false;
+    flags.flags = absl::StrCat("--dtype ", format, gguf ? " --dequantize" : "");
     return flags;
   }
   absl::StatusOr<DType> quantize = ParseQuantizeFlag(format);
@@ -94,7 +96,10 @@ absl::StatusOr<FormatFlags> FlagsOf(const std::string& format, const std::string
         "--dtype ", format, " needs --target cpu (the CUDA backend keeps f16/bf16 weights)"));
   }
   flags.storage.quantize = *quantize;
-  flags.storage.requantize = true;  // a prediction: compile-model would ask for --requantize
+  // For a GGUF this is the size compile-model gives with --requantize (a
+  // second rounding of the file's blocks); the flags say so.
+  flags.storage.requantize = true;
+  flags.flags = absl::StrCat("--quantize ", format, gguf ? " --requantize" : "");
   return flags;
 }
 
@@ -151,6 +156,7 @@ absl::StatusOr<FormatEstimate> EstimateFormat(const Source& source, const Memory
                                                      BuildOptions{flags.dtype, o.kv_dtype}));
   FormatEstimate row;
   row.format = format;
+  row.flags = flags.flags;
   row.kv_dtype = o.kv_dtype.value_or(flags.dtype);
   KILN_ASSIGN_OR_RETURN(
       std::vector<PlannedWeight> weights,
@@ -160,7 +166,7 @@ absl::StatusOr<FormatEstimate> EstimateFormat(const Source& source, const Memory
   KILN_ASSIGN_OR_RETURN(std::vector<BucketSpec> specs,
                         EngineBucketSpecs(o.buckets, o.max_batch, max_seq));
   KILN_RETURN_IF_ERROR(CompileBuckets(model.module, kForwardFunction, specs, max_seq));
-  KILN_ASSIGN_OR_RETURN(EnginePlans plans, BuildEnginePlans(model.module, o.target));
+  KILN_ASSIGN_OR_RETURN(PlannedEngine plans, BuildEnginePlans(model.module, o.target));
   if (o.target == "cpu") {
     KILN_ASSIGN_OR_RETURN(cpu::CpuMemory m, cpu::PlanCpuMemory(plans.layout, plans.plans,
                                                                std::max(1, o.cpu_threads)));
@@ -179,15 +185,20 @@ absl::StatusOr<FormatEstimate> EstimateFormat(const Source& source, const Memory
   };
   row.kv_cache = region("kv_cache");
   row.activations = region("scratch");
-  row.total = arena.total_bytes + static_cast<int64_t>(gpu::kGemmWorkspaceBytes);
+  row.total = arena.total_bytes + kCudaGemmWorkspaceBytes;
   row.workspace = row.total - row.weights - row.kv_cache - row.activations;
   return row;
 }
 
-std::vector<std::string> DefaultFormats(const std::string& target, bool gguf) {
+// compile-model's formats for `target`; on a CUDA target, where the KV
+// cache is kept in the weights' float dtype, only --kv-dtype's when given.
+std::vector<std::string> DefaultFormats(const std::string& target, bool gguf,
+                                        std::optional<DType> kv_dtype) {
   std::vector<std::string> formats;
   if (gguf && target == "cpu") formats.push_back("stored");
-  for (const char* f : {"f32", "bf16", "f16"}) formats.push_back(f);
+  for (DType d : {DType::kF32, DType::kBF16, DType::kF16}) {
+    if (target == "cpu" || !kv_dtype || *kv_dtype == d) formats.emplace_back(DTypeName(d));
+  }
   if (target == "cpu") {
     for (const char* f : {"q8_0", "q4_0", "q4_k"}) formats.push_back(f);
   }
@@ -224,7 +235,8 @@ absl::StatusOr<MemoryEstimate> EstimateMemory(const MemoryEstimateOptions& optio
   }
   KILN_ASSIGN_OR_RETURN(out.max_seq, ResolveMaxSeq(options.max_seq, model.info.max_positions));
   const std::vector<std::string> formats =
-      options.formats.empty() ? DefaultFormats(options.target, source.gguf.has_value())
+      options.formats.empty()
+          ? DefaultFormats(options.target, source.gguf.has_value(), options.kv_dtype)
                               : options.formats;
   for (const std::string& format : formats) {
     KILN_ASSIGN_OR_RETURN(out.rows.emplace_back(),
@@ -247,7 +259,7 @@ absl::StatusOr<int64_t> LargestFittingMaxSeq(const MemoryEstimateOptions& option
                         EngineBucketSpecs(options.buckets, 1, model.info.max_positions));
   int64_t shortest = model.info.max_positions;
   for (const BucketSpec& b : all) {
-    if (b.seq > 1) shortest = std::min(shortest, b.seq);
+    if (absl::StartsWith(b.function, "prefill_")) shortest = std::min(shortest, b.seq);
   }
   auto total_at = [&](int64_t max_seq) -> absl::StatusOr<int64_t> {
     KILN_ASSIGN_OR_RETURN(FormatEstimate row, EstimateFormat(source, options, format, max_seq));

@@ -30,10 +30,13 @@ namespace kiln {
 inline constexpr const char* kMemoryFormats[] = {"stored", "f32",  "bf16", "f16",
                                                  "q8_0",   "q4_0", "q4_1", "q4_k"};
 
+// kiln-memory's flags: the model, the formats to size, and compile-model's
+// flags that size an engine (target, max_seq, max_batch, kv_dtype, buckets).
 struct MemoryEstimateOptions {
   std::string model;  // a model directory, its config.json, or a .gguf file
   // Empty: stored (GGUF only), f32, bf16, f16, and on the cpu target q8_0,
-  // q4_0 and q4_k.
+  // q4_0 and q4_k (on a CUDA target with kv_dtype set, only that float
+  // format: the CUDA kernels keep the cache in the weights' dtype).
   std::vector<std::string> formats;
   std::string target = "cpu";  // cpu, sm_80 or sm_90
   int64_t max_seq = 0;         // 0: compile-model's default
@@ -43,9 +46,12 @@ struct MemoryEstimateOptions {
   int cpu_threads = 1;  // the CPU executor's per-thread scratch is counted this many times
 };
 
-// Every byte count of one format's engine.
+// Every byte count of one format's engine, as compile-model with `flags`
+// would write it and the executor allocate it.
 struct FormatEstimate {
   std::string format;
+  std::string flags;         // the compile-model flags the row stands for
+
   std::string weight_types;  // what the weights are stored as: "60 q4_k, 7 q6_k, 62 f32"
   int64_t weights = 0;       // exactly the engine's weight bytes, scales and mins included
   int64_t largest_layer = 0;  // the largest decoder layer, or a weight outside the layers
@@ -59,6 +65,7 @@ struct FormatEstimate {
   DType kv_dtype = DType::kF32;
 };
 
+// The model's sizes and one row per format.
 struct MemoryEstimate {
   std::string architecture;
   int64_t parameters = 0;  // elements over all of the model's weights
@@ -76,7 +83,9 @@ struct MemoryEstimate {
 absl::StatusOr<MemoryEstimate> EstimateMemory(const MemoryEstimateOptions& options);
 
 // The largest --max-seq at which `format`'s engine totals at most
-// `available` bytes (options.max_seq ignored), or 0 when not even 1 does.
+// `available` bytes (options.max_seq ignored), or 0 when not even the
+// shortest prefill bucket's length does (compile-model refuses a --max-seq
+// below every bucket).
 absl::StatusOr<int64_t> LargestFittingMaxSeq(const MemoryEstimateOptions& options,
                                              const std::string& format, int64_t available);
 

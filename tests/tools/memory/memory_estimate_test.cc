@@ -14,12 +14,18 @@
 #include "codegen/compile_engine.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "codegen/plan/arena_plan.h"
 #include "runtime/cpu/cpu_engine.h"
+#include "runtime/engine/engine.h"
+#include "runtime/engine/engine_plans.h"
 
 namespace kiln {
 namespace {
 
-std::string TempDir() { return std::getenv("TEST_TMPDIR"); }
+std::string TempDir() {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return dir != nullptr ? dir : std::filesystem::temp_directory_path().string();
+}
 
 nlohmann::json ReadJson(const std::string& path) {
   std::ifstream in(path);
@@ -137,7 +143,7 @@ void ExpectPredictionMatchesEngine(const std::string& model, const std::string& 
   compile.max_batch = options.max_batch;
   compile.buckets = options.buckets;
   if (format == "bf16" || format == "f16") compile.dtype = *DTypeFromName(format);
-  if (format == "q8_0" || format == "q4_0" || format == "q4_k") compile.quantize = format;
+  if (format.starts_with("q")) compile.quantize = format;
   if (format == "f32" && model.ends_with(".gguf")) compile.dequantize = true;
   absl::StatusOr<CompileReport> report = CompileEngine(compile);
   ASSERT_TRUE(report.ok()) << report.status();
@@ -163,10 +169,50 @@ TEST(MemoryEstimateTest, FixturesPredictWhatCompileModelWritesAndTheExecutorAllo
     ExpectPredictionMatchesEngine(dir + "/f32", "f32");
     ExpectPredictionMatchesEngine(dir + "/bf16", "bf16");
   }
-  ExpectPredictionMatchesEngine("tests/fixtures/models/llama3/f32", "q8_0");
-  ExpectPredictionMatchesEngine("tests/fixtures/models/llama3/f32", "q4_0");
+  for (const char* format : {"q8_0", "q4_0", "q4_1", "q4_k"}) {
+    ExpectPredictionMatchesEngine("tests/fixtures/models/llama3/f32", format);
+  }
+  ExpectPredictionMatchesEngine("tests/fixtures/models/opt/f32", "q8_0");
   ExpectPredictionMatchesEngine("tests/fixtures/models/gguf_llama/model.gguf", "stored");
   ExpectPredictionMatchesEngine("tests/fixtures/models/gguf_llama/model.gguf", "f32");
+}
+
+// The CUDA target: the arena the CUDA executor allocates for the plans
+// compile-model wrote (CudaExecutor::State::Allocate: PlanDeviceArena of the
+// engine's plans, and the cuBLASLt workspace beside it).
+TEST(MemoryEstimateTest, CudaTargetPredictsTheExecutorsArena) {
+  for (const char* family : {"llama3", "opt"}) {
+    const std::string model = std::string("tests/fixtures/models/") + family + "/bf16";
+    SCOPED_TRACE(model);
+    MemoryEstimateOptions options;
+    options.model = model;
+    options.formats = {"bf16"};
+    options.target = "sm_90";
+    options.max_seq = 64;
+    options.max_batch = 2;
+    options.buckets = "16";
+    absl::StatusOr<MemoryEstimate> m = EstimateMemory(options);
+    ASSERT_TRUE(m.ok()) << m.status();
+    CompileOptions compile;
+    compile.model = model;
+    compile.out = TempDir() + "/cuda_" + family;
+    compile.target = "sm_90";
+    compile.dtype = DType::kBF16;
+    compile.max_seq = options.max_seq;
+    compile.max_batch = options.max_batch;
+    compile.buckets = options.buckets;
+    ASSERT_TRUE(CompileEngine(compile).ok());
+    absl::StatusOr<Engine> engine = LoadEngine(compile.out, "sm_90");
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    absl::StatusOr<PlannedEngine> planned = ReadEnginePlans(*engine, compile.out);
+    ASSERT_TRUE(planned.ok()) << planned.status();
+    const DeviceArenaPlan arena = PlanDeviceArena(planned->layout, planned->plans);
+    const FormatEstimate& row = m->rows.at(0);
+    EXPECT_EQ(row.total, arena.total_bytes + kCudaGemmWorkspaceBytes);
+    EXPECT_EQ(row.weights, engine->weights.stored_bytes());
+    EXPECT_EQ(row.kv_cache, arena.Find("kv_cache")->bytes);
+    EXPECT_EQ(row.activations, arena.Find("scratch")->bytes);
+  }
 }
 
 TEST(MemoryEstimateTest, SmolLM2PredictsItsEngine) {
@@ -198,6 +244,19 @@ TEST(MemoryEstimateTest, LargestFittingMaxSeqIsTheLastThatFits) {
   absl::StatusOr<int64_t> none = LargestFittingMaxSeq(options, "q8_0", int64_t{1} << 20);
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(*none, 0);
+  absl::StatusOr<int64_t> all = LargestFittingMaxSeq(options, "q8_0", int64_t{1} << 50);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*all, 131072);  // max_position_embeddings
+  // A one-token prefill bucket: the search starts at 1, not at a decode.
+  options.model = "tests/fixtures/models/llama3/f32";
+  options.buckets = "1";
+  MemoryEstimateOptions at_one = options;
+  at_one.max_seq = 1;
+  absl::StatusOr<MemoryEstimate> tiny = EstimateMemory(at_one);
+  ASSERT_TRUE(tiny.ok()) << tiny.status();
+  absl::StatusOr<int64_t> just_one = LargestFittingMaxSeq(options, "q8_0", tiny->rows[0].total);
+  ASSERT_TRUE(just_one.ok()) << just_one.status();
+  EXPECT_EQ(*just_one, 1);
 }
 
 // The same error compile-model gives for the same config.
