@@ -6,7 +6,8 @@ namespace kiln {
 
 std::string HumanBytes(int64_t bytes) {
   // The magnitude as unsigned: -INT64_MIN does not fit an int64_t.
-  const uint64_t n = bytes < 0 ? uint64_t{0} - static_cast<uint64_t>(bytes) : static_cast<uint64_t>(bytes);
+  const uint64_t n =
+      bytes < 0 ? uint64_t{0} - static_cast<uint64_t>(bytes) : static_cast<uint64_t>(bytes);
   const char* sign = bytes < 0 ? "-" : "";
   const double b = static_cast<double>(n);
   char text[48];

@@ -230,9 +230,9 @@ absl::StatusOr<std::map<std::string, std::string>> PlanCpuSteps(const Module& mo
                                                                 std::string& arena) {
   KILN_ASSIGN_OR_RETURN(PlannedEngine built, BuildEnginePlans(module, "cpu"));
   arena = PlanDeviceArena(built.layout, built.plans).Summary();
-  return std::map<std::string, std::string>{{"kernel.launch_plans.txt", PlansListing(built.plans)},
-                                            {kEngineLaunchPlansFile,
-                                             LaunchPlansToJson(built.layout, built.plans)}};
+  return std::map<std::string, std::string>{
+      {"kernel.launch_plans.txt", PlansListing(built.plans)},
+      {kEngineLaunchPlansFile, LaunchPlansToJson(built.layout, built.plans)}};
 }
 
 }  // namespace
@@ -273,7 +273,8 @@ absl::StatusOr<PlannedEngine> BuildEnginePlans(const Module& module, const std::
   PlannedEngine out;
   KILN_ASSIGN_OR_RETURN(out.layout, LayOutStaticSpaces(module));
   for (const Function& f : module.functions) {
-    KILN_ASSIGN_OR_RETURN(out.plans.emplace_back(), BuildLaunchPlan(module, f.name, out.layout, info));
+    KILN_ASSIGN_OR_RETURN(out.plans.emplace_back(),
+                          BuildLaunchPlan(module, f.name, out.layout, info));
   }
   return out;
 }

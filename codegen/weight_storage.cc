@@ -94,15 +94,16 @@ absl::StatusOr<PlannedWeight> PlanOneWeight(const Module& module, const WeightDe
                                                      "; GGUF weights load as floats"));
     }
   }
-  if (w.source == Source::kFloats && may_block && quantize && RowsAreWholeBlocks(w.shape, *quantize)) {
+  if (w.source == Source::kFloats && may_block && quantize &&
+      RowsAreWholeBlocks(w.shape, *quantize)) {
     w.dtype = *quantize;
     w.source = Source::kQuantize;
   }
   const std::optional<int64_t> bytes = StorageBytes(w.dtype, Elements(w.shape));
   if (!bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("weight \"", decl.name, "\" cannot be stored as ",
-                                                   std::string(DTypeName(w.dtype)),
-                                                   ": its rows are not whole blocks or it is too large"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "weight \"", decl.name, "\" cannot be stored as ", std::string(DTypeName(w.dtype)),
+        ": its rows are not whole blocks or it is too large"));
   }
   w.bytes = *bytes;
   return w;
@@ -158,8 +159,9 @@ absl::StatusOr<std::vector<PlannedWeight>> PlanWeightStorage(const Module& modul
       options.allow_blocks ? BlockStorableWeights(module) : std::set<std::string>();
   std::vector<PlannedWeight> plan;
   for (const WeightDecl& decl : module.weights) {
-    KILN_ASSIGN_OR_RETURN(plan.emplace_back(),
-                          PlanOneWeight(module, decl, storable.count(decl.name) > 0, gguf, options));
+    KILN_ASSIGN_OR_RETURN(
+        plan.emplace_back(),
+        PlanOneWeight(module, decl, storable.count(decl.name) > 0, gguf, options));
   }
   return plan;
 }
@@ -183,8 +185,8 @@ absl::StatusOr<EngineWeights> StoreEngineWeights(Module& module, const GgufCheck
       if (!scales.ok()) {
         KILN_ASSIGN_OR_RETURN(const GgufTensor* tensor,
                               FindGgufWeight(module, *module.FindWeight(w.name), *gguf));
-        return absl::InvalidArgumentError(absl::StrCat("weight \"", w.name, "\" (", tensor->name,
-                                                       "): ", scales.message()));
+        return absl::InvalidArgumentError(
+            absl::StrCat("weight \"", w.name, "\" (", tensor->name, "): ", scales.message()));
       }
       out.blocks[w.name] = QuantizedWeight{w.dtype, w.shape, std::move(bytes)};
       continue;
@@ -215,8 +217,9 @@ absl::StatusOr<EngineWeights> StoreEngineWeights(Module& module, const GgufCheck
     auto dense = out.floats.find(w.name);
     const int64_t written =
         block != out.blocks.end() ? static_cast<int64_t>(block->second.bytes.size())
-        : dense != out.floats.end() ? StorageBytes(dense->second.dtype, dense->second.numel()).value_or(-1)
-                                    : -1;
+        : dense != out.floats.end()
+            ? StorageBytes(dense->second.dtype, dense->second.numel()).value_or(-1)
+            : -1;
     if (written != w.bytes) {
       return absl::InternalError(absl::StrCat("weight \"", w.name, "\" is stored in ", written,
                                               " bytes but its storage plan says ", w.bytes));

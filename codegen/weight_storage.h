@@ -57,16 +57,16 @@ std::set<std::string> BlockStorableWeights(const Module& module);
 // GGUF) the tensor table alone: no tensor data is read.
 struct PlannedWeight {
   enum class Source {
-    kFloats,        // floats in the engine dtype (read, or converted)
-    kQuantize,      // float values quantized here by --quantize
-    kKeepBlocks,    // a GGUF's blocks, copied as they are
-    kRequantize,    // a GGUF's blocks, dequantised and quantized again
+    kFloats,      // floats in the engine dtype (read, or converted)
+    kQuantize,    // float values quantized here by --quantize
+    kKeepBlocks,  // a GGUF's blocks, copied as they are
+    kRequantize,  // a GGUF's blocks, dequantised and quantized again
   };
   std::string name;
   std::vector<int64_t> shape;
   DType dtype = DType::kF32;  // as the engine stores it
   Source source = Source::kFloats;
-  int64_t bytes = 0;          // exactly the engine's bytes for it
+  int64_t bytes = 0;  // exactly the engine's bytes for it
 };
 
 // The storage of every weight of `module` (declaration order) under

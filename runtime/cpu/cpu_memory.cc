@@ -28,8 +28,8 @@ absl::StatusOr<StepWorkspace> StepNeeds(const LaunchStep& step) {
   }
   if (const auto* a = std::get_if<AttentionStep>(&step.op)) {
     const auto& shape = a->variant.shape;
-    const AttentionPlan plan = PlanAttention(
-        {a->batch, a->seq, shape.heads, shape.kv_heads, shape.head_dim, a->capacity});
+    const AttentionPlan plan =
+        PlanAttention({a->batch, a->seq, shape.heads, shape.kv_heads, shape.head_dim, a->capacity});
     return StepWorkspace{plan.scratch_bytes, plan.partial_bytes};
   }
   return StepWorkspace{};  // RoPE + KV write, row gathers: none
@@ -39,9 +39,9 @@ absl::StatusOr<StepWorkspace> StepNeeds(const LaunchStep& step) {
 
 std::string CpuMemory::Summary() const {
   return absl::StrCat("kv_cache ", HumanBytes(caches), ", step_inputs ", HumanBytes(step_inputs),
-                      ", rope_tables ", HumanBytes(rope_tables), ", activations ", HumanBytes(scratch),
-                      ", workspace ", HumanBytes(workspace()), " (", threads, " threads) = ",
-                      HumanBytes(total()));
+                      ", rope_tables ", HumanBytes(rope_tables), ", activations ",
+                      HumanBytes(scratch), ", workspace ", HumanBytes(workspace()), " (", threads,
+                      " threads) = ", HumanBytes(total()));
 }
 
 absl::StatusOr<CpuMemory> PlanCpuMemory(const StaticLayout& layout,
@@ -61,8 +61,8 @@ absl::StatusOr<CpuMemory> PlanCpuMemory(const StaticLayout& layout,
     for (const LaunchStep& step : p.steps) {
       absl::StatusOr<StepWorkspace> needs = StepNeeds(step);
       if (!needs.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat("@", p.function, " step ", step.label, ": ",
-                                                       needs.status().message()));
+        return absl::InvalidArgumentError(
+            absl::StrCat("@", p.function, " step ", step.label, ": ", needs.status().message()));
       }
       per_thread = std::max(per_thread, needs->per_thread);
       m.shared = std::max(m.shared, needs->shared);

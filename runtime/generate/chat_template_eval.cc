@@ -95,8 +95,9 @@ class Evaluator {
         if (!ns.is(K::kNamespace)) return Fail(n.pos, "cannot assign attribute on non-namespace object");
         KILN_ASSIGN_OR_RETURN(Value v, Eval(*n.expr));
         if (Reaches(v, ns.map.get())) {
-          return Fail(n.pos, absl::StrCat("cannot store namespace '", n.targets[0], "' inside itself (through '",
-                                          n.targets[0], ".", n.targets[1], "'): the value refers back to it"));
+          return Fail(n.pos, absl::StrCat("cannot store namespace '", n.targets[0],
+                                          "' inside itself (through '", n.targets[0], ".",
+                                          n.targets[1], "'): the value refers back to it"));
         }
         for (auto& [k, old] : *ns.map) {
           if (k == n.targets[1]) {

@@ -75,7 +75,8 @@ bool Reaches(const Value& v, const ValueMap* map) {
     todo.pop_back();
     if (x->is(Value::Kind::kList) && seen.insert(x->list.get()).second) {
       for (const Value& item : *x->list) todo.push_back(&item);
-    } else if ((x->is(Value::Kind::kMap) || x->is(Value::Kind::kNamespace)) && seen.insert(x->map.get()).second) {
+    } else if ((x->is(Value::Kind::kMap) || x->is(Value::Kind::kNamespace)) &&
+               seen.insert(x->map.get()).second) {
       if (x->map.get() == map) return true;
       for (const auto& kv : *x->map) todo.push_back(&kv.second);
     }

@@ -29,11 +29,12 @@ absl::Status CheckIdsAgree(const TokenizerParts& parts) {
   const Vocab& vocab = parts.vocab;
   std::map<int32_t, const AddedToken*> added;
   for (const AddedToken& a : parts.added_tokens) {
-    if (a.id < 0) return IdError(parts, absl::StrCat("added token \"", a.content, "\" has a negative id"));
+    if (a.id < 0)
+      return IdError(parts, absl::StrCat("added token \"", a.content, "\" has a negative id"));
     auto [it, fresh] = added.emplace(a.id, &a);
     if (!fresh && it->second->content != a.content) {
-      return IdError(parts, absl::StrCat("added tokens \"", it->second->content, "\" and \"", a.content,
-                                         "\" both have id ", a.id));
+      return IdError(parts, absl::StrCat("added tokens \"", it->second->content, "\" and \"",
+                                         a.content, "\" both have id ", a.id));
     }
     const int32_t in_vocab = vocab.Find(a.content);
     if (in_vocab >= 0 && in_vocab != a.id) {
@@ -42,7 +43,8 @@ absl::Status CheckIdsAgree(const TokenizerParts& parts) {
     }
     if (in_vocab < 0 && vocab.Contains(a.id)) {
       return IdError(parts, absl::StrCat("added token \"", a.content, "\" has id ", a.id,
-                                         ", which the model's vocabulary gives to \"", vocab.Token(a.id), "\""));
+                                         ", which the model's vocabulary gives to \"",
+                                         vocab.Token(a.id), "\""));
     }
   }
   auto token_of = [&](int32_t id) -> const std::string* {
@@ -50,15 +52,16 @@ absl::Status CheckIdsAgree(const TokenizerParts& parts) {
     auto it = added.find(id);
     return it == added.end() ? nullptr : &it->second->content;
   };
-  const int32_t id_end = std::max<int32_t>(vocab.id_end(), added.empty() ? 0 : added.rbegin()->first + 1);
+  const int32_t id_end =
+      std::max<int32_t>(vocab.id_end(), added.empty() ? 0 : added.rbegin()->first + 1);
   const PostProcessor& post = parts.post_processor;
   for (const std::vector<int32_t>* ids : {&post.prefix, &post.suffix}) {
     for (int32_t id : *ids) {
       auto named = post.names.find(id);
       const std::string what = named == post.names.end()
                                    ? absl::StrCat("the post-processor's id ", id)
-                                   : absl::StrCat("the post-processor's special token \"", named->second,
-                                                  "\" (id ", id, ")");
+                                   : absl::StrCat("the post-processor's special token \"",
+                                                  named->second, "\" (id ", id, ")");
       const std::string* token = token_of(id);
       if (token == nullptr) {
         return IdError(parts, absl::StrCat(what, " is no token's id (the vocabulary's ids end at ",
@@ -73,8 +76,9 @@ absl::Status CheckIdsAgree(const TokenizerParts& parts) {
                                  {"eos", parts.eos_id},
                                  {"padding", parts.pad_id}}) {
     if (id >= 0 && token_of(id) == nullptr) {
-      return IdError(parts, absl::StrCat("the ", name, " token id ", id,
-                                         " is no token's id (the vocabulary's ids end at ", id_end, ")"));
+      return IdError(parts,
+                     absl::StrCat("the ", name, " token id ", id,
+                                  " is no token's id (the vocabulary's ids end at ", id_end, ")"));
     }
   }
   return absl::OkStatus();

@@ -38,7 +38,8 @@ ABSL_FLAG(std::string, dtype, "",
           "q8_0, q4_0, q4_k)");
 ABSL_FLAG(int64_t, max_seq, 0, "KV-cache capacity in tokens (default: compile-model's)");
 ABSL_FLAG(int64_t, max_batch, 1, "largest batch the engine serves");
-ABSL_FLAG(std::string, kv_dtype, "", "the KV cache's dtype, f32, bf16 or f16 (default: each format's activations')");
+ABSL_FLAG(std::string, kv_dtype, "",
+          "the KV cache's dtype, f32, bf16 or f16 (default: each format's activations')");
 ABSL_FLAG(std::string, target, "cpu", "cpu, sm_80 or sm_90");
 ABSL_FLAG(std::string, buckets, "16,64,256", "prefill lengths, as compile-model's --buckets");
 ABSL_FLAG(int, threads, 0,
@@ -83,8 +84,8 @@ absl::StatusOr<Available> FindAvailable(const std::string& target) {
     if (opened.ok()) {
       KILN_ASSIGN_OR_RETURN(size_t free_bytes, device->FreeMemory());
       return Available{static_cast<int64_t>(free_bytes),
-                       absl::StrCat("the free memory of GPU 0, ", opened->name),
-                       int64_t{512} << 20, "an allowance for the CUDA context"};
+                       absl::StrCat("the free memory of GPU 0, ", opened->name), int64_t{512} << 20,
+                       "an allowance for the CUDA context"};
     }
     why_not_gpu = " (no usable GPU here, so not a GPU's memory)";
   }
@@ -114,13 +115,15 @@ void PrintTable(const MemoryEstimate& m, const std::vector<Row>& rows, const Ava
               m.architecture.c_str(), Thousands(m.parameters).c_str(), m.target.c_str(),
               static_cast<long long>(m.max_seq), static_cast<long long>(m.max_batch));
   int types_width = 17;
-  for (const Row& r : rows) types_width = std::max(types_width, static_cast<int>(r.e.weight_types.size()));
-  std::printf("%-7s %-*s %10s %10s %15s %11s %10s %10s%s\n", "format", types_width, "weights stored as",
-              "weights", "largest", "KV cache", "activations", "workspace", "total",
-              available ? "  fits" : "");
+  for (const Row& r : rows)
+    types_width = std::max(types_width, static_cast<int>(r.e.weight_types.size()));
+  std::printf("%-7s %-*s %10s %10s %15s %11s %10s %10s%s\n", "format", types_width,
+              "weights stored as", "weights", "largest", "KV cache", "activations", "workspace",
+              "total", available ? "  fits" : "");
   for (const Row& r : rows) {
     const FormatEstimate& e = r.e;
-    const std::string kv = absl::StrCat(HumanBytes(e.kv_cache), " ", std::string(DTypeName(e.kv_dtype)));
+    const std::string kv =
+        absl::StrCat(HumanBytes(e.kv_cache), " ", std::string(DTypeName(e.kv_dtype)));
     std::printf("%-7s %-*s %10s %10s %15s %11s %10s %10s", e.format.c_str(), types_width,
                 e.weight_types.c_str(), HumanBytes(e.weights).c_str(),
                 HumanBytes(e.largest_layer).c_str(), kv.c_str(), HumanBytes(e.activations).c_str(),
@@ -143,7 +146,8 @@ void PrintTable(const MemoryEstimate& m, const std::vector<Row>& rows, const Ava
   }
   std::vector<std::string> names;
   for (const auto& [layer, formats] : largest) {
-    names.push_back(largest.size() == 1 ? layer : absl::StrCat(layer, " in ", absl::StrJoin(formats, ", ")));
+    names.push_back(
+        largest.size() == 1 ? layer : absl::StrCat(layer, " in ", absl::StrJoin(formats, ", ")));
   }
   std::printf("largest: the largest decoder layer, or weight outside the layers (%s)\n",
               absl::StrJoin(names, "; ").c_str());
@@ -158,11 +162,14 @@ void PrintTable(const MemoryEstimate& m, const std::vector<Row>& rows, const Ava
   }
 }
 
-nlohmann::json ToJson(const std::string& model, const MemoryEstimate& m, const std::vector<Row>& rows,
-                      const Available* available) {
-  nlohmann::json out = {{"model", model},         {"architecture", m.architecture},
-                        {"parameters", m.parameters}, {"target", m.target},
-                        {"max_seq", m.max_seq},   {"max_batch", m.max_batch},
+nlohmann::json ToJson(const std::string& model, const MemoryEstimate& m,
+                      const std::vector<Row>& rows, const Available* available) {
+  nlohmann::json out = {{"model", model},
+                        {"architecture", m.architecture},
+                        {"parameters", m.parameters},
+                        {"target", m.target},
+                        {"max_seq", m.max_seq},
+                        {"max_batch", m.max_batch},
                         {"max_position_embeddings", m.max_positions}};
   if (m.target == "cpu") out["cpu_threads"] = m.cpu_threads;
   if (available) {
@@ -197,7 +204,8 @@ nlohmann::json ToJson(const std::string& model, const MemoryEstimate& m, const s
 absl::Status Run() {
   MemoryEstimateOptions options;
   options.model = absl::GetFlag(FLAGS_model);
-  for (absl::string_view f : absl::StrSplit(absl::GetFlag(FLAGS_dtype), ',', absl::SkipWhitespace())) {
+  for (absl::string_view f :
+       absl::StrSplit(absl::GetFlag(FLAGS_dtype), ',', absl::SkipWhitespace())) {
     options.formats.emplace_back(f);
   }
   options.target = absl::GetFlag(FLAGS_target);

@@ -71,7 +71,8 @@ absl::StatusOr<FormatFlags> FlagsOf(const std::string& format, const std::string
   FormatFlags flags;
   const bool cpu = target == "cpu";
   if (format == "stored") {
-    if (!gguf) return absl::InvalidArgumentError("--dtype stored: only a GGUF file has stored block types");
+    if (!gguf)
+      return absl::InvalidArgumentError("--dtype stored: only a GGUF file has stored block types");
     if (!cpu) {
       return absl::InvalidArgumentError(
           "--dtype stored needs --target cpu (the CUDA backend dequantises a GGUF's blocks)");
@@ -210,7 +211,8 @@ absl::Status CheckOptions(const MemoryEstimateOptions& o) {
     return absl::InvalidArgumentError("--target must be cpu, sm_80 or sm_90");
   }
   if (o.max_batch < 1) return absl::InvalidArgumentError("--max-batch must be at least 1");
-  if (o.max_seq < 0) return absl::InvalidArgumentError("--max-seq must be positive (0: the default)");
+  if (o.max_seq < 0)
+    return absl::InvalidArgumentError("--max-seq must be positive (0: the default)");
   return absl::OkStatus();
 }
 
@@ -237,7 +239,7 @@ absl::StatusOr<MemoryEstimate> EstimateMemory(const MemoryEstimateOptions& optio
   const std::vector<std::string> formats =
       options.formats.empty()
           ? DefaultFormats(options.target, source.gguf.has_value(), options.kv_dtype)
-                              : options.formats;
+          : options.formats;
   for (const std::string& format : formats) {
     KILN_ASSIGN_OR_RETURN(out.rows.emplace_back(),
                           EstimateFormat(source, options, format, out.max_seq));
@@ -279,8 +281,10 @@ absl::StatusOr<int64_t> LargestFittingMaxSeq(const MemoryEstimateOptions& option
   while (hi - lo > 1) {
     int64_t mid = lo + (hi - lo) / 2;
     if (!bisect && total_hi > total_lo) {
-      const double t = static_cast<double>(available - total_lo) / static_cast<double>(total_hi - total_lo);
-      mid = std::clamp<int64_t>(lo + static_cast<int64_t>(t * static_cast<double>(hi - lo)), lo + 1, hi - 1);
+      const double t =
+          static_cast<double>(available - total_lo) / static_cast<double>(total_hi - total_lo);
+      mid = std::clamp<int64_t>(lo + static_cast<int64_t>(t * static_cast<double>(hi - lo)), lo + 1,
+                                hi - 1);
     }
     const int64_t width = hi - lo;
     KILN_ASSIGN_OR_RETURN(int64_t total, total_at(mid));

@@ -50,10 +50,10 @@ struct MemoryEstimateOptions {
 // would write it and the executor allocate it.
 struct FormatEstimate {
   std::string format;
-  std::string flags;         // the compile-model flags the row stands for
+  std::string flags;  // the compile-model flags the row stands for
 
-  std::string weight_types;  // what the weights are stored as: "60 q4_k, 7 q6_k, 62 f32"
-  int64_t weights = 0;       // exactly the engine's weight bytes, scales and mins included
+  std::string weight_types;   // what the weights are stored as: "60 q4_k, 7 q6_k, 62 f32"
+  int64_t weights = 0;        // exactly the engine's weight bytes, scales and mins included
   int64_t largest_layer = 0;  // the largest decoder layer, or a weight outside the layers
   std::string largest_layer_name;
   int64_t kv_cache = 0;     // the static KV cache at max_seq x max_batch

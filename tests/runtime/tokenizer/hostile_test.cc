@@ -111,8 +111,9 @@ TEST(HostileVocabTest, InconsistentIdsAreErrors) {
                         "added token \"<s>\" has id 2 but the model's vocabulary gives it id 1"));
   j = SpmJson();
   j["added_tokens"].push_back({{"id", 7}, {"content", "[INST]"}, {"special", true}});
-  EXPECT_TRUE(FailsWith(Parse(j).status(),
-                        "added token \"[INST]\" has id 7, which the model's vocabulary gives to \"a\""));
+  EXPECT_TRUE(
+      FailsWith(Parse(j).status(),
+                "added token \"[INST]\" has id 7, which the model's vocabulary gives to \"a\""));
   // Past the vocabulary, an added token is fine; the same token listed twice too.
   j = SpmJson();
   j["added_tokens"].push_back({{"id", 20}, {"content", "[INST]"}, {"special", true}});
@@ -120,13 +121,16 @@ TEST(HostileVocabTest, InconsistentIdsAreErrors) {
   EXPECT_TRUE(Parse(j).ok()) << Parse(j).status();
   // A template's special token must be the token at its id.
   j = SpmJson();
-  j["post_processor"] = {{"type", "TemplateProcessing"},
-                         {"single", {{{"SpecialToken", {{"id", "<s>"}}}}, {{"Sequence", {{"id", "A"}}}}}},
-                         {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {2}}, {"tokens", {"<s>"}}}}}}};
-  EXPECT_TRUE(FailsWith(Parse(j).status(),
-                        "the post-processor's special token \"<s>\" (id 2): id 2 is the token \"</s>\""));
+  j["post_processor"] = {
+      {"type", "TemplateProcessing"},
+      {"single", {{{"SpecialToken", {{"id", "<s>"}}}}, {{"Sequence", {{"id", "A"}}}}}},
+      {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {2}}, {"tokens", {"<s>"}}}}}}};
+  EXPECT_TRUE(
+      FailsWith(Parse(j).status(),
+                "the post-processor's special token \"<s>\" (id 2): id 2 is the token \"</s>\""));
   j["post_processor"]["special_tokens"]["<s>"]["ids"] = {40};
-  EXPECT_TRUE(FailsWith(Parse(j).status(), "(id 40) is no token's id (the vocabulary's ids end at 11)"));
+  EXPECT_TRUE(
+      FailsWith(Parse(j).status(), "(id 40) is no token's id (the vocabulary's ids end at 11)"));
   j["post_processor"]["special_tokens"]["<s>"]["ids"] = {1};
   auto tok = Parse(j);
   ASSERT_TRUE(tok.ok()) << tok.status();

@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "codegen/compile_engine.h"
+#include "codegen/plan/arena_plan.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "codegen/plan/arena_plan.h"
 #include "runtime/cpu/cpu_engine.h"
 #include "runtime/engine/engine.h"
 #include "runtime/engine/engine_plans.h"
@@ -61,8 +61,8 @@ struct BenchConfig {
 // p.numel() over model.parameters() (Transformers 5.24, 2026-12-06); they
 // equal the counts Hugging Face publishes for these models.
 const BenchConfig kBenchConfigs[] = {
-    {"mistral-7b", 7241732096},   {"llama-2-7b", 6738415616}, {"llama-3.2-1b", 1235814400},
-    {"gemma-2b", 2506172416},     {"opt-1.3b", 1315758080},   {"smollm2-135m", 134515008},
+    {"mistral-7b", 7241732096}, {"llama-2-7b", 6738415616}, {"llama-3.2-1b", 1235814400},
+    {"gemma-2b", 2506172416},   {"opt-1.3b", 1315758080},   {"smollm2-135m", 134515008},
 };
 
 MemoryEstimate Estimate(const std::string& model, std::vector<std::string> formats,
@@ -152,8 +152,8 @@ void ExpectPredictionMatchesEngine(const std::string& model, const std::string& 
 
   EXPECT_EQ(row.weights, engine->engine.weights.stored_bytes());
   // The weights file adds its safetensors header (names, shapes, offsets).
-  const auto file = static_cast<int64_t>(
-      std::filesystem::file_size(compile.out + "/weights.safetensors"));
+  const auto file =
+      static_cast<int64_t>(std::filesystem::file_size(compile.out + "/weights.safetensors"));
   EXPECT_GE(file, row.weights);
   EXPECT_LE(file, row.weights + 64 * 1024);
   const cpu::CpuMemory& allocated = engine->executor->memory();
