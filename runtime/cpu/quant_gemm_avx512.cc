@@ -1,6 +1,6 @@
 // The AVX-512 level: u8 x s8 products with VNNI's vpdpbusd (4 products
-// summed straight into int32, no int16 step). q4_0, q4_1 and q8_0 run on
-// 512-bit registers, four blocks of a row at a time (below): decode (m <= 4)
+// summed straight into int32, no int16 step). q4_0, q4_1, q8_0 and q4_k run
+// on 512-bit registers, four blocks of 32 of a row at a time (below): decode (m <= 4)
 // straight from the activation blocks, prefill (m > 4) from activation quads
 // unpacked once per call. The other formats run the shared 256-bit kernels
 // (quant_gemm_simd.inc), where VL gives 32 registers for a 4 x 4 tile.
@@ -120,7 +120,8 @@ struct DecQ4_1 : NibbleQuad {
   static constexpr bool kHasMin = true;
   static constexpr int kShift = -1;
   template <bool kTail>
-  static WQuad Load(const uint8_t* p, int nb) {
+  static WQuad Load(const uint8_t* row, int64_t q, int nb) {
+    const uint8_t* p = row + q * 4 * kBytes;
     const int64_t bytes = kBytes * nb;
     const __m512i a = LoadZ<kTail>(p, bytes), b = LoadZ<kTail>(p + 16, bytes - 16);
     // qs of block j: dwords 5j+1..5j+4 (block 3 from b, which starts at dword 4).
@@ -141,7 +142,8 @@ struct DecQ4_0 : NibbleQuad {
   static constexpr bool kHasMin = false;
   static constexpr int kShift = 3;  // codes are nibble + 8: I = sum nib q - 8 sum q
   template <bool kTail>
-  static WQuad Load(const uint8_t* p, int nb) {
+  static WQuad Load(const uint8_t* row, int64_t q, int nb) {
+    const uint8_t* p = row + q * 4 * kBytes;
     const int64_t bytes = kBytes * nb;
     const __m512i a = LoadZ<kTail>(p, bytes), b = LoadZ<kTail>(p + 8, bytes - 8);
     // qs of block j: words 9j+1..9j+8 (block 3 from b, which starts at word 4).
@@ -158,6 +160,48 @@ struct DecQ4_0 : NibbleQuad {
   }
 };
 
+// q4_k: a super-block of 256 elements (8 units of 32) holds f16 d and
+// dmin, eight 6-bit scales sc_u and mins m_u (base/quant_blocks.h) and 128
+// bytes of nibbles; unit 2c's codes are the low nibbles of qs[32c..32c+31],
+// unit 2c+1's the high ones, and w = d sc_u code - dmin m_u. Quad 2s + h is
+// units 4h..4h+3 of super-block s: codes from qs[64h..64h+63], scales and
+// mins from the super-block's header (unpacked again for each of its two
+// quads: a few integer operations against 128 products).
+struct DecQ4K : NibbleQuad {
+  static constexpr int kBytes = 18;  // per unit of 32 (144 per super-block)
+  static constexpr bool kHasMin = true;
+  static constexpr int kShift = -1;
+  template <bool kTail>  // no tails: rows are whole super-blocks
+  static WQuad Load(const uint8_t* row, int64_t q, int) {
+    const uint8_t* b = row + q / 2 * (8 * kBytes);
+    const bool upper = q % 2 != 0;
+    // The 12 scale bytes as words x, y, z: per byte, sc_0..3 = x & 63,
+    // m_0..3 = y & 63, sc_4..7 = (z & 15) | (x >> 6) << 4 and
+    // m_4..7 = (z >> 4) | (y >> 6) << 4.
+    uint32_t xyz[3];
+    std::memcpy(xyz, b + kQ4KScalesAt, 12);
+    const uint32_t low6 = 0x3F3F3F3F, low4 = 0x0F0F0F0F, top2 = 0x03030303;
+    const uint32_t sc = upper ? (xyz[2] & low4) | (((xyz[0] >> 6) & top2) << 4) : xyz[0] & low6;
+    const uint32_t mn =
+        upper ? ((xyz[2] >> 4) & low4) | (((xyz[1] >> 6) & top2) << 4) : xyz[1] & low6;
+    // Byte j of a word to lanes 4j..4j+3, as f32.
+    const __m128i spread = _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    auto lanes = [&](uint32_t v) {
+      return _mm512_cvtepi32_ps(
+          _mm512_cvtepu8_epi32(_mm_shuffle_epi8(_mm_cvtsi32_si128(static_cast<int>(v)), spread)));
+    };
+    const __m512 dw = _mm512_mul_ps(lanes(sc), _mm512_set1_ps(HalfAt(b)));
+    const __m512 mw = _mm512_mul_ps(lanes(mn), _mm512_set1_ps(-HalfAt(b + 2)));
+    // Codes in ActQuad's order (lane j: unit j's elements 0..15 in c0,
+    // 16..31 in c1): 128-bit lanes L0..L3 of the 64 bytes are the first and
+    // second halves of chunks 2h and 2h + 1, low nibbles the even unit.
+    const WQuad n = Split(_mm512_loadu_si512(b + kQ4KQsAt + (upper ? 64 : 0)), dw, mw);
+    return {_mm512_permutex2var_epi64(n.c0, _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), n.c1),
+            _mm512_permutex2var_epi64(n.c0, _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15), n.c1),
+            dw, mw};
+  }
+};
+
 // q8_0 in the same order as the nibble formats: c0 holds elements 0..15 of
 // blocks 0..3, c1 elements 16..31, each 16-byte half gathered by word.
 struct DecQ8_0 : NibbleQuad {
@@ -165,7 +209,8 @@ struct DecQ8_0 : NibbleQuad {
   static constexpr bool kHasMin = false;
   static constexpr int kShift = 7;  // codes are w + 128: I = sum (w + 128) q - 128 sum q
   template <bool kTail>
-  static WQuad Load(const uint8_t* p, int nb) {
+  static WQuad Load(const uint8_t* row, int64_t q, int nb) {
+    const uint8_t* p = row + q * 4 * kBytes;
     const int64_t bytes = kBytes * nb;
     // Block j spans bytes 34j..34j+33: d at word 17j, then the two halves.
     const __m512i a = LoadZ<kTail>(p, bytes), b = LoadZ<kTail>(p + 64, bytes - 64);
@@ -197,8 +242,8 @@ constexpr int kPrefetchRows = 8;
 
 // One quad (nb blocks) of R weight rows x M activation rows.
 template <class F, int R, int M, bool kTail>
-inline void DecodeQuad(const uint8_t* w, int64_t row_bytes, const ActBlock* a, int64_t units,
-                       int nb, __m512 (&acc)[M][R]) {
+inline void DecodeQuad(const uint8_t* w, int64_t row_bytes, int64_t q, const ActBlock* a,
+                       int64_t units, int nb, __m512 (&acc)[M][R]) {
   ActQuad x[M];
 #pragma GCC unroll 4
   for (int i = 0; i < M; ++i) {
@@ -208,12 +253,12 @@ inline void DecodeQuad(const uint8_t* w, int64_t row_bytes, const ActBlock* a, i
   for (int r = 0; r < R; ++r) {
     const uint8_t* p = w + r * row_bytes;
     if (!kTail) {  // the same place kPrefetchRows rows on: one line per 64 bytes of quad
+      const uint8_t* ahead = p + kPrefetchRows * row_bytes + q * 4 * F::kBytes;
       for (int l = 0; l < 4 * F::kBytes; l += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchRows * row_bytes + l),
-                     _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + l), _MM_HINT_T0);
       }
     }
-    const WQuad wq = F::template Load<kTail>(p, nb);
+    const WQuad wq = F::template Load<kTail>(p, q, nb);
 #pragma GCC unroll 4
     for (int i = 0; i < M; ++i) {
       const __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(F::Dot(wq, x[i])), x[i].dx);
@@ -258,10 +303,10 @@ void DecodeTile(const uint8_t* w, int64_t row_bytes, const ActBlock* a, int64_t 
   }
   const int64_t quads = units / 4;
   for (int64_t q = 0; q < quads; ++q) {
-    DecodeQuad<F, R, M, false>(w + q * 4 * F::kBytes, row_bytes, a + 4 * q, units, 4, acc);
+    DecodeQuad<F, R, M, false>(w, row_bytes, q, a + 4 * q, units, 4, acc);
   }
   if (units % 4 != 0) {
-    DecodeQuad<F, R, M, true>(w + quads * 4 * F::kBytes, row_bytes, a + 4 * quads, units,
+    DecodeQuad<F, R, M, true>(w, row_bytes, quads, a + 4 * quads, units,
                               static_cast<int>(units % 4), acc);
   }
   StoreSums(acc, out, ldo);
@@ -347,11 +392,11 @@ inline void PackQuad(const ActBlock* a, int nb, PackedQuad* out) {
 // (row, activation row) the same operations in the same order as any other
 // tile shape.
 template <class F, int R, int M, bool kTail>
-inline void PackedStep(const uint8_t* w, int64_t row_bytes, const PackedQuad* x, int64_t quads,
-                       int nb, __m512 (&acc)[M][R]) {
+inline void PackedStep(const uint8_t* w, int64_t row_bytes, int64_t q, const PackedQuad* x,
+                       int64_t quads, int nb, __m512 (&acc)[M][R]) {
   WQuad wq[R];
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) wq[r] = F::template Load<kTail>(w + r * row_bytes, nb);
+  for (int r = 0; r < R; ++r) wq[r] = F::template Load<kTail>(w + r * row_bytes, q, nb);
 #pragma GCC unroll 8
   for (int i = 0; i < M; ++i) {
     const PackedQuad& xq = x[i * quads];
@@ -376,11 +421,11 @@ void PackedTile(const uint8_t* w, int64_t row_bytes, const PackedQuad* x, int64_
   }
   const int64_t full = units / 4, quads = (units + 3) / 4;
   for (int64_t q = 0; q < full; ++q) {
-    PackedStep<F, R, M, false>(w + q * 4 * F::kBytes, row_bytes, x + q, quads, 4, acc);
+    PackedStep<F, R, M, false>(w, row_bytes, q, x + q, quads, 4, acc);
   }
   if (full != quads) {
-    PackedStep<F, R, M, true>(w + full * 4 * F::kBytes, row_bytes, x + full, quads,
-                              static_cast<int>(units % 4), acc);
+    PackedStep<F, R, M, true>(w, row_bytes, full, x + full, quads, static_cast<int>(units % 4),
+                              acc);
   }
   StoreSums(acc, out, ldo);
 }
@@ -444,6 +489,9 @@ bool TryDecode(KILN_GEMM_ROWS_ARGS) {
     case DType::kQ8_0: RunQuads<DecQ8_0>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo); break;
     case DType::kQ4_0: RunQuads<DecQ4_0>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo); break;
     case DType::kQ4_1: RunQuads<DecQ4_1>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo); break;
+    case DType::kQ4_K:
+      RunQuads<DecQ4K>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo);
+      break;
     default: return false;
   }
   return true;

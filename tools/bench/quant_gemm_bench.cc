@@ -131,8 +131,11 @@ void BM_Memcpy(benchmark::State& state) {
 
 void RegisterAll() {
   benchmark::RegisterBenchmark("memcpy_256MiB", BM_Memcpy)->Unit(benchmark::kMillisecond);
-  const struct { int64_t n, k; } decode[] = {{576, 576}, {192, 576}, {1536, 576}, {576, 1536},
-                                             {49152, 576}};
+  // SmolLM2-135M's shapes, then Llama-3.2-1B's (whole 256-blocks, for the
+  // k-quants: of SmolLM2's only k = 1536 is).
+  const struct { int64_t n, k; } decode[] = {{576, 576},   {192, 576},   {1536, 576},
+                                             {576, 1536},  {49152, 576}, {2048, 2048},
+                                             {8192, 2048}, {2048, 8192}};
   const DType types[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ8_0, DType::kQ4_K,
                          DType::kQ5_K, DType::kQ6_K, DType::kF16,  DType::kBF16, DType::kF32};
   for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
@@ -141,6 +144,7 @@ void RegisterAll() {
     for (DType t : types) {
       const std::string tn(DTypeName(t));
       for (auto s : decode) {
+        if (s.k % BlockSize(t) != 0) continue;
         benchmark::RegisterBenchmark(
             ("decode/" + lv + "/" + tn + "/n" + std::to_string(s.n) + "_k" + std::to_string(s.k)).c_str(),
             BM_Gemm, level, t, 1, s.n, s.k, false, 1)->Unit(benchmark::kMicrosecond);
@@ -152,13 +156,16 @@ void RegisterAll() {
               ->UseRealTime();
         }
       }
+      const int64_t k = t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K ? 1536 : 576;
       // The same product with the weights in L2: the kernel's compute bound.
-      benchmark::RegisterBenchmark(("decode_hot/" + lv + "/" + tn + "/n576_k576").c_str(), BM_Gemm,
-                                   level, t, 1, 576, 576, true, 1)->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(
+          ("decode_hot/" + lv + "/" + tn + "/n576_k" + std::to_string(k)).c_str(), BM_Gemm, level,
+          t, 1, 576, k, true, 1)->Unit(benchmark::kMicrosecond);
       for (int64_t m : {16, 64, 256}) {
-        benchmark::RegisterBenchmark(
-            ("prefill/" + lv + "/" + tn + "/m" + std::to_string(m) + "_n1536_k576").c_str(), BM_Gemm,
-            level, t, m, 1536, 576, false, 1)->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark(("prefill/" + lv + "/" + tn + "/m" + std::to_string(m) +
+                                      "_n1536_k" + std::to_string(k)).c_str(),
+                                     BM_Gemm, level, t, m, 1536, k, false, 1)
+            ->Unit(benchmark::kMillisecond);
       }
     }
   }

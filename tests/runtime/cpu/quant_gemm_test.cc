@@ -94,8 +94,10 @@ std::vector<float> RunGemm(SimdLevel level, Case& c) {
   return dense;
 }
 
+// Odd block counts; 8448 = 33 super-blocks is longer than the AVX-512
+// prefill's packed rows (64 quads), so it takes the long-row path.
 std::vector<int64_t> Ks(DType t) {
-  if (BlockSize(t) == 256) return {256, 768};
+  if (BlockSize(t) == 256) return {256, 768, 8448};
   return {32, 96, 288, 2336};
 }
 
@@ -163,16 +165,19 @@ TEST(QuantGemm, SimdLevelsMatchScalar) {
     if (!Supported(level)) continue;
     for (DType t : kWeightTypes) {
       for (int64_t k : Ks(t)) {
-        Case c = MakeCase(t, 7, 17, k, rng);
-        std::vector<float> want = RunGemm(SimdLevel::kScalar, c);
-        std::vector<float> got = RunGemm(level, c);
-        for (int64_t i = 0; i < c.m; ++i) {
-          for (int64_t j = 0; j < c.n; ++j) {
-            double abs_sum = 0;
-            for (int64_t e = 0; e < k; ++e) abs_sum += std::fabs(c.x[i * k + e] * c.wf[j * k + e]);
-            ASSERT_NEAR(got[i * c.n + j], want[i * c.n + j], 1e-5 * abs_sum)
-                << SimdLevelName(level) << " " << DTypeName(t) << " k " << k << " row " << i
-                << " col " << j << " " << SeedNote();
+        for (int64_t m : {2, 7}) {  // the decode (m <= 4) and prefill kernels
+          Case c = MakeCase(t, m, 17, k, rng);
+          std::vector<float> want = RunGemm(SimdLevel::kScalar, c);
+          std::vector<float> got = RunGemm(level, c);
+          for (int64_t i = 0; i < c.m; ++i) {
+            for (int64_t j = 0; j < c.n; ++j) {
+              double abs_sum = 0;
+              for (int64_t e = 0; e < k; ++e)
+                abs_sum += std::fabs(c.x[i * k + e] * c.wf[j * k + e]);
+              ASSERT_NEAR(got[i * c.n + j], want[i * c.n + j], 1e-5 * abs_sum)
+                  << SimdLevelName(level) << " " << DTypeName(t) << " k " << k << " row " << i
+                  << " col " << j << " " << SeedNote();
+            }
           }
         }
       }
@@ -186,7 +191,7 @@ TEST(QuantGemm, RowRangesAreIndependent) {
   auto rng = TestRng();
   for (SimdLevel level : kLevels) {
     if (!Supported(level)) continue;
-    for (DType t : {DType::kQ4_1, DType::kQ6_K, DType::kF16}) {
+    for (DType t : {DType::kQ4_1, DType::kQ4_K, DType::kQ6_K, DType::kF16}) {
       Case c = MakeCase(t, 5, 11, BlockSize(t) == 256 ? 256 : 64, rng);
       std::vector<float> whole(c.m * c.n), parts(c.m * c.n);
       PrepareActivations(level, t, c.x.data(), c.m, c.k, 0, c.m, c.act.data());
