@@ -1,6 +1,6 @@
 // The AVX-512 level: u8 x s8 products with VNNI's vpdpbusd (4 products
-// summed straight into int32, no int16 step). q4_0, q4_1, q8_0 and q4_k run
-// on 512-bit registers, four blocks of 32 of a row at a time (below): decode (m <= 4)
+// summed straight into int32, no int16 step). q4_0, q4_1, q8_0, q4_k and q6_k
+// run on 512-bit registers, four blocks of 32 of a row at a time (below): decode (m <= 4)
 // straight from the activation blocks, prefill (m > 4) from activation quads
 // unpacked once per call. The other formats run the shared 256-bit kernels
 // (quant_gemm_simd.inc), where VL gives 32 registers for a 4 x 4 tile.
@@ -63,6 +63,7 @@ struct ActQuad {
   __m512 dx;       // d_j in lanes 4j..4j+3
   __m512 s;        // s_j in lane 4j + 1, 0 elsewhere
   __m512i init;
+  __m512i meta;  // block j's {d, s, sum, sum16} in lanes 4j..4j+3 (q6_k's half sums)
 };
 
 // kShift: init = -(sum << kShift), or none when negative.
@@ -82,6 +83,7 @@ inline ActQuad LoadActQuad(const ActBlock* a, int nb) {
   const __m512i meta = PickLanes(z0, z1, z2, _mm512_setr_epi64(4, 5, 10, 11, 0, 0, 0, 0), 0xF0,
                                  _mm512_setr_epi64(0, 0, 0, 0, 0, 1, 6, 7));
   const __m512 mf = _mm512_castsi512_ps(meta);
+  q.meta = meta;
   q.dx = _mm512_permute_ps(mf, 0x00);
   q.s = _mm512_maskz_mov_ps(0x2222, mf);
   if (kShift >= 0) {
@@ -94,10 +96,12 @@ inline ActQuad LoadActQuad(const ActBlock* a, int nb) {
 }
 
 // The weight side of a quad of one row: codes ready for vpdpbusd and the
-// scales (dw_j over lanes 4j..4j+3; q4_1's m_j likewise).
+// scales (dw_j over lanes 4j..4j+3; q4_1's m_j likewise; q6_k's integer
+// scales of each unit's two halves of 16 in sa, sb).
 struct WQuad {
   __m512i c0, c1;
   __m512 dw, mw;
+  __m512i sa, sb;
 };
 
 inline __m512 HalvesToFloat(__m256i h) { return _mm512_cvtph_ps(h); }
@@ -108,15 +112,24 @@ struct NibbleQuad {
   // q4_0 / q4_1: 64 bytes of nibbles (16 per block) -> low and high codes.
   static WQuad Split(__m512i qs, __m512 dw, __m512 mw) {
     const __m512i nib = _mm512_set1_epi8(0x0F);
-    return {_mm512_and_si512(qs, nib), _mm512_and_si512(_mm512_srli_epi16(qs, 4), nib), dw, mw};
+    return {_mm512_and_si512(qs, nib),
+            _mm512_and_si512(_mm512_srli_epi16(qs, 4), nib),
+            dw,
+            mw,
+            _mm512_setzero_si512(),
+            _mm512_setzero_si512()};
   }
-  static __m512i Dot(const WQuad& w, const ActQuad& x) {
-    return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(x.init, w.c0, x.q0), w.c1, x.q1);
+  // What the activation side passes Dot (and a packed quad keeps) besides
+  // its codes: the integer correction init.
+  static __m512i Aux(const ActQuad& x) { return x.init; }
+  static __m512i Dot(const WQuad& w, __m512i q0, __m512i q1, __m512i init) {
+    return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(init, w.c0, q0), w.c1, q1);
   }
 };
 
 struct DecQ4_1 : NibbleQuad {
   static constexpr int kBytes = 20;
+  static constexpr int kQuadBytes = 4 * kBytes;
   static constexpr bool kHasMin = true;
   static constexpr int kShift = -1;
   template <bool kTail>
@@ -139,6 +152,7 @@ struct DecQ4_1 : NibbleQuad {
 
 struct DecQ4_0 : NibbleQuad {
   static constexpr int kBytes = 18;
+  static constexpr int kQuadBytes = 4 * kBytes;
   static constexpr bool kHasMin = false;
   static constexpr int kShift = 3;  // codes are nibble + 8: I = sum nib q - 8 sum q
   template <bool kTail>
@@ -168,12 +182,12 @@ struct DecQ4_0 : NibbleQuad {
 // mins from the super-block's header (unpacked again for each of its two
 // quads: a few integer operations against 128 products).
 struct DecQ4K : NibbleQuad {
-  static constexpr int kBytes = 18;  // per unit of 32 (144 per super-block)
+  static constexpr int kQuadBytes = 72;  // half a super-block of 144
   static constexpr bool kHasMin = true;
   static constexpr int kShift = -1;
   template <bool kTail>  // no tails: rows are whole super-blocks
   static WQuad Load(const uint8_t* row, int64_t q, int) {
-    const uint8_t* b = row + q / 2 * (8 * kBytes);
+    const uint8_t* b = row + q / 2 * (2 * kQuadBytes);
     const bool upper = q % 2 != 0;
     // The 12 scale bytes as words x, y, z: per byte, sc_0..3 = x & 63,
     // m_0..3 = y & 63, sc_4..7 = (z & 15) | (x >> 6) << 4 and
@@ -198,7 +212,70 @@ struct DecQ4K : NibbleQuad {
     const WQuad n = Split(_mm512_loadu_si512(b + kQ4KQsAt + (upper ? 64 : 0)), dw, mw);
     return {_mm512_permutex2var_epi64(n.c0, _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), n.c1),
             _mm512_permutex2var_epi64(n.c0, _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15), n.c1),
-            dw, mw};
+            dw,
+            mw,
+            _mm512_setzero_si512(),
+            _mm512_setzero_si512()};
+  }
+};
+
+// q6_k: a super-block of 256 (8 units of 32) holds 128 bytes of low
+// nibbles ql, 64 bytes of 2-bit highs qh, 16 int8 scales (one per 16
+// elements) and f16 d; w = d sc (code - 32), code = low | high << 4. Unit
+// 4h + t's low nibbles are ql[64h + 32 (t & 1) ..] (low nibbles for t < 2,
+// high ones for t >= 2) and its highs bits 2t, 2t + 1 of qh[32h ..]; quad
+// 2s + h is units 4h..4h+3 of super-block s. Each unit's two halves have
+// their own scale, so the two vpdpbusd sums are scaled as int32 (|I| <
+// 2^18, |sc| <= 128) before they meet; each half's -32 is its activation
+// sum times -32, started in lane 4j + 3 of that half's sum.
+struct DecQ6K {
+  static constexpr int kQuadBytes = 105;  // half a super-block of 210
+  static constexpr bool kHasMin = false;
+  static constexpr int kShift = -1;
+  static __m512i Aux(const ActQuad& x) { return x.meta; }
+  static __m512i Dot(const WQuad& w, __m512i q0, __m512i q1, __m512i meta) {
+    const __m512i half0 = _mm512_srai_epi32(_mm512_slli_epi32(meta, 16), 16);
+    const __m512i half1 = _mm512_srai_epi32(meta, 16);
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i i0 = _mm512_dpbusd_epi32(
+        _mm512_maskz_sub_epi32(0x8888, zero, _mm512_slli_epi32(half0, 5)), w.c0, q0);
+    const __m512i i1 = _mm512_dpbusd_epi32(
+        _mm512_maskz_sub_epi32(0x8888, zero, _mm512_slli_epi32(half1, 5)), w.c1, q1);
+    return _mm512_add_epi32(_mm512_mullo_epi32(i0, w.sa), _mm512_mullo_epi32(i1, w.sb));
+  }
+  template <bool kTail>  // no tails: rows are whole super-blocks
+  static WQuad Load(const uint8_t* row, int64_t q, int) {
+    const uint8_t* b = row + q / 2 * (2 * kQuadBytes);
+    const int h = static_cast<int>(q % 2);
+    const WQuad n =
+        NibbleQuad::Split(_mm512_loadu_si512(b + 64 * h), _mm512_setzero_ps(), _mm512_setzero_ps());
+    // 128-bit lanes of the 64 ql bytes: L0, L1 feed units t = 0 (low
+    // nibbles) and 2 (high), L2, L3 units 1 and 3; c0 takes each unit's
+    // first 16 elements, c1 the other 16.
+    __m512i c0 = _mm512_permutex2var_epi64(n.c0, _mm512_setr_epi64(0, 1, 4, 5, 8, 9, 12, 13), n.c1);
+    __m512i c1 =
+        _mm512_permutex2var_epi64(n.c0, _mm512_setr_epi64(2, 3, 6, 7, 10, 11, 14, 15), n.c1);
+    // The high bits: qh[32h + e] >> 2t for unit t (16-bit shifts by 2t per
+    // 128-bit lane; the mask keeps each byte's own two bits).
+    const uint8_t* qh = b + kQ6KQhAt + 32 * h;
+    const __m512i shift =
+        _mm512_setr_epi64(0, 0, 0x0002000200020002, 0x0002000200020002, 0x0004000400040004,
+                          0x0004000400040004, 0x0006000600060006, 0x0006000600060006);
+    auto highs = [&](const uint8_t* p) {
+      const __m512i v =
+          _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      return _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(v, shift), _mm512_set1_epi8(3)),
+                               4);
+    };
+    c0 = _mm512_or_si512(c0, highs(qh));
+    c1 = _mm512_or_si512(c1, highs(qh + 16));
+    // Unit t's half scales sc[8h + 2t] and sc[8h + 2t + 1], over lanes 4t..4t+3.
+    const __m128i sc = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + kQ6KScalesAt + 8 * h));
+    const __m512i sa = _mm512_cvtepi8_epi32(
+        _mm_shuffle_epi8(sc, _mm_setr_epi8(0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6)));
+    const __m512i sb = _mm512_cvtepi8_epi32(
+        _mm_shuffle_epi8(sc, _mm_setr_epi8(1, 1, 1, 1, 3, 3, 3, 3, 5, 5, 5, 5, 7, 7, 7, 7)));
+    return {c0, c1, _mm512_set1_ps(HalfAt(b + kQ6KDAt)), _mm512_setzero_ps(), sa, sb};
   }
 };
 
@@ -206,6 +283,7 @@ struct DecQ4K : NibbleQuad {
 // blocks 0..3, c1 elements 16..31, each 16-byte half gathered by word.
 struct DecQ8_0 : NibbleQuad {
   static constexpr int kBytes = 34;
+  static constexpr int kQuadBytes = 4 * kBytes;
   static constexpr bool kHasMin = false;
   static constexpr int kShift = 7;  // codes are w + 128: I = sum (w + 128) q - 128 sum q
   template <bool kTail>
@@ -231,8 +309,12 @@ struct DecQ8_0 : NibbleQuad {
                          51, 51, 51, 51, 34, 34, 34, 34, 17, 17, 17, 17, 0, 0, 0, 0),
         b);
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-    return {_mm512_xor_si512(lo, flip), _mm512_xor_si512(hi, flip),
-            HalvesToFloat(_mm512_castsi512_si256(d)), _mm512_setzero_ps()};
+    return {_mm512_xor_si512(lo, flip),
+            _mm512_xor_si512(hi, flip),
+            HalvesToFloat(_mm512_castsi512_si256(d)),
+            _mm512_setzero_ps(),
+            _mm512_setzero_si512(),
+            _mm512_setzero_si512()};
   }
 };
 
@@ -253,15 +335,16 @@ inline void DecodeQuad(const uint8_t* w, int64_t row_bytes, int64_t q, const Act
   for (int r = 0; r < R; ++r) {
     const uint8_t* p = w + r * row_bytes;
     if (!kTail) {  // the same place kPrefetchRows rows on: one line per 64 bytes of quad
-      const uint8_t* ahead = p + kPrefetchRows * row_bytes + q * 4 * F::kBytes;
-      for (int l = 0; l < 4 * F::kBytes; l += 64) {
+      const uint8_t* ahead = p + kPrefetchRows * row_bytes + q * F::kQuadBytes;
+      for (int l = 0; l < F::kQuadBytes; l += 64) {
         _mm_prefetch(reinterpret_cast<const char*>(ahead + l), _MM_HINT_T0);
       }
     }
     const WQuad wq = F::template Load<kTail>(p, q, nb);
 #pragma GCC unroll 4
     for (int i = 0; i < M; ++i) {
-      const __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(F::Dot(wq, x[i])), x[i].dx);
+      const __m512i dot = F::Dot(wq, x[i].q0, x[i].q1, F::Aux(x[i]));
+      const __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), x[i].dx);
       acc[i][r] = _mm512_fmadd_ps(p, wq.dw, acc[i][r]);
       if (F::kHasMin) acc[i][r] = _mm512_fmadd_ps(wq.mw, x[i].s, acc[i][r]);
     }
@@ -316,7 +399,7 @@ template <class F, int M>
 void DecodeRows(const ActBlock* a, const uint8_t* w, int64_t k, int64_t n_begin, int64_t n_end,
                 float* out, int64_t ldo) {
   constexpr int R = M <= 2 ? 4 : 2;
-  const int64_t units = k / 32, row_bytes = units * F::kBytes;
+  const int64_t units = k / 32, row_bytes = units * F::kQuadBytes / 4;
   int64_t j = n_begin;
   for (; j + R <= n_end; j += R) {
     DecodeTile<F, R, M>(w + j * row_bytes, row_bytes, a, units, out + j, ldo);
@@ -372,7 +455,7 @@ void QuantizeRow(const float* x, int64_t k, ActBlock* out) {
 struct PackedQuad {
   __m512i q0, q1;
   __m512 dx;
-  __m512i aux;  // q4_1: s (f32 bits); otherwise init
+  __m512i aux;  // formats with a min term: s (f32 bits); otherwise F::Aux
 };
 
 // 4 weight rows x 4 activation rows: 16 accumulators and 12-16 registers of
@@ -385,7 +468,7 @@ inline void PackQuad(const ActBlock* a, int nb, PackedQuad* out) {
   _mm512_store_si512(&out->q0, x.q0);
   _mm512_store_si512(&out->q1, x.q1);
   _mm512_store_ps(&out->dx, x.dx);
-  _mm512_store_si512(&out->aux, F::kHasMin ? _mm512_castps_si512(x.s) : x.init);
+  _mm512_store_si512(&out->aux, F::kHasMin ? _mm512_castps_si512(x.s) : F::Aux(x));
 }
 
 // One quad (nb blocks) of R weight rows x M packed activation rows; per
@@ -402,9 +485,8 @@ inline void PackedStep(const uint8_t* w, int64_t row_bytes, int64_t q, const Pac
     const PackedQuad& xq = x[i * quads];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512i init = F::kHasMin ? _mm512_setzero_si512() : xq.aux;
-      const __m512i dot =
-          _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(init, wq[r].c0, xq.q0), wq[r].c1, xq.q1);
+      const __m512i aux = F::kHasMin ? _mm512_setzero_si512() : xq.aux;
+      const __m512i dot = F::Dot(wq[r], xq.q0, xq.q1, aux);
       const __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), xq.dx);
       acc[i][r] = _mm512_fmadd_ps(p, wq[r].dw, acc[i][r]);
       if (F::kHasMin) acc[i][r] = _mm512_fmadd_ps(wq[r].mw, _mm512_castsi512_ps(xq.aux), acc[i][r]);
@@ -445,7 +527,8 @@ template <class F>
 void RunPrefill(const void* act, const uint8_t* w, int64_t m, int64_t k, int64_t n_begin,
                 int64_t n_end, float* out, int64_t ldo) {
   const auto* a = static_cast<const ActBlock*>(act);
-  const int64_t units = k / 32, quads = (units + 3) / 4, row_bytes = units * F::kBytes;
+  const int64_t units = k / 32, quads = (units + 3) / 4;
+  const int64_t row_bytes = units * F::kQuadBytes / 4;
   if (quads > kMaxPackedQuads) {
     for (int64_t i = 0; i < m; i += 4) {
       RunDecode<F>(a + i * units, w, std::min<int64_t>(4, m - i), k, n_begin, n_end,
@@ -491,6 +574,9 @@ bool TryDecode(KILN_GEMM_ROWS_ARGS) {
     case DType::kQ4_1: RunQuads<DecQ4_1>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo); break;
     case DType::kQ4_K:
       RunQuads<DecQ4K>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo);
+      break;
+    case DType::kQ6_K:
+      RunQuads<DecQ6K>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo);
       break;
     default: return false;
   }
