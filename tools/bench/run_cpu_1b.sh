@@ -2,12 +2,16 @@
 # The Llama-3.2-1B-shape CPU comparison of docs/PERFORMANCE.md, end to end,
 # at a size where streaming the weights decides decode speed: a random-weight
 # checkpoint (write-random-checkpoint, f16), written as an F16 GGUF by
-# make_gguf_1b.py and quantized to Q4_0 and Q8_0 by llama.cpp's quantizer;
+# make_gguf_1b.py and quantized to Q4_0, Q8_0 and Q4_K_M by llama.cpp's
+# quantizer;
 # Kiln engines compiled from each GGUF (tensors kept as stored) and one from
 # the checkpoint with `--quantize q8_0`; llama.cpp (llama-cpp-python) on the
 # same GGUFs with Kiln's prompt ids; 1 and 2 threads; then the report.
 #
-#   tools/bench/run_cpu_1b.sh [OUT_DIR]      (default /tmp/kiln-bench-cpu-1b; ~20 min on 2 quiet cores)
+#   tools/bench/run_cpu_1b.sh [OUT_DIR]      (default /tmp/kiln-bench-cpu-1b; ~30 min on 2 quiet cores)
+#
+# KILN_1B_FORMATS (default "Q4_0 Q8_0 Q4_K_M") picks the GGUF formats;
+# Kiln's --quantize q8_0 engine runs with Q8_0.
 #
 # Needs Bazel and the llama.cpp venv of run_cpu.sh with the `gguf` package
 # (installed here if missing). The checkpoint and the GGUFs (~7 GB) are
@@ -57,7 +61,7 @@ json.dump(c, open(sys.argv[2], "w"), indent=2)' $bench/configs/$name/config.json
 fi
 nice -n 10 "$bin/tools/bench/write-random-checkpoint" --config "$config" --out "$hf" --dtype f16
 nice -n 10 "$lc_py" $bench/make_gguf_1b.py --hf "$hf" --out-dir "$cache/gguf" --name "$name" \
-  --quantize Q4_0,Q8_0 > "$out/make_gguf.log" 2>&1 || { tail -20 "$out/make_gguf.log"; exit 1; }
+  --quantize Q4_0,Q8_0,Q4_K_M > "$out/make_gguf.log" 2>&1 || { tail -20 "$out/make_gguf.log"; exit 1; }
 grep '^make_gguf:' "$out/make_gguf.log"
 
 # As run_cpu.sh: wait (at most KILN_QUIET_WAIT_S, default 180 s) for a
@@ -96,12 +100,14 @@ kiln_engine() {
   done
   rm -rf "$engine"
 }
-kiln_engine q4_0 "$cache/gguf/$name.Q4_0.gguf" "Q4_0 gguf"
-kiln_engine q8_0 "$cache/gguf/$name.Q8_0.gguf" "Q8_0 gguf"
-kiln_engine hf_q8_0 "$hf" "q8_0 --quantize" "--quantize q8_0"
+formats="${KILN_1B_FORMATS:-Q4_0 Q8_0 Q4_K_M}"
+for q in $formats; do
+  kiln_engine "${q,,}" "$cache/gguf/$name.$q.gguf" "$q gguf"
+  [ "$q" = Q8_0 ] && kiln_engine hf_q8_0 "$hf" "q8_0 --quantize" "--quantize q8_0"
+done
 
 # llama.cpp on the same GGUFs, with the prompt ids of the Kiln run on them.
-for q in Q4_0 Q8_0; do
+for q in $formats; do
   for threads in 1 "$nproc"; do
     wait_quiet
     "$lc_py" $bench/llamacpp_bench.py --gguf "$cache/gguf/$name.$q.gguf" --threads "$threads" \
@@ -112,11 +118,18 @@ done
 
 # One report per weight format; ratios against its first Kiln result.
 {
-  echo "#### Q4_0 (llama.cpp's quantizer; token_embd as Q6_K)"
-  python3 $bench/report.py "$out"/kiln_q4_0_t*.json "$out"/llamacpp_Q4_0_t*.json
-  echo
-  echo "#### Q8_0 (llama.cpp's quantizer, and Kiln's --quantize q8_0 from the checkpoint)"
-  python3 $bench/report.py "$out"/kiln_q8_0_t*.json "$out"/kiln_hf_q8_0_t*.json "$out"/llamacpp_Q8_0_t*.json
+  for q in $formats; do
+    case $q in
+      Q4_0) echo "#### Q4_0 (llama.cpp's quantizer; token_embd as Q6_K)" ;;
+      Q8_0) echo "#### Q8_0 (llama.cpp's quantizer, and Kiln's --quantize q8_0 from the checkpoint)" ;;
+      Q4_K_M) echo "#### Q4_K_M (llama.cpp's quantizer: Q4_K, with Q6_K for token_embd and some attn_v / ffn_down)" ;;
+      *) echo "#### $q" ;;
+    esac
+    extra=()
+    [ "$q" = Q8_0 ] && extra=("$out"/kiln_hf_q8_0_t*.json)
+    python3 $bench/report.py "$out"/kiln_"${q,,}"_t*.json "${extra[@]}" "$out"/llamacpp_"$q"_t*.json
+    echo
+  done
 } > "$out/report.md"
 cat "$out/report.md"
 echo "run_cpu_1b: results in $out ($(( (SECONDS - start_s) / 60 )) min)"
