@@ -592,6 +592,7 @@ void QuantizeActivationRowAvx512(const float* x, int64_t k, ActBlock* out) {
 
 void GemmRowsAvx512(KILN_GEMM_ROWS_ARGS) {
   if (avx512::TryDecode(w, act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo)) return;
+  if (FloatGemmRowsAvx512(w, act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo)) return;
   avx512::GemmRowsImpl(w, act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo);
 }
 

@@ -32,6 +32,9 @@ void QuantizeActivationRowAvx512(const float* x, int64_t k, ActBlock* out);
 void GemmRowsScalar(KILN_GEMM_ROWS_ARGS);
 void GemmRowsAvx2(KILN_GEMM_ROWS_ARGS);
 void GemmRowsAvx512(KILN_GEMM_ROWS_ARGS);
+// f32/f16/bf16 weights on 512-bit registers (float_gemm_avx512.cc); false
+// for another dtype.
+bool FloatGemmRowsAvx512(KILN_GEMM_ROWS_ARGS);
 
 }  // namespace kiln::cpu::internal
 

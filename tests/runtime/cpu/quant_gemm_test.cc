@@ -98,6 +98,7 @@ std::vector<float> RunGemm(SimdLevel level, Case& c) {
 // prefill's packed rows (64 quads), so it takes the long-row path.
 std::vector<int64_t> Ks(DType t) {
   if (BlockSize(t) == 256) return {256, 768, 8448};
+  if (!IsBlockQuantized(t)) return {32, 96, 288, 2336, 37, 1001};  // and tails of 5, 9
   return {32, 96, 288, 2336};
 }
 
