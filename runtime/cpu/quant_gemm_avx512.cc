@@ -446,11 +446,11 @@ void QuantizeRow(const float* x, int64_t k, ActBlock* out) {
 // ---- Prefill (m > 4) --------------------------------------------------------
 //
 // The same quad arithmetic with the activation side unpacked once per call:
-// each group of kPackM activation rows becomes PackedQuads in a stack
-// buffer, then every tile of kPackR weight rows x kPackM activation rows
-// reads them as plain loads, so the lane shuffles of LoadActQuad run once
-// per activation quad instead of once per weight tile. Rows longer than
-// kMaxPackedQuads quads fall back to RunDecode on groups of 4 rows.
+// a group of activation rows becomes PackedQuads in a stack buffer, then
+// every tile of kPackR weight rows x kPackM activation rows reads them as
+// plain loads, so the lane shuffles of LoadActQuad run once per activation
+// quad instead of once per weight tile. Rows longer than kMaxPackedQuads
+// quads fall back to RunDecode on groups of 4 rows.
 
 struct PackedQuad {
   __m512i q0, q1;
@@ -459,8 +459,10 @@ struct PackedQuad {
 };
 
 // 4 weight rows x 4 activation rows: 16 accumulators and 12-16 registers of
-// decoded weights. The buffer: kPackM x kMaxPackedQuads x 256 bytes = 64 KiB.
+// decoded weights. The buffer holds kPackedBudget packed quads (128 KiB),
+// at least kPackM rows of kMaxPackedQuads quads.
 constexpr int kPackR = 4, kPackM = 4, kMaxPackedQuads = 64;
+constexpr int64_t kPackedBudget = 512;
 
 template <class F, bool kTail>
 inline void PackQuad(const ActBlock* a, int nb, PackedQuad* out) {
@@ -512,15 +514,28 @@ void PackedTile(const uint8_t* w, int64_t row_bytes, const PackedQuad* x, int64_
   StoreSums(acc, out, ldo);
 }
 
-
-template <class F, int M>
-void PackedRows(const uint8_t* w, int64_t row_bytes, const PackedQuad* x, int64_t units,
-                int64_t n_begin, int64_t n_end, float* out, int64_t ldo) {
-  int64_t j = n_begin;
-  for (; j + kPackR <= n_end; j += kPackR) {
-    PackedTile<F, kPackR, M>(w + j * row_bytes, row_bytes, x, units, out + j, ldo);
+// Tiles of kPackR weight rows from j on (or single rows, R = 1) against
+// `rows` packed activation rows (groups of up to kPackM).
+template <class F, int R>
+void PackedColumn(const uint8_t* w, int64_t row_bytes, const PackedQuad* x, int64_t units,
+                  int64_t quads, int64_t rows, float* out, int64_t ldo) {
+  for (int64_t g = 0; g < rows; g += kPackM) {
+    const PackedQuad* xg = x + g * quads;
+    float* o = out + g * ldo;
+    switch (std::min<int64_t>(kPackM, rows - g)) {
+      case 1:
+        PackedTile<F, R, 1>(w, row_bytes, xg, units, o, ldo);
+        break;
+      case 2:
+        PackedTile<F, R, 2>(w, row_bytes, xg, units, o, ldo);
+        break;
+      case 3:
+        PackedTile<F, R, 3>(w, row_bytes, xg, units, o, ldo);
+        break;
+      default:
+        PackedTile<F, R, kPackM>(w, row_bytes, xg, units, o, ldo);
+    }
   }
-  for (; j < n_end; ++j) PackedTile<F, 1, M>(w + j * row_bytes, row_bytes, x, units, out + j, ldo);
 }
 
 template <class F>
@@ -536,9 +551,13 @@ void RunPrefill(const void* act, const uint8_t* w, int64_t m, int64_t k, int64_t
     }
     return;
   }
-  alignas(64) PackedQuad packed[kPackM * kMaxPackedQuads];
-  for (int64_t i0 = 0; i0 < m; i0 += kPackM) {
-    const int64_t rows = std::min<int64_t>(kPackM, m - i0);
+  // As many activation rows as the buffer holds are packed at once, and each
+  // tile of weight rows meets all of them before the next tile: the weights
+  // are streamed from memory once per group of `group` rows, not once per 4.
+  alignas(64) PackedQuad packed[kPackedBudget];
+  const int64_t group = std::max<int64_t>(kPackM, kPackedBudget / quads / kPackM * kPackM);
+  for (int64_t i0 = 0; i0 < m; i0 += group) {
+    const int64_t rows = std::min<int64_t>(group, m - i0);
     for (int64_t i = 0; i < rows; ++i) {
       const ActBlock* ar = a + (i0 + i) * units;
       for (int64_t q = 0; q < units / 4; ++q) {
@@ -550,11 +569,12 @@ void RunPrefill(const void* act, const uint8_t* w, int64_t m, int64_t k, int64_t
       }
     }
     float* o = out + i0 * ldo;
-    switch (rows) {
-      case 1: PackedRows<F, 1>(w, row_bytes, packed, units, n_begin, n_end, o, ldo); break;
-      case 2: PackedRows<F, 2>(w, row_bytes, packed, units, n_begin, n_end, o, ldo); break;
-      case 3: PackedRows<F, 3>(w, row_bytes, packed, units, n_begin, n_end, o, ldo); break;
-      default: PackedRows<F, kPackM>(w, row_bytes, packed, units, n_begin, n_end, o, ldo);
+    int64_t j = n_begin;
+    for (; j + kPackR <= n_end; j += kPackR) {
+      PackedColumn<F, kPackR>(w + j * row_bytes, row_bytes, packed, units, quads, rows, o + j, ldo);
+    }
+    for (; j < n_end; ++j) {
+      PackedColumn<F, 1>(w + j * row_bytes, row_bytes, packed, units, quads, rows, o + j, ldo);
     }
   }
 }

@@ -5,7 +5,8 @@
 //   decode_2t: the same on two threads, each GemmRows over half of n (the
 //       second thread is kept spinning between products, as a pool would);
 //   decode_hot: one decode shape with the weights in L2 (compute bound);
-//   prefill (m = 16, 64, 256): GFLOP/s (2 m n k per product);
+//   prefill (m = 16, 64, 256; and m = 64 at a Llama-3.2-1B MLP shape):
+//       GFLOP/s (2 m n k per product);
 //   memcpy of 256 MiB: the machine's copy bandwidth for reference (counted
 //       as bytes read, as the weight streams are).
 // Run: bazel run -c opt //tools/bench:quant_gemm_bench [-- --benchmark_filter=...]
@@ -167,6 +168,10 @@ void RegisterAll() {
                                      BM_Gemm, level, t, m, 1536, k, false, 1)
             ->Unit(benchmark::kMillisecond);
       }
+      // A Llama-3.2-1B MLP product: weights far larger than L2.
+      benchmark::RegisterBenchmark(("prefill/" + lv + "/" + tn + "/m64_n8192_k2048").c_str(),
+                                   BM_Gemm, level, t, 64, 8192, 2048, false, 1)
+          ->Unit(benchmark::kMillisecond);
     }
   }
 }
