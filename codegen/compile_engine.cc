@@ -133,17 +133,25 @@ absl::StatusOr<WeightMap> LoadSourceWeights(const ModelSource& source, const Mod
   return LoadWeights(module, checkpoint);
 }
 
+// Where the tokenizer TokenizerToBundle bundles comes from: --tokenizer,
+// else the directory's tokenizer.json, else a GGUF file's own vocabulary
+// (the file itself); empty if none.
+std::string TokenizerSourcePath(const ModelSource& source, const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (!source.gguf) {
+    const std::string json = source.path + "/tokenizer.json";
+    return std::filesystem::exists(json) ? json : std::string();
+  }
+  return source.gguf->file().Has("tokenizer.ggml.tokens") ? source.path : std::string();
+}
+
 // The tokenizer file to bundle: --tokenizer, else the directory's
 // tokenizer.json, else for a GGUF model a vocabulary-only copy of its
 // tokenizer.* metadata written to `scratch`/tokenizer.gguf. Empty if none.
 absl::StatusOr<std::string> TokenizerToBundle(const ModelSource& source, const std::string& flag,
                                               const std::string& scratch) {
-  if (!flag.empty()) return flag;
-  if (!source.gguf) {
-    std::string json = source.path + "/tokenizer.json";
-    return std::filesystem::exists(json) ? json : std::string();
-  }
-  if (!source.gguf->file().Has("tokenizer.ggml.tokens")) return std::string();
+  const std::string path = TokenizerSourcePath(source, flag);
+  if (path.empty() || !flag.empty() || !source.gguf) return path;
   std::string vocab = scratch + "/tokenizer.gguf";
   KILN_RETURN_IF_ERROR(WriteGgufMetadata(
       source.gguf->file(),
@@ -310,6 +318,12 @@ absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
       BuiltModel model,
       BuildModel(ConfigReader(source.config, source.config_origin),
                  BuildOptions{options.dtype, options.kv_dtype}));
+  if (options.check_tokenizer) {  // before minutes of loading and compiling
+    const std::string tokenizer = TokenizerSourcePath(source, options.tokenizer);
+    if (!tokenizer.empty()) {
+      KILN_RETURN_IF_ERROR(options.check_tokenizer(tokenizer, model.info.vocab_size));
+    }
+  }
   KILN_ASSIGN_OR_RETURN(const int64_t max_seq,
                         ResolveMaxSeq(options.max_seq, model.info.max_positions));
   KILN_ASSIGN_OR_RETURN(std::vector<BucketSpec> specs,
@@ -361,7 +375,6 @@ absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
                                              report.device_arena));
   }
   step("writing the engine");
-  const int64_t logits = model.info.vocab_size;
   m.architecture = model.info.architecture;
   m.target = target;
   m.dtype = options.dtype;
@@ -377,11 +390,8 @@ absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
   std::filesystem::create_directories(scratch);
   absl::StatusOr<std::string> tokenizer =
       TokenizerToBundle(source, options.tokenizer, scratch);
-  absl::Status written = tokenizer.status();
-  if (written.ok() && !tokenizer->empty() && options.check_tokenizer) {
-    written = options.check_tokenizer(*tokenizer, logits);
-  }
-  if (written.ok()) written = WriteEngine(options.out, engine, *tokenizer);
+  absl::Status written =
+      tokenizer.ok() ? WriteEngine(options.out, engine, *tokenizer) : tokenizer.status();
   std::filesystem::remove_all(scratch);
   KILN_RETURN_IF_ERROR(written);
   report.manifest = m;

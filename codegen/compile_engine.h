@@ -63,10 +63,11 @@ struct CompileOptions {
   // Checks the model's generation_config.json before anything is compiled,
   // so a bad file fails here rather than at the first generate. Unset: none.
   std::function<absl::Status(const nlohmann::json&)> check_generation_config;
-  // Checks the tokenizer to bundle (a tokenizer.json, or a GGUF holding the
-  // vocabulary) against the model's `logits` (its vocab_size) before the
-  // engine is written, so a tokenizer that does not belong to the model is
-  // refused here rather than by generate. Unset: none.
+  // Checks the tokenizer to bundle (a tokenizer.json, or the GGUF file whose
+  // vocabulary is bundled) against the model's `logits` (its vocab_size)
+  // right after the config is read, so a tokenizer that does not belong to
+  // the model is refused before anything is loaded or written rather than
+  // by generate. Unset: none.
   std::function<absl::Status(const std::string& tokenizer, int64_t logits)> check_tokenizer;
   // Called as each of the kCompileSteps steps starts (1-based), with what it
   // does; the previous step has then finished.

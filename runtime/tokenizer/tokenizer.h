@@ -74,6 +74,8 @@ class Tokenizer {
   std::optional<std::string> IdToToken(int32_t id) const;
   // One past the largest id.
   int32_t vocab_size() const { return static_cast<int32_t>(tokens_.size()); }
+  // Whether `id` is a special added token (false for ids without a token).
+  bool IsSpecial(int32_t id) const { return id >= 0 && id < vocab_size() && special_[id] != 0; }
   int32_t bos_id() const { return parts_.bos_id; }
   int32_t eos_id() const { return parts_.eos_id; }
   int32_t pad_id() const { return parts_.pad_id; }
@@ -92,10 +94,12 @@ class Tokenizer {
   absl::flat_hash_map<std::string, int32_t> added_ids_;
 };
 
-// InvalidArgument, naming both numbers, when `tokenizer` has ids a model
-// with `logits` outputs (its vocabulary) cannot embed or produce: more
-// token ids than logits. (Every special id is some token's id, which
-// Tokenizer::Create checks, so it is then below `logits` too.)
+// InvalidArgument, naming both numbers, when `tokenizer` does not belong to
+// a model with `logits` outputs (its vocabulary): an ordinary token at or
+// past them. Special added tokens past them are accepted, as Transformers
+// accepts Llama-2's `<pad>` at id 32000 of a 32000-logit model: the model
+// never produces them, and a prompt holding one is refused where it is run
+// (Generator).
 absl::Status CheckTokenizerFitsModel(const Tokenizer& tokenizer, int64_t logits);
 
 }  // namespace kiln::tokenizer

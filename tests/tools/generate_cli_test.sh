@@ -90,4 +90,17 @@ if "$compile" --model tests/fixtures/models/llama3/f32 --out "$tmp/bad_ids" \
   fail "compiled a tokenizer whose added tokens share an id"
 fi
 grep -qF 'added tokens "<s>" and "</s>" both have id 2' "$tmp/err" || { cat "$tmp/err"; fail "no id message"; }
+
+# A special token past the model's logits (Llama-2's <pad> at 32000 of a
+# 32000-logit model) compiles; a prompt holding it is refused by name.
+python3 -c 'import json, sys
+t = json.load(open(sys.argv[1]))
+t.setdefault("added_tokens", []).append({"id": 256, "content": "<pad>", "special": True,
+    "single_word": False, "lstrip": False, "rstrip": False, "normalized": False})
+json.dump(t, open(sys.argv[2], "w"))' "$tokenizer" "$tmp/pad_tokenizer.json"
+"$compile" --model tests/fixtures/models/llama2/f32 --out "$tmp/pad" --tokenizer "$tmp/pad_tokenizer.json" \
+  --max-seq 32 --buckets 8 2>"$tmp/err" || { cat "$tmp/err"; fail "compile with <pad> past the logits"; }
+"$generate" --engine "$tmp/pad" --prompt "abc" --max-new-tokens 3 >/dev/null 2>&1 || fail "generate with <pad> tokenizer"
+expect_error 'the prompt holds token "<pad>" (id 256), which the model has no embedding for' \
+  --engine "$tmp/pad" --prompt "abc<pad>" --max-new-tokens 3
 echo PASS

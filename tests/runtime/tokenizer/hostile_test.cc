@@ -119,15 +119,16 @@ TEST(HostileVocabTest, InconsistentIdsAreErrors) {
   j["added_tokens"].push_back({{"id", 20}, {"content", "[INST]"}, {"special", true}});
   j["added_tokens"].push_back({{"id", 20}, {"content", "[INST]"}, {"special", true}});
   EXPECT_TRUE(Parse(j).ok()) << Parse(j).status();
-  // A template's special token must be the token at its id.
+  // A template's special token must have a token at its id; its key is only
+  // a label, as in Hugging Face, so id 2 is used as given.
   j = SpmJson();
   j["post_processor"] = {
       {"type", "TemplateProcessing"},
       {"single", {{{"SpecialToken", {{"id", "<s>"}}}}, {{"Sequence", {{"id", "A"}}}}}},
       {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {2}}, {"tokens", {"<s>"}}}}}}};
-  EXPECT_TRUE(
-      FailsWith(Parse(j).status(),
-                "the post-processor's special token \"<s>\" (id 2): id 2 is the token \"</s>\""));
+  auto relabelled = Parse(j);
+  ASSERT_TRUE(relabelled.ok()) << relabelled.status();
+  EXPECT_EQ(*(*relabelled)->Encode("ab", true), (std::vector<int32_t>{2, 10}));
   j["post_processor"]["special_tokens"]["<s>"]["ids"] = {40};
   EXPECT_TRUE(
       FailsWith(Parse(j).status(), "(id 40) is no token's id (the vocabulary's ids end at 11)"));
@@ -135,6 +136,25 @@ TEST(HostileVocabTest, InconsistentIdsAreErrors) {
   auto tok = Parse(j);
   ASSERT_TRUE(tok.ok()) << tok.status();
   EXPECT_EQ(*(*tok)->Encode("ab", true), (std::vector<int32_t>{1, 10}));
+}
+
+// A tokenizer fits a model when every id past the model's logits is a
+// special added token (Llama-2's <pad> at 32000 of 32000 logits).
+TEST(HostileVocabTest, SpecialTokensPastTheLogitsFit) {
+  Json j = SpmJson();
+  j["added_tokens"].push_back({{"id", 11}, {"content", "<pad>"}, {"special", true}});
+  auto tok = Parse(j);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  EXPECT_TRUE(CheckTokenizerFitsModel(**tok, 11).ok());
+  EXPECT_TRUE(CheckTokenizerFitsModel(**tok, 12).ok());
+  EXPECT_TRUE(FailsWith(CheckTokenizerFitsModel(**tok, 10),
+                        "the tokenizer has 12 tokens but the model only 10 logits, and token "
+                        "\"\xE2\x96\x81"
+                        "ab\" (id 10) past them is not a special token"));
+  j["added_tokens"].back()["special"] = false;
+  tok = Parse(j);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  EXPECT_TRUE(FailsWith(CheckTokenizerFitsModel(**tok, 11), "<pad>\" (id 11) past them"));
 }
 
 TEST(HostileVocabTest, BadMergesAreErrors) {
