@@ -46,6 +46,11 @@ if ! "$lc_py" -c "import llama_cpp" 2>/dev/null; then
 fi
 "$lc_py" -c "import gguf" 2>/dev/null || "$lc_venv/bin/pip" install -q gguf
 
+formats="${KILN_1B_FORMATS:-Q4_0 Q8_0 Q4_K_M}"
+for q in $formats; do
+  case $q in Q4_0 | Q8_0 | Q4_K_M) ;; *) echo "run_cpu_1b: unknown format $q" >&2; exit 2 ;; esac
+done
+
 nice -n 10 bazel build //tools:compile-model //tools/bench:kiln-bench //tools/bench:write-random-checkpoint
 bin="$(bazel info bazel-bin 2>/dev/null)"
 
@@ -61,7 +66,7 @@ json.dump(c, open(sys.argv[2], "w"), indent=2)' $bench/configs/$name/config.json
 fi
 nice -n 10 "$bin/tools/bench/write-random-checkpoint" --config "$config" --out "$hf" --dtype f16
 nice -n 10 "$lc_py" $bench/make_gguf_1b.py --hf "$hf" --out-dir "$cache/gguf" --name "$name" \
-  --quantize Q4_0,Q8_0,Q4_K_M > "$out/make_gguf.log" 2>&1 || { tail -20 "$out/make_gguf.log"; exit 1; }
+  --quantize "${formats// /,}" > "$out/make_gguf.log" 2>&1 || { tail -20 "$out/make_gguf.log"; exit 1; }
 grep '^make_gguf:' "$out/make_gguf.log"
 
 # As run_cpu.sh: wait (at most KILN_QUIET_WAIT_S, default 180 s) for a
@@ -100,7 +105,6 @@ kiln_engine() {
   done
   rm -rf "$engine"
 }
-formats="${KILN_1B_FORMATS:-Q4_0 Q8_0 Q4_K_M}"
 for q in $formats; do
   kiln_engine "${q,,}" "$cache/gguf/$name.$q.gguf" "$q gguf"
   [ "$q" = Q8_0 ] && kiln_engine hf_q8_0 "$hf" "q8_0 --quantize" "--quantize q8_0"
