@@ -411,27 +411,37 @@ void PackedTile(const uint8_t* w, int64_t row_bytes, const PackedQuad* x, int64_
   StoreSums(acc, out, ldo);
 }
 
-// Tiles of kPackR weight rows from j on (or single rows, R = 1) against
-// `rows` packed activation rows (groups of up to kPackM).
+// A format's prefill tile: F::kPackR weight rows x F::kPackM activation
+// rows where it sets them (k-quants, whose quads cost more to decode, take
+// fewer weight rows against more activation rows), else kPackR x kPackM.
+template <class F>
+constexpr int PackR() {
+  if constexpr (requires { F::kPackR; }) return F::kPackR;
+  return kPackR;
+}
+template <class F>
+constexpr int PackM() {
+  if constexpr (requires { F::kPackM; }) return F::kPackM;
+  return kPackM;
+}
+
+// PackedTile with M = `rows` (1 <= rows <= kM).
+template <class F, int R, int kM>
+void PackedTileRows(int64_t rows, const uint8_t* w, int64_t row_bytes, const PackedQuad* x,
+                    int64_t units, float* out, int64_t ldo) {
+  if (rows == kM) return PackedTile<F, R, kM>(w, row_bytes, x, units, out, ldo);
+  if constexpr (kM > 1) PackedTileRows<F, R, kM - 1>(rows, w, row_bytes, x, units, out, ldo);
+}
+
+// Tiles of R weight rows from w on against `rows` packed activation rows
+// (groups of up to PackM<F>()).
 template <class F, int R>
 void PackedColumn(const uint8_t* w, int64_t row_bytes, const PackedQuad* x, int64_t units,
                   int64_t quads, int64_t rows, float* out, int64_t ldo) {
-  for (int64_t g = 0; g < rows; g += kPackM) {
-    const PackedQuad* xg = x + g * quads;
-    float* o = out + g * ldo;
-    switch (std::min<int64_t>(kPackM, rows - g)) {
-      case 1:
-        PackedTile<F, R, 1>(w, row_bytes, xg, units, o, ldo);
-        break;
-      case 2:
-        PackedTile<F, R, 2>(w, row_bytes, xg, units, o, ldo);
-        break;
-      case 3:
-        PackedTile<F, R, 3>(w, row_bytes, xg, units, o, ldo);
-        break;
-      default:
-        PackedTile<F, R, kPackM>(w, row_bytes, xg, units, o, ldo);
-    }
+  constexpr int M = PackM<F>();
+  for (int64_t g = 0; g < rows; g += M) {
+    PackedTileRows<F, R, M>(std::min<int64_t>(M, rows - g), w, row_bytes, x + g * quads, units,
+                            out + g * ldo, ldo);
   }
 }
 
@@ -452,7 +462,8 @@ void RunPrefill(const void* act, const uint8_t* w, int64_t m, int64_t k, int64_t
   // tile of weight rows meets all of them before the next tile: the weights
   // are streamed from memory once per group of `group` rows, not once per 4.
   alignas(64) PackedQuad packed[kPackedBudget];
-  const int64_t group = std::max<int64_t>(kPackM, kPackedBudget / quads / kPackM * kPackM);
+  constexpr int PM = PackM<F>(), PR = PackR<F>();
+  const int64_t group = std::max<int64_t>(PM, kPackedBudget / quads / PM * PM);
   for (int64_t i0 = 0; i0 < m; i0 += group) {
     const int64_t rows = std::min<int64_t>(group, m - i0);
     for (int64_t i = 0; i < rows; ++i) {
@@ -467,8 +478,8 @@ void RunPrefill(const void* act, const uint8_t* w, int64_t m, int64_t k, int64_t
     }
     float* o = out + i0 * ldo;
     int64_t j = n_begin;
-    for (; j + kPackR <= n_end; j += kPackR) {
-      PackedColumn<F, kPackR>(w + j * row_bytes, row_bytes, packed, units, quads, rows, o + j, ldo);
+    for (; j + PR <= n_end; j += PR) {
+      PackedColumn<F, PR>(w + j * row_bytes, row_bytes, packed, units, quads, rows, o + j, ldo);
     }
     for (; j < n_end; ++j) {
       PackedColumn<F, 1>(w + j * row_bytes, row_bytes, packed, units, quads, rows, o + j, ldo);
