@@ -125,6 +125,11 @@ struct NibbleQuad {
   static __m512i Dot(const WQuad& w, __m512i q0, __m512i q1, __m512i init) {
     return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(init, w.c0, q0), w.c1, q1);
   }
+  // The quad's products as f32 lanes (before the activation and weight
+  // scales dx, dw).
+  static __m512 Products(const WQuad& w, __m512i q0, __m512i q1, __m512i init) {
+    return _mm512_cvtepi32_ps(Dot(w, q0, q1, init));
+  }
 };
 
 struct DecQ4_1 : NibbleQuad {
@@ -240,8 +245,7 @@ inline void DecodeQuad(const uint8_t* w, int64_t row_bytes, int64_t q, const Act
     const WQuad wq = F::template Load<kTail>(p, q, nb);
 #pragma GCC unroll 4
     for (int i = 0; i < M; ++i) {
-      const __m512i dot = F::Dot(wq, x[i].q0, x[i].q1, F::Aux(x[i]));
-      const __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), x[i].dx);
+      const __m512 p = _mm512_mul_ps(F::Products(wq, x[i].q0, x[i].q1, F::Aux(x[i])), x[i].dx);
       acc[i][r] = _mm512_fmadd_ps(p, wq.dw, acc[i][r]);
       if (F::kHasMin) acc[i][r] = _mm512_fmadd_ps(wq.mw, x[i].s, acc[i][r]);
     }
@@ -385,8 +389,7 @@ inline void PackedStep(const uint8_t* w, int64_t row_bytes, int64_t q, const Pac
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m512i aux = F::kHasMin ? _mm512_setzero_si512() : xq.aux;
-      const __m512i dot = F::Dot(wq[r], xq.q0, xq.q1, aux);
-      const __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), xq.dx);
+      const __m512 p = _mm512_mul_ps(F::Products(wq[r], xq.q0, xq.q1, aux), xq.dx);
       acc[i][r] = _mm512_fmadd_ps(p, wq[r].dw, acc[i][r]);
       if (F::kHasMin) acc[i][r] = _mm512_fmadd_ps(wq[r].mw, _mm512_castsi512_ps(xq.aux), acc[i][r]);
     }
