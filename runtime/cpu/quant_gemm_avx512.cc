@@ -466,6 +466,7 @@ void RunPrefill(const void* act, const uint8_t* w, int64_t m, int64_t k, int64_t
   // are streamed from memory once per group of `group` rows, not once per 4.
   alignas(64) PackedQuad packed[kPackedBudget];
   constexpr int PM = PackM<F>(), PR = PackR<F>();
+  static_assert(PM * kMaxPackedQuads <= kPackedBudget, "a group of PackM rows must fit the buffer");
   const int64_t group = std::max<int64_t>(PM, kPackedBudget / quads / PM * PM);
   for (int64_t i0 = 0; i0 < m; i0 += group) {
     const int64_t rows = std::min<int64_t>(group, m - i0);

@@ -8,10 +8,12 @@
 //
 // The library is found as the loader would find a linked one (this binary's
 // RUNPATH, which the cudart target sets to the toolkit, then the system
-// paths); $KILN_CUBLASLT_LIBRARY names another file. When it cannot be
-// loaded, every call returns CUBLAS_STATUS_NOT_INITIALIZED,
-// cublasLtGetVersion returns 0, and cublasLtGetStatusString says why.
+// paths), else beside libcudart; $KILN_CUBLASLT_LIBRARY names another file.
+// Its major version must be the headers'. When it cannot be loaded, every
+// call returns CUBLAS_STATUS_NOT_INITIALIZED, cublasLtGetVersion returns 0,
+// and cublasLtGetStatusString says why.
 #include <cublasLt.h>
+#include <cuda_runtime_api.h>
 #include <dlfcn.h>
 
 #include <cstdlib>
@@ -28,15 +30,47 @@ struct Library {
   std::string error;  // why it could not be loaded
 };
 
+// The directory of the libcudart this process uses (the toolkit's lib64
+// when cudart is linked dynamically), with a trailing slash; empty if unknown.
+std::string CudartDirectory() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&cudaRuntimeGetVersion), &info) == 0 ||
+      info.dli_fname == nullptr) {
+    return "";
+  }
+  const std::string path = info.dli_fname;
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash + 1);
+}
+
+// Opens the library: $KILN_CUBLASLT_LIBRARY, else the default name through
+// the loader's search (the calling object's RUNPATH: a binary's, pointing
+// at the toolkit), else beside libcudart (a shared library of this code has
+// no RUNPATH of its own). Its major version must be the headers'.
 const Library& TheLibrary() {
   static const Library* library = [] {
     auto* l = new Library;
     const char* name = std::getenv("KILN_CUBLASLT_LIBRARY");
-    if (name == nullptr || *name == '\0') name = kDefaultLibrary;
-    l->handle = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    const bool chosen = name != nullptr && *name != '\0';
+    l->handle = dlopen(chosen ? name : kDefaultLibrary, RTLD_NOW | RTLD_LOCAL);
+    std::string why;
     if (l->handle == nullptr) {
-      const char* why = dlerror();
-      l->error = std::string("cuBLASLt could not be loaded: ") + (why != nullptr ? why : name);
+      const char* first = dlerror();
+      why = first != nullptr ? first : (chosen ? name : kDefaultLibrary);
+      const std::string dir = chosen ? "" : CudartDirectory();
+      if (!dir.empty()) l->handle = dlopen((dir + kDefaultLibrary).c_str(), RTLD_NOW | RTLD_LOCAL);
+    }
+    if (l->handle == nullptr) {
+      l->error = "cuBLASLt could not be loaded: " + why;
+      return l;
+    }
+    using GetVersion = size_t (*)();
+    auto version = reinterpret_cast<GetVersion>(dlsym(l->handle, "cublasLtGetVersion"));
+    if (version == nullptr || version() / 10000 != CUBLAS_VER_MAJOR) {
+      l->error = std::string("cuBLASLt could not be loaded: the library found is not version ") +
+                 KILN_LT_STRINGIFY(CUBLAS_VER_MAJOR) + ".x, which Kiln was built against";
+      dlclose(l->handle);
+      l->handle = nullptr;
     }
     return l;
   }();

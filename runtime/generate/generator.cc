@@ -148,13 +148,7 @@ absl::StatusOr<GenerationResult> Generator::Generate(std::string_view prompt,
   if (result.prompt_ids.empty()) {
     return absl::InvalidArgumentError("the prompt is empty (it encodes to no tokens)");
   }
-  for (int32_t id : result.prompt_ids) {
-    if (id < 0 || id >= vocab_size_) {  // a special token past the model's logits
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the prompt holds token \"", tokenizer_->IdToToken(id).value_or("?"), "\" (id ", id,
-          "), which the model has no embedding for (its vocabulary is [0, ", vocab_size_, "))"));
-    }
-  }
+  KILN_RETURN_IF_ERROR(tokenizer::CheckPromptIds(*tokenizer_, result.prompt_ids, vocab_size_));
   // Run the generated token of the previous turn (not yet in the cache)
   // together with the new prompt.
   std::vector<int32_t> run(context_.begin() + session_->position(), context_.end());

@@ -226,9 +226,32 @@ absl::Status CheckTokenizerFitsModel(const Tokenizer& tokenizer, int64_t logits)
     const std::optional<std::string> token = tokenizer.IdToToken(i);
     if (!token.has_value() || tokenizer.IsSpecial(i)) continue;
     return absl::InvalidArgumentError(
-        absl::StrCat("the tokenizer has ", tokenizer.vocab_size(), " tokens but the model only ",
-                     logits, " logits, and token \"", *token, "\" (id ", id,
+        absl::StrCat("the tokenizer has ids up to ", tokenizer.vocab_size() - 1,
+                     " but the model only ", logits, " logits, and token \"", *token, "\" (id ", id,
                      ") past them is not a special token: they do not belong together"));
+  }
+  // The ids the post-processor adds to every prompt must have embeddings.
+  absl::StatusOr<std::vector<int32_t>> added = tokenizer.Encode("", true);
+  if (!added.ok()) return added.status();
+  for (int32_t id : *added) {
+    if (id >= logits) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the tokenizer adds token \"", tokenizer.IdToToken(id).value_or("?"),
+                       "\" (id ", id, ") to every prompt, but the model only has ", logits,
+                       " logits: they do not belong together"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPromptIds(const Tokenizer& tokenizer, std::span<const int32_t> ids,
+                            int64_t logits) {
+  for (int32_t id : ids) {
+    if (id < 0 || id >= logits) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the prompt holds token \"", tokenizer.IdToToken(id).value_or("?"), "\" (id ", id,
+          "), which the model has no embedding for (its vocabulary is [0, ", logits, "))"));
+    }
   }
   return absl::OkStatus();
 }

@@ -96,11 +96,15 @@ class Tokenizer {
 
 // InvalidArgument, naming both numbers, when `tokenizer` does not belong to
 // a model with `logits` outputs (its vocabulary): an ordinary token at or
-// past them. Special added tokens past them are accepted, as Transformers
-// accepts Llama-2's `<pad>` at id 32000 of a 32000-logit model: the model
-// never produces them, and a prompt holding one is refused where it is run
-// (Generator).
+// past them, or a post-processor id (added to every prompt) past them. Special added tokens past
+// them are accepted, as Transformers accepts Llama-2's `<pad>` at id 32000 of a 32000-logit model:
+// the model never produces them, and a prompt holding one is refused where it is run (Generator).
 absl::Status CheckTokenizerFitsModel(const Tokenizer& tokenizer, int64_t logits);
+
+// InvalidArgument naming the first of `ids` the model (`logits` wide) has no
+// embedding for: a special token past the logits that a prompt's text named.
+absl::Status CheckPromptIds(const Tokenizer& tokenizer, std::span<const int32_t> ids,
+                            int64_t logits);
 
 }  // namespace kiln::tokenizer
 

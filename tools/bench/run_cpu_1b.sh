@@ -39,17 +39,18 @@ commit="$(git rev-parse --short=12 HEAD)"
 git diff --quiet HEAD -- . 2>/dev/null || commit="$commit-dirty"
 export KILN_COMMIT="$commit"
 
+read -r -a format_list <<< "${KILN_1B_FORMATS:-Q4_0 Q8_0 Q4_K_M}"
+for q in "${format_list[@]}"; do
+  case $q in Q4_0 | Q8_0 | Q4_K_M) ;; *) echo "run_cpu_1b: unknown format $q" >&2; exit 2 ;; esac
+done
+formats="${format_list[*]}"
+
 if ! "$lc_py" -c "import llama_cpp" 2>/dev/null; then
   echo "run_cpu_1b: building llama-cpp-python into $lc_venv (CPU, ~10 min)"
   python3 -m venv "$lc_venv"
   CMAKE_BUILD_PARALLEL_LEVEL="$nproc" "$lc_venv/bin/pip" install -q llama-cpp-python
 fi
 "$lc_py" -c "import gguf" 2>/dev/null || "$lc_venv/bin/pip" install -q gguf
-
-formats="${KILN_1B_FORMATS:-Q4_0 Q8_0 Q4_K_M}"
-for q in $formats; do
-  case $q in Q4_0 | Q8_0 | Q4_K_M) ;; *) echo "run_cpu_1b: unknown format $q" >&2; exit 2 ;; esac
-done
 
 nice -n 10 bazel build //tools:compile-model //tools/bench:kiln-bench //tools/bench:write-random-checkpoint
 bin="$(bazel info bazel-bin 2>/dev/null)"

@@ -8,7 +8,9 @@
 #     libnvrtc, libcublasLt, libcublas. Abseil, GoogleTest and libstdc++ must
 #     be linked in statically.
 #  2. Everything the loader resolves (`ldd`, transitive): the same, plus
-#     libgcc_s.so.1, which libcublasLt.so.13 itself needs. Each entry must be
+#     libgcc_s.so.1, which NVIDIA's libraries may need. (libcublasLt is no
+#     longer linked: it is opened at first use, and gpu-probe reports which
+#     one loaded.) Each entry must be
 #     found, in a new enough version: "not found" and "version `GLIBC_2.35'
 #     not found" would both stop the binary before main.
 # libcuda is never allowed: cudart loads the driver lazily, so a binary that

@@ -10,6 +10,8 @@
 // and failed. See docs/GPU_RECIPE.md.
 //
 //   gpu-probe --json=out/probe.json --summary=out/summary.tsv
+#include <cublasLt.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -244,6 +246,14 @@ void DeviceChecks(const DeviceInfo& info, ProbeReport& report) {
   });
 
   report.Check("cuBLASLt bf16 GEMM", [&]() -> absl::Status {
+    // cuBLASLt is opened at first use (runtime/cuda/cublaslt_lazy.cc), so
+    // `ldd` no longer shows it: say which one loaded, or why none did.
+    const size_t lt_version = cublasLtGetVersion();
+    report.json()["cublaslt_version"] = lt_version;
+    if (lt_version == 0) {
+      return absl::FailedPreconditionError(cublasLtGetStatusString(CUBLAS_STATUS_NOT_INITIALIZED));
+    }
+    std::printf("cuBLASLt %zu loaded\n", lt_version);
     absl::StatusOr<GemmCheck> check = RunGemmCheck(384, 320, 512);
     if (!check.ok()) return check.status();
     report.json()["gemm_check"] = {{"m", check->m},

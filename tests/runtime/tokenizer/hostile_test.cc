@@ -148,13 +148,25 @@ TEST(HostileVocabTest, SpecialTokensPastTheLogitsFit) {
   EXPECT_TRUE(CheckTokenizerFitsModel(**tok, 11).ok());
   EXPECT_TRUE(CheckTokenizerFitsModel(**tok, 12).ok());
   EXPECT_TRUE(FailsWith(CheckTokenizerFitsModel(**tok, 10),
-                        "the tokenizer has 12 tokens but the model only 10 logits, and token "
+                        "the tokenizer has ids up to 11 but the model only 10 logits, and token "
                         "\"\xE2\x96\x81"
                         "ab\" (id 10) past them is not a special token"));
   j["added_tokens"].back()["special"] = false;
   tok = Parse(j);
   ASSERT_TRUE(tok.ok()) << tok.status();
   EXPECT_TRUE(FailsWith(CheckTokenizerFitsModel(**tok, 11), "<pad>\" (id 11) past them"));
+  // A post-processor id past the logits would be in every prompt.
+  j = SpmJson();
+  j["added_tokens"].push_back({{"id", 11}, {"content", "<bos>"}, {"special", true}});
+  j["post_processor"] = {
+      {"type", "TemplateProcessing"},
+      {"single", {{{"SpecialToken", {{"id", "<bos>"}}}}, {{"Sequence", {{"id", "A"}}}}}},
+      {"special_tokens", {{"<bos>", {{"id", "<bos>"}, {"ids", {11}}, {"tokens", {"<bos>"}}}}}}};
+  tok = Parse(j);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  EXPECT_TRUE(FailsWith(CheckTokenizerFitsModel(**tok, 11),
+                        "the tokenizer adds token \"<bos>\" (id 11) to every prompt, but the model "
+                        "only has 11 logits"));
 }
 
 TEST(HostileVocabTest, BadMergesAreErrors) {
