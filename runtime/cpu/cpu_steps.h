@@ -105,37 +105,63 @@ struct GemmRun {
       row.Run(t, threads, c);
       return;
     }
-    const bool f32 = dtype == DType::kF32;
-    float* xf = f32 ? const_cast<float*>(static_cast<const float*>(x))
-                    : reinterpret_cast<float*>(c.shared);
-    float* of = f32 ? static_cast<float*>(out) : xf + m * k;
-    uint8_t* act = f32 ? c.shared : reinterpret_cast<uint8_t*>(of + m * n);
+    if (dtype != DType::kF32) return RunConverted(t, threads, c);
+    const auto* xf = static_cast<const float*>(x);
+    auto* of = static_cast<float*>(out);
+    uint8_t* act = c.shared;
     const bool blocks = IsBlockQuantized(w_dtype);
-    if ((!f32 || blocks) && !reuses_activations) {
+    if (blocks && !reuses_activations) {
       auto [r0, r1] = Share(m, t, threads);
-      if (!f32) {
-        for (int64_t i = r0 * k; i < r1 * k; ++i) xf[i] = ToFloat(dtype, x, i);
-      }
-      if (blocks && r0 < r1) PrepareActivations(c.simd, w_dtype, xf, m, k, r0, r1, act);
+      if (r0 < r1) PrepareActivations(c.simd, w_dtype, xf, m, k, r0, r1, act);
       c.pool->Barrier(t);
     }
     auto [n0, n1] = Share(n, t, threads, 16);
-    if (n0 < n1) GemmRows(c.simd, w_dtype, blocks ? static_cast<const void*>(act) : xf, w, m, n, k, n0, n1, of, n);
-    if (bias != nullptr || !f32) {
+    if (n0 < n1) {
+      GemmRows(c.simd, w_dtype, blocks ? static_cast<const void*>(act) : xf, w, m, n, k, n0, n1, of,
+               n);
+    }
+    if (bias != nullptr) {
       for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = n0; j < n1; ++j) of[i * n + j] += ToFloat(dtype, bias, j);
+      }
+    }
+  }
+
+  // Rows of products staged in f32 at a time by RunConverted.
+  static constexpr int64_t kStageRows = 64;
+
+  // bf16/f16 activations (their weights are floats: block types compute
+  // under f32 activations only): x widened to f32 once (each thread its
+  // share of rows, then a barrier), then kStageRows rows of products at a
+  // time staged in f32, each thread rounding its own columns into `out`, so
+  // the staging buffer is kStageRows x n instead of m x n (the LM head over
+  // a whole prefill would be m x vocab).
+  void RunConverted(int t, int threads, const Context& c) const {
+    float* xf = reinterpret_cast<float*>(c.shared);
+    float* stage = xf + m * k;
+    if (!reuses_activations) {
+      auto [r0, r1] = Share(m, t, threads);
+      for (int64_t i = r0 * k; i < r1 * k; ++i) xf[i] = ToFloat(dtype, x, i);
+      c.pool->Barrier(t);
+    }
+    auto [n0, n1] = Share(n, t, threads, 16);
+    if (n0 >= n1) return;
+    for (int64_t i0 = 0; i0 < m; i0 += kStageRows) {
+      const int64_t rows = std::min(kStageRows, m - i0);
+      GemmRows(c.simd, w_dtype, xf + i0 * k, w, rows, n, k, n0, n1, stage, n);
+      for (int64_t i = 0; i < rows; ++i) {
         for (int64_t j = n0; j < n1; ++j) {
-          float v = of[i * n + j];
+          float v = stage[i * n + j];
           if (bias != nullptr) v += ToFloat(dtype, bias, j);
-          FromFloat(dtype, out, i * n + j, v);
+          FromFloat(dtype, out, (i0 + i) * n + j, v);
         }
       }
     }
   }
 
   int64_t SharedBytes() const {
-    int64_t bytes = ActivationBytes(w_dtype, m, k);
-    if (dtype != DType::kF32) bytes += (m * k + m * n) * 4;
-    return bytes;
+    if (dtype != DType::kF32) return (m * k + std::min(m, kStageRows) * n) * 4;
+    return ActivationBytes(w_dtype, m, k);
   }
 };
 

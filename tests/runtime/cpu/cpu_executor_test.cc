@@ -224,6 +224,56 @@ void StepAgainstReference(const std::string& dir, int64_t capacity,
   }
 }
 
+// bf16 activations stage their products kStageRows (64) rows at a time: a
+// 100-token prefill returns every row's logits (the LM head over 100 rows,
+// two stages), against the reference, on 1 and 3 threads.
+TEST(CpuBf16Test, LongPrefillLogitsMatchTheReference) {
+  // The fixture's 64 positions, widened to 256 in a copy (the model is
+  // the same at every position it has).
+  const std::string tmp = std::getenv("TEST_TMPDIR");
+  const std::string model = tmp + "/llama3_bf16_long";
+  std::filesystem::create_directories(model);
+  for (const auto& entry :
+       std::filesystem::directory_iterator("tests/fixtures/models/llama3/bf16")) {
+    std::filesystem::copy_file(entry.path(), model + "/" + entry.path().filename().string(),
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  std::string config;
+  {
+    std::ifstream in(model + "/config.json");
+    config.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string from = "\"max_position_embeddings\": 64";
+  ASSERT_NE(config.find(from), std::string::npos);
+  config.replace(config.find(from), from.size(), "\"max_position_embeddings\": 256");
+  std::filesystem::remove(model + "/config.json");
+  std::ofstream(model + "/config.json") << config;
+  CompileOptions options;
+  options.model = model;
+  options.out = tmp + "/llama3_bf16_long.engine";
+  options.dtype = DType::kBF16;
+  options.max_seq = 128;
+  options.buckets = "100";
+  ASSERT_TRUE(CompileEngine(options).ok());
+  std::vector<int32_t> feed(100);
+  for (int i = 0; i < 100; ++i) feed[i] = (i * 37 + 11) % 256;
+  for (int threads : {1, 3}) {
+    int checked = 0;
+    StepAgainstReference(options.out, 128, {.threads = threads}, feed, 2,
+                         [&](int, const HostTensor& got, const HostTensor& want) {
+                           EXPECT_EQ(got.shape, want.shape);
+                           float worst = 0;
+                           for (int64_t i = 0; i < want.numel(); ++i) {
+                             worst = std::max(worst, std::fabs(got.floats[i] - want.floats[i]));
+                           }
+                           EXPECT_LE(worst, 0.12f) << threads << " threads";
+                           ++checked;
+                           return true;
+                         });
+    EXPECT_EQ(checked, 2);
+  }
+}
+
 class CpuQuantizedTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CpuQuantizedTest, MatchesTheReferenceOnTheDequantisedWeights) {
