@@ -155,10 +155,21 @@ absl::Status Run() {
   options.check_generation_config = [](const nlohmann::json& json) {
     return GenerationDefaults(json).status();
   };
+  // A tokenizer that does not fit the model is refused. One Kiln cannot load
+  // (a kind it does not support, an incomplete vocabulary) is bundled all
+  // the same, with a warning: the engine still serves id-level tools, and a
+  // later Kiln may read it; generate refuses it with the loader's reason.
   options.check_tokenizer = [](const std::string& path, int64_t logits) -> absl::Status {
-    KILN_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tokenizer,
-                          tokenizer::LoadTokenizer(path));
-    return tokenizer::CheckTokenizerFitsModel(*tokenizer, logits);
+    absl::StatusOr<std::unique_ptr<tokenizer::Tokenizer>> tokenizer =
+        tokenizer::LoadTokenizer(path);
+    if (!tokenizer.ok()) {
+      std::fprintf(stderr,
+                   "compile-model: warning: the tokenizer cannot be loaded (%s); it is bundled "
+                   "as it is, and generate will refuse the engine until it can be\n",
+                   std::string(tokenizer.status().message()).c_str());
+      return absl::OkStatus();
+    }
+    return tokenizer::CheckTokenizerFitsModel(**tokenizer, logits);
   };
   Progress progress;
   options.progress = [&](int, const std::string& what) { progress.Step(what); };
