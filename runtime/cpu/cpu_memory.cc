@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/byte_units.h"
-#include "base/status_macros.h"
 #include "runtime/cpu/cpu_steps.h"
 
 namespace kiln::cpu {
@@ -17,10 +16,9 @@ struct StepWorkspace {
   int64_t shared = 0;
 };
 
-absl::StatusOr<StepWorkspace> StepNeeds(const LaunchStep& step) {
+StepWorkspace StepNeeds(const LaunchStep& step) {
   if (const auto* s = std::get_if<RowKernelStep>(&step.op)) {
-    KILN_ASSIGN_OR_RETURN(RowProgram program, RowProgram::Create(s->desc));
-    return StepWorkspace{program.ScratchBytes(), 0};
+    return StepWorkspace{RowProgram::ScratchBytesFor(s->desc), 0};
   }
   if (const auto* g = std::get_if<GemmStep>(&step.op)) {
     const steps::GemmRun run{g->dtype, g->w.dtype, g->m, g->n, g->k};
@@ -59,13 +57,9 @@ absl::StatusOr<CpuMemory> PlanCpuMemory(const StaticLayout& layout,
   for (const LaunchPlan& p : plans) {
     m.scratch = std::max(m.scratch, p.scratch_bytes);
     for (const LaunchStep& step : p.steps) {
-      absl::StatusOr<StepWorkspace> needs = StepNeeds(step);
-      if (!needs.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("@", p.function, " step ", step.label, ": ", needs.status().message()));
-      }
-      per_thread = std::max(per_thread, needs->per_thread);
-      m.shared = std::max(m.shared, needs->shared);
+      const StepWorkspace needs = StepNeeds(step);
+      per_thread = std::max(per_thread, needs.per_thread);
+      m.shared = std::max(m.shared, needs.shared);
     }
   }
   m.thread_scratch_each = (per_thread + 63) / 64 * 64;

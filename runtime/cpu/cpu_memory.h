@@ -39,8 +39,8 @@ struct CpuMemory {
   std::string Summary() const;
 };
 
-// InvalidArgument when a step cannot be sized (a row kernel that does not
-// validate); `threads` >= 1.
+// InvalidArgument when `threads` < 1. The plans are sized as they are (the
+// executor checks them before it allocates what this returns).
 absl::StatusOr<CpuMemory> PlanCpuMemory(const StaticLayout& layout,
                                         const std::vector<LaunchPlan>& plans, int threads);
 

@@ -111,10 +111,10 @@ absl::StatusOr<RowProgram> RowProgram::Create(codegen::KernelDesc desc) {
   return p;
 }
 
-int64_t RowProgram::ScratchBytes() const {
-  const int64_t n = static_cast<int64_t>(desc_.instrs.size());
+int64_t RowProgram::ScratchBytesFor(const codegen::KernelDesc& desc) {
+  const int64_t n = static_cast<int64_t>(desc.instrs.size());
   // values [n][kChunk], scalars [n], argmax values [n], gather rows [buffers]
-  return (n * kChunk + 2 * n) * 8 + static_cast<int64_t>(desc_.buffers.size()) * 8;
+  return (n * kChunk + 2 * n) * 8 + static_cast<int64_t>(desc.buffers.size()) * 8;
 }
 
 void RowProgram::Run(void* const* buffers, int64_t row_begin, int64_t row_end,

@@ -33,7 +33,10 @@ class RowProgram {
   static absl::StatusOr<RowProgram> Create(codegen::KernelDesc desc);
 
   // Bytes of scratch one thread needs for Run.
-  int64_t ScratchBytes() const;
+  int64_t ScratchBytes() const { return ScratchBytesFor(desc_); }
+  // The same for `desc` without building the program (it depends on the
+  // instruction and buffer counts alone).
+  static int64_t ScratchBytesFor(const codegen::KernelDesc& desc);
 
   // Runs rows [row_begin, row_end). buffers[i] is desc.buffers[i]'s base
   // address (its bytes hold the rows the indexing reads or writes).
