@@ -255,9 +255,20 @@ absl::StatusOr<int64_t> ResolveMaxSeq(int64_t flag, int64_t max_positions) {
 }
 
 absl::StatusOr<std::vector<BucketSpec>> EngineBucketSpecs(const std::string& buckets,
-                                                          int64_t max_batch, int64_t max_seq) {
+                                                          int64_t max_batch, int64_t max_seq,
+                                                          int64_t verify_tokens) {
   if (max_batch < 1) return absl::InvalidArgumentError("--max-batch must be at least 1");
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> lengths, ParseBuckets(buckets, max_seq));
+  if (verify_tokens < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--verify-tokens must be >= 0 (0: none), got ", verify_tokens));
+  }
+  verify_tokens = EngineVerifyTokens(verify_tokens, max_seq);
+  std::vector<int64_t> verify;
+  if (verify_tokens > 0) {
+    for (int64_t n = 2; n < verify_tokens + 1; n *= 2) verify.push_back(n);
+    verify.push_back(verify_tokens + 1);
+  }
   std::vector<int64_t> batches = {1};
   if (max_batch > 1) batches.push_back(max_batch);
   std::vector<BucketSpec> specs;
@@ -265,6 +276,10 @@ absl::StatusOr<std::vector<BucketSpec>> EngineBucketSpecs(const std::string& buc
     specs.push_back({absl::StrCat("decode_b", batch), batch, 1});
     for (int64_t len : lengths) {
       specs.push_back({absl::StrCat("prefill_b", batch, "_s", len), batch, len});
+    }
+    for (int64_t len : verify) {
+      if (std::find(lengths.begin(), lengths.end(), len) != lengths.end()) continue;
+      specs.push_back({absl::StrCat("verify_b", batch, "_s", len), batch, len});
     }
   }
   return specs;
@@ -326,8 +341,9 @@ absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
   }
   KILN_ASSIGN_OR_RETURN(const int64_t max_seq,
                         ResolveMaxSeq(options.max_seq, model.info.max_positions));
-  KILN_ASSIGN_OR_RETURN(std::vector<BucketSpec> specs,
-                        EngineBucketSpecs(options.buckets, max_batch, max_seq));
+  KILN_ASSIGN_OR_RETURN(
+      std::vector<BucketSpec> specs,
+      EngineBucketSpecs(options.buckets, max_batch, max_seq, options.verify_tokens));
 
   if (options.dequantize && !options.quantize.empty()) {
     return absl::InvalidArgumentError(
@@ -380,6 +396,7 @@ absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
   m.dtype = options.dtype;
   m.max_batch = max_batch;
   m.max_seq = max_seq;
+  m.verify_tokens = EngineVerifyTokens(options.verify_tokens, max_seq);
   m.bos_token_id = model.info.bos_token_id;
   m.eos_token_ids = model.info.eos_token_ids;
   engine.config = source.config;

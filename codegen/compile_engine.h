@@ -31,6 +31,10 @@
 
 namespace kiln {
 
+// compile-model's default --verify-tokens: a draft of up to 7 tokens (8
+// per verify step; prompt lookup rarely gains beyond that on the CPU).
+inline constexpr int64_t kDefaultVerifyTokens = 7;
+
 struct CompileOptions {
   std::string model;  // a Hugging Face model directory or a .gguf file
   std::string out;    // the engine directory to write
@@ -39,6 +43,9 @@ struct CompileOptions {
   int64_t max_batch = 1;
   int64_t max_seq = 0;  // 0: min(max_position_embeddings, 2048)
   std::string buckets = "16,64,256";  // prefill lengths; those > max_seq are dropped
+  // --verify-tokens K: speculative decoding verifies up to K drafted tokens
+  // in one step of K + 1 tokens; 0: no verify buckets (see EngineBucketSpecs).
+  int64_t verify_tokens = kDefaultVerifyTokens;
   std::string tokenizer;  // tokenizer.json to bundle; empty: the model's own
   std::string kernel_cache_dir;  // NVRTC output cache; empty: none
   // --quantize: q8_0, q4_0, q4_1 or q4_k (cpu target, f32); empty: weights
@@ -97,10 +104,23 @@ absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options);
 // --max-seq as compile-model resolves it: 0 means min(max_positions, 2048);
 // InvalidArgument outside [1, max_positions].
 absl::StatusOr<int64_t> ResolveMaxSeq(int64_t flag, int64_t max_positions);
-// The step functions an engine has: decode and one prefill per --buckets
-// length <= max_seq, at batch 1 and (when larger) max_batch.
+// The --verify-tokens an engine of `max_seq` positions gets: a step of
+// K + 1 tokens must fit in the cache, as prefill lengths must (longer ones
+// are dropped the same way).
+inline int64_t EngineVerifyTokens(int64_t verify_tokens, int64_t max_seq) {
+  return verify_tokens < max_seq ? verify_tokens : max_seq - 1;
+}
+
+// The step functions an engine has, at batch 1 and (when larger)
+// max_batch: decode, one prefill per --buckets length <= max_seq, and the
+// verify steps of speculative decoding: K + 1 tokens (K =
+// EngineVerifyTokens(verify_tokens, max_seq), when > 0) and every power of two below it (a schedule
+// that shrinks the draft runs a shorter step), each length that no prefill bucket already has. A
+// verify step is a prefill step (logits at every position) by another name, so the session picks
+// among all of them by length.
 absl::StatusOr<std::vector<BucketSpec>> EngineBucketSpecs(const std::string& buckets,
-                                                          int64_t max_batch, int64_t max_seq);
+                                                          int64_t max_batch, int64_t max_seq,
+                                                          int64_t verify_tokens = 0);
 // The launch plan of every function of a compiled (CompileBuckets) module
 // and their static layout, for `target` (cpu, sm_80 or sm_90).
 absl::StatusOr<PlannedEngine> BuildEnginePlans(const Module& module, const std::string& target);

@@ -24,6 +24,7 @@ nlohmann::json ManifestToJson(const EngineManifest& m) {
       {"generation_config", m.generation_config},
   };
   if (!m.kernel_index.empty()) j["kernel_index"] = m.kernel_index;
+  if (m.verify_tokens > 0) j["verify_tokens"] = m.verify_tokens;
   j["bos_token_id"] = m.bos_token_id ? nlohmann::json(*m.bos_token_id) : nlohmann::json(nullptr);
   for (const EngineBucket& b : m.buckets) {
     j["buckets"].push_back({{"function", b.function}, {"batch", b.batch}, {"seq", b.seq}});
@@ -91,6 +92,14 @@ absl::StatusOr<EngineManifest> ManifestFromJson(const nlohmann::json& j) {
     if (j.contains(field)) read("generation_config", m.generation_config);
     field = "kernel_index";
     if (j.contains(field)) read("kernel_index", m.kernel_index);
+    field = "verify_tokens";
+    if (j.contains(field)) {
+      m.verify_tokens = integer(j.at(field));
+      if (m.verify_tokens < 0 || m.verify_tokens >= m.max_seq) {
+        return absl::DataLossError(absl::StrCat("manifest.json: verify_tokens ", m.verify_tokens,
+                                                " must be in [0, max_seq ", m.max_seq, ")"));
+      }
+    }
     field = "buckets";
     for (const nlohmann::json& b : j.at(field)) {
       m.buckets.push_back(

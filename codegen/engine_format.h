@@ -72,6 +72,10 @@ struct EngineManifest {
   int64_t max_batch = 1;
   int64_t max_seq = 0;  // the static KV-cache capacity
   std::vector<EngineBucket> buckets;
+  // The most drafted tokens one speculative verify step takes (compile-model
+  // --verify-tokens; its buckets are among `buckets`). 0, or absent from
+  // manifest.json: the engine has no verify steps.
+  int64_t verify_tokens = 0;
   std::optional<int64_t> bos_token_id;
   std::vector<int64_t> eos_token_ids;
   std::string tokenizer;  // file name, empty when the engine has none

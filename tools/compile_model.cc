@@ -35,6 +35,9 @@ ABSL_FLAG(std::string, dtype, "f32", "f32, bf16 or f16");
 ABSL_FLAG(int64_t, max_batch, 1, "largest batch the engine serves");
 ABSL_FLAG(int64_t, max_seq, 0, "KV-cache capacity in tokens (default: min(max_position_embeddings, 2048))");
 ABSL_FLAG(std::string, buckets, "16,64,256", "prefill lengths to compile (each <= --max-seq)");
+ABSL_FLAG(int64_t, verify_tokens, kiln::kDefaultVerifyTokens,
+          "speculative decoding: the most drafted tokens one verify step takes (compiles steps of "
+          "K + 1 tokens and the powers of two below; 0: none)");
 ABSL_FLAG(std::string, quantize, "",
           "cpu target: store the matrix weights as q8_0, q4_0, q4_1 or q4_k (round to nearest, "
           "GGUF's block formats; default: as the source stores them)");
@@ -140,6 +143,7 @@ absl::Status Run() {
   options.max_batch = absl::GetFlag(FLAGS_max_batch);
   options.max_seq = absl::GetFlag(FLAGS_max_seq);
   options.buckets = absl::GetFlag(FLAGS_buckets);
+  options.verify_tokens = absl::GetFlag(FLAGS_verify_tokens);
   options.tokenizer = absl::GetFlag(FLAGS_tokenizer);
   options.quantize = absl::GetFlag(FLAGS_quantize);
   options.requantize = absl::GetFlag(FLAGS_requantize);
@@ -209,12 +213,14 @@ absl::Status Run() {
 }  // namespace kiln
 
 int main(int argc, char** argv) {
-  kiln::ParseToolFlags(argc, argv,
-                       "Compiles a Hugging Face model or a GGUF file into a Kiln engine directory.\n"
-                       "  compile-model --model DIR|FILE.gguf --out ENGINE_DIR [--target cpu|sm_80|sm_90] "
-                       "[--dtype f32|bf16|f16] [--max-batch N] [--max-seq N] [--buckets 16,64,...] "
-                       "[--quantize q8_0|q4_0|q4_1|q4_k [--requantize] | --dequantize] [--kv-dtype f32|f16|bf16] "
-                       "[--tokenizer tokenizer.json] [--kernel_cache DIR|none] "
-                       "[--tune_gemms auto|on|off]");
+  kiln::ParseToolFlags(
+      argc, argv,
+      "Compiles a Hugging Face model or a GGUF file into a Kiln engine directory.\n"
+      "  compile-model --model DIR|FILE.gguf --out ENGINE_DIR [--target cpu|sm_80|sm_90] "
+      "[--dtype f32|bf16|f16] [--max-batch N] [--max-seq N] [--buckets 16,64,...] [--verify-tokens "
+      "K] "
+      "[--quantize q8_0|q4_0|q4_1|q4_k [--requantize] | --dequantize] [--kv-dtype f32|f16|bf16] "
+      "[--tokenizer tokenizer.json] [--kernel_cache DIR|none] "
+      "[--tune_gemms auto|on|off]");
   return kiln::ReportToolStatus("compile-model", kiln::Run());
 }

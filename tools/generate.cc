@@ -18,15 +18,16 @@
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "runtime/cpu/cpu_engine.h"
 #include "runtime/cuda/cuda_engine.h"
-#include "runtime/session/plan_session.h"
 #include "runtime/engine/engine.h"
 #include "runtime/generate/chat_template.h"
 #include "runtime/generate/generator.h"
+#include "runtime/session/plan_session.h"
 #include "runtime/tokenizer/load.h"
 #include "tools/cli.h"
-#include "runtime/cpu/cpu_engine.h"
 #include "tools/device_flag.h"
+#include "tools/load_generator.h"
 
 ABSL_FLAG(std::string, engine, "", "engine directory written by compile-model");
 ABSL_FLAG(std::string, prompt, "", "the prompt (default: read stdin)");
@@ -66,6 +67,21 @@ ABSL_FLAG(bool, chat, false,
 ABSL_FLAG(std::string, system, "", "with --chat: a system message before the user's");
 ABSL_FLAG(std::string, prompts_file, "",
           "generate for every line of this file as one batch (the engine's --max-batch at most)");
+ABSL_FLAG(int, prompt_lookup, 0,
+          "speculative decoding by prompt lookup: draft up to N tokens that followed an earlier "
+          "occurrence of the last tokens (0: off; at most the engine's --verify-tokens)");
+ABSL_FLAG(int, max_matching_ngram, 2, "with --prompt-lookup: the longest n-gram matched");
+ABSL_FLAG(std::string, draft_engine, "",
+          "speculative decoding with another engine drafting (the same tokenizer; e.g. a q4_0 "
+          "engine of the same model): its directory");
+ABSL_FLAG(int, draft_tokens, 5,
+          "with --draft-engine: the first draft length (at most the engine's --verify-tokens)");
+ABSL_FLAG(std::string, draft_schedule, "heuristic",
+          "draft length schedule: heuristic (+2 after a fully accepted draft, -1 otherwise) or "
+          "constant");
+ABSL_FLAG(double, draft_confidence, 0.4,
+          "with --draft-engine: stop drafting after a token the draft engine gives a lower "
+          "probability (0: never)");
 
 namespace kiln {
 namespace {
@@ -145,16 +161,56 @@ absl::StatusOr<std::vector<std::string>> ReadPromptsFile(const std::string& path
 }
 
 nlohmann::json ResultJson(const GenerationResult& r) {
-  return {
+  nlohmann::json out = {
       {"prompt_ids", r.prompt_ids},       {"ids", r.token_ids}, {"text", r.text},
       {"finish_reason", r.finish_reason}, {"error", r.error},   {"prefill_s", r.prefill_seconds},
       {"decode_s", r.decode_seconds}};
+  if (r.drafted_tokens > 0 || r.accepted_tokens > 0) {
+    out["drafted_tokens"] = r.drafted_tokens;
+    out["accepted_tokens"] = r.accepted_tokens;
+    out["acceptance_rate"] =
+        r.drafted_tokens > 0 ? static_cast<double>(r.accepted_tokens) / r.drafted_tokens : 0.0;
+  }
+  out["target_forwards"] = r.target_forwards;
+  // 1 without speculation (the prefill yields the first token).
+  if (!r.token_ids.empty()) {
+    out["target_forwards_per_token"] =
+        static_cast<double>(r.target_forwards) / static_cast<double>(r.token_ids.size());
+  }
+  return out;
 }
 
 void PrintSummary(const GenerationResult& r) {
   std::fprintf(stderr, "[%zu prompt tokens, %zu generated (%s); prefill %.3f s, decode %.3f s]\n",
                r.prompt_ids.size(), r.token_ids.size(), r.finish_reason.c_str(), r.prefill_seconds,
                r.decode_seconds);
+}
+
+// Sets the speculative-decoding fields of `config` from the flags, loading
+// the draft engine (kept in `draft`) when one is given.
+absl::Status AddSpeculation(LoadedGenerator& target, GenerationConfig& config,
+                            std::unique_ptr<LoadedGenerator>& draft) {
+  config.prompt_lookup_num_tokens = absl::GetFlag(FLAGS_prompt_lookup);
+  config.max_matching_ngram_size = absl::GetFlag(FLAGS_max_matching_ngram);
+  config.num_assistant_tokens = absl::GetFlag(FLAGS_draft_tokens);
+  config.num_assistant_tokens_schedule = absl::GetFlag(FLAGS_draft_schedule);
+  config.assistant_confidence_threshold = absl::GetFlag(FLAGS_draft_confidence);
+  const std::string draft_dir = absl::GetFlag(FLAGS_draft_engine);
+  if (draft_dir.empty()) return absl::OkStatus();
+  if (config.prompt_lookup_num_tokens > 0) {
+    return absl::InvalidArgumentError("give --prompt-lookup or --draft-engine, not both");
+  }
+  KILN_ASSIGN_OR_RETURN(std::string draft_target, EngineTarget(draft_dir));
+  const std::string& target_target = target.engine().manifest.target;
+  if (draft_target != target_target) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the draft engine ", draft_dir, " was compiled for ", draft_target, " but the engine for ",
+        target_target, ": compile the draft for ", target_target));
+  }
+  KILN_ASSIGN_OR_RETURN(
+      draft, LoadGenerator(draft_dir, absl::GetFlag(FLAGS_executor), absl::GetFlag(FLAGS_device)));
+  config.assistant_engine = draft->generator;
+  return absl::OkStatus();
 }
 
 absl::Status Run() {
@@ -175,78 +231,24 @@ absl::Status Run() {
     prompts.push_back(absl::GetFlag(FLAGS_prompt));
     if (prompts[0].empty()) prompts[0].assign(std::istreambuf_iterator<char>(std::cin), {});
   }
-  // A CUDA engine (sm_80, sm_90) loads onto the GPU, a cpu engine onto the
-  // CPU executor (or the reference executor); the rest is the same.
-  KILN_ASSIGN_OR_RETURN(std::string target, EngineTarget(dir));
-  std::unique_ptr<CudaEngine> cuda;
-  std::unique_ptr<cpu::CpuEngine> cpu;
-  Engine reference_engine;
-  KILN_ASSIGN_OR_RETURN(CudaExecutorOptions options,
-                        ExecutorOptionsForDevice(absl::GetFlag(FLAGS_device), target));
-  const std::string executor_name = absl::GetFlag(FLAGS_executor);
-  if (executor_name != "cpu" && executor_name != "reference") {
-    return absl::InvalidArgumentError("--executor must be cpu or reference");
-  }
-  if (target == "cpu" && executor_name == "reference") {
-    KILN_ASSIGN_OR_RETURN(reference_engine, LoadEngine(dir, "cpu"));
-  } else if (target == "cpu") {
-    KILN_RETURN_IF_ERROR(cpu::CheckCpuEnvironment());
-    KILN_ASSIGN_OR_RETURN(cpu::CpuEngine loaded, cpu::LoadCpuEngine(dir));
-    cpu = std::make_unique<cpu::CpuEngine>(std::move(loaded));
-    std::fprintf(stderr, "[%s]\n", cpu->executor->Describe().c_str());
-  } else {
-    KILN_ASSIGN_OR_RETURN(CudaEngine loaded, LoadCudaEngine(dir, target, options));
-    cuda = std::make_unique<CudaEngine>(std::move(loaded));
-    std::fprintf(stderr, "[device: %s]\n", cuda->executor->load_report().device.c_str());
-  }
-  Engine& engine = cuda ? cuda->engine : cpu ? cpu->engine : reference_engine;
-  if (engine.manifest.tokenizer.empty()) {
-    return absl::FailedPreconditionError(
-        "the engine has no tokenizer: compile it from a directory with tokenizer.json or pass "
-        "compile-model --tokenizer");
-  }
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok,
-                        tokenizer::LoadTokenizer(dir + "/" + engine.manifest.tokenizer));
+  KILN_ASSIGN_OR_RETURN(
+      std::unique_ptr<LoadedGenerator> target,
+      LoadGenerator(dir, absl::GetFlag(FLAGS_executor), absl::GetFlag(FLAGS_device)));
+  Engine& engine = target->engine();
+  const tokenizer::Tokenizer& tok = *target->tokenizer;
+  Generator* generator = target->generator.get();
   KILN_ASSIGN_OR_RETURN(GenerationConfig config, ConfigFromFlags(engine));
   // A chat template writes the special tokens itself (Transformers then
   // tokenizes with add_special_tokens=False).
   bool add_special_tokens = absl::GetFlag(FLAGS_add_special_tokens);
   if (chat) {
     for (std::string& prompt : prompts) {
-      KILN_ASSIGN_OR_RETURN(prompt, ChatPrompt(engine, *tok, prompt));
+      KILN_ASSIGN_OR_RETURN(prompt, ChatPrompt(engine, tok, prompt));
     }
     add_special_tokens = false;
   }
-  std::vector<SessionBucket> buckets;
-  for (const EngineBucket& b : engine.manifest.buckets) buckets.push_back({b.function, b.seq});
-  int64_t max_seq = engine.manifest.max_seq;
-  std::unique_ptr<ReferenceExecutor> executor;
-  std::unique_ptr<Generator> generator;
-  if (cuda || cpu) {
-    PlanExecutor& plans = cuda ? static_cast<PlanExecutor&>(*cuda->executor) : *cpu->executor;
-    const std::vector<SessionBucket>& batch1 = cuda ? cuda->batch1_buckets : cpu->batch1_buckets;
-    const Module& module = engine.module;
-    auto new_session = [&, max_seq]() -> absl::StatusOr<std::unique_ptr<SequenceSession>> {
-      KILN_ASSIGN_OR_RETURN(PlanSession session,
-                            PlanSession::Create(plans, module, max_seq, batch1));
-      return std::make_unique<PlanSession>(std::move(session));
-    };
-    auto new_batch = [&, max_seq](int64_t batch, std::vector<SessionBucket> b) {
-      return CreatePlanBatchSession(plans, module, batch, max_seq, std::move(b));
-    };
-    KILN_ASSIGN_OR_RETURN(Generator g, Generator::CreateWithSessions(new_session, new_batch,
-                                                                     module, *tok, max_seq,
-                                                                     std::move(buckets)));
-    generator = std::make_unique<Generator>(std::move(g));
-  } else {
-    KILN_ASSIGN_OR_RETURN(
-        ReferenceExecutor e,
-        ReferenceExecutor::Create(std::move(engine.module), std::move(engine.weights)));
-    executor = std::make_unique<ReferenceExecutor>(std::move(e));
-    KILN_ASSIGN_OR_RETURN(Generator g,
-                          Generator::Create(*executor, *tok, max_seq, std::move(buckets)));
-    generator = std::make_unique<Generator>(std::move(g));
-  }
+  std::unique_ptr<LoadedGenerator> draft;
+  KILN_RETURN_IF_ERROR(AddSpeculation(*target, config, draft));
   const bool json = absl::GetFlag(FLAGS_json);
   if (!prompts_file.empty()) {
     KILN_ASSIGN_OR_RETURN(std::vector<GenerationResult> results,

@@ -95,6 +95,31 @@ absl::Status ValidateGenerationConfig(const GenerationConfig& c, int64_t vocab_s
   for (const std::string& stop : c.stop_strings) {
     if (stop.empty()) return Bad("stop_strings", "must not contain an empty string");
   }
+  if (c.prompt_lookup_num_tokens < 0) {
+    return Bad("prompt_lookup_num_tokens",
+               absl::StrCat("must be >= 0 (0: off), got ", c.prompt_lookup_num_tokens));
+  }
+  if (c.prompt_lookup_num_tokens > 0 && c.assistant_engine != nullptr) {
+    return Bad("prompt_lookup_num_tokens",
+               "and assistant_engine exclude each other: choose one drafter");
+  }
+  if (c.max_matching_ngram_size < 1) {
+    return Bad("max_matching_ngram_size",
+               absl::StrCat("must be at least 1, got ", c.max_matching_ngram_size));
+  }
+  if (c.num_assistant_tokens < 1) {
+    return Bad("num_assistant_tokens",
+               absl::StrCat("must be at least 1, got ", c.num_assistant_tokens));
+  }
+  if (c.num_assistant_tokens_schedule != "heuristic" &&
+      c.num_assistant_tokens_schedule != "constant") {
+    return Bad("num_assistant_tokens_schedule", absl::StrCat("must be heuristic or constant, got '",
+                                                             c.num_assistant_tokens_schedule, "'"));
+  }
+  if (!(c.assistant_confidence_threshold >= 0 && c.assistant_confidence_threshold < 1)) {
+    return Bad("assistant_confidence_threshold",
+               absl::StrCat("must be in [0, 1), got ", c.assistant_confidence_threshold));
+  }
   return absl::OkStatus();
 }
 

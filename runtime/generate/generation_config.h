@@ -3,6 +3,7 @@
 #define KILN_RUNTIME_GENERATE_GENERATION_CONFIG_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,8 @@
 #include "nlohmann/json.hpp"
 
 namespace kiln {
+
+class Generator;
 
 // Mirrors the Transformers GenerationConfig fields Kiln serves. Greedy
 // unless do_sample; when sampling, the logits pass through (in
@@ -27,6 +30,27 @@ struct GenerationConfig {
   uint64_t seed = 0;
   std::vector<int32_t> eos_token_ids;     // generation stops after any of these
   std::vector<std::string> stop_strings;  // ... or once the text contains one
+
+  // Speculative decoding (Transformers' names), lossless: greedy output is
+  // the plain greedy output token for token, sampled output keeps the
+  // target's distribution. At most one drafter: prompt lookup when
+  // prompt_lookup_num_tokens > 0, else the assistant engine when set.
+  int prompt_lookup_num_tokens = 0;  // drafts up to this many tokens (0: off)
+  int max_matching_ngram_size = 2;   // the longest n-gram prompt lookup matches
+  // Another engine's generator that drafts (it must share the tokenizer and
+  // the logits width); it is used by one request at a time.
+  std::shared_ptr<Generator> assistant_engine;
+  int num_assistant_tokens = 5;  // the assistant's first draft length
+  // "heuristic": after a round whose draft was accepted whole the next
+  // draft is 2 tokens longer, else 1 shorter (at least 1); "constant".
+  // Kiln applies it to prompt lookup too (Transformers does not), capped at
+  // prompt_lookup_num_tokens, so free text backs off.
+  std::string num_assistant_tokens_schedule = "heuristic";
+  // The assistant stops drafting after a token it gave a lower probability
+  // (0: never).
+  double assistant_confidence_threshold = 0.4;
+
+  bool speculative() const { return prompt_lookup_num_tokens > 0 || assistant_engine != nullptr; }
 };
 
 // The sampling defaults a model ships in generation_config.json, resolved

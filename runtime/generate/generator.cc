@@ -7,9 +7,9 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "ir/step_function.h"
+#include "runtime/generate/row_output.h"
 #include "runtime/generate/sampler.h"
 #include "runtime/session/batch_session.h"
-#include "runtime/tokenizer/stream_decoder.h"
 
 namespace kiln {
 namespace {
@@ -25,50 +25,6 @@ int64_t LogitsWidth(const Module& module) {
   const Function& f = module.functions.front();
   return f.node(f.results[0]).type.shape.back().size;
 }
-
-// One sequence's output as its tokens arrive: the streamed text, and the
-// stopping criteria Transformers checks after each token (EOS, then stop
-// strings; "length" unless one of them fires).
-class RowOutput {
- public:
-  RowOutput(const tokenizer::Tokenizer& tokenizer, GenerationResult& result)
-      : stream_(tokenizer, /*skip_special_tokens=*/true), result_(&result) {
-    result.finish_reason = "length";
-  }
-
-  // Appends `token`; true when generation stops after it.
-  absl::StatusOr<bool> Add(int32_t token, const GenerationConfig& config,
-                           const TextCallback& on_text) {
-    result_->token_ids.push_back(token);
-    KILN_ASSIGN_OR_RETURN(std::string piece, stream_.Step(token));
-    result_->text += piece;
-    if (on_text && !piece.empty()) on_text(piece);
-    if (std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), token) !=
-        config.eos_token_ids.end()) {
-      result_->finish_reason = "eos";
-      return true;
-    }
-    for (const std::string& stop : config.stop_strings) {
-      if (result_->text.find(stop) != std::string::npos) {
-        result_->finish_reason = "stop_string";
-        return true;
-      }
-    }
-    return false;
-  }
-
-  // Emits the text held back for incomplete characters.
-  absl::Status Finish(const TextCallback& on_text) {
-    KILN_ASSIGN_OR_RETURN(std::string rest, stream_.Flush());
-    result_->text += rest;
-    if (on_text && !rest.empty()) on_text(rest);
-    return absl::OkStatus();
-  }
-
- private:
-  tokenizer::StreamDecoder stream_;
-  GenerationResult* result_;
-};
 
 // The last row of `logits`, [n, vocab].
 std::span<const float> LastRow(const HostTensor& logits) {
@@ -141,10 +97,18 @@ absl::StatusOr<GenerationResult> Generator::Generate(std::string_view prompt,
                                                      const GenerationConfig& config,
                                                      bool add_special_tokens,
                                                      const TextCallback& on_text) {
+  KILN_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokenizer_->Encode(prompt, add_special_tokens));
+  return GenerateIds(std::move(ids), config, on_text);
+}
+
+absl::StatusOr<GenerationResult> Generator::GenerateIds(std::vector<int32_t> prompt_ids,
+                                                        const GenerationConfig& config,
+                                                        const TextCallback& on_text) {
   KILN_RETURN_IF_ERROR(ValidateGenerationConfig(config, vocab_size_));
+  KILN_RETURN_IF_ERROR(CheckSpeculation(config, 1));
   if (session_ == nullptr) KILN_RETURN_IF_ERROR(Reset());
   GenerationResult result;
-  KILN_ASSIGN_OR_RETURN(result.prompt_ids, tokenizer_->Encode(prompt, add_special_tokens));
+  result.prompt_ids = std::move(prompt_ids);
   if (result.prompt_ids.empty()) {
     return absl::InvalidArgumentError("the prompt is empty (it encodes to no tokens)");
   }
@@ -166,7 +130,8 @@ absl::StatusOr<GenerationResult> Generator::Generate(std::string_view prompt,
   // next request continues the last good turn.
   const int64_t start_position = session_->position();
   const size_t start_context = context_.size();
-  absl::Status status = RunRequest(run, result, config, on_text);
+  absl::Status status = config.speculative() ? RunSpeculativeRequest(run, result, config, on_text)
+                                             : RunRequest(run, result, config, on_text);
   if (!status.ok()) {
     context_.resize(start_context);
     if (session_->position() >= start_position) {
@@ -183,6 +148,7 @@ absl::Status Generator::RunRequest(const std::vector<int32_t>& run, GenerationRe
   KILN_ASSIGN_OR_RETURN(HostTensor logits, session_->ForwardLast(run));
   context_.insert(context_.end(), result.prompt_ids.begin(), result.prompt_ids.end());
   result.prefill_seconds = SecondsSince(start);
+  result.target_forwards = 1;  // the prefill yields the first token
   start = Clock::now();
 
   RowOutput output(*tokenizer_, result);
@@ -193,6 +159,7 @@ absl::Status Generator::RunRequest(const std::vector<int32_t>& run, GenerationRe
     KILN_ASSIGN_OR_RETURN(bool stop, output.Add(token, config, on_text));
     if (stop || i + 1 == config.max_new_tokens || session_->position() + 1 >= max_seq_) break;
     KILN_ASSIGN_OR_RETURN(logits, session_->ForwardLast(std::span<const int32_t>(&token, 1)));
+    ++result.target_forwards;
   }
   KILN_RETURN_IF_ERROR(output.Finish(on_text));
   result.decode_seconds = SecondsSince(start);
@@ -242,15 +209,8 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::GenerateBatchIds(
       }
     }
   }
-  // The smallest compiled batch that holds the rows; the generic @forward
-  // runs exactly `rows`.
-  int64_t batch = static_cast<int64_t>(rows);
-  std::vector<SessionBucket> buckets;
-  if (!batch_buckets_.empty()) {
-    auto it = batch_buckets_.lower_bound(batch);
-    batch = it->first;
-    buckets = it->second;
-  }
+  KILN_RETURN_IF_ERROR(CheckSpeculation(config, rows));
+  auto [batch, buckets] = BatchFor(rows);
   // On a backend with one set of caches the batch overwrites the single
   // sequence's: it starts over, empty, once the batch is done (or failed).
   struct StartOver {
@@ -264,6 +224,9 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::GenerateBatchIds(
     }
   } start_over{shared_caches_ ? this : nullptr};
   KILN_ASSIGN_OR_RETURN(BatchSession session, new_batch_(batch, std::move(buckets)));
+  if (config.speculative()) {
+    return RunSpeculativeBatch(session, std::move(prompt_ids), config, on_text);
+  }
 
   Clock::time_point start = Clock::now();
   KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> logits, session.Forward(prompt_ids));
@@ -277,6 +240,7 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::GenerateBatchIds(
   for (size_t b = 0; b < rows; ++b) {
     results[b].prompt_ids = prompt_ids[b];
     results[b].prefill_seconds = prefill_seconds;
+    results[b].target_forwards = 1;  // the prefill yields the first token
     outputs.emplace_back(*tokenizer_, results[b]);
     if (on_text) streams[b] = [&on_text, b](std::string_view piece) { on_text(b, piece); };
   }
@@ -308,12 +272,21 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::GenerateBatchIds(
     }
     if (!any) break;
     KILN_ASSIGN_OR_RETURN(logits, session.Forward(next));
+    for (size_t b = 0; b < rows; ++b) results[b].target_forwards += running[b] ? 1 : 0;
   }
   for (size_t b = 0; b < rows; ++b) {
     KILN_RETURN_IF_ERROR(outputs[b].Finish(streams[b]));
     results[b].decode_seconds = SecondsSince(start);
   }
   return results;
+}
+
+std::pair<int64_t, std::vector<SessionBucket>> Generator::BatchFor(size_t rows) const {
+  // The smallest compiled batch that holds the rows; the generic @forward
+  // runs exactly `rows`.
+  if (batch_buckets_.empty()) return {static_cast<int64_t>(rows), {}};
+  auto it = batch_buckets_.lower_bound(static_cast<int64_t>(rows));
+  return {it->first, it->second};
 }
 
 }  // namespace kiln

@@ -8,33 +8,18 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "runtime/generate/generation_config.h"
+#include "runtime/generate/generator_types.h"
+#include "runtime/reference/session.h"
 #include "runtime/session/batch_session.h"
 #include "runtime/session/sequence_session.h"
-#include "runtime/reference/session.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 namespace kiln {
-
-struct GenerationResult {
-  std::vector<int32_t> prompt_ids;
-  std::vector<int32_t> token_ids;  // generated, the stopping EOS included
-  std::string text;                // the generated text, special tokens skipped
-  // "eos", "stop_string", "length", or (in a batch) "error": this row's
-  // request failed (e.g. NaN logits) while the other rows went on.
-  std::string finish_reason;
-  std::string error;  // why, when finish_reason is "error"
-  double prefill_seconds = 0;
-  double decode_seconds = 0;
-};
-
-// Receives generated text as soon as it is complete UTF-8.
-using TextCallback = std::function<void(std::string_view piece)>;
-// The same for a batch: `row` is the prompt's index in the batch.
-using BatchTextCallback = std::function<void(size_t row, std::string_view piece)>;
 
 // Runs generate requests on one sequence: encodes the prompt, prefills,
 // decodes token by token with the configured sampler and streams the text.
@@ -83,6 +68,11 @@ class Generator {
                                             bool add_special_tokens,
                                             const TextCallback& on_text = nullptr);
 
+  // The same from token ids (checked against the vocabulary).
+  absl::StatusOr<GenerationResult> GenerateIds(std::vector<int32_t> prompt_ids,
+                                               const GenerationConfig& config,
+                                               const TextCallback& on_text = nullptr);
+
   // One result per prompt, in order. Runs the smallest compiled batch that
   // holds the prompts (spare rows get pads). Fails, naming the prompt and
   // the numbers, on an empty batch, more prompts than max_batch(), an empty
@@ -104,6 +94,19 @@ class Generator {
   // Forgets the context: the next request starts at position 0.
   absl::Status Reset();
 
+  // Speculative decoding (GenerationConfig's prompt lookup and assistant
+  // fields; generation_config.h). `verify_tokens` is the engine's
+  // --verify-tokens (manifest.json): the most drafted tokens one verify
+  // step takes. A generator on the generic @forward verifies any number;
+  // one on an engine's buckets takes none until this is set.
+  void set_verify_tokens(int64_t verify_tokens) { verify_tokens_ = verify_tokens; }
+  int64_t verify_tokens() const { return verify_tokens_; }
+
+  // What an assistant engine's drafter needs of its generator.
+  const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
+  int64_t vocab_size() const { return vocab_size_; }
+  int64_t max_seq() const { return max_seq_; }
+
   // Tokens in the context, including a generated one not yet run.
   int64_t context_length() const { return static_cast<int64_t>(context_.size()); }
 
@@ -119,12 +122,29 @@ class Generator {
         new_batch_(std::move(new_batch)),
         session_(std::move(session)),
         vocab_size_(vocab_size),
-        shared_caches_(shared_caches) {}
+        shared_caches_(shared_caches),
+        verify_tokens_(batch_buckets_.empty() && !shared_caches ? max_seq - 1 : 0) {}
 
   // Generate's prefill and decode loop for `run` (the tokens not yet in the
   // cache); fills `result`, extends context_.
   absl::Status RunRequest(const std::vector<int32_t>& run, GenerationResult& result,
                           const GenerationConfig& config, const TextCallback& on_text);
+
+  // Fails, naming both sides, when `config`'s speculation cannot run here
+  // for `rows` rows: a draft longer than the verify step, no verify steps,
+  // an assistant with another tokenizer or logits width, more rows than the
+  // assistant's batch. OK when the config does not speculate.
+  absl::Status CheckSpeculation(const GenerationConfig& config, size_t rows) const;
+  // RunRequest's work with speculative decoding (generator_speculative.cc).
+  absl::Status RunSpeculativeRequest(const std::vector<int32_t>& run, GenerationResult& result,
+                                     const GenerationConfig& config, const TextCallback& on_text);
+  // GenerateBatchIds' work after the batch session is made, speculating.
+  absl::StatusOr<std::vector<GenerationResult>> RunSpeculativeBatch(
+      BatchSession& session, std::vector<std::vector<int32_t>> prompt_ids,
+      const GenerationConfig& config, const BatchTextCallback& on_text);
+  // The batch bucket for `rows` rows and its buckets (the generic @forward:
+  // exactly `rows`, none).
+  std::pair<int64_t, std::vector<SessionBucket>> BatchFor(size_t rows) const;
 
   const tokenizer::Tokenizer* tokenizer_;
   int64_t max_seq_;
@@ -135,6 +155,9 @@ class Generator {
   std::unique_ptr<SequenceSession> session_;
   int64_t vocab_size_;
   bool shared_caches_;            // a batch overwrites the single sequence's caches
+  // The most drafted tokens a verify step takes; the generic @forward takes
+  // any number.
+  int64_t verify_tokens_ = 0;
   std::vector<int32_t> context_;  // every token of the sequence so far
 };
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/counter_rng.h"
+#include "base/status_macros.h"
 
 namespace kiln {
 namespace {
@@ -74,8 +75,9 @@ double CounterUniform(uint64_t seed, uint64_t counter) {
   return CounterUniformDraw(seed, counter);
 }
 
-absl::StatusOr<int32_t> SampleToken(std::span<const float> logits, const GenerationConfig& c,
-                                    std::span<const int32_t> history, uint64_t step) {
+absl::StatusOr<std::vector<double>> TokenDistribution(std::span<const float> logits,
+                                                      const GenerationConfig& c,
+                                                      std::span<const int32_t> history) {
   if (logits.empty()) return absl::InvalidArgumentError("no logits to sample from");
   std::vector<double> x(logits.begin(), logits.end());
   for (double v : x) {
@@ -85,11 +87,16 @@ absl::StatusOr<int32_t> SampleToken(std::span<const float> logits, const Generat
   }
   ApplyRepetitionPenalty(x, history, c.repetition_penalty);
   if (!c.do_sample) {
-    return static_cast<int32_t>(std::max_element(x.begin(), x.end()) - x.begin());
+    std::vector<double> one_hot(x.size(), 0.0);
+    one_hot[static_cast<size_t>(std::max_element(x.begin(), x.end()) - x.begin())] = 1.0;
+    return one_hot;
   }
   for (double& v : x) v /= c.temperature;
-  std::vector<double> p = WarpedProbabilities(x, c);
-  double u = CounterUniform(c.seed, step), cumulative = 0.0;
+  return WarpedProbabilities(x, c);
+}
+
+int32_t DrawFromDistribution(std::span<const double> p, double u) {
+  double cumulative = 0.0;
   int32_t last_kept = 0;
   for (size_t i = 0; i < p.size(); ++i) {
     if (p[i] == 0.0) continue;
@@ -98,6 +105,13 @@ absl::StatusOr<int32_t> SampleToken(std::span<const float> logits, const Generat
     if (u < cumulative) return last_kept;
   }
   return last_kept;  // rounding left u above the total
+}
+
+absl::StatusOr<int32_t> SampleToken(std::span<const float> logits, const GenerationConfig& c,
+                                    std::span<const int32_t> history, uint64_t step) {
+  KILN_ASSIGN_OR_RETURN(std::vector<double> p, TokenDistribution(logits, c, history));
+  // Greedy: the one-hot's token whatever u is.
+  return DrawFromDistribution(p, c.do_sample ? CounterUniform(c.seed, step) : 0.0);
 }
 
 }  // namespace kiln

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "runtime/generate/generation_config.h"
@@ -21,6 +22,18 @@ double CounterUniform(uint64_t seed, uint64_t counter);
 // error (the request fails cleanly rather than emitting garbage).
 absl::StatusOr<int32_t> SampleToken(std::span<const float> logits, const GenerationConfig& config,
                                     std::span<const int32_t> history, uint64_t step);
+
+// The distribution SampleToken draws from: the logits after the repetition
+// penalty, temperature and the warpers, as probabilities summing to 1
+// (zeros for the tokens the warpers removed). Greedy configs give the
+// one-hot of the argmax (SampleToken's choice). NaN logits: DataLoss.
+absl::StatusOr<std::vector<double>> TokenDistribution(std::span<const float> logits,
+                                                      const GenerationConfig& config,
+                                                      std::span<const int32_t> history);
+
+// The token of `p` a uniform draw `u` in [0, 1) selects: the first id whose
+// cumulative probability, in id order, exceeds u (SampleToken's rule).
+int32_t DrawFromDistribution(std::span<const double> p, double u);
 
 }  // namespace kiln
 

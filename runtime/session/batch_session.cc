@@ -148,4 +148,16 @@ absl::Status BatchSession::Step(const std::string& function,
   return absl::OkStatus();
 }
 
+absl::Status BatchSession::Rewind(int64_t row, int64_t position) {
+  if (row < 0 || row >= batch_) {
+    return absl::OutOfRangeError(absl::StrCat("no row ", row, " in a batch of ", batch_));
+  }
+  if (position < 0 || position > positions_[static_cast<size_t>(row)]) {
+    return absl::OutOfRangeError(absl::StrCat("row ", row, ": cannot rewind to position ", position,
+                                              "; it holds ", positions_[static_cast<size_t>(row)]));
+  }
+  positions_[static_cast<size_t>(row)] = position;
+  return absl::OkStatus();
+}
+
 }  // namespace kiln

@@ -69,6 +69,12 @@ class BatchSession {
   // vocabulary; the error names the row.
   absl::StatusOr<std::vector<HostTensor>> Forward(std::span<const std::vector<int32_t>> rows);
 
+  // Forgets row `row`'s positions from `position` on (0 <= position <=
+  // position(row)), as SequenceSession::Rewind: nothing is copied; the
+  // slots past it are masked by position and overwritten by the row's next
+  // tokens before any query reads them (the padding argument above).
+  absl::Status Rewind(int64_t row, int64_t position);
+
   int64_t position(int64_t row) const { return positions_[static_cast<size_t>(row)]; }
   int64_t batch() const { return batch_; }
   int64_t capacity() const { return capacity_; }

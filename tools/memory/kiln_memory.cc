@@ -42,6 +42,8 @@ ABSL_FLAG(std::string, kv_dtype, "",
           "the KV cache's dtype, f32, bf16 or f16 (default: each format's activations')");
 ABSL_FLAG(std::string, target, "cpu", "cpu, sm_80 or sm_90");
 ABSL_FLAG(std::string, buckets, "16,64,256", "prefill lengths, as compile-model's --buckets");
+ABSL_FLAG(int64_t, verify_tokens, kiln::kDefaultVerifyTokens,
+          "speculative verify steps, as compile-model's --verify-tokens");
 ABSL_FLAG(int, threads, 0,
           "cpu target: CPU executor threads (each has its own kernel scratch; default: "
           "KILN_CPU_THREADS, else this machine's physical cores)");
@@ -212,6 +214,7 @@ absl::Status Run() {
   options.max_seq = absl::GetFlag(FLAGS_max_seq);
   options.max_batch = absl::GetFlag(FLAGS_max_batch);
   options.buckets = absl::GetFlag(FLAGS_buckets);
+  options.verify_tokens = absl::GetFlag(FLAGS_verify_tokens);
   if (const std::string kv = absl::GetFlag(FLAGS_kv_dtype); !kv.empty()) {
     options.kv_dtype = DTypeFromName(kv);
     if (!options.kv_dtype || !IsFloat(*options.kv_dtype)) {

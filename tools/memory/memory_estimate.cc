@@ -165,7 +165,7 @@ absl::StatusOr<FormatEstimate> EstimateFormat(const Source& source, const Memory
   ApplyWeightStorage(model.module, weights);
   SummariseWeights(weights, row);
   KILN_ASSIGN_OR_RETURN(std::vector<BucketSpec> specs,
-                        EngineBucketSpecs(o.buckets, o.max_batch, max_seq));
+                        EngineBucketSpecs(o.buckets, o.max_batch, max_seq, o.verify_tokens));
   KILN_RETURN_IF_ERROR(CompileBuckets(model.module, kForwardFunction, specs, max_seq));
   KILN_ASSIGN_OR_RETURN(PlannedEngine plans, BuildEnginePlans(model.module, o.target));
   if (o.target == "cpu") {

@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "base/dtype.h"
+#include "codegen/compile_engine.h"
 
 namespace kiln {
 
@@ -43,6 +44,7 @@ struct MemoryEstimateOptions {
   int64_t max_batch = 1;
   std::optional<DType> kv_dtype;  // unset: each format's activation dtype
   std::string buckets = "16,64,256";
+  int64_t verify_tokens = kDefaultVerifyTokens;  // as compile-model's --verify-tokens
   int cpu_threads = 1;  // the CPU executor's per-thread scratch is counted this many times
 };
 

@@ -259,7 +259,10 @@ TEST(CompileModelCudaTargetTest, WritesAnEngineTheCudaLoaderAccepts) {
   ASSERT_EQ(std::system(command.c_str()), 0) << std::ifstream(out + ".log").rdbuf();
   std::ifstream log_file(out + ".log");
   const std::string log(std::istreambuf_iterator<char>(log_file), {});
-  EXPECT_NE(log.find("CUDA sm_90: 2 launch plans"), std::string::npos) << log;
+  // decode, prefill 16, and the verify steps of 2, 4 and 8 tokens
+  // (the default --verify-tokens 7).
+  EXPECT_NE(log.find("CUDA sm_90: 5 launch plans"), std::string::npos) << log;
+  EXPECT_NE(log.find("@verify_b1_s8"), std::string::npos) << log;
   EXPECT_NE(log.find("device arena: weights"), std::string::npos) << log;
 
   absl::StatusOr<Engine> engine = LoadEngine(out, "sm_90");

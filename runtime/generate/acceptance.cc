@@ -1,0 +1,80 @@
+#include "runtime/generate/acceptance.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "runtime/generate/sampler.h"
+
+namespace kiln {
+namespace {
+
+double Uniform(const GenerationConfig& c, uint64_t index, SpeculativeStream stream) {
+  return CounterUniform(c.seed, SpeculativeCounter(index, stream));
+}
+
+// norm(max(0, p - q)): what the target draws from after rejecting a draft
+// token. `q` empty means one-hot at `token`. When the residual is all zero
+// (p <= q everywhere, so p == q), p itself.
+std::vector<double> Residual(const std::vector<double>& p, const std::vector<double>* q,
+                             int32_t token) {
+  std::vector<double> r(p.size());
+  double sum = 0;
+  for (size_t j = 0; j < p.size(); ++j) {
+    const double qj = q != nullptr ? (*q)[j] : (static_cast<int32_t>(j) == token ? 1.0 : 0.0);
+    sum += (r[j] = std::max(0.0, p[j] - qj));
+  }
+  if (sum <= 0) return p;
+  for (double& v : r) v /= sum;
+  return r;
+}
+
+}  // namespace
+
+absl::StatusOr<Verdict> AcceptDraft(std::span<const float> logits, int64_t vocab,
+                                    const Draft& draft, const GenerationConfig& config,
+                                    std::vector<int32_t> history, uint64_t first_index,
+                                    AcceptRule rule) {
+  const size_t k = draft.tokens.size();
+  if (vocab <= 0 || logits.size() != (k + 1) * static_cast<size_t>(vocab)) {
+    return absl::InvalidArgumentError(absl::StrCat("AcceptDraft: ", logits.size(), " logits for ",
+                                                   k, " drafted tokens of a ", vocab,
+                                                   "-token vocabulary"));
+  }
+  if (!draft.q.empty() && draft.q.size() != k) {
+    return absl::InvalidArgumentError("AcceptDraft: one q per drafted token, or none");
+  }
+  auto row = [&](size_t i) { return logits.subspan(i * static_cast<size_t>(vocab), vocab); };
+  Verdict verdict;
+  for (size_t i = 0; i < k; ++i) {
+    const int32_t d = draft.tokens[i];
+    const uint64_t index = first_index + i;
+    KILN_ASSIGN_OR_RETURN(std::vector<double> p, TokenDistribution(row(i), config, history));
+    bool keep;
+    if (rule == AcceptRule::kAlwaysAcceptForTesting) {
+      keep = true;
+    } else if (!config.do_sample) {
+      keep = p[static_cast<size_t>(d)] == 1.0;  // the one-hot of the argmax
+    } else {
+      const double q = draft.q.empty() ? 1.0 : draft.q[i][static_cast<size_t>(d)];
+      const double pd = p[static_cast<size_t>(d)];
+      // min(1, p/q) > u, written without dividing: q > 0 for a drawn token.
+      keep = q > 0 && pd > Uniform(config, index, SpeculativeStream::kAccept) * q;
+    }
+    if (!keep) {
+      verdict.next = config.do_sample ? DrawFromDistribution(
+                                            Residual(p, draft.q.empty() ? nullptr : &draft.q[i], d),
+                                            Uniform(config, index, SpeculativeStream::kResidual))
+                                      : DrawFromDistribution(p, 0.0);
+      return verdict;
+    }
+    ++verdict.accepted;
+    history.push_back(d);
+  }
+  KILN_ASSIGN_OR_RETURN(std::vector<double> p, TokenDistribution(row(k), config, history));
+  verdict.next = DrawFromDistribution(
+      p, config.do_sample ? Uniform(config, first_index + k, SpeculativeStream::kResidual) : 0.0);
+  return verdict;
+}
+
+}  // namespace kiln

@@ -1,0 +1,113 @@
+#include "runtime/generate/speculative.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+
+namespace kiln {
+namespace {
+
+// Appends `token` to `row` and says whether the row goes on: the plain
+// loop's stopping rules, checked after each token.
+absl::StatusOr<bool> Append(SpeculativeRow& row, int32_t token, const GenerationConfig& config,
+                            int64_t max_seq) {
+  row.context.push_back(token);
+  ++row.generated;
+  KILN_ASSIGN_OR_RETURN(bool stop, row.output->Add(token, config, row.stream));
+  return !stop && row.generated < static_cast<uint64_t>(config.max_new_tokens) &&
+         static_cast<int64_t>(row.context.size()) < max_seq;
+}
+
+}  // namespace
+
+DraftSchedule ScheduleFor(const GenerationConfig& config, int64_t verify_tokens) {
+  if (config.prompt_lookup_num_tokens > 0) {
+    return {config.prompt_lookup_num_tokens, config.prompt_lookup_num_tokens};
+  }
+  return {config.num_assistant_tokens,
+          static_cast<int>(std::max<int64_t>(verify_tokens, config.num_assistant_tokens))};
+}
+
+absl::Status RunSpeculativeRounds(RowSessions& target, Drafter& drafter,
+                                  const GenerationConfig& config, const SpeculativeLimits& limits,
+                                  std::span<SpeculativeRow> rows) {
+  const DraftSchedule schedule = ScheduleFor(config, limits.verify_tokens);
+  const bool heuristic = config.num_assistant_tokens_schedule == "heuristic";
+  const size_t n = rows.size();
+  std::vector<int> length(n, schedule.start);
+  std::vector<std::vector<int32_t>> contexts(n);
+  std::vector<int> budget(n);
+  std::vector<uint64_t> first_index(n);
+  std::vector<std::vector<int32_t>> run(n);
+  for (;;) {
+    bool any = false;
+    for (size_t r = 0; r < n; ++r) {
+      SpeculativeRow& row = rows[r];
+      budget[r] = 0;
+      run[r].clear();
+      if (!row.running) continue;
+      any = true;
+      const int64_t room = limits.max_seq - static_cast<int64_t>(row.context.size());
+      const int64_t left = config.max_new_tokens - static_cast<int64_t>(row.generated) - 1;
+      budget[r] = static_cast<int>(std::max<int64_t>(
+          0, std::min({static_cast<int64_t>(length[r]), limits.verify_tokens, left, room})));
+      contexts[r] = row.context;  // the drafter reads every row's tokens
+      first_index[r] = row.generated;
+    }
+    if (!any) return absl::OkStatus();
+    KILN_ASSIGN_OR_RETURN(std::vector<Draft> drafts,
+                          drafter.Propose(contexts, budget, first_index, config));
+    bool drafted = false;
+    for (size_t r = 0; r < n; ++r) {
+      if (!rows[r].running) continue;
+      if (static_cast<int>(drafts[r].tokens.size()) > budget[r]) drafts[r].tokens.resize(budget[r]);
+      if (drafts[r].q.size() > drafts[r].tokens.size()) drafts[r].q.resize(drafts[r].tokens.size());
+      run[r].push_back(rows[r].context.back());
+      run[r].insert(run[r].end(), drafts[r].tokens.begin(), drafts[r].tokens.end());
+      drafted |= !drafts[r].tokens.empty();
+    }
+    // Without drafts this is a plain decode step: only the last logits.
+    KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> logits,
+                          target.Forward(run, /*last_only=*/!drafted));
+    for (size_t r = 0; r < n; ++r) {
+      SpeculativeRow& row = rows[r];
+      if (!row.running) continue;
+      const Draft& draft = drafts[r];
+      const int64_t k = static_cast<int64_t>(draft.tokens.size());
+      const HostTensor& out = logits[r];
+      const int64_t vocab = out.shape.back();
+      std::span<const float> tail(out.floats);
+      tail = tail.subspan(tail.size() - static_cast<size_t>((k + 1) * vocab));
+      GenerationResult& result = row.output->result();
+      ++result.target_forwards;
+      result.drafted_tokens += k;
+      absl::StatusOr<Verdict> verdict =
+          AcceptDraft(tail, vocab, draft, config, row.context, row.generated, limits.rule);
+      if (!verdict.ok()) {
+        if (!limits.rows_fail_alone) return verdict.status();
+        result.finish_reason = "error";
+        result.error = std::string(verdict.status().message());
+        row.running = false;
+        continue;
+      }
+      result.accepted_tokens += verdict->accepted;
+      bool going = true;
+      for (int64_t i = 0; i < verdict->accepted && going; ++i) {
+        KILN_ASSIGN_OR_RETURN(
+            going, Append(row, draft.tokens[static_cast<size_t>(i)], config, limits.max_seq));
+      }
+      if (going) {
+        KILN_ASSIGN_OR_RETURN(going, Append(row, verdict->next, config, limits.max_seq));
+      }
+      row.running = going;
+      KILN_RETURN_IF_ERROR(target.Rewind(r, static_cast<int64_t>(row.context.size()) - 1));
+      if (heuristic && k > 0) {
+        length[r] = verdict->accepted == k ? std::min(length[r] + 2, schedule.cap)
+                                           : std::max(length[r] - 1, 1);
+      }
+    }
+  }
+}
+
+}  // namespace kiln

@@ -1,0 +1,182 @@
+// speculative-bench: speculative decoding against the same engine's plain
+// greedy loop, prompt by prompt in one process, and the check that both
+// give the same tokens.
+//
+//   bin/speculative-bench --engine E --workload tools/bench/workloads/copy_summarise.json
+//       --prompt-lookup 7 [--draft-engine D --draft-tokens 5] [--runs 5] [--out r.json]
+//
+// Each case of the workload (prompt length x new tokens x batch) runs
+// --runs prompts; each prompt runs once plain and once speculating, in
+// alternation after one untimed run of each (a fresh context every time).
+// Times are whole requests (prefill included). Greedy only: the workload's
+// sampling must be greedy, since sampled output is equal in distribution,
+// not token for token.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "nlohmann/json.hpp"
+#include "runtime/cpu/cpu_engine.h"
+#include "tools/bench/workload.h"
+#include "tools/cli.h"
+#include "tools/load_generator.h"
+
+ABSL_FLAG(std::string, engine, "", "engine directory (the target)");
+ABSL_FLAG(std::string, workload, "", "workload JSON (tools/bench/workloads/)");
+ABSL_FLAG(int, prompt_lookup, 0, "prompt lookup: the most tokens drafted (0: off)");
+ABSL_FLAG(int, max_matching_ngram, 2, "prompt lookup: the longest n-gram matched");
+ABSL_FLAG(std::string, draft_engine, "", "an engine that drafts (the same tokenizer)");
+ABSL_FLAG(int, draft_tokens, 5, "the draft engine's first draft length");
+ABSL_FLAG(std::string, draft_schedule, "heuristic", "heuristic or constant");
+ABSL_FLAG(double, draft_confidence, 0.4, "the draft engine stops below this probability");
+ABSL_FLAG(int, runs, 5, "prompts per case");
+ABSL_FLAG(std::string, out, "", "write the JSON result here (default: stdout)");
+
+namespace kiln::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Timed {
+  std::vector<GenerationResult> results;
+  double seconds = 0;
+};
+
+// One request of `prompts` (a batch when more than one) from a fresh context.
+absl::StatusOr<Timed> RunOnce(Generator& g, const std::vector<std::vector<int32_t>>& prompts,
+                              const GenerationConfig& config) {
+  KILN_RETURN_IF_ERROR(g.Reset());
+  Timed t;
+  const Clock::time_point start = Clock::now();
+  if (prompts.size() == 1) {
+    KILN_ASSIGN_OR_RETURN(GenerationResult r, g.GenerateIds(prompts[0], config));
+    t.results.push_back(std::move(r));
+  } else {
+    KILN_ASSIGN_OR_RETURN(t.results, g.GenerateBatchIds(prompts, config));
+  }
+  t.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return t;
+}
+
+absl::Status Run() {
+  const std::string dir = absl::GetFlag(FLAGS_engine);
+  if (dir.empty() || absl::GetFlag(FLAGS_workload).empty()) {
+    return absl::InvalidArgumentError("--engine and --workload are required (see --help)");
+  }
+  KILN_ASSIGN_OR_RETURN(Workload w, LoadWorkload(absl::GetFlag(FLAGS_workload)));
+  if (w.sampling.do_sample) {
+    return absl::InvalidArgumentError(
+        "speculative-bench compares tokens: give a greedy workload (sampling: do_sample false)");
+  }
+  KILN_RETURN_IF_ERROR(cpu::CheckCpuEnvironment());
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<LoadedGenerator> target, LoadGenerator(dir, "cpu", "gpu"));
+  std::unique_ptr<LoadedGenerator> draft;
+  GenerationConfig spec = w.sampling;
+  spec.prompt_lookup_num_tokens = absl::GetFlag(FLAGS_prompt_lookup);
+  spec.max_matching_ngram_size = absl::GetFlag(FLAGS_max_matching_ngram);
+  spec.num_assistant_tokens = absl::GetFlag(FLAGS_draft_tokens);
+  spec.num_assistant_tokens_schedule = absl::GetFlag(FLAGS_draft_schedule);
+  spec.assistant_confidence_threshold = absl::GetFlag(FLAGS_draft_confidence);
+  const std::string draft_dir = absl::GetFlag(FLAGS_draft_engine);
+  if (!draft_dir.empty()) {
+    KILN_ASSIGN_OR_RETURN(draft, LoadGenerator(draft_dir, "cpu", "gpu"));
+    spec.assistant_engine = draft->generator;
+  }
+  if (!spec.speculative()) {
+    return absl::InvalidArgumentError("give --prompt-lookup N or --draft-engine DIR");
+  }
+  Generator& g = *target->generator;
+  nlohmann::json cases = nlohmann::json::array();
+  for (const BenchCase& c : w.cases) {
+    GenerationConfig plain = w.sampling;
+    plain.max_new_tokens = static_cast<int>(c.new_tokens);
+    spec.max_new_tokens = plain.max_new_tokens;
+    double plain_s = 0, spec_s = 0;
+    int64_t tokens = 0, drafted = 0, accepted = 0, forwards = 0, identical = 0, rows = 0;
+    nlohmann::json runs = nlohmann::json::array();
+    for (int run = -1; run < absl::GetFlag(FLAGS_runs); ++run) {  // run -1: untimed warmup
+      std::vector<std::vector<int32_t>> prompts;
+      for (int64_t b = 0; b < c.batch; ++b) {
+        const int index = std::max(run, 0) * static_cast<int>(c.batch) + static_cast<int>(b);
+        KILN_ASSIGN_OR_RETURN(prompts.emplace_back(), PromptIds(w, c, index, *target->tokenizer));
+      }
+      KILN_ASSIGN_OR_RETURN(Timed p, RunOnce(g, prompts, plain));
+      KILN_ASSIGN_OR_RETURN(Timed s, RunOnce(g, prompts, spec));
+      if (run < 0) continue;
+      plain_s += p.seconds;
+      spec_s += s.seconds;
+      int64_t run_tokens = 0, run_drafted = 0, run_accepted = 0, run_forwards = 0;
+      bool same = true;
+      for (size_t b = 0; b < prompts.size(); ++b) {
+        const GenerationResult& r = s.results[b];
+        same &= r.token_ids == p.results[b].token_ids;
+        run_tokens += static_cast<int64_t>(p.results[b].token_ids.size());
+        run_drafted += r.drafted_tokens;
+        run_accepted += r.accepted_tokens;
+        run_forwards += r.target_forwards;
+      }
+      tokens += run_tokens;
+      drafted += run_drafted;
+      accepted += run_accepted;
+      forwards += run_forwards;
+      identical += same ? 1 : 0;
+      ++rows;
+      runs.push_back({{"prompt_tokens", prompts[0].size()},
+                      {"tokens", run_tokens},
+                      {"plain_s", p.seconds},
+                      {"speculative_s", s.seconds},
+                      {"drafted", run_drafted},
+                      {"accepted", run_accepted},
+                      {"target_forwards", run_forwards},
+                      {"identical", same}});
+    }
+    const double speedup = spec_s > 0 ? plain_s / spec_s : 0;
+    cases.push_back({{"case", c.name},
+                     {"plain_tokens_per_s", tokens / plain_s},
+                     {"speculative_tokens_per_s", tokens / spec_s},
+                     {"speedup", speedup},
+                     {"acceptance_rate", drafted > 0 ? double(accepted) / drafted : 0.0},
+                     {"target_forwards_per_token", tokens > 0 ? double(forwards) / tokens : 0.0},
+                     {"identical_runs", identical},
+                     {"runs", rows},
+                     {"per_run", runs}});
+    std::fprintf(stderr,
+                 "%s: plain %.1f tok/s, speculative %.1f tok/s (%.2fx); acceptance %.2f, %.2f "
+                 "target steps per token; %lld/%lld runs identical\n",
+                 c.name.c_str(), tokens / plain_s, tokens / spec_s, speedup,
+                 drafted > 0 ? double(accepted) / drafted : 0.0,
+                 tokens > 0 ? double(forwards) / tokens : 0.0, static_cast<long long>(identical),
+                 static_cast<long long>(rows));
+  }
+  nlohmann::json out = {
+      {"engine", dir},
+      {"draft_engine", draft_dir},
+      {"prompt_lookup", spec.prompt_lookup_num_tokens},
+      {"draft_tokens", spec.num_assistant_tokens},
+      {"schedule", spec.num_assistant_tokens_schedule},
+      {"verify_tokens", g.verify_tokens()},
+      {"backend", target->cpu ? target->cpu->executor->Describe() : std::string("other")},
+      {"workload", w.raw},
+      {"cases", cases}};
+  const std::string path = absl::GetFlag(FLAGS_out);
+  if (path.empty()) {
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    std::ofstream(path) << out.dump(2) << "\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace kiln::bench
+
+int main(int argc, char** argv) {
+  kiln::ParseToolFlags(argc, argv,
+                       "Speculative decoding against plain greedy decoding on one engine.\n"
+                       "  speculative-bench --engine DIR --workload FILE.json "
+                       "(--prompt-lookup N | --draft-engine DIR) [--runs N] [--out FILE]");
+  return kiln::ReportToolStatus("speculative-bench", kiln::bench::Run());
+}
