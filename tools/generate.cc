@@ -76,9 +76,10 @@ ABSL_FLAG(std::string, draft_engine, "",
           "engine of the same model): its directory");
 ABSL_FLAG(int, draft_tokens, 5,
           "with --draft-engine: the first draft length (at most the engine's --verify-tokens)");
-ABSL_FLAG(std::string, draft_schedule, "heuristic",
-          "draft length schedule: heuristic (+2 after a fully accepted draft, -1 otherwise) or "
-          "constant");
+ABSL_FLAG(std::string, draft_schedule, "adaptive",
+          "draft length schedule: adaptive (the most expected tokens per second, from the "
+          "acceptance rate and measured step times), heuristic (Transformers': +2 after a fully "
+          "accepted draft, -1 otherwise) or constant");
 ABSL_FLAG(double, draft_confidence, 0.4,
           "with --draft-engine: stop drafting after a token the draft engine gives a lower "
           "probability (0: never)");

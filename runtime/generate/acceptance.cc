@@ -46,6 +46,19 @@ absl::StatusOr<Verdict> AcceptDraft(std::span<const float> logits, int64_t vocab
   }
   auto row = [&](size_t i) { return logits.subspan(i * static_cast<size_t>(vocab), vocab); };
   Verdict verdict;
+  if (!config.do_sample) {  // the target's argmax at each position
+    for (size_t i = 0; i < k; ++i) {
+      KILN_ASSIGN_OR_RETURN(const int32_t t, GreedyToken(row(i), config, history));
+      if (t != draft.tokens[i] && rule == AcceptRule::kExact) {
+        verdict.next = t;
+        return verdict;
+      }
+      ++verdict.accepted;
+      history.push_back(draft.tokens[i]);
+    }
+    KILN_ASSIGN_OR_RETURN(verdict.next, GreedyToken(row(k), config, history));
+    return verdict;
+  }
   for (size_t i = 0; i < k; ++i) {
     const int32_t d = draft.tokens[i];
     const uint64_t index = first_index + i;
@@ -53,8 +66,6 @@ absl::StatusOr<Verdict> AcceptDraft(std::span<const float> logits, int64_t vocab
     bool keep;
     if (rule == AcceptRule::kAlwaysAcceptForTesting) {
       keep = true;
-    } else if (!config.do_sample) {
-      keep = p[static_cast<size_t>(d)] == 1.0;  // the one-hot of the argmax
     } else {
       const double q = draft.q.empty() ? 1.0 : draft.q[i][static_cast<size_t>(d)];
       const double pd = p[static_cast<size_t>(d)];
@@ -72,8 +83,8 @@ absl::StatusOr<Verdict> AcceptDraft(std::span<const float> logits, int64_t vocab
     history.push_back(d);
   }
   KILN_ASSIGN_OR_RETURN(std::vector<double> p, TokenDistribution(row(k), config, history));
-  verdict.next = DrawFromDistribution(
-      p, config.do_sample ? Uniform(config, first_index + k, SpeculativeStream::kResidual) : 0.0);
+  verdict.next =
+      DrawFromDistribution(p, Uniform(config, first_index + k, SpeculativeStream::kResidual));
   return verdict;
 }
 

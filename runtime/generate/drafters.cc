@@ -8,6 +8,17 @@
 #include "runtime/generate/sampler.h"
 
 namespace kiln {
+namespace {
+
+// softmax(logits)[token], in double.
+double SoftmaxAt(std::span<const float> logits, int32_t token) {
+  const float max = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (float v : logits) sum += std::exp(static_cast<double>(v) - max);
+  return std::exp(static_cast<double>(logits[static_cast<size_t>(token)]) - max) / sum;
+}
+
+}  // namespace
 
 std::vector<int32_t> PromptLookupCandidates(std::span<const int32_t> ids, int max_ngram,
                                             int num_tokens) {
@@ -89,10 +100,10 @@ absl::StatusOr<std::vector<Draft>> AssistantDrafter::Propose(
       std::vector<int32_t> history = contexts[r];
       history.insert(history.end(), drafts[r].tokens.begin(), drafts[r].tokens.end());
       const std::span<const float> row(logits[r].floats);
-      KILN_ASSIGN_OR_RETURN(std::vector<double> q, TokenDistribution(row, config, history));
       int32_t token;
-      double confidence;
+      double confidence = 1.0;
       if (config.do_sample) {
+        KILN_ASSIGN_OR_RETURN(std::vector<double> q, TokenDistribution(row, config, history));
         token = DrawFromDistribution(
             q, CounterUniform(config.seed,
                               SpeculativeCounter(first_index[r] + static_cast<uint64_t>(step),
@@ -100,13 +111,14 @@ absl::StatusOr<std::vector<Draft>> AssistantDrafter::Propose(
         confidence = q[static_cast<size_t>(token)];
         drafts[r].q.push_back(std::move(q));
       } else {
-        token = DrawFromDistribution(q, 0.0);
+        KILN_ASSIGN_OR_RETURN(token, GreedyToken(row, config, history));
         if (config.assistant_confidence_threshold > 0) {
-          KILN_ASSIGN_OR_RETURN(std::vector<double> soft,
-                                TokenDistribution(row, greedy_softmax, history));
-          confidence = soft[static_cast<size_t>(token)];
-        } else {
-          confidence = 1.0;
+          confidence = SoftmaxAt(row, token);
+          if (config.repetition_penalty != 1.0) {
+            KILN_ASSIGN_OR_RETURN(std::vector<double> soft,
+                                  TokenDistribution(row, greedy_softmax, history));
+            confidence = soft[static_cast<size_t>(token)];
+          }
         }
       }
       drafts[r].tokens.push_back(token);

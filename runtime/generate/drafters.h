@@ -36,6 +36,10 @@ class Drafter {
                                                      std::span<const int> max_tokens,
                                                      std::span<const uint64_t> first_index,
                                                      const GenerationConfig& config) = 0;
+
+  // True when a proposal runs no model (it costs nothing), so the loop may
+  // ask for one it does not verify: to see whether drafting would pay.
+  virtual bool free() const { return false; }
 };
 
 // Prompt lookup with the config's max_matching_ngram_size; stateless.
@@ -45,6 +49,7 @@ class PromptLookupDrafter : public Drafter {
                                              std::span<const int> max_tokens,
                                              std::span<const uint64_t> first_index,
                                              const GenerationConfig& config) override;
+  bool free() const override { return true; }
 };
 
 // An assistant engine's sessions drafting token by token: greedily, or

@@ -111,10 +111,12 @@ absl::Status ValidateGenerationConfig(const GenerationConfig& c, int64_t vocab_s
     return Bad("num_assistant_tokens",
                absl::StrCat("must be at least 1, got ", c.num_assistant_tokens));
   }
-  if (c.num_assistant_tokens_schedule != "heuristic" &&
+  if (c.num_assistant_tokens_schedule != "adaptive" &&
+      c.num_assistant_tokens_schedule != "heuristic" &&
       c.num_assistant_tokens_schedule != "constant") {
-    return Bad("num_assistant_tokens_schedule", absl::StrCat("must be heuristic or constant, got '",
-                                                             c.num_assistant_tokens_schedule, "'"));
+    return Bad("num_assistant_tokens_schedule",
+               absl::StrCat("must be adaptive, heuristic or constant, got '",
+                            c.num_assistant_tokens_schedule, "'"));
   }
   if (!(c.assistant_confidence_threshold >= 0 && c.assistant_confidence_threshold < 1)) {
     return Bad("assistant_confidence_threshold",

@@ -41,11 +41,13 @@ struct GenerationConfig {
   // the logits width); it is used by one request at a time.
   std::shared_ptr<Generator> assistant_engine;
   int num_assistant_tokens = 5;  // the assistant's first draft length
-  // "heuristic": after a round whose draft was accepted whole the next
-  // draft is 2 tokens longer, else 1 shorter (at least 1); "constant".
-  // Kiln applies it to prompt lookup too (Transformers does not), capped at
-  // prompt_lookup_num_tokens, so free text backs off.
-  std::string num_assistant_tokens_schedule = "heuristic";
+  // "adaptive" (Kiln's): the length with the most expected tokens per
+  // second, from the row's acceptance rate and the measured step times,
+  // pausing prompt lookup on text it does not predict; "heuristic"
+  // (Transformers'): +2 after a round whose draft was kept whole, else -1;
+  // "constant". See draft_schedule.h. Applies to prompt lookup too
+  // (Transformers has no schedule there), capped at prompt_lookup_num_tokens.
+  std::string num_assistant_tokens_schedule = "adaptive";
   // The assistant stops drafting after a token it gave a lower probability
   // (0: never).
   double assistant_confidence_threshold = 0.4;

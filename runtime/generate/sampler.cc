@@ -107,11 +107,31 @@ int32_t DrawFromDistribution(std::span<const double> p, double u) {
   return last_kept;  // rounding left u above the total
 }
 
+absl::StatusOr<int32_t> GreedyToken(std::span<const float> logits, const GenerationConfig& c,
+                                    std::span<const int32_t> history) {
+  if (logits.empty()) return absl::InvalidArgumentError("no logits to sample from");
+  if (c.repetition_penalty != 1.0) {
+    GenerationConfig greedy = c;
+    greedy.do_sample = false;
+    KILN_ASSIGN_OR_RETURN(std::vector<double> one_hot, TokenDistribution(logits, greedy, history));
+    return DrawFromDistribution(one_hot, 0.0);
+  }
+  // The first maximum, as std::max_element over the doubles would pick.
+  size_t best = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (std::isnan(logits[i])) {
+      return absl::DataLossError("the model produced NaN logits; the request was stopped");
+    }
+    if (logits[i] > logits[best]) best = i;
+  }
+  return static_cast<int32_t>(best);
+}
+
 absl::StatusOr<int32_t> SampleToken(std::span<const float> logits, const GenerationConfig& c,
                                     std::span<const int32_t> history, uint64_t step) {
+  if (!c.do_sample) return GreedyToken(logits, c, history);
   KILN_ASSIGN_OR_RETURN(std::vector<double> p, TokenDistribution(logits, c, history));
-  // Greedy: the one-hot's token whatever u is.
-  return DrawFromDistribution(p, c.do_sample ? CounterUniform(c.seed, step) : 0.0);
+  return DrawFromDistribution(p, CounterUniform(c.seed, step));
 }
 
 }  // namespace kiln

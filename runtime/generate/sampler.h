@@ -23,6 +23,11 @@ double CounterUniform(uint64_t seed, uint64_t counter);
 absl::StatusOr<int32_t> SampleToken(std::span<const float> logits, const GenerationConfig& config,
                                     std::span<const int32_t> history, uint64_t step);
 
+// SampleToken's greedy choice (the argmax after the repetition penalty),
+// without building a distribution.
+absl::StatusOr<int32_t> GreedyToken(std::span<const float> logits, const GenerationConfig& config,
+                                    std::span<const int32_t> history);
+
 // The distribution SampleToken draws from: the logits after the repetition
 // penalty, temperature and the warpers, as probabilities summing to 1
 // (zeros for the tokens the warpers removed). Greedy configs give the

@@ -1,12 +1,20 @@
 #include "runtime/generate/speculative.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "runtime/generate/draft_schedule.h"
 
 namespace kiln {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 // Appends `token` to `row` and says whether the row goes on: the plain
 // loop's stopping rules, checked after each token.
@@ -21,7 +29,7 @@ absl::StatusOr<bool> Append(SpeculativeRow& row, int32_t token, const Generation
 
 }  // namespace
 
-DraftSchedule ScheduleFor(const GenerationConfig& config, int64_t verify_tokens) {
+DraftLengths DraftLengthsFor(const GenerationConfig& config, int64_t verify_tokens) {
   if (config.prompt_lookup_num_tokens > 0) {
     return {config.prompt_lookup_num_tokens, config.prompt_lookup_num_tokens};
   }
@@ -32,14 +40,15 @@ DraftSchedule ScheduleFor(const GenerationConfig& config, int64_t verify_tokens)
 absl::Status RunSpeculativeRounds(RowSessions& target, Drafter& drafter,
                                   const GenerationConfig& config, const SpeculativeLimits& limits,
                                   std::span<SpeculativeRow> rows) {
-  const DraftSchedule schedule = ScheduleFor(config, limits.verify_tokens);
-  const bool heuristic = config.num_assistant_tokens_schedule == "heuristic";
+  const DraftLengths lengths = DraftLengthsFor(config, limits.verify_tokens);
   const size_t n = rows.size();
-  std::vector<int> length(n, schedule.start);
+  DraftSchedule schedule(config.num_assistant_tokens_schedule, lengths.start, lengths.cap, n,
+                         drafter.free());
   std::vector<std::vector<int32_t>> contexts(n);
   std::vector<int> budget(n);
   std::vector<uint64_t> first_index(n);
   std::vector<std::vector<int32_t>> run(n);
+  std::vector<int32_t> shadow(n, -1);  // a row's unverified proposal (Shadow)
   for (;;) {
     bool any = false;
     for (size_t r = 0; r < n; ++r) {
@@ -50,26 +59,40 @@ absl::Status RunSpeculativeRounds(RowSessions& target, Drafter& drafter,
       any = true;
       const int64_t room = limits.max_seq - static_cast<int64_t>(row.context.size());
       const int64_t left = config.max_new_tokens - static_cast<int64_t>(row.generated) - 1;
-      budget[r] = static_cast<int>(std::max<int64_t>(
-          0, std::min({static_cast<int64_t>(length[r]), limits.verify_tokens, left, room})));
+      const int64_t wanted = schedule.Shadow(r) ? 1 : schedule.Length(r);
+      budget[r] = static_cast<int>(
+          std::max<int64_t>(0, std::min({wanted, limits.verify_tokens, left, room})));
       contexts[r] = row.context;  // the drafter reads every row's tokens
       first_index[r] = row.generated;
     }
     if (!any) return absl::OkStatus();
+    Clock::time_point start = Clock::now();
     KILN_ASSIGN_OR_RETURN(std::vector<Draft> drafts,
                           drafter.Propose(contexts, budget, first_index, config));
+    const double draft_seconds = SecondsSince(start);
     bool drafted = false;
+    size_t width = 1, most_drafted = 0;
     for (size_t r = 0; r < n; ++r) {
       if (!rows[r].running) continue;
       if (static_cast<int>(drafts[r].tokens.size()) > budget[r]) drafts[r].tokens.resize(budget[r]);
+      most_drafted = std::max(most_drafted, drafts[r].tokens.size());
+      shadow[r] = -1;
+      if (schedule.Shadow(r)) {  // remember the proposal, do not verify it
+        if (!drafts[r].tokens.empty()) shadow[r] = drafts[r].tokens[0];
+        drafts[r] = Draft();
+      }
       if (drafts[r].q.size() > drafts[r].tokens.size()) drafts[r].q.resize(drafts[r].tokens.size());
       run[r].push_back(rows[r].context.back());
       run[r].insert(run[r].end(), drafts[r].tokens.begin(), drafts[r].tokens.end());
       drafted |= !drafts[r].tokens.empty();
+      width = std::max(width, run[r].size());
     }
+    if (most_drafted > 0) schedule.TimeDraft(draft_seconds / static_cast<double>(most_drafted));
     // Without drafts this is a plain decode step: only the last logits.
+    start = Clock::now();
     KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> logits,
                           target.Forward(run, /*last_only=*/!drafted));
+    schedule.TimeStep(static_cast<int64_t>(width), SecondsSince(start));
     for (size_t r = 0; r < n; ++r) {
       SpeculativeRow& row = rows[r];
       if (!row.running) continue;
@@ -102,10 +125,8 @@ absl::Status RunSpeculativeRounds(RowSessions& target, Drafter& drafter,
       }
       row.running = going;
       KILN_RETURN_IF_ERROR(target.Rewind(r, static_cast<int64_t>(row.context.size()) - 1));
-      if (heuristic && k > 0) {
-        length[r] = verdict->accepted == k ? std::min(length[r] + 2, schedule.cap)
-                                           : std::max(length[r] - 1, 1);
-      }
+      schedule.Update(r, static_cast<int>(k), verdict->accepted);
+      if (shadow[r] >= 0) schedule.Observe(r, shadow[r] == verdict->next);
     }
   }
 }

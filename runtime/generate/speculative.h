@@ -36,17 +36,18 @@ struct SpeculativeLimits {
   AcceptRule rule = AcceptRule::kExact;
 };
 
-// The draft length a request starts with and the most the schedule grows
-// it to: prompt_lookup_num_tokens for both with prompt lookup, else
+// The draft length a request starts with and the longest it may reach:
+// prompt_lookup_num_tokens for both with prompt lookup, else
 // num_assistant_tokens and verify_tokens.
-struct DraftSchedule {
+struct DraftLengths {
   int start = 0;
   int cap = 0;
 };
-DraftSchedule ScheduleFor(const GenerationConfig& config, int64_t verify_tokens);
+DraftLengths DraftLengthsFor(const GenerationConfig& config, int64_t verify_tokens);
 
 // Runs rounds until no row runs. In a round each running row gets a draft
-// of up to its schedule's length (no longer than verify_tokens, the tokens
+// of up to its schedule's length (draft_schedule.h; no longer than
+// verify_tokens, the tokens
 // max_new_tokens leaves after the target's own, and the cache's room); the
 // target runs every row's last token and draft in one step; AcceptDraft
 // decides; the kept tokens and the target's next token are appended one by

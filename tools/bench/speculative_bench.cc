@@ -11,6 +11,7 @@
 // Times are whole requests (prefill included). Greedy only: the workload's
 // sampling must be greedy, since sampled output is equal in distribution,
 // not token for token.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -20,6 +21,7 @@
 #include "base/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "runtime/cpu/cpu_engine.h"
+#include "runtime/session/plan_session.h"
 #include "tools/bench/workload.h"
 #include "tools/cli.h"
 #include "tools/load_generator.h"
@@ -30,10 +32,15 @@ ABSL_FLAG(int, prompt_lookup, 0, "prompt lookup: the most tokens drafted (0: off
 ABSL_FLAG(int, max_matching_ngram, 2, "prompt lookup: the longest n-gram matched");
 ABSL_FLAG(std::string, draft_engine, "", "an engine that drafts (the same tokenizer)");
 ABSL_FLAG(int, draft_tokens, 5, "the draft engine's first draft length");
-ABSL_FLAG(std::string, draft_schedule, "heuristic", "heuristic or constant");
+ABSL_FLAG(std::string, draft_schedule, "adaptive", "adaptive, heuristic or constant");
 ABSL_FLAG(double, draft_confidence, 0.4, "the draft engine stops below this probability");
 ABSL_FLAG(int, runs, 5, "prompts per case");
 ABSL_FLAG(std::string, out, "", "write the JSON result here (default: stdout)");
+ABSL_FLAG(int, step_reps, 16, "timed steps per width for --step-costs");
+ABSL_FLAG(bool, step_costs_only, false, "time the steps (--step-costs) and stop");
+ABSL_FLAG(bool, step_costs, true,
+          "also time one target step of 1, 2, 4 and 8 tokens (a verify step's cost against a "
+          "decode step's, at a 128-token context)");
 
 namespace kiln::bench {
 namespace {
@@ -59,6 +66,39 @@ absl::StatusOr<Timed> RunOnce(Generator& g, const std::vector<std::vector<int32_
   }
   t.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return t;
+}
+
+// Milliseconds per target step of each width (median of --step-reps) after a
+// 128-token prefill, on the cpu engine's batch-1 buckets.
+absl::StatusOr<nlohmann::json> StepCosts(LoadedGenerator& target) {
+  cpu::CpuEngine& e = *target.cpu;
+  KILN_ASSIGN_OR_RETURN(PlanSession session,
+                        PlanSession::Create(*e.executor, e.engine.module, e.engine.manifest.max_seq,
+                                            e.batch1_buckets));
+  std::vector<int32_t> prefill(128);
+  for (size_t i = 0; i < prefill.size(); ++i) prefill[i] = static_cast<int32_t>(100 + i);
+  KILN_RETURN_IF_ERROR(session.ForwardLast(prefill).status());
+  nlohmann::json out = nlohmann::json::object();
+  for (int width : {1, 2, 4, 8}) {
+    std::vector<int32_t> tokens(static_cast<size_t>(width), 300);
+    std::vector<double> ms;
+    for (int rep = 0; rep <= absl::GetFlag(FLAGS_step_reps); ++rep) {
+      const Clock::time_point start = Clock::now();
+      // A verify step copies every token's logits; a decode step the last.
+      if (width == 1) {
+        KILN_RETURN_IF_ERROR(session.ForwardLast(tokens).status());
+      } else {
+        KILN_RETURN_IF_ERROR(session.Forward(tokens).status());
+      }
+      if (rep > 0)
+        ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+      KILN_RETURN_IF_ERROR(session.Rewind(static_cast<int64_t>(prefill.size())));
+    }
+    std::sort(ms.begin(), ms.end());
+    out[std::to_string(width)] = ms[ms.size() / 2];
+  }
+  KILN_RETURN_IF_ERROR(target.generator->Reset());
+  return out;
 }
 
 absl::Status Run() {
@@ -89,12 +129,18 @@ absl::Status Run() {
     return absl::InvalidArgumentError("give --prompt-lookup N or --draft-engine DIR");
   }
   Generator& g = *target->generator;
+  nlohmann::json step_costs;
+  if (absl::GetFlag(FLAGS_step_costs) && target->cpu) {
+    KILN_ASSIGN_OR_RETURN(step_costs, StepCosts(*target));
+    std::fprintf(stderr, "target step, ms by tokens: %s\n", step_costs.dump().c_str());
+    if (absl::GetFlag(FLAGS_step_costs_only)) return absl::OkStatus();
+  }
   nlohmann::json cases = nlohmann::json::array();
   for (const BenchCase& c : w.cases) {
     GenerationConfig plain = w.sampling;
     plain.max_new_tokens = static_cast<int>(c.new_tokens);
     spec.max_new_tokens = plain.max_new_tokens;
-    double plain_s = 0, spec_s = 0;
+    double plain_s = 0, spec_s = 0, plain_decode_s = 0, spec_decode_s = 0;
     int64_t tokens = 0, drafted = 0, accepted = 0, forwards = 0, identical = 0, rows = 0;
     nlohmann::json runs = nlohmann::json::array();
     for (int run = -1; run < absl::GetFlag(FLAGS_runs); ++run) {  // run -1: untimed warmup
@@ -108,6 +154,16 @@ absl::Status Run() {
       if (run < 0) continue;
       plain_s += p.seconds;
       spec_s += s.seconds;
+      // The decode phase: after each mode's prefill (the plain prefill
+      // yields the first token; the speculative one runs the prompt but its
+      // last token, which the first round runs).
+      double run_plain_decode = 0, run_spec_decode = 0;
+      for (size_t b = 0; b < prompts.size(); ++b) {
+        run_plain_decode = std::max(run_plain_decode, p.results[b].decode_seconds);
+        run_spec_decode = std::max(run_spec_decode, s.results[b].decode_seconds);
+      }
+      plain_decode_s += run_plain_decode;
+      spec_decode_s += run_spec_decode;
       int64_t run_tokens = 0, run_drafted = 0, run_accepted = 0, run_forwards = 0;
       bool same = true;
       for (size_t b = 0; b < prompts.size(); ++b) {
@@ -128,25 +184,36 @@ absl::Status Run() {
                       {"tokens", run_tokens},
                       {"plain_s", p.seconds},
                       {"speculative_s", s.seconds},
+                      {"plain_decode_s", run_plain_decode},
+                      {"speculative_decode_s", run_spec_decode},
                       {"drafted", run_drafted},
                       {"accepted", run_accepted},
                       {"target_forwards", run_forwards},
                       {"identical", same}});
     }
     const double speedup = spec_s > 0 ? plain_s / spec_s : 0;
+    // Decode tokens/s: the plain loop's decode phase yields all but the
+    // first token of each row, the speculative one all of them.
+    const double plain_decode_rate = (tokens - rows * c.batch) / plain_decode_s;
+    const double spec_decode_rate = tokens / spec_decode_s;
     cases.push_back({{"case", c.name},
                      {"plain_tokens_per_s", tokens / plain_s},
                      {"speculative_tokens_per_s", tokens / spec_s},
                      {"speedup", speedup},
+                     {"plain_decode_tokens_per_s", plain_decode_rate},
+                     {"speculative_decode_tokens_per_s", spec_decode_rate},
+                     {"decode_speedup", spec_decode_rate / plain_decode_rate},
                      {"acceptance_rate", drafted > 0 ? double(accepted) / drafted : 0.0},
                      {"target_forwards_per_token", tokens > 0 ? double(forwards) / tokens : 0.0},
                      {"identical_runs", identical},
                      {"runs", rows},
                      {"per_run", runs}});
     std::fprintf(stderr,
-                 "%s: plain %.1f tok/s, speculative %.1f tok/s (%.2fx); acceptance %.2f, %.2f "
-                 "target steps per token; %lld/%lld runs identical\n",
-                 c.name.c_str(), tokens / plain_s, tokens / spec_s, speedup,
+                 "%s: whole requests: plain %.1f tok/s, speculative %.1f tok/s (%.2fx); decode: "
+                 "plain %.1f tok/s, speculative %.1f tok/s (%.2fx); acceptance %.2f, %.2f target "
+                 "steps per token; %lld/%lld runs identical\n",
+                 c.name.c_str(), tokens / plain_s, tokens / spec_s, speedup, plain_decode_rate,
+                 spec_decode_rate, spec_decode_rate / plain_decode_rate,
                  drafted > 0 ? double(accepted) / drafted : 0.0,
                  tokens > 0 ? double(forwards) / tokens : 0.0, static_cast<long long>(identical),
                  static_cast<long long>(rows));
@@ -158,6 +225,7 @@ absl::Status Run() {
       {"draft_tokens", spec.num_assistant_tokens},
       {"schedule", spec.num_assistant_tokens_schedule},
       {"verify_tokens", g.verify_tokens()},
+      {"step_ms_by_tokens", step_costs},
       {"backend", target->cpu ? target->cpu->executor->Describe() : std::string("other")},
       {"workload", w.raw},
       {"cases", cases}};

@@ -115,7 +115,7 @@ int64_t Sum(const std::vector<GenerationResult>& rs, int64_t GenerationResult::*
 TEST_P(SpeculativeGenerateTest, PromptLookupGivesThePlainGreedyTokens) {
   GenerationConfig plain{.max_new_tokens = 24};
   for (int k : {1, 3, 7}) {
-    for (const char* schedule : {"heuristic", "constant"}) {
+    for (const char* schedule : {"adaptive", "heuristic", "constant"}) {
       SCOPED_TRACE(testing::Message() << "k " << k << ", " << schedule);
       GenerationConfig spec = plain;
       spec.prompt_lookup_num_tokens = k;

@@ -1,0 +1,88 @@
+#include "runtime/generate/draft_schedule.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace kiln {
+namespace {
+
+constexpr double kDecay = 0.85;   // of a row's acceptance counts, per round
+constexpr double kAverage = 0.3;  // weight of a new timing in its average
+// An unmeasured step of w tokens is guessed at a decode step's time times
+// 1 + kGuessPerToken (w - 1): optimistic, so every length gets measured.
+constexpr double kGuessPerToken = 0.05;
+
+}  // namespace
+
+DraftSchedule::DraftSchedule(const std::string& kind, int start, int cap, size_t rows,
+                             bool free_drafter)
+    : kind_(kind == "constant"    ? Kind::kConstant
+            : kind == "heuristic" ? Kind::kHeuristic
+                                  : Kind::kAdaptive),
+      start_(start),
+      cap_(std::max(cap, start)),
+      free_drafter_(free_drafter),
+      length_(rows, start),
+      kept_(rows, 0.0),
+      rejected_(rows, 0.0) {
+  candidates_.push_back(0);
+  for (int k = 1; k < cap_; k = 2 * k + 1) candidates_.push_back(k);
+  candidates_.push_back(cap_);
+}
+
+double DraftSchedule::Acceptance(size_t r) const {
+  return (kept_[r] + 1) / (kept_[r] + rejected_[r] + 2);
+}
+
+double DraftSchedule::StepSeconds(int64_t width) const {
+  auto it = step_seconds_.find(width);
+  if (it != step_seconds_.end()) return it->second;
+  auto one = step_seconds_.find(1);
+  const double decode = one != step_seconds_.end() ? one->second : 1.0;
+  return decode * (1 + kGuessPerToken * static_cast<double>(width - 1));
+}
+
+int DraftSchedule::Length(size_t r) const {
+  if (kind_ != Kind::kAdaptive) return length_[r];
+  const double a = std::min(Acceptance(r), 0.999);
+  int best = free_drafter_ ? 0 : candidates_[1];
+  double best_rate = 0;
+  for (int k : candidates_) {
+    if (k == 0 && !free_drafter_) continue;
+    const double tokens = (1 - std::pow(a, k + 1)) / (1 - a);
+    const double rate = tokens / (StepSeconds(k + 1) + k * draft_seconds_);
+    if (rate > best_rate) best_rate = rate, best = k;
+  }
+  return best;
+}
+
+bool DraftSchedule::Shadow(size_t r) const {
+  return kind_ == Kind::kAdaptive && free_drafter_ && Length(r) == 0;
+}
+
+void DraftSchedule::Update(size_t r, int drafted, int accepted) {
+  if (drafted <= 0) return;
+  if (kind_ == Kind::kHeuristic) {
+    length_[r] = accepted == drafted ? std::min(length_[r] + 2, cap_) : std::max(length_[r] - 1, 1);
+  }
+  kept_[r] = kDecay * kept_[r] + accepted;
+  rejected_[r] = kDecay * rejected_[r] + (accepted < drafted ? 1 : 0);
+}
+
+void DraftSchedule::Observe(size_t r, bool matched) {
+  kept_[r] = kDecay * kept_[r] + (matched ? 1 : 0);
+  rejected_[r] = kDecay * rejected_[r] + (matched ? 0 : 1);
+}
+
+void DraftSchedule::TimeStep(int64_t width, double seconds) {
+  auto [it, fresh] = step_seconds_.emplace(width, seconds);
+  if (!fresh) it->second = (1 - kAverage) * it->second + kAverage * seconds;
+}
+
+void DraftSchedule::TimeDraft(double seconds_per_token) {
+  draft_seconds_ = draft_seconds_ == 0
+                       ? seconds_per_token
+                       : (1 - kAverage) * draft_seconds_ + kAverage * seconds_per_token;
+}
+
+}  // namespace kiln

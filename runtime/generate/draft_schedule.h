@@ -1,0 +1,63 @@
+// How long each row's draft is, round by round, in speculative decoding.
+#ifndef KILN_RUNTIME_GENERATE_DRAFT_SCHEDULE_H_
+#define KILN_RUNTIME_GENERATE_DRAFT_SCHEDULE_H_
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "runtime/generate/generation_config.h"
+
+namespace kiln {
+
+// The schedules of GenerationConfig::num_assistant_tokens_schedule:
+//   constant: the first length every round;
+//   heuristic (Transformers'): +2 after a round whose draft was kept whole,
+//     else -1, between 1 and the cap;
+//   adaptive (Kiln's default): the length with the most expected tokens per
+//     second. A row's acceptance rate a is estimated from its recent rounds
+//     (decayed counts, a prior of 1/2); a draft of k tokens yields
+//     E(k) = (1 - a^(k+1)) / (1 - a) tokens and costs the measured time of
+//     a target step of k + 1 tokens plus k times the measured time per
+//     drafted token; k ranges over 0 (a plain step) and the verify steps'
+//     draft lengths (2^j - 1 and the cap, compile-model's buckets). A row at
+//     0 with a drafter that costs nothing (prompt lookup) still gets a
+//     one-token proposal that is compared, not verified, so its estimate
+//     keeps moving; with a drafter that runs a model the length stays >= 1.
+class DraftSchedule {
+ public:
+  // `start` is the first length, `cap` the longest (both >= 1).
+  DraftSchedule(const std::string& kind, int start, int cap, size_t rows, bool free_drafter);
+
+  // The draft length to ask of row r's drafter this round (0: none).
+  int Length(size_t r) const;
+  // True when row r drafts nothing this round but its drafter should still
+  // propose one token for Observe.
+  bool Shadow(size_t r) const;
+
+  // Row r drafted `drafted` tokens and the target kept `accepted`.
+  void Update(size_t r, int drafted, int accepted);
+  // Row r's unverified one-token proposal was the target's token, or not.
+  void Observe(size_t r, bool matched);
+  // A target step of `width` tokens took `seconds`; drafting took
+  // `seconds_per_token` per drafted token (0 when nothing was drafted).
+  void TimeStep(int64_t width, double seconds);
+  void TimeDraft(double seconds_per_token);
+
+ private:
+  double Acceptance(size_t r) const;
+  double StepSeconds(int64_t width) const;
+
+  enum class Kind { kConstant, kHeuristic, kAdaptive } kind_;
+  int start_, cap_;
+  bool free_drafter_;
+  std::vector<int> length_;                 // constant and heuristic
+  std::vector<double> kept_, rejected_;     // adaptive: decayed counts per row
+  std::map<int64_t, double> step_seconds_;  // by width, an exponential average
+  double draft_seconds_ = 0;                // per drafted token
+  std::vector<int> candidates_;             // adaptive lengths, 0 first
+};
+
+}  // namespace kiln
+
+#endif  // KILN_RUNTIME_GENERATE_DRAFT_SCHEDULE_H_

@@ -1,0 +1,63 @@
+// DraftSchedule: Transformers' heuristic and constant schedules, and the
+// adaptive one's choices from acceptance rates and step times.
+#include "runtime/generate/draft_schedule.h"
+
+#include "gtest/gtest.h"
+
+namespace kiln {
+namespace {
+
+TEST(DraftScheduleTest, HeuristicGrowsByTwoAndShrinksByOneWithinItsBounds) {
+  DraftSchedule s("heuristic", 3, 7, 1, /*free_drafter=*/true);
+  EXPECT_EQ(s.Length(0), 3);
+  s.Update(0, 3, 3);
+  EXPECT_EQ(s.Length(0), 5);
+  s.Update(0, 5, 5);
+  s.Update(0, 7, 7);
+  EXPECT_EQ(s.Length(0), 7);  // the cap
+  for (int i = 0; i < 10; ++i) s.Update(0, 1, 0);
+  EXPECT_EQ(s.Length(0), 1);  // never 0
+  EXPECT_FALSE(s.Shadow(0));
+}
+
+TEST(DraftScheduleTest, ConstantNeverMoves) {
+  DraftSchedule s("constant", 4, 7, 2, false);
+  s.Update(1, 4, 0);
+  s.Update(0, 4, 4);
+  EXPECT_EQ(s.Length(0), 4);
+  EXPECT_EQ(s.Length(1), 4);
+}
+
+// Verify steps of 2, 4 and 8 tokens costing 1.3, 1.7 and 3 decode steps: a row whose drafts are
+// kept goes long, one whose drafts fail pauses (prompt lookup) or drafts 1 (an assistant), and a
+// paused row resumes when its unverified proposals start matching.
+TEST(DraftScheduleTest, AdaptiveFollowsAcceptanceAndStepCosts) {
+  DraftSchedule s("adaptive", 7, 7, 2, /*free_drafter=*/true);
+  for (auto [w, t] : {std::pair{1, 1.0}, {2, 1.3}, {4, 1.7}, {8, 3.0}}) s.TimeStep(w, t);
+  for (int i = 0; i < 20; ++i) {
+    s.Update(0, 7, 7);
+    s.Update(1, 3, 0);
+  }
+  EXPECT_EQ(s.Length(0), 7);
+  EXPECT_EQ(s.Length(1), 0);
+  EXPECT_TRUE(s.Shadow(1));
+  for (int i = 0; i < 20; ++i) s.Observe(1, true);
+  EXPECT_GT(s.Length(1), 0);
+  EXPECT_FALSE(s.Shadow(1));
+
+  DraftSchedule assistant("adaptive", 5, 7, 1, /*free_drafter=*/false);
+  for (int i = 0; i < 20; ++i) assistant.Update(0, 3, 0);
+  EXPECT_EQ(assistant.Length(0), 1);
+  // Expensive drafting shortens drafts that a free drafter would make long.
+  DraftSchedule cheap("adaptive", 7, 7, 1, false), dear("adaptive", 7, 7, 1, false);
+  for (DraftSchedule* d : {&cheap, &dear}) {
+    for (auto [w, t] : {std::pair{1, 1.0}, {2, 1.05}, {4, 1.2}, {8, 1.5}}) d->TimeStep(w, t);
+    for (int i = 0; i < 20; ++i) d->Update(0, 3, 2);  // about 2/3 kept
+  }
+  cheap.TimeDraft(0.01);
+  dear.TimeDraft(0.9);
+  EXPECT_GT(cheap.Length(0), dear.Length(0));
+}
+
+}  // namespace
+}  // namespace kiln
