@@ -42,22 +42,38 @@ double DraftSchedule::StepSeconds(int64_t width) const {
   return decode * (1 + kGuessPerToken * static_cast<double>(width - 1));
 }
 
-int DraftSchedule::Length(size_t r) const {
-  if (kind_ != Kind::kAdaptive) return length_[r];
-  const double a = std::min(Acceptance(r), 0.999);
-  int best = free_drafter_ ? 0 : candidates_[1];
+void DraftSchedule::StartRound(const std::vector<bool>& running) {
+  if (kind_ != Kind::kAdaptive) return;
+  // One length for all rows: a batch step costs what its longest row
+  // costs, so the length maximises the rows' expected tokens together.
+  // Lengths are explored upwards one verify step at a time: the first whose
+  // step has not been timed is tried (at an optimistic guess), no longer.
+  choice_ = free_drafter_ ? 0 : candidates_[1];
   double best_rate = 0;
+  bool explored = false;
   for (int k : candidates_) {
     if (k == 0 && !free_drafter_) continue;
-    const double tokens = (1 - std::pow(a, k + 1)) / (1 - a);
+    if (!step_seconds_.contains(k + 1)) {
+      if (explored) break;
+      explored = true;
+    }
+    double tokens = 0;
+    for (size_t r = 0; r < running.size(); ++r) {
+      if (!running[r]) continue;
+      const double a = std::min(Acceptance(r), 0.999);
+      tokens += (1 - std::pow(a, k + 1)) / (1 - a);
+    }
     const double rate = tokens / (StepSeconds(k + 1) + k * draft_seconds_);
-    if (rate > best_rate) best_rate = rate, best = k;
+    if (rate > best_rate) best_rate = rate, choice_ = k;
   }
-  return best;
 }
 
-bool DraftSchedule::Shadow(size_t r) const {
-  return kind_ == Kind::kAdaptive && free_drafter_ && Length(r) == 0;
+int DraftSchedule::Length(size_t r) const {
+  return kind_ == Kind::kAdaptive ? choice_ : length_[r];
+}
+
+bool DraftSchedule::Shadow(size_t) const {
+  return kind_ == Kind::kAdaptive && free_drafter_ && choice_ == 0;
 }
 
 void DraftSchedule::Update(size_t r, int drafted, int accepted) {

@@ -15,12 +15,16 @@ namespace kiln {
 //   heuristic (Transformers'): +2 after a round whose draft was kept whole,
 //     else -1, between 1 and the cap;
 //   adaptive (Kiln's default): the length with the most expected tokens per
-//     second. A row's acceptance rate a is estimated from its recent rounds
-//     (decayed counts, a prior of 1/2); a draft of k tokens yields
-//     E(k) = (1 - a^(k+1)) / (1 - a) tokens and costs the measured time of
+//     second, one for all rows of a batch (whose step costs what its
+//     longest row costs). A row's acceptance rate a is estimated from its
+//     recent rounds (decayed counts, a prior of 1/2); a draft of k tokens
+//     yields E(k) = (1 - a^(k+1)) / (1 - a) tokens (summed over the rows)
+//     and costs the measured time of
 //     a target step of k + 1 tokens plus k times the measured time per
 //     drafted token; k ranges over 0 (a plain step) and the verify steps'
-//     draft lengths (2^j - 1 and the cap, compile-model's buckets). A row at
+//     draft lengths (2^j - 1 and the cap, compile-model's buckets), each
+//     tried only once the one below it has been timed (the first untimed
+//     step is guessed cheap, so lengths are explored upwards). A row at
 //     0 with a drafter that costs nothing (prompt lookup) still gets a
 //     one-token proposal that is compared, not verified, so its estimate
 //     keeps moving; with a drafter that runs a model the length stays >= 1.
@@ -29,6 +33,8 @@ class DraftSchedule {
   // `start` is the first length, `cap` the longest (both >= 1).
   DraftSchedule(const std::string& kind, int start, int cap, size_t rows, bool free_drafter);
 
+  // Chooses this round's lengths (adaptive: one for all `running` rows).
+  void StartRound(const std::vector<bool>& running);
   // The draft length to ask of row r's drafter this round (0: none).
   int Length(size_t r) const;
   // True when row r drafts nothing this round but its drafter should still
@@ -56,6 +62,7 @@ class DraftSchedule {
   std::map<int64_t, double> step_seconds_;  // by width, an exponential average
   double draft_seconds_ = 0;                // per drafted token
   std::vector<int> candidates_;             // adaptive lengths, 0 first
+  int choice_ = 0;                          // adaptive: this round's length
 };
 
 }  // namespace kiln

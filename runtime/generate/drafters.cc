@@ -56,6 +56,36 @@ AssistantDrafter::AssistantDrafter(RowSessions& sessions, int64_t capacity)
   }
 }
 
+absl::StatusOr<std::vector<int32_t>> AssistantDrafter::CatchUp(size_t r,
+                                                               const std::vector<int32_t>& ctx,
+                                                               size_t limit) {
+  std::vector<int32_t>& cached = cached_[r];
+  size_t common =
+      std::mismatch(cached.begin(), cached.end(), ctx.begin(), ctx.end()).first - cached.begin();
+  common = std::min(common, limit);
+  KILN_RETURN_IF_ERROR(sessions_->Rewind(r, static_cast<int64_t>(common)));
+  cached.resize(common);
+  return std::vector<int32_t>(ctx.begin() + static_cast<int64_t>(common), ctx.end());
+}
+
+absl::Status AssistantDrafter::Prime(std::span<const std::vector<int32_t>> contexts) {
+  std::vector<std::vector<int32_t>> run(contexts.size());
+  bool any = false;
+  for (size_t r = 0; r < contexts.size() && r < cached_.size(); ++r) {
+    const std::vector<int32_t>& ctx = contexts[r];
+    if (ctx.size() < 2 || static_cast<int64_t>(ctx.size()) > capacity_) continue;
+    KILN_ASSIGN_OR_RETURN(run[r], CatchUp(r, ctx, ctx.size() - 1));
+    run[r].pop_back();  // the last token runs with the first draft
+    any |= !run[r].empty();
+  }
+  if (!any) return absl::OkStatus();
+  KILN_RETURN_IF_ERROR(sessions_->Forward(run, /*last_only=*/true).status());
+  for (size_t r = 0; r < run.size(); ++r) {
+    cached_[r].insert(cached_[r].end(), run[r].begin(), run[r].end());
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<Draft>> AssistantDrafter::Propose(
     std::span<const std::vector<int32_t>> contexts, std::span<const int> max_tokens,
     std::span<const uint64_t> first_index, const GenerationConfig& config) {

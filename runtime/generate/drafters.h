@@ -37,6 +37,12 @@ class Drafter {
                                                      std::span<const uint64_t> first_index,
                                                      const GenerationConfig& config) = 0;
 
+  // Brings the drafter up to `contexts` but each one's last token, so the
+  // first Propose runs no prompt (a generator calls it in its prefill).
+  virtual absl::Status Prime(std::span<const std::vector<int32_t>> contexts) {
+    (void)contexts;
+    return absl::OkStatus();
+  }
   // True when a proposal runs no model (it costs nothing), so the loop may
   // ask for one it does not verify: to see whether drafting would pay.
   virtual bool free() const { return false; }
@@ -69,8 +75,14 @@ class AssistantDrafter : public Drafter {
                                              std::span<const int> max_tokens,
                                              std::span<const uint64_t> first_index,
                                              const GenerationConfig& config) override;
+  absl::Status Prime(std::span<const std::vector<int32_t>> contexts) override;
 
  private:
+  // Rewinds row r to the longest prefix its cache shares with `ctx`, at
+  // most `limit` tokens, and returns the tokens of ctx after it.
+  absl::StatusOr<std::vector<int32_t>> CatchUp(size_t r, const std::vector<int32_t>& ctx,
+                                               size_t limit);
+
   RowSessions* sessions_;
   int64_t capacity_;
   std::vector<std::vector<int32_t>> cached_;  // per row: the tokens in its cache

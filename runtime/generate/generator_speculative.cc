@@ -78,9 +78,6 @@ absl::Status Generator::RunSpeculativeRequest(const std::vector<int32_t>& run,
     KILN_RETURN_IF_ERROR(
         session_->ForwardLast(std::span<const int32_t>(run).first(run.size() - 1)).status());
   }
-  result.prefill_seconds = SecondsSince(start);
-  start = Clock::now();
-
   std::unique_ptr<RowSessions> assistant_rows;
   std::unique_ptr<Drafter> drafter;
   if (config.prompt_lookup_num_tokens > 0) {
@@ -96,6 +93,10 @@ absl::Status Generator::RunSpeculativeRequest(const std::vector<int32_t>& run,
   SpeculativeRow row;
   row.context = context_;
   row.context.insert(row.context.end(), result.prompt_ids.begin(), result.prompt_ids.end());
+  // The assistant's prefill belongs to the request's prefill.
+  KILN_RETURN_IF_ERROR(drafter->Prime(std::span<const std::vector<int32_t>>(&row.context, 1)));
+  result.prefill_seconds = SecondsSince(start);
+  start = Clock::now();
   row.output = &output;
   row.stream = on_text;
   SingleRow target(*session_);
@@ -114,8 +115,6 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::RunSpeculativeBatch(
   const size_t rows = prompt_ids.size();
   Clock::time_point start = Clock::now();
   KILN_RETURN_IF_ERROR(session.Forward(AllButLast(prompt_ids)).status());
-  const double prefill_seconds = SecondsSince(start);
-  start = Clock::now();
 
   std::optional<BatchSession> assistant_batch;
   std::unique_ptr<RowSessions> assistant_rows;
@@ -137,6 +136,10 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::RunSpeculativeBatch(
     assistant_rows = std::make_unique<BatchRows>(*assistant_batch);
     drafter = std::make_unique<AssistantDrafter>(*assistant_rows, assistant.max_seq_);
   }
+  // The assistant's prefill belongs to the request's prefill.
+  KILN_RETURN_IF_ERROR(drafter->Prime(prompt_ids));
+  const double prefill_seconds = SecondsSince(start);
+  start = Clock::now();
   std::vector<GenerationResult> results(rows);
   std::vector<RowOutput> outputs;
   outputs.reserve(rows);

@@ -49,7 +49,10 @@ absl::Status RunSpeculativeRounds(RowSessions& target, Drafter& drafter,
   std::vector<uint64_t> first_index(n);
   std::vector<std::vector<int32_t>> run(n);
   std::vector<int32_t> shadow(n, -1);  // a row's unverified proposal (Shadow)
+  std::vector<bool> running(n);
   for (;;) {
+    for (size_t r = 0; r < n; ++r) running[r] = rows[r].running;
+    schedule.StartRound(running);
     bool any = false;
     for (size_t r = 0; r < n; ++r) {
       SpeculativeRow& row = rows[r];

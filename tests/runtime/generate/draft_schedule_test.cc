@@ -38,15 +38,19 @@ TEST(DraftScheduleTest, AdaptiveFollowsAcceptanceAndStepCosts) {
     s.Update(0, 7, 7);
     s.Update(1, 3, 0);
   }
+  s.StartRound({true, false});
   EXPECT_EQ(s.Length(0), 7);
+  s.StartRound({false, true});
   EXPECT_EQ(s.Length(1), 0);
   EXPECT_TRUE(s.Shadow(1));
   for (int i = 0; i < 20; ++i) s.Observe(1, true);
+  s.StartRound({false, true});
   EXPECT_GT(s.Length(1), 0);
   EXPECT_FALSE(s.Shadow(1));
 
   DraftSchedule assistant("adaptive", 5, 7, 1, /*free_drafter=*/false);
   for (int i = 0; i < 20; ++i) assistant.Update(0, 3, 0);
+  assistant.StartRound({true});
   EXPECT_EQ(assistant.Length(0), 1);
   // Expensive drafting shortens drafts that a free drafter would make long.
   DraftSchedule cheap("adaptive", 7, 7, 1, false), dear("adaptive", 7, 7, 1, false);
@@ -56,7 +60,22 @@ TEST(DraftScheduleTest, AdaptiveFollowsAcceptanceAndStepCosts) {
   }
   cheap.TimeDraft(0.01);
   dear.TimeDraft(0.9);
+  cheap.StartRound({true});
+  dear.StartRound({true});
   EXPECT_GT(cheap.Length(0), dear.Length(0));
+}
+
+// Untimed lengths are tried one verify step at a time, from the bottom.
+TEST(DraftScheduleTest, AdaptiveExploresUpwards) {
+  DraftSchedule s("adaptive", 7, 7, 1, /*free_drafter=*/true);
+  s.StartRound({true});
+  EXPECT_EQ(s.Length(0), 0);  // nothing timed: a plain step first
+  s.TimeStep(1, 1.0);
+  s.StartRound({true});
+  EXPECT_EQ(s.Length(0), 1);
+  s.TimeStep(2, 1.05);
+  s.StartRound({true});
+  EXPECT_EQ(s.Length(0), 3);
 }
 
 }  // namespace
