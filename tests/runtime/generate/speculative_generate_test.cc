@@ -294,6 +294,36 @@ TEST_P(SpeculativeRefusalTest, PromptLookupAndAnAssistantExcludeEachOther) {
   EXPECT_NE(Message(r.status()).find("choose one drafter"), std::string::npos);
 }
 
+// More rows than the engine's batch, or than the assistant's.
+TEST_P(SpeculativeRefusalTest, ABatchBeyondTheEnginesOrTheAssistantsIsRefused) {
+  GenerationConfig c{.max_new_tokens = 4};
+  c.prompt_lookup_num_tokens = 3;
+  const std::vector<std::string> four = {"a", "b", "c", "d"};
+  absl::StatusOr<std::vector<GenerationResult>> r =
+      target_.generator->GenerateBatch(four, c, false);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(Message(r.status()).find("the batch has 4 prompts but the engine's max batch is 3"),
+            std::string::npos)
+      << r.status();
+  // An assistant compiled for batch 1 only.
+  absl::StatusOr<BucketedModel> small = CompileBucketedModel(
+      std::string(kFixtures) + GetParam() + "/f32", DType::kF32, {1}, {2, 4, 8}, kMaxSeq);
+  ASSERT_TRUE(small.ok()) << small.status();
+  absl::StatusOr<Generator> g =
+      Generator::Create(*small->executor, *tokenizer_, kMaxSeq, small->all_buckets);
+  ASSERT_TRUE(g.ok()) << g.status();
+  g->set_verify_tokens(kVerifyTokens);
+  Loaded one{*std::move(small), std::make_unique<Generator>(*std::move(g))};
+  c.prompt_lookup_num_tokens = 0;
+  c.assistant_engine = Assistant(one);
+  r = target_.generator->GenerateBatch({"a", "b"}, c, false);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(Message(r.status()).find("a batch of 2 prompts, but the assistant engine's max batch "
+                                     "is 1"),
+            std::string::npos)
+      << r.status();
+}
+
 INSTANTIATE_TEST_SUITE_P(Llama, SpeculativeRefusalTest, testing::Values("llama3"));
 
 }  // namespace
