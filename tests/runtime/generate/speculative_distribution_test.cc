@@ -131,7 +131,9 @@ class SpeculativeDistributionTest : public testing::Test {
     }
     // The models disagree: some drafts are rejected, so acceptance is tested.
     EXPECT_GT(drafted, 0);
-    if (rule == AcceptRule::kExact) EXPECT_LT(accepted, drafted);
+    if (rule == AcceptRule::kExact) {
+      EXPECT_LT(accepted, drafted);
+    }
   }
 
   // The chi-square statistics of the first token and of the pair, with
