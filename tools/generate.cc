@@ -166,11 +166,10 @@ nlohmann::json ResultJson(const GenerationResult& r) {
       {"prompt_ids", r.prompt_ids},       {"ids", r.token_ids}, {"text", r.text},
       {"finish_reason", r.finish_reason}, {"error", r.error},   {"prefill_s", r.prefill_seconds},
       {"decode_s", r.decode_seconds}};
-  if (r.drafted_tokens > 0 || r.accepted_tokens > 0) {
-    out["drafted_tokens"] = r.drafted_tokens;
-    out["accepted_tokens"] = r.accepted_tokens;
-    out["acceptance_rate"] =
-        r.drafted_tokens > 0 ? static_cast<double>(r.accepted_tokens) / r.drafted_tokens : 0.0;
+  out["drafted_tokens"] = r.drafted_tokens;
+  out["accepted_tokens"] = r.accepted_tokens;
+  if (r.drafted_tokens > 0) {
+    out["acceptance_rate"] = static_cast<double>(r.accepted_tokens) / r.drafted_tokens;
   }
   out["target_forwards"] = r.target_forwards;
   // 1 without speculation (the prefill yields the first token).

@@ -3,7 +3,10 @@
 # (NVRTC kernels, launch plans, the kernels' CUDA source) runs through the
 # CUDA executor on the CUDA emulator and prints the same greedy tokens as
 # the cpu engine of the same fixture; the output says the device is
-# emulated; --device on a cpu engine and an unknown device are refused.
+# emulated; speculative decoding (prompt lookup on both engines, a draft
+# engine on the cpu one) gives the same tokens; --device on a cpu engine,
+# an unknown device, a draft engine of another target and a draft beyond
+# the verify step are refused.
 set -euo pipefail
 compile=tools/compile-model
 generate=tools/generate
@@ -25,6 +28,30 @@ echo "emulator: $emulated"
 echo "cpu:      $cpu"
 [[ $emulated == "$cpu" ]] || fail "the emulated sm_90 engine gave $emulated, the cpu engine $cpu"
 grep -q "emulated, not a GPU" "$tmp/emulated.err" || fail "the output does not say the device is emulated"
+
+# Speculative decoding gives the same greedy tokens on every backend: prompt
+# lookup on the emulated sm_90 engine, and on the cpu engine with prompt
+# lookup and with a draft engine (the same fixture compiled again).
+spec_prompt="the quick brown fox. the quick brown fox"
+field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+plain=$("$generate" --engine "$tmp/cpu" --prompt "$spec_prompt" --max-new-tokens 16 --json | ids)
+lookup_emulated=$("$generate" --engine "$tmp/sm_90" --device emulator --prompt "$spec_prompt" \
+  --max-new-tokens 16 --prompt-lookup 3 --json 2>"$tmp/spec.err" | ids) || { cat "$tmp/spec.err"; fail "emulated prompt lookup"; }
+[[ $lookup_emulated == "$plain" ]] || fail "prompt lookup on the emulator gave $lookup_emulated, plain $plain"
+"$generate" --engine "$tmp/cpu" --prompt "$spec_prompt" --max-new-tokens 16 --prompt-lookup 7 \
+  --draft-schedule constant --json >"$tmp/lookup.json"
+[[ $(ids <"$tmp/lookup.json") == "$plain" ]] || fail "prompt lookup on the cpu engine changed the tokens"
+(( $(field drafted_tokens <"$tmp/lookup.json") > 0 )) || fail "prompt lookup drafted nothing"
+"$compile" --model "$model" --out "$tmp/draft" --tokenizer "$tokenizer" --max-seq 48 \
+  --buckets 8,16 2>/dev/null
+"$generate" --engine "$tmp/cpu" --prompt "$spec_prompt" --max-new-tokens 16 --draft-engine "$tmp/draft" \
+  --json >"$tmp/draft.json"
+[[ $(ids <"$tmp/draft.json") == "$plain" ]] || fail "the draft engine changed the tokens"
+[[ $(field acceptance_rate <"$tmp/draft.json") == 1.0 ]] || fail "the same model as draft was not always accepted"
+if "$generate" --engine "$tmp/cpu" --prompt x --draft-engine "$tmp/sm_90" 2>"$tmp/err3"; then fail "a sm_90 draft for a cpu engine"; fi
+grep -q "was compiled for sm_90 but the engine for cpu" "$tmp/err3" || { cat "$tmp/err3"; fail "unclear error for a draft of another target"; }
+if "$generate" --engine "$tmp/cpu" --prompt x --prompt-lookup 9 2>"$tmp/err4"; then fail "--prompt-lookup 9"; fi
+grep -q "verifies at most 7 drafted tokens" "$tmp/err4" || { cat "$tmp/err4"; fail "unclear error for a draft beyond the verify step"; }
 
 if "$generate" --engine "$tmp/cpu" --device emulator --prompt x 2>"$tmp/err1"; then fail "--device on a cpu engine"; fi
 grep -q "applies to CUDA engines" "$tmp/err1" || { cat "$tmp/err1"; fail "unclear error for --device on a cpu engine"; }
