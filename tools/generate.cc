@@ -237,6 +237,8 @@ absl::Status Run() {
   Engine& engine = target->engine();
   const tokenizer::Tokenizer& tok = *target->tokenizer;
   Generator* generator = target->generator.get();
+  // The draft engine outlives the config that holds its generator.
+  std::unique_ptr<LoadedGenerator> draft;
   KILN_ASSIGN_OR_RETURN(GenerationConfig config, ConfigFromFlags(engine));
   // A chat template writes the special tokens itself (Transformers then
   // tokenizes with add_special_tokens=False).
@@ -247,7 +249,6 @@ absl::Status Run() {
     }
     add_special_tokens = false;
   }
-  std::unique_ptr<LoadedGenerator> draft;
   KILN_RETURN_IF_ERROR(AddSpeculation(*target, config, draft));
   const bool json = absl::GetFlag(FLAGS_json);
   if (!prompts_file.empty()) {

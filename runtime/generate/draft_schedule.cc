@@ -15,10 +15,10 @@ constexpr double kGuessPerToken = 0.05;
 }  // namespace
 
 DraftSchedule::DraftSchedule(const std::string& kind, int start, int cap, size_t rows,
-                             bool free_drafter)
-    : kind_(kind == "constant"    ? Kind::kConstant
-            : kind == "heuristic" ? Kind::kHeuristic
-                                  : Kind::kAdaptive),
+                             bool free_drafter, bool sampling)
+    : kind_(kind == "constant"                ? Kind::kConstant
+            : kind == "heuristic" || sampling ? Kind::kHeuristic
+                                              : Kind::kAdaptive),
       start_(start),
       cap_(std::max(cap, start)),
       free_drafter_(free_drafter),
@@ -37,9 +37,11 @@ double DraftSchedule::Acceptance(size_t r) const {
 double DraftSchedule::StepSeconds(int64_t width) const {
   auto it = step_seconds_.find(width);
   if (it != step_seconds_.end()) return it->second;
-  auto one = step_seconds_.find(1);
-  const double decode = one != step_seconds_.end() ? one->second : 1.0;
-  return decode * (1 + kGuessPerToken * static_cast<double>(width - 1));
+  // Guessed from the narrowest step timed (a decode step, or with an
+  // assistant, which never runs one, the first verify step).
+  if (step_seconds_.empty()) return 1 + kGuessPerToken * static_cast<double>(width - 1);
+  const auto [timed, seconds] = *step_seconds_.begin();
+  return seconds * (1 + kGuessPerToken * static_cast<double>(std::max<int64_t>(width - timed, 0)));
 }
 
 void DraftSchedule::StartRound(const std::vector<bool>& running) {

@@ -14,8 +14,8 @@ namespace kiln {
 //   constant: the first length every round;
 //   heuristic (Transformers'): +2 after a round whose draft was kept whole,
 //     else -1, between 1 and the cap;
-//   adaptive (Kiln's default): the length with the most expected tokens per
-//     second, one for all rows of a batch (whose step costs what its
+//   adaptive (Kiln's default, greedy requests): the length with the most
+//     expected tokens per second, one for all rows of a batch (whose step costs what its
 //     longest row costs). A row's acceptance rate a is estimated from its
 //     recent rounds (decayed counts, a prior of 1/2); a draft of k tokens
 //     yields E(k) = (1 - a^(k+1)) / (1 - a) tokens (summed over the rows)
@@ -30,8 +30,12 @@ namespace kiln {
 //     keeps moving; with a drafter that runs a model the length stays >= 1.
 class DraftSchedule {
  public:
-  // `start` is the first length, `cap` the longest (both >= 1).
-  DraftSchedule(const std::string& kind, int start, int cap, size_t rows, bool free_drafter);
+  // `start` is the first length, `cap` the longest (both >= 1). A
+  // `sampling` request takes heuristic for adaptive: its draft lengths then
+  // depend on its own draws only, never on timings or the batch, so a seed
+  // reproduces it and a batch row samples what it would alone.
+  DraftSchedule(const std::string& kind, int start, int cap, size_t rows, bool free_drafter,
+                bool sampling = false);
 
   // Chooses this round's lengths (adaptive: one for all `running` rows).
   void StartRound(const std::vector<bool>& running);

@@ -105,7 +105,7 @@ absl::StatusOr<GenerationResult> Generator::GenerateIds(std::vector<int32_t> pro
                                                         const GenerationConfig& config,
                                                         const TextCallback& on_text) {
   KILN_RETURN_IF_ERROR(ValidateGenerationConfig(config, vocab_size_));
-  KILN_RETURN_IF_ERROR(CheckSpeculation(config, 1));
+  KILN_RETURN_IF_ERROR(CheckSpeculation(config, 1, /*batch=*/false));
   if (session_ == nullptr) KILN_RETURN_IF_ERROR(Reset());
   GenerationResult result;
   result.prompt_ids = std::move(prompt_ids);
@@ -209,7 +209,7 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::GenerateBatchIds(
       }
     }
   }
-  KILN_RETURN_IF_ERROR(CheckSpeculation(config, rows));
+  KILN_RETURN_IF_ERROR(CheckSpeculation(config, rows, /*batch=*/true));
   auto [batch, buckets] = BatchFor(rows);
   // On a backend with one set of caches the batch overwrites the single
   // sequence's: it starts over, empty, once the batch is done (or failed).

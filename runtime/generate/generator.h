@@ -132,9 +132,10 @@ class Generator {
 
   // Fails, naming both sides, when `config`'s speculation cannot run here
   // for `rows` rows: a draft longer than the verify step, no verify steps,
-  // an assistant with another tokenizer or logits width, more rows than the
-  // assistant's batch. OK when the config does not speculate.
-  absl::Status CheckSpeculation(const GenerationConfig& config, size_t rows) const;
+  // an assistant with another tokenizer or logits width, or (for a `batch`
+  // request) without batch steps or with a smaller batch. OK when the config
+  // does not speculate.
+  absl::Status CheckSpeculation(const GenerationConfig& config, size_t rows, bool batch) const;
   // RunRequest's work with speculative decoding (generator_speculative.cc).
   absl::Status RunSpeculativeRequest(const std::vector<int32_t>& run, GenerationResult& result,
                                      const GenerationConfig& config, const TextCallback& on_text);

@@ -1,6 +1,7 @@
 // Generator's speculative decoding: the single-sequence and batch requests
 // whose config drafts (prompt lookup or an assistant engine), run by
 // RunSpeculativeRounds.
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -32,7 +33,8 @@ std::vector<std::vector<int32_t>> AllButLast(const std::vector<std::vector<int32
 
 }  // namespace
 
-absl::Status Generator::CheckSpeculation(const GenerationConfig& config, size_t rows) const {
+absl::Status Generator::CheckSpeculation(const GenerationConfig& config, size_t rows,
+                                         bool batch) const {
   if (!config.speculative()) return absl::OkStatus();
   if (verify_tokens_ <= 0) {
     return absl::FailedPreconditionError(
@@ -61,7 +63,13 @@ absl::Status Generator::CheckSpeculation(const GenerationConfig& config, size_t 
         "the assistant engine cannot draft for this engine: its model has ", assistant.vocab_size(),
         " logits per token but the target's has ", vocab_size_));
   }
-  if (rows > 1 && static_cast<int64_t>(rows) > assistant.max_batch()) {
+  if (batch && (assistant.new_batch_ == nullptr ||
+                (assistant.shared_caches_ && assistant.batch_buckets_.empty()))) {
+    return absl::InvalidArgumentError(
+        "the assistant engine has no batch steps, so it cannot draft for a batch: compile it "
+        "with --max-batch N, or run the prompts one at a time");
+  }
+  if (batch && static_cast<int64_t>(rows) > assistant.max_batch()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "speculation for a batch of ", rows, " prompts, but the assistant engine's max batch is ",
         assistant.max_batch(), " (compile it with --max-batch ", rows, ")"));
@@ -100,9 +108,14 @@ absl::Status Generator::RunSpeculativeRequest(const std::vector<int32_t>& run,
   row.output = &output;
   row.stream = on_text;
   SingleRow target(*session_);
-  KILN_RETURN_IF_ERROR(RunSpeculativeRounds(target, *drafter, config,
-                                            {verify_tokens_, max_seq_, false},
-                                            std::span<SpeculativeRow>(&row, 1)));
+  absl::Status rounds =
+      RunSpeculativeRounds(target, *drafter, config, {verify_tokens_, max_seq_, false},
+                           std::span<SpeculativeRow>(&row, 1));
+  if (config.assistant_engine != nullptr) {
+    // The assistant's own context is empty again: so is its cache.
+    KILN_RETURN_IF_ERROR(config.assistant_engine->session_->Rewind(0));
+  }
+  KILN_RETURN_IF_ERROR(rounds);
   context_ = std::move(row.context);
   KILN_RETURN_IF_ERROR(output.Finish(on_text));
   result.decode_seconds = SecondsSince(start);
@@ -114,7 +127,10 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::RunSpeculativeBatch(
     const GenerationConfig& config, const BatchTextCallback& on_text) {
   const size_t rows = prompt_ids.size();
   Clock::time_point start = Clock::now();
-  KILN_RETURN_IF_ERROR(session.Forward(AllButLast(prompt_ids)).status());
+  const std::vector<std::vector<int32_t>> prefill = AllButLast(prompt_ids);
+  if (std::any_of(prefill.begin(), prefill.end(), [](const auto& r) { return !r.empty(); })) {
+    KILN_RETURN_IF_ERROR(session.Forward(prefill).status());
+  }
 
   std::optional<BatchSession> assistant_batch;
   std::unique_ptr<RowSessions> assistant_rows;
@@ -130,8 +146,14 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::RunSpeculativeBatch(
     auto [batch, buckets] = assistant.BatchFor(rows);
     // On a backend with one set of caches the batch overwrites the
     // assistant's single sequence: it starts over after this request.
+    // Its own context starts over: the batch overwrites a backend's single
+    // set of caches, and otherwise its sequence is emptied.
     assistant.context_.clear();
-    if (assistant.shared_caches_) assistant.session_.reset();
+    if (assistant.shared_caches_) {
+      assistant.session_.reset();
+    } else if (assistant.session_ != nullptr) {
+      KILN_RETURN_IF_ERROR(assistant.session_->Rewind(0));
+    }
     KILN_ASSIGN_OR_RETURN(assistant_batch, assistant.new_batch_(batch, std::move(buckets)));
     assistant_rows = std::make_unique<BatchRows>(*assistant_batch);
     drafter = std::make_unique<AssistantDrafter>(*assistant_rows, assistant.max_seq_);

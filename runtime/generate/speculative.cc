@@ -33,8 +33,8 @@ DraftLengths DraftLengthsFor(const GenerationConfig& config, int64_t verify_toke
   if (config.prompt_lookup_num_tokens > 0) {
     return {config.prompt_lookup_num_tokens, config.prompt_lookup_num_tokens};
   }
-  return {config.num_assistant_tokens,
-          static_cast<int>(std::max<int64_t>(verify_tokens, config.num_assistant_tokens))};
+  return {static_cast<int>(std::min<int64_t>(verify_tokens, config.num_assistant_tokens)),
+          static_cast<int>(verify_tokens)};
 }
 
 absl::Status RunSpeculativeRounds(RowSessions& target, Drafter& drafter,
@@ -43,7 +43,7 @@ absl::Status RunSpeculativeRounds(RowSessions& target, Drafter& drafter,
   const DraftLengths lengths = DraftLengthsFor(config, limits.verify_tokens);
   const size_t n = rows.size();
   DraftSchedule schedule(config.num_assistant_tokens_schedule, lengths.start, lengths.cap, n,
-                         drafter.free());
+                         drafter.free(), config.do_sample);
   std::vector<std::vector<int32_t>> contexts(n);
   std::vector<int> budget(n);
   std::vector<uint64_t> first_index(n);

@@ -38,7 +38,7 @@ struct SpeculativeLimits {
 
 // The draft length a request starts with and the longest it may reach:
 // prompt_lookup_num_tokens for both with prompt lookup, else
-// num_assistant_tokens and verify_tokens.
+// num_assistant_tokens (at most verify_tokens) and verify_tokens.
 struct DraftLengths {
   int start = 0;
   int cap = 0;

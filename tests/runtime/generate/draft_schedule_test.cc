@@ -65,6 +65,33 @@ TEST(DraftScheduleTest, AdaptiveFollowsAcceptanceAndStepCosts) {
   EXPECT_GT(cheap.Length(0), dear.Length(0));
 }
 
+// An assistant never runs a plain step, so its untimed lengths are guessed
+// from its first verify step: drafts that are all kept grow it.
+TEST(DraftScheduleTest, AdaptiveGrowsAnAssistantsDraftsFromItsFirstTimedStep) {
+  DraftSchedule s("adaptive", 5, 7, 1, /*free_drafter=*/false);
+  s.StartRound({true});
+  EXPECT_EQ(s.Length(0), 1);
+  s.TimeStep(2, 0.010);
+  s.TimeDraft(0.001);
+  for (int i = 0; i < 5; ++i) s.Update(0, 1, 1);
+  s.StartRound({true});
+  EXPECT_EQ(s.Length(0), 3);
+  s.TimeStep(4, 0.011);
+  s.StartRound({true});
+  EXPECT_EQ(s.Length(0), 7);
+}
+
+// A sampled request takes the heuristic for adaptive: timings never move it.
+TEST(DraftScheduleTest, SamplingUsesTheHeuristic) {
+  DraftSchedule s("adaptive", 3, 7, 1, true, /*sampling=*/true);
+  s.TimeStep(1, 1.0);
+  s.TimeStep(4, 100.0);
+  s.StartRound({true});
+  EXPECT_EQ(s.Length(0), 3);
+  s.Update(0, 3, 3);
+  EXPECT_EQ(s.Length(0), 5);
+}
+
 // Untimed lengths are tried one verify step at a time, from the bottom.
 TEST(DraftScheduleTest, AdaptiveExploresUpwards) {
   DraftSchedule s("adaptive", 7, 7, 1, /*free_drafter=*/true);

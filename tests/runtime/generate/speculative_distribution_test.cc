@@ -1,12 +1,14 @@
 // Speculative sampling keeps the target's distribution: with p from one
 // random fixture model and q from another (both through the same warper
 // chain, top-k 8), 20,000 seeded speculative generations (two drafted
-// tokens, then a next round) give
-// the target's exact distribution of the first token and of the token pair
+// tokens, then the bonus token or a next round) give the target's exact
+// distribution of the first token, the first two and the first three
 // (chi-square, alpha = 0.001); the same test run with a rule that accepts
 // every draft rejects it (the mutation check: the test can fail).
 #include <cmath>
+#include <cstdio>
 #include <map>
+#include <tuple>
 
 #include "gtest/gtest.h"
 #include "runtime/generate/sampler.h"
@@ -23,6 +25,7 @@ constexpr int64_t kMaxSeq = 16;
 constexpr int kDraws = 20000;
 
 using Pair = std::pair<int32_t, int32_t>;
+using Triple = std::tuple<int32_t, int32_t, int32_t>;
 
 // The (1 - 0.001) quantile of chi-square with `df` degrees of freedom
 // (Wilson and Hilferty's cube-root normal approximation; z = 3.0902).
@@ -104,7 +107,8 @@ class SpeculativeDistributionTest : public testing::Test {
   }
 
   // kDraws speculative generations of two tokens, seeds 1..kDraws.
-  void Draw(AcceptRule rule, std::map<int32_t, int>& first, std::map<Pair, int>& pairs) {
+  void Draw(AcceptRule rule, std::map<int32_t, int>& first, std::map<Pair, int>& pairs,
+            std::map<Triple, int>& triples) {
     std::unique_ptr<ReferenceSession> target = Session(target_);
     std::unique_ptr<ReferenceSession> draft = Session(draft_);
     ASSERT_TRUE(target->ForwardLast(std::span(prompt_).first(prompt_.size() - 1)).ok());
@@ -126,6 +130,7 @@ class SpeculativeDistributionTest : public testing::Test {
       ASSERT_EQ(result.token_ids.size(), 3u);
       ++first[result.token_ids[0]];
       ++pairs[{result.token_ids[0], result.token_ids[1]}];
+      ++triples[{result.token_ids[0], result.token_ids[1], result.token_ids[2]}];
       drafted += result.drafted_tokens;
       accepted += result.accepted_tokens;
     }
@@ -139,15 +144,17 @@ class SpeculativeDistributionTest : public testing::Test {
   // The chi-square statistics of the first token and of the pair, with
   // their critical values.
   struct Stats {
-    double first, first_critical, pair, pair_critical;
+    double first, first_critical, pair, pair_critical, triple, triple_critical;
   };
   Stats Test(AcceptRule rule) {
     std::map<int32_t, int> first;
     std::map<Pair, int> pairs;
-    Draw(rule, first, pairs);
+    std::map<Triple, int> triples;
+    Draw(rule, first, pairs, triples);
     const std::vector<double> p0 = TargetDistribution(prompt_);
     std::map<int32_t, double> want_first;
     std::map<Pair, double> want_pair;
+    std::map<Triple, double> want_triple;
     for (int32_t t = 0; t < static_cast<int32_t>(p0.size()); ++t) {
       if (p0[t] == 0) continue;
       want_first[t] = p0[t];
@@ -155,15 +162,29 @@ class SpeculativeDistributionTest : public testing::Test {
       ids.push_back(t);
       const std::vector<double> p1 = TargetDistribution(ids);
       for (int32_t u = 0; u < static_cast<int32_t>(p1.size()); ++u) {
-        if (p1[u] > 0) want_pair[{t, u}] = p0[t] * p1[u];
+        if (p1[u] == 0) continue;
+        want_pair[{t, u}] = p0[t] * p1[u];
+        std::vector<int32_t> ids2 = ids;
+        ids2.push_back(u);
+        const std::vector<double> p2 = TargetDistribution(ids2);
+        for (int32_t v = 0; v < static_cast<int32_t>(p2.size()); ++v) {
+          if (p2[v] > 0) want_triple[{t, u, v}] = p0[t] * p1[u] * p2[v];
+        }
       }
     }
-    int df_first = 0, df_pair = 0;
+    int df_first = 0, df_pair = 0, df_triple = 0;
     Stats s;
     s.first = ChiSquare(first, want_first, kDraws, df_first);
     s.pair = ChiSquare(pairs, want_pair, kDraws, df_pair);
+    s.triple = ChiSquare(triples, want_triple, kDraws, df_triple);
     s.first_critical = ChiSquareCritical(df_first);
     s.pair_critical = ChiSquareCritical(df_pair);
+    s.triple_critical = ChiSquareCritical(df_triple);
+    std::printf(
+        "chi-square: first %.1f (critical %.1f, df %d), pairs %.1f (%.1f, df %d), "
+        "triples %.1f (%.1f, df %d)\n",
+        s.first, s.first_critical, df_first, s.pair, s.pair_critical, df_pair, s.triple,
+        s.triple_critical, df_triple);
     return s;
   }
 
@@ -177,6 +198,7 @@ TEST_F(SpeculativeDistributionTest, SpeculativeSamplingKeepsTheTargetsDistributi
   Stats s = Test(AcceptRule::kExact);
   EXPECT_LT(s.first, s.first_critical) << "first token";
   EXPECT_LT(s.pair, s.pair_critical) << "token pairs";
+  EXPECT_LT(s.triple, s.triple_critical) << "token triples (the third: the bonus or next round)";
 }
 
 TEST_F(SpeculativeDistributionTest, AcceptingEveryDraftFailsTheSameTest) {

@@ -227,6 +227,42 @@ TEST_P(SpeculativeGenerateTest, BatchedSpeculationEqualsEachRowAlone) {
   }
 }
 
+// Prompts of one token leave nothing to prefill: the first round runs them.
+TEST_P(SpeculativeGenerateTest, ABatchOfOneTokenPromptsSpeculates) {
+  GenerationConfig plain{.max_new_tokens = 12};
+  const std::vector<std::string> prompts = {"x", "y"};
+  std::vector<GenerationResult> alone;
+  for (const std::string& p : prompts) alone.push_back(Run(p, plain));
+  GenerationConfig spec = plain;
+  spec.prompt_lookup_num_tokens = 3;
+  absl::StatusOr<std::vector<GenerationResult>> batch =
+      target_.generator->GenerateBatch(prompts, spec, false);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    EXPECT_EQ((*batch)[b].token_ids, alone[b].token_ids) << "row " << b;
+  }
+}
+
+// An assistant that drafted (alone or for a batch) still generates on its
+// own afterwards, from an empty context, as a fresh generator would.
+TEST_P(SpeculativeGenerateTest, TheAssistantGeneratesOnItsOwnAfterDrafting) {
+  GenerationConfig plain{.max_new_tokens = 6};
+  absl::StatusOr<GenerationResult> fresh = same_.generator->Generate(kPrompts[1], plain, false);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  ASSERT_TRUE(same_.generator->Reset().ok());
+  GenerationConfig spec = plain;
+  spec.assistant_engine = Assistant(same_);
+  ASSERT_TRUE(target_.generator->Generate(kPrompts[0], spec, false).ok());
+  absl::StatusOr<GenerationResult> after = same_.generator->Generate(kPrompts[1], plain, false);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->token_ids, fresh->token_ids);
+  ASSERT_TRUE(target_.generator->GenerateBatch({kPrompts[0], kPrompts[2]}, spec, false).ok());
+  ASSERT_TRUE(same_.generator->Reset().ok());
+  after = same_.generator->Generate(kPrompts[1], plain, false);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->token_ids, fresh->token_ids);
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, SpeculativeGenerateTest,
                          testing::Values("llama3", "llama2", "mistral", "gemma", "opt", "opt350"));
 
