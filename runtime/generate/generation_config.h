@@ -40,13 +40,17 @@ struct GenerationConfig {
   // Another engine's generator that drafts (it must share the tokenizer and
   // the logits width); it is used by one request at a time.
   std::shared_ptr<Generator> assistant_engine;
-  int num_assistant_tokens = 5;  // the assistant's first draft length
+  // The assistant's first draft length (heuristic, constant); adaptive
+  // chooses its own, up to the engine's verify step.
+  int num_assistant_tokens = 5;
   // "adaptive" (Kiln's): the length with the most expected tokens per
   // second, from the row's acceptance rate and the measured step times,
   // pausing prompt lookup on text it does not predict; "heuristic"
   // (Transformers'): +2 after a round whose draft was kept whole, else -1;
-  // "constant". See draft_schedule.h. Applies to prompt lookup too
-  // (Transformers has no schedule there), capped at prompt_lookup_num_tokens.
+  // "constant". See draft_schedule.h. Sampled requests take heuristic for
+  // adaptive (their seeds must reproduce them whatever the timings). Applies
+  // to prompt lookup too (Transformers has no schedule there), capped at
+  // prompt_lookup_num_tokens.
   std::string num_assistant_tokens_schedule = "adaptive";
   // The assistant stops drafting after a token it gave a lower probability
   // (0: never).
