@@ -29,6 +29,12 @@ std::vector<double> Residual(const std::vector<double>& p, const std::vector<dou
   return r;
 }
 
+// The verdict so far, ended by `error` (NaN logits at the next position).
+Verdict Stopped(Verdict verdict, absl::Status error) {
+  verdict.error = std::move(error);
+  return verdict;
+}
+
 }  // namespace
 
 absl::StatusOr<Verdict> AcceptDraft(std::span<const float> logits, int64_t vocab,
@@ -48,7 +54,9 @@ absl::StatusOr<Verdict> AcceptDraft(std::span<const float> logits, int64_t vocab
   Verdict verdict;
   if (!config.do_sample) {  // the target's argmax at each position
     for (size_t i = 0; i < k; ++i) {
-      KILN_ASSIGN_OR_RETURN(const int32_t t, GreedyToken(row(i), config, history));
+      absl::StatusOr<int32_t> target = GreedyToken(row(i), config, history);
+      if (!target.ok()) return Stopped(verdict, target.status());
+      const int32_t t = *target;
       if (t != draft.tokens[i] && rule == AcceptRule::kExact) {
         verdict.next = t;
         return verdict;
@@ -56,13 +64,17 @@ absl::StatusOr<Verdict> AcceptDraft(std::span<const float> logits, int64_t vocab
       ++verdict.accepted;
       history.push_back(draft.tokens[i]);
     }
-    KILN_ASSIGN_OR_RETURN(verdict.next, GreedyToken(row(k), config, history));
+    absl::StatusOr<int32_t> next = GreedyToken(row(k), config, history);
+    if (!next.ok()) return Stopped(verdict, next.status());
+    verdict.next = *next;
     return verdict;
   }
   for (size_t i = 0; i < k; ++i) {
     const int32_t d = draft.tokens[i];
     const uint64_t index = first_index + i;
-    KILN_ASSIGN_OR_RETURN(std::vector<double> p, TokenDistribution(row(i), config, history));
+    absl::StatusOr<std::vector<double>> dist = TokenDistribution(row(i), config, history);
+    if (!dist.ok()) return Stopped(verdict, dist.status());
+    const std::vector<double>& p = *dist;
     bool keep;
     if (rule == AcceptRule::kAlwaysAcceptForTesting) {
       keep = true;
@@ -82,9 +94,10 @@ absl::StatusOr<Verdict> AcceptDraft(std::span<const float> logits, int64_t vocab
     ++verdict.accepted;
     history.push_back(d);
   }
-  KILN_ASSIGN_OR_RETURN(std::vector<double> p, TokenDistribution(row(k), config, history));
+  absl::StatusOr<std::vector<double>> p = TokenDistribution(row(k), config, history);
+  if (!p.ok()) return Stopped(verdict, p.status());
   verdict.next =
-      DrawFromDistribution(p, Uniform(config, first_index + k, SpeculativeStream::kResidual));
+      DrawFromDistribution(*p, Uniform(config, first_index + k, SpeculativeStream::kResidual));
   return verdict;
 }
 

@@ -41,7 +41,10 @@ struct Draft {
 
 struct Verdict {
   int accepted = 0;  // leading draft tokens kept
-  int32_t next = 0;  // the target's token after them
+  int32_t next = 0;  // the target's token after them, when `error` is OK
+  // Not OK when the logits after the kept tokens hold a NaN (DataLoss, as
+  // SampleToken's): those tokens stand, and the sequence can go no further.
+  absl::Status error;
 };
 
 // The rule AcceptDraft applies; the exact one unless a test checks that a
@@ -58,8 +61,9 @@ enum class AcceptRule { kExact, kAlwaysAcceptForTesting };
 //   sampling: token i is kept with probability min(1, p_i(d)/q_i(d)); at
 //     the first rejection the next token is drawn from norm(max(0, p - q));
 //     after a full acceptance, from p_k.
-// p and q both pass the whole warper chain of `config`. NaN logits:
-// DataLoss (the request fails, as SampleToken's).
+// p and q both pass the whole warper chain of `config`. NaN logits end the
+// verdict at their position (Verdict::error); malformed arguments are an
+// error of the call.
 absl::StatusOr<Verdict> AcceptDraft(std::span<const float> logits, int64_t vocab,
                                     const Draft& draft, const GenerationConfig& config,
                                     std::vector<int32_t> history, uint64_t first_index,

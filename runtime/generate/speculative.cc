@@ -108,28 +108,29 @@ absl::Status RunSpeculativeRounds(RowSessions& target, Drafter& drafter,
       GenerationResult& result = row.output->result();
       ++result.target_forwards;
       result.drafted_tokens += k;
-      absl::StatusOr<Verdict> verdict =
-          AcceptDraft(tail, vocab, draft, config, row.context, row.generated, limits.rule);
-      if (!verdict.ok()) {
-        if (!limits.rows_fail_alone) return verdict.status();
-        result.finish_reason = "error";
-        result.error = std::string(verdict.status().message());
-        row.running = false;
-        continue;
-      }
-      result.accepted_tokens += verdict->accepted;
+      KILN_ASSIGN_OR_RETURN(
+          const Verdict verdict,
+          AcceptDraft(tail, vocab, draft, config, row.context, row.generated, limits.rule));
       bool going = true;
-      for (int64_t i = 0; i < verdict->accepted && going; ++i) {
+      for (int64_t i = 0; i < verdict.accepted && going; ++i) {
         KILN_ASSIGN_OR_RETURN(
             going, Append(row, draft.tokens[static_cast<size_t>(i)], config, limits.max_seq));
+        ++result.accepted_tokens;  // kept and emitted (not past a stop)
       }
-      if (going) {
-        KILN_ASSIGN_OR_RETURN(going, Append(row, verdict->next, config, limits.max_seq));
+      if (!verdict.error.ok() && going) {
+        // NaN logits: the request fails (alone), or the row ends with
+        // "error" after the tokens kept before them, as in the plain loop.
+        if (!limits.rows_fail_alone) return verdict.error;
+        result.finish_reason = "error";
+        result.error = std::string(verdict.error.message());
+        going = false;
+      } else if (going) {
+        KILN_ASSIGN_OR_RETURN(going, Append(row, verdict.next, config, limits.max_seq));
       }
       row.running = going;
       KILN_RETURN_IF_ERROR(target.Rewind(r, static_cast<int64_t>(row.context.size()) - 1));
-      schedule.Update(r, static_cast<int>(k), verdict->accepted);
-      if (shadow[r] >= 0) schedule.Observe(r, shadow[r] == verdict->next);
+      schedule.Update(r, static_cast<int>(k), verdict.accepted);
+      if (shadow[r] >= 0) schedule.Observe(r, verdict.error.ok() && shadow[r] == verdict.next);
     }
   }
 }

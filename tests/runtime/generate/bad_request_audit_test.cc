@@ -147,5 +147,24 @@ TEST_F(BadRequestAuditTest, NanLogitsFailOnlyTheirRequest) {
   EXPECT_EQ((*batch)[1].text, (*alone)[0].text);
 }
 
+// The same with speculative decoding (prompt lookup): the poisoned request
+// fails alone, and in a batch only its row ends with "error".
+TEST_F(BadRequestAuditTest, NanLogitsFailOnlyTheirRequestWhenSpeculating) {
+  ExpectFails("aZ", Config([](GenerationConfig& c) { c.prompt_lookup_num_tokens = 3; }), "NaN");
+  GenerationConfig greedy = Config([](GenerationConfig& c) { c.max_new_tokens = 6; });
+  absl::StatusOr<std::vector<GenerationResult>> alone =
+      generator_->GenerateBatch({"hello hello"}, greedy, false);
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  GenerationConfig lookup = greedy;
+  lookup.prompt_lookup_num_tokens = 3;
+  absl::StatusOr<std::vector<GenerationResult>> batch =
+      generator_->GenerateBatch({"aZ", "hello hello"}, lookup, false);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_EQ((*batch)[0].finish_reason, "error");
+  EXPECT_NE((*batch)[0].error.find("NaN"), std::string::npos) << (*batch)[0].error;
+  EXPECT_EQ((*batch)[1].token_ids, (*alone)[0].token_ids);
+  EXPECT_EQ((*batch)[1].finish_reason, (*alone)[0].finish_reason);
+}
+
 }  // namespace
 }  // namespace kiln
