@@ -28,6 +28,7 @@
 #include "tools/cli.h"
 #include "tools/device_flag.h"
 #include "tools/load_generator.h"
+#include "tools/speculation_flags.h"
 
 ABSL_FLAG(std::string, engine, "", "engine directory written by compile-model");
 ABSL_FLAG(std::string, prompt, "", "the prompt (default: read stdin)");
@@ -67,23 +68,6 @@ ABSL_FLAG(bool, chat, false,
 ABSL_FLAG(std::string, system, "", "with --chat: a system message before the user's");
 ABSL_FLAG(std::string, prompts_file, "",
           "generate for every line of this file as one batch (the engine's --max-batch at most)");
-ABSL_FLAG(int, prompt_lookup, 0,
-          "speculative decoding by prompt lookup: draft up to N tokens that followed an earlier "
-          "occurrence of the last tokens (0: off; at most the engine's --verify-tokens)");
-ABSL_FLAG(int, max_matching_ngram, 2, "with --prompt-lookup: the longest n-gram matched");
-ABSL_FLAG(std::string, draft_engine, "",
-          "speculative decoding with another engine drafting (the same tokenizer; e.g. a q4_0 "
-          "engine of the same model): its directory");
-ABSL_FLAG(int, draft_tokens, 5,
-          "with --draft-engine: the first draft length (at most the engine's --verify-tokens)");
-ABSL_FLAG(std::string, draft_schedule, "adaptive",
-          "draft length schedule: adaptive (the most expected tokens per second, from the "
-          "acceptance rate and measured step times), heuristic (Transformers': +2 after a fully "
-          "accepted draft, -1 otherwise) or constant");
-ABSL_FLAG(double, draft_confidence, 0.4,
-          "with --draft-engine: stop drafting after a token the draft engine gives a lower "
-          "probability (0: never)");
-
 namespace kiln {
 namespace {
 
@@ -186,33 +170,6 @@ void PrintSummary(const GenerationResult& r) {
                r.decode_seconds);
 }
 
-// Sets the speculative-decoding fields of `config` from the flags, loading
-// the draft engine (kept in `draft`) when one is given.
-absl::Status AddSpeculation(LoadedGenerator& target, GenerationConfig& config,
-                            std::unique_ptr<LoadedGenerator>& draft) {
-  config.prompt_lookup_num_tokens = absl::GetFlag(FLAGS_prompt_lookup);
-  config.max_matching_ngram_size = absl::GetFlag(FLAGS_max_matching_ngram);
-  config.num_assistant_tokens = absl::GetFlag(FLAGS_draft_tokens);
-  config.num_assistant_tokens_schedule = absl::GetFlag(FLAGS_draft_schedule);
-  config.assistant_confidence_threshold = absl::GetFlag(FLAGS_draft_confidence);
-  const std::string draft_dir = absl::GetFlag(FLAGS_draft_engine);
-  if (draft_dir.empty()) return absl::OkStatus();
-  if (config.prompt_lookup_num_tokens > 0) {
-    return absl::InvalidArgumentError("give --prompt-lookup or --draft-engine, not both");
-  }
-  KILN_ASSIGN_OR_RETURN(std::string draft_target, EngineTarget(draft_dir));
-  const std::string& target_target = target.engine().manifest.target;
-  if (draft_target != target_target) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the draft engine ", draft_dir, " was compiled for ", draft_target, " but the engine for ",
-        target_target, ": compile the draft for ", target_target));
-  }
-  KILN_ASSIGN_OR_RETURN(
-      draft, LoadGenerator(draft_dir, absl::GetFlag(FLAGS_executor), absl::GetFlag(FLAGS_device)));
-  config.assistant_engine = draft->generator;
-  return absl::OkStatus();
-}
-
 absl::Status Run() {
   std::string dir = absl::GetFlag(FLAGS_engine);
   if (dir.empty()) return absl::InvalidArgumentError("--engine is required (see --help)");
@@ -249,7 +206,8 @@ absl::Status Run() {
     }
     add_special_tokens = false;
   }
-  KILN_RETURN_IF_ERROR(AddSpeculation(*target, config, draft));
+  KILN_RETURN_IF_ERROR(SpeculationFromFlags(*target, absl::GetFlag(FLAGS_executor),
+                                            absl::GetFlag(FLAGS_device), config, draft));
   const bool json = absl::GetFlag(FLAGS_json);
   if (!prompts_file.empty()) {
     KILN_ASSIGN_OR_RETURN(std::vector<GenerationResult> results,

@@ -13,6 +13,7 @@ absl::StatusOr<std::unique_ptr<LoadedGenerator>> LoadGenerator(const std::string
                                                                const std::string& executor_name,
                                                                const std::string& device) {
   auto out = std::make_unique<LoadedGenerator>();
+  out->dir = dir;
   // A CUDA engine (sm_80, sm_90) loads onto the GPU, a cpu engine onto the
   // CPU executor (or the reference executor); the rest is the same.
   KILN_ASSIGN_OR_RETURN(std::string target, EngineTarget(dir));

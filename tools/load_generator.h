@@ -19,6 +19,7 @@ namespace kiln {
 
 // An engine loaded with its tokenizer and a generator on its backend.
 struct LoadedGenerator {
+  std::string dir;  // the engine directory
   std::unique_ptr<CudaEngine> cuda;
   std::unique_ptr<cpu::CpuEngine> cpu;
   Engine reference_engine;

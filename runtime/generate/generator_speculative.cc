@@ -138,14 +138,9 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::RunSpeculativeBatch(
   if (config.prompt_lookup_num_tokens > 0) {
     drafter = std::make_unique<PromptLookupDrafter>();
   } else {
+    // CheckSpeculation made sure the assistant has batch steps for `rows`.
     Generator& assistant = *config.assistant_engine;
-    if (assistant.new_batch_ == nullptr) {
-      return absl::UnimplementedError(
-          "the assistant engine has no batch buckets here (compile it with --max-batch N)");
-    }
     auto [batch, buckets] = assistant.BatchFor(rows);
-    // On a backend with one set of caches the batch overwrites the
-    // assistant's single sequence: it starts over after this request.
     // Its own context starts over: the batch overwrites a backend's single
     // set of caches, and otherwise its sequence is emptied.
     assistant.context_.clear();

@@ -25,15 +25,10 @@
 #include "tools/bench/workload.h"
 #include "tools/cli.h"
 #include "tools/load_generator.h"
+#include "tools/speculation_flags.h"
 
 ABSL_FLAG(std::string, engine, "", "engine directory (the target)");
 ABSL_FLAG(std::string, workload, "", "workload JSON (tools/bench/workloads/)");
-ABSL_FLAG(int, prompt_lookup, 0, "prompt lookup: the most tokens drafted (0: off)");
-ABSL_FLAG(int, max_matching_ngram, 2, "prompt lookup: the longest n-gram matched");
-ABSL_FLAG(std::string, draft_engine, "", "an engine that drafts (the same tokenizer)");
-ABSL_FLAG(int, draft_tokens, 5, "the draft engine's first draft length");
-ABSL_FLAG(std::string, draft_schedule, "adaptive", "adaptive, heuristic or constant");
-ABSL_FLAG(double, draft_confidence, 0.4, "the draft engine stops below this probability");
 ABSL_FLAG(int, runs, 5, "prompts per case");
 ABSL_FLAG(std::string, out, "", "write the JSON result here (default: stdout)");
 ABSL_FLAG(int, step_reps, 16, "timed steps per width for --step-costs");
@@ -115,16 +110,7 @@ absl::Status Run() {
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<LoadedGenerator> target, LoadGenerator(dir, "cpu", "gpu"));
   std::unique_ptr<LoadedGenerator> draft;
   GenerationConfig spec = w.sampling;
-  spec.prompt_lookup_num_tokens = absl::GetFlag(FLAGS_prompt_lookup);
-  spec.max_matching_ngram_size = absl::GetFlag(FLAGS_max_matching_ngram);
-  spec.num_assistant_tokens = absl::GetFlag(FLAGS_draft_tokens);
-  spec.num_assistant_tokens_schedule = absl::GetFlag(FLAGS_draft_schedule);
-  spec.assistant_confidence_threshold = absl::GetFlag(FLAGS_draft_confidence);
-  const std::string draft_dir = absl::GetFlag(FLAGS_draft_engine);
-  if (!draft_dir.empty()) {
-    KILN_ASSIGN_OR_RETURN(draft, LoadGenerator(draft_dir, "cpu", "gpu"));
-    spec.assistant_engine = draft->generator;
-  }
+  KILN_RETURN_IF_ERROR(SpeculationFromFlags(*target, "cpu", "gpu", spec, draft));
   if (!spec.speculative()) {
     return absl::InvalidArgumentError("give --prompt-lookup N or --draft-engine DIR");
   }
@@ -220,7 +206,7 @@ absl::Status Run() {
   }
   nlohmann::json out = {
       {"engine", dir},
-      {"draft_engine", draft_dir},
+      {"draft_engine", draft != nullptr ? draft->dir : std::string()},
       {"prompt_lookup", spec.prompt_lookup_num_tokens},
       {"draft_tokens", spec.num_assistant_tokens},
       {"schedule", spec.num_assistant_tokens_schedule},

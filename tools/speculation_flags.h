@@ -1,0 +1,27 @@
+// The speculative-decoding flags (--prompt-lookup, --max-matching-ngram,
+// --draft-engine, --draft-tokens, --draft-schedule, --draft-confidence),
+// shared by the tools that generate.
+#ifndef KILN_TOOLS_SPECULATION_FLAGS_H_
+#define KILN_TOOLS_SPECULATION_FLAGS_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "runtime/generate/generation_config.h"
+#include "tools/load_generator.h"
+
+namespace kiln {
+
+// Sets the speculative-decoding fields of `config` from the flags. With
+// --draft-engine, loads that engine as `target` was loaded (`executor`,
+// `device`; LoadGenerator) into `draft`, which must outlive `config`, and
+// refuses a draft compiled for another target, or given with
+// --prompt-lookup.
+absl::Status SpeculationFromFlags(LoadedGenerator& target, const std::string& executor,
+                                  const std::string& device, GenerationConfig& config,
+                                  std::unique_ptr<LoadedGenerator>& draft);
+
+}  // namespace kiln
+
+#endif  // KILN_TOOLS_SPECULATION_FLAGS_H_
