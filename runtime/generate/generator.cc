@@ -281,6 +281,23 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::GenerateBatchIds(
   return results;
 }
 
+absl::StatusOr<BatchSession> Generator::NewBatchSession(size_t rows) {
+  if (new_batch_ == nullptr || (shared_caches_ && batch_buckets_.empty())) {
+    return absl::UnimplementedError(
+        "this engine has no batch buckets here (compile-model --max-batch N)");
+  }
+  if (rows == 0 || static_cast<int64_t>(rows) > max_batch()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a batch session of ", rows, " rows; the engine's max batch is ", max_batch()));
+  }
+  if (shared_caches_) {
+    context_.clear();
+    session_.reset();
+  }
+  auto [batch, buckets] = BatchFor(rows);
+  return new_batch_(batch, std::move(buckets));
+}
+
 std::pair<int64_t, std::vector<SessionBucket>> Generator::BatchFor(size_t rows) const {
   // The smallest compiled batch that holds the rows; the generic @forward
   // runs exactly `rows`.

@@ -94,6 +94,15 @@ class Generator {
   // Forgets the context: the next request starts at position 0.
   absl::Status Reset();
 
+  // A fresh batch session of `rows` rows or more (the smallest compiled
+  // batch that holds them; the generic @forward: exactly `rows`) for a
+  // caller that runs its own loop over the engine's buckets, as
+  // runtime/serve's continuous batching does. Fails as GenerateBatch does
+  // without batch buckets or beyond max_batch(). On a backend with one set
+  // of caches it ends the single-sequence context, and Generate must not
+  // run while the session lives.
+  absl::StatusOr<BatchSession> NewBatchSession(size_t rows);
+
   // Speculative decoding (GenerationConfig's prompt lookup and assistant
   // fields; generation_config.h). `verify_tokens` is the engine's
   // --verify-tokens (manifest.json): the most drafted tokens one verify

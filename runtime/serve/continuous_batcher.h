@@ -1,0 +1,108 @@
+// Continuous batching over an engine's static KV slots: requests join and
+// leave the running batch at any step.
+#ifndef KILN_RUNTIME_SERVE_CONTINUOUS_BATCHER_H_
+#define KILN_RUNTIME_SERVE_CONTINUOUS_BATCHER_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "runtime/generate/generation_config.h"
+#include "runtime/generate/generator.h"
+#include "runtime/serve/request_stream.h"
+#include "runtime/session/batch_session.h"
+
+namespace kiln {
+
+struct BatcherOptions {
+  int64_t slots = 0;           // rows of the batch session; 0: the engine's max batch
+  int64_t max_queue = 64;      // requests waiting for a slot; Submit refuses beyond
+  int64_t prefill_chunk = 64;  // the most prompt tokens one step runs for a row
+};
+
+// Runs generate requests on one BatchSession of `slots` rows, one thread
+// stepping them all. Each slot is a row of the static KV cache with its own
+// position (batch_session.h). At every step:
+//   - a waiting request takes a free slot (rewound to position 0);
+//   - each busy slot runs its next tokens: up to prefill_chunk tokens of its
+//     prompt while prefilling (chunked, so a long prompt delays the others'
+//     next token by a bounded step), else its last sampled token;
+//   - a slot that finished its prompt or ran a token samples its next token
+//     exactly as Generator::GenerateIds would alone (its history, its draw
+//     counter, its stop criteria), streams it, and leaves the batch when it
+//     stops: its slot is free for the next step.
+// Rows of one step never read each other's cache slots and the CPU and
+// CUDA kernels compute each row independently of the others and of the
+// step's width, so a request's greedy tokens (and a seeded request's
+// samples) are the same alone and among others: batch invariance.
+//
+// A request whose stream is cancelled leaves at the next step. Drain (and
+// the destructor) stops taking requests, ends the waiting ones with
+// Unavailable and returns once the running ones finished. The generator
+// must outlive the batcher and run nothing else meanwhile.
+class ContinuousBatcher {
+ public:
+  static absl::StatusOr<std::unique_ptr<ContinuousBatcher>> Create(Generator& generator,
+                                                                   BatcherOptions options);
+  ~ContinuousBatcher();
+  ContinuousBatcher(const ContinuousBatcher&) = delete;
+  ContinuousBatcher& operator=(const ContinuousBatcher&) = delete;
+
+  // Queues a request. Fails at once, with a message for the client, on an
+  // invalid config (ValidateGenerationConfig), speculative settings (not
+  // served), an empty prompt, an id outside the vocabulary, a prompt with
+  // no room to generate in the engine's max length (OutOfRange), a full
+  // queue (ResourceExhausted) or after Drain (Unavailable).
+  absl::StatusOr<std::shared_ptr<RequestStream>> Submit(std::vector<int32_t> prompt_ids,
+                                                        GenerationConfig config);
+
+  // Stops taking requests, ends the waiting ones and waits for the running
+  // ones; idempotent.
+  void Drain();
+
+  struct Stats {
+    int64_t slots = 0;
+    int64_t busy_slots = 0;
+    int64_t queued = 0;
+  };
+  Stats stats() const;
+  int64_t max_seq() const { return session_.capacity(); }
+
+ private:
+  struct Request;  // a request's state while it waits and runs
+  ContinuousBatcher(Generator& generator, BatchSession session, BatcherOptions options);
+
+  void Loop();
+  // Moves waiting requests into free slots; false when nothing is running
+  // or waiting.
+  bool Admit();
+  // One step of every busy slot.
+  void Step();
+  // Samples, streams and maybe finishes slot `b` after its logits [n, vocab].
+  void Advance(size_t b, const HostTensor& logits);
+  // Ends slot `b`'s request with `status` (OK: its result) and frees it.
+  void Finish(size_t b, absl::Status status);
+
+  Generator* generator_;
+  BatchSession session_;
+  const BatcherOptions options_;
+
+  mutable std::mutex mutex_;  // guards queue_, busy_, draining_, stopped_
+  std::condition_variable wake_;
+  std::deque<std::unique_ptr<Request>> queue_;
+  int64_t busy_ = 0;
+  bool draining_ = false;
+  bool stopped_ = false;
+
+  std::vector<std::unique_ptr<Request>> slots_;  // the loop thread's only
+  std::thread thread_;
+};
+
+}  // namespace kiln
+
+#endif  // KILN_RUNTIME_SERVE_CONTINUOUS_BATCHER_H_
