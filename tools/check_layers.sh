@@ -18,6 +18,7 @@ runtime_roots=(
   "//tools:tokenize"
   "//tools/bench:kiln-bench"
   "//tools/bench:kiln-greedy-parity"
+  "//tools/serve:kiln-serve"
 )
 forbidden_for_runtime=(
   "@local_cuda//:nvrtc"

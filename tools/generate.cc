@@ -4,16 +4,20 @@
 //   bin/generate --engine E --prompt "Hi" --temperature 0.8 --top-p 0.9 --seed 3 --json
 //   bin/generate --engine E --chat --prompt "What is the capital of France?"
 //   bin/generate --engine E --prompts-file prompts.txt --json   (one batch, a prompt a line)
+//   bin/generate --engine E --interactive --system "Be brief."   (a chat on the terminal)
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <limits>
-#include <map>
-#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
@@ -25,6 +29,7 @@
 #include "runtime/generate/generator.h"
 #include "runtime/session/plan_session.h"
 #include "runtime/tokenizer/load.h"
+#include "tools/chat_prompt.h"
 #include "tools/cli.h"
 #include "tools/device_flag.h"
 #include "tools/load_generator.h"
@@ -65,7 +70,11 @@ ABSL_FLAG(bool, add_special_tokens, true, "add the tokenizer's BOS/EOS template 
 ABSL_FLAG(bool, json, false, "print ids, text and timings as JSON instead of streaming");
 ABSL_FLAG(bool, chat, false,
           "format the prompt as a user message with the model's chat template (and --system)");
-ABSL_FLAG(std::string, system, "", "with --chat: a system message before the user's");
+ABSL_FLAG(std::string, system, "",
+          "with --chat or --interactive: a system message before the user's");
+ABSL_FLAG(bool, interactive, false,
+          "chat on the terminal: a user message a line of stdin, each reply streamed, the KV cache "
+          "kept across turns (/reset forgets the conversation, /exit ends)");
 ABSL_FLAG(std::string, prompts_file, "",
           "generate for every line of this file as one batch (the engine's --max-batch at most)");
 namespace kiln {
@@ -102,34 +111,6 @@ absl::StatusOr<GenerationConfig> ConfigFromFlags(const Engine& engine) {
     c.stop_strings.emplace_back(s);
   }
   return c;
-}
-
-// The prompt as the model's chat template formats a conversation of an
-// optional system message and one user message, ready for the assistant's
-// reply (Transformers' apply_chat_template(..., add_generation_prompt=True)).
-absl::StatusOr<std::string> ChatPrompt(const Engine& engine, const tokenizer::Tokenizer& tok,
-                                       const std::string& user) {
-  if (engine.chat_template.empty()) {
-    return absl::FailedPreconditionError(
-        "--chat: this engine has no chat template (the model ships none); format the prompt "
-        "yourself and drop --chat");
-  }
-  KILN_ASSIGN_OR_RETURN(ChatTemplate chat, ChatTemplate::Parse(engine.chat_template));
-  std::vector<ChatMessage> messages;
-  if (!absl::GetFlag(FLAGS_system).empty()) {
-    messages.push_back({"system", absl::GetFlag(FLAGS_system)});
-  }
-  messages.push_back({"user", user});
-  std::map<std::string, std::string> strings;
-  auto token_text = [&](std::optional<int64_t> id) -> std::string {
-    if (!id) return "";
-    return tok.IdToToken(static_cast<int32_t>(*id)).value_or("");
-  };
-  strings["bos_token"] = token_text(engine.manifest.bos_token_id);
-  strings["eos_token"] = token_text(engine.manifest.eos_token_ids.empty()
-                                        ? std::nullopt
-                                        : std::optional<int64_t>(engine.manifest.eos_token_ids[0]));
-  return chat.Render(messages, /*add_generation_prompt=*/true, strings);
 }
 
 absl::StatusOr<std::vector<std::string>> ReadPromptsFile(const std::string& path) {
@@ -170,12 +151,220 @@ void PrintSummary(const GenerationResult& r) {
                r.decode_seconds);
 }
 
+void StreamToStdout(std::string_view piece) {
+  std::fwrite(piece.data(), 1, piece.size(), stdout);
+  std::fflush(stdout);
+}
+
+// `status` with its message after `prefix` (the flag it concerns).
+absl::Status Prefixed(absl::string_view prefix, const absl::Status& status) {
+  return absl::Status(status.code(), absl::StrCat(prefix, status.message()));
+}
+
+// --system's message, when given, opens every conversation.
+std::vector<ChatMessage> SystemMessages() {
+  std::vector<ChatMessage> messages;
+  if (!absl::GetFlag(FLAGS_system).empty()) {
+    messages.push_back({"system", absl::GetFlag(FLAGS_system)});
+  }
+  return messages;
+}
+
+// generate --interactive: a conversation read from stdin, a user message a
+// line, each reply streamed to stdout. The generator keeps one context (its
+// KV cache) across turns, so a turn runs only the tokens that are new.
+//
+// With a chat template, those are the rendering of the whole conversation
+// (the new user message last, add_generation_prompt) less the text the
+// context already holds: the earlier turns' prompt text and the generated
+// tokens as the tokenizer spells them, special tokens included. A reply
+// that ended with an EOS the template also writes after the reply (ChatML's
+// <|im_end|>) is then not closed twice, and one cut off by --max-new-tokens
+// is closed by the template's end of turn. The context is a tokenization of
+// exactly the text a fresh run of the conversation would encode. When the
+// rendering does not start with the context's text (a template that trims
+// replies or rewrites earlier turns, a reply ended by an EOS the template
+// spells otherwise), the turn starts the context over from the whole
+// rendering and says so.
+//
+// Without a chat template each line continues the text as it is.
+class InteractiveChat {
+ public:
+  // All must outlive the chat. `add_special_tokens` applies to the first
+  // line of a context without a chat template (a template writes its own).
+  InteractiveChat(const Engine& engine, const tokenizer::Tokenizer& tokenizer, Generator& generator,
+                  const GenerationConfig& config, bool add_special_tokens)
+      : engine_(engine),
+        tokenizer_(tokenizer),
+        generator_(generator),
+        config_(config),
+        chat_(!engine.chat_template.empty()),
+        add_special_tokens_(add_special_tokens),
+        messages_(SystemMessages()) {}
+
+  // Reads turns from `in` until /exit or its end. Fails on errors that are
+  // not the turn's own (a template that cannot render, a failing step).
+  absl::Status Run(std::istream& in);
+
+ private:
+  // One user message: its reply streamed, then a summary on stderr. A turn
+  // the context has no room for, or whose text the model cannot take, is
+  // reported on stderr and leaves the conversation as it was.
+  absl::Status Turn(const std::string& line);
+  // The ids a chat turn runs (messages_ ends with the new user message),
+  // after starting the context over if the rendering does not continue it;
+  // `text` is what they encode.
+  absl::StatusOr<std::vector<int32_t>> ChatTurnIds(std::string& text);
+  absl::Status Reset();
+
+  const Engine& engine_;
+  const tokenizer::Tokenizer& tokenizer_;
+  Generator& generator_;
+  const GenerationConfig& config_;
+  const bool chat_;  // the engine has a chat template
+  const bool add_special_tokens_;
+  std::vector<ChatMessage> messages_;  // --system's, then the user's and the replies
+  // The text of the generator's context, which the next rendering must
+  // start with; empty exactly when the context is.
+  std::string context_text_;
+  int turn_ = 0;  // turns since the conversation started
+};
+
+absl::Status InteractiveChat::Run(std::istream& in) {
+  const bool terminal = isatty(STDIN_FILENO) != 0;
+  if (!chat_) {
+    std::fprintf(stderr,
+                 "[this engine has no chat template: each line continues the text as it is]\n");
+  }
+  if (terminal) std::fprintf(stderr, "[/reset forgets the conversation, /exit ends]\n");
+  for (std::string line;;) {
+    if (terminal) std::fprintf(stderr, "> ");
+    if (!std::getline(in, line)) break;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    // A command is one word after a slash; "/etc/hosts is what?" is a message.
+    if (line[0] == '/' && line.find_first_of(" \t") == std::string::npos) {
+      if (line == "/exit") return absl::OkStatus();
+      if (line == "/reset") {
+        KILN_RETURN_IF_ERROR(Reset());
+        std::fprintf(stderr, "[the conversation starts over]\n");
+      } else {
+        std::fprintf(stderr, "[unknown command %s: /reset forgets the conversation, /exit ends]\n",
+                     line.c_str());
+      }
+      continue;
+    }
+    KILN_RETURN_IF_ERROR(Turn(line));
+  }
+  if (terminal) std::fprintf(stderr, "\n");
+  return absl::OkStatus();
+}
+
+absl::Status InteractiveChat::Reset() {
+  KILN_RETURN_IF_ERROR(generator_.Reset());
+  messages_ = SystemMessages();
+  context_text_.clear();
+  turn_ = 0;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int32_t>> InteractiveChat::ChatTurnIds(std::string& text) {
+  KILN_ASSIGN_OR_RETURN(std::string full, RenderChat(engine_, tokenizer_, messages_,
+                                                     /*add_generation_prompt=*/true));
+  if (!absl::StartsWith(full, context_text_)) {
+    std::fprintf(stderr,
+                 "[the chat template writes the conversation so far otherwise than the context "
+                 "holds it: running the whole conversation again]\n");
+    KILN_RETURN_IF_ERROR(generator_.Reset());
+    context_text_.clear();
+  }
+  text = full.substr(context_text_.size());
+  return tokenizer_.Encode(text, /*add_special_tokens=*/false);
+}
+
+absl::Status InteractiveChat::Turn(const std::string& line) {
+  std::string text;
+  std::vector<int32_t> ids;
+  if (chat_) {
+    messages_.push_back({"user", line});
+    absl::StatusOr<std::vector<int32_t>> chat_ids = ChatTurnIds(text);
+    if (!chat_ids.ok()) {
+      messages_.pop_back();
+      return chat_ids.status();
+    }
+    ids = *std::move(chat_ids);
+  } else {
+    text = line;
+    KILN_ASSIGN_OR_RETURN(
+        ids, tokenizer_.Encode(line, add_special_tokens_ && generator_.context_length() == 0));
+  }
+  const int64_t context_before = generator_.context_length();
+  absl::StatusOr<GenerationResult> result = generator_.GenerateIds(ids, config_, StreamToStdout);
+  if (!result.ok()) {
+    // The generator left its context as it was; so does the conversation.
+    if (chat_) messages_.pop_back();
+    if (absl::IsOutOfRange(result.status())) {
+      std::fprintf(stderr, "[the context is full: %s; /reset starts a new conversation]\n",
+                   std::string(result.status().message()).c_str());
+      return absl::OkStatus();
+    }
+    if (absl::IsInvalidArgument(result.status())) {
+      std::fprintf(stderr, "[%s]\n", std::string(result.status().message()).c_str());
+      return absl::OkStatus();
+    }
+    return result.status();
+  }
+  const GenerationResult& r = *result;
+  std::printf("\n");
+  std::fflush(stdout);
+  KILN_ASSIGN_OR_RETURN(std::string generated,
+                        tokenizer_.Decode(r.token_ids, /*skip_special_tokens=*/false));
+  context_text_ += text + generated;
+  if (chat_) messages_.push_back({"assistant", r.text});
+  ++turn_;
+  // The decode steps yield every token after the first (which the prefill
+  // yields).
+  const double decode_rate = r.token_ids.size() > 1 && r.decode_seconds > 0
+                                 ? static_cast<double>(r.token_ids.size() - 1) / r.decode_seconds
+                                 : 0.0;
+  std::fprintf(stderr,
+               "[turn %d: %zu prompt tokens after %lld in context, %zu generated (%s); prefill "
+               "%.3f s, decode %.1f tok/s; context %lld of %lld]\n",
+               turn_, r.prompt_ids.size(), static_cast<long long>(context_before),
+               r.token_ids.size(), r.finish_reason.c_str(), r.prefill_seconds, decode_rate,
+               static_cast<long long>(generator_.context_length()),
+               static_cast<long long>(generator_.max_seq()));
+  return absl::OkStatus();
+}
+
+// --interactive refuses the flags of one-shot generation.
+absl::Status CheckInteractiveFlags() {
+  if (!absl::GetFlag(FLAGS_prompt).empty()) {
+    return absl::InvalidArgumentError(
+        "--interactive reads the user's messages from stdin: drop --prompt");
+  }
+  if (!absl::GetFlag(FLAGS_prompts_file).empty()) {
+    return absl::InvalidArgumentError(
+        "--interactive reads the user's messages from stdin: drop --prompts-file");
+  }
+  if (absl::GetFlag(FLAGS_json)) {
+    return absl::InvalidArgumentError("--interactive streams text, not JSON: drop --json");
+  }
+  if (absl::GetFlag(FLAGS_chat)) {
+    return absl::InvalidArgumentError(
+        "--interactive applies the chat template already: drop --chat");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Run() {
   std::string dir = absl::GetFlag(FLAGS_engine);
   if (dir.empty()) return absl::InvalidArgumentError("--engine is required (see --help)");
   const bool chat = absl::GetFlag(FLAGS_chat);
-  if (!absl::GetFlag(FLAGS_system).empty() && !chat) {
-    return absl::InvalidArgumentError("--system needs --chat");
+  const bool interactive = absl::GetFlag(FLAGS_interactive);
+  if (interactive) KILN_RETURN_IF_ERROR(CheckInteractiveFlags());
+  if (!absl::GetFlag(FLAGS_system).empty() && !chat && !interactive) {
+    return absl::InvalidArgumentError("--system needs --chat or --interactive");
   }
   std::vector<std::string> prompts;
   const std::string prompts_file = absl::GetFlag(FLAGS_prompts_file);
@@ -184,7 +373,7 @@ absl::Status Run() {
       return absl::InvalidArgumentError("give --prompt or --prompts-file, not both");
     }
     KILN_ASSIGN_OR_RETURN(prompts, ReadPromptsFile(prompts_file));
-  } else {
+  } else if (!interactive) {
     prompts.push_back(absl::GetFlag(FLAGS_prompt));
     if (prompts[0].empty()) prompts[0].assign(std::istreambuf_iterator<char>(std::cin), {});
   }
@@ -202,12 +391,26 @@ absl::Status Run() {
   bool add_special_tokens = absl::GetFlag(FLAGS_add_special_tokens);
   if (chat) {
     for (std::string& prompt : prompts) {
-      KILN_ASSIGN_OR_RETURN(prompt, ChatPrompt(engine, tok, prompt));
+      std::vector<ChatMessage> messages = SystemMessages();
+      messages.push_back({"user", prompt});
+      absl::StatusOr<std::string> text =
+          RenderChat(engine, tok, messages, /*add_generation_prompt=*/true);
+      if (!text.ok()) return Prefixed("--chat: ", text.status());
+      prompt = *std::move(text);
     }
     add_special_tokens = false;
   }
+  if (interactive && engine.chat_template.empty() && !absl::GetFlag(FLAGS_system).empty()) {
+    return absl::InvalidArgumentError(
+        "--system: this engine has no chat template (the model ships none), so --interactive "
+        "continues plain text; drop --system");
+  }
   KILN_RETURN_IF_ERROR(SpeculationFromFlags(*target, absl::GetFlag(FLAGS_executor),
                                             absl::GetFlag(FLAGS_device), config, draft));
+  if (interactive) {
+    InteractiveChat session(engine, tok, *generator, config, add_special_tokens);
+    return session.Run(std::cin);
+  }
   const bool json = absl::GetFlag(FLAGS_json);
   if (!prompts_file.empty()) {
     KILN_ASSIGN_OR_RETURN(std::vector<GenerationResult> results,
@@ -224,13 +427,9 @@ absl::Status Run() {
     }
     return absl::OkStatus();
   }
-  TextCallback stream = [](std::string_view piece) {
-    std::fwrite(piece.data(), 1, piece.size(), stdout);
-    std::fflush(stdout);
-  };
-  KILN_ASSIGN_OR_RETURN(
-      GenerationResult r,
-      generator->Generate(prompts[0], config, add_special_tokens, json ? TextCallback() : stream));
+  KILN_ASSIGN_OR_RETURN(GenerationResult r,
+                        generator->Generate(prompts[0], config, add_special_tokens,
+                                            json ? TextCallback() : StreamToStdout));
   if (json) {
     std::printf("%s\n", ResultJson(r).dump(2).c_str());
   } else {
@@ -249,6 +448,7 @@ int main(int argc, char** argv) {
       "Generates text from a Kiln engine.\n"
       "  generate --engine DIR --prompt TEXT [--max-new-tokens N] [--temperature T "
       "--top-k K --top-p P --min-p M --seed S] [--stop a,b] [--chat [--system TEXT]] "
-      "[--prompts-file FILE] [--json]");
+      "[--prompts-file FILE] [--json]\n"
+      "  generate --engine DIR --interactive [--system TEXT] [sampling flags]");
   return kiln::ReportToolStatus("generate", kiln::Run());
 }

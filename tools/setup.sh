@@ -15,6 +15,7 @@ packages=(
   libpcre2-dev         # Unicode regexes for tokenizer pre-tokenizers
   libssl-dev           # libcrypto: SHA-256 of engine files (SHA extensions)
   libbenchmark-dev     # Google Benchmark for tools/bench
+  libcpp-httplib-dev   # kiln-serve's HTTP server
   clang                # libFuzzer targets and sanitizer builds
   libclang-rt-14-dev   # libFuzzer and sanitizer runtimes for clang
   llvm-15-tools        # FileCheck and lit for IR tests
@@ -39,13 +40,19 @@ fi
 echo "setup: fetching reference files"
 tools/fetch_references.sh
 
-# A small venv with HF `tokenizers`, the live reference of the tokenizer
-# differential test (tools/test.sh points the test at it).
+# A small venv of reference Python tooling (tools/test.sh points the tests
+# at it): HF `tokenizers`, the live reference of the tokenizer differential
+# test, and the official `openai` client, which kiln-serve's integration
+# test drives.
 venv="${KILN_TOKENIZERS_VENV:-$HOME/.cache/kiln/tokenizers-venv}"
 if ! "$venv/bin/python" -c "import tokenizers" 2>/dev/null; then
   echo "setup: creating $venv with tokenizers"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "tokenizers==0.23.3"
+fi
+if ! "$venv/bin/python" -c "import openai; assert openai.__version__ == '3.63.0'" 2>/dev/null; then
+  echo "setup: installing the openai client into $venv"
+  "$venv/bin/pip" install -q "openai==3.63.0"
 fi
 
 if [ "${1:-}" != "--no-build" ]; then

@@ -72,6 +72,8 @@ class ContinuousBatcher {
   };
   Stats stats() const;
   int64_t max_seq() const { return session_.capacity(); }
+  int64_t max_queue() const { return options_.max_queue; }
+  int64_t vocab_size() const { return generator_->vocab_size(); }
 
  private:
   struct Request;  // a request's state while it waits and runs

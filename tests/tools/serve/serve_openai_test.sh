@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# kiln-serve end to end on SmolLM2 (the GGUF's own Q4_1/Q8_0 weights on the
+# CPU backend, 4 slots): the official openai client's checks
+# (openai_client_test.py), then what a client cannot see: 401 without the
+# key, 413 for a huge body, 400 for malformed JSON, 429 with Retry-After
+# when the queue is full, /metrics, and SIGTERM draining a running stream
+# to its [DONE] before the server exits 0.
+set -euo pipefail
+python="${KILN_TOKENIZERS_PYTHON:-}"
+if [[ -z $python ]] || ! "$python" -c "import openai" 2>/dev/null; then
+  echo "FAIL: KILN_TOKENIZERS_PYTHON must name a Python with the openai client (tools/setup.sh)" >&2
+  exit 1
+fi
+tmp="${TEST_TMPDIR:-$(mktemp -d)}"
+fail() { echo "FAIL: $*" >&2; [[ -f $tmp/serve.log ]] && tail -20 "$tmp/serve.log" >&2; exit 1; }
+
+engine="$tmp/smollm2"
+tools/compile-model --model third_party/references/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \
+  --out "$engine" --max-seq 256 --max-batch 4 --buckets 16,64 2>"$tmp/compile.log" ||
+  { cat "$tmp/compile.log"; fail "compile-model"; }
+
+# Starts kiln-serve with the given flags on a free port; sets $pid and $base.
+start() {
+  tools/serve/kiln-serve --engine "$engine" --port 0 "$@" 2>"$tmp/serve.log" &
+  pid=$!
+  for _ in $(seq 300); do
+    port=$(sed -n 's/.*on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/serve.log")
+    [[ -n $port ]] && break
+    kill -0 "$pid" 2>/dev/null || fail "kiln-serve exited at start"
+    sleep 0.1
+  done
+  [[ -n $port ]] || fail "kiln-serve did not start"
+  base="http://127.0.0.1:$port"
+}
+code() { curl -s -o "$tmp/body" -w '%{http_code}' "$@"; }
+
+start --api-key kiln-test-key --served-model-name smollm2
+"$python" tests/tools/serve/openai_client_test.py "$base" smollm2 || fail "the openai client's checks"
+
+auth=(-H "Authorization: Bearer kiln-test-key" -H "Content-Type: application/json")
+[[ $(code "$base/v1/completions" -d '{"prompt":"x"}') == 401 ]] || fail "no key: not 401"
+[[ $(code "$base/v1/completions" "${auth[@]}" -d '{"prompt": "x"') == 400 ]] || fail "bad JSON: not 400"
+grep -q '"error"' "$tmp/body" || fail "bad JSON: no error object"
+head -c 2000000 /dev/zero | tr '\0' a >"$tmp/huge"
+[[ $(code "$base/v1/completions" "${auth[@]}" --data-binary @"$tmp/huge") == 413 ]] || fail "a 2 MB body: not 413"
+[[ $(code "$base/health") == 200 ]] || fail "/health"
+curl -s "$base/metrics" >"$tmp/metrics"
+for m in kiln_requests_total kiln_time_to_first_token_seconds_bucket kiln_inter_token_latency_seconds_count \
+         kiln_queue_depth kiln_busy_slots kiln_generation_tokens_total; do
+  grep -q "^$m" "$tmp/metrics" || fail "/metrics lacks $m"
+done
+grep -q 'kiln_requests_total{endpoint="/v1/completions",status="200"}' "$tmp/metrics" || fail "/metrics: no 200 completions counted"
+kill -TERM "$pid"; wait "$pid" || fail "kiln-serve did not exit 0 on SIGTERM"
+
+# Overfilled: 1 slot and a queue of 1, then 6 long requests at once: some
+# get 429 with Retry-After, none a 5xx.
+start --slots 1 --max-queue 1
+clients=()
+for i in $(seq 6); do
+  curl -s -D "$tmp/h$i" -o /dev/null -w '%{http_code}' "$base/v1/completions" \
+    -d '{"prompt":"Count to one hundred:","max_tokens":40}' >"$tmp/c$i" &
+  clients+=($!)
+done
+wait "${clients[@]}" || fail "a client of the overfilled server failed"
+codes=$(cat "$tmp"/c[1-6] | tr '\n' ' ')
+echo "overfilled: $codes"
+for i in $(seq 6); do
+  case $(cat "$tmp/c$i") in
+    200) ;;
+    429) grep -qi '^Retry-After: ' "$tmp/h$i" || fail "a 429 without Retry-After" ;;
+    *) fail "request $i got $(cat "$tmp/c$i")" ;;
+  esac
+done
+grep -q 429 "$tmp"/c[1-6] || fail "no 429 from an overfilled server: $codes"
+grep -q 200 "$tmp"/c[1-6] || fail "no request served: $codes"
+
+# SIGTERM while a stream runs: it ends with its finish reason and [DONE];
+# a request after it gets no answer but a refused connection or a 503.
+curl -sN "$base/v1/completions" -d '{"prompt":"Tell me a story.","max_tokens":60,"stream":true}' \
+  >"$tmp/stream" &
+curl_pid=$!
+for _ in $(seq 100); do grep -q '"text"' "$tmp/stream" && break; sleep 0.1; done
+kill -TERM "$pid"
+wait "$curl_pid" || fail "the stream's client failed during the drain"
+wait "$pid" || fail "kiln-serve did not exit 0 after draining"
+grep -Eq '"finish_reason":"(length|stop)"' "$tmp/stream" || fail "the drained stream did not finish"
+grep -q '^data: \[DONE\]' "$tmp/stream" || fail "the drained stream did not end with [DONE]"
+grep -q "draining" "$tmp/serve.log" || fail "no drain message"
+echo PASS
