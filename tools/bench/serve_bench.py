@@ -28,7 +28,9 @@ import http.client
 import json
 import os
 import re
+import shlex
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -57,25 +59,41 @@ PROMPTS = [
 
 
 class Server:
-    """kiln-serve on a free port, stopped with SIGTERM."""
+    """kiln-serve on a free port (or, with `command`, another OpenAI-compatible
+    server started by that shell command, its {port} filled in), stopped
+    with SIGTERM."""
 
-    def __init__(self, binary, engine, extra):
+    def __init__(self, binary, engine, extra, command=None):
         self.log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"),
                                      f"serve-bench-{os.getpid()}.log"), "w+")
-        self.proc = subprocess.Popen([binary, "--engine", engine, "--port", "0"] + extra,
-                                     stderr=self.log)
-        deadline = time.time() + 60
+        if command:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                self.host, self.port = "127.0.0.1", s.getsockname()[1]
+            self.proc = subprocess.Popen(shlex.split(command.format(port=self.port)),
+                                         stdout=self.log, stderr=self.log)
+        else:
+            self.proc = subprocess.Popen([binary, "--engine", engine, "--port", "0"] + extra,
+                                         stderr=self.log)
+        deadline = time.time() + 120
         while time.time() < deadline:
-            self.log.seek(0)
-            m = re.search(r"on http://([\d.]+):(\d+)", self.log.read())
-            if m:
-                self.host, self.port = m.group(1), int(m.group(2))
-                return
+            if command:
+                try:  # ready once its health check answers 200
+                    if self.get("/health")[0] == 200:
+                        return
+                except OSError:
+                    pass
+            else:
+                self.log.seek(0)
+                m = re.search(r"on http://([\d.]+):(\d+)", self.log.read())
+                if m:
+                    self.host, self.port = m.group(1), int(m.group(2))
+                    return
             if self.proc.poll() is not None:
                 break
-            time.sleep(0.1)
+            time.sleep(0.2)
         self.log.seek(0)
-        raise RuntimeError("kiln-serve did not start:\n" + self.log.read())
+        raise RuntimeError("the server did not start:\n" + self.log.read())
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -102,6 +120,7 @@ def stream_request(server, prompt, max_tokens, close_after_first=False):
         r.read()
         return out
     last = None
+    chunks = 0
     for raw in r:
         line = raw.decode().strip()
         if not line.startswith("data: "):
@@ -120,10 +139,13 @@ def stream_request(server, prompt, max_tokens, close_after_first=False):
             else:
                 out["gaps"].append(now - last)
             last = now
+            chunks += 1
             out["text"] += chunk["choices"][0]["text"]
             if close_after_first:
                 c.close()
                 return out
+    if not out["tokens"]:  # a server that reports no usage: a chunk a token
+        out["tokens"] = chunks
     out["seconds"] = time.perf_counter() - start
     return out
 
@@ -202,15 +224,20 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--svg")
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--server-cmd", help="instead of kiln-serve: a shell command starting "
+                    "another OpenAI-compatible server on {port} (the load and sweep phases "
+                    "only), e.g. llama.cpp's llama-server")
+    ap.add_argument("--label", default="kiln-serve", help="the server's name in the report")
     a = ap.parse_args()
     started = time.time()
     failures = []
     extra = ["--slots", str(a.slots)] if a.slots else []
-    server = Server(a.kiln_serve, a.engine, extra)
-    report = {"engine": a.engine, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    server = Server(a.kiln_serve, a.engine, extra, a.server_cmd)
+    report = {"server": a.label, "command": a.server_cmd or "kiln-serve", "engine": a.engine,
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     try:
-        slots = json.loads(server.get("/health")[1])["slots"]
-        report["slots"] = slots
+        if not a.server_cmd:
+            report["slots"] = json.loads(server.get("/health")[1])["slots"]
         prompts = [PROMPTS[i % len(PROMPTS)] for i in range(a.requests)]
         # solo: each distinct prompt alone (the reference text), timed.
         solo = {}
@@ -244,6 +271,8 @@ def main():
                             c, a.max_tokens)
             report["sweep"].append(row)
 
+        if a.server_cmd:  # the kiln-serve phases below read its /health
+            return finish(report, failures, a, started)
         # disconnects: 8 streams closed after their first token.
         t0 = time.perf_counter()
         with ThreadPoolExecutor(8) as pool:
@@ -282,6 +311,11 @@ def main():
         failures.append(f"overfill: {o}")
     if o["429_with_retry_after"] != o["429"]:
         failures.append("a 429 without Retry-After")
+    return finish(report, failures, a, started)
+
+
+def finish(report, failures, a, started):
+    """Checks the time, prints and writes the report; the exit status."""
     report["seconds"] = time.time() - started
     if report["seconds"] > a.time_limit:
         failures.append(f"took {report['seconds']:.0f} s, over the {a.time_limit:.0f} s limit")
