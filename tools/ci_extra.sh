@@ -8,7 +8,8 @@
 #   KILN_CI_FUZZ_SECONDS      seconds per fuzz target (default 6)
 #   KILN_CI_SANITIZE_TARGETS  what runs under ASan + UBSan. Default: the tests
 #                             that read files or text (fuzz replays, models,
-#                             IR, tokenizer, chat templates) and the CUDA
+#                             IR, tokenizer, chat templates, kiln-serve
+#                             request bodies) and the CUDA
 #                             emulator's own tests, ~9 min cold on
 #                             2 cores;
 #                             "//..." (the whole suite) takes ~14 min cold.
@@ -22,7 +23,8 @@ cd "$(dirname "$0")/.."
 # The CUDA emulator's own tests run here too: its fibers, stacks and red
 # zones are ASan-annotated, and kernel faults unwind through them.
 default_targets="//tests/fuzz/... //tests/models/... //tests/ir/... //tests/runtime/tokenizer/...
-                 //tests/runtime/generate:chat_template_test //tests/runtime/emulator/..."
+                 //tests/runtime/generate:chat_template_test //tests/runtime/emulator/...
+                 //tests/tools/serve:openai_request_test"
 # shellcheck disable=SC2206  # split on whitespace on purpose
 targets=(${KILN_CI_SANITIZE_TARGETS:-$default_targets})
 

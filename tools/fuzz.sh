@@ -14,7 +14,7 @@
 #   target       any of: safetensors checkpoint_index config ir_text gguf
 #                tokenizer_json gguf_tokenizer gguf_model chat_template
 #                tokenizer_encode engine_manifest gemm_choices launch_plans
-#                kernel_index
+#                kernel_index serve_request
 #                (default: all, one after the other)
 #
 # Environment:
@@ -34,7 +34,7 @@ cd "$(dirname "$0")/.."
 
 ALL_TARGETS=(safetensors checkpoint_index config ir_text gguf tokenizer_json gguf_tokenizer
              gguf_model chat_template tokenizer_encode engine_manifest gemm_choices
-             launch_plans kernel_index)
+             launch_plans kernel_index serve_request)
 seconds=60
 runs=-1
 fork=0

@@ -237,6 +237,7 @@ constexpr FuzzTarget kTargets[] = {
     {"gemm_choices", FuzzGemmChoices},
     {"launch_plans", FuzzLaunchPlans},
     {"kernel_index", FuzzKernelIndex},
+    {"serve_request", FuzzServeRequest},
 };
 
 }  // namespace

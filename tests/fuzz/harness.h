@@ -92,6 +92,14 @@ absl::Status FuzzLaunchPlans(std::string_view input);
 // registers after the reader's conversion to int) that writes the same files.
 absl::Status FuzzKernelIndex(std::string_view input);
 
+// A kiln-serve request: byte 0 picks the endpoint (even: /v1/completions,
+// odd: /v1/chat/completions), the rest is the body. ParseOpenAIRequest, then
+// ToGenerationConfig over fixed defaults with a 256-token vocabulary. Every
+// rejection must be InvalidArgument with a short UTF-8 message; an accepted
+// request must keep OpenAIRequest's contract, and its config must pass
+// ValidateGenerationConfig and hold the request's fields over the defaults.
+absl::Status FuzzServeRequest(std::string_view input);
+
 // What the *_fuzzer entry points do with a harness's status: nothing under
 // libFuzzer; with SetVerbose(true), which replay_main calls, print it, so a
 // reproduced input shows its outcome.

@@ -499,6 +499,52 @@ def gemm_choices_seeds():
     variant("shape_not_object.json", lambda m: m["choices"][0].update(shape=[1, 2]))
 
 
+def serve_request_seeds():
+    """kiln-serve request bodies: byte 0 picks the endpoint ("0" even:
+    /v1/completions, "1" odd: /v1/chat/completions), the rest is the body."""
+    t = "serve_request"
+
+    def body(name, endpoint, value):
+        text = value if isinstance(value, str) else json.dumps(value)
+        write(t, name, endpoint + text + "\n")
+
+    user = {"role": "user", "content": "Hi"}
+    body("ok_completions_text.json", "0",
+         {"model": "kiln", "prompt": "Once upon a time", "max_tokens": 16, "temperature": 0.7,
+          "top_p": 0.9, "stop": ["\n\n"], "seed": 42})
+    body("ok_completions_ids.json", "0",
+         {"prompt": [1, 15043, 3186], "max_tokens": 4, "temperature": 0, "top_k": -1,
+          "stream": True, "stream_options": {"include_usage": True}})
+    body("ok_completions_batch_of_one.json", "0",
+         {"prompt": ["Hi"], "n": 1, "echo": False, "logprobs": None, "best_of": 1,
+          "suffix": None, "user": "u-1", "metadata": {"k": [1, {"v": None}]}})
+    body("ok_chat.json", "1",
+         {"model": "kiln", "messages": [{"role": "system", "content": "Be brief."}, user],
+          "max_completion_tokens": 8, "min_p": 0.05, "repetition_penalty": 1.1,
+          "seed": 18446744073709551615})
+    body("ok_chat_parts.json", "1",
+         {"messages": [{"role": "developer", "content": "x"},
+                       {"role": "user", "content": [{"type": "text", "text": "a"},
+                                                    {"type": "text", "text": "b"}]},
+                       {"role": "assistant", "content": "c", "tool_calls": []}],
+          "stream": True, "stop": "###", "tools": [], "tool_choice": "none",
+          "response_format": {"type": "text"}, "presence_penalty": 0, "frequency_penalty": 0,
+          "logit_bias": {}, "logprobs": False, "top_logprobs": 0})
+    body("batched_prompts.json", "0", {"prompt": ["a", "b"]})
+    body("prompt_ids_out_of_range.json", "0", {"prompt": [1, -1, 2147483648]})
+    body("negative_max_tokens.json", "0", {"prompt": "x", "max_tokens": -1})
+    body("temperature_out_of_range.json", "0", {"prompt": "x", "temperature": 2.5, "top_p": 0})
+    body("five_stops.json", "0", {"prompt": "x", "stop": ["a", "b", "c", "d", "e"]})
+    body("n_2.json", "1", {"messages": [user], "n": 2})
+    body("image_part.json", "1",
+         {"messages": [{"role": "user", "content": [
+             {"type": "image_url", "image_url": {"url": "data:,"}}]}]})
+    body("role_tool.json", "1", {"messages": [{"role": "tool", "content": "x"}]})
+    body("presence_penalty.json", "1", {"messages": [user], "presence_penalty": 0.5})
+    body("truncated.json", "1", '{"messages": [{"role": "user", "content": "x"')
+    body("not_an_object.json", "0", "[1, 2]")
+
+
 def compile_fixture_engine(family, dtype, out):
     """compile-model's CUDA engine (sm_90, no GPU needed) of a fixture into `out`."""
     tool = os.path.join(ROOT, "bazel-bin/tools/compile-model")
@@ -660,7 +706,7 @@ def main():
     for target in ["safetensors", "checkpoint_index", "config", "ir_text", "gguf",
                    "tokenizer_json", "gguf_tokenizer", "gguf_model", "chat_template",
                    "tokenizer_encode", "engine_manifest", "gemm_choices", "launch_plans",
-                   "kernel_index"]:
+                   "kernel_index", "serve_request"]:
         os.makedirs(os.path.join(CORPUS, target))
     safetensors_seeds()
     checkpoint_index_seeds()
@@ -673,6 +719,7 @@ def main():
     engine_files()
     engine_manifest_seeds()
     gemm_choices_seeds()
+    serve_request_seeds()
     with tempfile.TemporaryDirectory() as tmp:
         engines = {}
         for family in ["llama3", "opt"]:
