@@ -19,6 +19,9 @@ server's, not a client library's.
 
   tools/bench/serve_bench.py --engine /tmp/smollm2 --out result.json \
       --svg plot.svg [--check]
+  tools/bench/serve_bench.py --engine E --label llama-server --out other.json \
+      --server-cmd "llama-server -m MODEL.gguf --parallel 4 --port {port}"
+  tools/bench/serve_bench.py --plot result.json,other.json --svg both.svg
 
 --check exits 1 when a property above fails (CI runs it that way).
 """
@@ -175,36 +178,50 @@ def run_at(server, prompts, concurrency, max_tokens):
     }
 
 
-def svg_plot(rows, path):
-    """Throughput and p50 inter-token latency against concurrency."""
-    w, h, pad = 560, 320, 60
-    xs = [r["concurrency"] for r in rows]
-    series = [("tokens/s (left)", [r["tokens_per_s"] for r in rows], "#1f77b4"),
-              ("p50 inter-token ms (right)", [r["itl_p50_s"] * 1e3 for r in rows], "#d62728")]
-    def sx(x):
-        return pad + (w - 2 * pad) * (xs.index(x) / max(1, len(xs) - 1))
+def svg_plot(reports, path):
+    """Two panels against concurrency, one line per report (server):
+    aggregate tokens/s, and p50 inter-token latency."""
+    w, h, pad, gap = 760, 340, 55, 70
+    panel = (w - 2 * pad - gap) / 2
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
              f'font-family="sans-serif" font-size="12">',
-             f'<rect width="{w}" height="{h}" fill="white"/>',
-             f'<text x="{w/2}" y="20" text-anchor="middle">kiln-serve: throughput and latency '
-             f'against concurrency</text>']
-    for i, (name, ys, color) in enumerate(series):
-        top = max(ys) * 1.15
+             f'<rect width="{w}" height="{h}" fill="white"/>']
+    metrics = [("aggregate tokens/s", lambda r: r["tokens_per_s"]),
+               ("p50 inter-token latency, ms", lambda r: r["itl_p50_s"] * 1e3)]
+    xs = sorted({r["concurrency"] for rep in reports for r in rep["sweep"]})
+    for k, (title, value) in enumerate(metrics):
+        left = pad + k * (panel + gap)
+        top = max(value(r) for rep in reports for r in rep["sweep"]) * 1.2
+        def sx(x):
+            return left + panel * xs.index(x) / max(1, len(xs) - 1)
         def sy(y):
             return h - pad - (h - 2 * pad) * y / top
-        pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys))
-        parts.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="2"/>')
-        for x, y in zip(xs, ys):
-            parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{color}"/>')
-            parts.append(f'<text x="{sx(x):.1f}" y="{sy(y) - 8:.1f}" text-anchor="middle" '
-                         f'fill="{color}">{y:.0f}</text>')
-        axis_x = pad if i == 0 else w - pad
-        parts.append(f'<text x="{axis_x}" y="{pad - 20}" text-anchor="middle" fill="{color}">'
-                     f'{name}</text>')
-    for x in xs:
-        parts.append(f'<text x="{sx(x):.1f}" y="{h - pad + 18}" text-anchor="middle">{x}</text>')
-    parts.append(f'<text x="{w/2}" y="{h - 15}" text-anchor="middle">concurrent requests</text>')
-    parts.append(f'<line x1="{pad}" y1="{h-pad}" x2="{w-pad}" y2="{h-pad}" stroke="black"/>')
+        parts.append(f'<text x="{left + panel / 2}" y="{pad - 25}" text-anchor="middle">'
+                     f'{title}</text>')
+        parts.append(f'<line x1="{left}" y1="{h - pad}" x2="{left + panel}" y2="{h - pad}" '
+                     f'stroke="black"/>')
+        parts.append(f'<line x1="{left}" y1="{h - pad}" x2="{left}" y2="{pad}" stroke="black"/>')
+        for x in xs:
+            parts.append(f'<text x="{sx(x):.1f}" y="{h - pad + 16}" text-anchor="middle">{x}'
+                         f'</text>')
+        parts.append(f'<text x="{left + panel / 2}" y="{h - pad + 34}" text-anchor="middle">'
+                     f'concurrent requests</text>')
+        for i, rep in enumerate(reports):
+            color = colors[i % len(colors)]
+            rows = sorted(rep["sweep"], key=lambda r: r["concurrency"])
+            pts = " ".join(f"{sx(r['concurrency']):.1f},{sy(value(r)):.1f}" for r in rows)
+            parts.append(f'<polyline points="{pts}" fill="none" stroke="{color}" '
+                         f'stroke-width="2"/>')
+            for r in rows:
+                parts.append(f'<circle cx="{sx(r["concurrency"]):.1f}" '
+                             f'cy="{sy(value(r)):.1f}" r="3" fill="{color}"/>')
+                parts.append(f'<text x="{sx(r["concurrency"]) + 4:.1f}" '
+                             f'y="{sy(value(r)) - 6:.1f}" fill="{color}" font-size="10">'
+                             f'{value(r):.0f}</text>')
+    for i, rep in enumerate(reports):
+        parts.append(f'<text x="{pad + i * 260}" y="{h - 8}" fill="{colors[i % len(colors)]}">'
+                     f'&#9632; {rep.get("server", "kiln-serve")}</text>')
     parts.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(parts))
@@ -228,7 +245,16 @@ def main():
                     "another OpenAI-compatible server on {port} (the load and sweep phases "
                     "only), e.g. llama.cpp's llama-server")
     ap.add_argument("--label", default="kiln-serve", help="the server's name in the report")
+    ap.add_argument("--plot", help="only plot: comma-separated reports (--out files) into "
+                    "--svg, side by side")
     a = ap.parse_args()
+    if a.plot:
+        reports = []
+        for path in a.plot.split(","):
+            with open(path) as f:
+                reports.append(json.load(f))
+        svg_plot(reports, a.svg)
+        return 0
     started = time.time()
     failures = []
     extra = ["--slots", str(a.slots)] if a.slots else []
@@ -326,7 +352,7 @@ def finish(report, failures, a, started):
         with open(a.out, "w") as f:
             json.dump(report, f, indent=2)
     if a.svg and report.get("sweep"):
-        svg_plot(report["sweep"], a.svg)
+        svg_plot([report], a.svg)
     if a.check and failures:
         print("FAIL:", "; ".join(failures), file=sys.stderr)
         return 1
