@@ -412,6 +412,7 @@ absl::StatusOr<PlanOutput> CpuExecutor::DoRun(const std::string& function,
   *fault = 0;
   Context c = s.context;
   c.only_row = only_row;
+  c.seq = plan.seq;
   s.pool->Run([&](int t, int threads) {
     for (size_t i = 0; i < prepared.steps.size(); ++i) {
       std::visit([&](const auto& run) { run.Run(t, threads, c); }, prepared.steps[i]);
@@ -423,17 +424,16 @@ absl::StatusOr<PlanOutput> CpuExecutor::DoRun(const std::string& function,
         absl::StrCat("@", function, ": a token id is outside the model's vocabulary"));
   }
   PlanOutput out;
-  const int32_t* next = prepared.next_tokens;
-  const int64_t first = only_row >= 0 ? only_row : 0;
-  const int64_t rows = only_row >= 0 ? 1 : static_cast<int64_t>(tokens);
-  out.next_tokens.assign(next + first, next + first + rows);
-  if (copy_logits) {
-    const int64_t width = *StorageBytes(plan.logits.dtype, 1);
-    const auto* logits = static_cast<const uint8_t*>(prepared.logits);
-    out.logits = DecodeFloats(
-        std::span<const uint8_t>(logits + first * plan.vocab * width,
-                                 static_cast<size_t>(rows * plan.vocab * width)),
-        plan.logits.dtype);
+  const int64_t width = *StorageBytes(plan.logits.dtype, 1);
+  const auto* logits = static_cast<const uint8_t*>(prepared.logits);
+  for (int64_t r : SelectedRows(only_row, static_cast<int64_t>(tokens), plan.seq)) {
+    out.next_tokens.push_back(prepared.next_tokens[r]);
+    if (!copy_logits) continue;
+    std::vector<float> row =
+        DecodeFloats(std::span<const uint8_t>(logits + r * plan.vocab * width,
+                                              static_cast<size_t>(plan.vocab * width)),
+                     plan.logits.dtype);
+    out.logits.insert(out.logits.end(), row.begin(), row.end());
   }
   return out;
 }

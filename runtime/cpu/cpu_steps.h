@@ -21,6 +21,7 @@
 #include "runtime/cpu/quant_gemm.h"
 #include "runtime/cpu/row_program.h"
 #include "runtime/cpu/thread_pool.h"
+#include "runtime/session/plan_executor.h"
 
 namespace kiln::cpu::steps {
 
@@ -56,7 +57,15 @@ struct Context {
   int64_t thread_scratch_bytes = 0;
   uint8_t* shared = nullptr;  // GEMM activations / conversions, attention partials
   int64_t only_row = -1;      // this run's PlanExecutor::Run only_row
+  int64_t seq = 1;            // the plan's tokens per sequence (kLastOfEachSequence's stride)
 };
+
+// With only_row = kLastOfEachSequence on a plan of seq > 1: the rows, one
+// per sequence, whose LM head and argmax run; 0 otherwise (every row runs,
+// or only_row's alone).
+inline int64_t LastOfEachSequenceCount(const Context& c, int64_t rows) {
+  return c.only_row == kLastOfEachSequence && c.seq > 1 ? rows / c.seq : 0;
+}
 
 inline void* ThreadScratch(const Context& c, int t) {
   return c.thread_scratch + c.thread_scratch_bytes * t;
@@ -71,6 +80,14 @@ struct RowRun {
   void Run(int t, int threads, const Context& c) const {
     if (argmax && c.only_row >= 0) {
       if (t == 0) program->Run(buffers.data(), c.only_row, c.only_row + 1, ThreadScratch(c, t));
+      return;
+    }
+    if (const int64_t sequences = argmax ? LastOfEachSequenceCount(c, rows) : 0; sequences > 0) {
+      auto [b0, b1] = Share(sequences, t, threads);
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t r = b * c.seq + c.seq - 1;
+        program->Run(buffers.data(), r, r + 1, ThreadScratch(c, t));
+      }
       return;
     }
     auto [begin, end] = Share(rows, t, threads);
@@ -95,14 +112,15 @@ struct GemmRun {
   bool reuses_activations = false;
 
   void Run(int t, int threads, const Context& c) const {
-    if (logits && c.only_row >= 0) {
-      const int64_t width = dtype == DType::kF32 ? 4 : 2;
-      GemmRun row = *this;
-      row.logits = false;
-      row.m = 1;
-      row.x = static_cast<const uint8_t*>(x) + c.only_row * k * width;
-      row.out = static_cast<uint8_t*>(out) + c.only_row * n * width;
-      row.Run(t, threads, c);
+    if (logits && c.only_row >= 0) return RunRow(c.only_row, t, threads, c);
+    if (const int64_t sequences = logits ? LastOfEachSequenceCount(c, m) : 0; sequences > 0) {
+      // Each sequence's last row alone, one after the other: the rows are
+      // strided, and each reuses the shared activation scratch, so all
+      // threads finish one before any starts the next.
+      for (int64_t b = 0; b < sequences; ++b) {
+        if (b > 0) c.pool->Barrier(t);
+        RunRow(b * c.seq + c.seq - 1, t, threads, c);
+      }
       return;
     }
     if (dtype != DType::kF32) return RunConverted(t, threads, c);
@@ -125,6 +143,17 @@ struct GemmRun {
         for (int64_t j = n0; j < n1; ++j) of[i * n + j] += ToFloat(dtype, bias, j);
       }
     }
+  }
+
+  // This product for row `r` of x alone (into row r of out).
+  void RunRow(int64_t r, int t, int threads, const Context& c) const {
+    const int64_t width = dtype == DType::kF32 ? 4 : 2;
+    GemmRun row = *this;
+    row.logits = false;
+    row.m = 1;
+    row.x = static_cast<const uint8_t*>(x) + r * k * width;
+    row.out = static_cast<uint8_t*>(out) + r * n * width;
+    row.Run(t, threads, c);
   }
 
   // Rows of products staged in f32 at a time by RunConverted.

@@ -533,7 +533,7 @@ absl::StatusOr<PlanOutput> CudaExecutor::DoRun(const std::string& function,
     return absl::InvalidArgumentError("a token id or cache position was out of range");
   }
   out.logits = DecodeFloats(logits, plan.logits.dtype);
-  KeepOnlyRow(out, only_row);  // every row was computed: one graph per bucket
+  KeepSelectedRows(out, only_row, plan.seq);  // every row was computed: one graph per bucket
   return out;
 }
 

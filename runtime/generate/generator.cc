@@ -229,7 +229,8 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::GenerateBatchIds(
   }
 
   Clock::time_point start = Clock::now();
-  KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> logits, session.Forward(prompt_ids));
+  KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> logits,
+                        session.Forward(prompt_ids, /*last_only=*/true));
   double prefill_seconds = SecondsSince(start);
   start = Clock::now();
 
@@ -271,7 +272,7 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::GenerateBatchIds(
       any |= running[b];
     }
     if (!any) break;
-    KILN_ASSIGN_OR_RETURN(logits, session.Forward(next));
+    KILN_ASSIGN_OR_RETURN(logits, session.Forward(next, /*last_only=*/true));
     for (size_t b = 0; b < rows; ++b) results[b].target_forwards += running[b] ? 1 : 0;
   }
   for (size_t b = 0; b < rows; ++b) {

@@ -129,7 +129,7 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::RunSpeculativeBatch(
   Clock::time_point start = Clock::now();
   const std::vector<std::vector<int32_t>> prefill = AllButLast(prompt_ids);
   if (std::any_of(prefill.begin(), prefill.end(), [](const auto& r) { return !r.empty(); })) {
-    KILN_RETURN_IF_ERROR(session.Forward(prefill).status());
+    KILN_RETURN_IF_ERROR(session.Forward(prefill, /*last_only=*/true).status());
   }
 
   std::optional<BatchSession> assistant_batch;

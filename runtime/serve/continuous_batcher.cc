@@ -191,7 +191,7 @@ void ContinuousBatcher::Step() {
     }
   }
   if (std::all_of(rows.begin(), rows.end(), [](const auto& row) { return row.empty(); })) return;
-  absl::StatusOr<std::vector<HostTensor>> logits = session_.Forward(rows);
+  absl::StatusOr<std::vector<HostTensor>> logits = session_.Forward(rows, /*last_only=*/true);
   for (size_t b = 0; b < slots_.size(); ++b) {
     if (slots_[b] == nullptr || rows[b].empty()) continue;
     if (!logits.ok()) {

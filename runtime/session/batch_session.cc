@@ -8,6 +8,21 @@
 #include "ir/step_function.h"
 
 namespace kiln {
+namespace {
+
+// [batch, width, vocab] logits cut to each row's last column, [batch, 1,
+// vocab].
+HostTensor LastColumns(const HostTensor& logits) {
+  const int64_t batch = logits.shape[0], width = logits.shape[1], vocab = logits.shape[2];
+  HostTensor out{logits.dtype, {batch, 1, vocab}, {}, {}};
+  for (int64_t b = 0; b < batch; ++b) {
+    auto from = logits.floats.begin() + ((b + 1) * width - 1) * vocab;
+    out.floats.insert(out.floats.end(), from, from + vocab);
+  }
+  return out;
+}
+
+}  // namespace
 
 absl::StatusOr<BatchSession> BatchSession::Create(const ReferenceExecutor& executor, int64_t batch,
                                                   int64_t capacity,
@@ -22,8 +37,11 @@ absl::StatusOr<BatchSession> BatchSession::Create(const ReferenceExecutor& execu
   // The reference executor takes the caches as inputs: the runner keeps them.
   auto caches = std::make_shared<std::vector<HostTensor>>(ZeroCaches(*f, batch, capacity));
   StepRunner run = [&executor, caches](const std::string& function, HostTensor ids,
-                                       HostTensor positions) {
-    return RunStep(executor, function, std::move(ids), std::move(positions), *caches);
+                                       HostTensor positions,
+                                       bool last_only) -> absl::StatusOr<HostTensor> {
+    KILN_ASSIGN_OR_RETURN(HostTensor logits, RunStep(executor, function, std::move(ids),
+                                                     std::move(positions), *caches));
+    return last_only ? LastColumns(logits) : logits;
   };
   return BatchSession(executor.module(), std::move(run), batch, capacity, std::move(buckets));
 }
@@ -63,7 +81,7 @@ absl::Status BatchSession::CheckRows(std::span<const std::vector<int32_t>> rows)
 }
 
 absl::StatusOr<std::vector<HostTensor>> BatchSession::Forward(
-    std::span<const std::vector<int32_t>> rows) {
+    std::span<const std::vector<int32_t>> rows, bool last_only) {
   KILN_RETURN_IF_ERROR(CheckRows(rows));
   int64_t longest = 0;
   for (const std::vector<int32_t>& row : rows) {
@@ -89,7 +107,7 @@ absl::StatusOr<std::vector<HostTensor>> BatchSession::Forward(
   int64_t first = 0;
   for (const SessionBucket* step : steps) {
     // A failed step zeroed the caches: the session starts over, empty.
-    absl::Status status = Step(step->function, rows, padded, first, step->seq, out);
+    absl::Status status = Step(step->function, rows, padded, first, step->seq, last_only, out);
     if (!status.ok()) {
       std::fill(positions_.begin(), positions_.end(), 0);
       return status;
@@ -101,7 +119,8 @@ absl::StatusOr<std::vector<HostTensor>> BatchSession::Forward(
 
 absl::Status BatchSession::Step(const std::string& function,
                                 std::span<const std::vector<int32_t>> rows, int64_t padded,
-                                int64_t first, int64_t width, std::vector<HostTensor>& out) {
+                                int64_t first, int64_t width, bool last_only,
+                                std::vector<HostTensor>& out) {
   std::vector<int64_t> ids, positions;
   std::vector<int64_t> real(static_cast<size_t>(batch_), 0);  // real tokens per row
   for (int64_t b = 0; b < batch_; ++b) {
@@ -133,11 +152,19 @@ absl::Status BatchSession::Step(const std::string& function,
   KILN_ASSIGN_OR_RETURN(
       HostTensor logits,
       run_(function, HostTensor::FromInts(DType::kI32, {batch_, width}, std::move(ids)),
-           HostTensor::FromInts(DType::kI32, {batch_, width}, std::move(positions))));
+           HostTensor::FromInts(DType::kI32, {batch_, width}, std::move(positions)), last_only));
   int64_t vocab = logits.shape.back();
   for (size_t b = 0; b < out.size(); ++b) {
     HostTensor& row = out[b];
     if (row.shape.empty()) row = HostTensor{logits.dtype, {0, vocab}, {}, {}};
+    if (last_only) {
+      // Every row's tokens end in the last column (left padding).
+      if (real[b] == 0) continue;
+      auto from = logits.floats.begin() + static_cast<int64_t>(b) * vocab;
+      row.floats.assign(from, from + vocab);
+      row.shape[0] = 1;
+      continue;
+    }
     // The row's real tokens are its last `real[b]` columns.
     auto from = logits.floats.begin() + (static_cast<int64_t>(b) * width + width - real[b]) * vocab;
     row.floats.insert(row.floats.end(), from, from + real[b] * vocab);

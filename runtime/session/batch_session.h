@@ -45,9 +45,11 @@ namespace kiln {
 class BatchSession {
  public:
   // Runs one step of `function` on ids and positions [batch, width] against
-  // caches the runner owns, returning the logits [batch, width, vocab].
+  // caches the runner owns, returning the logits [batch, width, vocab], or
+  // with `last_only` each row's last column's, [batch, 1, vocab] (a runner
+  // may then skip the other columns' LM head).
   using StepRunner = std::function<absl::StatusOr<HostTensor>(
-      const std::string& function, HostTensor ids, HostTensor positions)>;
+      const std::string& function, HostTensor ids, HostTensor positions, bool last_only)>;
 
   // Allocates zeroed caches of `capacity` positions for `batch` rows.
   static absl::StatusOr<BatchSession> Create(const ReferenceExecutor& executor, int64_t batch,
@@ -66,8 +68,12 @@ class BatchSession {
   // bucket) only get pads. Returns each given row's logits, [n_b, vocab]
   // ([0, vocab] for an empty row). Fails without changing the session when
   // a row's tokens do not fit in the cache or an id is outside the
-  // vocabulary; the error names the row.
-  absl::StatusOr<std::vector<HostTensor>> Forward(std::span<const std::vector<int32_t>> rows);
+  // vocabulary; the error names the row. With `last_only` each given row's
+  // result holds its last token's logits alone, [1, vocab] ([0, vocab] for
+  // an empty row): what a decode or a prefill samples from, without the
+  // LM head of every other column.
+  absl::StatusOr<std::vector<HostTensor>> Forward(std::span<const std::vector<int32_t>> rows,
+                                                  bool last_only = false);
 
   // Forgets row `row`'s positions from `position` on (0 <= position <=
   // position(row)), as SequenceSession::Rewind: nothing is copied; the
@@ -93,9 +99,11 @@ class BatchSession {
 
   // Runs columns [first, first + width) of the rows left-padded to
   // `padded` columns through `function`, appending each row's real logits
-  // to `out` and advancing its position.
+  // to `out` (with `last_only`: replacing it by the step's last column,
+  // when the row ran tokens) and advancing its position.
   absl::Status Step(const std::string& function, std::span<const std::vector<int32_t>> rows,
-                    int64_t padded, int64_t first, int64_t width, std::vector<HostTensor>& out);
+                    int64_t padded, int64_t first, int64_t width, bool last_only,
+                    std::vector<HostTensor>& out);
 
   const Module* module_;
   StepRunner run_;

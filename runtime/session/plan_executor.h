@@ -21,6 +21,11 @@ struct PlanOutput {
   std::vector<int32_t> next_tokens;  // argmax of each logits row (on-device greedy sampling)
 };
 
+// Run's `only_row` asking for the last token of each of the batch's
+// sequences, rows seq - 1, 2 seq - 1, ...: what a left-padded batch step
+// samples from (batch_session.h).
+inline constexpr int64_t kLastOfEachSequence = -2;
+
 // Runs the step functions of one engine. Not thread-safe.
 class PlanExecutor {
  public:
@@ -34,12 +39,14 @@ class PlanExecutor {
   // for one row r = b * seq + s: the output then holds that row's logits
   // ([vocab], with copy_logits) and next token only, and an executor may
   // skip the other rows' LM head (the CPU executor does; a prefill needs
-  // its last real token's); -1 asks for every row. The caches are updated
-  // the same either way.
+  // its last real token's); kLastOfEachSequence asks for the batch rows'
+  // last tokens ([batch, vocab] logits, in batch order), with the same
+  // freedom; -1 asks for every row. The caches are updated the same either
+  // way.
   absl::StatusOr<PlanOutput> Run(const std::string& function, std::span<const int32_t> input_ids,
                                  std::span<const int32_t> positions, bool copy_logits,
                                  int64_t only_row = -1) {
-    if (only_row < -1 || only_row >= static_cast<int64_t>(input_ids.size())) {
+    if (only_row < kLastOfEachSequence || only_row >= static_cast<int64_t>(input_ids.size())) {
       return absl::OutOfRangeError("@" + function + " has no row " + std::to_string(only_row));
     }
     return DoRun(function, input_ids, positions, copy_logits, only_row);
@@ -57,23 +64,38 @@ class PlanExecutor {
   virtual absl::Status ResetCaches() = 0;
 
  protected:
-  // Run's work, with only_row in [-1, batch * seq).
+  // Run's work, with only_row in [kLastOfEachSequence, batch * seq).
   virtual absl::StatusOr<PlanOutput> DoRun(const std::string& function,
                                            std::span<const int32_t> input_ids,
                                            std::span<const int32_t> positions, bool copy_logits,
                                            int64_t only_row) = 0;
 };
 
-// `out` cut down to row `row` (Run's only_row contract) when row >= 0.
-inline void KeepOnlyRow(PlanOutput& out, int64_t row) {
-  if (row < 0) return;
-  const size_t rows = out.next_tokens.size();
-  if (!out.logits.empty() && rows > 0) {
-    const size_t vocab = out.logits.size() / rows;
-    out.logits.erase(out.logits.begin() + static_cast<int64_t>((row + 1) * vocab), out.logits.end());
-    out.logits.erase(out.logits.begin(), out.logits.begin() + static_cast<int64_t>(row * vocab));
+// The rows Run's `only_row` selects from a step of `rows` rows of `seq`
+// tokens per sequence: all, one, or each sequence's last.
+inline std::vector<int64_t> SelectedRows(int64_t only_row, int64_t rows, int64_t seq) {
+  std::vector<int64_t> picked;
+  if (only_row >= 0) {
+    picked.push_back(only_row);
+  } else {
+    const int64_t stride = only_row == kLastOfEachSequence ? seq : 1;
+    for (int64_t r = stride - 1; r < rows; r += stride) picked.push_back(r);
   }
-  out.next_tokens = {out.next_tokens[static_cast<size_t>(row)]};
+  return picked;
+}
+
+// `out`, every row computed, cut down to the rows Run's `only_row` selects.
+inline void KeepSelectedRows(PlanOutput& out, int64_t only_row, int64_t seq) {
+  if (only_row == -1) return;
+  const int64_t rows = static_cast<int64_t>(out.next_tokens.size());
+  const size_t vocab = rows > 0 ? out.logits.size() / static_cast<size_t>(rows) : 0;
+  PlanOutput kept;
+  for (int64_t r : SelectedRows(only_row, rows, seq)) {
+    kept.next_tokens.push_back(out.next_tokens[static_cast<size_t>(r)]);
+    auto from = out.logits.begin() + static_cast<int64_t>(static_cast<size_t>(r) * vocab);
+    if (!out.logits.empty()) kept.logits.insert(kept.logits.end(), from, from + vocab);
+  }
+  out = std::move(kept);
 }
 
 // SampleRow's preconditions: `row` is one of the plan's logits rows

@@ -113,17 +113,19 @@ absl::StatusOr<BatchSession> CreatePlanBatchSession(PlanExecutor& executor, cons
                                                     int64_t batch, int64_t capacity,
                                                     std::vector<SessionBucket> buckets) {
   KILN_RETURN_IF_ERROR(executor.ResetCaches());
-  BatchSession::StepRunner run = [&executor, &module](
-                                     const std::string& function, HostTensor ids,
-                                     HostTensor positions) -> absl::StatusOr<HostTensor> {
+  BatchSession::StepRunner run =
+      [&executor, &module](const std::string& function, HostTensor ids, HostTensor positions,
+                           bool last_only) -> absl::StatusOr<HostTensor> {
     std::vector<int32_t> ids32(ids.ints.begin(), ids.ints.end());
     std::vector<int32_t> positions32(positions.ints.begin(), positions.ints.end());
-    KILN_ASSIGN_OR_RETURN(PlanOutput out, executor.Run(function, ids32, positions32, true));
+    KILN_ASSIGN_OR_RETURN(PlanOutput out, executor.Run(function, ids32, positions32, true,
+                                                       last_only ? kLastOfEachSequence : -1));
     const Function& f = *module.FindFunction(function);
     HostTensor logits;
     logits.dtype = f.node(f.results[0]).type.dtype;  // the values are that dtype's
-    const int64_t tokens = ids.numel();
-    logits.shape = {ids.shape[0], ids.shape[1], static_cast<int64_t>(out.logits.size()) / tokens};
+    const int64_t columns = last_only ? 1 : ids.shape[1];
+    const int64_t rows = ids.shape[0] * columns;
+    logits.shape = {ids.shape[0], columns, static_cast<int64_t>(out.logits.size()) / rows};
     logits.floats = std::move(out.logits);
     return logits;
   };

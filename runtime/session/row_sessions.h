@@ -61,23 +61,14 @@ class SingleRow : public RowSessions {
   SequenceSession* session_;
 };
 
-// The rows of a BatchSession (not owned). BatchSession returns every
-// token's logits; `last_only` trims them to the last row.
+// The rows of a BatchSession (not owned).
 class BatchRows : public RowSessions {
  public:
   explicit BatchRows(BatchSession& session) : session_(&session) {}
 
   absl::StatusOr<std::vector<HostTensor>> Forward(std::span<const std::vector<int32_t>> rows,
                                                   bool last_only) override {
-    KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> out, session_->Forward(rows));
-    if (!last_only) return out;
-    for (HostTensor& t : out) {
-      if (t.shape.size() != 2 || t.shape[0] <= 1) continue;
-      const int64_t vocab = t.shape[1];
-      t.floats.erase(t.floats.begin(), t.floats.end() - vocab);
-      t.shape = {1, vocab};
-    }
-    return out;
+    return session_->Forward(rows, last_only);
   }
   absl::Status Rewind(size_t row, int64_t position) override {
     return session_->Rewind(static_cast<int64_t>(row), position);

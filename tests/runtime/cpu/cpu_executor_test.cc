@@ -149,6 +149,54 @@ TEST(CpuLastRowTest, QuantizedLmHeadOnOneRow) {
   }
 }
 
+// A batch step's last tokens alone (kLastOfEachSequence: each row's LM
+// head and argmax only) give, bit for bit, the last column of the full
+// step, through chunked prefills of rows of different lengths and decode
+// steps, on the quantized GGUF fixture (a Q8_0 LM head), 1 and 3 threads.
+TEST(CpuLastRowTest, EachSequencesLastTokenInABatch) {
+  CompileOptions options;
+  options.model = "tests/fixtures/models/gguf_llama/model.gguf";
+  options.out = std::string(std::getenv("TEST_TMPDIR")) + "/last_columns_gguf.engine";
+  options.max_seq = 32;
+  options.max_batch = 3;
+  options.buckets = "4,8";
+  ASSERT_TRUE(CompileEngine(options).ok());
+  for (int threads : {1, 3}) {
+    SCOPED_TRACE(threads);
+    absl::StatusOr<cpu::CpuEngine> a = cpu::LoadCpuEngine(options.out, {threads, std::nullopt});
+    absl::StatusOr<cpu::CpuEngine> b = cpu::LoadCpuEngine(options.out, {threads, std::nullopt});
+    ASSERT_TRUE(a.ok() && b.ok());
+    std::vector<SessionBucket> buckets;
+    for (const EngineBucket& e : a->engine.manifest.buckets) {
+      if (e.function.find("_b3") != std::string::npos) buckets.push_back({e.function, e.seq});
+    }
+    absl::StatusOr<BatchSession> all =
+        CreatePlanBatchSession(*a->executor, a->engine.module, 3, 32, buckets);
+    absl::StatusOr<BatchSession> last =
+        CreatePlanBatchSession(*b->executor, b->engine.module, 3, 32, buckets);
+    ASSERT_TRUE(all.ok() && last.ok()) << all.status() << last.status();
+    const std::vector<std::vector<std::vector<int32_t>>> steps = {
+        {{5, 9, 20, 31, 7, 7, 10, 3, 44, 1, 2}, {17}, {8, 8, 9}},  // 11 tokens: 8 + 4 columns
+        {{6}, {}, {12}},
+        {{1, 2, 3}, {4}, {}}};
+    for (const auto& rows : steps) {
+      absl::StatusOr<std::vector<HostTensor>> full = all->Forward(rows);
+      absl::StatusOr<std::vector<HostTensor>> ends = last->Forward(rows, /*last_only=*/true);
+      ASSERT_TRUE(full.ok() && ends.ok()) << full.status() << ends.status();
+      for (size_t r = 0; r < rows.size(); ++r) {
+        const int64_t vocab = (*full)[r].shape.back();
+        if (rows[r].empty()) {
+          EXPECT_EQ((*ends)[r].shape[0], 0);
+          continue;
+        }
+        EXPECT_EQ((*ends)[r].shape[0], 1);
+        EXPECT_EQ((*ends)[r].floats,
+                  std::vector<float>((*full)[r].floats.end() - vocab, (*full)[r].floats.end()));
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, CpuScenarioTest, ::testing::ValuesIn(AllExecutorCases()), Name);
 
 class CpuHfParityTest : public ::testing::TestWithParam<ExecutorCase> {};

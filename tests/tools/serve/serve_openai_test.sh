@@ -57,11 +57,15 @@ kill -TERM "$pid"; wait "$pid" || fail "kiln-serve did not exit 0 on SIGTERM"
 start --slots 1 --max-queue 1
 clients=()
 for i in $(seq 6); do
-  curl -s -D "$tmp/h$i" -o /dev/null -w '%{http_code}' "$base/v1/completions" \
-    -d '{"prompt":"Count to one hundred:","max_tokens":40}' >"$tmp/c$i" &
+  { curl -sS -D "$tmp/h$i" -o /dev/null -w '%{http_code}' "$base/v1/completions" \
+      -d '{"prompt":"Count to one hundred:","max_tokens":40}' >"$tmp/c$i" 2>"$tmp/e$i"
+    echo $? >"$tmp/rc$i"; } &
   clients+=($!)
 done
-wait "${clients[@]}" || fail "a client of the overfilled server failed"
+wait "${clients[@]}"
+for i in $(seq 6); do
+  [[ $(cat "$tmp/rc$i") == 0 ]] || fail "client $i of the overfilled server: curl exit $(cat "$tmp/rc$i"): $(cat "$tmp/e$i")"
+done
 codes=$(cat "$tmp"/c[1-6] | tr '\n' ' ')
 echo "overfilled: $codes"
 for i in $(seq 6); do
