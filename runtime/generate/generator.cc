@@ -69,14 +69,17 @@ absl::StatusOr<Generator> Generator::CreateWithSessions(
   const int64_t vocab = LogitsWidth(module);
   KILN_RETURN_IF_ERROR(tokenizer::CheckTokenizerFitsModel(tokenizer, vocab));
   std::map<int64_t, std::vector<SessionBucket>> by_batch;
+  std::vector<SessionBucket> single;
   for (SessionBucket& b : buckets) {
     KILN_ASSIGN_OR_RETURN(int64_t batch, StepFunctionBatch(module, b.function));
-    if (batch > 1) by_batch[batch].push_back(std::move(b));
+    (batch > 1 ? by_batch[batch] : single).push_back(std::move(b));
   }
   if (new_batch == nullptr) by_batch.clear();
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<SequenceSession> session, new_session());
-  return Generator(tokenizer, max_seq, std::move(by_batch), std::move(new_session),
-                   std::move(new_batch), std::move(session), vocab, /*shared_caches=*/true);
+  Generator g(tokenizer, max_seq, std::move(by_batch), std::move(new_session), std::move(new_batch),
+              std::move(session), vocab, /*shared_caches=*/true);
+  g.single_buckets_ = std::move(single);
+  return g;
 }
 
 int64_t Generator::max_batch() const {
@@ -291,11 +294,18 @@ absl::StatusOr<BatchSession> Generator::NewBatchSession(size_t rows) {
     return absl::InvalidArgumentError(absl::StrCat(
         "a batch session of ", rows, " rows; the engine's max batch is ", max_batch()));
   }
+  auto [batch, buckets] = BatchFor(rows);
   if (shared_caches_) {
     context_.clear();
     session_.reset();
+    // One set of caches: the smaller batches' buckets run on its leading
+    // rows, so a step of the first rows alone runs the smallest batch that
+    // holds them (batch_session.h).
+    for (const auto& [b, list] : batch_buckets_) {
+      if (b < batch) buckets.insert(buckets.end(), list.begin(), list.end());
+    }
+    buckets.insert(buckets.end(), single_buckets_.begin(), single_buckets_.end());
   }
-  auto [batch, buckets] = BatchFor(rows);
   return new_batch_(batch, std::move(buckets));
 }
 

@@ -100,7 +100,9 @@ class Generator {
   // runtime/serve's continuous batching does. Fails as GenerateBatch does
   // without batch buckets or beyond max_batch(). On a backend with one set
   // of caches it ends the single-sequence context, and Generate must not
-  // run while the session lives.
+  // run while the session lives; there the session also holds the smaller
+  // batches' buckets, and a step of its first rows alone runs the smallest
+  // batch that holds them (batch_session.h).
   absl::StatusOr<BatchSession> NewBatchSession(size_t rows);
 
   // Speculative decoding (GenerationConfig's prompt lookup and assistant
@@ -160,6 +162,9 @@ class Generator {
   int64_t max_seq_;
   // By compiled batch, batch 1 included; empty for the generic @forward.
   std::map<int64_t, std::vector<SessionBucket>> batch_buckets_;
+  // A backend with one set of caches: its batch-1 buckets, which a batch
+  // session may run on its first row (NewBatchSession).
+  std::vector<SessionBucket> single_buckets_;
   SessionFactory new_session_;
   BatchFactory new_batch_;  // null: batches are not available
   std::unique_ptr<SequenceSession> session_;

@@ -54,8 +54,21 @@ absl::StatusOr<BatchSession> BatchSession::CreateWithRunner(const Module& module
         "a batch session needs a positive batch and capacity and compiled buckets (batch ", batch,
         ", capacity ", capacity, ", ", buckets.size(), " buckets)"));
   }
-  KILN_RETURN_IF_ERROR(PrepareBuckets(module, batch, buckets).status());
-  return BatchSession(module, std::move(run), batch, capacity, std::move(buckets));
+  std::vector<SessionBucket> own;
+  std::map<int64_t, std::vector<SessionBucket>> leading;
+  for (SessionBucket& b : buckets) {
+    KILN_ASSIGN_OR_RETURN(int64_t compiled, StepFunctionBatch(module, b.function));
+    if (compiled > 0 && compiled < batch) {
+      leading[compiled].push_back(std::move(b));
+    } else {
+      own.push_back(std::move(b));  // PrepareBuckets refuses a larger batch
+    }
+  }
+  KILN_RETURN_IF_ERROR(PrepareBuckets(module, batch, own).status());
+  for (auto& [b, list] : leading) KILN_RETURN_IF_ERROR(PrepareBuckets(module, b, list).status());
+  BatchSession session(module, std::move(run), batch, capacity, std::move(own));
+  session.leading_ = std::move(leading);
+  return session;
 }
 
 absl::Status BatchSession::CheckRows(std::span<const std::vector<int32_t>> rows) const {
@@ -83,9 +96,20 @@ absl::Status BatchSession::CheckRows(std::span<const std::vector<int32_t>> rows)
 absl::StatusOr<std::vector<HostTensor>> BatchSession::Forward(
     std::span<const std::vector<int32_t>> rows, bool last_only) {
   KILN_RETURN_IF_ERROR(CheckRows(rows));
-  int64_t longest = 0;
-  for (const std::vector<int32_t>& row : rows) {
-    longest = std::max(longest, static_cast<int64_t>(row.size()));
+  int64_t longest = 0, used = 0;  // used: the rows up to the last with tokens
+  for (size_t r = 0; r < rows.size(); ++r) {
+    longest = std::max(longest, static_cast<int64_t>(rows[r].size()));
+    if (!rows[r].empty()) used = static_cast<int64_t>(r) + 1;
+  }
+  // The smallest compiled batch that holds the used rows.
+  int64_t step_batch = batch_;
+  const std::vector<SessionBucket>* buckets = &buckets_;
+  for (const auto& [b, list] : leading_) {
+    if (b >= used) {
+      step_batch = b;
+      buckets = &list;
+      break;
+    }
   }
   // The steps: one of exactly `longest` columns without buckets, else the
   // bucket lengths the batch-1 session would chunk `longest` tokens into.
@@ -94,7 +118,7 @@ absl::StatusOr<std::vector<HostTensor>> BatchSession::Forward(
   SessionBucket generic{kForwardFunction, longest};
   while (padded < longest) {
     const SessionBucket* pick =
-        buckets_.empty() ? &generic : PickBucket(buckets_, longest - padded, capacity_);
+        buckets->empty() ? &generic : PickBucket(*buckets, longest - padded, capacity_);
     if (pick == nullptr) {
       return absl::OutOfRangeError(
           absl::StrCat("no compiled bucket fits a cache of ", capacity_, " positions"));
@@ -107,7 +131,8 @@ absl::StatusOr<std::vector<HostTensor>> BatchSession::Forward(
   int64_t first = 0;
   for (const SessionBucket* step : steps) {
     // A failed step zeroed the caches: the session starts over, empty.
-    absl::Status status = Step(step->function, rows, padded, first, step->seq, last_only, out);
+    absl::Status status =
+        Step(step->function, step_batch, rows, padded, first, step->seq, last_only, out);
     if (!status.ok()) {
       std::fill(positions_.begin(), positions_.end(), 0);
       return status;
@@ -117,13 +142,13 @@ absl::StatusOr<std::vector<HostTensor>> BatchSession::Forward(
   return out;
 }
 
-absl::Status BatchSession::Step(const std::string& function,
+absl::Status BatchSession::Step(const std::string& function, int64_t step_batch,
                                 std::span<const std::vector<int32_t>> rows, int64_t padded,
                                 int64_t first, int64_t width, bool last_only,
                                 std::vector<HostTensor>& out) {
   std::vector<int64_t> ids, positions;
   std::vector<int64_t> real(static_cast<size_t>(batch_), 0);  // real tokens per row
-  for (int64_t b = 0; b < batch_; ++b) {
+  for (int64_t b = 0; b < step_batch; ++b) {
     std::span<const int32_t> row;
     if (b < static_cast<int64_t>(rows.size())) row = rows[static_cast<size_t>(b)];
     // Column c of the row left-padded to `padded` holds token c - lead.
@@ -151,15 +176,16 @@ absl::Status BatchSession::Step(const std::string& function,
   }
   KILN_ASSIGN_OR_RETURN(
       HostTensor logits,
-      run_(function, HostTensor::FromInts(DType::kI32, {batch_, width}, std::move(ids)),
-           HostTensor::FromInts(DType::kI32, {batch_, width}, std::move(positions)), last_only));
+      run_(function, HostTensor::FromInts(DType::kI32, {step_batch, width}, std::move(ids)),
+           HostTensor::FromInts(DType::kI32, {step_batch, width}, std::move(positions)),
+           last_only));
   int64_t vocab = logits.shape.back();
   for (size_t b = 0; b < out.size(); ++b) {
     HostTensor& row = out[b];
     if (row.shape.empty()) row = HostTensor{logits.dtype, {0, vocab}, {}, {}};
+    if (real[b] == 0) continue;  // (rows past step_batch have no logits)
     if (last_only) {
       // Every row's tokens end in the last column (left padding).
-      if (real[b] == 0) continue;
       auto from = logits.floats.begin() + static_cast<int64_t>(b) * vocab;
       row.floats.assign(from, from + vocab);
       row.shape[0] = 1;

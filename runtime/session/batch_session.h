@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -58,7 +59,12 @@ class BatchSession {
 
   // The same on another backend (the launch plans: runtime/cuda), which owns
   // the caches (already zeroed) and runs each step through `run`. `module`
-  // holds the buckets and must outlive the session.
+  // holds the buckets and must outlive the session. `buckets` may also hold
+  // buckets compiled for smaller batches b, which the runner must run on the
+  // leading b rows of the same caches (as an executor's plans share one set
+  // of caches, plan_session.h): a Forward whose rows past some such b are
+  // all empty runs the smallest one that holds its rows (a lone first row
+  // runs at batch 1, not in the whole batch's bucket with pads).
   static absl::StatusOr<BatchSession> CreateWithRunner(const Module& module, StepRunner run,
                                                        int64_t batch, int64_t capacity,
                                                        std::vector<SessionBucket> buckets);
@@ -97,13 +103,14 @@ class BatchSession {
 
   absl::Status CheckRows(std::span<const std::vector<int32_t>> rows) const;
 
-  // Runs columns [first, first + width) of the rows left-padded to
-  // `padded` columns through `function`, appending each row's real logits
+  // Runs columns [first, first + width) of rows [0, step_batch) left-padded
+  // to `padded` columns through `function` (compiled for step_batch),
+  // appending each row's real logits
   // to `out` (with `last_only`: replacing it by the step's last column,
   // when the row ran tokens) and advancing its position.
-  absl::Status Step(const std::string& function, std::span<const std::vector<int32_t>> rows,
-                    int64_t padded, int64_t first, int64_t width, bool last_only,
-                    std::vector<HostTensor>& out);
+  absl::Status Step(const std::string& function, int64_t step_batch,
+                    std::span<const std::vector<int32_t>> rows, int64_t padded, int64_t first,
+                    int64_t width, bool last_only, std::vector<HostTensor>& out);
 
   const Module* module_;
   StepRunner run_;
@@ -111,6 +118,9 @@ class BatchSession {
   int64_t capacity_;
   std::vector<int64_t> positions_;      // per row: the next cache slot
   std::vector<SessionBucket> buckets_;  // sorted by seq
+  // Buckets of smaller batches run on the caches' leading rows, by batch
+  // (each sorted by seq).
+  std::map<int64_t, std::vector<SessionBucket>> leading_;
 };
 
 }  // namespace kiln

@@ -197,6 +197,66 @@ TEST(CpuLastRowTest, EachSequencesLastTokenInABatch) {
   }
 }
 
+// A batch session that also holds the batch-1 buckets runs steps of its
+// first row alone at batch 1, on row 0 of the same caches, and the rows'
+// logits stay those of the session running every step at batch 3, bit for
+// bit, as rows join and leave.
+TEST(CpuLastRowTest, AFirstRowAloneRunsAtBatchOne) {
+  CompileOptions options;
+  options.model = "tests/fixtures/models/gguf_llama/model.gguf";
+  options.out = std::string(std::getenv("TEST_TMPDIR")) + "/leading_rows_gguf.engine";
+  options.max_seq = 32;
+  options.max_batch = 3;
+  options.buckets = "4,8";
+  ASSERT_TRUE(CompileEngine(options).ok());
+  absl::StatusOr<cpu::CpuEngine> a = cpu::LoadCpuEngine(options.out, {2, std::nullopt});
+  absl::StatusOr<cpu::CpuEngine> b = cpu::LoadCpuEngine(options.out, {2, std::nullopt});
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::vector<SessionBucket> batch3, with_single;
+  for (const EngineBucket& e : a->engine.manifest.buckets) {
+    const bool three = e.function.find("_b3") != std::string::npos;
+    if (three) batch3.push_back({e.function, e.seq});
+    with_single.push_back({e.function, e.seq});
+  }
+  std::vector<std::string> ran;  // the functions the leading-rows session ran
+  absl::StatusOr<BatchSession> plain =
+      CreatePlanBatchSession(*a->executor, a->engine.module, 3, 32, batch3);
+  absl::StatusOr<BatchSession> leading = BatchSession::CreateWithRunner(
+      b->engine.module,
+      [&](const std::string& function, HostTensor ids, HostTensor positions, bool last_only) {
+        ran.push_back(function);
+        std::vector<int32_t> i32(ids.ints.begin(), ids.ints.end());
+        std::vector<int32_t> p32(positions.ints.begin(), positions.ints.end());
+        absl::StatusOr<PlanOutput> out =
+            b->executor->Run(function, i32, p32, true, last_only ? kLastOfEachSequence : -1);
+        if (!out.ok()) return absl::StatusOr<HostTensor>(out.status());
+        const int64_t columns = last_only ? 1 : ids.shape[1];
+        HostTensor logits;
+        logits.shape = {ids.shape[0], columns,
+                        static_cast<int64_t>(out->logits.size()) / (ids.shape[0] * columns)};
+        logits.floats = std::move(out->logits);
+        return absl::StatusOr<HostTensor>(std::move(logits));
+      },
+      3, 32, with_single);
+  ASSERT_TRUE(b->executor->ResetCaches().ok());
+  ASSERT_TRUE(plain.ok() && leading.ok()) << plain.status() << leading.status();
+  const std::vector<std::vector<std::vector<int32_t>>> steps = {
+      {{5, 9, 20, 31, 7, 7, 10}},  // the first row alone: batch 1
+      {{6}},
+      {{4}, {8, 8, 9}},  // a second row joins: batch 3
+      {{2}, {1}},
+      {{3}}};  // alone again
+  for (const auto& rows : steps) {
+    absl::StatusOr<std::vector<HostTensor>> want = plain->Forward(rows, /*last_only=*/true);
+    absl::StatusOr<std::vector<HostTensor>> got = leading->Forward(rows, /*last_only=*/true);
+    ASSERT_TRUE(want.ok() && got.ok()) << want.status() << got.status();
+    for (size_t r = 0; r < rows.size(); ++r) EXPECT_EQ((*got)[r].floats, (*want)[r].floats) << r;
+  }
+  ASSERT_EQ(ran.size(), steps.size());  // each step fits one bucket
+  for (size_t i : {0, 1, 4}) EXPECT_NE(ran[i].find("_b1"), std::string::npos) << ran[i];
+  for (size_t i : {2, 3}) EXPECT_NE(ran[i].find("_b3"), std::string::npos) << ran[i];
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, CpuScenarioTest, ::testing::ValuesIn(AllExecutorCases()), Name);
 
 class CpuHfParityTest : public ::testing::TestWithParam<ExecutorCase> {};
