@@ -22,7 +22,7 @@ namespace kiln {
 struct BatcherOptions {
   int64_t slots = 0;           // rows of the batch session; 0: the engine's max batch
   int64_t max_queue = 64;      // requests waiting for a slot; Submit refuses beyond
-  int64_t prefill_chunk = 64;  // the most prompt tokens one step runs for a row
+  int64_t prefill_chunk = 16;  // the most prompt tokens one step runs for a row
 };
 
 // Runs generate requests on one BatchSession of `slots` rows, one thread

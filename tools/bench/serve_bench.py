@@ -153,6 +153,13 @@ def stream_request(server, prompt, max_tokens, close_after_first=False):
     return out
 
 
+def unique_prompts(n, salt=0):
+    """n prompts that differ from their first token on ("Request 17: ..."), so
+    a server's prompt (prefix) cache cannot skip their prefill: every
+    request is a new one, as on a real server."""
+    return [f"Request {salt * 1000 + i}: {PROMPTS[i % len(PROMPTS)]}" for i in range(n)]
+
+
 def percentile(xs, q):
     if not xs:
         return None
@@ -232,6 +239,8 @@ def main():
     ap.add_argument("--engine", required=True)
     ap.add_argument("--kiln-serve", default="bin/kiln-serve")
     ap.add_argument("--slots", type=int, default=0)
+    ap.add_argument("--kiln-flags", default="", help="more kiln-serve flags, e.g. "
+                    "'--prefill-chunk 16'")
     ap.add_argument("--requests", type=int, default=64)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--max-tokens", type=int, default=32)
@@ -257,19 +266,19 @@ def main():
         return 0
     started = time.time()
     failures = []
-    extra = ["--slots", str(a.slots)] if a.slots else []
+    extra = (["--slots", str(a.slots)] if a.slots else []) + shlex.split(a.kiln_flags)
     server = Server(a.kiln_serve, a.engine, extra, a.server_cmd)
     report = {"server": a.label, "command": a.server_cmd or "kiln-serve", "engine": a.engine,
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     try:
         if not a.server_cmd:
             report["slots"] = json.loads(server.get("/health")[1])["slots"]
-        prompts = [PROMPTS[i % len(PROMPTS)] for i in range(a.requests)]
-        # solo: each distinct prompt alone (the reference text), timed.
+        prompts = unique_prompts(a.requests)
+        # solo: each prompt alone (the reference text), timed.
         solo = {}
         t0 = time.perf_counter()
         solo_tokens = 0
-        for p in PROMPTS:
+        for p in prompts:
             r = stream_request(server, p, a.max_tokens)
             solo[p] = r["text"]
             solo_tokens += r["tokens"]
@@ -293,8 +302,7 @@ def main():
             if time.time() - started > a.time_limit * 0.7:
                 failures.append("the time limit cut the sweep short")
                 break
-            _, row = run_at(server, [PROMPTS[i % len(PROMPTS)] for i in range(a.sweep_requests)],
-                            c, a.max_tokens)
+            _, row = run_at(server, unique_prompts(a.sweep_requests, salt=c), c, a.max_tokens)
             report["sweep"].append(row)
 
         if a.server_cmd:  # the kiln-serve phases below read its /health

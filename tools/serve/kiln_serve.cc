@@ -29,7 +29,7 @@ ABSL_FLAG(int64_t, slots, 0,
           "--max-batch)");
 ABSL_FLAG(int64_t, max_queue, 64,
           "requests waiting for a slot; beyond, requests get 429 with Retry-After");
-ABSL_FLAG(int64_t, prefill_chunk, 64,
+ABSL_FLAG(int64_t, prefill_chunk, 16,
           "most prompt tokens a request prefills per step, so a long prompt delays the other "
           "requests' next tokens by a bounded step");
 ABSL_FLAG(std::string, api_key, "",
