@@ -55,9 +55,9 @@ absl::StatusOr<std::unique_ptr<ContinuousBatcher>> ContinuousBatcher::Create(
     return absl::InvalidArgumentError(absl::StrCat(
         "--slots ", options.slots, ": the engine's max batch is ", generator.max_batch()));
   }
-  if (options.max_queue < 0) {
+  if (options.max_queue < 0 || options.max_queue > kMaxQueue) {
     return absl::InvalidArgumentError(
-        absl::StrCat("the queue length must be >= 0, not ", options.max_queue));
+        absl::StrCat("the queue length must be in [0, ", kMaxQueue, "], not ", options.max_queue));
   }
   if (options.prefill_chunk < 1) {
     return absl::InvalidArgumentError(
@@ -102,7 +102,9 @@ absl::StatusOr<std::shared_ptr<RequestStream>> ContinuousBatcher::Submit(
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (draining_) return absl::UnavailableError("the server is shutting down");
-    if (static_cast<int64_t>(queue_.size()) >= options_.max_queue) {
+    // Requests wait in the queue until the next step even when slots are
+    // free: only the ones beyond the free slots count against its limit.
+    if (static_cast<int64_t>(queue_.size()) >= options_.max_queue + options_.slots - busy_) {
       return absl::ResourceExhaustedError(
           absl::StrCat("all ", options_.slots, " slots are busy and ", queue_.size(),
                        " requests are waiting (the queue's limit); retry later"));

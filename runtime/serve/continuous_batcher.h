@@ -19,6 +19,9 @@
 
 namespace kiln {
 
+// The longest queue BatcherOptions takes.
+inline constexpr int64_t kMaxQueue = 1 << 16;
+
 struct BatcherOptions {
   int64_t slots = 0;           // rows of the batch session; 0: the engine's max batch
   int64_t max_queue = 64;      // requests waiting for a slot; Submit refuses beyond
@@ -36,10 +39,13 @@ struct BatcherOptions {
 //     exactly as Generator::GenerateIds would alone (its history, its draw
 //     counter, its stop criteria), streams it, and leaves the batch when it
 //     stops: its slot is free for the next step.
-// Rows of one step never read each other's cache slots and the CPU and
-// CUDA kernels compute each row independently of the others and of the
-// step's width, so a request's greedy tokens (and a seeded request's
-// samples) are the same alone and among others: batch invariance.
+// Rows of one step never read each other's cache slots, and a row's
+// arithmetic does not depend on the others' values; it may depend on the
+// step's shape (the CPU GEMMs' decode and prefill tiles, a GPU's GEMM
+// algorithm per shape) only through the order of f32 additions. Tests check
+// that a request's greedy tokens (and a seeded request's samples) are the
+// same alone and among others (batch invariance), on the fixtures and on
+// SmolLM2; it is not a bitwise guarantee for every model.
 //
 // A request whose stream is cancelled leaves at the next step. Drain (and
 // the destructor) stops taking requests, ends the waiting ones with

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <ctime>
 #include <optional>
+#include <random>
 #include <thread>
 #include <utility>
 
@@ -26,6 +27,9 @@ using namespace std::chrono_literals;
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 std::string Message(const absl::Status& status) { return std::string(status.message()); }
+
+// Worker threads at most (each holds a connection and a stack).
+constexpr int64_t kMaxThreads = 1024;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -170,7 +174,8 @@ absl::Status OpenAIServer::Bind() {
   ContinuousBatcher::Stats stats = batcher_->stats();
   const int threads = options_.threads > 0
                           ? options_.threads
-                          : static_cast<int>(stats.slots + batcher_->max_queue() + 8);
+                          : static_cast<int>(std::min<int64_t>(
+                                stats.slots + batcher_->max_queue() + 8, kMaxThreads));
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http_->set_payload_max_length(options_.max_body_bytes);
   if (options_.port == 0) {
@@ -232,6 +237,26 @@ void OpenAIServer::Route() {
     return httplib::Server::HandlerResponse::Handled;
   };
   http_->set_error_handler(std::move(on_error));
+  // Runs before httplib reads a body, which it would read whole and without
+  // its length limit when chunked or compressed, or to the end of the
+  // connection without a length: such bodies are refused unread, as is a
+  // generate request without the API key.
+  httplib::Server::HandlerWithResponse before_body = [this](const httplib::Request& req,
+                                                            httplib::Response& res) {
+    if (req.method != "POST") return httplib::Server::HandlerResponse::Unhandled;
+    if (req.has_header("Transfer-Encoding") || !req.has_header("Content-Length")) {
+      WriteError(res, 411, "send the request body with a Content-Length (no chunked encoding)");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    const std::string encoding = req.get_header_value("Content-Encoding");
+    if (!encoding.empty() && encoding != "identity") {
+      WriteError(res, 415, "send the request body uncompressed (no Content-Encoding)");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return Authorized(req, res) ? httplib::Server::HandlerResponse::Unhandled
+                                : httplib::Server::HandlerResponse::Handled;
+  };
+  http_->set_pre_routing_handler(std::move(before_body));
   http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     // Known paths only: a label per path a client invents would grow
     // without bound.
@@ -282,6 +307,16 @@ void OpenAIServer::Route() {
 
 void OpenAIServer::HandleGenerate(OpenAIEndpoint endpoint, const httplib::Request& req,
                                   httplib::Response& res) {
+  // Counted from here, so that Shutdown, once it saw none, never stops the
+  // listener under a stream about to start; a stream hands its count to
+  // its response's releaser.
+  ++in_flight_;
+  struct Uncount {
+    std::atomic<int>* count;
+    ~Uncount() {
+      if (count != nullptr) --*count;
+    }
+  } uncount{&in_flight_};
   if (!Authorized(req, res)) return;
   if (draining_) return WriteError(res, 503, "the server is shutting down");
   absl::StatusOr<OpenAIRequest> parsed = ParseOpenAIRequest(endpoint, req.body);
@@ -312,6 +347,12 @@ void OpenAIServer::HandleGenerate(OpenAIEndpoint endpoint, const httplib::Reques
   absl::StatusOr<GenerationConfig> config =
       ToGenerationConfig(request, defaults_, batcher_->vocab_size());
   if (!config.ok()) return WriteError(res, 400, Message(config.status()));
+  if (!request.seed) {
+    // An unseeded sampled request draws anew each time, as OpenAI's; a
+    // seed makes it reproducible, alone or among others.
+    static thread_local std::mt19937_64 seeds{std::random_device{}()};
+    config->seed = seeds();
+  }
   const size_t prompt_tokens = ids->size();
   absl::StatusOr<std::shared_ptr<RequestStream>> stream =
       batcher_->Submit(*std::move(ids), *std::move(config));
@@ -336,7 +377,7 @@ void OpenAIServer::HandleGenerate(OpenAIEndpoint endpoint, const httplib::Reques
     return;
   }
 
-  ++in_flight_;
+  uncount.count = nullptr;  // the releaser below uncounts the stream
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",

@@ -12,7 +12,16 @@ if [[ -z $python ]] || ! "$python" -c "import openai" 2>/dev/null; then
   exit 1
 fi
 tmp="${TEST_TMPDIR:-$(mktemp -d)}"
-fail() { echo "FAIL: $*" >&2; [[ -f $tmp/serve.log ]] && tail -20 "$tmp/serve.log" >&2; exit 1; }
+fail() {
+  echo "FAIL: $*" >&2
+  if [[ -n ${pid:-} ]] && ! kill -0 "$pid" 2>/dev/null; then
+    wait "$pid" && status=0 || status=$?
+    echo "kiln-serve is gone (exit status $status)" >&2
+  fi
+  [[ -f $tmp/serve.log ]] && tail -20 "$tmp/serve.log" >&2
+  exit 1
+}
+trap 'fail "line $LINENO failed"' ERR
 
 engine="$tmp/smollm2"
 tools/compile-model --model third_party/references/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \
@@ -44,6 +53,11 @@ grep -q '"error"' "$tmp/body" || fail "bad JSON: no error object"
 head -c 2000000 /dev/zero | tr '\0' a >"$tmp/huge"
 [[ $(code "$base/v1/completions" "${auth[@]}" --data-binary @"$tmp/huge") == 413 ]] || fail "a 2 MB body: not 413"
 [[ $(code "$base/health") == 200 ]] || fail "/health"
+# Bodies httplib would read unbounded are refused unread: chunked, compressed.
+[[ $(code "$base/v1/completions" "${auth[@]}" -H "Transfer-Encoding: chunked" -d '{"prompt":"x"}') == 411 ]] ||
+  fail "a chunked body: not 411"
+[[ $(code "$base/v1/completions" "${auth[@]}" -H "Content-Encoding: gzip" -d '{"prompt":"x"}') == 415 ]] ||
+  fail "a compressed body: not 415"
 curl -s "$base/metrics" >"$tmp/metrics"
 for m in kiln_requests_total kiln_time_to_first_token_seconds_bucket kiln_inter_token_latency_seconds_count \
          kiln_queue_depth kiln_busy_slots kiln_generation_tokens_total; do
