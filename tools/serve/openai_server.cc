@@ -93,7 +93,7 @@ struct Generation {
   size_t prompt_tokens;
   bool first_sent = false;  // a chat stream's opening chunk (the role)
   bool ended = false;       // the final event was handled
-  std::optional<Clock::time_point> last_token;
+  std::optional<Clock::time_point> last_token = std::nullopt;
 
   bool chat() const { return endpoint == OpenAIEndpoint::kChatCompletions; }
 
