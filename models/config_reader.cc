@@ -6,44 +6,19 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "base/json_nesting.h"
 #include "base/status_macros.h"
 
 namespace kiln {
 
 namespace {
 
-// The deepest nesting of objects and arrays in JSON `text`, counting only
-// brackets outside strings. Checked before parsing: nlohmann's parser, copy
-// and dump recurse, so a hostile depth would overflow the stack.
-int NestingDepth(const std::string& text) {
-  int depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
 constexpr int kMaxNesting = 32;  // real configs nest 3 deep
 
 }  // namespace
 
 absl::StatusOr<ConfigReader> ConfigReader::Parse(const std::string& text) {
-  if (NestingDepth(text) > kMaxNesting) {
+  if (JsonNestingDepth(text) > kMaxNesting) {
     return absl::InvalidArgumentError(absl::StrCat(
         "config.json: nesting of objects and arrays is deeper than ", kMaxNesting, " levels"));
   }

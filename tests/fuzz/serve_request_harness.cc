@@ -6,6 +6,7 @@
 
 #include "absl/strings/string_view.h"
 #include "runtime/generate/generation_config.h"
+#include "runtime/tokenizer/utf8.h"
 #include "tests/fuzz/harness.h"
 #include "tools/serve/openai_request.h"
 
@@ -17,30 +18,12 @@ namespace {
   std::abort();
 }
 
-bool IsUtf8(absl::string_view text) {
-  for (size_t i = 0; i < text.size();) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    const size_t length = byte < 0x80    ? 1
-                          : byte >= 0xF8 ? 0
-                          : byte >= 0xF0 ? 4
-                          : byte >= 0xE0 ? 3
-                          : byte >= 0xC0 ? 2
-                                         : 0;
-    if (length == 0 || i + length > text.size()) return false;
-    for (size_t k = 1; k < length; ++k) {
-      if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += length;
-  }
-  return true;
-}
-
 // The server sends an error's message back to the client inside JSON.
 void CheckError(const absl::Status& status) {
   if (status.code() != absl::StatusCode::kInvalidArgument) {
     Violation("an unpromised status: " + status.ToString());
   }
-  if (!IsUtf8(status.message()) || status.message().size() > 1024) {
+  if (!tokenizer::IsValidUtf8(std::string(status.message())) || status.message().size() > 1024) {
     Violation("an error message that is not short UTF-8: " + status.ToString());
   }
 }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "base/json_nesting.h"
 #include "base/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -34,32 +35,6 @@ constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
 template <typename... Args>
 absl::Status Invalid(const Args&... args) {
   return absl::InvalidArgumentError(absl::StrCat(args...));
-}
-
-// Whether `text` nests arrays and objects deeper than kMaxNesting, counting
-// brackets outside strings. For the prefix nlohmann reads before it stops
-// at a syntax error this is the depth it builds.
-bool NestsTooDeep(std::string_view text) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxNesting) return true;
-    } else if (c == ']' || c == '}') {
-      depth = std::max(depth - 1, 0);
-    }
-  }
-  return false;
 }
 
 // `text` with bytes outside printable ASCII written as \xNN and cut to
@@ -389,7 +364,7 @@ absl::StatusOr<Json> ParseBody(std::string_view body) {
   if (const size_t nul = body.find('\0'); nul != std::string_view::npos) {
     return Invalid("the request body is not valid JSON: a NUL byte at byte ", nul);
   }
-  if (NestsTooDeep(body)) {
+  if (JsonNestingDepth(body) > kMaxNesting) {
     return Invalid("the request body nests arrays and objects deeper than ", kMaxNesting,
                    " levels");
   }

@@ -240,7 +240,8 @@ void OpenAIServer::Route() {
   // Runs before httplib reads a body, which it would read whole and without
   // its length limit when chunked or compressed, or to the end of the
   // connection without a length: such bodies are refused unread, as is a
-  // generate request without the API key.
+  // generate request (every POST) without the API key; the handlers do not
+  // check it again.
   httplib::Server::HandlerWithResponse before_body = [this](const httplib::Request& req,
                                                             httplib::Response& res) {
     if (req.method != "POST") return httplib::Server::HandlerResponse::Unhandled;
@@ -317,7 +318,6 @@ void OpenAIServer::HandleGenerate(OpenAIEndpoint endpoint, const httplib::Reques
       if (count != nullptr) --*count;
     }
   } uncount{&in_flight_};
-  if (!Authorized(req, res)) return;
   if (draining_) return WriteError(res, 503, "the server is shutting down");
   absl::StatusOr<OpenAIRequest> parsed = ParseOpenAIRequest(endpoint, req.body);
   if (!parsed.ok()) return WriteError(res, 400, Message(parsed.status()));

@@ -149,22 +149,33 @@ TEST(CpuLastRowTest, QuantizedLmHeadOnOneRow) {
   }
 }
 
+// The GGUF fixture (a Q8_0 LM head) compiled for batches 1 and 3, once for
+// the batch tests below.
+const std::string& GgufBatch3Engine() {
+  static const std::string* dir = [] {
+    auto* out = new std::string(std::string(std::getenv("TEST_TMPDIR")) + "/batch3_gguf.engine");
+    CompileOptions options;
+    options.model = "tests/fixtures/models/gguf_llama/model.gguf";
+    options.out = *out;
+    options.max_seq = 32;
+    options.max_batch = 3;
+    options.buckets = "4,8";
+    EXPECT_TRUE(CompileEngine(options).ok());
+    return out;
+  }();
+  return *dir;
+}
+
 // A batch step's last tokens alone (kLastOfEachSequence: each row's LM
 // head and argmax only) give, bit for bit, the last column of the full
 // step, through chunked prefills of rows of different lengths and decode
 // steps, on the quantized GGUF fixture (a Q8_0 LM head), 1 and 3 threads.
 TEST(CpuLastRowTest, EachSequencesLastTokenInABatch) {
-  CompileOptions options;
-  options.model = "tests/fixtures/models/gguf_llama/model.gguf";
-  options.out = std::string(std::getenv("TEST_TMPDIR")) + "/last_columns_gguf.engine";
-  options.max_seq = 32;
-  options.max_batch = 3;
-  options.buckets = "4,8";
-  ASSERT_TRUE(CompileEngine(options).ok());
+  const std::string& dir = GgufBatch3Engine();
   for (int threads : {1, 3}) {
     SCOPED_TRACE(threads);
-    absl::StatusOr<cpu::CpuEngine> a = cpu::LoadCpuEngine(options.out, {threads, std::nullopt});
-    absl::StatusOr<cpu::CpuEngine> b = cpu::LoadCpuEngine(options.out, {threads, std::nullopt});
+    absl::StatusOr<cpu::CpuEngine> a = cpu::LoadCpuEngine(dir, {threads, std::nullopt});
+    absl::StatusOr<cpu::CpuEngine> b = cpu::LoadCpuEngine(dir, {threads, std::nullopt});
     ASSERT_TRUE(a.ok() && b.ok());
     std::vector<SessionBucket> buckets;
     for (const EngineBucket& e : a->engine.manifest.buckets) {
@@ -202,15 +213,9 @@ TEST(CpuLastRowTest, EachSequencesLastTokenInABatch) {
 // logits stay those of the session running every step at batch 3, bit for
 // bit, as rows join and leave.
 TEST(CpuLastRowTest, AFirstRowAloneRunsAtBatchOne) {
-  CompileOptions options;
-  options.model = "tests/fixtures/models/gguf_llama/model.gguf";
-  options.out = std::string(std::getenv("TEST_TMPDIR")) + "/leading_rows_gguf.engine";
-  options.max_seq = 32;
-  options.max_batch = 3;
-  options.buckets = "4,8";
-  ASSERT_TRUE(CompileEngine(options).ok());
-  absl::StatusOr<cpu::CpuEngine> a = cpu::LoadCpuEngine(options.out, {2, std::nullopt});
-  absl::StatusOr<cpu::CpuEngine> b = cpu::LoadCpuEngine(options.out, {2, std::nullopt});
+  const std::string& dir = GgufBatch3Engine();
+  absl::StatusOr<cpu::CpuEngine> a = cpu::LoadCpuEngine(dir, {2, std::nullopt});
+  absl::StatusOr<cpu::CpuEngine> b = cpu::LoadCpuEngine(dir, {2, std::nullopt});
   ASSERT_TRUE(a.ok() && b.ok());
   std::vector<SessionBucket> batch3, with_single;
   for (const EngineBucket& e : a->engine.manifest.buckets) {

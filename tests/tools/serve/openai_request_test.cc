@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 #include "runtime/generate/generation_config.h"
+#include "runtime/tokenizer/utf8.h"
 
 namespace kiln {
 namespace {
@@ -39,24 +40,6 @@ OpenAIRequest Parsed(OpenAIEndpoint endpoint, const std::string& body) {
   return request.ok() ? *std::move(request) : OpenAIRequest{};
 }
 
-// Whether `text` is valid UTF-8: a server puts error messages into JSON.
-bool IsUtf8(absl::string_view text) {
-  for (size_t i = 0; i < text.size();) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    const size_t length = byte < 0x80    ? 1
-                          : byte >= 0xF0 ? 4
-                          : byte >= 0xE0 ? 3
-                          : byte >= 0xC0 ? 2
-                                         : 0;
-    if (length == 0 || i + length > text.size()) return false;
-    for (size_t k = 1; k < length; ++k) {
-      if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += length;
-  }
-  return true;
-}
-
 // `body` fails as InvalidArgument with a valid UTF-8 message containing
 // each of `parts` (the field's quoted name, the value given, ...).
 void ExpectError(OpenAIEndpoint endpoint, const std::string& body,
@@ -66,7 +49,7 @@ void ExpectError(OpenAIEndpoint endpoint, const std::string& body,
   ASSERT_FALSE(request.ok());
   EXPECT_EQ(request.status().code(), absl::StatusCode::kInvalidArgument);
   const std::string message(request.status().message());
-  EXPECT_TRUE(IsUtf8(message)) << message;
+  EXPECT_TRUE(tokenizer::IsValidUtf8(message)) << message;
   for (const std::string& part : parts) {
     EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
   }
@@ -431,7 +414,8 @@ void ExpectReturns(OpenAIEndpoint endpoint, const std::string& body) {
   absl::StatusOr<OpenAIRequest> request = ParseOpenAIRequest(endpoint, body);
   if (!request.ok()) {
     EXPECT_EQ(request.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_TRUE(IsUtf8(request.status().message())) << request.status();
+    EXPECT_TRUE(tokenizer::IsValidUtf8(std::string(request.status().message())))
+        << request.status();
     return;
   }
   absl::StatusOr<GenerationConfig> config = ToGenerationConfig(*request, Defaults(), kVocab);
