@@ -16,6 +16,7 @@ packages=(
   libssl-dev           # libcrypto: SHA-256 of engine files (SHA extensions)
   libbenchmark-dev     # Google Benchmark for tools/bench
   libcpp-httplib-dev   # kiln-serve's HTTP server
+  libdnnl2             # oneDNN: the CPU executor's f32 prefill GEMMs (opened at run time)
   clang                # libFuzzer targets and sanitizer builds
   libclang-rt-14-dev   # libFuzzer and sanitizer runtimes for clang
   llvm-15-tools        # FileCheck and lit for IR tests

@@ -73,6 +73,17 @@ struct CpuExecutor::State {
   std::set<std::string> weight_dtypes;
   CpuMemory memory;  // what Start allocated
 
+  // Whether some plan multiplies f32 weights by at least kOnednnMinRows rows.
+  bool HasLibrarySizedF32Gemm() const {
+    for (const auto& [function, plan] : prepared) {
+      for (const StepRun& step : plan.steps) {
+        const auto* g = std::get_if<GemmRun>(&step);
+        if (g != nullptr && g->w_dtype == DType::kF32 && g->m >= steps::kOnednnMinRows) return true;
+      }
+    }
+    return false;
+  }
+
   absl::StatusOr<void*> Address(const DeviceBuffer& b);
   absl::StatusOr<StepRun> Prepare(const LaunchPlan& plan, const LaunchStep& step,
                                   int64_t& capacity);
@@ -361,6 +372,10 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Start(std::unique_ptr<
     MarkLastRowSteps(p, prepared.steps);
     prepared.barrier_after = ShareActivations(prepared.steps);
   }
+  // oneDNN is opened only for an engine with an f32-weight product it would take.
+  if (options.onednn && s.context.simd != SimdLevel::kScalar && s.HasLibrarySizedF32Gemm()) {
+    s.context.onednn = OnednnSgemm::Get();
+  }
   // The kernels' workspace, sized once every step is known to be sound.
   // (The caches, inputs and activation arena above are sized by the layout
   // and plans before the steps are checked: CheckStep then proves every
@@ -454,7 +469,11 @@ std::string CpuExecutor::Describe() const {
   return absl::StrCat("CPU executor: ", s.pool->size(), " threads, ",
                       std::string(SimdLevelName(s.context.simd)), " GEMMs on ",
                       absl::StrJoin(s.weight_dtypes, "/"), " weights, ",
-                      AttentionIsaName(s.context.attention_isa), " attention");
+                      AttentionIsaName(s.context.attention_isa), " attention",
+                      s.context.onednn != nullptr
+                          ? absl::StrCat(", ", s.context.onednn->name(), " f32 GEMMs from ",
+                                         steps::kOnednnMinRows, " rows")
+                          : "");
 }
 
 }  // namespace kiln::cpu

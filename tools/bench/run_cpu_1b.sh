@@ -24,6 +24,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
+. tools/bench/bench_env.sh  # KILN_COMMIT, wait_quiet
 out="${1:-/tmp/kiln-bench-cpu-1b}"
 mkdir -p "$out"
 lc_venv="${KILN_LLAMACPP_VENV:-$HOME/.cache/kiln-llamacpp}"
@@ -34,10 +35,6 @@ workload=$bench/workloads/cpu_1b.json
 name=llama-3.2-1b
 nproc="$(nproc)"
 start_s=$SECONDS
-
-commit="$(git rev-parse --short=12 HEAD)"
-git diff --quiet HEAD -- . 2>/dev/null || commit="$commit-dirty"
-export KILN_COMMIT="$commit"
 
 read -r -a format_list <<< "${KILN_1B_FORMATS:-Q4_0 Q8_0 Q4_K_M}"
 for q in "${format_list[@]}"; do
@@ -70,16 +67,6 @@ nice -n 10 "$lc_py" $bench/make_gguf_1b.py --hf "$hf" --out-dir "$cache/gguf" --
   --quantize "${formats// /,}" > "$out/make_gguf.log" 2>&1 || { tail -20 "$out/make_gguf.log"; exit 1; }
 grep '^make_gguf:' "$out/make_gguf.log"
 
-# As run_cpu.sh: wait (at most KILN_QUIET_WAIT_S, default 180 s) for a
-# 1-minute load average below 0.8.
-wait_quiet() {
-  for _ in $(seq $(( ${KILN_QUIET_WAIT_S:-180} / 5 ))); do
-    awk '{ exit !($1 < 0.8) }' /proc/loadavg && return
-    sleep 5
-  done
-  echo "run_cpu_1b: the machine is busy (load $(cut -d' ' -f1 /proc/loadavg)); measuring anyway"
-}
-
 # kiln-bench records the engine's compute dtype (f32); the weights' format
 # goes into the label report.py prints.
 label() {
@@ -96,7 +83,7 @@ kiln_engine() {
   local tag=$1 model=$2 lbl=$3 extra=${4:-} engine="$out/$1.engine"
   rm -rf "$engine"
   for threads in 1 "$nproc"; do
-    wait_quiet
+    wait_quiet run_cpu_1b
     local args=(--engine "$engine")
     [ "$threads" = 1 ] && args+=(--model "$model" --compile-model "$bin/tools/compile-model"
                                  --compile-flags="$compile_flags $extra")
@@ -114,7 +101,7 @@ done
 # llama.cpp on the same GGUFs, with the prompt ids of the Kiln run on them.
 for q in $formats; do
   for threads in 1 "$nproc"; do
-    wait_quiet
+    wait_quiet run_cpu_1b
     "$lc_py" $bench/llamacpp_bench.py --gguf "$cache/gguf/$name.$q.gguf" --threads "$threads" \
       --workload $workload --kiln-result "$out/kiln_${q,,}_t1.json" \
       --model-name "$name (random)" --out "$out/llamacpp_${q}_t$threads.json"
