@@ -145,7 +145,9 @@ void ContinuousBatcher::Loop() {
       wake_.wait(lock, [this] { return busy_ > 0 || !queue_.empty() || draining_; });
       if (draining_ && busy_ == 0 && queue_.empty()) return;
     }
-    if (Admit()) Step();
+    if (!Admit()) continue;
+    if (options_.before_step) options_.before_step();
+    Step();
   }
 }
 

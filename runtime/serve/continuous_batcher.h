@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -26,6 +27,10 @@ struct BatcherOptions {
   int64_t slots = 0;           // rows of the batch session; 0: the engine's max batch
   int64_t max_queue = 64;      // requests waiting for a slot; Submit refuses beyond
   int64_t prefill_chunk = 16;  // the most prompt tokens one step runs for a row
+  // Called on the batcher's thread before each step, after waiting requests
+  // took their slots (tests hold the loop there to pin a state: steps of a
+  // tiny model outrun any polling).
+  std::function<void()> before_step = nullptr;
 };
 
 // Runs generate requests on one BatchSession of `slots` rows, one thread

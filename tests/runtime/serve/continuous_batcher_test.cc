@@ -6,8 +6,10 @@
 // slots; a full queue, bad requests and Drain give their errors.
 #include "runtime/serve/continuous_batcher.h"
 
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -24,6 +26,48 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr int64_t kMaxSeq = 64;
+
+// Holds the batcher before each step (BatcherOptions::before_step) until the
+// test lets it go on, so a state (slots taken, requests queued) can be set
+// up and looked at: the tiny model's 61-token requests finish within a few
+// milliseconds, faster than a loaded machine schedules a polling thread.
+class StepGate {
+ public:
+  std::function<void()> Hook() {
+    return [this] {
+      std::unique_lock<std::mutex> lock(mutex_);
+      passable_.wait(lock, [this] { return open_ || allowed_ > 0; });
+      if (!open_) --allowed_;
+    };
+  }
+  void Allow(int steps) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    allowed_ += steps;
+    passable_.notify_all();
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ = true;
+    passable_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable passable_;
+  int allowed_ = 0;
+  bool open_ = false;
+};
+
+// Waits (at most 30 s) until the batcher, held at the gate, shows `busy`
+// slots taken and `queued` requests waiting.
+void WaitForState(const ContinuousBatcher& b, int64_t busy, int64_t queued) {
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (b.stats().busy_slots != busy || b.stats().queued != queued) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << "busy " << b.stats().busy_slots << " queued " << b.stats().queued;
+    std::this_thread::sleep_for(1ms);
+  }
+}
 constexpr char kTokenizer[] = "tests/fixtures/tokenizers/bytes256/tokenizer.json";
 
 // The engine is compiled once for the whole suite.
@@ -231,8 +275,9 @@ TEST(ContinuousBatcherTest, StaggeredArrivalsEqualTheirSoloRuns) {
 TEST(ContinuousBatcherTest, CancelledRequestsFreeTheirSlots) {
   LoadedEngine loaded = Load();
   ASSERT_NE(loaded.generator, nullptr);
+  StepGate gate;  // outlives the batcher, whose thread it may hold
   absl::StatusOr<std::unique_ptr<ContinuousBatcher>> batcher =
-      ContinuousBatcher::Create(*loaded.generator, {.slots = 4});
+      ContinuousBatcher::Create(*loaded.generator, {.slots = 4, .before_step = gate.Hook()});
   ASSERT_TRUE(batcher.ok()) << batcher.status();
   std::vector<std::shared_ptr<RequestStream>> streams;
   for (int i = 0; i < 6; ++i) {
@@ -240,8 +285,12 @@ TEST(ContinuousBatcherTest, CancelledRequestsFreeTheirSlots) {
         (*batcher)->Submit({5, 6, 7}, Greedy(kMaxSeq));
     ASSERT_TRUE(s.ok()) << s.status();
     streams.push_back(*s);
+    if (i == 0) WaitForState(**batcher, 1, 0);  // the first holds a slot at the gate
   }
+  gate.Allow(1);  // its first step; then the next three take the free slots
+  WaitForState(**batcher, 4, 2);
   for (auto& s : streams) s->Cancel();
+  gate.Open();
   for (auto& s : streams) {  // cancelled long before their 61 tokens
     Collected c = Collect(*s);
     EXPECT_TRUE(absl::IsCancelled(c.status)) << c.status;
@@ -261,21 +310,20 @@ TEST(ContinuousBatcherTest, CancelledRequestsFreeTheirSlots) {
 TEST(ContinuousBatcherTest, FullQueueIsRefusedAndDrainEndsTheWaitingRequests) {
   LoadedEngine loaded = Load();
   ASSERT_NE(loaded.generator, nullptr);
-  absl::StatusOr<std::unique_ptr<ContinuousBatcher>> batcher =
-      ContinuousBatcher::Create(*loaded.generator, {.slots = 4, .max_queue = 2});
+  StepGate gate;
+  absl::StatusOr<std::unique_ptr<ContinuousBatcher>> batcher = ContinuousBatcher::Create(
+      *loaded.generator, {.slots = 4, .max_queue = 2, .before_step = gate.Hook()});
   ASSERT_TRUE(batcher.ok()) << batcher.status();
   std::vector<std::shared_ptr<RequestStream>> running;
-  for (int i = 0; i < 4; ++i) {  // one at a time: the queue holds 2
+  for (int i = 0; i < 4; ++i) {
     absl::StatusOr<std::shared_ptr<RequestStream>> s =
         (*batcher)->Submit({9, 8, 7}, Greedy(kMaxSeq));
     ASSERT_TRUE(s.ok()) << s.status();
     running.push_back(*s);
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while ((*batcher)->stats().busy_slots < i + 1) {
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "request " << i << " not admitted";
-      std::this_thread::sleep_for(1ms);
-    }
+    if (i == 0) WaitForState(**batcher, 1, 0);
   }
+  gate.Allow(1);
+  WaitForState(**batcher, 4, 0);  // every slot taken, held at the gate: the queue holds 2
   std::vector<std::shared_ptr<RequestStream>> waiting;
   for (int i = 0; i < 2; ++i) {
     absl::StatusOr<std::shared_ptr<RequestStream>> s = (*batcher)->Submit({1, 2}, Greedy(4));
@@ -287,6 +335,7 @@ TEST(ContinuousBatcherTest, FullQueueIsRefusedAndDrainEndsTheWaitingRequests) {
   EXPECT_NE(refused.status().message().find("retry later"), std::string::npos);
 
   std::thread drain([&] { (*batcher)->Drain(); });
+  gate.Open();
   for (auto& s : waiting) {
     Collected c = Collect(*s);
     EXPECT_TRUE(absl::IsUnavailable(c.status) || c.status.ok()) << c.status;

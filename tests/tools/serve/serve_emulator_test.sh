@@ -22,7 +22,7 @@ serve() {
     2>"$tmp/serve-$target.log" &
   local pid=$! port=""
   for _ in $(seq 600); do
-    port=$(sed -n 's/.*on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/serve-$target.log")
+    port=$(sed -n 's/.*on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/serve-$target.log" 2>/dev/null || true)
     [[ -n $port ]] && break
     kill -0 "$pid" 2>/dev/null || fail "kiln-serve ($target) exited at start"
     sleep 0.1

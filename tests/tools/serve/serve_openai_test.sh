@@ -33,7 +33,7 @@ start() {
   tools/serve/kiln-serve --engine "$engine" --port 0 "$@" 2>"$tmp/serve.log" &
   pid=$!
   for _ in $(seq 300); do
-    port=$(sed -n 's/.*on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/serve.log")
+    port=$(sed -n 's/.*on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/serve.log" 2>/dev/null || true)
     [[ -n $port ]] && break
     kill -0 "$pid" 2>/dev/null || fail "kiln-serve exited at start"
     sleep 0.1
