@@ -2,7 +2,10 @@
 // distribution against softmax (chi-square at a stated confidence).
 #include "runtime/generate/sampler.h"
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -52,6 +55,70 @@ TEST(SamplerTest, WarpersKeepOnlyTheirTokens) {
     EXPECT_TRUE(t == 1 || t == 5) << t;
     t = Draw(min_p, step);
     EXPECT_TRUE(t == 1 || t == 5) << t;
+  }
+}
+
+// Transformers' warpers spelled out over a full stable sort (descending
+// logit, ties by id): top-k, softmax over the kept, top-p's smallest prefix
+// reaching the mass, min-p against the largest, renormalised.
+std::vector<double> FullSortWarp(const std::vector<float>& logits, const GenerationConfig& c) {
+  std::vector<double> x(logits.begin(), logits.end());
+  for (double& v : x) v /= c.temperature;
+  std::vector<size_t> order(x.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] > x[b]; });
+  size_t keep = c.top_k > 0 ? std::min(order.size(), static_cast<size_t>(c.top_k)) : order.size();
+  std::vector<double> p(x.size(), 0.0);
+  double sum = 0;
+  for (size_t i = 0; i < keep; ++i) sum += p[order[i]] = std::exp(x[order[i]] - x[order[0]]);
+  for (size_t i = 0; i < keep; ++i) p[order[i]] /= sum;
+  double mass = 0;
+  size_t i = 0;
+  while (c.top_p < 1.0 && i < keep && (mass += p[order[i]]) < c.top_p) ++i;
+  if (c.top_p < 1.0) keep = std::min(keep, i + 1);
+  for (i = 1; c.min_p > 0 && i < keep && p[order[i]] >= c.min_p * p[order[0]];) ++i;
+  if (c.min_p > 0) keep = i;
+  sum = 0;
+  for (size_t j = 0; j < order.size(); ++j) sum += j < keep ? p[order[j]] : (p[order[j]] = 0);
+  for (double& v : p) v /= sum;
+  return p;
+}
+
+// The sampler sorts only the prefix its rules keep, growing it as needed:
+// against the full sort, vocabularies of 49,152 whose top-p sets hold from
+// a few to thousands of tokens (beyond each growth step), with ties at the
+// cut-off (logits rounded to 1/8), the same tokens are kept and the
+// probabilities agree to 1e-12.
+TEST(SamplerTest, PartialSortKeepsWhatAFullSortKeeps) {
+  std::mt19937 rng(7);
+  for (double spread : {8.0, 2.0, 0.5, 0.05}) {
+    for (bool ties : {false, true}) {
+      std::normal_distribution<float> normal(0, static_cast<float>(spread));
+      std::vector<float> logits(49152);
+      for (float& v : logits) v = ties ? std::round(normal(rng) * 8) / 8 : normal(rng);
+      struct Rules {
+        int top_k;
+        double top_p, min_p;
+      };
+      for (Rules r : {Rules{0, 0.9, 0}, Rules{0, 0.999, 0}, Rules{50, 0.95, 0}, Rules{0, 1.0, 0.05},
+                      Rules{0, 0.5, 0.001}, Rules{0, 1.0, 0}, Rules{300, 1.0, 0}}) {
+        GenerationConfig c = Sampling(0.7);
+        c.top_k = r.top_k;
+        c.top_p = r.top_p;
+        c.min_p = r.min_p;
+        absl::StatusOr<std::vector<double>> got = TokenDistribution(logits, c, {});
+        ASSERT_TRUE(got.ok()) << got.status();
+        const std::vector<double> want = FullSortWarp(logits, c);
+        size_t kept = 0;
+        for (size_t i = 0; i < want.size(); ++i) {
+          ASSERT_EQ((*got)[i] == 0, want[i] == 0) << "token " << i << ", spread " << spread;
+          ASSERT_NEAR((*got)[i], want[i], 1e-12 * std::max(want[i], 1e-300)) << "token " << i;
+          kept += want[i] > 0;
+        }
+        std::printf("spread %.2f%s top_k %d top_p %.3f min_p %.3f: %zu kept\n", spread,
+                    ties ? " (ties)" : "", r.top_k, r.top_p, r.min_p, kept);
+      }
+    }
   }
 }
 
