@@ -405,7 +405,8 @@ absl::Status Run() {
         "--system: this engine has no chat template (the model ships none), so --interactive "
         "continues plain text; drop --system");
   }
-  KILN_RETURN_IF_ERROR(SpeculationFromFlags(*target, absl::GetFlag(FLAGS_executor),
+  KILN_RETURN_IF_ERROR(SpeculationFromFlags(target->engine().manifest.target,
+                                            absl::GetFlag(FLAGS_executor),
                                             absl::GetFlag(FLAGS_device), config, draft));
   if (interactive) {
     InteractiveChat session(engine, tok, *generator, config, add_special_tokens);

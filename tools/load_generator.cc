@@ -9,6 +9,25 @@
 
 namespace kiln {
 
+absl::StatusOr<std::shared_ptr<Generator>> GeneratorOnPlans(
+    PlanExecutor& plans, const Module& module, const tokenizer::Tokenizer& tok, int64_t max_seq,
+    const std::vector<SessionBucket>& batch1, std::vector<SessionBucket> buckets) {
+  PlanExecutor* executor = &plans;
+  const Module* m = &module;
+  const std::vector<SessionBucket>* b1 = &batch1;
+  auto new_session = [=]() -> absl::StatusOr<std::unique_ptr<SequenceSession>> {
+    KILN_ASSIGN_OR_RETURN(PlanSession session, PlanSession::Create(*executor, *m, max_seq, *b1));
+    return std::make_unique<PlanSession>(std::move(session));
+  };
+  auto new_batch = [=](int64_t batch, std::vector<SessionBucket> b) {
+    return CreatePlanBatchSession(*executor, *m, batch, max_seq, std::move(b));
+  };
+  KILN_ASSIGN_OR_RETURN(Generator g,
+                        Generator::CreateWithSessions(new_session, new_batch, module, tok, max_seq,
+                                                      std::move(buckets)));
+  return std::make_shared<Generator>(std::move(g));
+}
+
 absl::StatusOr<std::unique_ptr<LoadedGenerator>> LoadGenerator(const std::string& dir,
                                                                const std::string& executor_name,
                                                                const std::string& device) {
@@ -51,20 +70,9 @@ absl::StatusOr<std::unique_ptr<LoadedGenerator>> LoadGenerator(const std::string
     // The engine lives on the heap with `out`: the factories hold pointers.
     PlanExecutor* plans =
         cuda ? static_cast<PlanExecutor*>(cuda->executor.get()) : cpu->executor.get();
-    const std::vector<SessionBucket>* batch1 = cuda ? &cuda->batch1_buckets : &cpu->batch1_buckets;
-    const Module* module = &engine.module;
-    auto new_session = [=]() -> absl::StatusOr<std::unique_ptr<SequenceSession>> {
-      KILN_ASSIGN_OR_RETURN(PlanSession session,
-                            PlanSession::Create(*plans, *module, max_seq, *batch1));
-      return std::make_unique<PlanSession>(std::move(session));
-    };
-    auto new_batch = [=](int64_t batch, std::vector<SessionBucket> b) {
-      return CreatePlanBatchSession(*plans, *module, batch, max_seq, std::move(b));
-    };
-    KILN_ASSIGN_OR_RETURN(
-        Generator g, Generator::CreateWithSessions(new_session, new_batch, *module, tok, max_seq,
-                                                   std::move(buckets)));
-    out->generator = std::make_shared<Generator>(std::move(g));
+    const std::vector<SessionBucket>& batch1 = cuda ? cuda->batch1_buckets : cpu->batch1_buckets;
+    KILN_ASSIGN_OR_RETURN(out->generator, GeneratorOnPlans(*plans, engine.module, tok, max_seq,
+                                                           batch1, std::move(buckets)));
   } else {
     KILN_ASSIGN_OR_RETURN(
         ReferenceExecutor e,

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "runtime/cpu/cpu_engine.h"
@@ -38,6 +39,13 @@ struct LoadedGenerator {
 absl::StatusOr<std::unique_ptr<LoadedGenerator>> LoadGenerator(const std::string& dir,
                                                                const std::string& executor_name,
                                                                const std::string& device);
+
+// A Generator over a plan executor's sessions (the CPU or CUDA backend):
+// batch-1 sessions on `batch1`, batch sessions on `buckets`' batches.
+// `plans`, `module`, `tok` and `batch1` must outlive it.
+absl::StatusOr<std::shared_ptr<Generator>> GeneratorOnPlans(
+    PlanExecutor& plans, const Module& module, const tokenizer::Tokenizer& tok, int64_t max_seq,
+    const std::vector<SessionBucket>& batch1, std::vector<SessionBucket> buckets);
 
 }  // namespace kiln
 

@@ -1,4 +1,4 @@
-// The speculative-decoding flags of generate and speculative-bench.
+// The speculative-decoding flags of generate, kiln-bench and speculative-bench.
 #include "tools/speculation_flags.h"
 
 #include "absl/flags/flag.h"
@@ -26,7 +26,11 @@ ABSL_FLAG(double, draft_confidence, 0.4,
 
 namespace kiln {
 
-absl::Status SpeculationFromFlags(LoadedGenerator& target, const std::string& executor,
+bool SpeculationFlagsGiven() {
+  return absl::GetFlag(FLAGS_prompt_lookup) > 0 || !absl::GetFlag(FLAGS_draft_engine).empty();
+}
+
+absl::Status SpeculationFromFlags(const std::string& engine_target, const std::string& executor,
                                   const std::string& device, GenerationConfig& config,
                                   std::unique_ptr<LoadedGenerator>& draft) {
   config.prompt_lookup_num_tokens = absl::GetFlag(FLAGS_prompt_lookup);
@@ -40,11 +44,10 @@ absl::Status SpeculationFromFlags(LoadedGenerator& target, const std::string& ex
     return absl::InvalidArgumentError("give --prompt-lookup or --draft-engine, not both");
   }
   KILN_ASSIGN_OR_RETURN(std::string draft_target, EngineTarget(draft_dir));
-  const std::string& target_target = target.engine().manifest.target;
-  if (draft_target != target_target) {
+  if (draft_target != engine_target) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the draft engine ", draft_dir, " was compiled for ", draft_target, " but the engine for ",
-        target_target, ": compile the draft for ", target_target));
+        engine_target, ": compile the draft for ", engine_target));
   }
   KILN_ASSIGN_OR_RETURN(draft, LoadGenerator(draft_dir, executor, device));
   config.assistant_engine = draft->generator;

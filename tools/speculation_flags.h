@@ -14,13 +14,17 @@
 namespace kiln {
 
 // Sets the speculative-decoding fields of `config` from the flags. With
-// --draft-engine, loads that engine as `target` was loaded (`executor`,
-// `device`; LoadGenerator) into `draft`, which must outlive `config`, and
-// refuses a draft compiled for another target, or given with
-// --prompt-lookup.
-absl::Status SpeculationFromFlags(LoadedGenerator& target, const std::string& executor,
+// --draft-engine, loads that engine as the target engine was loaded
+// (`executor`, `device`; LoadGenerator) into `draft`, which must outlive
+// `config`, and refuses a draft compiled for another target than
+// `engine_target` (the target engine's manifest target, e.g. "cpu"), or
+// given with --prompt-lookup.
+absl::Status SpeculationFromFlags(const std::string& engine_target, const std::string& executor,
                                   const std::string& device, GenerationConfig& config,
                                   std::unique_ptr<LoadedGenerator>& draft);
+
+// Whether any of the flags asks for speculative decoding.
+bool SpeculationFlagsGiven();
 
 }  // namespace kiln
 

@@ -466,14 +466,13 @@ absl::Status CpuExecutor::ResetCaches() {
 
 std::string CpuExecutor::Describe() const {
   const State& s = *state_;
-  return absl::StrCat("CPU executor: ", s.pool->size(), " threads, ",
-                      std::string(SimdLevelName(s.context.simd)), " GEMMs on ",
-                      absl::StrJoin(s.weight_dtypes, "/"), " weights, ",
-                      AttentionIsaName(s.context.attention_isa), " attention",
-                      s.context.onednn != nullptr
-                          ? absl::StrCat(", ", s.context.onednn->name(), " f32 GEMMs from ",
-                                         steps::kOnednnMinRows, " rows")
-                          : "");
+  return absl::StrCat(
+      "CPU executor: ", s.pool->size(), " threads, ", std::string(SimdLevelName(s.context.simd)),
+      " GEMMs on ", absl::StrJoin(s.weight_dtypes, "/"), " weights, ",
+      AttentionIsaName(s.context.attention_isa), " attention",
+      s.context.onednn != nullptr ? absl::StrCat(", ", s.context.onednn->name(), " f32 GEMMs from ",
+                                                 steps::kOnednnMinRows, " rows")
+                                  : "");
 }
 
 }  // namespace kiln::cpu

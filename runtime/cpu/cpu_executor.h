@@ -32,7 +32,8 @@ namespace kiln::cpu {
 
 struct CpuExecutorOptions {
   int threads = 0;                // 0: DefaultCpuThreads() (KILN_CPU_THREADS, else physical cores)
-  std::optional<SimdLevel> simd;  // unset: ChooseSimdLevel() (KILN_CPU_SIMD may lower it)
+  std::optional<SimdLevel> simd =
+      std::nullopt;  // unset: ChooseSimdLevel() (KILN_CPU_SIMD may lower it)
   // f32-weight products of prefill size through oneDNN when it loads
   // (onednn_sgemm.h; KILN_CPU_ONEDNN=0 turns it off). Never at the scalar
   // level, which runs Kiln's own kernels only.

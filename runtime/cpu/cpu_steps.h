@@ -157,8 +157,8 @@ struct GemmRun {
                float* o) const {
     if (n0 >= n1) return;
     if (c.onednn != nullptr && w_dtype == DType::kF32 && rows >= kOnednnMinRows &&
-        c.onednn->Rows(static_cast<const float*>(act_or_x), reinterpret_cast<const float*>(w),
-                       rows, k, n0, n1, o, n)) {
+        c.onednn->Rows(static_cast<const float*>(act_or_x), reinterpret_cast<const float*>(w), rows,
+                       k, n0, n1, o, n)) {
       return;
     }
     GemmRows(c.simd, w_dtype, act_or_x, w, rows, n, k, n0, n1, o, n);

@@ -77,9 +77,10 @@ absl::StatusOr<std::unique_ptr<OnednnSgemm>> OnednnSgemm::Open(const std::string
           absl::StrCat(file, " runs on OpenMP but omp_set_num_threads is not found"));
     }
   } else if (v.cpu_runtime != kRuntimeSequential) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        file, " runs its CPU work on threading runtime ", v.cpu_runtime,
-        ", whose threads would compete with Kiln's pool; only OpenMP and sequential builds are used"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(file, " runs its CPU work on threading runtime ", v.cpu_runtime,
+                     ", whose threads would compete with Kiln's pool; only OpenMP and sequential "
+                     "builds are used"));
   }
   s->name_ = absl::StrCat("oneDNN ", v.major, ".", v.minor, ".", v.patch);
   return s;

@@ -11,6 +11,15 @@
 // each later token's latency is its forward step, its sampling and its
 // detokenisation. Tokenisation of the prompt is not timed, since the prompt
 // ids are fixed up front so that every engine runs exactly the same ids.
+//
+// With generate's speculative flags (--prompt-lookup N, or --draft-engine
+// DIR with --draft-tokens/--draft-schedule/--draft-confidence) every case
+// runs through Generator::GenerateIds (GenerateBatchIds for a batch) with
+// speculative decoding: TTFT is until every row streamed its first text,
+// decode tokens/s the rest; tokens arrive by verify rounds, so no per-token
+// latencies are reported, and each case adds drafted/accepted tokens, the
+// acceptance rate and target steps per token. speculative-bench compares the
+// same engine with and without speculation in one run and checks the tokens.
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -31,11 +40,13 @@
 #include "runtime/engine/engine.h"
 #include "runtime/reference/ops.h"
 #include "tools/bench/kiln_runner.h"
-#include "tools/device_flag.h"
 #include "tools/bench/measure.h"
 #include "tools/bench/traffic.h"
 #include "tools/bench/workload.h"
 #include "tools/cli.h"
+#include "tools/device_flag.h"
+#include "tools/load_generator.h"
+#include "tools/speculation_flags.h"
 
 ABSL_FLAG(std::string, engine, "", "engine directory (written first when --model is given)");
 ABSL_FLAG(std::string, workload, "", "workload JSON (tools/bench/workloads/)");
@@ -102,9 +113,33 @@ absl::StatusOr<std::pair<double, int64_t>> RunCompileModel(const std::string& mo
 
 // Runs one case: warm-up runs, then timed ones, and their summary. Row k
 // of run r's batch gets prompt r * batch + k (warm-ups repeat run 0's).
+// A percentile of the per-token latencies, null when there are none (a
+// speculative run's tokens come by rounds).
+json LatencyPercentile(const std::vector<double>& latencies, double q) {
+  return latencies.empty() ? json(nullptr) : json(Percentile(latencies, q));
+}
+
+// With --prompt-lookup or --draft-engine: a Generator over the engine's
+// plans and the flags' speculative fields, which every case's config takes.
+struct Speculation {
+  std::shared_ptr<Generator> generator;
+  GenerationConfig fields;
+  std::unique_ptr<LoadedGenerator> draft;  // the --draft-engine, if any
+  std::string label;                       // "prompt lookup 7", "draft q4 (adaptive)"
+};
+
+void TakeSpeculation(const GenerationConfig& from, GenerationConfig& to) {
+  to.prompt_lookup_num_tokens = from.prompt_lookup_num_tokens;
+  to.max_matching_ngram_size = from.max_matching_ngram_size;
+  to.assistant_engine = from.assistant_engine;
+  to.num_assistant_tokens = from.num_assistant_tokens;
+  to.num_assistant_tokens_schedule = from.num_assistant_tokens_schedule;
+  to.assistant_confidence_threshold = from.assistant_confidence_threshold;
+}
+
 absl::StatusOr<json> RunCase(const LoadedEngine& l, const Workload& w, const BenchCase& c,
                              int warmup, int reps, const StepTraffic& traffic,
-                             double bandwidth_gbps) {
+                             double bandwidth_gbps, const Speculation* speculation) {
   json out = {{"name", c.name},
               {"prompt_tokens", c.prompt_tokens},
               {"new_tokens", c.new_tokens},
@@ -116,12 +151,14 @@ absl::StatusOr<json> RunCase(const LoadedEngine& l, const Workload& w, const Ben
   }
   GenerationConfig config = w.sampling;
   config.max_new_tokens = static_cast<int>(c.new_tokens);
+  if (speculation != nullptr) TakeSpeculation(speculation->fields, config);
   if (!w.ignore_eos) {
     for (int64_t id : l.manifest.eos_token_ids)
       config.eos_token_ids.push_back(static_cast<int32_t>(id));
   }
   std::vector<json> runs;
   std::vector<double> ttft, tok_s, e2e, latencies, contexts;
+  int64_t drafted = 0, accepted = 0, forwards = 0, tokens = 0;
   for (int r = 0; r < warmup + reps; ++r) {
     int run = r < warmup ? 0 : r - warmup;
     std::vector<std::vector<int32_t>> prompts;
@@ -137,10 +174,16 @@ absl::StatusOr<json> RunCase(const LoadedEngine& l, const Workload& w, const Ben
     }
     GenerationConfig run_config = config;
     run_config.seed = config.seed + static_cast<uint64_t>(run);
-    KILN_ASSIGN_OR_RETURN(RunTimes t, RunTimed(l, prompts, run_config));
+    KILN_ASSIGN_OR_RETURN(RunTimes t,
+                          speculation != nullptr
+                              ? RunTimedSpeculative(*speculation->generator, prompts, run_config)
+                              : RunTimed(l, prompts, run_config));
     if (r < warmup) continue;
-    double decode_s = 0;
-    for (double s : t.latencies_s) decode_s += s;
+    const double decode_s = t.decode_s;
+    drafted += t.drafted;
+    accepted += t.accepted;
+    forwards += t.target_forwards;
+    for (const auto& ids : t.output_ids) tokens += static_cast<int64_t>(ids.size());
     ttft.push_back(t.ttft_s);
     e2e.push_back(t.ttft_s + decode_s);
     if (decode_s > 0) tok_s.push_back(static_cast<double>(t.tokens_after_first) / decode_s);
@@ -167,9 +210,9 @@ absl::StatusOr<json> RunCase(const LoadedEngine& l, const Workload& w, const Ben
                   {"decode_tok_s", Spread(tok_s)},
                   {"e2e_s", Spread(e2e)},
                   {"latency_s",
-                   {{"p50", Percentile(latencies, 50)},
-                    {"p90", Percentile(latencies, 90)},
-                    {"p99", Percentile(latencies, 99)},
+                   {{"p50", LatencyPercentile(latencies, 50)},
+                    {"p90", LatencyPercentile(latencies, 90)},
+                    {"p99", LatencyPercentile(latencies, 99)},
                     {"n", latencies.size()}}}};
   // Roofline: a decode step must move at least the weights once and every
   // row's KV cache over its context; at the measured copy bandwidth that
@@ -180,6 +223,16 @@ absl::StatusOr<json> RunCase(const LoadedEngine& l, const Workload& w, const Ben
       static_cast<double>(traffic.weight_bytes) +
       static_cast<double>(traffic.kv_bytes_per_position) * context * static_cast<double>(c.batch);
   summary["bytes_per_step"] = bytes;
+  if (speculation != nullptr) {
+    // Tokens arrive by verify rounds: no per-token latencies (latency_s is
+    // empty), and a "step" is no longer one token.
+    summary["speculative"] = {
+        {"drafted", drafted},
+        {"accepted", accepted},
+        {"acceptance_rate", drafted > 0 ? static_cast<double>(accepted) / drafted : 0.0},
+        {"target_forwards_per_token",
+         tokens > 0 ? static_cast<double>(forwards) / static_cast<double>(tokens) : 0.0}};
+  }
   if (!latencies.empty() && bandwidth_gbps > 0) {
     double step_s = Percentile(latencies, 50);
     summary["roofline_step_s"] = bytes / (bandwidth_gbps * 1e9);
@@ -190,6 +243,33 @@ absl::StatusOr<json> RunCase(const LoadedEngine& l, const Workload& w, const Ben
   }
   out["summary"] = summary;
   return out;
+}
+
+// The Speculation the flags ask for, or nullptr when they ask for none.
+absl::StatusOr<std::unique_ptr<Speculation>> SpeculationFor(const LoadedEngine& l,
+                                                            const std::string& executor,
+                                                            const std::string& device) {
+  if (!SpeculationFlagsGiven()) return nullptr;
+  if (l.plans() == nullptr) {
+    return absl::InvalidArgumentError(
+        "--prompt-lookup and --draft-engine run on the CPU or CUDA backend, not --executor "
+        "reference");
+  }
+  auto s = std::make_unique<Speculation>();
+  std::vector<SessionBucket> buckets;
+  for (const EngineBucket& b : l.manifest.buckets) buckets.push_back({b.function, b.seq});
+  KILN_ASSIGN_OR_RETURN(s->generator,
+                        GeneratorOnPlans(*l.plans(), l.module(), *l.tokenizer, l.manifest.max_seq,
+                                         l.batch1_buckets(), std::move(buckets)));
+  s->generator->set_verify_tokens(l.manifest.verify_tokens);
+  KILN_RETURN_IF_ERROR(
+      SpeculationFromFlags(l.manifest.target, executor, device, s->fields, s->draft));
+  const GenerationConfig& f = s->fields;
+  s->label = f.prompt_lookup_num_tokens > 0
+                 ? absl::StrCat("prompt lookup ", f.prompt_lookup_num_tokens)
+                 : absl::StrCat("draft ", std::filesystem::path(s->draft->dir).filename().string(),
+                                " (", f.num_assistant_tokens_schedule, ")");
+  return s;
 }
 
 absl::Status Run() {
@@ -253,10 +333,13 @@ absl::Status Run() {
   StepTraffic traffic = DecodeTraffic(l.module(), l.buckets[1]);
   if (absl::GetFlag(FLAGS_bandwidth_gbps) > 0) bandwidth = absl::GetFlag(FLAGS_bandwidth_gbps);
 
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Speculation> speculation,
+                        SpeculationFor(l, executor, absl::GetFlag(FLAGS_device)));
   std::vector<json> cases;
   for (const BenchCase& c : w.cases) {
     std::fprintf(stderr, "kiln-bench: %s ...\n", c.name.c_str());
-    KILN_ASSIGN_OR_RETURN(json result, RunCase(l, w, c, warmup, reps, traffic, bandwidth));
+    KILN_ASSIGN_OR_RETURN(json result,
+                          RunCase(l, w, c, warmup, reps, traffic, bandwidth, speculation.get()));
     cases.push_back(std::move(result));
   }
   int64_t peak_rss = PeakRssBytes();
@@ -272,7 +355,8 @@ absl::Status Run() {
         {"path", dir},
         {"dtype", std::string(DTypeName(l.manifest.dtype))},
         {"architecture", l.manifest.architecture},
-        {"max_seq", l.manifest.max_seq}}},
+        {"max_seq", l.manifest.max_seq},
+        {"speculative", speculation != nullptr ? json(speculation->label) : json(nullptr)}}},
       {"model", model.empty() ? l.manifest.architecture : model},
       {"workload",
        {{"name", w.name}, {"file", w.path}, {"spec", w.raw}, {"warmup", warmup}, {"reps", reps}}},
@@ -322,6 +406,8 @@ int main(int argc, char** argv) {
                        "Benchmarks a Kiln engine on a workload; writes JSON.\n"
                        "  kiln-bench --engine DIR --workload FILE.json [--warmup N --reps N] "
                        "[--out result.json] [--model M --compile-flags=\"...\" (the = form: a "
-                       "separate value starting with -- would be read as a flag)] [--commit SHA]");
+                       "separate value starting with -- would be read as a flag)] [--commit SHA] "
+                       "[--prompt-lookup N | --draft-engine DIR --draft-tokens K "
+                       "--draft-schedule S]");
   return kiln::ReportToolStatus("kiln-bench", kiln::bench::Run());
 }

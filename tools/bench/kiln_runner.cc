@@ -76,6 +76,7 @@ absl::StatusOr<RunTimes> Loop(const LoadedEngine& engine,
       t.ttft_s = Since(start);
     } else {
       t.latencies_s.push_back(Since(start));
+      t.decode_s += t.latencies_s.back();
       t.tokens_after_first += produced;
     }
     if (!any) break;
@@ -234,6 +235,44 @@ absl::StatusOr<RunTimes> RunTimed(const LoadedEngine& engine,
                 KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> logits, session.Forward(r));
                 return Rows(std::move(logits));
               });
+}
+
+absl::StatusOr<RunTimes> RunTimedSpeculative(Generator& generator,
+                                             const std::vector<std::vector<int32_t>>& prompts,
+                                             const GenerationConfig& config) {
+  KILN_RETURN_IF_ERROR(generator.Reset());
+  const size_t rows = prompts.size();
+  std::vector<bool> streamed(rows, false);
+  size_t first_done = 0;
+  RunTimes t;
+  const Clock::time_point start = Clock::now();
+  // The first text of every row marks the time to first token.
+  auto on_text = [&](size_t row, std::string_view piece) {
+    if (piece.empty() || streamed[row]) return;
+    streamed[row] = true;
+    if (++first_done == rows) t.ttft_s = Since(start);
+  };
+  std::vector<GenerationResult> results;
+  if (rows == 1) {
+    KILN_ASSIGN_OR_RETURN(GenerationResult r,
+                          generator.GenerateIds(prompts[0], config, [&](std::string_view piece) {
+                            on_text(0, piece);
+                          }));
+    results.push_back(std::move(r));
+  } else {
+    KILN_ASSIGN_OR_RETURN(results, generator.GenerateBatchIds(prompts, config, on_text));
+  }
+  const double total = Since(start);
+  if (first_done < rows) t.ttft_s = total;  // a row streamed no text
+  t.decode_s = total - t.ttft_s;
+  for (GenerationResult& r : results) {
+    t.tokens_after_first += std::max<int64_t>(0, static_cast<int64_t>(r.token_ids.size()) - 1);
+    t.drafted += r.drafted_tokens;
+    t.accepted += r.accepted_tokens;
+    t.target_forwards += r.target_forwards;
+    t.output_ids.push_back(std::move(r.token_ids));
+  }
+  return t;
 }
 
 }  // namespace kiln::bench

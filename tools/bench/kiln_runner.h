@@ -16,9 +16,10 @@
 #include "runtime/cuda/cuda_engine.h"
 #include "runtime/engine/engine.h"
 #include "runtime/generate/generation_config.h"
+#include "runtime/generate/generator.h"
 #include "runtime/reference/executor.h"
-#include "runtime/session/sequence_session.h"
 #include "runtime/reference/session.h"
+#include "runtime/session/sequence_session.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 namespace kiln::bench {
@@ -68,6 +69,9 @@ struct RunTimes {
   double ttft_s = 0;                 // prefill + the first token of every row
   std::vector<double> latencies_s;   // each later step (one token per running row)
   int64_t tokens_after_first = 0;    // tokens the later steps produced, all rows
+  double decode_s = 0;               // after ttft_s until the last token (every row)
+  // Speculative decoding (RunTimedSpeculative), summed over the rows.
+  int64_t drafted = 0, accepted = 0, target_forwards = 0;
 };
 
 // Runs the rows with `config` (a fresh session each time, created before
@@ -81,6 +85,15 @@ struct RunTimes {
 absl::StatusOr<RunTimes> RunTimed(const LoadedEngine& engine,
                                   const std::vector<std::vector<int32_t>>& prompts,
                                   const GenerationConfig& config);
+
+// The rows through `generator` (Generator::GenerateIds, or GenerateBatchIds
+// for several rows) with `config`'s speculative decoding, from a fresh
+// context. Tokens arrive by verify rounds, not one a step, so no per-token
+// latencies are kept: ttft_s is the time until every row has streamed its
+// first text, decode_s the rest of the request.
+absl::StatusOr<RunTimes> RunTimedSpeculative(Generator& generator,
+                                             const std::vector<std::vector<int32_t>>& prompts,
+                                             const GenerationConfig& config);
 
 }  // namespace kiln::bench
 

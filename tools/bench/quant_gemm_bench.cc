@@ -141,8 +141,8 @@ void BM_OnednnF32(benchmark::State& state, int64_t m, int64_t n, int64_t k) {
     library->Rows(x.data(), w.data(), m, k, 0, n, out.data(), n);
     benchmark::DoNotOptimize(out.data());
   }
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * m * n * k * state.iterations() * 1e-9,
-                                                 benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * m * n * k * state.iterations() * 1e-9, benchmark::Counter::kIsRate);
 }
 
 void BM_Memcpy(benchmark::State& state) {
@@ -201,8 +201,8 @@ void RegisterAll() {
   // Kiln's f32 kernel against oneDNN's around the executor's switch-over.
   for (int64_t m : {4, 8, 16, 32, 64, 256}) {
     const std::string shape = "m" + std::to_string(m) + "_n1536_k576";
-    benchmark::RegisterBenchmark(("f32_library/kiln/" + shape).c_str(), BM_Gemm,
-                                 DetectSimdLevel(), DType::kF32, m, 1536, 576, false, 1)
+    benchmark::RegisterBenchmark(("f32_library/kiln/" + shape).c_str(), BM_Gemm, DetectSimdLevel(),
+                                 DType::kF32, m, 1536, 576, false, 1)
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("f32_library/onednn/" + shape).c_str(), BM_OnednnF32, m, 1536,
                                  576)

@@ -33,9 +33,15 @@ def label(doc):
     parts = [e["name"], e.get("dtype") or ""]
     if "oneDNN" in e.get("backend", ""):
         parts.append("+ oneDNN")
+    if e.get("speculative"):
+        parts.append("+ " + e["speculative"])
     if threads:
         parts.append(f"{threads} thr")
     return " ".join(p for p in parts if p)
+
+
+def ms(seconds):
+    return fmt(None if seconds is None else seconds * 1e3)
 
 
 def fmt(value, digits=3):
@@ -110,7 +116,7 @@ def case_table(name, docs, base):
         share = same_prefix_share(c, base_case) if d is not base else None
         rows.append(
             f"| {label(d)} | {fmt(s['ttft_s']['median'])} | {fmt(tok['median'])} ({fmt(tok['min'])}–{fmt(tok['max'])}) "
-            f"| {fmt(lat['p50'] * 1e3)} / {fmt(lat['p90'] * 1e3)} / {fmt(lat['p99'] * 1e3)} "
+            f"| {ms(lat['p50'])} / {ms(lat['p90'])} / {ms(lat['p99'])} "
             f"| {fmt(s.get('roofline_fraction'), 2)} | {fmt(ratio_tok)}× | {fmt(ratio_ttft)}× "
             f"| {'–' if share is None else f'{share:.0%}'} |")
     return rows, status

@@ -110,7 +110,8 @@ absl::Status Run() {
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<LoadedGenerator> target, LoadGenerator(dir, "cpu", "gpu"));
   std::unique_ptr<LoadedGenerator> draft;
   GenerationConfig spec = w.sampling;
-  KILN_RETURN_IF_ERROR(SpeculationFromFlags(*target, "cpu", "gpu", spec, draft));
+  KILN_RETURN_IF_ERROR(
+      SpeculationFromFlags(target->engine().manifest.target, "cpu", "gpu", spec, draft));
   if (!spec.speculative()) {
     return absl::InvalidArgumentError("give --prompt-lookup N or --draft-engine DIR");
   }

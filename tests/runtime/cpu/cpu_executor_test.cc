@@ -14,10 +14,12 @@
 //     quantized engine is refused on the way to a GPU;
 //   - long prefills: bf16's staged products, and f32 products through
 //     oneDNN and through Kiln's own kernel.
+#include "runtime/cpu/cpu_executor.h"
+
 #include <cmath>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,10 +28,9 @@
 #include "base/status_macros.h"
 #include "codegen/compile_engine.h"
 #include "codegen/gpu_target.h"
-#include "models/gguf.h"
 #include "gtest/gtest.h"
+#include "models/gguf.h"
 #include "runtime/cpu/cpu_engine.h"
-#include "runtime/cpu/cpu_executor.h"
 #include "runtime/cpu/cpu_features.h"
 #include "runtime/cpu/onednn_sgemm.h"
 #include "runtime/reference/executor.h"

@@ -4,7 +4,11 @@ percentiles, exact token counts. No timing thresholds. Prints the prompt
 ids and output ids (comma-separated) of each case's first run, one line a
 row, for the caller to compare with run-reference.
 
-  check_result.py result.json [--reps N] [--expect-compile]
+  check_result.py result.json [--reps N] [--expect-compile] [--speculative]
+
+--speculative: a run with --prompt-lookup or --draft-engine, whose tokens
+come by verify rounds: no per-token latencies or roofline, and each case's
+drafted/accepted counts and target steps per token.
 """
 import argparse
 import json
@@ -21,6 +25,7 @@ def main():
     p.add_argument("result")
     p.add_argument("--reps", type=int, default=None)
     p.add_argument("--expect-compile", action="store_true")
+    p.add_argument("--speculative", action="store_true")
     args = p.parse_args()
     with open(args.result) as f:
         r = json.load(f)
@@ -48,6 +53,7 @@ def main():
     if len(r["cases"]) != expected_cases:
         fail(f"{len(r['cases'])} cases, expected {expected_cases}")
     checks = []  # (prompt ids, output ids) to compare with run-reference
+    drafted = 0  # over the cases: a prompt may offer no n-gram to look up
     for c in r["cases"]:
         if c["status"] != "ok":
             fail(f"{c['name']}: {c['status']}")
@@ -64,21 +70,31 @@ def main():
                 fail(f"{c['name']}: a prompt is not {c['prompt_tokens']} tokens")
             if any(len(ids) != c["new_tokens"] for ids in outputs):
                 fail(f"{c['name']}: a row did not generate {c['new_tokens']} tokens")
-            if len(run["token_latencies_s"]) != c["new_tokens"] - 1:
+            latencies = 0 if args.speculative else c["new_tokens"] - 1
+            if len(run["token_latencies_s"]) != latencies:
                 fail(f"{c['name']}: {len(run['token_latencies_s'])} latencies")
             if not run["ttft_s"] > 0 or not all(t > 0 for t in run["token_latencies_s"]):
                 fail(f"{c['name']}: non-positive times")
         s = c["summary"]
         lat = s["latency_s"]
-        if not 0 < lat["p50"] <= lat["p90"] <= lat["p99"]:
+        if args.speculative:
+            sp = s.get("speculative")
+            if lat["n"] != 0 or lat["p50"] is not None or s["roofline_fraction"] is not None:
+                fail(f"{c['name']}: per-token latencies in a speculative run: {lat}")
+            if not sp or not 0 <= sp["accepted"] <= sp["drafted"]:
+                fail(f"{c['name']}: speculative counts {sp}")
+            drafted += sp["drafted"]
+            if not 0 < sp["target_forwards_per_token"] <= 1:
+                fail(f"{c['name']}: {sp['target_forwards_per_token']} target steps per token")
+        elif not 0 < lat["p50"] <= lat["p90"] <= lat["p99"]:
             fail(f"{c['name']}: percentiles {lat}")
-        if lat["n"] != len(runs) * (c["new_tokens"] - 1):
+        elif lat["n"] != len(runs) * (c["new_tokens"] - 1):
             fail(f"{c['name']}: {lat['n']} latencies summarised")
         for key in ["ttft_s", "decode_tok_s", "e2e_s"]:
             v = s[key]
             if not 0 < v["min"] <= v["median"] <= v["max"]:
                 fail(f"{c['name']}: {key} {v}")
-        if not s["bytes_per_step"] > 0 or not s["roofline_fraction"] > 0:
+        if not s["bytes_per_step"] > 0 or not (args.speculative or s["roofline_fraction"] > 0):
             fail(f"{c['name']}: roofline {s['bytes_per_step']} {s['roofline_fraction']}")
         first = runs[0]
         if c["batch"] == 1:
@@ -87,6 +103,8 @@ def main():
             checks += list(zip(first["prompt_ids"], first["output_ids"]))
     if not checks:
         fail("no case ran")
+    if args.speculative and drafted == 0:
+        fail("no case drafted a token")
     for prompt, output in checks:
         print(",".join(map(str, prompt)), ",".join(map(str, output)))
 
