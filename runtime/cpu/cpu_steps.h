@@ -64,8 +64,11 @@ struct Context {
 };
 
 // oneDNN's sgemm overtakes Kiln's f32 kernel between 8 and 16 rows on one
-// thread (quant_gemm_bench's f32_library rows: 37 against 47 GFLOP/s at 8,
-// 69 against 44 at 16, 154 against 46 at 256; 2026-12-06).
+// thread (quant_gemm_bench's f32_library rows, 2026-12-06: 37 against 47
+// GFLOP/s at 8, 154 against 46 at 256; at 16, 69 against 44 beside a fuzzer
+// and 64 against 68 on a quiet machine, so about level there), and end to
+// end a 16-token f32 prefill of SmolLM2 was 1.35x faster with it
+// (docs/PERFORMANCE.md, "f32 weights").
 inline constexpr int64_t kOnednnMinRows = 16;
 
 // With only_row = kLastOfEachSequence on a plan of seq > 1: the rows, one

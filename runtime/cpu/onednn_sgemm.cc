@@ -72,9 +72,10 @@ absl::StatusOr<std::unique_ptr<OnednnSgemm>> OnednnSgemm::Open(const std::string
   if (v.cpu_runtime == kRuntimeOpenMp) {
     // Found among the library's own dependencies (its libgomp).
     s->set_threads_ = reinterpret_cast<SetThreads>(dlsym(s->handle_, "omp_set_num_threads"));
-    if (s->set_threads_ == nullptr) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(file, " runs on OpenMP but omp_set_num_threads is not found"));
+    s->get_threads_ = reinterpret_cast<GetThreads>(dlsym(s->handle_, "omp_get_max_threads"));
+    if (s->set_threads_ == nullptr || s->get_threads_ == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          file, " runs on OpenMP but omp_set_num_threads or omp_get_max_threads is not found"));
     }
   } else if (v.cpu_runtime != kRuntimeSequential) {
     return absl::FailedPreconditionError(
@@ -93,13 +94,18 @@ OnednnSgemm::~OnednnSgemm() {
 bool OnednnSgemm::Rows(const float* x, const float* w, int64_t m, int64_t k, int64_t n_begin,
                        int64_t n_end, float* out, int64_t ldo) const {
   if (m <= 0 || n_begin >= n_end) return true;
-  // The calling thread's OpenMP team size (a per-thread setting): 1, so
-  // oneDNN's parallel loops run inline on this thread.
+  calls_.fetch_add(1, std::memory_order_relaxed);
+  // The calling thread's OpenMP team size (a per-thread setting): 1 during
+  // the call, so oneDNN's parallel loops run inline on this thread; the
+  // caller's own setting after.
+  const int before = get_threads_ != nullptr ? get_threads_() : 0;
   if (set_threads_ != nullptr) set_threads_(1);
   // Row-major C[m, n'] = A[m, k] . B^T with B = w's rows [n_begin, n_end)
   // stored [n', k]: transb 'T', ldb = k.
-  return sgemm_('N', 'T', m, n_end - n_begin, k, 1.0f, x, k, w + n_begin * k, k, 0.0f,
-                out + n_begin, ldo) == 0;
+  const bool ok = sgemm_('N', 'T', m, n_end - n_begin, k, 1.0f, x, k, w + n_begin * k, k, 0.0f,
+                         out + n_begin, ldo) == 0;
+  if (set_threads_ != nullptr && before != 1) set_threads_(before);
+  return ok;
 }
 
 }  // namespace kiln::cpu

@@ -5,10 +5,12 @@
 //
 // The library is Debian's libdnnl.so.2, opened with dlopen on first use, so
 // no binary links it and one without it runs Kiln's kernels instead: nothing
-// but speed depends on it. Debian builds it on OpenMP; every call here first
-// limits the calling thread's OpenMP team to itself, so oneDNN computes on
-// the thread that calls it (one of the executor's pool threads, each on its
-// own columns) and never starts threads of its own.
+// but speed depends on it. Debian builds it on OpenMP; every call here
+// limits the calling thread's OpenMP team to itself for its duration (and
+// restores the thread's setting after), so oneDNN computes on the thread
+// that calls it (each of the executor's pool threads on its own columns,
+// the thread running the step among them) and never starts threads of its
+// own.
 //
 // Numerics: f32 products with f32 accumulation, the sums in oneDNN's order
 // (its blocking of k, chosen by the sizes), not Kiln's; outputs agree with
@@ -20,6 +22,7 @@
 #ifndef KILN_RUNTIME_CPU_ONEDNN_SGEMM_H_
 #define KILN_RUNTIME_CPU_ONEDNN_SGEMM_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -28,6 +31,9 @@
 
 namespace kiln::cpu {
 
+// One opened libdnnl: its sgemm on the calling thread (Rows), its version
+// (name), and how many products it has run. Immutable once opened but for
+// that count; Rows may be called from several threads at once.
 class OnednnSgemm {
  public:
   // The library for this process, opened once: nullptr when
@@ -56,17 +62,24 @@ class OnednnSgemm {
 
   // "oneDNN 2.6.3" (the loaded library's version).
   const std::string& name() const { return name_; }
+  // Products Rows has run (every column range counts once), for tests
+  // and diagnostics.
+  int64_t calls() const { return calls_.load(std::memory_order_relaxed); }
 
  private:
   using Sgemm = int (*)(char, char, int64_t, int64_t, int64_t, float, const float*, int64_t,
                         const float*, int64_t, float, float*, int64_t);
   using SetThreads = void (*)(int);
+  using GetThreads = int (*)();
   OnednnSgemm() = default;
 
   void* handle_ = nullptr;
   Sgemm sgemm_ = nullptr;
-  SetThreads set_threads_ = nullptr;  // omp_set_num_threads; null for a sequential build
+  // omp_set_num_threads / omp_get_max_threads; null for a sequential build.
+  SetThreads set_threads_ = nullptr;
+  GetThreads get_threads_ = nullptr;
   std::string name_;
+  mutable std::atomic<int64_t> calls_{0};
 };
 
 }  // namespace kiln::cpu

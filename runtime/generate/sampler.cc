@@ -34,8 +34,11 @@ void ApplyRepetitionPenalty(std::vector<double>& logits, std::span<const int32_t
 //   min_p: tokens whose probability is at least min_p times the largest.
 // "Largest" orders by logit, then by token id among equal logits (a stable
 // sort's order), so every rule keeps a prefix of one total order. Only that
-// prefix is ever sorted: a 50,000-token vocabulary's full sort cost ~5 ms a
-// token, several times a small model's forward step.
+// prefix is ever sorted: a 49,152-token vocabulary's full sort cost about
+// 7 ms a token, more than a small model's forward step. Without top-k the
+// softmax's sum runs in id order, not sorted order, so a probability may
+// differ from a full sort's in its last bits, and a top_p equal to a
+// cumulative mass within that rounding may keep one token more or fewer.
 std::vector<double> WarpedProbabilities(const std::vector<double>& logits,
                                         const GenerationConfig& c) {
   const size_t n = logits.size();
@@ -50,8 +53,6 @@ std::vector<double> WarpedProbabilities(const std::vector<double>& logits,
     std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(keep - 1),
                      order.end(), before);
   }
-  // The candidates' unnormalised probabilities, their sum in id order
-  // (top-k: in descending order, as they are sorted whole below).
   const bool cut = c.top_p < 1.0 || c.min_p > 0.0;
   size_t sorted = 0;  // order[0, sorted) is in descending order
   const auto sort_prefix = [&](size_t want) {
@@ -63,6 +64,8 @@ std::vector<double> WarpedProbabilities(const std::vector<double>& logits,
   };
   if (keep < n) sort_prefix(keep);
   sort_prefix(1);  // the maximum
+  // The candidates' probabilities; their sum in id order (top-k: in
+  // descending order, the k being sorted whole).
   std::vector<double> p(n, 0.0);
   const double max = logits[order[0]];
   double sum = 0.0;

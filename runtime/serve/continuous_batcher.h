@@ -28,8 +28,9 @@ struct BatcherOptions {
   int64_t max_queue = 64;      // requests waiting for a slot; Submit refuses beyond
   int64_t prefill_chunk = 16;  // the most prompt tokens one step runs for a row
   // Called on the batcher's thread before each step, after waiting requests
-  // took their slots (tests hold the loop there to pin a state: steps of a
-  // tiny model outrun any polling).
+  // took their slots, without the batcher's lock held (tests hold the loop
+  // there to pin a state: steps of a tiny model outrun any polling). It must
+  // return for Drain, and so the destructor, to finish.
   std::function<void()> before_step = nullptr;
 };
 

@@ -33,7 +33,7 @@ wait_quiet run_cpu_f32
 KILN_CPU_THREADS=1 "$kiln_bench" --model "$gguf" --compile-model "$compile_model" \
   --compile-flags="--dequantize --max-seq 288 --buckets 16,64,256" --engine "$engine" \
   --workload $workload --model-name SmolLM2-135M-Instruct --out "$out/kiln_onednn_t1.json"
-for threads in 1 "$(nproc)"; do
+for threads in $(printf '%s\n' 1 "$(nproc)" | sort -un); do
   if [ "$threads" != 1 ]; then
     wait_quiet run_cpu_f32
     KILN_CPU_THREADS="$threads" "$kiln_bench" --engine "$engine" --workload $workload \

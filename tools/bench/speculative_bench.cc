@@ -10,7 +10,7 @@
 // alternation after one untimed run of each (a fresh context every time).
 // Times are whole requests (prefill included). A greedy workload also checks
 // that both modes give the same tokens. A sampled one (e.g.
-// speculative_sampled.json) reports speed and acceptance only: its output is
+// copy_summarise_sampled.json) reports speed and acceptance only: its output is
 // equal in distribution, not token for token (speculative_distribution_test
 // checks that), so each mode's rate counts its own tokens; run r of a case
 // draws with seed + r in both modes.
@@ -106,6 +106,7 @@ absl::Status Run() {
   }
   KILN_ASSIGN_OR_RETURN(Workload w, LoadWorkload(absl::GetFlag(FLAGS_workload)));
   const bool sampled = w.sampling.do_sample;
+  if (absl::GetFlag(FLAGS_runs) < 1) return absl::InvalidArgumentError("--runs must be at least 1");
   KILN_RETURN_IF_ERROR(cpu::CheckCpuEnvironment());
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<LoadedGenerator> target, LoadGenerator(dir, "cpu", "gpu"));
   std::unique_ptr<LoadedGenerator> draft;
@@ -220,7 +221,11 @@ absl::Status Run() {
       {"draft_engine", draft != nullptr ? draft->dir : std::string()},
       {"prompt_lookup", spec.prompt_lookup_num_tokens},
       {"draft_tokens", spec.num_assistant_tokens},
-      {"schedule", spec.num_assistant_tokens_schedule},
+      // The schedule that ran: a sampled request takes heuristic for
+      // adaptive (draft_schedule.h), so that its seed reproduces it.
+      {"schedule", sampled && spec.num_assistant_tokens_schedule == "adaptive"
+                       ? std::string("heuristic")
+                       : spec.num_assistant_tokens_schedule},
       {"verify_tokens", g.verify_tokens()},
       {"step_ms_by_tokens", step_costs},
       {"backend", target->cpu ? target->cpu->executor->Describe() : std::string("other")},
@@ -240,7 +245,7 @@ absl::Status Run() {
 
 int main(int argc, char** argv) {
   kiln::ParseToolFlags(argc, argv,
-                       "Speculative decoding against plain greedy decoding on one engine.\n"
+                       "Speculative decoding against plain decoding on one engine.\n"
                        "  speculative-bench --engine DIR --workload FILE.json "
                        "(--prompt-lookup N | --draft-engine DIR) [--runs N] [--out FILE]");
   return kiln::ReportToolStatus("speculative-bench", kiln::bench::Run());

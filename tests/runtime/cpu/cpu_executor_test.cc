@@ -11,9 +11,9 @@
 //     the reference executor on the same engine, i.e. on the dequantised
 //     weights: the only difference is the CPU kernels' 8-bit activations, so
 //     X, and a
-//     quantized engine is refused on the way to a GPU;
-//   - long prefills: bf16's staged products, and f32 products through
-//     oneDNN and through Kiln's own kernel.
+//     quantized engine is refused on the way to a GPU.
+// Long prefills (bf16's staged products, f32 through oneDNN) are in
+// cpu_long_prefill_test.cc.
 #include "runtime/cpu/cpu_executor.h"
 
 #include <cmath>
@@ -32,10 +32,10 @@
 #include "models/gguf.h"
 #include "runtime/cpu/cpu_engine.h"
 #include "runtime/cpu/cpu_features.h"
-#include "runtime/cpu/onednn_sgemm.h"
 #include "runtime/reference/executor.h"
 #include "runtime/reference/session.h"
 #include "runtime/session/plan_session.h"
+#include "tests/runtime/cpu/reference_steps.h"
 #include "tests/runtime/cuda/executor_checks.h"
 #include "tests/runtime/cuda/plan_scenario.h"
 #include "tests/support/hf_fixture.h"
@@ -68,20 +68,27 @@ TEST_P(CpuScenarioTest, MatchesTheReferenceAtEveryLevel) {
   ASSERT_TRUE(model.ok()) << model.status();
   const double tolerance = c.dtype == DType::kF32 ? 1e-4 : 0.12;
   const int64_t vocab = model->plans.front().vocab;
-  for (SimdLevel level : LevelsHere()) {
-    for (int threads : {1, 3}) {
-      SCOPED_TRACE(absl::StrCat(std::string(cpu::SimdLevelName(level)), ", ", threads, " threads"));
-      absl::StatusOr<std::unique_ptr<CpuExecutor>> executor = CpuExecutor::Create(
-          model->module, model->weights, model->layout, model->plans,
-          CpuExecutorOptions{threads, level});
-      ASSERT_TRUE(executor.ok()) << executor.status();
-      absl::StatusOr<std::vector<ScenarioStep>> steps = RunScenario(*model, **executor);
-      ASSERT_TRUE(steps.ok()) << steps.status();
-      EXPECT_LE(MaxLogitDiff(*steps), tolerance);
-      for (const ScenarioStep& s : *steps) {
-        for (size_t r = 0; r < s.next_tokens.size(); ++r) {
-          const float* row = s.got.data() + r * vocab;
-          EXPECT_EQ(s.next_tokens[r], std::max_element(row, row + vocab) - row) << s.function;
+  // f32 weights run both ways: through oneDNN (the default where it loads)
+  // and through Kiln's own kernel (what runs without the library).
+  std::vector<bool> onednn_modes = {true};
+  if (c.dtype == DType::kF32) onednn_modes.push_back(false);
+  for (bool onednn : onednn_modes) {
+    for (SimdLevel level : LevelsHere()) {
+      for (int threads : {1, 3}) {
+        SCOPED_TRACE(absl::StrCat(std::string(cpu::SimdLevelName(level)), ", ", threads,
+                                  " threads, oneDNN ", onednn ? "allowed" : "off"));
+        absl::StatusOr<std::unique_ptr<CpuExecutor>> executor =
+            CpuExecutor::Create(model->module, model->weights, model->layout, model->plans,
+                                CpuExecutorOptions{threads, level, onednn});
+        ASSERT_TRUE(executor.ok()) << executor.status();
+        absl::StatusOr<std::vector<ScenarioStep>> steps = RunScenario(*model, **executor);
+        ASSERT_TRUE(steps.ok()) << steps.status();
+        EXPECT_LE(MaxLogitDiff(*steps), tolerance);
+        for (const ScenarioStep& s : *steps) {
+          for (size_t r = 0; r < s.next_tokens.size(); ++r) {
+            const float* row = s.got.data() + r * vocab;
+            EXPECT_EQ(s.next_tokens[r], std::max_element(row, row + vocab) - row) << s.function;
+          }
         }
       }
     }
@@ -319,136 +326,6 @@ double Nmse(const HostTensor& got, const HostTensor& want) {
     norm += std::pow(double{want.floats[i]}, 2);
   }
   return norm == 0 ? err : err / norm;
-}
-
-// Steps the engine in `dir` on the CPU executor (`options`) and on the
-// reference executor side by side: `feed` first (in chunks of the batch-1
-// buckets), then single tokens, each the reference's greedy next token;
-// `check(step, got, want)` sees every step's logits ([n, vocab]) and returns
-// false to stop.
-using StepCheck = std::function<bool(int, const HostTensor&, const HostTensor&)>;
-void StepAgainstReference(const std::string& dir, int64_t capacity,
-                          cpu::CpuExecutorOptions options, std::vector<int32_t> feed, int steps,
-                          const StepCheck& check) {
-  absl::StatusOr<cpu::CpuEngine> engine = cpu::LoadCpuEngine(dir, options);
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  absl::StatusOr<ReferenceExecutor> reference =
-      ReferenceExecutor::Create(engine->engine.module, engine->engine.weights);
-  ASSERT_TRUE(reference.ok()) << reference.status();
-  absl::StatusOr<PlanSession> got = PlanSession::Create(*engine->executor, engine->engine.module,
-                                                        capacity, engine->batch1_buckets);
-  absl::StatusOr<ReferenceSession> want =
-      ReferenceSession::Create(*reference, capacity, engine->batch1_buckets);
-  ASSERT_TRUE(got.ok() && want.ok());
-  for (int step = 0; step < steps; ++step) {
-    absl::StatusOr<HostTensor> a = got->Forward(feed);
-    absl::StatusOr<HostTensor> b = want->Forward(feed);
-    ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
-    if (!check(step, *a, *b)) return;
-    const int64_t vocab = b->shape.back();
-    const float* last = b->floats.data() + (b->numel() - vocab);
-    feed = {static_cast<int32_t>(std::max_element(last, last + vocab) - last)};
-  }
-}
-
-// The llama3 fixture in `dtype` with one 100-token prefill bucket and a
-// 128-token cache: its 64 positions widened to 256 in a copy (the model is
-// the same at every position it has). Returns the engine directory.
-std::string CompileLongPrefillEngine(DType dtype, const std::string& name) {
-  const std::string tmp = std::getenv("TEST_TMPDIR");
-  const std::string model = tmp + "/" + name;
-  std::filesystem::create_directories(model);
-  const std::string source = dtype == DType::kBF16 ? "bf16" : "f32";
-  for (const auto& entry :
-       std::filesystem::directory_iterator("tests/fixtures/models/llama3/" + source)) {
-    std::filesystem::copy_file(entry.path(), model + "/" + entry.path().filename().string(),
-                               std::filesystem::copy_options::overwrite_existing);
-  }
-  std::string config;
-  {
-    std::ifstream in(model + "/config.json");
-    config.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
-  const std::string from = "\"max_position_embeddings\": 64";
-  EXPECT_NE(config.find(from), std::string::npos);
-  if (config.find(from) == std::string::npos) return "";
-  config.replace(config.find(from), from.size(), "\"max_position_embeddings\": 256");
-  std::filesystem::remove(model + "/config.json");
-  std::ofstream(model + "/config.json") << config;
-  CompileOptions options;
-  options.model = model;
-  options.out = tmp + "/" + name + ".engine";
-  options.dtype = dtype;
-  options.max_seq = 128;
-  options.buckets = "100";
-  const absl::Status compiled = CompileEngine(options).status();
-  EXPECT_TRUE(compiled.ok()) << compiled;
-  return compiled.ok() ? options.out : "";
-}
-
-// A 100-token prefill then one decode step against the reference; each
-// step's worst logit difference must be within `tolerance`.
-void LongPrefillAgainstReference(const std::string& dir, int threads, bool onednn,
-                                 float tolerance) {
-  cpu::CpuExecutorOptions options;
-  options.threads = threads;
-  options.onednn = onednn;
-  std::vector<int32_t> feed(100);
-  for (int i = 0; i < 100; ++i) feed[i] = (i * 37 + 11) % 256;
-  int checked = 0;
-  StepAgainstReference(dir, 128, options, feed, 2,
-                       [&](int, const HostTensor& got, const HostTensor& want) {
-                         EXPECT_EQ(got.shape, want.shape);
-                         float worst = 0;
-                         for (int64_t i = 0; i < want.numel(); ++i) {
-                           worst = std::max(worst, std::fabs(got.floats[i] - want.floats[i]));
-                         }
-                         EXPECT_LE(worst, tolerance) << threads << " threads";
-                         ++checked;
-                         return true;
-                       });
-  EXPECT_EQ(checked, 2);
-}
-
-// bf16 activations stage their products kStageRows (64) rows at a time: a
-// 100-token prefill returns every row's logits (the LM head over 100 rows,
-// two stages), against the reference, on 1 and 3 threads.
-TEST(CpuBf16Test, LongPrefillLogitsMatchTheReference) {
-  const std::string dir = CompileLongPrefillEngine(DType::kBF16, "llama3_bf16_long");
-  ASSERT_FALSE(dir.empty());
-  for (int threads : {1, 3}) LongPrefillAgainstReference(dir, threads, true, 0.12f);
-}
-
-// f32 weights: the 100-row products of a prefill run through oneDNN's sgemm
-// when it loads (tools/setup.sh installs it) and through Kiln's own kernel
-// when it is turned off; both within f32 atol 1e-4 of the reference, on 1
-// and 3 threads (each thread calls oneDNN on its own columns).
-TEST(CpuF32Test, LongPrefillMatchesTheReferenceWithAndWithoutOnednn) {
-  const std::string dir = CompileLongPrefillEngine(DType::kF32, "llama3_f32_long");
-  ASSERT_FALSE(dir.empty());
-  const bool expected = cpu::OnednnSgemm::Get() != nullptr;
-  const char* env = std::getenv("KILN_CPU_ONEDNN");
-  if (env == nullptr || std::string(env) != "0") {
-    EXPECT_TRUE(expected) << cpu::OnednnSgemm::UnavailableReason();
-  }
-  for (bool onednn : {true, false}) {
-    cpu::CpuExecutorOptions options;
-    options.onednn = onednn;
-    absl::StatusOr<cpu::CpuEngine> engine = cpu::LoadCpuEngine(dir, options);
-    ASSERT_TRUE(engine.ok()) << engine.status();
-    const std::string describe = engine->executor->Describe();
-    EXPECT_EQ(describe.find("oneDNN") != std::string::npos, onednn && expected) << describe;
-    for (int threads : {1, 3}) {
-      SCOPED_TRACE(describe);
-      LongPrefillAgainstReference(dir, threads, onednn, 1e-4f);
-    }
-  }
-  // The scalar level runs Kiln's kernels only, the library present or not.
-  cpu::CpuExecutorOptions scalar_options;
-  scalar_options.simd = SimdLevel::kScalar;
-  absl::StatusOr<cpu::CpuEngine> scalar = cpu::LoadCpuEngine(dir, scalar_options);
-  ASSERT_TRUE(scalar.ok()) << scalar.status();
-  EXPECT_EQ(scalar->executor->Describe().find("oneDNN"), std::string::npos);
 }
 
 class CpuQuantizedTest : public ::testing::TestWithParam<std::string> {};

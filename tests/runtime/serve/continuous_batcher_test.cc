@@ -13,6 +13,7 @@
 #include <random>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "codegen/compile_engine.h"
 #include "gtest/gtest.h"
@@ -279,16 +280,20 @@ TEST(ContinuousBatcherTest, CancelledRequestsFreeTheirSlots) {
   absl::StatusOr<std::unique_ptr<ContinuousBatcher>> batcher =
       ContinuousBatcher::Create(*loaded.generator, {.slots = 4, .before_step = gate.Hook()});
   ASSERT_TRUE(batcher.ok()) << batcher.status();
+  // A failed assertion returns with the loop held: open the gate first, or
+  // the batcher's destructor (Drain) would wait on it forever.
+  absl::Cleanup release = [&] { gate.Open(); };
   std::vector<std::shared_ptr<RequestStream>> streams;
   for (int i = 0; i < 6; ++i) {
     absl::StatusOr<std::shared_ptr<RequestStream>> s =
         (*batcher)->Submit({5, 6, 7}, Greedy(kMaxSeq));
     ASSERT_TRUE(s.ok()) << s.status();
     streams.push_back(*s);
-    if (i == 0) WaitForState(**batcher, 1, 0);  // the first holds a slot at the gate
+    if (i == 0)
+      ASSERT_NO_FATAL_FAILURE(WaitForState(**batcher, 1, 0));  // the first holds a slot at the gate
   }
   gate.Allow(1);  // its first step; then the next three take the free slots
-  WaitForState(**batcher, 4, 2);
+  ASSERT_NO_FATAL_FAILURE(WaitForState(**batcher, 4, 2));
   for (auto& s : streams) s->Cancel();
   gate.Open();
   for (auto& s : streams) {  // cancelled long before their 61 tokens
@@ -314,16 +319,18 @@ TEST(ContinuousBatcherTest, FullQueueIsRefusedAndDrainEndsTheWaitingRequests) {
   absl::StatusOr<std::unique_ptr<ContinuousBatcher>> batcher = ContinuousBatcher::Create(
       *loaded.generator, {.slots = 4, .max_queue = 2, .before_step = gate.Hook()});
   ASSERT_TRUE(batcher.ok()) << batcher.status();
+  absl::Cleanup release = [&] { gate.Open(); };  // as above
   std::vector<std::shared_ptr<RequestStream>> running;
   for (int i = 0; i < 4; ++i) {
     absl::StatusOr<std::shared_ptr<RequestStream>> s =
         (*batcher)->Submit({9, 8, 7}, Greedy(kMaxSeq));
     ASSERT_TRUE(s.ok()) << s.status();
     running.push_back(*s);
-    if (i == 0) WaitForState(**batcher, 1, 0);
+    if (i == 0) ASSERT_NO_FATAL_FAILURE(WaitForState(**batcher, 1, 0));
   }
   gate.Allow(1);
-  WaitForState(**batcher, 4, 0);  // every slot taken, held at the gate: the queue holds 2
+  ASSERT_NO_FATAL_FAILURE(
+      WaitForState(**batcher, 4, 0));  // every slot taken, held at the gate: the queue holds 2
   std::vector<std::shared_ptr<RequestStream>> waiting;
   for (int i = 0; i < 2; ++i) {
     absl::StatusOr<std::shared_ptr<RequestStream>> s = (*batcher)->Submit({1, 2}, Greedy(4));

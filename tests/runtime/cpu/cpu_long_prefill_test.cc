@@ -1,0 +1,130 @@
+// Long prefills on the CPU executor against the reference executor: bf16
+// activations stage their products 64 rows at a time, and f32 weights'
+// products of 16 rows or more go through oneDNN's sgemm when it loads
+// (tools/setup.sh installs it), else Kiln's own kernel.
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "codegen/compile_engine.h"
+#include "gtest/gtest.h"
+#include "runtime/cpu/cpu_engine.h"
+#include "runtime/cpu/cpu_executor.h"
+#include "runtime/cpu/cpu_features.h"
+#include "runtime/cpu/onednn_sgemm.h"
+#include "tests/runtime/cpu/reference_steps.h"
+
+namespace kiln::testing {
+namespace {
+
+using cpu::SimdLevel;
+
+// The llama3 fixture in `dtype` with one 100-token prefill bucket and a
+// 128-token cache: its 64 positions widened to 256 in a copy (the model is
+// the same at every position it has). Returns the engine directory.
+std::string CompileLongPrefillEngine(DType dtype, const std::string& name) {
+  const std::string tmp = std::getenv("TEST_TMPDIR");
+  const std::string model = tmp + "/" + name;
+  std::filesystem::create_directories(model);
+  const std::string source = dtype == DType::kBF16 ? "bf16" : "f32";
+  for (const auto& entry :
+       std::filesystem::directory_iterator("tests/fixtures/models/llama3/" + source)) {
+    std::filesystem::copy_file(entry.path(), model + "/" + entry.path().filename().string(),
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  std::string config;
+  {
+    std::ifstream in(model + "/config.json");
+    config.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string from = "\"max_position_embeddings\": 64";
+  EXPECT_NE(config.find(from), std::string::npos);
+  if (config.find(from) == std::string::npos) return "";
+  config.replace(config.find(from), from.size(), "\"max_position_embeddings\": 256");
+  std::filesystem::remove(model + "/config.json");
+  std::ofstream(model + "/config.json") << config;
+  CompileOptions options;
+  options.model = model;
+  options.out = tmp + "/" + name + ".engine";
+  options.dtype = dtype;
+  options.max_seq = 128;
+  options.buckets = "100";
+  const absl::Status compiled = CompileEngine(options).status();
+  EXPECT_TRUE(compiled.ok()) << compiled;
+  return compiled.ok() ? options.out : "";
+}
+
+// A 100-token prefill then one decode step against the reference; each
+// step's worst logit difference must be within `tolerance`.
+void LongPrefillAgainstReference(const std::string& dir, int threads, bool onednn,
+                                 float tolerance) {
+  cpu::CpuExecutorOptions options;
+  options.threads = threads;
+  options.onednn = onednn;
+  std::vector<int32_t> feed(100);
+  for (int i = 0; i < 100; ++i) feed[i] = (i * 37 + 11) % 256;
+  int checked = 0;
+  StepAgainstReference(dir, 128, options, feed, 2,
+                       [&](int, const HostTensor& got, const HostTensor& want) {
+                         EXPECT_EQ(got.shape, want.shape);
+                         float worst = 0;
+                         for (int64_t i = 0; i < want.numel(); ++i) {
+                           worst = std::max(worst, std::fabs(got.floats[i] - want.floats[i]));
+                         }
+                         EXPECT_LE(worst, tolerance) << threads << " threads";
+                         ++checked;
+                         return true;
+                       });
+  EXPECT_EQ(checked, 2);
+}
+
+// bf16 activations stage their products kStageRows (64) rows at a time: a
+// 100-token prefill returns every row's logits (the LM head over 100 rows,
+// two stages), against the reference, on 1 and 3 threads.
+TEST(CpuBf16Test, LongPrefillLogitsMatchTheReference) {
+  const std::string dir = CompileLongPrefillEngine(DType::kBF16, "llama3_bf16_long");
+  ASSERT_FALSE(dir.empty());
+  for (int threads : {1, 3}) LongPrefillAgainstReference(dir, threads, true, 0.12f);
+}
+
+// f32 weights: the 100-row products of a prefill run through oneDNN's sgemm
+// when it loads (tools/setup.sh installs it) and through Kiln's own kernel
+// when it is turned off; both within f32 atol 1e-4 of the reference, on 1
+// and 3 threads (each thread calls oneDNN on its own columns).
+TEST(CpuF32Test, LongPrefillMatchesTheReferenceWithAndWithoutOnednn) {
+  const std::string dir = CompileLongPrefillEngine(DType::kF32, "llama3_f32_long");
+  ASSERT_FALSE(dir.empty());
+  const bool expected = cpu::OnednnSgemm::Get() != nullptr;
+  const char* env = std::getenv("KILN_CPU_ONEDNN");
+  if (env == nullptr || std::string(env) != "0") {
+    EXPECT_TRUE(expected) << cpu::OnednnSgemm::UnavailableReason();
+  }
+  const cpu::OnednnSgemm* library = cpu::OnednnSgemm::Get();
+  for (bool onednn : {true, false}) {
+    cpu::CpuExecutorOptions options;
+    options.onednn = onednn;
+    absl::StatusOr<cpu::CpuEngine> engine = cpu::LoadCpuEngine(dir, options);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    const std::string describe = engine->executor->Describe();
+    EXPECT_EQ(describe.find("oneDNN") != std::string::npos, onednn && expected) << describe;
+    const int64_t calls = library != nullptr ? library->calls() : 0;
+    for (int threads : {1, 3}) {
+      SCOPED_TRACE(describe);
+      LongPrefillAgainstReference(dir, threads, onednn, 1e-4f);
+    }
+    // The products really went through the library, or really did not.
+    if (library != nullptr) EXPECT_EQ(library->calls() > calls, onednn) << describe;
+  }
+  // The scalar level runs Kiln's kernels only, the library present or not.
+  cpu::CpuExecutorOptions scalar_options;
+  scalar_options.simd = SimdLevel::kScalar;
+  absl::StatusOr<cpu::CpuEngine> scalar = cpu::LoadCpuEngine(dir, scalar_options);
+  ASSERT_TRUE(scalar.ok()) << scalar.status();
+  EXPECT_EQ(scalar->executor->Describe().find("oneDNN"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln::testing
