@@ -1,5 +1,5 @@
 // The AVX-512 level: u8 x s8 products with VNNI's vpdpbusd (4 products
-// summed straight into int32, no int16 step). q4_0, q4_1, q8_0, q4_k and q6_k
+// summed straight into int32, no int16 step). q4_0, q4_1, q8_0, q4_k, q5_k and q6_k
 // run on 512-bit registers, four blocks of 32 of a row at a time (below): decode (m <= 4)
 // straight from the activation blocks, prefill (m > 4) from activation quads
 // unpacked once per call. The other formats run the shared 256-bit kernels
@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "base/quant_blocks.h"
 #include "runtime/cpu/quant_gemm_internal.h"
@@ -506,6 +507,9 @@ bool TryDecode(KILN_GEMM_ROWS_ARGS) {
     case DType::kQ4_1: RunQuads<DecQ4_1>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo); break;
     case DType::kQ4_K:
       RunQuads<DecQ4K>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo);
+      break;
+    case DType::kQ5_K:
+      RunQuads<DecQ5K>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo);
       break;
     case DType::kQ6_K:
       RunQuads<DecQ6K>(act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo);
