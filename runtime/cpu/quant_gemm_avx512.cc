@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <utility>
 
 #include "base/quant_blocks.h"
 #include "runtime/cpu/quant_gemm_internal.h"
