@@ -99,7 +99,9 @@ TEST(MemoryEstimateTest, WeightsOfTheBenchmarkConfigsAreTheirParametersInEachFor
     EXPECT_EQ(m.rows[3].weights, matrices / 32 * 34 + others * 4);
     EXPECT_EQ(m.rows[4].weights, matrices / 32 * 18 + others * 4);
     EXPECT_EQ(m.rows[5].weights, matrices / 32 * 20 + others * 4);
-    if (q4_k) EXPECT_EQ(m.rows[6].weights, matrices / 256 * 144 + others * 4);
+    if (q4_k) {
+      EXPECT_EQ(m.rows[6].weights, matrices / 256 * 144 + others * 4);
+    }
   }
 }
 
