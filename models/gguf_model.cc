@@ -234,10 +234,14 @@ absl::StatusOr<int64_t> GgufCheckpoint::RotaryHeads(std::string_view hf_name,
   int64_t heads = 0;
   if (hf_name.find(".self_attn.q_proj.") != std::string_view::npos) heads = num_heads_;
   if (hf_name.find(".self_attn.k_proj.") != std::string_view::npos) heads = num_kv_heads_;
+  // An empty tensor has no rows to move, whatever its shape says: 2^49 rows
+  // of 0 columns would otherwise loop 2^49 times copying nothing (a fuzzing
+  // finding, tests/fuzz/regressions/gguf_model/empty_q_proj_2_pow_49_rows.gguf).
+  if (tensor.n_elements == 0) return 0;
   if (heads > 0) {
     std::vector<int64_t> shape = tensor.RowMajorShape();
     const int64_t rows = shape.empty() ? 1 : shape[0];
-    if (rows % (2 * heads) != 0) {
+    if (heads > rows / 2 || rows % (2 * heads) != 0) {
       return absl::InvalidArgumentError(absl::StrCat("tensor \"", tensor.name, "\" has ", rows,
                                                      " rows, not a multiple of 2 x ", heads,
                                                      " heads"));

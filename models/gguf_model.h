@@ -58,7 +58,8 @@ class GgufCheckpoint {
  private:
   GgufCheckpoint() = default;
   absl::StatusOr<const GgufTensor*> Get(std::string_view hf_name) const;
-  // The heads whose rotary rows llama.cpp interleaved (q_proj, k_proj), else 0.
+  // The heads whose rotary rows llama.cpp interleaved (q_proj, k_proj), else
+  // 0 (also for a tensor without elements: nothing to reorder).
   absl::StatusOr<int64_t> RotaryHeads(std::string_view hf_name, const GgufTensor& tensor) const;
 
   std::unique_ptr<GgufFile> file_;
