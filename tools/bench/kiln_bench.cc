@@ -111,8 +111,6 @@ absl::StatusOr<std::pair<double, int64_t>> RunCompileModel(const std::string& mo
   return std::make_pair(Since(start), static_cast<int64_t>(usage.ru_maxrss) * 1024);
 }
 
-// Runs one case: warm-up runs, then timed ones, and their summary. Row k
-// of run r's batch gets prompt r * batch + k (warm-ups repeat run 0's).
 // A percentile of the per-token latencies, null when there are none (a
 // speculative run's tokens come by rounds).
 json LatencyPercentile(const std::vector<double>& latencies, double q) {
@@ -137,6 +135,9 @@ void TakeSpeculation(const GenerationConfig& from, GenerationConfig& to) {
   to.assistant_confidence_threshold = from.assistant_confidence_threshold;
 }
 
+// Runs one case: warm-up runs, then timed ones, and their summary. Row k
+// of run r's batch gets prompt r * batch + k (warm-ups repeat run 0's).
+// With `speculation`, every run goes through its Generator.
 absl::StatusOr<json> RunCase(const LoadedEngine& l, const Workload& w, const BenchCase& c,
                              int warmup, int reps, const StepTraffic& traffic,
                              double bandwidth_gbps, const Speculation* speculation) {
