@@ -99,17 +99,17 @@ std::vector<double> WarpedProbabilities(const std::vector<double>& logits,
       keep = i;
     }
   }
-  // Kept tokens renormalised; the rest are zero.
-  std::vector<double> out(n, 0.0);
+  // Kept tokens renormalised in place; order[keep, n) are exactly the
+  // removed ones (order's first keep entries are the kept set), now zero.
   sum = 0.0;
   if (keep == n) {
-    out.swap(p);
-    for (double v : out) sum += v;
+    for (double v : p) sum += v;
   } else {
-    for (size_t i = 0; i < keep; ++i) sum += (out[order[i]] = p[order[i]]);
+    for (size_t i = keep; i < n; ++i) p[order[i]] = 0.0;
+    for (size_t i = 0; i < keep; ++i) sum += p[order[i]];
   }
-  for (double& v : out) v /= sum;
-  return out;
+  for (double& v : p) v /= sum;
+  return p;
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 # Sourced by the CPU benchmark scripts (run_cpu*.sh): the commit every
-# result records, and the wait for a quiet machine.
+# result records, the wait for a quiet machine, and the build of the tools.
 #
 # KILN_COMMIT: this checkout's commit, "-dirty" when tracked files differ.
 commit="$(git rev-parse --short=12 HEAD)"
@@ -16,4 +16,14 @@ wait_quiet() {
     sleep 5
   done
   echo "$1: the machine is busy (load $(cut -d' ' -f1 /proc/loadavg)); measuring anyway"
+}
+
+# build_kiln_bench: builds compile-model and kiln-bench (and any targets
+# given) and sets $kiln_bench and $compile_model to the binaries.
+build_kiln_bench() {
+  bazel build //tools:compile-model //tools/bench:kiln-bench "$@"
+  local bin
+  bin="$(bazel info bazel-bin 2>/dev/null)"
+  kiln_bench="$bin/tools/bench/kiln-bench"
+  compile_model="$bin/tools/compile-model"
 }

@@ -16,7 +16,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
-. tools/bench/bench_env.sh  # KILN_COMMIT, wait_quiet
+. tools/bench/bench_env.sh  # KILN_COMMIT, wait_quiet, build_kiln_bench
 out="${1:-/tmp/kiln-bench-cpu}"
 mkdir -p "$out"
 ref_py="${KILN_REF_PYTHON:-$HOME/.cache/kiln-ref/bin/python}"
@@ -37,9 +37,7 @@ if ! "$lc_venv/bin/python" -c "import llama_cpp" 2>/dev/null; then
   CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$lc_venv/bin/pip" install -q llama-cpp-python
 fi
 
-bazel build //tools:compile-model //tools/bench:kiln-bench
-kiln_bench="$(bazel info bazel-bin 2>/dev/null)/tools/bench/kiln-bench"
-compile_model="$(bazel info bazel-bin 2>/dev/null)/tools/compile-model"
+build_kiln_bench
 
 engine="$out/smollm2-f32.engine"
 rm -rf "$engine"

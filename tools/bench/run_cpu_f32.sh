@@ -14,7 +14,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
-. tools/bench/bench_env.sh  # KILN_COMMIT, wait_quiet
+. tools/bench/bench_env.sh  # KILN_COMMIT, wait_quiet, build_kiln_bench
 out="${1:-/tmp/kiln-bench-cpu-f32}"
 mkdir -p "$out"
 ref_py="${KILN_REF_PYTHON:-$HOME/.cache/kiln-ref/bin/python}"
@@ -23,9 +23,7 @@ workload=$bench/workloads/cpu_smollm2_f32.json
 gguf="${KILN_SMOLLM2_GGUF:-third_party/references/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf}"
 [ -f "$gguf" ] || { echo "run_cpu_f32: no $gguf (run tools/fetch_references.sh)" >&2; exit 1; }
 
-bazel build //tools:compile-model //tools/bench:kiln-bench
-kiln_bench="$(bazel info bazel-bin 2>/dev/null)/tools/bench/kiln-bench"
-compile_model="$(bazel info bazel-bin 2>/dev/null)/tools/compile-model"
+build_kiln_bench
 
 engine="$out/smollm2-f32.engine"
 rm -rf "$engine"
