@@ -180,7 +180,7 @@ std::string GemmChoicesSummary(const GemmChoices& c) {
                       absl::SixDigits(timed == 0 ? 1.0 : std::exp(log_speedup / timed)), "x");
 }
 
-// kernel.launch_plans.txt: every plan, readable.
+// kernel.launch_plans.txt (--plans-listing): every plan, readable.
 std::string PlansListing(const std::vector<LaunchPlan>& plans) {
   std::string listing;
   for (const LaunchPlan& p : plans) absl::StrAppend(&listing, DumpLaunchPlan(p), "\n");
@@ -198,7 +198,6 @@ absl::StatusOr<std::map<std::string, std::string>> CompileCudaKernels(
   KILN_ASSIGN_OR_RETURN(PlannedEngine built, BuildEnginePlans(module, target));
   const StaticLayout& layout = built.layout;
   const std::vector<LaunchPlan>& plans = built.plans;
-  const std::string listing = PlansListing(plans);
   KILN_ASSIGN_OR_RETURN(KernelBundle bundle, CompileKernelBundle(plans, info, options.kernel_cache_dir));
   int64_t steps = 0;
   for (const LaunchPlan& p : plans) steps += static_cast<int64_t>(p.steps.size());
@@ -226,7 +225,7 @@ absl::StatusOr<std::map<std::string, std::string>> CompileCudaKernels(
   }
   absl::StrAppend(&summary, GemmChoicesSummary(gemms), "\n");
   std::map<std::string, std::string> files = KernelBundleFiles(bundle);
-  files["kernel.launch_plans.txt"] = listing;
+  if (options.plans_listing) files[kEnginePlansListingFile] = PlansListing(plans);
   files[kEngineLaunchPlansFile] = LaunchPlansToJson(layout, plans);
   files[kGemmChoicesFile] = GemmChoicesJson(gemms);
   return files;
@@ -235,12 +234,14 @@ absl::StatusOr<std::map<std::string, std::string>> CompileCudaKernels(
 // The cpu target's part of the engine: every bucket's launch plan, run by
 // the CPU executor (runtime/cpu) with its own kernels.
 absl::StatusOr<std::map<std::string, std::string>> PlanCpuSteps(const Module& module,
+                                                                const CompileOptions& options,
                                                                 std::string& arena) {
   KILN_ASSIGN_OR_RETURN(PlannedEngine built, BuildEnginePlans(module, "cpu"));
   arena = PlanDeviceArena(built.layout, built.plans).Summary();
-  return std::map<std::string, std::string>{
-      {"kernel.launch_plans.txt", PlansListing(built.plans)},
+  std::map<std::string, std::string> files = {
       {kEngineLaunchPlansFile, LaunchPlansToJson(built.layout, built.plans)}};
+  if (options.plans_listing) files[kEnginePlansListingFile] = PlansListing(built.plans);
+  return files;
 }
 
 }  // namespace
@@ -383,7 +384,8 @@ absl::StatusOr<CompileReport> CompileEngine(const CompileOptions& options) {
   report.weights = weights.summary;
   if (target == "cpu") {
     step("planning the CPU executor's steps");
-    KILN_ASSIGN_OR_RETURN(engine.kernel_files, PlanCpuSteps(model.module, report.device_arena));
+    KILN_ASSIGN_OR_RETURN(engine.kernel_files,
+                          PlanCpuSteps(model.module, options, report.device_arena));
   } else {
     step("planning launches and compiling kernels with NVRTC for " + target);
     KILN_ASSIGN_OR_RETURN(engine.kernel_files,

@@ -17,12 +17,12 @@
 //                             version, digests and ptxas reports
 //                             (codegen/plan/kernel_bundle.h)
 //   <dir>/kernel.<name>.cubin, kernel.<name>.ptx  CUDA targets: each kernel
-//   <dir>/kernel.launch_plans.json  CUDA targets: every bucket's launch plan
-//                             and the arena layout (codegen/plan/
-//                             launch_plan_json.h), which the loader runs as
-//                             written: it never plans again
-//   <dir>/kernel.launch_plans.txt, kernel.gemm_algos.json  CUDA targets: the
-//                             plans' listing and the measured GEMM algorithms
+//   <dir>/kernel.launch_plans.json  every bucket's launch plan and the arena
+//                             layout (codegen/plan/launch_plan_json.h),
+//                             which the loader runs as written: it never
+//                             plans again
+//   <dir>/kernel.launch_plans.txt  with --plans-listing: the plans as text
+//   <dir>/kernel.gemm_algos.json  CUDA targets: the measured GEMM algorithms
 #ifndef KILN_CODEGEN_ENGINE_FORMAT_H_
 #define KILN_CODEGEN_ENGINE_FORMAT_H_
 
@@ -98,6 +98,8 @@ inline constexpr char kEngineChatTemplateFile[] = "chat_template.jinja";
 inline constexpr char kEngineGenerationConfigFile[] = "generation_config.json";
 inline constexpr char kEngineKernelIndexFile[] = "kernels.json";
 inline constexpr char kEngineLaunchPlansFile[] = "kernel.launch_plans.json";
+// Written only on request (compile-model --plans-listing); nothing reads it.
+inline constexpr char kEnginePlansListingFile[] = "kernel.launch_plans.txt";
 
 // The CUDA target's files: the index and kernel.* (cubins, PTX, plans).
 bool IsKernelFile(const std::string& name);

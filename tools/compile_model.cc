@@ -49,6 +49,8 @@ ABSL_FLAG(bool, requantize, false,
 ABSL_FLAG(bool, dequantize, false,
           "store every weight as floats in --dtype, also where the cpu target would keep a "
           "GGUF's block types (the float baseline for quantization quality)");
+ABSL_FLAG(bool, plans_listing, false,
+          "also write kernel.launch_plans.txt, the launch plans as readable text");
 ABSL_FLAG(std::string, tokenizer, "", "tokenizer.json to bundle (default: the model directory's)");
 ABSL_FLAG(std::string, kernel_cache, "",
           "CUDA targets: directory caching NVRTC output by source hash (default "
@@ -154,6 +156,7 @@ absl::Status Run() {
     }
   }
   options.dequantize = absl::GetFlag(FLAGS_dequantize);
+  options.plans_listing = absl::GetFlag(FLAGS_plans_listing);
   options.kernel_cache_dir = KernelCacheDir();
   options.choose_gemms = ChooseGemmAlgorithms;
   options.check_generation_config = [](const nlohmann::json& json) {
@@ -220,7 +223,7 @@ int main(int argc, char** argv) {
       "[--dtype f32|bf16|f16] [--max-batch N] [--max-seq N] [--buckets 16,64,...] [--verify-tokens "
       "K] "
       "[--quantize q8_0|q4_0|q4_1|q4_k [--requantize] | --dequantize] [--kv-dtype f32|f16|bf16] "
-      "[--tokenizer tokenizer.json] [--kernel_cache DIR|none] "
+      "[--tokenizer tokenizer.json] [--plans-listing] [--kernel_cache DIR|none] "
       "[--tune_gemms auto|on|off]");
   return kiln::ReportToolStatus("compile-model", kiln::Run());
 }

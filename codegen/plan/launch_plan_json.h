@@ -8,6 +8,10 @@
 //     buffers, instructions and IR text), so LaunchPlansFromJson gives back
 //     the same structs field for field, and writing those again gives the
 //     same bytes.
+//   - Each distinct KernelDesc is written once, in the top-level array
+//     "row_kernels" (in order of first use); a row kernel step names its
+//     desc by index ("kernel": 3). The buckets' plans run the same row
+//     kernels, so inline descs would repeat them in every plan.
 //   - Enums are written by name ("scratch", "bf16", "reduce_sum", "decode");
 //     an unknown name is an error, never a default.
 //   - Floating-point fields are JSON numbers, printed as the shortest text
@@ -44,10 +48,11 @@
 //     indexing at `rows` x desc.cols; GEMM x, w, out and bias; the attention
 //     operands and decode partials; the step inputs, logits, next tokens and
 //     fault flag at batch x seq; each RoPE table at capacity x head_dim);
-//   - consistency the kernels rely on: a row kernel has one buffer per
-//     desc.buffers entry, its buffer indices and instruction operands are in
-//     range (an operand names an earlier instruction); a GEMV variant matches
-//     its GEMM's k, dtype and row count; attention variants have the kind of
+//   - consistency the kernels rely on: a row kernel's "kernel" indexes
+//     row_kernels, the step has one buffer per desc.buffers entry, and the
+//     desc's buffer indices and instruction operands are in range (an
+//     operand names an earlier instruction); a GEMV variant matches its
+//     GEMM's k, dtype and row count; attention variants have the kind of
 //     their step, and a decode step's combine kernel has its shape; splits
 //     are 1..64; RoPE scaling is "none", "linear" or "llama3".
 // Not checked (the loader's or the kernel bundle's job): that the kernels

@@ -79,24 +79,26 @@ bool SameShape(const attn::AttentionShape& a, const attn::AttentionShape& b) {
          a.dtype == b.dtype;
 }
 
-// Indices within the desc (the first pass bounded them below only), then
+// Indices within the desc (the first pass bounded them below only; the desc
+// is the file's row_kernels entry the step names as "kernel"), then
 // each buffer against the extent its indexing gives.
 absl::Status CheckRowKernel(const std::string& at, const RowKernelStep& s, const Spaces& spaces) {
   const codegen::KernelDesc& d = s.desc;
   const int64_t buffers = static_cast<int64_t>(d.buffers.size());
   for (size_t i = 0; i < d.buffers.size(); ++i) {
     if (d.buffers[i].ids >= buffers || d.buffers[i].fault >= buffers) {
-      return Bad(absl::StrCat(at, ".desc.buffers[", i, "]"), "its ids or fault names no buffer");
+      return Bad(absl::StrCat(at, ".kernel's buffers[", i, "]"),
+                 "its ids or fault names no buffer");
     }
   }
   for (size_t i = 0; i < d.instrs.size(); ++i) {
     if (d.instrs[i].buffer >= buffers) {
-      return Bad(absl::StrCat(at, ".desc.instrs[", i, "].buffer"), "names no buffer");
+      return Bad(absl::StrCat(at, ".kernel's instrs[", i, "].buffer"), "names no buffer");
     }
   }
   if (s.buffers.size() != d.buffers.size()) {
     return Bad(Join(at, "buffers"), absl::StrCat(s.buffers.size(), " buffers for the ",
-                                                 d.buffers.size(), " of desc.buffers"));
+                                                 d.buffers.size(), " of its kernel's"));
   }
   for (size_t i = 0; i < s.buffers.size(); ++i) {
     const std::string here = absl::StrCat(at, ".buffers[", i, "]");

@@ -574,14 +574,29 @@ def launch_plans_seeds(engines):
     def plan(j, function):
         return next(p for p in j["plans"] if p["function"] == function)
 
-    write(t, "ok_llama3_bf16_decode.json",
-          compact(dict(llama, plans=[plan(llama, "decode_b1")])))
+    def with_plans(j, plans, **changes):
+        """`j` holding `plans` only, its row_kernels table cut to the descs
+        they name (steps name theirs by index) and renumbered."""
+        plans = json.loads(json.dumps(plans))
+        kept = {}
+        for p in plans:
+            for step in p["steps"]:
+                if "row_kernel" in step:
+                    old = step["row_kernel"]["kernel"]
+                    step["row_kernel"]["kernel"] = kept.setdefault(old, len(kept))
+        table = [None] * len(kept)
+        for old, new in kept.items():
+            table[new] = j["row_kernels"][old]
+        return dict(j, plans=plans, row_kernels=table, **changes)
+
+    write(t, "ok_llama3_bf16_decode.json", compact(with_plans(llama, [plan(llama, "decode_b1")])))
     write(t, "ok_opt_bf16_prefill.json",
-          compact(dict(opt, plans=[plan(opt, "prefill_b1_s16")])))
+          compact(with_plans(opt, [plan(opt, "prefill_b1_s16")])))
     # No buffers at all.
     empty_layout = {"weights_bytes": 0, "caches_bytes": 0, "inputs_bytes": 0, "tables_bytes": 0,
                     "weights": {}, "caches": {}, "inputs": {}, "tables": []}
-    write(t, "ok_empty.json", compact({"format_version": 1, "layout": empty_layout, "plans": []}))
+    write(t, "ok_empty.json", compact({"format_version": 2, "layout": empty_layout, "plans": [],
+                                       "row_kernels": []}))
 
     def first_steps(p, kinds):
         steps = []
@@ -594,11 +609,11 @@ def launch_plans_seeds(engines):
     decode = plan(llama, "decode_b1")
     every_kind = ["row_kernel", "gemm", "rope_kv_write", "attention"]
     write(t, "ok_llama3_bf16_one_step_each.json",
-          compact(dict(llama, plans=[first_steps(decode, every_kind)])))
+          compact(with_plans(llama, [first_steps(decode, every_kind)])))
     # The base of the malformed variants: a row kernel and a GEMM, and a
     # layout without its weight map (steps may read any placed weight bytes).
-    small = dict(llama, layout=dict(llama["layout"], weights={}),
-                 plans=[first_steps(decode, ["row_kernel", "gemm"])])
+    small = with_plans(llama, [first_steps(decode, ["row_kernel", "gemm"])],
+                       layout=dict(llama["layout"], weights={}))
     write(t, "ok_small.json", compact(small))
 
     def variant(name, change):
@@ -612,8 +627,11 @@ def launch_plans_seeds(engines):
     def row(j):
         return j["plans"][0]["steps"][0]["row_kernel"]
 
+    def desc(j):
+        return j["row_kernels"][row(j)["kernel"]]
+
     variant("wrong_type_gemm_m.json", lambda j: gemm(j).update(m="1"))
-    variant("unknown_opcode.json", lambda j: row(j)["desc"]["instrs"][0].update(op="pow"))
+    variant("unknown_opcode.json", lambda j: desc(j)["instrs"][0].update(op="pow"))
     variant("unknown_space.json", lambda j: gemm(j)["x"].update(space="heap"))
     variant("unknown_dtype.json", lambda j: gemm(j).update(dtype="q4_0"))
     variant("negative_offset.json", lambda j: gemm(j)["out"].update(offset=-256))
@@ -624,15 +642,16 @@ def launch_plans_seeds(engines):
     variant("gemm_sizes_int64_max.json",
             lambda j: gemm(j).update(n=2**63 - 1, k=2**63 - 1, gemv=None))
     variant("offset_past_int64.json", lambda j: gemm(j)["w"].update(offset=2**64))
-    variant("instr_arg_not_earlier.json", lambda j: row(j)["desc"]["instrs"][0].update(args=[0]))
+    variant("instr_arg_not_earlier.json", lambda j: desc(j)["instrs"][0].update(args=[0]))
+    variant("kernel_index_past_table.json", lambda j: row(j).update(kernel=1))
     variant("row_kernel_and_gemm.json", lambda j: j["plans"][0]["steps"][0].update(gemm=gemm(j)))
-    variant("format_version_2.json", lambda j: j.update(format_version=2))
+    variant("format_version_1.json", lambda j: j.update(format_version=1))
     variant("rope_scaling_unknown.json",
             lambda j: j["layout"]["tables"][0]["params"].update(scaling="yarn"))
     # Non-finite reals are strings in the file (launch_plan_json.h).
     variant("ok_nonfinite_reals.json", lambda j: (
         j["layout"]["tables"][0]["params"].update(theta="nan", factor="inf"),
-        row(j)["desc"]["instrs"][0].update(imm="-inf")))
+        desc(j)["instrs"][0].update(imm="-inf")))
     text = compact(small)
     write(t, "truncated.json", text[: len(text) // 2])
 

@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -315,6 +316,49 @@ TEST(LaunchPlanJson, NonFiniteAndSignedZeroRealsRoundTrip) {
   ExpectRoundTrip(Llama()->layout, plans);
 }
 
+// The row kernel descs each step names by index from the file's table.
+std::vector<std::string> NamedDescs(const Json& file) {
+  std::vector<std::string> names;
+  for (const Json& plan : file["plans"]) {
+    for (const Json& step : plan["steps"]) {
+      if (!step.contains("row_kernel")) continue;
+      names.push_back(file["row_kernels"][step["row_kernel"]["kernel"].get<size_t>()]["name"]);
+    }
+  }
+  return names;
+}
+
+// Every bucket runs the same row kernels: each desc is written once and
+// each step names its own; a desc that differs is written apart, however
+// it is named.
+TEST(LaunchPlanJson, EachDistinctRowKernelDescIsWrittenOnce) {
+  ASSERT_NE(Llama(), nullptr);
+  std::vector<LaunchPlan> plans = Llama()->plans;
+  ASSERT_GT(plans.size(), 1u);
+  std::vector<std::string> names;
+  for (const LaunchPlan& plan : plans) {
+    for (const LaunchStep& step : plan.steps) {
+      if (const auto* r = std::get_if<RowKernelStep>(&step.op)) names.push_back(r->desc.name);
+    }
+  }
+  const absl::flat_hash_set<std::string> distinct(names.begin(), names.end());
+  ASSERT_LT(distinct.size(), names.size());
+  Json file = Json::parse(LaunchPlansToJson(Llama()->layout, plans));
+  EXPECT_EQ(file["row_kernels"].size(), distinct.size());
+  EXPECT_EQ(NamedDescs(file), names);
+
+  for (LaunchStep& step : plans.back().steps) {
+    if (auto* r = std::get_if<RowKernelStep>(&step.op)) {
+      r->desc.threads += 32;  // same name, another desc
+      break;
+    }
+  }
+  file = Json::parse(LaunchPlansToJson(Llama()->layout, plans));
+  EXPECT_EQ(file["row_kernels"].size(), distinct.size() + 1);
+  EXPECT_EQ(NamedDescs(file), names);
+  ExpectRoundTrip(Llama()->layout, plans);
+}
+
 // ---------------------------------------------------------------------------
 // Malformed files.
 
@@ -341,11 +385,14 @@ class MalformedTest : public ::testing::Test {
     gemm_at_ = absl::StrCat(plan, gemm_, "].gemm");
     row_at_ = absl::StrCat(plan, row_, "].row_kernel");
     attention_at_ = absl::StrCat(plan, attention_, "].attention");
+    desc_at_ = absl::StrCat("row_kernels[", Row()["kernel"].get<size_t>(), "]");
   }
 
   Json& Step(size_t i, const char* kind) { return file_["plans"][0]["steps"][i][kind]; }
   Json& Gemm() { return Step(gemm_, "gemm"); }
   Json& Row() { return Step(row_, "row_kernel"); }
+  // The row_kernels entry Row() names.
+  Json& RowDesc() { return file_["row_kernels"][Row()["kernel"].get<size_t>()]; }
   Json& Attention() { return Step(attention_, "attention"); }
 
   // `file_` (as edited) must fail as DataLoss whose message holds `want`.
@@ -361,7 +408,7 @@ class MalformedTest : public ::testing::Test {
   std::string text_;
   Json file_;
   size_t gemm_ = 0, row_ = 0, attention_ = 0;
-  std::string gemm_at_, row_at_, attention_at_;
+  std::string gemm_at_, row_at_, attention_at_, desc_at_;
 };
 
 TEST_F(MalformedTest, TheUneditedFileReads) { ASSERT_TRUE(LaunchPlansFromJson(file_.dump()).ok()); }
@@ -378,12 +425,12 @@ TEST_F(MalformedTest, NotJson) {
 }
 
 TEST_F(MalformedTest, WrongFormatVersion) {
-  file_["format_version"] = 2;
+  file_["format_version"] = 1;  // descs inline in each step, before the row_kernels table
   absl::StatusOr<PlannedEngine> read = LaunchPlansFromJson(file_.dump());
   ASSERT_FALSE(read.ok());
   EXPECT_EQ(read.status().code(), absl::StatusCode::kFailedPrecondition) << read.status();
-  EXPECT_NE(read.status().message().find("launch_plans.json: format_version 2, but this Kiln "
-                                         "reads version 1: recompile with compile-model"),
+  EXPECT_NE(read.status().message().find("launch_plans.json: format_version 1, but this Kiln "
+                                         "reads version 2: recompile with compile-model"),
             std::string::npos)
       << read.status();
 }
@@ -417,16 +464,16 @@ TEST_F(MalformedTest, WrongTypes) {
   Gemm()["gemv"] = 7;
   ExpectDataLoss(gemm_at_ + ".gemv: expected an object, got number");
   SetUp();
-  Row()["desc"]["instrs"][0]["after_loop"] = 0;
-  ExpectDataLoss(row_at_ + ".desc.instrs[0].after_loop: expected a boolean, got number");
+  RowDesc()["instrs"][0]["after_loop"] = 0;
+  ExpectDataLoss(desc_at_ + ".instrs[0].after_loop: expected a boolean, got number");
   SetUp();
   Attention()["scale"] = "half";
   ExpectDataLoss(attention_at_ + ".scale: expected a number, got string");
 }
 
 TEST_F(MalformedTest, UnknownEnumNames) {
-  Row()["desc"]["instrs"][0]["op"] = "fma";
-  ExpectDataLoss(row_at_ + ".desc.instrs[0].op: unknown opcode \"fma\"");
+  RowDesc()["instrs"][0]["op"] = "fma";
+  ExpectDataLoss(desc_at_ + ".instrs[0].op: unknown opcode \"fma\"");
   SetUp();
   Gemm()["x"]["space"] = "registers";
   ExpectDataLoss(gemm_at_ + ".x.space: unknown arena space \"registers\"");
@@ -437,8 +484,8 @@ TEST_F(MalformedTest, UnknownEnumNames) {
   Attention()["variant"]["kind"] = "Prefill";
   ExpectDataLoss(attention_at_ + ".variant.kind: unknown attention kernel kind \"Prefill\"");
   SetUp();
-  Row()["desc"]["buffers"][0]["indexing"] = 1;  // an enum's integer value is not its name
-  ExpectDataLoss(row_at_ + ".desc.buffers[0].indexing: expected a string, got number");
+  RowDesc()["buffers"][0]["indexing"] = 1;  // an enum's integer value is not its name
+  ExpectDataLoss(desc_at_ + ".buffers[0].indexing: expected a string, got number");
 }
 
 TEST_F(MalformedTest, NegativeSizes) {
@@ -532,11 +579,18 @@ TEST_F(MalformedTest, InconsistentSteps) {
   Row()["buffers"].erase(0);
   ExpectDataLoss(row_at_ + ".buffers: ");
   SetUp();
-  Row()["desc"]["instrs"][0]["args"] = Json::array({0});  // an operand must come earlier
-  ExpectDataLoss(row_at_ + ".desc.instrs[0].args[0]: 0 is outside [0, -1]");
+  RowDesc()["instrs"][0]["args"] = Json::array({0});  // an operand must come earlier
+  ExpectDataLoss(desc_at_ + ".instrs[0].args[0]: 0 is outside [0, -1]");
   SetUp();
-  Row()["desc"]["instrs"][0]["buffer"] = 99;
-  ExpectDataLoss(row_at_ + ".desc.instrs[0].buffer: names no buffer");
+  RowDesc()["instrs"][0]["buffer"] = 99;
+  ExpectDataLoss(row_at_ + ".kernel's instrs[0].buffer: names no buffer");
+  SetUp();
+  Row()["kernel"] = file_["row_kernels"].size();
+  ExpectDataLoss(absl::StrCat(row_at_, ".kernel: ", file_["row_kernels"].size(), " is outside [0, ",
+                              file_["row_kernels"].size() - 1, "]"));
+  SetUp();
+  file_.erase("row_kernels");
+  ExpectDataLoss("launch_plans.json: row_kernels: is missing");
   SetUp();
   Attention()["variant"]["kind"] = "combine";
   ExpectDataLoss(attention_at_ + ".variant.kind: must be prefill or decode");

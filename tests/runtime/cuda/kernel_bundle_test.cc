@@ -254,7 +254,7 @@ TEST(CompileModelCudaTargetTest, WritesAnEngineTheCudaLoaderAccepts) {
   const std::string out = TempDir() + "/llama3_sm90.engine";
   const std::string command = "tools/compile-model --model " + model + " --out " + out +
                               " --target sm_90 --dtype bf16 --max-seq 64 --buckets 16 "
-                              "--kernel_cache " +
+                              "--plans-listing --kernel_cache " +
                               TempDir() + "/kernel-cache 2>" + out + ".log";
   ASSERT_EQ(std::system(command.c_str()), 0) << std::ifstream(out + ".log").rdbuf();
   std::ifstream log_file(out + ".log");

@@ -191,6 +191,24 @@ TEST(EngineGgufTest, BundlesTheVocabulary) {
             std::string::npos);
 }
 
+// The plans' text listing is written on request only; the engine runs the
+// JSON either way.
+TEST(EngineLoadTest, PlansListingOnlyOnRequest) {
+  const std::string gguf = std::string(kFixtures) + "gguf_llama/model.gguf";
+  const std::string plain = TempDir("no_listing.engine");
+  ASSERT_EQ(CompileModel(gguf, "f32", plain), 0) << ReadLog(plain);
+  EXPECT_FALSE(std::filesystem::exists(plain + "/" + kEnginePlansListingFile));
+  const std::string listed = TempDir("listing.engine");
+  ASSERT_EQ(CompileModel(gguf, "f32", listed, "--plans-listing"), 0) << ReadLog(listed);
+  std::ifstream in(listed + "/" + kEnginePlansListingFile);
+  const std::string listing(std::istreambuf_iterator<char>(in), {});
+  EXPECT_NE(listing.find("@decode_b1 (batch 1, seq 1)"), std::string::npos) << listing;
+  for (const std::string& dir : {plain, listed}) {
+    absl::StatusOr<Engine> engine = LoadEngine(dir, "cpu");
+    EXPECT_TRUE(engine.ok()) << engine.status();
+  }
+}
+
 // The chat template travels with the engine, covered by the manifest's
 // digests; a manifest naming a file it does not list is refused.
 TEST(EngineLoadTest, ChatTemplateRoundTrips) {
