@@ -1,9 +1,10 @@
 #include "runtime/cpu/row_program.h"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "base/half.h"
@@ -17,9 +18,11 @@ using codegen::KernelBuffer;
 using codegen::Opcode;
 using codegen::ValueType;
 
-// n consecutive elements from `index` on, widened (the dtype switch is
-// outside the element loop so each case vectorises).
-void LoadRun(DType dtype, const void* base, int64_t index, int n, double* out) {
+// n consecutive elements from `index` on, widened to T (the dtype switch is
+// outside the element loop so each case vectorises). Loads read float
+// buffers only (codegen::ValidateKernel), so every value is a float.
+template <typename T>
+void LoadRun(DType dtype, const void* base, int64_t index, int n, T* out) {
   switch (dtype) {
     case DType::kF16: {
       const uint16_t* p = static_cast<const uint16_t*>(base) + index;
@@ -33,7 +36,7 @@ void LoadRun(DType dtype, const void* base, int64_t index, int n, double* out) {
     }
     case DType::kI32: {
       const int32_t* p = static_cast<const int32_t*>(base) + index;
-      for (int i = 0; i < n; ++i) out[i] = static_cast<double>(p[i]);
+      for (int i = 0; i < n; ++i) out[i] = static_cast<T>(p[i]);
       return;
     }
     default: {
@@ -45,7 +48,8 @@ void LoadRun(DType dtype, const void* base, int64_t index, int n, double* out) {
 }
 
 // n values stored from `index` on, narrowed to the buffer's dtype.
-void StoreRun(DType dtype, void* base, int64_t index, int n, const double* v) {
+template <typename T>
+void StoreRun(DType dtype, void* base, int64_t index, int n, const T* v) {
   switch (dtype) {
     case DType::kF16: {
       uint16_t* p = static_cast<uint16_t*>(base) + index;
@@ -94,6 +98,51 @@ inline void ArgmaxCombine(double& v, double& i, double ov, double oi) {
 
 RowProgram::RowProgram(codegen::KernelDesc desc) : desc_(std::move(desc)) {}
 
+// An instruction keeps its values as floats when every value it can produce
+// is a float, and its f32 arithmetic then runs in float: for + - * / and
+// sqrt on float operands, rounding the double result to f32 gives exactly
+// the f32 operation's result (the double rounding is innocuous, see the
+// header), so this changes no bit and halves the bytes each pass touches.
+//   - loads (float buffers only), to_f32, round and the activations always
+//     give floats;
+//   - f32-typed constants, and f32-typed + - * / sqrt whose operands are all
+//     floats, give floats (an operand held as a double, such as a sum, keeps
+//     the instruction in double: it rounds once, at the end, as before);
+//   - relu is exact: it gives floats when its operand is one;
+//   - a store keeps its operand's form; to_f64, the reductions and
+//     everything f64- or i32-typed are doubles.
+bool RowProgram::GivesFloats(int id) const {
+  const Instr& in = desc_.instrs[id];
+  auto floats = [&] {
+    return std::all_of(in.args.begin(), in.args.end(), [&](int a) { return floats_[a]; });
+  };
+  switch (in.op) {
+    case Opcode::kLoad:
+    case Opcode::kToF32:
+    case Opcode::kRound:
+    case Opcode::kSilu:
+    case Opcode::kGeluTanh:
+    case Opcode::kGeluErf:
+      return true;
+    case Opcode::kConst:
+      return in.type == ValueType::kF32;
+    case Opcode::kAdd:
+    case Opcode::kSub:
+    case Opcode::kMul:
+    case Opcode::kDiv:
+    case Opcode::kSqrt:
+      return in.type == ValueType::kF32 && floats();
+    case Opcode::kRelu:
+    case Opcode::kStore:
+      return floats();
+    case Opcode::kToF64:
+    case Opcode::kReduceSum:
+    case Opcode::kReduceArgmax:
+      return false;
+  }
+  return false;
+}
+
 absl::StatusOr<RowProgram> RowProgram::Create(codegen::KernelDesc desc) {
   if (absl::Status s = codegen::ValidateKernel(desc); !s.ok()) {
     return absl::InternalError(absl::StrCat("row kernel ", desc.name, ": ", s.message()));
@@ -102,18 +151,21 @@ absl::StatusOr<RowProgram> RowProgram::Create(codegen::KernelDesc desc) {
   const int n = static_cast<int>(p.desc_.instrs.size());
   p.loops_.resize(static_cast<size_t>(p.desc_.num_loops()));
   p.scalar_.assign(static_cast<size_t>(n), false);
+  p.floats_.assign(static_cast<size_t>(n), false);
   for (int id = 0; id < n; ++id) {
     const Instr& in = p.desc_.instrs[id];
     Loop& loop = p.loops_[static_cast<size_t>(in.loop)];
     (in.after_loop ? loop.after : loop.body).push_back(id);
     p.scalar_[id] = in.after_loop || in.op == Opcode::kReduceSum || in.op == Opcode::kReduceArgmax;
+    p.floats_[id] = p.GivesFloats(id);
   }
   return p;
 }
 
 int64_t RowProgram::ScratchBytesFor(const codegen::KernelDesc& desc) {
   const int64_t n = static_cast<int64_t>(desc.instrs.size());
-  // values [n][kChunk], scalars [n], argmax values [n], gather rows [buffers]
+  // values [n][kChunk] (doubles, or floats in the first half), scalars [n],
+  // argmax values [n], gather rows [buffers]
   return (n * kChunk + 2 * n) * 8 + static_cast<int64_t>(desc.buffers.size()) * 8;
 }
 
@@ -142,6 +194,7 @@ void RowProgram::RunRow(void* const* buffers, int64_t r, double* values, double*
     }
     gather_rows[k] = g;
   }
+  const Row row{buffers, r, values, scalars, gather_rows};
   for (const Loop& loop : loops_) {
     for (int id : loop.body) {
       const Opcode op = desc_.instrs[id].op;
@@ -153,37 +206,55 @@ void RowProgram::RunRow(void* const* buffers, int64_t r, double* values, double*
     }
     for (int64_t i0 = 0; i0 < desc_.cols; i0 += kChunk) {
       const int c = static_cast<int>(std::min<int64_t>(kChunk, desc_.cols - i0));
-      for (int id : loop.body) Eval(id, buffers, r, i0, c, values, scalars, gather_rows);
+      for (int id : loop.body) Eval(id, row, i0, c);
     }
     for (int id : loop.after) {
-      Eval(id, buffers, r, 0, 1, values, scalars, gather_rows);
-      scalars[id] = values[id * kChunk];
+      Eval(id, row, 0, 1);
+      scalars[id] = floats_[id] ? *Slot<float>(values, id) : *Slot<double>(values, id);
     }
   }
 }
 
-void RowProgram::Eval(int id, void* const* buffers, int64_t r, int64_t i0, int n, double* values,
-                      const double* scalars_in, const int64_t* gather_rows) const {
-  const Instr& in = desc_.instrs[id];
-  double* out = values + id * kChunk;
-  // Operand j: its chunk of values, or its per-row scalar broadcast.
-  double broadcast[2][kChunk];
-  const double* arg[2] = {nullptr, nullptr};
-  for (size_t j = 0; j < in.args.size() && j < 2; ++j) {
-    const int a = in.args[j];
-    if (scalar_[a]) {
-      for (int i = 0; i < n; ++i) broadcast[j][i] = scalars_in[a];
-      arg[j] = broadcast[j];
-    } else {
-      arg[j] = values + a * kChunk;
-    }
+void RowProgram::Eval(int id, const Row& row, int64_t i0, int n) const {
+  if (floats_[id]) {
+    EvalAs<float>(id, row, i0, n);
+  } else {
+    EvalAs<double>(id, row, i0, n);
   }
-  const bool f32 = in.type == ValueType::kF32;
-  auto* scalars = const_cast<double*>(scalars_in);  // reductions accumulate here
+}
+
+template <typename T>
+const T* RowProgram::Operand(int a, const Row& row, int n, T* tmp) const {
+  if (scalar_[a]) {
+    std::fill(tmp, tmp + n, static_cast<T>(row.scalars[a]));
+    return tmp;
+  }
+  if (floats_[a] == std::is_same_v<T, float>) return Slot<T>(row.values, a);
+  if (floats_[a]) {
+    const float* v = Slot<float>(row.values, a);
+    for (int i = 0; i < n; ++i) tmp[i] = static_cast<T>(v[i]);
+  } else {
+    const double* v = Slot<double>(row.values, a);
+    for (int i = 0; i < n; ++i) tmp[i] = static_cast<T>(v[i]);
+  }
+  return tmp;
+}
+
+template <typename T>
+void RowProgram::EvalAs(int id, const Row& row, int64_t i0, int n) const {
+  const Instr& in = desc_.instrs[id];
+  T* out = Slot<T>(row.values, id);
+  // Operand j: its chunk of values in T, converted or broadcast when needed.
+  T tmp[2][kChunk];
+  const T* arg[2] = {nullptr, nullptr};
+  for (size_t j = 0; j < in.args.size() && j < 2; ++j) {
+    arg[j] = Operand<T>(in.args[j], row, n, tmp[j]);
+  }
+  const int64_t r = row.r;
   switch (in.op) {
     case Opcode::kLoad: {
       const KernelBuffer& b = desc_.buffers[in.buffer];
-      const void* base = buffers[in.buffer];
+      const void* base = row.buffers[in.buffer];
       switch (b.indexing) {
         case Indexing::kRow:
           LoadRun(b.dtype, base, r * desc_.cols + i0, n, out);
@@ -192,9 +263,9 @@ void RowProgram::Eval(int id, void* const* buffers, int64_t r, int64_t i0, int n
           LoadRun(b.dtype, base, i0, n, out);
           break;
         case Indexing::kGather: {
-          const int64_t g = gather_rows[in.buffer];
+          const int64_t g = row.gather_rows[in.buffer];
           if (g < 0) {
-            std::fill(out, out + n, 0.0);
+            std::fill(out, out + n, T{0});
           } else {
             LoadRun(b.dtype, base, g * desc_.cols + i0, n, out);
           }
@@ -202,7 +273,7 @@ void RowProgram::Eval(int id, void* const* buffers, int64_t r, int64_t i0, int n
         }
         case Indexing::kPerRow:
         case Indexing::kScalar: {
-          double v = 0;
+          T v = 0;
           LoadRun(b.dtype, base, b.indexing == Indexing::kPerRow ? r : 0, 1, &v);
           std::fill(out, out + n, v);
           break;
@@ -211,8 +282,8 @@ void RowProgram::Eval(int id, void* const* buffers, int64_t r, int64_t i0, int n
       return;
     }
     case Opcode::kConst: {
-      const double v = f32 ? F32(in.imm) : in.imm;
-      for (int i = 0; i < n; ++i) out[i] = v;
+      const T v = static_cast<T>(in.type == ValueType::kF32 ? F32(in.imm) : in.imm);
+      std::fill(out, out + n, v);
       return;
     }
     case Opcode::kAdd:
@@ -231,14 +302,14 @@ void RowProgram::Eval(int id, void* const* buffers, int64_t r, int64_t i0, int n
       for (int i = 0; i < n; ++i) out[i] = std::sqrt(arg[0][i]);
       break;
     case Opcode::kToF64:
-      for (int i = 0; i < n; ++i) out[i] = arg[0][i];
-      return;
-    case Opcode::kToF32:
-      for (int i = 0; i < n; ++i) out[i] = F32(arg[0][i]);
+    case Opcode::kToF32:  // T is float: Operand rounded each value once
+      std::copy(arg[0], arg[0] + n, out);
       return;
     case Opcode::kRound:
-      for (int i = 0; i < n; ++i) {
-        out[i] = RoundToDType(static_cast<float>(arg[0][i]), in.dtype);
+      if (in.dtype == DType::kF32) {  // what an f32 engine's rounding steps ask: nothing
+        for (int i = 0; i < n; ++i) out[i] = static_cast<float>(arg[0][i]);
+      } else {
+        for (int i = 0; i < n; ++i) out[i] = RoundToDType(static_cast<float>(arg[0][i]), in.dtype);
       }
       return;
     case Opcode::kSilu:
@@ -251,11 +322,11 @@ void RowProgram::Eval(int id, void* const* buffers, int64_t r, int64_t i0, int n
       for (int i = 0; i < n; ++i) out[i] = GeluErf(static_cast<float>(arg[0][i]));
       return;
     case Opcode::kRelu:
-      for (int i = 0; i < n; ++i) out[i] = arg[0][i] > 0.0 ? arg[0][i] : 0.0;
+      for (int i = 0; i < n; ++i) out[i] = arg[0][i] > T{0} ? arg[0][i] : T{0};
       return;
     case Opcode::kStore: {
       const KernelBuffer& b = desc_.buffers[in.buffer];
-      void* base = buffers[in.buffer];
+      void* base = row.buffers[in.buffer];
       if (b.indexing == Indexing::kRow) {
         StoreRun(b.dtype, base, r * desc_.cols + i0, n, arg[0]);
       } else {
@@ -264,20 +335,21 @@ void RowProgram::Eval(int id, void* const* buffers, int64_t r, int64_t i0, int n
       return;
     }
     case Opcode::kReduceSum: {
-      double sum = scalars[id];
+      double sum = row.scalars[id];
       for (int i = 0; i < n; ++i) sum += arg[0][i];
-      scalars[id] = sum;
+      row.scalars[id] = sum;
       return;
     }
     case Opcode::kReduceArgmax: {
-      double* best_v = scalars + desc_.instrs.size();
+      double* best_v = row.scalars + desc_.instrs.size();
       for (int i = 0; i < n; ++i) {
-        ArgmaxCombine(best_v[id], scalars[id], arg[0][i], static_cast<double>(i0 + i));
+        ArgmaxCombine(best_v[id], row.scalars[id], arg[0][i], static_cast<double>(i0 + i));
       }
       return;
     }
   }
-  if (f32) {
+  // f32-typed arithmetic held as doubles (an operand was a double): round.
+  if (std::is_same_v<T, double> && in.type == ValueType::kF32) {
     for (int i = 0; i < n; ++i) out[i] = F32(out[i]);
   }
 }

@@ -5,13 +5,15 @@
 // The CUDA rendering gives each column to a thread; here each instruction of
 // a loop body runs over kChunk columns at once (a tight loop the compiler
 // vectorises), so interpreting costs one dispatch per instruction per chunk,
-// not per element. Values are held as doubles: f32-typed results are rounded
-// to f32 after every operation, which for + - * / and sqrt gives exactly the
-// f32 result (a double has more than 2 x 24 + 2 significand bits, so the
-// double rounding is innocuous); the activations (SiLU, GELU) are evaluated
-// in f32 as the renderings spell them. Reductions sum in double in column
-// order (the CUDA kernel sums in its shuffle tree: the two differ in the
-// last bits of a double, far below f32's precision).
+// not per element. The semantics are those of doubles: f32-typed results
+// are rounded to f32 after every operation, which for + - * / and sqrt gives
+// exactly the f32 result (a double has more than 2 x 24 + 2 significand
+// bits, so the double rounding is innocuous); the activations (SiLU, GELU)
+// are evaluated in f32 as the renderings spell them. Reductions sum in
+// double in column order (the CUDA kernel sums in its shuffle tree: the two
+// differ in the last bits of a double, far below f32's precision). By the
+// same argument, an instruction whose values are all floats is held and
+// computed as floats (GivesFloats), with the same bits and half the bytes.
 #ifndef KILN_RUNTIME_CPU_ROW_PROGRAM_H_
 #define KILN_RUNTIME_CPU_ROW_PROGRAM_H_
 
@@ -27,7 +29,7 @@ namespace kiln::cpu {
 // at once on disjoint rows, each with its own scratch.
 class RowProgram {
  public:
-  static constexpr int kChunk = 64;
+  static constexpr int kChunk = 256;
 
   // Fails (Internal) when `desc` does not pass codegen::ValidateKernel.
   static absl::StatusOr<RowProgram> Create(codegen::KernelDesc desc);
@@ -50,16 +52,40 @@ class RowProgram {
     std::vector<int> after;  // after-loop instructions, in order
   };
 
+  // One row's state: instruction id's chunk of values is at values + id *
+  // kChunk (kChunk doubles, or kChunk floats when floats_[id]); its per-row
+  // scalar, if any, in scalars[id].
+  struct Row {
+    void* const* buffers;
+    int64_t r;
+    double* values;
+    double* scalars;
+    const int64_t* gather_rows;
+  };
+  template <typename T>
+  static T* Slot(double* values, int id) {
+    return reinterpret_cast<T*>(values + static_cast<int64_t>(id) * kChunk);
+  }
+
   explicit RowProgram(codegen::KernelDesc desc);
+  // Whether instruction `id` produces only floats (given floats_ of the
+  // earlier ones), so it is held as floats.
+  bool GivesFloats(int id) const;
   void RunRow(void* const* buffers, int64_t r, double* values, double* scalars,
               int64_t* gather_rows) const;
-  // Evaluates instruction `id` for columns [i0, i0 + n) into values[id].
-  void Eval(int id, void* const* buffers, int64_t r, int64_t i0, int n, double* values,
-            const double* scalars, const int64_t* gather_rows) const;
+  // Evaluates instruction `id` for columns [i0, i0 + n) into its slot.
+  void Eval(int id, const Row& row, int64_t i0, int n) const;
+  template <typename T>
+  void EvalAs(int id, const Row& row, int64_t i0, int n) const;
+  // Instruction a's n values as T: its slot when held as T, else converted
+  // (or its scalar broadcast) into tmp.
+  template <typename T>
+  const T* Operand(int a, const Row& row, int n, T* tmp) const;
 
   codegen::KernelDesc desc_;
   std::vector<Loop> loops_;
   std::vector<bool> scalar_;  // instruction ids whose value is per row
+  std::vector<bool> floats_;  // instruction ids held as floats
 };
 
 }  // namespace kiln::cpu
