@@ -18,7 +18,8 @@ ABSL_FLAG(int, draft_tokens, 5,
           "constant (at most the engine's --verify-tokens; adaptive picks its own)");
 ABSL_FLAG(std::string, draft_schedule, "adaptive",
           "draft length schedule: adaptive (the most expected tokens per second, from the "
-          "acceptance rate and measured step times), heuristic (Transformers': +2 after a fully "
+          "acceptance rate and measured step times; for a sampled request a fixed cost model, "
+          "so its seed reproduces it), heuristic (Transformers': +2 after a fully "
           "accepted draft, -1 otherwise) or constant");
 ABSL_FLAG(double, draft_confidence, 0.4,
           "with --draft-engine: stop drafting after a token the draft engine gives a lower "

@@ -12,13 +12,22 @@ constexpr double kAverage = 0.3;  // weight of a new timing in its average
 // 1 + kGuessPerToken (w - 1): optimistic, so every length gets measured.
 constexpr double kGuessPerToken = 0.05;
 
+// The expected tokens of a k-token draft whose tokens are kept with
+// probability a each: the kept prefix, plus the target's own token.
+double ExpectedTokens(double a, int k) {
+  a = std::min(a, 0.999);
+  return (1 - std::pow(a, k + 1)) / (1 - a);
+}
+
 }  // namespace
 
 DraftSchedule::DraftSchedule(const std::string& kind, int start, int cap, size_t rows,
                              bool free_drafter, bool sampling)
-    : kind_(kind == "constant"                ? Kind::kConstant
-            : kind == "heuristic" || sampling ? Kind::kHeuristic
-                                              : Kind::kAdaptive),
+    : kind_(kind == "constant"    ? Kind::kConstant
+            : kind == "heuristic" ? Kind::kHeuristic
+            : !sampling           ? Kind::kAdaptive
+            : free_drafter        ? Kind::kSeeded
+                                  : Kind::kHeuristic),
       start_(start),
       cap_(std::max(cap, start)),
       free_drafter_(free_drafter),
@@ -28,6 +37,11 @@ DraftSchedule::DraftSchedule(const std::string& kind, int start, int cap, size_t
   candidates_.push_back(0);
   for (int k = 1; k < cap_; k = 2 * k + 1) candidates_.push_back(k);
   candidates_.push_back(cap_);
+}
+
+std::string DraftSchedule::Running(const std::string& kind, bool free_drafter, bool sampling) {
+  if (kind != "adaptive" || !sampling) return kind;
+  return free_drafter ? "seeded adaptive" : "heuristic";
 }
 
 double DraftSchedule::Acceptance(size_t r) const {
@@ -45,6 +59,17 @@ double DraftSchedule::StepSeconds(int64_t width) const {
 }
 
 void DraftSchedule::StartRound(const std::vector<bool>& running) {
+  if (kind_ == Kind::kSeeded) {
+    // Each row on its own acceptance, against the fixed cost model.
+    for (size_t r = 0; r < running.size(); ++r) {
+      double best_rate = 0;
+      for (int k : candidates_) {
+        const double rate = ExpectedTokens(Acceptance(r), k) / (1 + kVerifyCostPerToken * k);
+        if (rate > best_rate) best_rate = rate, length_[r] = k;
+      }
+    }
+    return;
+  }
   if (kind_ != Kind::kAdaptive) return;
   // One length for all rows: a batch step costs what its longest row
   // costs, so the length maximises the rows' expected tokens together.
@@ -62,8 +87,7 @@ void DraftSchedule::StartRound(const std::vector<bool>& running) {
     double tokens = 0;
     for (size_t r = 0; r < running.size(); ++r) {
       if (!running[r]) continue;
-      const double a = std::min(Acceptance(r), 0.999);
-      tokens += (1 - std::pow(a, k + 1)) / (1 - a);
+      tokens += ExpectedTokens(Acceptance(r), k);
     }
     const double rate = tokens / (StepSeconds(k + 1) + k * draft_seconds_);
     if (rate > best_rate) best_rate = rate, choice_ = k;
@@ -74,7 +98,8 @@ int DraftSchedule::Length(size_t r) const {
   return kind_ == Kind::kAdaptive ? choice_ : length_[r];
 }
 
-bool DraftSchedule::Shadow(size_t) const {
+bool DraftSchedule::Shadow(size_t r) const {
+  if (kind_ == Kind::kSeeded) return length_[r] == 0;
   return kind_ == Kind::kAdaptive && free_drafter_ && choice_ == 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "runtime/generate/generation_config.h"
@@ -28,14 +29,34 @@ namespace kiln {
 //     0 with a drafter that costs nothing (prompt lookup) still gets a
 //     one-token proposal that is compared, not verified, so its estimate
 //     keeps moving; with a drafter that runs a model the length stays >= 1.
+//   adaptive for a sampling request: its draft lengths must depend on its
+//     own draws only, never on timings or the batch, so that a seed
+//     reproduces it and a batch row samples what it would alone. With a
+//     drafter that costs nothing (prompt lookup), each row takes the length
+//     with the most expected tokens per unit of a fixed cost model, a step
+//     of k + 1 tokens costing 1 + kVerifyCostPerToken k decode steps, from
+//     its own acceptance estimate (as above, shadow proposals included),
+//     so it backs off to plain steps on text the lookup does not predict.
+//     With an assistant model (whose cost would have to be timed) it runs
+//     heuristic.
 class DraftSchedule {
  public:
-  // `start` is the first length, `cap` the longest (both >= 1). A
-  // `sampling` request takes heuristic for adaptive: its draft lengths then
-  // depend on its own draws only, never on timings or the batch, so a seed
-  // reproduces it and a batch row samples what it would alone.
+  // A verify step's cost per drafted token, in decode steps, for sampled
+  // requests: CPU steps of 2 / 4 / 8 tokens measured 1.37 / 2.04 / 4.3
+  // decode steps (docs/PERFORMANCE.md). A GPU's verify steps cost less, so
+  // there it drafts less than timings would allow: the price of a
+  // reproducible seed.
+  static constexpr double kVerifyCostPerToken = 0.4;
+
+  // `start` is the first length, `cap` the longest (both >= 1); `sampling`:
+  // the request samples (see adaptive above).
   DraftSchedule(const std::string& kind, int start, int cap, size_t rows, bool free_drafter,
                 bool sampling = false);
+
+  // The schedule that runs for these arguments, by name: `kind`, except
+  // that a sampling request's adaptive is "heuristic" with an assistant
+  // and "seeded adaptive" with a free drafter.
+  static std::string Running(const std::string& kind, bool free_drafter, bool sampling);
 
   // Chooses this round's lengths (adaptive: one for all `running` rows).
   void StartRound(const std::vector<bool>& running);
@@ -58,10 +79,11 @@ class DraftSchedule {
   double Acceptance(size_t r) const;
   double StepSeconds(int64_t width) const;
 
-  enum class Kind { kConstant, kHeuristic, kAdaptive } kind_;
+  // kSeeded: adaptive for a sampling request with a free drafter.
+  enum class Kind { kConstant, kHeuristic, kAdaptive, kSeeded } kind_;
   int start_, cap_;
   bool free_drafter_;
-  std::vector<int> length_;                 // constant and heuristic
+  std::vector<int> length_;                 // constant, heuristic and seeded
   std::vector<double> kept_, rejected_;     // adaptive: decayed counts per row
   std::map<int64_t, double> step_seconds_;  // by width, an exponential average
   double draft_seconds_ = 0;                // per drafted token

@@ -24,6 +24,7 @@
 #include "base/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "runtime/cpu/cpu_engine.h"
+#include "runtime/generate/draft_schedule.h"
 #include "runtime/session/plan_session.h"
 #include "tools/bench/workload.h"
 #include "tools/cli.h"
@@ -221,11 +222,10 @@ absl::Status Run() {
       {"draft_engine", draft != nullptr ? draft->dir : std::string()},
       {"prompt_lookup", spec.prompt_lookup_num_tokens},
       {"draft_tokens", spec.num_assistant_tokens},
-      // The schedule that ran: a sampled request takes heuristic for
-      // adaptive (draft_schedule.h), so that its seed reproduces it.
-      {"schedule", sampled && spec.num_assistant_tokens_schedule == "adaptive"
-                       ? std::string("heuristic")
-                       : spec.num_assistant_tokens_schedule},
+      // The schedule that ran: a sampled request's adaptive is timing-free
+      // (draft_schedule.h), so that its seed reproduces it.
+      {"schedule", DraftSchedule::Running(spec.num_assistant_tokens_schedule,
+                                          /*free_drafter=*/draft == nullptr, sampled)},
       {"verify_tokens", g.verify_tokens()},
       {"step_ms_by_tokens", step_costs},
       {"backend", target->cpu ? target->cpu->executor->Describe() : std::string("other")},

@@ -81,15 +81,65 @@ TEST(DraftScheduleTest, AdaptiveGrowsAnAssistantsDraftsFromItsFirstTimedStep) {
   EXPECT_EQ(s.Length(0), 7);
 }
 
-// A sampled request takes the heuristic for adaptive: timings never move it.
-TEST(DraftScheduleTest, SamplingUsesTheHeuristic) {
-  DraftSchedule s("adaptive", 3, 7, 1, true, /*sampling=*/true);
+// A sampled request with an assistant takes the heuristic for adaptive:
+// timings never move it.
+TEST(DraftScheduleTest, SamplingWithAnAssistantUsesTheHeuristic) {
+  DraftSchedule s("adaptive", 3, 7, 1, /*free_drafter=*/false, /*sampling=*/true);
   s.TimeStep(1, 1.0);
   s.TimeStep(4, 100.0);
   s.StartRound({true});
   EXPECT_EQ(s.Length(0), 3);
   s.Update(0, 3, 3);
   EXPECT_EQ(s.Length(0), 5);
+}
+
+// A sampled request with prompt lookup: each row's length follows its own
+// acceptance against the fixed cost model, never timings or the other rows;
+// a row whose drafts fail pauses (shadow proposals), and resumes when they
+// start matching.
+TEST(DraftScheduleTest, SamplingWithPromptLookupFollowsEachRowsAcceptanceOnly) {
+  DraftSchedule timed("adaptive", 7, 7, 2, /*free_drafter=*/true, /*sampling=*/true);
+  DraftSchedule untimed("adaptive", 7, 7, 2, /*free_drafter=*/true, /*sampling=*/true);
+  timed.TimeStep(1, 1.0);
+  timed.TimeStep(8, 1.01);  // a verify step as cheap as a decode step
+  timed.TimeDraft(0.5);
+  untimed.StartRound({true, true});
+  EXPECT_EQ(untimed.Length(0), 1);  // the prior, acceptance 1/2
+  for (int i = 0; i < 30; ++i) {
+    for (DraftSchedule* s : {&timed, &untimed}) {
+      s->StartRound({true, true});
+      s->Update(0, s->Length(0), s->Length(0));
+      if (s->Shadow(1)) {
+        s->Observe(1, false);
+      } else {
+        s->Update(1, s->Length(1), 0);
+      }
+    }
+  }
+  for (DraftSchedule* s : {&timed, &untimed}) {
+    s->StartRound({true, true});
+    EXPECT_EQ(s->Length(0), 7);
+    EXPECT_EQ(s->Length(1), 0);
+    EXPECT_TRUE(s->Shadow(1));
+    EXPECT_FALSE(s->Shadow(0));
+  }
+  // Acceptance 0.3, the sampled copy workload's: not worth a verify step
+  // (one of 1 + 0.4 k decode steps yields (1 - a^(k+1)) / (1 - a) tokens).
+  DraftSchedule low("adaptive", 7, 7, 1, true, true);
+  for (int i = 0; i < 40; ++i) low.Update(0, 1, i % 10 == 0 || i % 10 == 4 || i % 10 == 7);
+  low.StartRound({true});
+  EXPECT_EQ(low.Length(0), 0);
+  for (int i = 0; i < 20; ++i) untimed.Observe(1, true);
+  untimed.StartRound({false, true});
+  EXPECT_GT(untimed.Length(1), 0);
+  EXPECT_FALSE(untimed.Shadow(1));
+}
+
+TEST(DraftScheduleTest, NamesTheScheduleThatRuns) {
+  EXPECT_EQ(DraftSchedule::Running("adaptive", true, false), "adaptive");
+  EXPECT_EQ(DraftSchedule::Running("adaptive", true, true), "seeded adaptive");
+  EXPECT_EQ(DraftSchedule::Running("adaptive", false, true), "heuristic");
+  EXPECT_EQ(DraftSchedule::Running("constant", true, true), "constant");
 }
 
 // Untimed lengths are tried one verify step at a time, from the bottom.
