@@ -63,13 +63,11 @@ struct Context {
   const OnednnSgemm* onednn = nullptr;
 };
 
-// oneDNN's sgemm overtakes Kiln's f32 kernel between 8 and 16 rows on one
-// thread (quant_gemm_bench's f32_library rows, 2026-12-06: 37 against 47
-// GFLOP/s at 8, 154 against 46 at 256; at 16, 69 against 44 beside a fuzzer
-// and 64 against 68 on a quiet machine, so about level there), and end to
-// end a 16-token f32 prefill of SmolLM2 was 1.35x faster with it
-// (docs/PERFORMANCE.md, "f32 weights").
-inline constexpr int64_t kOnednnMinRows = 16;
+// oneDNN's sgemm overtakes Kiln's f32 kernel between 16 and 32 rows on one
+// thread (quant_gemm_bench's f32_library rows, medians of 3, 2026-12-06
+// 20:35 UTC, after Kiln's tile kept its accumulators in registers: 76
+// against 69 GFLOP/s at 16, 77 against 97 at 32, 79 against 124 at 64).
+inline constexpr int64_t kOnednnMinRows = 32;
 
 // With only_row = kLastOfEachSequence on a plan of seq > 1: the rows, one
 // per sequence, whose LM head and argmax run; 0 otherwise (every row runs,

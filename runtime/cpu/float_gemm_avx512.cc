@@ -33,29 +33,43 @@ struct LoadBF16 {  // bf16 is the top half of an f32: widen and shift (exact)
   }
 };
 
-// out[i * ldo + r] = x[i] . w[r] for R rows of w and M rows of x.
+// One step of 16 columns from c on (masked: the row's last k % 16).
+template <class L, int R, int M>
+__attribute__((always_inline)) inline void FloatStep(const uint8_t* w, int64_t row_bytes,
+                                                     const float* x, int64_t k, int64_t c,
+                                                     __mmask16 mask, __m512 (&acc)[M][R]) {
+  __m512 wv[R];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) wv[r] = L::Load(w + r * row_bytes + c * L::kSize, mask);
+#pragma GCC unroll 4
+  for (int i = 0; i < M; ++i) {
+    const __m512 xv = _mm512_maskz_loadu_ps(mask, x + i * k + c);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) acc[i][r] = _mm512_fmadd_ps(wv[r], xv, acc[i][r]);
+  }
+}
+
+// out[i * ldo + r] = x[i] . w[r] for R rows of w and M rows of x. The
+// accumulators must stay in registers: the step is an always-inline
+// function, not a lambda capturing them (GCC then kept them in memory,
+// storing all R x M after every step, a quarter of the FMA rate).
 template <class L, int R, int M>
 void FloatTile(const uint8_t* w, int64_t row_bytes, const float* x, int64_t k, float* out,
                int64_t ldo) {
   __m512 acc[M][R];
+#pragma GCC unroll 4
   for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 4
     for (int r = 0; r < R; ++r) acc[i][r] = _mm512_setzero_ps();
   }
-  auto step = [&](int64_t c, __mmask16 mask) {
-    __m512 wv[R];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) wv[r] = L::Load(w + r * row_bytes + c * L::kSize, mask);
-#pragma GCC unroll 4
-    for (int i = 0; i < M; ++i) {
-      const __m512 xv = _mm512_maskz_loadu_ps(mask, x + i * k + c);
-#pragma GCC unroll 4
-      for (int r = 0; r < R; ++r) acc[i][r] = _mm512_fmadd_ps(wv[r], xv, acc[i][r]);
-    }
-  };
   int64_t c = 0;
-  for (; c + 16 <= k; c += 16) step(c, 0xFFFF);
-  if (c < k) step(c, static_cast<__mmask16>((1u << (k - c)) - 1));
+  for (; c + 16 <= k; c += 16) FloatStep<L, R, M>(w, row_bytes, x, k, c, 0xFFFF, acc);
+  if (c < k) {
+    FloatStep<L, R, M>(w, row_bytes, x, k, c, static_cast<__mmask16>((1u << (k - c)) - 1), acc);
+  }
+#pragma GCC unroll 4
   for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 4
     for (int r = 0; r < R; ++r) out[i * ldo + r] = _mm512_reduce_add_ps(acc[i][r]);
   }
 }

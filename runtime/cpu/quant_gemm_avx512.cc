@@ -267,10 +267,12 @@ inline __m128 Sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
 // out[i * ldo + r] = the lane sum of acc[i][r].
 template <int M, int R>
 inline void StoreSums(const __m512 (&acc)[M][R], float* out, int64_t ldo) {
+#pragma GCC unroll 8
   for (int i = 0; i < M; ++i) {
     if (R == 4) {
       _mm_storeu_ps(out + i * ldo, Sum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
     } else {
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         out[i * ldo + r] = _mm_cvtss_f32(Sum4(acc[i][r], acc[i][r], acc[i][r], acc[i][r]));
       }
@@ -281,8 +283,10 @@ inline void StoreSums(const __m512 (&acc)[M][R], float* out, int64_t ldo) {
 template <class F, int R, int M>
 void DecodeTile(const uint8_t* w, int64_t row_bytes, const ActBlock* a, int64_t units,
                 float* out, int64_t ldo) {
-  __m512 acc[M][R];
+  __m512 acc[M][R];  // in registers only if every loop over it is unrolled
+#pragma GCC unroll 8
   for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) acc[i][r] = _mm512_setzero_ps();
   }
   const int64_t quads = units / 4;
@@ -399,8 +403,10 @@ inline void PackedStep(const uint8_t* w, int64_t row_bytes, int64_t q, const Pac
 template <class F, int R, int M>
 void PackedTile(const uint8_t* w, int64_t row_bytes, const PackedQuad* x, int64_t units,
                 float* out, int64_t ldo) {
-  __m512 acc[M][R];
+  __m512 acc[M][R];  // in registers only if every loop over it is unrolled
+#pragma GCC unroll 8
   for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) acc[i][r] = _mm512_setzero_ps();
   }
   const int64_t full = units / 4, quads = (units + 3) / 4;

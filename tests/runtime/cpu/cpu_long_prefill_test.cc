@@ -1,6 +1,6 @@
 // Long prefills on the CPU executor against the reference executor: bf16
 // activations stage their products 64 rows at a time, and f32 weights'
-// products of 16 rows or more go through oneDNN's sgemm when it loads
+// products of 32 rows or more go through oneDNN's sgemm when it loads
 // (tools/setup.sh installs it), else Kiln's own kernel.
 #include <cmath>
 #include <cstdlib>
