@@ -1,8 +1,8 @@
 // The AVX-512 level: u8 x s8 products with VNNI's vpdpbusd (4 products
 // summed straight into int32, no int16 step). q4_0, q4_1, q8_0, q4_k, q5_k and q6_k
-// run on 512-bit registers, four blocks of 32 of a row at a time (below): decode (m <= 4)
-// straight from the activation blocks, prefill (m > 4) from activation quads
-// unpacked once per call. The other formats run the shared 256-bit kernels
+// run on 512-bit registers, four blocks of 32 of a row at a time (below): one row
+// straight from the activation blocks, more (prefill, verify steps, batches)
+// from activation quads unpacked once per call. The other formats run the shared 256-bit kernels
 // (quant_gemm_simd.inc), where VL gives 32 registers for a 4 x 4 tile.
 // Compiled with the AVX-512 flags only in this library.
 #include <immintrin.h>
@@ -25,7 +25,7 @@ constexpr int kTileR = 4, kTileM = 4;
 
 #include "runtime/cpu/quant_gemm_simd.inc"
 
-// ---- Decode (m <= 4) on 512-bit registers ----------------------------------
+// ---- Decode (one row; groups of 4 past kMaxPackedQuads) on 512-bit registers
 //
 // A quad is 4 consecutive blocks of 32 (q4_0, q4_1, q8_0). Per weight row
 // and activation row, a quad's integer sums land in one zmm of int32 with
@@ -348,7 +348,7 @@ void QuantizeRow(const float* x, int64_t k, ActBlock* out) {
   }
 }
 
-// ---- Prefill (m > 4) --------------------------------------------------------
+// ---- Prefill (m > 1) --------------------------------------------------------
 //
 // The same quad arithmetic with the activation side unpacked once per call:
 // a group of activation rows becomes PackedQuads in a stack buffer, then
@@ -386,7 +386,15 @@ inline void PackedStep(const uint8_t* w, int64_t row_bytes, int64_t q, const Pac
                        int64_t quads, int nb, __m512 (&acc)[M][R]) {
   WQuad wq[R];
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) wq[r] = F::template Load<kTail>(w + r * row_bytes, q, nb);
+  for (int r = 0; r < R; ++r) {
+    if (!kTail) {  // as DecodeQuad: the same place kPrefetchRows rows on
+      const uint8_t* ahead = w + (r + kPrefetchRows) * row_bytes + q * F::kQuadBytes;
+      for (int l = 0; l < F::kQuadBytes; l += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + l), _MM_HINT_T0);
+      }
+    }
+    wq[r] = F::template Load<kTail>(w + r * row_bytes, q, nb);
+  }
 #pragma GCC unroll 8
   for (int i = 0; i < M; ++i) {
     const PackedQuad& xq = x[i * quads];
@@ -500,7 +508,11 @@ void RunPrefill(const void* act, const uint8_t* w, int64_t m, int64_t k, int64_t
 template <class F>
 void RunQuads(const void* act, const uint8_t* w, int64_t m, int64_t k, int64_t n_begin,
               int64_t n_end, float* out, int64_t ldo) {
-  if (m <= 4) return RunDecode<F>(act, w, m, k, n_begin, n_end, out, ldo);
+  // One row: straight from the activation blocks. From two rows on the
+  // packed path is faster (verify steps of 2 and 4 tokens 1.1-1.6x, docs/
+  // PERFORMANCE.md): the decode tile unpacks each activation quad once per
+  // tile of weight rows, and spills at 2 x 4.
+  if (m == 1) return RunDecode<F>(act, w, m, k, n_begin, n_end, out, ldo);
   RunPrefill<F>(act, w, m, k, n_begin, n_end, out, ldo);
 }
 
