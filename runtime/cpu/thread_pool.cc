@@ -28,6 +28,10 @@ namespace {
 // as much again, so spinning this long keeps the common case off the
 // kernel while an idle pool still sleeps almost at once.
 constexpr std::chrono::microseconds kSpinTime{20};
+// How long a thread waiting at a Barrier spins before it sleeps: longer,
+// since the others are mid-step and usually arrive within this; about what
+// the barrier spun before it slept at all.
+constexpr std::chrono::microseconds kBarrierSpinTime{200};
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -52,11 +56,11 @@ void FutexWakeAll(std::atomic<uint32_t>& word) {
   syscall(SYS_futex, Word(word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }
 
-// Spins until done() or kSpinTime has passed; true when done() held. The
+// Spins until done() or `time` has passed; true when done() held. The
 // clock is read once every 64 pauses to keep the loop cheap.
 template <typename Done>
-bool SpinUntil(Done done) {
-  auto deadline = std::chrono::steady_clock::now() + kSpinTime;
+bool SpinUntil(Done done, std::chrono::microseconds time = kSpinTime) {
+  auto deadline = std::chrono::steady_clock::now() + time;
   for (;;) {
     for (int i = 0; i < 64; ++i) {
       if (done()) return true;
@@ -189,18 +193,26 @@ void ThreadPool::Barrier(int thread) {
   if (barrier_count_.value.fetch_add(1, std::memory_order_acq_rel) ==
       static_cast<uint32_t>(threads_ - 1)) {
     barrier_count_.value.store(0, std::memory_order_relaxed);
-    barrier_sense_.value.store(sense, std::memory_order_release);
+    barrier_sense_.value.store(sense, std::memory_order_seq_cst);
+    if (barrier_sleeping_.value.load(std::memory_order_seq_cst) != 0) {
+      FutexWakeAll(barrier_sense_.value);
+    }
     return;
   }
   // A thread of the Run may be descheduled on a loaded machine: after a
-  // short spin, yield the core rather than burn it.
-  for (int spins = 0; barrier_sense_.value.load(std::memory_order_acquire) != sense; ++spins) {
-    if (spins < 4096) {
-      CpuRelax();
-    } else {
-      sched_yield();
-    }
+  // spin, sleep rather than burn the core. Not sched_yield: a yielding
+  // thread stays runnable, so another process (a nice 19 one included) may
+  // keep the core for a whole scheduler tick (4 ms at 250 Hz, which made
+  // SmolLM2's decode steps 8 or 12 ms instead of 5.5 beside a fuzzer); a
+  // futex wake preempts it at once. The sleeper count pairs with the sense
+  // as sleeping_ does with generation_ (RunTask's comment).
+  auto arrived = [&] { return barrier_sense_.value.load(std::memory_order_acquire) == sense; };
+  if (SpinUntil(arrived, kBarrierSpinTime)) return;
+  barrier_sleeping_.value.fetch_add(1, std::memory_order_seq_cst);
+  while (barrier_sense_.value.load(std::memory_order_seq_cst) != sense) {
+    FutexWait(barrier_sense_.value, sense ^ 1u);
   }
+  barrier_sleeping_.value.fetch_sub(1, std::memory_order_relaxed);
 }
 
 }  // namespace kiln::cpu

@@ -13,7 +13,8 @@
 //     runs dependent phases in one Run (phase 1; Barrier; phase 2).
 //   - Idle workers spin for a few microseconds (the next Run of a decode
 //     step usually follows at once), then sleep on a futex, so an idle
-//     pool costs no CPU time. The caller waits for stragglers the same way.
+//     pool costs no CPU time. The caller waits for stragglers the same way,
+//     and so do threads at a Barrier (after a longer spin).
 //   - fn must not throw (Kiln builds without exceptions in its kernels).
 #ifndef KILN_RUNTIME_CPU_THREAD_POOL_H_
 #define KILN_RUNTIME_CPU_THREAD_POOL_H_
@@ -87,10 +88,12 @@ class ThreadPool {
   PaddedFlag caller_waiting_;  // 1 while the caller sleeps on pending_
 
   // Sense-reversing barrier: the last arrival resets the count and flips
-  // the shared sense; the others spin until it equals their own flipped
-  // sense, so the barrier is reusable at once.
+  // the shared sense; the others wait (spin, then sleep on the sense's
+  // futex) until it equals their own flipped sense, so the barrier is
+  // reusable at once.
   PaddedFlag barrier_count_;
   PaddedFlag barrier_sense_;
+  PaddedFlag barrier_sleeping_;  // threads inside (or entering) that sleep
   std::unique_ptr<PaddedFlag[]> local_sense_;
 };
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <thread>
 #include <vector>
 
@@ -91,6 +92,38 @@ TEST(ThreadPool, BarrierOrdersPhases) {
       });
     }
     EXPECT_EQ(errors.load(), 0) << threads << " threads";
+  }
+}
+
+// A thread that waits long at a Barrier sleeps: it must not spin (or yield
+// in a loop) on its core while a late thread works. Its CPU time over a
+// 40 ms wait stays far below 40 ms; the phases still order, with stragglers
+// on either side, many times over.
+TEST(ThreadPool, BarrierSleepsWhileALateThreadWorks) {
+  ThreadPool pool(2);
+  auto thread_cpu_ms = [] {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+  };
+  for (int late : {1, 0, 1}) {
+    double waited_cpu_ms = 0;
+    int order_errors = 0;
+    int seen_by_waiter = 0;
+    pool.Run([&](int t, int) {
+      if (t == late) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(40));
+        seen_by_waiter = 1;
+        pool.Barrier(t);
+      } else {
+        const double start = thread_cpu_ms();
+        pool.Barrier(t);
+        waited_cpu_ms = thread_cpu_ms() - start;
+        if (seen_by_waiter != 1) ++order_errors;
+      }
+    });
+    EXPECT_EQ(order_errors, 0);
+    EXPECT_LT(waited_cpu_ms, 15.0) << "thread " << 1 - late << " burned its core at the barrier";
   }
 }
 
