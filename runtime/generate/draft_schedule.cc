@@ -22,10 +22,10 @@ double ExpectedTokens(double a, int k) {
 }  // namespace
 
 DraftSchedule::DraftSchedule(const std::string& kind, int start, int cap, size_t rows,
-                             bool free_drafter, bool sampling)
+                             bool free_drafter, bool timing_free)
     : kind_(kind == "constant"    ? Kind::kConstant
             : kind == "heuristic" ? Kind::kHeuristic
-            : !sampling           ? Kind::kAdaptive
+            : !timing_free        ? Kind::kAdaptive
             : free_drafter        ? Kind::kSeeded
                                   : Kind::kHeuristic),
       start_(start),
@@ -39,8 +39,8 @@ DraftSchedule::DraftSchedule(const std::string& kind, int start, int cap, size_t
   candidates_.push_back(cap_);
 }
 
-std::string DraftSchedule::Running(const std::string& kind, bool free_drafter, bool sampling) {
-  if (kind != "adaptive" || !sampling) return kind;
+std::string DraftSchedule::Running(const std::string& kind, bool free_drafter, bool timing_free) {
+  if (kind != "adaptive" || !timing_free) return kind;
   return free_drafter ? "seeded adaptive" : "heuristic";
 }
 

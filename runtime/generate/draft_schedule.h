@@ -29,9 +29,11 @@ namespace kiln {
 //     0 with a drafter that costs nothing (prompt lookup) still gets a
 //     one-token proposal that is compared, not verified, so its estimate
 //     keeps moving; with a drafter that runs a model the length stays >= 1.
-//   adaptive for a sampling request: its draft lengths must depend on its
-//     own draws only, never on timings or the batch, so that a seed
-//     reproduces it and a batch row samples what it would alone. With a
+//   adaptive, timing-free: for a sampling request, whose draft lengths must
+//     depend on its own draws only, never on timings or the batch, so that
+//     a seed reproduces it and a batch row samples what it would alone; and
+//     for a request of a continuous batch (runtime/serve), whose batch
+//     changes at every step, so that a step's time says little. With a
 //     drafter that costs nothing (prompt lookup), each row takes the length
 //     with the most expected tokens per unit of a fixed cost model, a step
 //     of k + 1 tokens costing 1 + kVerifyCostPerToken k decode steps, from
@@ -48,15 +50,15 @@ class DraftSchedule {
   // reproducible seed.
   static constexpr double kVerifyCostPerToken = 0.4;
 
-  // `start` is the first length, `cap` the longest (both >= 1); `sampling`:
-  // the request samples (see adaptive above).
+  // `start` is the first length, `cap` the longest (both >= 1);
+  // `timing_free`: adaptive must not follow timings (see above).
   DraftSchedule(const std::string& kind, int start, int cap, size_t rows, bool free_drafter,
-                bool sampling = false);
+                bool timing_free = false);
 
   // The schedule that runs for these arguments, by name: `kind`, except
-  // that a sampling request's adaptive is "heuristic" with an assistant
-  // and "seeded adaptive" with a free drafter.
-  static std::string Running(const std::string& kind, bool free_drafter, bool sampling);
+  // that a timing-free adaptive is "heuristic" with an assistant and
+  // "seeded adaptive" with a free drafter.
+  static std::string Running(const std::string& kind, bool free_drafter, bool timing_free);
 
   // Chooses this round's lengths (adaptive: one for all `running` rows).
   void StartRound(const std::vector<bool>& running);
@@ -79,7 +81,7 @@ class DraftSchedule {
   double Acceptance(size_t r) const;
   double StepSeconds(int64_t width) const;
 
-  // kSeeded: adaptive for a sampling request with a free drafter.
+  // kSeeded: timing-free adaptive with a free drafter.
   enum class Kind { kConstant, kHeuristic, kAdaptive, kSeeded } kind_;
   int start_, cap_;
   bool free_drafter_;

@@ -7,8 +7,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "runtime/generate/acceptance.h"
+#include "runtime/generate/draft_schedule.h"
+#include "runtime/generate/drafters.h"
 #include "runtime/generate/row_output.h"
 #include "runtime/generate/sampler.h"
+#include "runtime/generate/speculative.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 namespace kiln {
@@ -37,6 +41,11 @@ struct ContinuousBatcher::Request {
     history = std::move(prompt);
   }
 
+  // Prompt tokens the prefill runs: all of them, or with prompt lookup all
+  // but the last, which opens the first round (as Generator's speculative
+  // loop does, so a request's tokens and draws are the same served or not).
+  size_t PrefillLength() const { return result.prompt_ids.size() - (schedule != nullptr ? 1 : 0); }
+
   GenerationConfig config;
   std::shared_ptr<RequestStream> stream;
   GenerationResult result;
@@ -46,6 +55,11 @@ struct ContinuousBatcher::Request {
   int generated = 0;
   Clock::time_point started;  // when it took its slot
   Clock::time_point first_token;
+  // Prompt lookup (null without): the draft lengths, this round's draft
+  // (verified by the step) and its unverified proposal (-1: none).
+  std::unique_ptr<DraftSchedule> schedule;
+  std::vector<int32_t> draft;
+  int32_t shadow = -1;
 };
 
 absl::StatusOr<std::unique_ptr<ContinuousBatcher>> ContinuousBatcher::Create(
@@ -81,11 +95,7 @@ ContinuousBatcher::~ContinuousBatcher() { Drain(); }
 absl::StatusOr<std::shared_ptr<RequestStream>> ContinuousBatcher::Submit(
     std::vector<int32_t> prompt_ids, GenerationConfig config) {
   KILN_RETURN_IF_ERROR(ValidateGenerationConfig(config, generator_->vocab_size()));
-  if (config.speculative()) {
-    return absl::UnimplementedError(
-        "speculative decoding (prompt lookup, an assistant engine) is not served yet: send the "
-        "request without it");
-  }
+  KILN_RETURN_IF_ERROR(CheckSpeculation(config));
   if (prompt_ids.empty()) {
     return absl::InvalidArgumentError("the prompt is empty (it encodes to no tokens)");
   }
@@ -99,6 +109,13 @@ absl::StatusOr<std::shared_ptr<RequestStream>> ContinuousBatcher::Submit(
   auto stream = std::make_shared<RequestStream>(Clock::now());
   auto request = std::make_unique<Request>(generator_->tokenizer(), std::move(prompt_ids),
                                            std::move(config), stream);
+  if (request->config.prompt_lookup_num_tokens > 0) {
+    const DraftLengths lengths = DraftLengthsFor(request->config, generator_->verify_tokens());
+    // Timing-free: a batch step's time depends on the other requests.
+    request->schedule = std::make_unique<DraftSchedule>(
+        request->config.num_assistant_tokens_schedule, lengths.start, lengths.cap, 1,
+        /*free_drafter=*/true, /*timing_free=*/true);
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (draining_) return absl::UnavailableError("the server is shutting down");
@@ -185,17 +202,22 @@ void ContinuousBatcher::Step() {
       continue;
     }
     const std::vector<int32_t>& prompt = r->result.prompt_ids;
-    if (r->prefilled < prompt.size()) {
+    const size_t prefill = r->PrefillLength();
+    if (r->prefilled < prefill) {
       const size_t n =
-          std::min(prompt.size() - r->prefilled, static_cast<size_t>(options_.prefill_chunk));
+          std::min(prefill - r->prefilled, static_cast<size_t>(options_.prefill_chunk));
       rows[b].assign(prompt.begin() + static_cast<std::ptrdiff_t>(r->prefilled),
                      prompt.begin() + static_cast<std::ptrdiff_t>(r->prefilled + n));
     } else {
-      rows[b] = {r->history.back()};  // the last sampled token
+      rows[b] = {r->history.back()};  // the last sampled token (or prompt token)
+      if (r->schedule != nullptr) Draft(b, rows[b]);
     }
   }
   if (std::all_of(rows.begin(), rows.end(), [](const auto& row) { return row.empty(); })) return;
-  absl::StatusOr<std::vector<HostTensor>> logits = session_.Forward(rows, /*last_only=*/true);
+  // Drafted rows need the logits of every token they ran.
+  const bool drafted = std::any_of(slots_.begin(), slots_.end(),
+                                   [](const auto& r) { return r && !r->draft.empty(); });
+  absl::StatusOr<std::vector<HostTensor>> logits = session_.Forward(rows, /*last_only=*/!drafted);
   for (size_t b = 0; b < slots_.size(); ++b) {
     if (slots_[b] == nullptr || rows[b].empty()) continue;
     if (!logits.ok()) {
@@ -203,16 +225,94 @@ void ContinuousBatcher::Step() {
       continue;
     }
     Request& r = *slots_[b];
-    if (r.prefilled < r.result.prompt_ids.size()) {
+    const size_t prefill = r.PrefillLength();
+    if (r.prefilled < prefill) {
       r.prefilled += rows[b].size();
-      if (r.prefilled < r.result.prompt_ids.size()) continue;  // more prompt to run
+      if (r.prefilled < prefill) continue;  // more prompt to run
       r.result.prefill_seconds = Seconds(Clock::now() - r.started);
+      if (r.schedule != nullptr) continue;  // the rounds start with the last prompt token
       r.result.target_forwards = 1;  // the prefill yields the first token
     } else {
       ++r.result.target_forwards;
     }
-    Advance(b, (*logits)[b]);
+    if (r.schedule != nullptr) {
+      Verify(b, (*logits)[b]);
+    } else {
+      Advance(b, (*logits)[b]);
+    }
   }
+}
+
+absl::Status ContinuousBatcher::CheckSpeculation(const GenerationConfig& config) const {
+  if (config.assistant_engine != nullptr) {
+    return absl::UnimplementedError(
+        "an assistant engine is not served (each slot would need its own assistant session): "
+        "use prompt lookup, or send the request without speculation");
+  }
+  if (config.prompt_lookup_num_tokens <= 0) return absl::OkStatus();
+  const int64_t verify = generator_->verify_tokens();
+  if (verify == 0) {
+    return absl::FailedPreconditionError(
+        "prompt lookup needs the engine's verify steps, and this engine has none: compile it with "
+        "--verify-tokens K");
+  }
+  if (config.prompt_lookup_num_tokens > verify) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prompt lookup drafts up to ", config.prompt_lookup_num_tokens,
+        " tokens, but the engine verifies at most ", verify, " in a step (--verify-tokens)"));
+  }
+  return absl::OkStatus();
+}
+
+void ContinuousBatcher::Draft(size_t b, std::vector<int32_t>& row) {
+  Request& r = *slots_[b];
+  DraftSchedule& schedule = *r.schedule;
+  schedule.StartRound({true});
+  r.draft.clear();
+  r.shadow = -1;
+  // The round yields up to k + 1 tokens: within max_new_tokens, and the k
+  // drafted ones after the last token must fit in the cache.
+  const int64_t left = r.config.max_new_tokens - r.generated - 1;
+  const int64_t room = session_.capacity() - static_cast<int64_t>(r.history.size());
+  const int64_t wanted = schedule.Shadow(0) ? 1 : schedule.Length(0);
+  const int64_t k =
+      std::max<int64_t>(0, std::min({wanted, generator_->verify_tokens(), left, room}));
+  if (k == 0) return;
+  std::vector<int32_t> proposal =
+      PromptLookupCandidates(r.history, r.config.max_matching_ngram_size, static_cast<int>(k));
+  if (schedule.Shadow(0)) {  // compared with the target's token, not verified
+    if (!proposal.empty()) r.shadow = proposal[0];
+    return;
+  }
+  r.draft = std::move(proposal);
+  row.insert(row.end(), r.draft.begin(), r.draft.end());
+}
+
+void ContinuousBatcher::Verify(size_t b, const HostTensor& logits) {
+  Request& r = *slots_[b];
+  const int64_t k = static_cast<int64_t>(r.draft.size());
+  const int64_t vocab = logits.shape.back();
+  std::span<const float> tail(logits.floats);
+  tail = tail.subspan(tail.size() - static_cast<size_t>((k + 1) * vocab));
+  absl::StatusOr<Verdict> verdict = AcceptDraft(tail, vocab, kiln::Draft{r.draft, {}}, r.config,
+                                                r.history, static_cast<uint64_t>(r.generated));
+  if (!verdict.ok()) return Finish(b, verdict.status());
+  r.result.drafted_tokens += k;
+  r.schedule->Update(0, static_cast<int>(k), verdict->accepted);
+  if (r.shadow >= 0) r.schedule->Observe(0, verdict->error.ok() && r.shadow == verdict->next);
+  std::vector<int32_t> tokens(r.draft.begin(), r.draft.begin() + verdict->accepted);
+  if (verdict->error.ok()) tokens.push_back(verdict->next);
+  r.draft.clear();
+  // The cache ran the last token and the draft: keep what was accepted (the
+  // newest token is run by the next round).
+  const int64_t kept = static_cast<int64_t>(r.history.size()) + verdict->accepted;
+  if (absl::Status s = session_.Rewind(static_cast<int64_t>(b), kept); !s.ok()) return Finish(b, s);
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const bool accepted = static_cast<int64_t>(i) < verdict->accepted;
+    if (accepted) ++r.result.accepted_tokens;
+    if (Emit(b, tokens[i])) return;  // finished
+  }
+  if (!verdict->error.ok()) Finish(b, verdict->error);
 }
 
 void ContinuousBatcher::Advance(size_t b, const HostTensor& logits) {
@@ -220,21 +320,32 @@ void ContinuousBatcher::Advance(size_t b, const HostTensor& logits) {
   absl::StatusOr<int32_t> token =
       SampleToken(LastRow(logits), r.config, r.history, static_cast<uint64_t>(r.generated));
   if (!token.ok()) return Finish(b, token.status());
-  r.history.push_back(*token);
+  Emit(b, *token);
+}
+
+bool ContinuousBatcher::Emit(size_t b, int32_t token) {
+  Request& r = *slots_[b];
+  r.history.push_back(token);
   ++r.generated;
   StreamEvent event;
   event.new_tokens = 1;
-  absl::StatusOr<bool> stop = r.output.Add(
-      *token, r.config, [&event](std::string_view piece) { event.text.append(piece); });
-  if (!stop.ok()) return Finish(b, stop.status());
+  absl::StatusOr<bool> stop =
+      r.output.Add(token, r.config, [&event](std::string_view piece) { event.text.append(piece); });
+  if (!stop.ok()) {
+    Finish(b, stop.status());
+    return true;
+  }
   event.time = Clock::now();
   if (r.generated == 1) r.first_token = event.time;
   r.stream->Push(std::move(event));
-  // Generate's criteria: a stop, max_new_tokens, or no room for the token.
+  // Generate's criteria: a stop, max_new_tokens, or no room in the cache
+  // for the token (every token but the newest is in it).
   if (*stop || r.generated == r.config.max_new_tokens ||
-      session_.position(static_cast<int64_t>(b)) + 1 >= session_.capacity()) {
+      static_cast<int64_t>(r.history.size()) >= session_.capacity()) {
     Finish(b, absl::OkStatus());
+    return true;
   }
+  return false;
 }
 
 void ContinuousBatcher::Finish(size_t b, absl::Status status) {

@@ -66,12 +66,18 @@ class ContinuousBatcher {
   ContinuousBatcher& operator=(const ContinuousBatcher&) = delete;
 
   // Queues a request. Fails at once, with a message for the client, on an
-  // invalid config (ValidateGenerationConfig), speculative settings (not
-  // served), an empty prompt, an id outside the vocabulary, a prompt with
+  // invalid config (ValidateGenerationConfig), an assistant engine (not
+  // served), prompt lookup the engine cannot verify (no verify steps, or a
+  // longer draft than they take), an empty prompt, an id outside the vocabulary, a prompt with
   // no room to generate in the engine's max length (OutOfRange), a full
   // queue (ResourceExhausted) or after Drain (Unavailable).
   absl::StatusOr<std::shared_ptr<RequestStream>> Submit(std::vector<int32_t> prompt_ids,
                                                         GenerationConfig config);
+
+  // What Submit says of `config`'s speculation: OK without any, or for
+  // prompt lookup the engine's verify steps take; an assistant engine is
+  // not served (each slot would need an assistant session of its own).
+  absl::Status CheckSpeculation(const GenerationConfig& config) const;
 
   // Stops taking requests, ends the waiting ones and waits for the running
   // ones; idempotent.
@@ -99,6 +105,15 @@ class ContinuousBatcher {
   void Step();
   // Samples, streams and maybe finishes slot `b` after its logits [n, vocab].
   void Advance(size_t b, const HostTensor& logits);
+  // Streams `token` as slot `b`'s next; true when that finished the request.
+  bool Emit(size_t b, int32_t token);
+  // Appends this round's draft for slot `b` to its row (or notes a shadow
+  // proposal).
+  void Draft(size_t b, std::vector<int32_t>& row);
+  // Accepts slot `b`'s draft against its logits [1 + draft, vocab] as
+  // Generator's speculative loop does (acceptance.h: the same tokens and
+  // draws), rewinds the rejected tokens and streams the rest.
+  void Verify(size_t b, const HostTensor& logits);
   // Ends slot `b`'s request with `status` (OK: its result) and frees it.
   void Finish(size_t b, absl::Status status);
 

@@ -19,6 +19,7 @@
 #include "tools/cli.h"
 #include "tools/load_generator.h"
 #include "tools/serve/openai_server.h"
+#include "tools/speculation_flags.h"
 
 ABSL_FLAG(std::string, engine, "", "engine directory written by compile-model (--max-batch N)");
 ABSL_FLAG(std::string, host, "127.0.0.1",
@@ -77,6 +78,12 @@ absl::Status Run() {
       std::unique_ptr<LoadedGenerator> loaded,
       LoadGenerator(dir, absl::GetFlag(FLAGS_executor), absl::GetFlag(FLAGS_device)));
   KILN_ASSIGN_OR_RETURN(GenerationConfig defaults, ServerDefaults(loaded->engine()));
+  // --prompt-lookup N (with --max-matching-ngram, --draft-schedule): every
+  // request decodes speculatively, with the same tokens or distribution.
+  std::unique_ptr<LoadedGenerator> draft;
+  KILN_RETURN_IF_ERROR(SpeculationFromFlags(loaded->engine().manifest.target,
+                                            absl::GetFlag(FLAGS_executor),
+                                            absl::GetFlag(FLAGS_device), defaults, draft));
   absl::StatusOr<std::unique_ptr<ContinuousBatcher>> batcher = ContinuousBatcher::Create(
       *loaded->generator, {.slots = absl::GetFlag(FLAGS_slots),
                            .max_queue = absl::GetFlag(FLAGS_max_queue),
@@ -87,6 +94,9 @@ absl::Status Run() {
         " has none: compile it with compile-model --max-batch N (N requests at once)"));
   }
   KILN_RETURN_IF_ERROR(batcher.status());
+  if (absl::Status s = (*batcher)->CheckSpeculation(defaults); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("kiln-serve: ", s.message()));
+  }
 
   ServerOptions options;
   options.host = absl::GetFlag(FLAGS_host);
@@ -142,6 +152,7 @@ int main(int argc, char** argv) {
       argc, argv,
       "An OpenAI-compatible HTTP server for a Kiln engine.\n"
       "  kiln-serve --engine DIR [--host 127.0.0.1] [--port 8080] [--slots N] [--max-queue N] "
-      "[--api-key KEY] [--threads N]");
+      "[--api-key KEY] [--threads N] [--prompt-lookup N [--max-matching-ngram 2] "
+      "[--draft-schedule adaptive|heuristic|constant]]");
   return kiln::ReportToolStatus("kiln-serve", kiln::Run());
 }

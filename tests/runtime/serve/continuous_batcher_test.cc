@@ -125,6 +125,7 @@ LoadedEngine Load() {
       new_session, new_batch, *module, *out.tokenizer, kMaxSeq, std::move(buckets));
   EXPECT_TRUE(g.ok()) << g.status();
   if (g.ok()) out.generator = std::make_unique<Generator>(*std::move(g));
+  if (g.ok()) out.generator->set_verify_tokens(e->engine.manifest.verify_tokens);
   return out;
 }
 
@@ -202,6 +203,27 @@ GenerationConfig Greedy(int max_new_tokens) {
   return c;
 }
 
+// Each prompt with its config, all at once from a thread each; their
+// streams read to the end.
+std::vector<Collected> SubmitConcurrently(ContinuousBatcher& batcher,
+                                          const std::vector<std::vector<int32_t>>& prompts,
+                                          const std::vector<GenerationConfig>& configs) {
+  std::vector<Collected> got(prompts.size());
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    clients.emplace_back([&, i] {
+      absl::StatusOr<std::shared_ptr<RequestStream>> s = batcher.Submit(prompts[i], configs[i]);
+      if (!s.ok()) {
+        got[i].status = s.status();
+        return;
+      }
+      got[i] = Collect(**s);
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  return got;
+}
+
 // 8 requests at once, from 8 threads, on 4 slots (so half wait, and join
 // the batch as others leave): each equals its solo run.
 void RunConcurrently(const std::vector<GenerationConfig>& configs) {
@@ -212,19 +234,7 @@ void RunConcurrently(const std::vector<GenerationConfig>& configs) {
   absl::StatusOr<std::unique_ptr<ContinuousBatcher>> batcher =
       ContinuousBatcher::Create(*loaded.generator, {.slots = 4, .prefill_chunk = 16});
   ASSERT_TRUE(batcher.ok()) << batcher.status();
-  std::vector<Collected> got(prompts.size());
-  std::vector<std::thread> clients;
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    clients.emplace_back([&, i] {
-      absl::StatusOr<std::shared_ptr<RequestStream>> s = (*batcher)->Submit(prompts[i], configs[i]);
-      if (!s.ok()) {
-        got[i].status = s.status();
-        return;
-      }
-      got[i] = Collect(**s);
-    });
-  }
-  for (std::thread& t : clients) t.join();
+  const std::vector<Collected> got = SubmitConcurrently(**batcher, prompts, configs);
   ExpectSameAsSolo(got, solo);
   EXPECT_EQ((*batcher)->stats().busy_slots, 0);
 }
@@ -248,6 +258,70 @@ TEST(ContinuousBatcherTest, SeededSampledRequestsAmongOthersEqualTheirSoloRuns) 
     configs.push_back(c);
   }
   RunConcurrently(configs);
+}
+
+// Prompts that repeat a random phrase of 5 ids 2 to 5 times: prompt lookup
+// finds its drafts in them (and in what a tiny random model generates).
+std::vector<std::vector<int32_t>> RepetitivePrompts() {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int32_t> id(3, 255);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int repeats : {2, 5, 3, 4, 2, 3, 5, 4}) {
+    std::vector<int32_t> phrase(5);
+    for (int32_t& t : phrase) t = id(rng);
+    std::vector<int32_t> p;
+    for (int i = 0; i < repeats; ++i) p.insert(p.end(), phrase.begin(), phrase.end());
+    prompts.push_back(std::move(p));
+  }
+  return prompts;
+}
+
+// Prompt lookup served: each request's tokens equal Generator's own
+// speculative run of it, greedy ones also its plain greedy run (lossless),
+// among 7 others on 4 slots; the batcher drafted and kept tokens. A served
+// request's schedule is timing-free, as a sampled request's is in
+// Generator, so sampled requests also draft exactly what they drafted
+// there (the same rounds, drafts and draws, acceptance.h).
+TEST(ContinuousBatcherTest, PromptLookupRequestsEqualTheirSoloRuns) {
+  LoadedEngine loaded = Load();
+  ASSERT_NE(loaded.generator, nullptr);
+  ASSERT_GT(loaded.generator->verify_tokens(), 2);
+  const std::vector<std::vector<int32_t>> prompts = RepetitivePrompts();
+  std::vector<GenerationConfig> configs, plain;
+  for (int i = 0; i < 8; ++i) {
+    GenerationConfig c = Greedy(10 + 2 * i);
+    if (i % 2 == 1) {
+      c.do_sample = true;
+      c.temperature = 0.8;
+      c.seed = 300 + static_cast<uint64_t>(i);
+    }
+    plain.push_back(c);
+    c.prompt_lookup_num_tokens =
+        i % 4 == 0 ? static_cast<int>(loaded.generator->verify_tokens()) : 3;
+    configs.push_back(c);
+  }
+  const std::vector<GenerationResult> solo = Solo(*loaded.generator, prompts, configs);
+  const std::vector<GenerationResult> plain_solo = Solo(*loaded.generator, prompts, plain);
+  absl::StatusOr<std::unique_ptr<ContinuousBatcher>> batcher =
+      ContinuousBatcher::Create(*loaded.generator, {.slots = 4, .prefill_chunk = 16});
+  ASSERT_TRUE(batcher.ok()) << batcher.status();
+  const std::vector<Collected> got = SubmitConcurrently(**batcher, prompts, configs);
+  ExpectSameAsSolo(got, solo);
+  int64_t drafted = 0, accepted = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    drafted += got[i].result.drafted_tokens;
+    accepted += got[i].result.accepted_tokens;
+    if (configs[i].do_sample) {
+      EXPECT_EQ(got[i].result.drafted_tokens, solo[i].drafted_tokens) << "request " << i;
+      EXPECT_EQ(got[i].result.accepted_tokens, solo[i].accepted_tokens) << "request " << i;
+    } else {
+      EXPECT_EQ(got[i].result.token_ids, plain_solo[i].token_ids) << "request " << i;
+    }
+  }
+  EXPECT_GT(drafted, 0);
+  EXPECT_GT(accepted, 0);
+  EXPECT_LE(accepted, drafted);
+  EXPECT_EQ((*batcher)->stats().busy_slots, 0);
 }
 
 // Requests arriving one after another while others decode: each joins at
@@ -376,8 +450,16 @@ TEST(ContinuousBatcherTest, BadRequestsAreRefusedAtSubmit) {
   nan.temperature = std::nan("");
   EXPECT_FALSE(b.Submit({1}, nan).ok());
   GenerationConfig lookup = Greedy(4);
-  lookup.prompt_lookup_num_tokens = 3;
-  EXPECT_TRUE(absl::IsUnimplemented(b.Submit({1}, lookup).status()));
+  lookup.prompt_lookup_num_tokens = static_cast<int>(loaded.generator->verify_tokens()) + 1;
+  absl::Status long_draft = b.Submit({1}, lookup).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(long_draft)) << long_draft;
+  EXPECT_NE(long_draft.message().find("verifies at most"), std::string::npos) << long_draft;
+  GenerationConfig assistant = Greedy(4);
+  assistant.assistant_engine =
+      std::shared_ptr<Generator>(loaded.generator.get(), [](Generator*) {});
+  absl::Status not_served = b.Submit({1}, assistant).status();
+  EXPECT_TRUE(absl::IsUnimplemented(not_served)) << not_served;
+  EXPECT_NE(not_served.message().find("use prompt lookup"), std::string::npos) << not_served;
   // A prompt filling all but one position still generates one token.
   Collected last = Collect(**b.Submit(std::vector<int32_t>(kMaxSeq - 1, 5), Greedy(10)));
   EXPECT_TRUE(last.status.ok()) << last.status;

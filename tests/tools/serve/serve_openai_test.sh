@@ -3,8 +3,9 @@
 # CPU backend, 4 slots): the official openai client's checks
 # (openai_client_test.py), then what a client cannot see: 401 without the
 # key, 413 for a huge body, 400 for malformed JSON, 429 with Retry-After
-# when the queue is full, /metrics, and SIGTERM draining a running stream
-# to its [DONE] before the server exits 0.
+# when the queue is full, /metrics, prompt lookup (--prompt-lookup) giving
+# the same greedy text, and SIGTERM draining a running stream to its [DONE]
+# before the server exits 0.
 set -euo pipefail
 python="${KILN_TOKENIZERS_PYTHON:-}"
 if [[ -z $python ]] || ! "$python" -c "import openai" 2>/dev/null; then
@@ -65,6 +66,27 @@ for m in kiln_requests_total kiln_time_to_first_token_seconds_bucket kiln_inter_
 done
 grep -q 'kiln_requests_total{endpoint="/v1/completions",status="200"}' "$tmp/metrics" || fail "/metrics: no 200 completions counted"
 kill -TERM "$pid"; wait "$pid" || fail "kiln-serve did not exit 0 on SIGTERM"
+
+# Prompt lookup served (--prompt-lookup 3): the same greedy text as
+# without it; an assistant engine is refused at start, saying what to use.
+copy='{"prompt":"The cat sat on the mat, and the dog sat on the rug. The cat sat on the mat, and the dog","max_tokens":24,"temperature":0}'
+completion() {
+  curl -s "$base/v1/completions" -H "Content-Type: application/json" -d "$copy" |
+    "$python" -c 'import json, sys; print(json.load(sys.stdin)["choices"][0]["text"])'
+}
+start
+completion >"$tmp/plain.txt" || fail "the plain completion"
+kill -TERM "$pid"; wait "$pid" || fail "kiln-serve did not exit 0 on SIGTERM"
+start --prompt-lookup 3
+completion >"$tmp/lookup.txt" || fail "the prompt-lookup completion"
+kill -TERM "$pid"; wait "$pid" || fail "kiln-serve --prompt-lookup did not exit 0 on SIGTERM"
+[[ -s $tmp/plain.txt ]] || fail "an empty completion"
+cmp -s "$tmp/plain.txt" "$tmp/lookup.txt" ||
+  fail "prompt lookup changed the greedy text: '$(cat "$tmp/plain.txt")' vs '$(cat "$tmp/lookup.txt")'"
+if tools/serve/kiln-serve --engine "$engine" --port 0 --draft-engine "$engine" 2>"$tmp/draft.log"; then
+  fail "--draft-engine: the server started"
+fi
+grep -q "use prompt lookup" "$tmp/draft.log" || fail "--draft-engine: $(cat "$tmp/draft.log")"
 
 # Overfilled: 1 slot and a queue of 1, then 6 long requests at once: some
 # get 429 with Retry-After, none a 5xx.
