@@ -27,6 +27,8 @@ ABSL_FLAG(double, draft_confidence, 0.4,
 
 namespace kiln {
 
+bool DraftEngineFlagGiven() { return !absl::GetFlag(FLAGS_draft_engine).empty(); }
+
 bool SpeculationFlagsGiven() {
   return absl::GetFlag(FLAGS_prompt_lookup) > 0 || !absl::GetFlag(FLAGS_draft_engine).empty();
 }

@@ -25,6 +25,9 @@ absl::Status SpeculationFromFlags(const std::string& engine_target, const std::s
 
 // Whether any of the flags asks for speculative decoding.
 bool SpeculationFlagsGiven();
+// Whether --draft-engine is given (a tool that serves no assistant refuses
+// it before SpeculationFromFlags loads the engine).
+bool DraftEngineFlagGiven();
 
 }  // namespace kiln
 

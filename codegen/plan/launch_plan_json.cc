@@ -5,6 +5,7 @@
 // are checked afterwards, on the structs (launch_plan_json_steps.cc).
 #include "codegen/plan/launch_plan_json.h"
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -413,9 +414,10 @@ void KernelDescFields(IO& io, D& d) {
 // instructions and IR text) is most of a step's bytes, so steps name theirs
 // by index: 14 plans' descs inline were 3.9 MB of a 6.2 MB file.
 //
-// Writing, a desc's index is that of its first equal desc (equal as JSON,
-// so the table is the same whichever plan came first); reading, the index
-// is checked against the table and the step gets its own copy.
+// Writing (RowKernelTable), a desc's index is that of the first desc equal
+// to it as JSON, so equal descs share an entry wherever they occur; reading
+// (RowKernelCopies), the index is checked against the table and the step
+// gets its own copy.
 class RowKernelTable {
  public:
   int64_t IndexOf(const codegen::KernelDesc& desc) {
@@ -434,12 +436,42 @@ class RowKernelTable {
   std::vector<Json> descs_;
 };
 
+// The file's row_kernels as read, copied into the steps that name them. A
+// hostile file could name one huge desc from many steps, so the copies are
+// bounded: at most kCopyFactor times the file's bytes (an engine's plans
+// copy about 1.3 times theirs), beyond which the file is refused.
+struct RowKernelCopies {
+  static constexpr int64_t kCopyFactor = 16;
+  static constexpr int64_t kMinBudget = int64_t{16} << 20;
+
+  // A desc's bytes in memory, about.
+  static int64_t Footprint(const codegen::KernelDesc& d) {
+    int64_t bytes = static_cast<int64_t>(sizeof(d) + d.name.size() + d.ir.size());
+    for (const codegen::KernelBuffer& b : d.buffers) bytes += sizeof(b) + b.name.size();
+    for (const codegen::Instr& in : d.instrs) bytes += sizeof(in) + in.args.size() * sizeof(int);
+    return bytes;
+  }
+
+  std::vector<codegen::KernelDesc> descs;
+  int64_t budget = 0;  // bytes the steps may still copy
+};
+
 template <typename IO, typename S, typename Table>
 void RowKernelFields(IO& io, S& s, Table& table) {
   if constexpr (IO::kReading) {
     int64_t index = 0;
-    io.Integer("kernel", index, 0, static_cast<int64_t>(table.size()) - 1);
-    if (io.ok()) s.desc = table[static_cast<size_t>(index)];
+    io.Integer("kernel", index, 0, static_cast<int64_t>(table.descs.size()) - 1);
+    if (!io.ok()) return;
+    const codegen::KernelDesc& desc = table.descs[static_cast<size_t>(index)];
+    const int64_t bytes = RowKernelCopies::Footprint(desc);
+    if (bytes > table.budget) {
+      return io.FailAt("kernel",
+                       absl::StrCat("the steps' copies of their row kernels would take "
+                                    "more than ",
+                                    RowKernelCopies::kCopyFactor, " times the file's size"));
+    }
+    table.budget -= bytes;
+    s.desc = desc;
   } else {
     io.Integer("kernel", table.IndexOf(s.desc));
   }
@@ -632,8 +664,10 @@ absl::StatusOr<PlannedEngine> LaunchPlansFromJson(std::string_view text) {
   }
   PlannedEngine out;
   root.Object("layout", [&](Reader& c) { LayoutFields(c, out.layout); });
-  std::vector<codegen::KernelDesc> row_kernels;
-  root.Objects("row_kernels", row_kernels,
+  RowKernelCopies row_kernels;
+  row_kernels.budget = std::max(RowKernelCopies::kMinBudget,
+                                RowKernelCopies::kCopyFactor * static_cast<int64_t>(text.size()));
+  root.Objects("row_kernels", row_kernels.descs,
                [](Reader& c, codegen::KernelDesc& d, size_t) { KernelDescFields(c, d); });
   root.Objects("plans", out.plans,
                [&](Reader& c, LaunchPlan& p, size_t) { PlanFields(c, p, row_kernels); });

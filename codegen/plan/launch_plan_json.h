@@ -7,7 +7,9 @@
 //     LaunchPlan, including each row kernel's whole codegen::KernelDesc (its
 //     buffers, instructions and IR text), so LaunchPlansFromJson gives back
 //     the same structs field for field, and writing those again gives the
-//     same bytes.
+//     same bytes (for a file LaunchPlansToJson wrote: another may hold
+//     row_kernels entries no step names, or equal ones twice, which the
+//     writer does not repeat).
 //   - Each distinct KernelDesc is written once, in the top-level array
 //     "row_kernels" (in order of first use); a row kernel step names its
 //     desc by index ("kernel": 3). The buckets' plans run the same row
@@ -49,12 +51,13 @@
 //     operands and decode partials; the step inputs, logits, next tokens and
 //     fault flag at batch x seq; each RoPE table at capacity x head_dim);
 //   - consistency the kernels rely on: a row kernel's "kernel" indexes
-//     row_kernels, the step has one buffer per desc.buffers entry, and the
-//     desc's buffer indices and instruction operands are in range (an
-//     operand names an earlier instruction); a GEMV variant matches its
-//     GEMM's k, dtype and row count; attention variants have the kind of
-//     their step, and a decode step's combine kernel has its shape; splits
-//     are 1..64; RoPE scaling is "none", "linear" or "llama3".
+//     row_kernels (and the steps' copies of their descs stay within 16
+//     times the file's size), the step has one buffer per desc.buffers
+//     entry, and the desc's buffer indices and instruction operands are in
+//     range (an operand names an earlier instruction); a GEMV variant
+//     matches its GEMM's k, dtype and row count; attention variants have
+//     the kind of their step, and a decode step's combine kernel has its
+//     shape; splits are 1..64; RoPE scaling is "none", "linear" or "llama3".
 // Not checked (the loader's or the kernel bundle's job): that the kernels
 // the plans name exist in the bundle and were compiled for these descs and
 // variants, the steps' order and scratch lifetimes (launch_plan.h's

@@ -301,7 +301,7 @@ void RowProgram::EvalAs(int id, const Row& row, int64_t i0, int n) const {
     case Opcode::kSqrt:
       for (int i = 0; i < n; ++i) out[i] = std::sqrt(arg[0][i]);
       break;
-    case Opcode::kToF64:
+    case Opcode::kToF64:  // T is double: Operand widened each value
     case Opcode::kToF32:  // T is float: Operand rounded each value once
       std::copy(arg[0], arg[0] + n, out);
       return;

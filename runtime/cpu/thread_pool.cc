@@ -29,8 +29,8 @@ namespace {
 // kernel while an idle pool still sleeps almost at once.
 constexpr std::chrono::microseconds kSpinTime{20};
 // How long a thread waiting at a Barrier spins before it sleeps: longer,
-// since the others are mid-step and usually arrive within this; about what
-// the barrier spun before it slept at all.
+// since the others are mid-step, a step's shares of work differ by tens of
+// microseconds, and a sleep costs a wake on the other side.
 constexpr std::chrono::microseconds kBarrierSpinTime{200};
 
 inline void CpuRelax() {

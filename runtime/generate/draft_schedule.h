@@ -43,15 +43,18 @@ namespace kiln {
 //     heuristic.
 class DraftSchedule {
  public:
-  // A verify step's cost per drafted token, in decode steps, for sampled
-  // requests: CPU steps of 2 / 4 / 8 tokens measured 1.37 / 2.04 / 4.3
-  // decode steps (docs/PERFORMANCE.md). A GPU's verify steps cost less, so
-  // there it drafts less than timings would allow: the price of a
-  // reproducible seed.
-  static constexpr double kVerifyCostPerToken = 0.4;
+  // A verify step's cost per drafted token, in decode steps, for the
+  // timing-free schedule: SmolLM2's steps of 2 / 4 / 8 tokens on this CPU
+  // cost 0.15-0.2 / 0.2-0.28 / 0.3-0.37 decode steps more per drafted token
+  // than a decode step (q8_0 and q4_0, docs/PERFORMANCE.md, "Two to four
+  // rows take the packed path"). A GPU's verify steps cost less, so there
+  // it drafts less than timings would allow: the price of a reproducible
+  // seed.
+  static constexpr double kVerifyCostPerToken = 0.3;
 
-  // `start` is the first length, `cap` the longest (both >= 1);
-  // `timing_free`: adaptive must not follow timings (see above).
+  // `start` is the first length (of constant and heuristic; adaptive picks
+  // its own), `cap` the longest (both >= 1); `timing_free`: adaptive must
+  // not follow timings (see above).
   DraftSchedule(const std::string& kind, int start, int cap, size_t rows, bool free_drafter,
                 bool timing_free = false);
 
@@ -86,7 +89,7 @@ class DraftSchedule {
   int start_, cap_;
   bool free_drafter_;
   std::vector<int> length_;                 // constant, heuristic and seeded
-  std::vector<double> kept_, rejected_;     // adaptive: decayed counts per row
+  std::vector<double> kept_, rejected_;     // adaptive, seeded: decayed counts per row
   std::map<int64_t, double> step_seconds_;  // by width, an exponential average
   double draft_seconds_ = 0;                // per drafted token
   std::vector<int> candidates_;             // adaptive lengths, 0 first

@@ -44,7 +44,14 @@ struct BatcherOptions {
 //   - a slot that finished its prompt or ran a token samples its next token
 //     exactly as Generator::GenerateIds would alone (its history, its draw
 //     counter, its stop criteria), streams it, and leaves the batch when it
-//     stops: its slot is free for the next step.
+//     stops: its slot is free for the next step;
+//   - a prompt-lookup request (GenerationConfig::prompt_lookup_num_tokens)
+//     runs as Generator's speculative loop would alone: its prefill stops
+//     one prompt token short; then each step runs its last token plus a
+//     draft from its own history (draft_schedule.h, timing-free), keeps
+//     what acceptance.h accepts plus the target's next token, streams them
+//     one by one under the same stop criteria, and rewinds its row past
+//     the rejected ones.
 // Rows of one step never read each other's cache slots, and a row's
 // arithmetic does not depend on the others' values; it may depend on the
 // step's shape (the CPU GEMMs' decode and prefill tiles, a GPU's GEMM

@@ -80,6 +80,11 @@ absl::Status Run() {
   KILN_ASSIGN_OR_RETURN(GenerationConfig defaults, ServerDefaults(loaded->engine()));
   // --prompt-lookup N (with --max-matching-ngram, --draft-schedule): every
   // request decodes speculatively, with the same tokens or distribution.
+  if (DraftEngineFlagGiven()) {
+    return absl::UnimplementedError(
+        "kiln-serve: an assistant engine (--draft-engine) is not served (each slot would need its "
+        "own assistant session): use prompt lookup (--prompt-lookup N)");
+  }
   std::unique_ptr<LoadedGenerator> draft;
   KILN_RETURN_IF_ERROR(SpeculationFromFlags(loaded->engine().manifest.target,
                                             absl::GetFlag(FLAGS_executor),

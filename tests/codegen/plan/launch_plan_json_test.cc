@@ -608,6 +608,18 @@ TEST_F(MalformedTest, InconsistentSteps) {
   ExpectDataLoss("layout.inputs[\"input_ids\"].space: is not the space of its map");
 }
 
+// One huge desc named by many steps: the copies would be far larger than
+// the file, and the reader refuses them rather than allocate.
+TEST_F(MalformedTest, RowKernelCopiesAreBoundedByTheFileSize) {
+  RowDesc()["ir"] = std::string(size_t{1} << 20, 'x');
+  Json& steps = file_["plans"][0]["steps"];
+  const Json row = steps[row_];
+  for (int i = 0; i < 200; ++i) steps.push_back(row);
+  ExpectDataLoss(
+      ".row_kernel.kernel: the steps' copies of their row kernels would take more "
+      "than 16 times the file's size");
+}
+
 TEST_F(MalformedTest, GemvMustFitItsGemm) {
   // The decode plans' GEMMs have GEMV variants (m <= 8).
   for (size_t p = 0; p < file_["plans"].size(); ++p) {

@@ -99,7 +99,9 @@ std::vector<float> RunGemm(SimdLevel level, Case& c) {
 std::vector<int64_t> Ks(DType t) {
   if (BlockSize(t) == 256) return {256, 768, 8448};
   if (!IsBlockQuantized(t)) return {32, 96, 288, 2336, 37, 1001};  // and tails of 5, 9
-  return {32, 96, 288, 2336};
+  // 8224: 257 blocks, 65 quads, past the AVX-512 packed path's 64, so rows
+  // of 2-4 there run the decode tile (and a 1-block tail).
+  return {32, 96, 288, 2336, 8224};
 }
 
 // Against float64 on the dequantised weights. Block types see x rounded to
@@ -166,7 +168,10 @@ TEST(QuantGemm, SimdLevelsMatchScalar) {
     if (!Supported(level)) continue;
     for (DType t : kWeightTypes) {
       for (int64_t k : Ks(t)) {
-        for (int64_t m : {2, 7}) {  // the decode (m <= 4) and prefill kernels
+        // Rows of 2 and 7: several activation rows a tile, full and partial;
+        // on AVX-512 the packed path, or past 64 quads of a row the decode
+        // tile.
+        for (int64_t m : {2, 7}) {
           Case c = MakeCase(t, m, 17, k, rng);
           std::vector<float> want = RunGemm(SimdLevel::kScalar, c);
           std::vector<float> got = RunGemm(level, c);

@@ -271,6 +271,25 @@ std::map<std::string, KernelDesc> RowKernels(const std::string& family, DType dt
   return descs;
 }
 
+// Runs `d` on random buffers through RowProgram and through EvaluateRow;
+// every buffer must come out the same, byte for byte.
+void ExpectSameAsElementwise(const KernelDesc& d, testing::Rng& rng) {
+  absl::StatusOr<RowProgram> program = RowProgram::Create(d);
+  ASSERT_TRUE(program.ok()) << program.status();
+  std::vector<std::vector<uint8_t>> want = RandomBuffers(d, rng);
+  std::vector<std::vector<uint8_t>> got = want;
+  for (int64_t r = 0; r < kRows; ++r) EvaluateRow(d, r, want);
+  std::vector<void*> pointers;
+  for (std::vector<uint8_t>& b : got) pointers.push_back(b.data());
+  std::vector<double> scratch(static_cast<size_t>(program->ScratchBytes() / 8 + 1));
+  program->Run(pointers.data(), 0, 2, scratch.data());  // two calls, as threads split rows
+  program->Run(pointers.data(), 2, kRows, scratch.data());
+  for (size_t k = 0; k < d.buffers.size(); ++k) {
+    EXPECT_TRUE(want[k] == got[k]) << d.name << " (" << d.cols << " columns) buffer "
+                                   << d.buffers[k].name << " differs; " << testing::SeedNote();
+  }
+}
+
 struct Case {
   std::string family;
   DType dtype;
@@ -280,6 +299,9 @@ void PrintTo(const Case& c, std::ostream* os) { *os << c.family << " " << DTypeN
 
 class RowProgramTest : public ::testing::TestWithParam<Case> {};
 
+// Each real kernel at its own width and at one that spans several chunks
+// and ends in a partial one (sums, argmax indices and offsets carried
+// across chunks).
 TEST_P(RowProgramTest, MatchesTheElementwiseSemanticsBitForBit) {
   const std::map<std::string, KernelDesc> descs = RowKernels(GetParam().family, GetParam().dtype);
   ASSERT_GT(descs.size(), 3u);
@@ -287,25 +309,59 @@ TEST_P(RowProgramTest, MatchesTheElementwiseSemanticsBitForBit) {
   std::map<Opcode, int> ops;
   for (const auto& [name, d] : descs) {
     for (const Instr& in : d.instrs) ++ops[in.op];
-    absl::StatusOr<RowProgram> program = RowProgram::Create(d);
-    ASSERT_TRUE(program.ok()) << program.status();
-    std::vector<std::vector<uint8_t>> want = RandomBuffers(d, rng);
-    std::vector<std::vector<uint8_t>> got = want;
-    for (int64_t r = 0; r < kRows; ++r) EvaluateRow(d, r, want);
-    std::vector<void*> pointers;
-    for (std::vector<uint8_t>& b : got) pointers.push_back(b.data());
-    std::vector<double> scratch(static_cast<size_t>(program->ScratchBytes() / 8 + 1));
-    program->Run(pointers.data(), 0, 2, scratch.data());  // two calls, as threads split rows
-    program->Run(pointers.data(), 2, kRows, scratch.data());
-    for (size_t k = 0; k < d.buffers.size(); ++k) {
-      EXPECT_TRUE(want[k] == got[k])
-          << name << " buffer " << d.buffers[k].name << " differs; " << testing::SeedNote();
-    }
+    ExpectSameAsElementwise(d, rng);
+    KernelDesc wide = d;
+    wide.cols = 3 * RowProgram::kChunk + 17;
+    ExpectSameAsElementwise(wide, rng);
   }
-  // The kernels exercised the float and the double paths and their meeting.
   EXPECT_GT(ops[Opcode::kReduceSum], 0);
   EXPECT_GT(ops[Opcode::kToF32], 0);
   EXPECT_GT(ops[Opcode::kStore], 0);
+}
+
+// What the models' kernels do not do but a desc may: f32 arithmetic on a
+// double operand (held as doubles, rounded once), relu and a store of
+// doubles, a double rounded to f16, a per-row store of a double, and an
+// argmax, over several chunks.
+TEST(RowProgramMixedTest, FloatAndDoubleValuesMeetAsTheSemanticsSay) {
+  KernelDesc d;
+  d.name = "k_mixed";
+  d.cols = 3 * RowProgram::kChunk + 17;
+  d.threads = 128;
+  auto buffer = [&](const char* name, DType dtype, bool output, Indexing indexing) {
+    KernelBuffer b;
+    b.name = name;
+    b.dtype = dtype;
+    b.output = output;
+    b.indexing = indexing;
+    d.buffers.push_back(b);
+    return static_cast<int>(d.buffers.size()) - 1;
+  };
+  const int x = buffer("x", DType::kF32, false, Indexing::kRow);
+  const int w = buffer("w", DType::kBF16, false, Indexing::kColumn);
+  const int out = buffer("out", DType::kF32, true, Indexing::kRow);
+  const int half = buffer("half", DType::kF16, true, Indexing::kRow);
+  const int norm = buffer("norm", DType::kF32, true, Indexing::kPerRow);
+  const int best = buffer("best", DType::kI32, true, Indexing::kPerRow);
+  codegen::KernelBuilder k(d);
+  const int xd = k.ToF64(k.Load(x));
+  const int sum = k.ReduceSum(k.Binary(Opcode::kMul, xd, xd));
+  k.SetPlace(0, /*after_loop=*/true);
+  const int mean = k.Binary(Opcode::kDiv, sum, k.ConstF64(static_cast<double>(d.cols)));
+  k.Store(norm, k.Unary(Opcode::kSqrt, mean));  // a double stored to f32
+  k.SetPlace(1, /*after_loop=*/false);
+  const int x1 = k.Load(x);
+  const int scaled = k.Binary(Opcode::kMul, x1, mean);  // f32-typed, a double operand
+  const int shifted = k.Binary(Opcode::kAdd, scaled, k.Load(w));
+  const int kept = k.Unary(Opcode::kRelu, k.Binary(Opcode::kSub, k.ToF64(shifted), mean));
+  k.Store(out, kept);                         // a double stored to f32
+  k.Store(half, k.Round(kept, DType::kF16));  // a double rounded to f16
+  const int top = k.ReduceArgmax(k.Unary(Opcode::kGeluTanh, x1));
+  k.SetPlace(1, /*after_loop=*/true);
+  k.Store(best, top);
+  ASSERT_TRUE(codegen::ValidateKernel(d).ok()) << codegen::ValidateKernel(d);
+  testing::Rng rng = testing::TestRng();
+  for (int i = 0; i < 4; ++i) ExpectSameAsElementwise(d, rng);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, RowProgramTest,

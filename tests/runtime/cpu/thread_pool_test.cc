@@ -97,8 +97,8 @@ TEST(ThreadPool, BarrierOrdersPhases) {
 
 // A thread that waits long at a Barrier sleeps: it must not spin (or yield
 // in a loop) on its core while a late thread works. Its CPU time over a
-// 40 ms wait stays far below 40 ms; the phases still order, with stragglers
-// on either side, many times over.
+// 40 ms wait stays far below 40 ms; the phases still order, with either
+// thread the late one.
 TEST(ThreadPool, BarrierSleepsWhileALateThreadWorks) {
   ThreadPool pool(2);
   auto thread_cpu_ms = [] {
