@@ -116,7 +116,9 @@ TEST(CpuF32Test, LongPrefillMatchesTheReferenceWithAndWithoutOnednn) {
       LongPrefillAgainstReference(dir, threads, onednn, 1e-4f);
     }
     // The products really went through the library, or really did not.
-    if (library != nullptr) EXPECT_EQ(library->calls() > calls, onednn) << describe;
+    if (library != nullptr) {
+      EXPECT_EQ(library->calls() > calls, onednn) << describe;
+    }
   }
   // The scalar level runs Kiln's kernels only, the library present or not.
   cpu::CpuExecutorOptions scalar_options;

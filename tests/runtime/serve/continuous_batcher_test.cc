@@ -363,8 +363,9 @@ TEST(ContinuousBatcherTest, CancelledRequestsFreeTheirSlots) {
         (*batcher)->Submit({5, 6, 7}, Greedy(kMaxSeq));
     ASSERT_TRUE(s.ok()) << s.status();
     streams.push_back(*s);
-    if (i == 0)
+    if (i == 0) {
       ASSERT_NO_FATAL_FAILURE(WaitForState(**batcher, 1, 0));  // the first holds a slot at the gate
+    }
   }
   gate.Allow(1);  // its first step; then the next three take the free slots
   ASSERT_NO_FATAL_FAILURE(WaitForState(**batcher, 4, 2));
@@ -400,7 +401,9 @@ TEST(ContinuousBatcherTest, FullQueueIsRefusedAndDrainEndsTheWaitingRequests) {
         (*batcher)->Submit({9, 8, 7}, Greedy(kMaxSeq));
     ASSERT_TRUE(s.ok()) << s.status();
     running.push_back(*s);
-    if (i == 0) ASSERT_NO_FATAL_FAILURE(WaitForState(**batcher, 1, 0));
+    if (i == 0) {
+      ASSERT_NO_FATAL_FAILURE(WaitForState(**batcher, 1, 0));
+    }
   }
   gate.Allow(1);
   ASSERT_NO_FATAL_FAILURE(
