@@ -52,6 +52,12 @@ void ServerMetrics::CountTokens(int64_t prompt, int64_t generated) {
   generated_tokens_ += static_cast<uint64_t>(generated);
 }
 
+void ServerMetrics::CountSpeculation(int64_t drafted, int64_t accepted) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  drafted_tokens_ += static_cast<uint64_t>(drafted);
+  accepted_tokens_ += static_cast<uint64_t>(accepted);
+}
+
 void ServerMetrics::ObserveFirstToken(double seconds) {
   std::lock_guard<std::mutex> lock(mutex_);
   first_token_.Observe(seconds);
@@ -82,7 +88,17 @@ std::string ServerMetrics::Render(const std::vector<Gauge>& gauges) const {
                   prompt_tokens_, "\n",
                   "# HELP kiln_generation_tokens_total Tokens generated.\n"
                   "# TYPE kiln_generation_tokens_total counter\nkiln_generation_tokens_total ",
-                  generated_tokens_, "\n");
+                  generated_tokens_, "\n",
+                  "# HELP kiln_speculative_drafted_tokens_total Tokens prompt lookup drafted "
+                  "and the model verified.\n"
+                  "# TYPE kiln_speculative_drafted_tokens_total counter\n"
+                  "kiln_speculative_drafted_tokens_total ",
+                  drafted_tokens_, "\n",
+                  "# HELP kiln_speculative_accepted_tokens_total Drafted tokens the model "
+                  "kept.\n"
+                  "# TYPE kiln_speculative_accepted_tokens_total counter\n"
+                  "kiln_speculative_accepted_tokens_total ",
+                  accepted_tokens_, "\n");
   for (const Gauge& g : gauges) {
     absl::StrAppend(&out, "# HELP ", g.name, " ", g.help, "\n# TYPE ", g.name, " gauge\n", g.name,
                     " ", Number(g.value), "\n");

@@ -40,6 +40,8 @@ class ServerMetrics {
   // its status code.
   void CountRequest(const std::string& endpoint, int status);
   void CountTokens(int64_t prompt, int64_t generated);
+  // A finished request's speculative decoding: tokens drafted, and kept.
+  void CountSpeculation(int64_t drafted, int64_t accepted);
   void ObserveFirstToken(double seconds);
   void ObserveInterToken(double seconds);
   void ObserveRequest(double seconds);
@@ -58,6 +60,8 @@ class ServerMetrics {
   std::map<std::pair<std::string, int>, uint64_t> requests_;
   uint64_t prompt_tokens_ = 0;
   uint64_t generated_tokens_ = 0;
+  uint64_t drafted_tokens_ = 0;
+  uint64_t accepted_tokens_ = 0;
   Histogram first_token_;
   Histogram inter_token_;
   Histogram request_;

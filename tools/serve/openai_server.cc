@@ -150,7 +150,10 @@ void Observe(Generation& g, const StreamEvent& e, ServerMetrics& metrics) {
   }
   if (e.final) {
     metrics.ObserveRequest(Seconds(e.time - g.stream->submitted()));
-    if (e.status.ok()) metrics.CountTokens(g.prompt_tokens, e.result.token_ids.size());
+    if (e.status.ok()) {
+      metrics.CountTokens(g.prompt_tokens, e.result.token_ids.size());
+      metrics.CountSpeculation(e.result.drafted_tokens, e.result.accepted_tokens);
+    }
   }
 }
 

@@ -79,6 +79,11 @@ completion >"$tmp/plain.txt" || fail "the plain completion"
 kill -TERM "$pid"; wait "$pid" || fail "kiln-serve did not exit 0 on SIGTERM"
 start --prompt-lookup 3
 completion >"$tmp/lookup.txt" || fail "the prompt-lookup completion"
+curl -s "$base/metrics" >"$tmp/lookup_metrics"
+drafted=$(sed -n 's/^kiln_speculative_drafted_tokens_total //p' "$tmp/lookup_metrics")
+accepted=$(sed -n 's/^kiln_speculative_accepted_tokens_total //p' "$tmp/lookup_metrics")
+[[ -n $drafted && $drafted -gt 0 ]] || fail "prompt lookup drafted nothing on a repetitive prompt: '$drafted'"
+[[ -n $accepted && $accepted -le $drafted ]] || fail "accepted $accepted of $drafted drafted tokens"
 kill -TERM "$pid"; wait "$pid" || fail "kiln-serve --prompt-lookup did not exit 0 on SIGTERM"
 [[ -s $tmp/plain.txt ]] || fail "an empty completion"
 cmp -s "$tmp/plain.txt" "$tmp/lookup.txt" ||
