@@ -152,12 +152,21 @@ absl::StatusOr<RowProgram> RowProgram::Create(codegen::KernelDesc desc) {
   p.loops_.resize(static_cast<size_t>(p.desc_.num_loops()));
   p.scalar_.assign(static_cast<size_t>(n), false);
   p.floats_.assign(static_cast<size_t>(n), false);
+  p.direct_.assign(static_cast<size_t>(n), false);
   for (int id = 0; id < n; ++id) {
     const Instr& in = p.desc_.instrs[id];
     Loop& loop = p.loops_[static_cast<size_t>(in.loop)];
     (in.after_loop ? loop.after : loop.body).push_back(id);
     p.scalar_[id] = in.after_loop || in.op == Opcode::kReduceSum || in.op == Opcode::kReduceArgmax;
     p.floats_[id] = p.GivesFloats(id);
+    // An f32 input's row or column is already the chunk a load would copy.
+    // Not an output: a store between the load and its use would change
+    // what the use reads.
+    if (in.op == Opcode::kLoad) {
+      const KernelBuffer& b = p.desc_.buffers[in.buffer];
+      p.direct_[id] = b.dtype == DType::kF32 && !b.output &&
+                      (b.indexing == Indexing::kRow || b.indexing == Indexing::kColumn);
+    }
   }
   return p;
 }
@@ -224,10 +233,22 @@ void RowProgram::Eval(int id, const Row& row, int64_t i0, int n) const {
 }
 
 template <typename T>
-const T* RowProgram::Operand(int a, const Row& row, int n, T* tmp) const {
+const T* RowProgram::Operand(int a, const Row& row, int64_t i0, int n, T* tmp) const {
   if (scalar_[a]) {
     std::fill(tmp, tmp + n, static_cast<T>(row.scalars[a]));
     return tmp;
+  }
+  if (direct_[a]) {  // the buffer's own f32 elements
+    const Instr& load = desc_.instrs[a];
+    const KernelBuffer& b = desc_.buffers[load.buffer];
+    const float* v = static_cast<const float*>(row.buffers[load.buffer]) +
+                     (b.indexing == Indexing::kRow ? row.r * desc_.cols : 0) + i0;
+    if constexpr (std::is_same_v<T, float>) {
+      return v;
+    } else {
+      for (int i = 0; i < n; ++i) tmp[i] = v[i];
+      return tmp;
+    }
   }
   if (floats_[a] == std::is_same_v<T, float>) return Slot<T>(row.values, a);
   if (floats_[a]) {
@@ -248,11 +269,12 @@ void RowProgram::EvalAs(int id, const Row& row, int64_t i0, int n) const {
   T tmp[2][kChunk];
   const T* arg[2] = {nullptr, nullptr};
   for (size_t j = 0; j < in.args.size() && j < 2; ++j) {
-    arg[j] = Operand<T>(in.args[j], row, n, tmp[j]);
+    arg[j] = Operand<T>(in.args[j], row, i0, n, tmp[j]);
   }
   const int64_t r = row.r;
   switch (in.op) {
     case Opcode::kLoad: {
+      if (direct_[id]) return;  // its users read the buffer itself
       const KernelBuffer& b = desc_.buffers[in.buffer];
       const void* base = row.buffers[in.buffer];
       switch (b.indexing) {

@@ -77,15 +77,17 @@ class RowProgram {
   void Eval(int id, const Row& row, int64_t i0, int n) const;
   template <typename T>
   void EvalAs(int id, const Row& row, int64_t i0, int n) const;
-  // Instruction a's n values as T: its slot when held as T, else converted
-  // (or its scalar broadcast) into tmp.
+  // Instruction a's n values from column i0 as T: its slot when held as T
+  // (or, for a direct load, the buffer itself), else converted (or its
+  // scalar broadcast) into tmp.
   template <typename T>
-  const T* Operand(int a, const Row& row, int n, T* tmp) const;
+  const T* Operand(int a, const Row& row, int64_t i0, int n, T* tmp) const;
 
   codegen::KernelDesc desc_;
   std::vector<Loop> loops_;
   std::vector<bool> scalar_;  // instruction ids whose value is per row
   std::vector<bool> floats_;  // instruction ids held as floats
+  std::vector<bool> direct_;  // loads of f32 rows or columns, read in place
 };
 
 }  // namespace kiln::cpu

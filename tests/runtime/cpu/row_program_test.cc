@@ -234,8 +234,7 @@ std::vector<std::vector<uint8_t>> RandomBuffers(const KernelDesc& d, testing::Rn
   for (const KernelBuffer& b : d.buffers) {
     const int64_t n = Elements(b, d.cols);
     out.emplace_back(static_cast<size_t>(n * BlockBytes(b.dtype)), 0);
-    if (b.output) continue;
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = 0; i < n; ++i) {  // outputs too: a kernel may read one
       double x = normal(rng);
       if (i % 97 == 5) x *= 1e4;
       if (i % 89 == 7) x *= 1e-6;
@@ -321,8 +320,8 @@ TEST_P(RowProgramTest, MatchesTheElementwiseSemanticsBitForBit) {
 
 // What the models' kernels do not do but a desc may: f32 arithmetic on a
 // double operand (held as doubles, rounded once), relu and a store of
-// doubles, a double rounded to f16, a per-row store of a double, and an
-// argmax, over several chunks.
+// doubles, a double rounded to f16, a per-row store of a double, an output
+// read before it is overwritten, and an argmax, over several chunks.
 TEST(RowProgramMixedTest, FloatAndDoubleValuesMeetAsTheSemanticsSay) {
   KernelDesc d;
   d.name = "k_mixed";
@@ -343,6 +342,8 @@ TEST(RowProgramMixedTest, FloatAndDoubleValuesMeetAsTheSemanticsSay) {
   const int half = buffer("half", DType::kF16, true, Indexing::kRow);
   const int norm = buffer("norm", DType::kF32, true, Indexing::kPerRow);
   const int best = buffer("best", DType::kI32, true, Indexing::kPerRow);
+  const int inout = buffer("inout", DType::kF32, true, Indexing::kRow);
+  const int before = buffer("before", DType::kF32, true, Indexing::kRow);
   codegen::KernelBuilder k(d);
   const int xd = k.ToF64(k.Load(x));
   const int sum = k.ReduceSum(k.Binary(Opcode::kMul, xd, xd));
@@ -356,6 +357,10 @@ TEST(RowProgramMixedTest, FloatAndDoubleValuesMeetAsTheSemanticsSay) {
   const int kept = k.Unary(Opcode::kRelu, k.Binary(Opcode::kSub, k.ToF64(shifted), mean));
   k.Store(out, kept);                         // a double stored to f32
   k.Store(half, k.Round(kept, DType::kF16));  // a double rounded to f16
+  // An output read, then overwritten, then its old value used.
+  const int old = k.Load(inout);
+  k.Store(inout, shifted);
+  k.Store(before, k.Binary(Opcode::kAdd, old, x1));
   const int top = k.ReduceArgmax(k.Unary(Opcode::kGeluTanh, x1));
   k.SetPlace(1, /*after_loop=*/true);
   k.Store(best, top);
