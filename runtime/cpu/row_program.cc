@@ -143,6 +143,30 @@ bool RowProgram::GivesFloats(int id) const {
   return false;
 }
 
+// An f32 input's row or column is already the chunk a load would copy, so
+// its users may read the buffer itself, unless a store runs between the
+// load and its last use: the memory plan may give a later output of the
+// same kernel the input's bytes (its last user in the graph came first), or
+// the store may be to the buffer itself, and the users must see the values
+// the load saw.
+bool RowProgram::ReadsInPlace(int id) const {
+  const Instr& in = desc_.instrs[id];
+  if (in.op != Opcode::kLoad) return false;
+  const KernelBuffer& b = desc_.buffers[in.buffer];
+  if (b.dtype != DType::kF32 || (b.indexing != Indexing::kRow && b.indexing != Indexing::kColumn)) {
+    return false;
+  }
+  int last_use = id;
+  for (int u = id + 1; u < static_cast<int>(desc_.instrs.size()); ++u) {
+    const std::vector<int>& args = desc_.instrs[u].args;
+    if (std::find(args.begin(), args.end(), id) != args.end()) last_use = u;
+  }
+  for (int u = id + 1; u < last_use; ++u) {
+    if (desc_.instrs[u].op == Opcode::kStore) return false;
+  }
+  return true;
+}
+
 absl::StatusOr<RowProgram> RowProgram::Create(codegen::KernelDesc desc) {
   if (absl::Status s = codegen::ValidateKernel(desc); !s.ok()) {
     return absl::InternalError(absl::StrCat("row kernel ", desc.name, ": ", s.message()));
@@ -159,15 +183,8 @@ absl::StatusOr<RowProgram> RowProgram::Create(codegen::KernelDesc desc) {
     (in.after_loop ? loop.after : loop.body).push_back(id);
     p.scalar_[id] = in.after_loop || in.op == Opcode::kReduceSum || in.op == Opcode::kReduceArgmax;
     p.floats_[id] = p.GivesFloats(id);
-    // An f32 input's row or column is already the chunk a load would copy.
-    // Not an output: a store between the load and its use would change
-    // what the use reads.
-    if (in.op == Opcode::kLoad) {
-      const KernelBuffer& b = p.desc_.buffers[in.buffer];
-      p.direct_[id] = b.dtype == DType::kF32 && !b.output &&
-                      (b.indexing == Indexing::kRow || b.indexing == Indexing::kColumn);
-    }
   }
+  for (int id = 0; id < n; ++id) p.direct_[id] = p.ReadsInPlace(id);
   return p;
 }
 

@@ -71,6 +71,9 @@ class RowProgram {
   // Whether instruction `id` produces only floats (given floats_ of the
   // earlier ones), so it is held as floats.
   bool GivesFloats(int id) const;
+  // Whether instruction `id` is a load whose users can read its buffer in
+  // place (direct_).
+  bool ReadsInPlace(int id) const;
   void RunRow(void* const* buffers, int64_t r, double* values, double* scalars,
               int64_t* gather_rows) const;
   // Evaluates instruction `id` for columns [i0, i0 + n) into its slot.

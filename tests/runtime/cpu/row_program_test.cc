@@ -378,5 +378,40 @@ INSTANTIATE_TEST_SUITE_P(Models, RowProgramTest,
                                                std::string(DTypeName(info.param.dtype)));
                          });
 
+// The memory plan may give an output the bytes of an input whose last use
+// in the graph came earlier: here B overwrites x between x's load and the
+// load's last use, and F must still see the values x held.
+TEST(RowProgramMixedTest, AStoreOverAnInputDoesNotChangeWhatItsLoadGave) {
+  KernelDesc d;
+  d.name = "k_aliased";
+  d.cols = 3 * RowProgram::kChunk + 17;
+  d.threads = 128;
+  for (const char* name : {"x", "y", "b", "f"}) {
+    KernelBuffer buffer;
+    buffer.name = name;
+    buffer.output = name[0] == 'b' || name[0] == 'f';
+    d.buffers.push_back(buffer);
+  }
+  codegen::KernelBuilder k(d);
+  const int x = k.Load(0);
+  k.Store(2, k.Load(1));  // b = y, over x's bytes
+  k.Store(3, k.Binary(Opcode::kAdd, x, x));
+  ASSERT_TRUE(codegen::ValidateKernel(d).ok());
+  absl::StatusOr<RowProgram> program = RowProgram::Create(d);
+  ASSERT_TRUE(program.ok()) << program.status();
+  testing::Rng rng = testing::TestRng();
+  const std::vector<float> x0 = testing::NormalValues(rng, kRows * d.cols, 1.0, DType::kF32);
+  std::vector<float> shared = x0;  // x and b
+  const std::vector<float> y = testing::NormalValues(rng, kRows * d.cols, 1.0, DType::kF32);
+  std::vector<float> f(x0.size());
+  void* buffers[] = {shared.data(), const_cast<float*>(y.data()), shared.data(), f.data()};
+  std::vector<double> scratch(static_cast<size_t>(program->ScratchBytes() / 8 + 1));
+  program->Run(buffers, 0, kRows, scratch.data());
+  for (size_t i = 0; i < x0.size(); ++i) {
+    ASSERT_EQ(f[i], x0[i] + x0[i]) << "element " << i << "; " << testing::SeedNote();
+    ASSERT_EQ(shared[i], y[i]) << "element " << i;
+  }
+}
+
 }  // namespace
 }  // namespace kiln::cpu
