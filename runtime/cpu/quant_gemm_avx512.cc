@@ -224,6 +224,16 @@ struct DecQ8_0 : NibbleQuad {
 // consecutive, so this is one sequential stream).
 constexpr int kPrefetchRows = 8;
 
+// Prefetches quad q of the weight row kPrefetchRows rows after `row`: one
+// line per 64 bytes of quad.
+template <class F>
+inline void PrefetchQuadAhead(const uint8_t* row, int64_t row_bytes, int64_t q) {
+  const uint8_t* ahead = row + kPrefetchRows * row_bytes + q * F::kQuadBytes;
+  for (int l = 0; l < F::kQuadBytes; l += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(ahead + l), _MM_HINT_T0);
+  }
+}
+
 // One quad (nb blocks) of R weight rows x M activation rows.
 template <class F, int R, int M, bool kTail>
 inline void DecodeQuad(const uint8_t* w, int64_t row_bytes, int64_t q, const ActBlock* a,
@@ -236,12 +246,7 @@ inline void DecodeQuad(const uint8_t* w, int64_t row_bytes, int64_t q, const Act
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     const uint8_t* p = w + r * row_bytes;
-    if (!kTail) {  // the same place kPrefetchRows rows on: one line per 64 bytes of quad
-      const uint8_t* ahead = p + kPrefetchRows * row_bytes + q * F::kQuadBytes;
-      for (int l = 0; l < F::kQuadBytes; l += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(ahead + l), _MM_HINT_T0);
-      }
-    }
+    if (!kTail) PrefetchQuadAhead<F>(p, row_bytes, q);
     const WQuad wq = F::template Load<kTail>(p, q, nb);
 #pragma GCC unroll 4
     for (int i = 0; i < M; ++i) {
@@ -387,12 +392,7 @@ inline void PackedStep(const uint8_t* w, int64_t row_bytes, int64_t q, const Pac
   WQuad wq[R];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    if (!kTail) {  // as DecodeQuad: the same place kPrefetchRows rows on
-      const uint8_t* ahead = w + (r + kPrefetchRows) * row_bytes + q * F::kQuadBytes;
-      for (int l = 0; l < F::kQuadBytes; l += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(ahead + l), _MM_HINT_T0);
-      }
-    }
+    if (!kTail) PrefetchQuadAhead<F>(w + r * row_bytes, row_bytes, q);
     wq[r] = F::template Load<kTail>(w + r * row_bytes, q, nb);
   }
 #pragma GCC unroll 8

@@ -23,11 +23,7 @@ double ExpectedTokens(double a, int k) {
 
 DraftSchedule::DraftSchedule(const std::string& kind, int start, int cap, size_t rows,
                              bool free_drafter, bool timing_free)
-    : kind_(kind == "constant"    ? Kind::kConstant
-            : kind == "heuristic" ? Kind::kHeuristic
-            : !timing_free        ? Kind::kAdaptive
-            : free_drafter        ? Kind::kSeeded
-                                  : Kind::kHeuristic),
+    : kind_(KindFor(kind, free_drafter, timing_free)),
       start_(start),
       cap_(std::max(cap, start)),
       free_drafter_(free_drafter),
@@ -39,9 +35,26 @@ DraftSchedule::DraftSchedule(const std::string& kind, int start, int cap, size_t
   candidates_.push_back(cap_);
 }
 
+DraftSchedule::Kind DraftSchedule::KindFor(const std::string& kind, bool free_drafter,
+                                           bool timing_free) {
+  if (kind == "constant") return Kind::kConstant;
+  if (kind == "heuristic") return Kind::kHeuristic;
+  if (!timing_free) return Kind::kAdaptive;
+  return free_drafter ? Kind::kSeeded : Kind::kHeuristic;
+}
+
 std::string DraftSchedule::Running(const std::string& kind, bool free_drafter, bool timing_free) {
-  if (kind != "adaptive" || !timing_free) return kind;
-  return free_drafter ? "seeded adaptive" : "heuristic";
+  switch (KindFor(kind, free_drafter, timing_free)) {
+    case Kind::kConstant:
+      return "constant";
+    case Kind::kHeuristic:
+      return "heuristic";
+    case Kind::kAdaptive:
+      return "adaptive";
+    case Kind::kSeeded:
+      return "seeded adaptive";
+  }
+  return kind;
 }
 
 double DraftSchedule::Acceptance(size_t r) const {

@@ -85,7 +85,11 @@ class DraftSchedule {
   double StepSeconds(int64_t width) const;
 
   // kSeeded: timing-free adaptive with a free drafter.
-  enum class Kind { kConstant, kHeuristic, kAdaptive, kSeeded } kind_;
+  enum class Kind { kConstant, kHeuristic, kAdaptive, kSeeded };
+  // The schedule that runs for the constructor's arguments (the one
+  // decision the constructor and Running share).
+  static Kind KindFor(const std::string& kind, bool free_drafter, bool timing_free);
+  Kind kind_;
   int start_, cap_;
   bool free_drafter_;
   std::vector<int> length_;                 // constant, heuristic and seeded
