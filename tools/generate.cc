@@ -137,6 +137,7 @@ nlohmann::json ResultJson(const GenerationResult& r) {
     out["acceptance_rate"] = static_cast<double>(r.accepted_tokens) / r.drafted_tokens;
   }
   out["target_forwards"] = r.target_forwards;
+  if (r.host_synchronizations >= 0) out["host_synchronizations"] = r.host_synchronizations;
   // 1 without speculation (the prefill yields the first token).
   if (!r.token_ids.empty()) {
     out["target_forwards_per_token"] =

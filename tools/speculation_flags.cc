@@ -25,13 +25,21 @@ ABSL_FLAG(double, draft_confidence, 0.4,
           "with --draft-engine: stop drafting after a token the draft engine gives a lower "
           "probability (0: never)");
 
+ABSL_FLAG(bool, loop_plan, false,
+          "run a greedy request's whole generate loop as one plan: on a GPU one CUDA graph with "
+          "a WHILE node (one host wait per sequence), on the CPU the same plan on the host; plain "
+          "or with --prompt-lookup (schedule heuristic or constant)");
+
 namespace kiln {
 
 bool DraftEngineFlagGiven() { return !absl::GetFlag(FLAGS_draft_engine).empty(); }
 
 bool SpeculationFlagsGiven() {
-  return absl::GetFlag(FLAGS_prompt_lookup) > 0 || !absl::GetFlag(FLAGS_draft_engine).empty();
+  return absl::GetFlag(FLAGS_prompt_lookup) > 0 || !absl::GetFlag(FLAGS_draft_engine).empty() ||
+         absl::GetFlag(FLAGS_loop_plan);
 }
+
+bool LoopPlanFlagGiven() { return absl::GetFlag(FLAGS_loop_plan); }
 
 absl::Status SpeculationFromFlags(const std::string& engine_target, const std::string& executor,
                                   const std::string& device, GenerationConfig& config,
@@ -41,6 +49,7 @@ absl::Status SpeculationFromFlags(const std::string& engine_target, const std::s
   config.num_assistant_tokens = absl::GetFlag(FLAGS_draft_tokens);
   config.num_assistant_tokens_schedule = absl::GetFlag(FLAGS_draft_schedule);
   config.assistant_confidence_threshold = absl::GetFlag(FLAGS_draft_confidence);
+  config.loop_plan = absl::GetFlag(FLAGS_loop_plan);
   const std::string draft_dir = absl::GetFlag(FLAGS_draft_engine);
   if (draft_dir.empty()) return absl::OkStatus();
   if (config.prompt_lookup_num_tokens > 0) {

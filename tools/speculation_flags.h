@@ -23,8 +23,11 @@ absl::Status SpeculationFromFlags(const std::string& engine_target, const std::s
                                   const std::string& device, GenerationConfig& config,
                                   std::unique_ptr<LoadedGenerator>& draft);
 
-// Whether any of the flags asks for speculative decoding.
+// Whether any of the flags asks for speculative decoding or the loop plan
+// (both run through a Generator).
 bool SpeculationFlagsGiven();
+// Whether --loop-plan is given (a tool that batches requests refuses it).
+bool LoopPlanFlagGiven();
 // Whether --draft-engine is given (a tool that serves no assistant refuses
 // it before SpeculationFromFlags loads the engine).
 bool DraftEngineFlagGiven();

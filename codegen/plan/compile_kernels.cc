@@ -11,6 +11,7 @@
 #include "base/status_macros.h"
 #include "codegen/attention/attention_cuda.h"
 #include "codegen/gemv/gemv_cuda.h"
+#include "codegen/loop/loop_cuda.h"
 #include "codegen/nvrtc_compile.h"
 #include "codegen/render.h"
 #include "codegen/sampling/sampling_cuda.h"
@@ -83,6 +84,13 @@ absl::StatusOr<KernelBundle> CompileKernelBundle(const std::vector<LaunchPlan>& 
       KILN_ASSIGN_OR_RETURN(std::string text, codegen::RenderCuda(row->desc));
       sources.push_back({row->desc.name, "row", codegen::CudaPrelude() + "\n" + text});
     }
+  }
+  // The generate loop's kernels (one translation unit, two functions), for
+  // the executor's loop graph.
+  if (!plans.empty()) {
+    const std::string loop = codegen::loop::RenderLoopCuda();
+    sources.push_back({codegen::loop::kPrepareKernel, "loop", loop});
+    sources.push_back({codegen::loop::kFinishKernel, "loop", loop});
   }
   // NVRTC compiles are independent and single-threaded: run them on every
   // core (compile-model on a 16-core GPU host, or the GPU test suite).

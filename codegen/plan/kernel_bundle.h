@@ -31,7 +31,8 @@ inline constexpr int kKernelAbiVersion = 1;
 // One compiled kernel.
 struct BundledKernel {
   std::string function;  // its extern "C" name
-  std::string kind;      // "row", "gemv", "rope_kv_write", "prefill", "decode", "combine"
+  std::string
+      kind;  // "row", "gemv", "rope_kv_write", "prefill", "decode", "combine", "sample", "loop"
   std::string source_sha256;  // of the CUDA source NVRTC compiled
   // That source (kernel.<function>.cu): what the CUDA emulator runs. Empty
   // in bundles written before engines carried it.

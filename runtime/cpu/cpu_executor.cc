@@ -18,6 +18,7 @@
 #include "runtime/cpu/quant_gemm.h"
 #include "runtime/cpu/row_program.h"
 #include "runtime/cpu/thread_pool.h"
+#include "runtime/session/host_loop.h"
 
 namespace kiln::cpu {
 namespace {
@@ -457,6 +458,12 @@ absl::StatusOr<int32_t> CpuExecutor::SampleRow(const std::string& function, int6
                                                const codegen::sampling::SampleParams&) {
   return absl::UnimplementedError(absl::StrCat(
       "@", function, ": the CPU executor samples on the host from the logits Run copies"));
+}
+
+absl::StatusOr<codegen::loop::LoopResult> CpuExecutor::RunLoop(
+    const codegen::loop::LoopPlan& plan, std::span<const SessionBucket> prefill,
+    std::span<const int32_t> history, int64_t cached, const codegen::loop::LoopTokens& on_tokens) {
+  return RunHostLoop(*this, plan, prefill, history, cached, on_tokens);
 }
 
 absl::Status CpuExecutor::ResetCaches() {

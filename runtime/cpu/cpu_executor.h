@@ -65,6 +65,11 @@ class CpuExecutor : public PlanExecutor {
                                     const codegen::sampling::SampleParams& params) override;
 
   absl::Status ResetCaches() override;
+  // The loop plan run on the host (runtime/session/host_loop.h).
+  absl::StatusOr<codegen::loop::LoopResult> RunLoop(
+      const codegen::loop::LoopPlan& plan, std::span<const SessionBucket> prefill,
+      std::span<const int32_t> history, int64_t cached,
+      const codegen::loop::LoopTokens& on_tokens) override;
 
   // One line: threads, the SIMD level, the weight dtypes the GEMMs read and
   // the library taking f32 prefill products, if any.

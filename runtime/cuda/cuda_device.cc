@@ -4,6 +4,7 @@
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -104,6 +105,12 @@ class CudaDevice : public DeviceApi {
     KILN_GPU_CHECK(cudaStreamCreateWithFlags(streams_.emplace_back().out(), cudaStreamNonBlocking));
     return static_cast<StreamId>(streams_.size());
   }
+  absl::StatusOr<bool> Done(StreamId s) override {
+    const cudaError_t queried = cudaStreamQuery(Stream(s));
+    if (queried == cudaErrorNotReady) return false;
+    KILN_GPU_CHECK(queried);
+    return true;
+  }
   absl::Status Synchronize(StreamId s) override {
     if (s == 0) {
       KILN_GPU_CHECK(cudaDeviceSynchronize());
@@ -152,6 +159,48 @@ class CudaDevice : public DeviceApi {
     return absl::OkStatus();
   }
 
+  absl::StatusOr<GraphId> CaptureLoop(StreamId s, const LoopGraphParts& parts) override {
+    Graph graph;
+    KILN_GPU_CHECK(cudaGraphCreate(graph.out(), 0));
+    cudaGraphConditionalHandle go = 0, bucket = 0;
+    KILN_GPU_CHECK(
+        cudaGraphConditionalHandleCreate(&go, graph.get(), 1, cudaGraphCondAssignDefault));
+    KILN_GPU_CHECK(cudaGraphConditionalHandleCreate(&bucket, graph.get(), 0, 0));
+    cudaGraphNodeParams loop{};
+    loop.type = cudaGraphNodeTypeConditional;
+    loop.conditional.handle = go;
+    loop.conditional.type = cudaGraphCondTypeWhile;
+    loop.conditional.size = 1;
+    cudaGraphNode_t loop_node = nullptr;
+    KILN_GPU_CHECK(cudaGraphAddNode(&loop_node, graph.get(), nullptr, nullptr, 0, &loop));
+    // The body by stream capture: prepare, then the SWITCH node added to the
+    // capture's graph after prepare's nodes, then finish after the SWITCH.
+    const cudaStream_t stream = Stream(s);
+    KILN_GPU_CHECK(cudaStreamBeginCaptureToGraph(stream, loop.conditional.phGraph_out[0], nullptr,
+                                                 nullptr, 0, cudaStreamCaptureModeRelaxed));
+    absl::Status body = AddLoopBody(stream, s, parts, go, bucket);
+    cudaGraph_t captured = nullptr;
+    const cudaError_t ended = cudaStreamEndCapture(stream, &captured);
+    KILN_RETURN_IF_ERROR(body);
+    KILN_GPU_CHECK(ended);
+    KILN_GPU_CHECK(cudaGraphInstantiate(graphs_.emplace_back().out(), graph.get(), 0));
+    return static_cast<GraphId>(graphs_.size() - 1);
+  }
+  absl::StatusOr<MappedMemory> AllocMapped(size_t bytes) override {
+    MappedMemory m;
+    KILN_GPU_CHECK(cudaHostAlloc(&m.host, bytes, cudaHostAllocMapped));
+    std::memset(m.host, 0, bytes);
+    const cudaError_t mapped = cudaHostGetDevicePointer(&m.device, m.host, 0);
+    if (mapped != cudaSuccess) {
+      cudaFreeHost(m.host);
+      KILN_GPU_CHECK(mapped);
+    }
+    return m;
+  }
+  void FreeMapped(const MappedMemory& m) override {
+    if (m.host != nullptr) cudaFreeHost(m.host);
+  }
+
   absl::StatusOr<double> TimeMs(const std::function<absl::Status(StreamId)>& work, StreamId s,
                                 int warmups, int runs) override {
     Event start, stop;
@@ -184,6 +233,43 @@ class CudaDevice : public DeviceApi {
     Library library;
     cudaKernel_t kernel = nullptr;
   };
+  // The WHILE body on a capturing `stream`: prepare, a SWITCH over the
+  // buckets (each bucket's graph captured on a stream of its own), finish.
+  absl::Status AddLoopBody(cudaStream_t stream, StreamId s, const LoopGraphParts& parts,
+                           cudaGraphConditionalHandle go, cudaGraphConditionalHandle bucket) {
+    KILN_RETURN_IF_ERROR(parts.prepare(s, bucket));
+    cudaStreamCaptureStatus status{};
+    cudaGraph_t body = nullptr;
+    const cudaGraphNode_t* after = nullptr;
+    size_t after_count = 0;
+    KILN_GPU_CHECK(
+        cudaStreamGetCaptureInfo(stream, &status, nullptr, &body, &after, nullptr, &after_count));
+    cudaGraphNodeParams pick{};
+    pick.type = cudaGraphNodeTypeConditional;
+    pick.conditional.handle = bucket;
+    pick.conditional.type = cudaGraphCondTypeSwitch;
+    pick.conditional.size = static_cast<unsigned>(parts.buckets.size());
+    cudaGraphNode_t pick_node = nullptr;
+    KILN_GPU_CHECK(cudaGraphAddNode(&pick_node, body, after, nullptr, after_count, &pick));
+    KILN_GPU_CHECK(cudaStreamUpdateCaptureDependencies(stream, &pick_node, nullptr, 1,
+                                                       cudaStreamSetCaptureDependencies));
+    if (loop_side_stream_ == 0) {
+      KILN_ASSIGN_OR_RETURN(loop_side_stream_, CreateStream());
+    }
+    const StreamId side = loop_side_stream_;
+    for (size_t b = 0; b < parts.buckets.size(); ++b) {
+      KILN_GPU_CHECK(cudaStreamBeginCaptureToGraph(Stream(side), pick.conditional.phGraph_out[b],
+                                                   nullptr, nullptr, 0,
+                                                   cudaStreamCaptureModeRelaxed));
+      absl::Status enqueued = parts.buckets[b](side);
+      cudaGraph_t captured = nullptr;
+      const cudaError_t ended = cudaStreamEndCapture(Stream(side), &captured);
+      KILN_RETURN_IF_ERROR(enqueued);
+      KILN_GPU_CHECK(ended);
+    }
+    return parts.finish(s, go);
+  }
+
   cudaStream_t Stream(StreamId id) const { return id == 0 ? nullptr : streams_.at(id - 1).get(); }
 
   int ordinal_ = 0;
@@ -191,6 +277,7 @@ class CudaDevice : public DeviceApi {
   std::vector<gpu::Stream> streams_;
   std::vector<Loaded> kernels_;
   std::vector<GraphExec> graphs_;
+  StreamId loop_side_stream_ = 0;  // captures the loop graphs' SWITCH branches
   LtHandle lt_;
   std::vector<std::unique_ptr<CudaGemm>> gemms_;
 };

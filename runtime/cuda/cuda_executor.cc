@@ -12,6 +12,7 @@
 #include "codegen/gemv/gemv_config.h"
 #include "codegen/plan/arena_plan.h"
 #include "codegen/plan/gemm_shapes.h"
+#include "runtime/cuda/cuda_executor_internal.h"
 #include "runtime/cuda/device_api.h"
 #include "runtime/cuda/eager_launch.h"
 
@@ -20,46 +21,6 @@ namespace {
 
 namespace attn = codegen::attention;
 using Clock = std::chrono::steady_clock;
-
-using gpu::Enqueue;
-using gpu::NamedLaunch;
-
-// Launch arguments: a launch takes the address of each.
-class KernelArgs {
- public:
-  template <typename T>
-  KernelArgs& Add(T value) {
-    static_assert(sizeof(T) <= sizeof(uint64_t));
-    uint64_t slot = 0;
-    std::memcpy(&slot, &value, sizeof(T));
-    slots_.push_back(slot);
-    return *this;
-  }
-  // Pointers into the slots (valid until the next Add).
-  std::vector<void*> Pointers() {
-    std::vector<void*> out;
-    for (uint64_t& s : slots_) out.push_back(&s);
-    return out;
-  }
-
- private:
-  std::vector<uint64_t> slots_;
-};
-
-using gpu::Dim3;
-using gpu::KernelId;
-using gpu::StreamId;
-
-Enqueue Launch(gpu::DeviceApi* device, KernelId kernel, Dim3 grid, Dim3 block, size_t shared,
-               KernelArgs args) {
-  return [=](StreamId stream) mutable -> absl::Status {
-    return device->Launch(kernel, grid, block, shared, args.Pointers(), stream);
-  };
-}
-
-Dim3 Grid(int64_t x, int64_t y = 1, int64_t z = 1) {
-  return Dim3{static_cast<unsigned>(x), static_cast<unsigned>(y), static_cast<unsigned>(z)};
-}
 
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
@@ -71,66 +32,6 @@ absl::StatusOr<std::string> CudaDeviceAvailable(int device) {
   KILN_ASSIGN_OR_RETURN(gpu::DeviceDescription d, gpu::MakeCudaDevice()->Open(device));
   return d.name;
 }
-
-// The device's memory, freed with the device.
-struct DeviceAllocation {
-  gpu::DeviceApi* device = nullptr;
-  void* pointer = nullptr;
-  DeviceAllocation() = default;
-  DeviceAllocation(const DeviceAllocation&) = delete;
-  DeviceAllocation& operator=(const DeviceAllocation&) = delete;
-  ~DeviceAllocation() {
-    if (pointer != nullptr) device->Free(pointer);
-  }
-  absl::Status Allocate(gpu::DeviceApi* on, size_t bytes) {
-    device = on;
-    KILN_ASSIGN_OR_RETURN(pointer, on->Malloc(bytes));
-    return absl::OkStatus();
-  }
-  void* get() const { return pointer; }
-};
-
-struct CudaExecutor::State {
-  // Declared first, destroyed last: everything below lives on it.
-  std::shared_ptr<gpu::DeviceApi> device;
-  gpu::DeviceDescription description;
-  CudaExecutorOptions options;
-  StaticLayout layout;
-  std::vector<LaunchPlan> plans;
-  std::map<ArenaSpace, int64_t> base;  // each space's offset in the arena
-  DeviceAllocation arena, workspace;
-  StreamId stream = 0;
-  std::map<std::string, KernelId> kernels;  // by function name
-  std::map<std::string, std::string> row_functions;
-  std::map<std::string, bool> gemv_wins;       // timing decisions by shape
-  const GemmChoices* recorded_gemms = nullptr;  // during Create, when they apply here
-  std::vector<std::vector<NamedLaunch>> launches;  // per plan
-  std::vector<gpu::GraphId> graphs;            // per plan, when use_graphs
-  // SampleRow's parameters in, token and fault flag out.
-  DeviceAllocation sample_io;
-
-  char* Address(const DeviceBuffer& b) const {
-    return static_cast<char*>(arena.get()) + base.at(b.space) + b.offset;
-  }
-  absl::StatusOr<KernelId> Kernel(const std::string& function) const {
-    auto it = kernels.find(function);
-    if (it == kernels.end()) return absl::InternalError("the bundle lacks kernel " + function);
-    return it->second;
-  }
-
-  absl::Status Allocate(CudaLoadReport& report);
-  absl::Status Upload(const WeightBytes& weights);
-  absl::Status LoadKernels(const KernelBundle& bundle);
-  absl::StatusOr<std::vector<NamedLaunch>> Prepare(const LaunchPlan& plan,
-                                                   CudaLoadReport& report);
-  absl::StatusOr<const gpu::DeviceGemm*> PlanGemm(const GemmStep& g, CudaLoadReport& report);
-  absl::StatusOr<NamedLaunch> PrepareGemm(const GemmStep& g, CudaLoadReport& report);
-  absl::StatusOr<NamedLaunch> PrepareRow(const RowKernelStep& s, const LaunchPlan& plan);
-  absl::StatusOr<std::vector<NamedLaunch>> PrepareAttention(const LaunchStep& step,
-                                                            const LaunchPlan& plan);
-  absl::Status WarmUp(size_t plan);
-  absl::StatusOr<double> TimeMs(const Enqueue& launch);
-};
 
 absl::Status CudaExecutor::State::Allocate(CudaLoadReport& report) {
   const DeviceArenaPlan plan = PlanDeviceArena(layout, plans);
@@ -452,7 +353,7 @@ absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
       KILN_ASSIGN_OR_RETURN(s.graphs.emplace_back(), std::move(graph));
     }
   }
-  KILN_RETURN_IF_ERROR(s.device->Synchronize(s.stream));
+  KILN_RETURN_IF_ERROR(s.Sync(s.stream));
   report.capture_seconds = Seconds(start);
   executor->report_ = std::move(report);
   return executor;
@@ -481,7 +382,7 @@ absl::StatusOr<int32_t> CudaExecutor::SampleRow(const std::string& function, int
       Launch(s.device.get(), kernel, Grid(1), Grid(plan->sampler.threads), 0, args)(stream));
   int32_t out[2] = {0, 0};
   KILN_RETURN_IF_ERROR(s.device->CopyToHostAsync(out, io + 64, 8, stream));
-  KILN_RETURN_IF_ERROR(s.device->Synchronize(stream));
+  KILN_RETURN_IF_ERROR(s.Sync(stream));
   if (out[1] != 0) return absl::DataLossError("the logits hold a NaN: the request cannot sample");
   return out[0];
 }
@@ -493,7 +394,7 @@ absl::Status CudaExecutor::ResetCaches() {
         s.device->Memset(static_cast<char*>(s.arena.get()) + s.base.at(ArenaSpace::kCaches), 0,
                          static_cast<size_t>(s.layout.caches_bytes)));
   }
-  KILN_RETURN_IF_ERROR(s.device->Synchronize(0));
+  KILN_RETURN_IF_ERROR(s.Sync(0));
   return absl::OkStatus();
 }
 
@@ -513,11 +414,7 @@ absl::StatusOr<PlanOutput> CudaExecutor::DoRun(const std::string& function,
   gpu::DeviceApi& d = *s.device;
   KILN_RETURN_IF_ERROR(d.CopyToDeviceAsync(s.Address(plan.input_ids), input_ids.data(), tokens * 4, stream));
   KILN_RETURN_IF_ERROR(d.CopyToDeviceAsync(s.Address(plan.positions), positions.data(), tokens * 4, stream));
-  if (s.options.use_graphs) {
-    KILN_RETURN_IF_ERROR(d.LaunchGraph(s.graphs[index], stream));
-  } else {
-    for (const NamedLaunch& l : s.launches[index]) KILN_RETURN_IF_ERROR(l.enqueue(stream));
-  }
+  KILN_RETURN_IF_ERROR(RunPlanAsync(index));
   std::vector<uint8_t> logits(copy_logits ? static_cast<size_t>(plan.logits.bytes) : 0);
   PlanOutput out;
   out.next_tokens.resize(static_cast<size_t>(plan.next_tokens.bytes / 4));
@@ -528,7 +425,7 @@ absl::StatusOr<PlanOutput> CudaExecutor::DoRun(const std::string& function,
   KILN_RETURN_IF_ERROR(d.CopyToHostAsync(out.next_tokens.data(), s.Address(plan.next_tokens),
                                          out.next_tokens.size() * 4, stream));
   KILN_RETURN_IF_ERROR(d.CopyToHostAsync(&fault, s.Address(plan.fault), 4, stream));
-  KILN_RETURN_IF_ERROR(d.Synchronize(stream));
+  KILN_RETURN_IF_ERROR(s.Sync(stream));
   if (fault != 0) {
     return absl::InvalidArgumentError("a token id or cache position was out of range");
   }

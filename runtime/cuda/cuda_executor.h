@@ -30,14 +30,16 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "ir/module.h"
+#include "base/host_tensor.h"
+#include "codegen/loop/loop_plan.h"
 #include "codegen/plan/gemm_choices.h"
 #include "codegen/plan/kernel_bundle.h"
 #include "codegen/plan/launch_plan.h"
-#include "runtime/session/plan_executor.h"
-#include "base/host_tensor.h"
+#include "ir/module.h"
 #include "runtime/cuda/device_api.h"
 #include "runtime/engine/weight_store.h"
+#include "runtime/session/plan_executor.h"
+#include "runtime/session/session_util.h"
 
 namespace kiln {
 
@@ -102,11 +104,34 @@ class CudaExecutor : public PlanExecutor {
 
   const CudaLoadReport& load_report() const { return report_; }
 
+  // One sequence's greedy generate loop as one CUDA graph (cuda_loop.cc):
+  // the history's tokens from `cached` on but the last are prefilled in
+  // `prefill`'s buckets (PlanSession's chunks), then
+  //   WHILE { prepare; SWITCH { plan.buckets' step graphs }; finish }
+  // runs the rounds of codegen/loop/loop_control.h until a stop, writing
+  // each token to mapped host memory, which `on_tokens` reads while the
+  // graph runs; the call waits on the device once. The cache then holds
+  // the history and the tokens but the last. FailedPrecondition for an
+  // engine without the loop kernels or buckets whose plans do not share
+  // their inputs; the plan's errors as EncodeLoopConfig gives them.
+  absl::StatusOr<codegen::loop::LoopResult> RunLoop(
+      const codegen::loop::LoopPlan& plan, std::span<const SessionBucket> prefill,
+      std::span<const int32_t> history, int64_t cached,
+      const codegen::loop::LoopTokens& on_tokens = nullptr);
+
+  // Host waits on the device since Create (each Run waits once).
+  int64_t host_synchronizations() const;
+
  private:
   absl::StatusOr<PlanOutput> DoRun(const std::string& function,
                                    std::span<const int32_t> input_ids,
                                    std::span<const int32_t> positions, bool copy_logits,
                                    int64_t only_row) override;
+  // The loop graph of `plan`'s buckets, captured at its first use.
+  absl::StatusOr<gpu::GraphId> LoopGraph(const codegen::loop::LoopPlan& plan,
+                                         const std::vector<const LaunchPlan*>& steps);
+  // Enqueues plan `index` (its graph, or its launches) without waiting.
+  absl::Status RunPlanAsync(size_t index);
   struct State;
   explicit CudaExecutor(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;

@@ -37,6 +37,25 @@ struct Dim3 {
 using StreamId = int;  // 0 is the device's default stream
 using KernelId = int;
 using GraphId = int;
+// A CUDA graph conditional handle (cudaGraphConditionalHandle): a kernel
+// argument that kernels set with cudaGraphSetConditional.
+using ConditionHandle = unsigned long long;
+
+// The parts of a loop graph (CaptureLoop), each enqueueing on the stream it
+// is given: `prepare` sets `bucket` to the index of the part to run next,
+// `finish` sets `go` to 0 to end the loop.
+struct LoopGraphParts {
+  std::function<absl::Status(StreamId, ConditionHandle bucket)> prepare;
+  std::vector<std::function<absl::Status(StreamId)>> buckets;
+  std::function<absl::Status(StreamId, ConditionHandle go)> finish;
+};
+
+// Host memory the device reads and writes while kernels run (mapped,
+// pinned): `host` on the host, `device` in kernels.
+struct MappedMemory {
+  void* host = nullptr;
+  void* device = nullptr;
+};
 
 // What a device is, as the executor checks and reports it.
 struct DeviceDescription {
@@ -84,6 +103,8 @@ class DeviceApi {
   // Streams, in order; Synchronize(0) waits for the whole device.
   virtual absl::StatusOr<StreamId> CreateStream() = 0;
   virtual absl::Status Synchronize(StreamId stream) = 0;
+  // True when all `stream` was given has run (cudaStreamQuery); no wait.
+  virtual absl::StatusOr<bool> Done(StreamId stream) = 0;
 
   // The kernel `function` of a bundle compiled for `arch`: its cubin on
   // that architecture, its PTX elsewhere; the emulator runs its source.
@@ -99,6 +120,14 @@ class DeviceApi {
   virtual absl::Status BeginCapture(StreamId stream) = 0;
   virtual absl::StatusOr<GraphId> EndCapture(StreamId stream) = 0;
   virtual absl::Status LaunchGraph(GraphId graph, StreamId stream) = 0;
+  // One graph of conditional nodes (WHILE and SWITCH: CUDA >= 12.8):
+  //   WHILE (go, 1 at each launch) { prepare; SWITCH (bucket) { buckets[bucket] }; finish }
+  // A bucket index past the parts runs none. `stream` must not be capturing.
+  virtual absl::StatusOr<GraphId> CaptureLoop(StreamId stream, const LoopGraphParts& parts) = 0;
+
+  // Mapped pinned host memory, zeroed; FreeMapped gives it back.
+  virtual absl::StatusOr<MappedMemory> AllocMapped(size_t bytes) = 0;
+  virtual void FreeMapped(const MappedMemory& memory) = 0;
 
   // Milliseconds per run of `work` on `stream` (device timers), or
   // Unimplemented where the device has no meaningful clock (the emulator).

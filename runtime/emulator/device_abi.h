@@ -18,7 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 
-inline constexpr int kKilnEmuAbiVersion = 1;
+inline constexpr int kKilnEmuAbiVersion = 2;
 
 // CUDA's uint3/dim3 layout: the indices a thread reads.
 struct KilnEmuDim {
@@ -75,6 +75,9 @@ struct KilnEmuAbi {
   unsigned short (*cvt_rn_bf16_f32)(float);
   // A misaligned typed access the compiler's alignment check found.
   void (*misaligned)(const char* file, unsigned line, const void* address, size_t alignment);
+  // cudaGraphSetConditional: `handle` must be one a loop graph registered
+  // (launch.h RegisterCondition).
+  void (*set_condition)(unsigned long long handle, unsigned value);
 };
 
 #endif  // KILN_RUNTIME_EMULATOR_DEVICE_ABI_H_

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -95,6 +96,7 @@ class EmulatedDevice : public gpu::DeviceApi {
   EmulatedDevice(EmulatedDeviceOptions options, size_t shared_limit)
       : options_(std::move(options)), shared_limit_(shared_limit) {}
   ~EmulatedDevice() override {
+    for (const std::unique_ptr<unsigned>& slot : conditions_) UnregisterCondition(slot.get());
     for (void* p : allocations_) (void)DeviceMemory::Global().Free(p);
   }
 
@@ -169,6 +171,7 @@ class EmulatedDevice : public gpu::DeviceApi {
   // Waiting completes at once (every call already ran), but not while a
   // stream captures: CUDA invalidates the capture.
   absl::Status Synchronize(StreamId) override { return RefuseWhileCapturing("a synchronize"); }
+  absl::StatusOr<bool> Done(StreamId) override { return true; }
 
   absl::StatusOr<gpu::KernelId> LoadKernel(const BundledKernel& k, const std::string&) override {
     if (k.source.empty()) {
@@ -256,6 +259,49 @@ class EmulatedDevice : public gpu::DeviceApi {
     });
   }
 
+  // The loop's parts are captured on `s` one after another; the graph is
+  // one operation that runs them with CUDA's conditional-node semantics.
+  absl::StatusOr<gpu::GraphId> CaptureLoop(StreamId s, const gpu::LoopGraphParts& parts) override {
+    unsigned* go = NewCondition();
+    unsigned* bucket = NewCondition();
+    const gpu::ConditionHandle go_handle = RegisterCondition(go);
+    const gpu::ConditionHandle bucket_handle = RegisterCondition(bucket);
+    KILN_ASSIGN_OR_RETURN(std::vector<Operation> prepare, CaptureOps(s, [&](StreamId c) {
+                            return parts.prepare(c, bucket_handle);
+                          }));
+    auto branches = std::make_shared<std::vector<std::vector<Operation>>>();
+    for (const auto& part : parts.buckets) {
+      KILN_ASSIGN_OR_RETURN(branches->emplace_back(), CaptureOps(s, part));
+    }
+    KILN_ASSIGN_OR_RETURN(std::vector<Operation> finish,
+                          CaptureOps(s, [&](StreamId c) { return parts.finish(c, go_handle); }));
+    Operation loop = [go, bucket, branches, prepare = std::move(prepare),
+                      finish = std::move(finish)]() -> absl::Status {
+      *go = 1;  // cudaGraphCondAssignDefault, default 1
+      for (int64_t round = 0; *go != 0; ++round) {
+        if (round == kMaxLoopRounds) {
+          return absl::DeadlineExceededError(absl::StrCat("the loop graph ran ", kMaxLoopRounds,
+                                                          " rounds: its finish never ends it"));
+        }
+        KILN_RETURN_IF_ERROR(RunOps(prepare, "the loop's prepare"));
+        if (*bucket < branches->size()) {
+          KILN_RETURN_IF_ERROR(RunOps((*branches)[*bucket], absl::StrCat("loop bucket ", *bucket)));
+        }
+        KILN_RETURN_IF_ERROR(RunOps(finish, "the loop's finish"));
+      }
+      return absl::OkStatus();
+    };
+    graphs_.push_back({std::move(loop)});
+    return static_cast<gpu::GraphId>(graphs_.size() - 1);
+  }
+  // Emulated device memory is host memory: one address serves both sides.
+  absl::StatusOr<gpu::MappedMemory> AllocMapped(size_t bytes) override {
+    KILN_ASSIGN_OR_RETURN(void* p, Malloc(bytes));
+    std::memset(p, 0, bytes);
+    return gpu::MappedMemory{p, p};
+  }
+  void FreeMapped(const gpu::MappedMemory& memory) override { Free(memory.host); }
+
   absl::StatusOr<double> TimeMs(const std::function<absl::Status(StreamId)>&, StreamId, int,
                                 int) override {
     return absl::UnimplementedError("the CUDA emulator has no device clock to time with");
@@ -292,6 +338,35 @@ class EmulatedDevice : public gpu::DeviceApi {
     return absl::OkStatus();
   }
 
+  static constexpr int64_t kMaxLoopRounds = int64_t{1} << 24;
+
+  unsigned* NewCondition() {
+    conditions_.push_back(std::make_unique<unsigned>(0));
+    return conditions_.back().get();
+  }
+
+  // What `enqueue` records on stream `s`, captured.
+  absl::StatusOr<std::vector<Operation>> CaptureOps(
+      StreamId s, const std::function<absl::Status(StreamId)>& enqueue) {
+    KILN_RETURN_IF_ERROR(BeginCapture(s));
+    absl::Status enqueued = enqueue(s);
+    std::vector<Operation> ops = std::move(*captures_[s - 1]);
+    captures_[s - 1].reset();
+    KILN_RETURN_IF_ERROR(enqueued);
+    return ops;
+  }
+
+  static absl::Status RunOps(const std::vector<Operation>& ops, const std::string& what) {
+    for (size_t i = 0; i < ops.size(); ++i) {
+      absl::Status status = ops[i]();
+      if (!status.ok()) {
+        return absl::Status(status.code(), absl::StrCat(what, ", node ", i + 1, " of ", ops.size(),
+                                                        ": ", status.message()));
+      }
+    }
+    return absl::OkStatus();
+  }
+
   // Runs `op` now, or records it when `stream` is capturing.
   absl::Status Enqueue(StreamId s, Operation op) {
     if (s > 0 && s <= static_cast<StreamId>(captures_.size()) && captures_[s - 1].has_value()) {
@@ -309,6 +384,7 @@ class EmulatedDevice : public gpu::DeviceApi {
   std::map<std::string, std::shared_ptr<KernelModule>> modules_;  // by source digest
   std::vector<Loaded> kernels_;
   std::vector<std::unique_ptr<ReferenceGemm>> gemms_;
+  std::vector<std::unique_ptr<unsigned>> conditions_;  // the loop graphs' handles' slots
 };
 
 }  // namespace

@@ -206,6 +206,13 @@ inline std::common_type_t<A, B> max(A a, B b) {
   }
 }
 
+// ---- CUDA graph conditional nodes ------------------------------------------
+typedef unsigned long long cudaGraphConditionalHandle;
+KILN_EMU_UNCHECKED inline void cudaGraphSetConditional(cudaGraphConditionalHandle handle,
+                                                       unsigned int value) {
+  kiln_emu_abi->set_condition(handle, value);
+}
+
 // ---- Barriers and warp collectives ----------------------------------------
 KILN_EMU_UNCHECKED inline void __syncthreads(int line = __builtin_LINE()) {
   kiln_emu_abi->barrier(kKilnEmuSyncThreads, 0, line);

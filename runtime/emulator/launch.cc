@@ -3,6 +3,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "base/half.h"
@@ -130,10 +131,35 @@ void Misaligned(const char* file, unsigned line, const void* pointer, size_t ali
       "-byte aligned")));
 }
 
+// Conditional handles of the devices' loop graphs: each names a value slot.
+std::mutex conditions_mutex;
+std::set<unsigned*>& Conditions() {
+  static std::set<unsigned*> conditions;
+  return conditions;
+}
+
+void SetCondition(unsigned long long handle, unsigned value) {
+  auto* slot = reinterpret_cast<unsigned*>(static_cast<uintptr_t>(handle));
+  bool known = false;
+  {
+    std::lock_guard<std::mutex> lock(conditions_mutex);
+    known = Conditions().contains(slot);
+  }
+  if (!known) {
+    current->scheduler->Fault(absl::AbortedError(
+        absl::StrCat("cudaGraphSetConditional: ", current->scheduler->Where(), " sets handle ",
+                     absl::Hex(handle), ", which no graph created")));
+    return;
+  }
+  *slot = value;
+}
+
 const KilnEmuAbi kAbi = {
     kKilnEmuAbiVersion,
     +[]() { return current->scheduler->index(); },
-    +[](int op, int predicate, int line) { return current->scheduler->Barrier(op, predicate, line); },
+    +[](int op, int predicate, int line) {
+      return current->scheduler->Barrier(op, predicate, line);
+    },
     +[](int op, unsigned mask, uint64_t value, int arg, int width, int line) {
       return current->scheduler->Warp(op, mask, value, arg, width, line);
     },
@@ -144,6 +170,7 @@ const KilnEmuAbi kAbi = {
     +[](float f) { return FloatToF16(f); },
     +[](float f) { return FloatToBF16(f); },
     &Misaligned,
+    &SetCondition,
 };
 
 absl::Status ValidateLaunch(const EmulatedKernel& kernel, const LaunchConfig& c, size_t args) {
@@ -214,6 +241,17 @@ absl::Status RunGrid(const EmulatedKernel& kernel, const LaunchConfig& config,
                      const std::vector<void*>& args, LaunchStats* stats);
 
 }  // namespace
+
+unsigned long long RegisterCondition(unsigned* slot) {
+  std::lock_guard<std::mutex> lock(conditions_mutex);
+  Conditions().insert(slot);
+  return static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(slot));
+}
+
+void UnregisterCondition(unsigned* slot) {
+  std::lock_guard<std::mutex> lock(conditions_mutex);
+  Conditions().erase(slot);
+}
 
 absl::Status Launch(const EmulatedKernel& kernel, const LaunchConfig& config,
                     const std::vector<void*>& args, LaunchStats* stats) {

@@ -78,6 +78,12 @@ struct LaunchStats {
 absl::Status Launch(const EmulatedKernel& kernel, const LaunchConfig& config,
                     const std::vector<void*>& args, LaunchStats* stats = nullptr);
 
+// Graph conditional handles: a kernel's cudaGraphSetConditional(handle, v)
+// stores v in the slot registered as `handle`; any other handle faults the
+// launch. The slot must stay alive until unregistered.
+unsigned long long RegisterCondition(unsigned* slot);
+void UnregisterCondition(unsigned* slot);
+
 // The table every module is bound to (kernel_module.cc).
 const KilnEmuAbi* EmulatorAbi();
 

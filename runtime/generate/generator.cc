@@ -133,8 +133,9 @@ absl::StatusOr<GenerationResult> Generator::GenerateIds(std::vector<int32_t> pro
   // next request continues the last good turn.
   const int64_t start_position = session_->position();
   const size_t start_context = context_.size();
-  absl::Status status = config.speculative() ? RunSpeculativeRequest(run, result, config, on_text)
-                                             : RunRequest(run, result, config, on_text);
+  absl::Status status = config.loop_plan       ? RunLoopRequest(result, config, on_text)
+                        : config.speculative() ? RunSpeculativeRequest(run, result, config, on_text)
+                                               : RunRequest(run, result, config, on_text);
   if (!status.ok()) {
     context_.resize(start_context);
     if (session_->position() >= start_position) {
@@ -187,6 +188,10 @@ absl::StatusOr<std::vector<GenerationResult>> Generator::GenerateBatchIds(
     return absl::UnimplementedError(
         "this engine has no batch buckets here (compile-model --max-batch N); run the prompts one "
         "at a time");
+  }
+  if (config.loop_plan) {
+    return absl::UnimplementedError(
+        "the loop plan runs one sequence at a time: run the prompts one by one, or without it");
   }
   size_t rows = prompt_ids.size();
   if (rows == 0) return absl::InvalidArgumentError("the batch is empty: no prompts");

@@ -150,6 +150,9 @@ class Generator {
   // RunRequest's work with speculative decoding (generator_speculative.cc).
   absl::Status RunSpeculativeRequest(const std::vector<int32_t>& run, GenerationResult& result,
                                      const GenerationConfig& config, const TextCallback& on_text);
+  // RunRequest's work as one loop plan (generator_loop.cc).
+  absl::Status RunLoopRequest(GenerationResult& result, const GenerationConfig& config,
+                              const TextCallback& on_text);
   // GenerateBatchIds' work after the batch session is made, speculating.
   absl::StatusOr<std::vector<GenerationResult>> RunSpeculativeBatch(
       BatchSession& session, std::vector<std::vector<int32_t>> prompt_ids,

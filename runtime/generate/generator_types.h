@@ -28,6 +28,9 @@ struct GenerationResult {
   int64_t drafted_tokens = 0;
   int64_t accepted_tokens = 0;
   int64_t target_forwards = 0;
+  // With GenerationConfig::loop_plan: the host's waits on the device while
+  // the loop ran (1 on a GPU or the emulator; 0 on the host); else -1.
+  int64_t host_synchronizations = -1;
 };
 
 // Receives generated text as soon as it is complete UTF-8.

@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "codegen/loop/loop_plan.h"
 #include "codegen/sampling/sampling_params.h"
+#include "runtime/session/session_util.h"
 
 namespace kiln {
 
@@ -62,6 +64,21 @@ class PlanExecutor {
 
   // Zeroes every KV cache.
   virtual absl::Status ResetCaches() = 0;
+
+  // One sequence's greedy generate loop as one plan (codegen/loop): the
+  // history's tokens from `cached` on but the last are prefilled in
+  // `prefill`'s buckets (as PlanSession chunks them), then the plan's rounds
+  // run until a stop, streaming the tokens to `on_tokens` (may be empty).
+  // The cache then holds the history and the tokens but the last. The CPU
+  // executor runs it on the host (session/host_loop.h), the CUDA executor
+  // as one graph; Unimplemented elsewhere.
+  virtual absl::StatusOr<codegen::loop::LoopResult> RunLoop(
+      const codegen::loop::LoopPlan& plan, std::span<const SessionBucket> prefill,
+      std::span<const int32_t> history, int64_t cached,
+      const codegen::loop::LoopTokens& on_tokens) {
+    (void)plan, (void)prefill, (void)history, (void)cached, (void)on_tokens;
+    return absl::UnimplementedError("this executor runs the generate loop step by step only");
+  }
 
  protected:
   // Run's work, with only_row in [kLastOfEachSequence, batch * seq).

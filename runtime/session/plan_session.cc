@@ -32,28 +32,21 @@ absl::Status PlanSession::RunChunks(
   }
   KILN_RETURN_IF_ERROR(
       CheckTokenIds(*module_->FindFunction(buckets_.front().function), tokens, ""));
-  for (int64_t done = 0; done < n;) {
-    const SessionBucket* pick = PickBucket(buckets_, n - done, capacity_ - position_);
-    if (pick == nullptr) {
-      return absl::OutOfRangeError(absl::StrCat("no compiled bucket fits the ",
-                                                capacity_ - position_, " cache positions left"));
-    }
-    const int64_t take = std::min(n - done, pick->seq);
-    // Right padding: token 0 at the positions after the real ones.
-    std::vector<int32_t> ids(tokens.begin() + done, tokens.begin() + done + take), positions;
-    ids.resize(static_cast<size_t>(pick->seq), 0);
-    for (int64_t i = 0; i < pick->seq; ++i)
-      positions.push_back(static_cast<int32_t>(position_ + i));
-    absl::StatusOr<PlanOutput> out =
-        executor_->Run(pick->function, ids, positions, copy_logits, last_row_only ? take - 1 : -1);
+  KILN_ASSIGN_OR_RETURN(std::vector<Chunk> chunks, PlanChunks(buckets_, position_, n, capacity_));
+  std::vector<int32_t> ids, positions;
+  const int64_t first = position_;
+  for (const Chunk& chunk : chunks) {
+    ChunkInputs(chunk, tokens, first, ids, positions);
+    const int64_t take = chunk.take, seq = chunk.bucket->seq;
+    absl::StatusOr<PlanOutput> out = executor_->Run(chunk.bucket->function, ids, positions,
+                                                    copy_logits, last_row_only ? take - 1 : -1);
     if (!out.ok()) {
       position_ = 0;  // the caches are unspecified: start over, empty
       return out.status();
     }
-    on_chunk(*out, take, pick->seq);
-    if (last_function != nullptr) *last_function = pick->function;
+    on_chunk(*out, take, seq);
+    if (last_function != nullptr) *last_function = chunk.bucket->function;
     position_ += take;
-    done += take;
   }
   return absl::OkStatus();
 }
@@ -98,6 +91,32 @@ absl::StatusOr<int32_t> PlanSession::ForwardSampled(std::span<const int32_t> tok
       tokens, false, false, [&](PlanOutput&, int64_t take, int64_t) { last_row = take - 1; },
       &function));
   return executor_->SampleRow(function, last_row, params);
+}
+
+absl::StatusOr<codegen::loop::LoopResult> PlanSession::RunLoop(
+    const codegen::loop::LoopPlan& plan, std::span<const int32_t> history,
+    const codegen::loop::LoopTokens& on_tokens) {
+  if (position_ >= static_cast<int64_t>(history.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("the session holds ", position_,
+                                                   " tokens; a loop's history must add to them"));
+  }
+  if (plan.capacity != capacity_) {
+    return absl::InvalidArgumentError(absl::StrCat("the loop plan's cache of ", plan.capacity,
+                                                   " is not the session's ", capacity_));
+  }
+  absl::StatusOr<codegen::loop::LoopResult> result =
+      executor_->RunLoop(plan, buckets_, history, position_, on_tokens);
+  if (!result.ok()) {
+    // Refusals come before the cache is touched; any other failure leaves
+    // it unspecified: start over, empty.
+    const absl::StatusCode code = result.status().code();
+    if (code != absl::StatusCode::kUnimplemented && code != absl::StatusCode::kFailedPrecondition) {
+      position_ = 0;
+    }
+    return result.status();
+  }
+  position_ = static_cast<int64_t>(history.size() + result->tokens.size()) - 1;
+  return result;
 }
 
 absl::Status PlanSession::Rewind(int64_t position) {

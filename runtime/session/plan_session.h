@@ -49,6 +49,10 @@ class PlanSession : public SequenceSession {
                                          const codegen::sampling::SampleParams& params);
 
   absl::Status Rewind(int64_t position) override;
+  // The executor's RunLoop over this session's buckets and cache.
+  absl::StatusOr<codegen::loop::LoopResult> RunLoop(
+      const codegen::loop::LoopPlan& plan, std::span<const int32_t> history,
+      const codegen::loop::LoopTokens& on_tokens) override;
 
   int64_t position() const override { return position_; }
   int64_t capacity() const { return capacity_; }

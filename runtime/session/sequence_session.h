@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "base/host_tensor.h"
+#include "codegen/loop/loop_plan.h"
 
 namespace kiln {
 
@@ -32,6 +33,19 @@ class SequenceSession {
     all->floats.erase(all->floats.begin(), all->floats.end() - vocab);
     all->shape = {1, vocab};
     return all;
+  }
+
+  // A greedy request's whole generate loop as one plan (codegen/loop):
+  // `history` is every token of the sequence (the cache holds position() of
+  // them, at most all but the last); afterwards the session holds the
+  // history and the generated tokens but the last. Unimplemented where the
+  // backend runs the loop step by step only (the reference executor).
+  virtual absl::StatusOr<codegen::loop::LoopResult> RunLoop(
+      const codegen::loop::LoopPlan& plan, std::span<const int32_t> history,
+      const codegen::loop::LoopTokens& on_tokens) {
+    (void)plan, (void)history, (void)on_tokens;
+    return absl::UnimplementedError(
+        "this backend runs the generate loop step by step only (no loop plan)");
   }
 
   // Forgets the positions from `position` on (0 <= position <= position()).

@@ -47,6 +47,34 @@ const SessionBucket* PickBucket(std::span<const SessionBucket> buckets, int64_t 
   return pick;
 }
 
+absl::StatusOr<std::vector<Chunk>> PlanChunks(std::span<const SessionBucket> buckets,
+                                              int64_t position, int64_t count, int64_t capacity) {
+  std::vector<Chunk> chunks;
+  for (int64_t done = 0; done < count;) {
+    const SessionBucket* pick = PickBucket(buckets, count - done, capacity - position);
+    if (pick == nullptr) {
+      return absl::OutOfRangeError(absl::StrCat("no compiled bucket fits the ", capacity - position,
+                                                " cache positions left"));
+    }
+    const int64_t take = std::min(count - done, pick->seq);
+    chunks.push_back({pick, position, take});
+    position += take;
+    done += take;
+  }
+  return chunks;
+}
+
+void ChunkInputs(const Chunk& chunk, std::span<const int32_t> tokens, int64_t first,
+                 std::vector<int32_t>& ids, std::vector<int32_t>& positions) {
+  const auto from = tokens.begin() + (chunk.position - first);
+  ids.assign(from, from + chunk.take);
+  ids.resize(static_cast<size_t>(chunk.bucket->seq), 0);  // right padding: token 0
+  positions.clear();
+  for (int64_t i = 0; i < chunk.bucket->seq; ++i) {
+    positions.push_back(static_cast<int32_t>(chunk.position + i));
+  }
+}
+
 std::vector<HostTensor> ZeroCaches(const Function& forward, int64_t batch, int64_t capacity) {
   std::vector<HostTensor> caches;
   for (size_t i = 2; i < forward.params.size(); ++i) {

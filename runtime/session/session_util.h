@@ -40,6 +40,22 @@ absl::StatusOr<const Function*> PrepareBuckets(const Module& module, int64_t bat
 // fits (the step runs a chunk). Null when none fits. `buckets` is sorted.
 const SessionBucket* PickBucket(std::span<const SessionBucket> buckets, int64_t rest, int64_t room);
 
+// One step of a chunked run: `take` tokens from `position` on, in `bucket`
+// (right-padded with token 0 to bucket->seq).
+struct Chunk {
+  const SessionBucket* bucket = nullptr;
+  int64_t position = 0;
+  int64_t take = 0;
+};
+// The chunks PickBucket gives `count` tokens starting at `position` in a
+// cache of `capacity`; OutOfRange when a chunk fits no bucket.
+absl::StatusOr<std::vector<Chunk>> PlanChunks(std::span<const SessionBucket> buckets,
+                                              int64_t position, int64_t count, int64_t capacity);
+// A chunk's token ids (from `tokens`, which start at the run's first
+// position `first`) and positions, padded to its bucket.
+void ChunkInputs(const Chunk& chunk, std::span<const int32_t> tokens, int64_t first,
+                 std::vector<int32_t>& ids, std::vector<int32_t>& positions);
+
 // Zeroed caches for the cache parameters of `forward` (all after input_ids
 // and positions): [batch, capacity, ...the rest of the parameter's shape].
 std::vector<HostTensor> ZeroCaches(const Function& forward, int64_t batch, int64_t capacity);

@@ -6,7 +6,9 @@
 # emulated; speculative decoding (prompt lookup on both engines, a draft
 # engine on the cpu one) gives the same tokens; --device on a cpu engine,
 # an unknown device, a draft engine of another target and a draft beyond
-# the verify step are refused.
+# the verify step are refused; --loop-plan runs the whole loop as one CUDA
+# graph on the emulator (one host wait) and as the same plan on the cpu
+# engine's host, with the same tokens, stopping at an EOS inside the graph.
 set -euo pipefail
 compile=tools/compile-model
 generate=tools/generate
@@ -48,6 +50,30 @@ lookup_emulated=$("$generate" --engine "$tmp/sm_90" --device emulator --prompt "
   --json >"$tmp/draft.json"
 [[ $(ids <"$tmp/draft.json") == "$plain" ]] || fail "the draft engine changed the tokens"
 [[ $(field acceptance_rate <"$tmp/draft.json") == 1.0 ]] || fail "the same model as draft was not always accepted"
+# The loop as one plan: a CUDA graph with a WHILE node on the emulator, the
+# host's run of the same plan on the cpu engine; plain and prompt lookup.
+for extra in "" "--prompt-lookup 3 --draft-schedule heuristic"; do
+  # shellcheck disable=SC2086
+  "$generate" --engine "$tmp/sm_90" --device emulator --prompt "$spec_prompt" --max-new-tokens 16 \
+    --loop-plan $extra --json >"$tmp/loop.json" 2>"$tmp/loop.err" || { cat "$tmp/loop.err"; fail "emulated loop plan $extra"; }
+  [[ $(ids <"$tmp/loop.json") == "$plain" ]] || fail "the loop graph ($extra) gave $(ids <"$tmp/loop.json"), plain $plain"
+  [[ $(field host_synchronizations <"$tmp/loop.json") == 1 ]] || fail "the loop graph waited more than once"
+  # shellcheck disable=SC2086
+  "$generate" --engine "$tmp/cpu" --prompt "$spec_prompt" --max-new-tokens 16 --loop-plan $extra \
+    --json >"$tmp/loop_cpu.json"
+  [[ $(ids <"$tmp/loop_cpu.json") == "$plain" ]] || fail "the host loop plan ($extra) changed the tokens"
+done
+# A stop string, matched on the host in the streamed tokens, ends the
+# graph's output where the plain loop's ends.
+stop=$(field text <"$tmp/lookup.json" | cut -c3-4)
+"$generate" --engine "$tmp/cpu" --prompt "$spec_prompt" --max-new-tokens 16 --stop "$stop" \
+  --json >"$tmp/stop_plain.json"
+"$generate" --engine "$tmp/sm_90" --device emulator --prompt "$spec_prompt" --max-new-tokens 16 \
+  --loop-plan --stop "$stop" --json >"$tmp/stop_loop.json" 2>/dev/null || fail "emulated loop plan with a stop string"
+[[ $(field finish_reason <"$tmp/stop_loop.json") == stop_string ]] || fail "the loop graph missed stop string '$stop'"
+[[ $(ids <"$tmp/stop_loop.json") == "$(ids <"$tmp/stop_plain.json")" ]] || fail "the loop graph's stop string cut elsewhere"
+if "$generate" --engine "$tmp/cpu" --prompt x --loop-plan --temperature 0.7 2>"$tmp/err5"; then fail "a sampled loop plan"; fi
+grep -q "runs greedy requests" "$tmp/err5" || { cat "$tmp/err5"; fail "unclear error for a sampled loop plan"; }
 if "$generate" --engine "$tmp/cpu" --prompt x --draft-engine "$tmp/sm_90" 2>"$tmp/err3"; then fail "a sm_90 draft for a cpu engine"; fi
 grep -q "was compiled for sm_90 but the engine for cpu" "$tmp/err3" || { cat "$tmp/err3"; fail "unclear error for a draft of another target"; }
 if "$generate" --engine "$tmp/cpu" --prompt x --prompt-lookup 9 2>"$tmp/err4"; then fail "--prompt-lookup 9"; fi

@@ -123,7 +123,8 @@ struct Speculation {
   std::shared_ptr<Generator> generator;
   GenerationConfig fields;
   std::unique_ptr<LoadedGenerator> draft;  // the --draft-engine, if any
-  std::string label;                       // "prompt lookup 7", "draft q4 (adaptive)"
+  // "prompt lookup 7", "draft q4 (adaptive)", "greedy, as one loop plan"
+  std::string label;
 };
 
 void TakeSpeculation(const GenerationConfig& from, GenerationConfig& to) {
@@ -133,6 +134,7 @@ void TakeSpeculation(const GenerationConfig& from, GenerationConfig& to) {
   to.num_assistant_tokens = from.num_assistant_tokens;
   to.num_assistant_tokens_schedule = from.num_assistant_tokens_schedule;
   to.assistant_confidence_threshold = from.assistant_confidence_threshold;
+  to.loop_plan = from.loop_plan;
 }
 
 // Runs one case: warm-up runs, then timed ones, and their summary. Row k
@@ -253,8 +255,8 @@ absl::StatusOr<std::unique_ptr<Speculation>> SpeculationFor(const LoadedEngine& 
   if (!SpeculationFlagsGiven()) return nullptr;
   if (l.plans() == nullptr) {
     return absl::InvalidArgumentError(
-        "--prompt-lookup and --draft-engine run on the CPU or CUDA backend, not --executor "
-        "reference");
+        "--prompt-lookup, --draft-engine and --loop-plan run on the CPU or CUDA backend, not "
+        "--executor reference");
   }
   auto s = std::make_unique<Speculation>();
   std::vector<SessionBucket> buckets;
@@ -268,8 +270,11 @@ absl::StatusOr<std::unique_ptr<Speculation>> SpeculationFor(const LoadedEngine& 
   const GenerationConfig& f = s->fields;
   s->label = f.prompt_lookup_num_tokens > 0
                  ? absl::StrCat("prompt lookup ", f.prompt_lookup_num_tokens)
-                 : absl::StrCat("draft ", std::filesystem::path(s->draft->dir).filename().string(),
-                                " (", f.num_assistant_tokens_schedule, ")");
+             : s->draft != nullptr
+                 ? absl::StrCat("draft ", std::filesystem::path(s->draft->dir).filename().string(),
+                                " (", f.num_assistant_tokens_schedule, ")")
+                 : std::string("greedy");
+  if (f.loop_plan) absl::StrAppend(&s->label, ", as one loop plan");
   return s;
 }
 

@@ -224,8 +224,13 @@ absl::Status Run() {
       {"draft_tokens", spec.num_assistant_tokens},
       // The schedule that ran: a sampled request's adaptive is timing-free
       // (draft_schedule.h), so that its seed reproduces it.
-      {"schedule", DraftSchedule::Running(spec.num_assistant_tokens_schedule,
-                                          /*free_drafter=*/draft == nullptr, sampled)},
+      {"schedule", spec.loop_plan
+                       ? std::string(spec.num_assistant_tokens_schedule == "constant" ? "constant"
+                                                                                      : "heuristic")
+                       : DraftSchedule::Running(spec.num_assistant_tokens_schedule,
+                                                /*free_drafter=*/draft == nullptr, sampled)},
+      // The speculative runs as one loop plan (generate --loop-plan).
+      {"loop_plan", spec.loop_plan},
       {"verify_tokens", g.verify_tokens()},
       {"step_ms_by_tokens", step_costs},
       {"backend", target->cpu ? target->cpu->executor->Describe() : std::string("other")},

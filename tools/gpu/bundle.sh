@@ -29,6 +29,7 @@ targets=(
   //tests/codegen/gemv:gemv_gpu_test
   //tests/codegen/sampling:sampling_gpu_test
   //tests/runtime/cuda:cuda_executor_gpu_test
+  //tests/runtime/cuda:loop_graph_gpu_test
   //tools:compile-model
   //tools/bench:kiln-bench
   //tools/bench:kiln-greedy-parity
@@ -57,8 +58,10 @@ install -m 0755 tools/gpu/check.sh tools/gpu/ldd_check.sh "$dest/"
 # What the executor's GPU test reads (relative to the bundle): the plan
 # test models' configs and the tiny HF fixtures with Transformers' outputs.
 # (f32 and bf16 only: the GPU suite runs those two).
-mkdir -p "$dest/tests/fixtures"
+mkdir -p "$dest/tests/fixtures/tokenizers"
 cp -r tests/fixtures/plan_models "$dest/tests/fixtures/"
+# The loop graph suite's tokenizer.
+cp -r tests/fixtures/tokenizers/bytes256 "$dest/tests/fixtures/tokenizers/"
 for dir in tests/fixtures/models/*/f32 tests/fixtures/models/*/bf16; do
   mkdir -p "$dest/$dir"
   cp -r "$dir/." "$dest/$dir/"

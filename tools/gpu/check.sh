@@ -17,6 +17,8 @@
 #                   emulator suites run in CI)
 #   cuda_executor_gpu_test  whole models: GPU vs reference and eager
 #                   launches; the tiny HF fixtures vs Transformers' logits
+#   loop_graph_gpu_test  the generate loop as one graph (WHILE + SWITCH
+#                   conditional nodes) vs the step-by-step generator
 #   memcheck, racecheck     compute-sanitizer on the small kernel suites only
 #                   (attention, GEMV, sampling): a whole model under racecheck
 #                   can take minutes
@@ -114,7 +116,7 @@ step nvidia-smi 8 bash -c nvidia_smi
 [ "${statuses[-1]}" = "FAIL (exit 3)" ] && statuses[-1]="absent"
 smi_status="${statuses[-1]}"
 suites=(gpu_smoke_test row_kernels_gpu_test attention_gpu_test gemv_gpu_test sampling_gpu_test
-  cuda_executor_gpu_test)
+  cuda_executor_gpu_test loop_graph_gpu_test)
 tools=(gpu-probe compile-model kiln-bench kiln-greedy-parity write-random-checkpoint)
 bundled=()
 for b in "${suites[@]}" "${tools[@]}"; do [ -x "$bundle/$b" ] && bundled+=("$bundle/$b"); done
@@ -164,6 +166,7 @@ gpu_suite sampling_gpu_test 10
 # The executor suite's NVRTC cache.
 export KILN_TEST_KERNEL_CACHE="${TMPDIR:-/tmp}/kiln-check-kernel-cache"
 gpu_suite cuda_executor_gpu_test 45
+gpu_suite loop_graph_gpu_test 10
 
 # sanitize TOOL SUITE:FILTER...: compute-sanitizer TOOL over each small
 # kernel suite in turn (the hand-written kernels, on test-sized inputs);

@@ -85,6 +85,11 @@ absl::Status Run() {
         "kiln-serve: an assistant engine (--draft-engine) is not served (each slot would need its "
         "own assistant session): use prompt lookup (--prompt-lookup N)");
   }
+  if (LoopPlanFlagGiven()) {
+    return absl::UnimplementedError(
+        "kiln-serve: --loop-plan runs one sequence at a time, and kiln-serve batches requests in "
+        "the engine's rows: drop --loop-plan");
+  }
   std::unique_ptr<LoadedGenerator> draft;
   KILN_RETURN_IF_ERROR(SpeculationFromFlags(loaded->engine().manifest.target,
                                             absl::GetFlag(FLAGS_executor),

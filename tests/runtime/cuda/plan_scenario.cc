@@ -86,16 +86,23 @@ absl::Status PlanEveryBucket(CompiledPlanModel& model, const codegen::GpuTarget&
 
 absl::StatusOr<CompiledPlanModel> CompilePlanModel(const std::string& family, DType dtype,
                                                    const codegen::GpuTarget& info) {
+  return CompilePlanModelInto(family, dtype, info,
+                              {{"prefill_b2_s8", 2, 8},
+                               {"decode_b2", 2, 1},
+                               {"prefill_b1_s16", 1, 16},
+                               {"decode_b1", 1, 1}},
+                              64);
+}
+
+absl::StatusOr<CompiledPlanModel> CompilePlanModelInto(const std::string& family, DType dtype,
+                                                       const codegen::GpuTarget& info,
+                                                       const std::vector<BucketSpec>& buckets,
+                                                       int64_t capacity) {
   KILN_ASSIGN_OR_RETURN(ConfigReader config, ConfigReader::Parse(PlanModelConfig(family)));
   KILN_ASSIGN_OR_RETURN(BuiltModel built, BuildModel(config, BuildOptions{dtype, std::nullopt}));
   CompiledPlanModel model;
   model.module = std::move(built.module);
-  KILN_RETURN_IF_ERROR(CompileBuckets(model.module, kForwardFunction,
-                                      {{"prefill_b2_s8", 2, 8},
-                                       {"decode_b2", 2, 1},
-                                       {"prefill_b1_s16", 1, 16},
-                                       {"decode_b1", 1, 1}},
-                                      64));
+  KILN_RETURN_IF_ERROR(CompileBuckets(model.module, kForwardFunction, buckets, capacity));
   model.weights = RandomWeights(model.module, 17);
   KILN_RETURN_IF_ERROR(PlanEveryBucket(model, info));
   return model;

@@ -15,10 +15,11 @@
 
 #include "absl/status/statusor.h"
 #include "codegen/gpu_target.h"
-#include "ir/module.h"
 #include "codegen/plan/launch_plan.h"
-#include "runtime/session/plan_executor.h"
+#include "ir/module.h"
+#include "passes/pipeline.h"
 #include "runtime/reference/executor.h"
+#include "runtime/session/plan_executor.h"
 #include "runtime/session/session_util.h"
 
 namespace kiln::testing {
@@ -33,6 +34,11 @@ struct CompiledPlanModel {
 };
 absl::StatusOr<CompiledPlanModel> CompilePlanModel(const std::string& family, DType dtype,
                                                    const codegen::GpuTarget& info);
+// The same model and weights compiled into other buckets and capacity.
+absl::StatusOr<CompiledPlanModel> CompilePlanModelInto(const std::string& family, DType dtype,
+                                                       const codegen::GpuTarget& info,
+                                                       const std::vector<BucketSpec>& buckets,
+                                                       int64_t capacity);
 
 // A tiny HF fixture (tests/fixtures/models/<family>/<dtype>: its config
 // and Transformers-made weights) compiled into the batch-1 buckets

@@ -25,7 +25,7 @@ echo "fake probe"
 exit $3
 SH
   for suite in gpu_smoke_test row_kernels_gpu_test attention_gpu_test gemv_gpu_test \
-    sampling_gpu_test cuda_executor_gpu_test; do
+    sampling_gpu_test cuda_executor_gpu_test loop_graph_gpu_test; do
     printf '#!/usr/bin/env bash\necho "%s"\n' "$4" >"$dir/$suite"
   done
   printf '#!/usr/bin/env bash\necho "ldd_check: ok"\n' >"$dir/ldd_check.sh"

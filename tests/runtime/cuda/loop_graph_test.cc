@@ -1,0 +1,143 @@
+// The generate loop as one CUDA graph (CudaExecutor::RunLoop: a WHILE node
+// around prepare, a SWITCH over the step buckets and finish), run by the
+// CUDA emulator on kernels NVRTC compiled for sm_90 (loop_graph_test, in
+// CI), or on a GPU with kernels for its architecture (loop_graph_gpu_test,
+// built with KILN_LOOP_GRAPH_ON_GPU; without a usable device it SKIPS,
+// which tools/gpu/check.sh counts as a failure): the same tokens as
+// the step-by-step generator on the same executor, plain and with prompt
+// lookup under each schedule; EOS and max_new_tokens end it inside the
+// graph, and so does a full cache; the host waits on the device once per
+// sequence; tokens stream through mapped memory.
+#include <memory>
+
+#include "codegen/loop/loop_plan.h"
+#include "codegen/plan/compile_kernels.h"
+#include "codegen/plan/kernel_bundle.h"
+#include "gtest/gtest.h"
+#include "runtime/cuda/cuda_executor.h"
+#include "runtime/generate/loop_plan_for.h"
+#include "runtime/tokenizer/load.h"
+#include "tests/runtime/cuda/emulated_executor.h"
+#include "tests/runtime/generate/loop_checks.h"
+#include "tests/support/gpu_buffers.h"
+
+namespace kiln::testing {
+namespace {
+
+namespace loop = codegen::loop;
+
+class LoopGraphTest : public LoopSuite {
+ protected:
+  void SetUp() override {
+#ifdef KILN_LOOP_GRAPH_ON_GPU
+    absl::StatusOr<GpuUnderTest> gpu = GpuForTests();
+    if (!gpu.ok()) GTEST_SKIP() << gpu.status().message();
+    const codegen::GpuTarget target = gpu->preset;
+#else
+    const codegen::GpuTarget target = codegen::H100Target();
+#endif
+    Prepare(target);
+    if (HasFatalFailure()) return;
+#ifdef KILN_LOOP_GRAPH_ON_GPU
+    absl::StatusOr<KernelBundle> bundle =
+        CompileKernelBundle(model_->plans, target, TestKernelCacheDir());
+    ASSERT_TRUE(bundle.ok()) << bundle.status();
+    absl::StatusOr<std::unique_ptr<CudaExecutor>> executor = CudaExecutor::Create(
+        model_->module, model_->weights, model_->layout, model_->plans, *bundle);
+#else
+    absl::StatusOr<std::unique_ptr<CudaExecutor>> executor = CreateEmulatedExecutor(
+        model_->module, model_->weights, model_->layout, model_->plans, target);
+#endif
+    ASSERT_TRUE(executor.ok()) << executor.status();
+    cuda_ = *std::move(executor);
+    executor_ = cuda_.get();
+  }
+
+  absl::StatusOr<loop::LoopResult> InGraph(const GenerationConfig& config, int prompt = 20,
+                                           const loop::LoopTokens& on_tokens = nullptr) {
+    return RunPlan(config, prompt, on_tokens);
+  }
+
+  std::unique_ptr<CudaExecutor> cuda_;
+};
+
+TEST_F(LoopGraphTest, SameTokensAsTheStepByStepGeneratorWithOneWait) {
+  for (const LoopCase& c : LoopCases(14)) {
+    SCOPED_TRACE(c.name);
+    absl::StatusOr<GenerationResult> want = Reference(c.config);
+    ASSERT_TRUE(want.ok()) << want.status();
+    std::vector<int32_t> streamed;
+    absl::StatusOr<loop::LoopResult> got =
+        InGraph(c.config, 20, [&](std::span<const int32_t> tokens) {
+          streamed.assign(tokens.begin(), tokens.end());
+          return false;
+        });
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->tokens, want->token_ids);
+    EXPECT_EQ(streamed, want->token_ids);
+    EXPECT_STREQ(loop::LoopFinishName(got->finish), "length");
+    EXPECT_EQ(got->host_synchronizations, 1);
+    // Every target step yields its kept draft tokens and one of its own.
+    EXPECT_EQ(got->steps + got->accepted, static_cast<int64_t>(got->tokens.size()));
+    if (c.config.prompt_lookup_num_tokens > 0 && c.counts_match) {
+      EXPECT_EQ(got->drafted, want->drafted_tokens);
+      EXPECT_EQ(got->accepted, want->accepted_tokens);
+    }
+    if (c.config.prompt_lookup_num_tokens > 0) {
+      EXPECT_GT(got->drafted, 0);
+    }
+  }
+}
+
+TEST_F(LoopGraphTest, StopsAtEosInsideTheGraph) {
+  for (const LoopCase& c : {LoopCases(14)[0], LoopCases(14)[2]}) {
+    SCOPED_TRACE(c.name);
+    absl::StatusOr<GenerationResult> full = Reference(c.config);
+    ASSERT_TRUE(full.ok()) << full.status();
+    const int stop_at = FirstNewTokenAt(full->token_ids, 3);
+    ASSERT_GE(stop_at, 0) << "the generator's tokens repeat from the third on";
+    GenerationConfig config = c.config;
+    config.eos_token_ids = {full->token_ids[static_cast<size_t>(stop_at)]};
+    absl::StatusOr<GenerationResult> want = Reference(config);
+    ASSERT_TRUE(want.ok()) << want.status();
+    ASSERT_EQ(want->finish_reason, "eos");
+    absl::StatusOr<loop::LoopResult> got = InGraph(config);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->tokens, want->token_ids);
+    EXPECT_EQ(static_cast<int>(got->tokens.size()), stop_at + 1);
+    EXPECT_STREQ(loop::LoopFinishName(got->finish), "eos");
+    EXPECT_EQ(got->host_synchronizations, 1);
+  }
+}
+
+TEST_F(LoopGraphTest, FillsTheCacheAsTheGeneratorDoes) {
+  // 53 prompt tokens leave 11 positions: the cache fills before 60 tokens.
+  for (const LoopCase& c : {LoopCases(60)[0], LoopCases(60)[3]}) {
+    SCOPED_TRACE(c.name);
+    absl::StatusOr<GenerationResult> want = Reference(c.config, 53);
+    ASSERT_TRUE(want.ok()) << want.status();
+    absl::StatusOr<loop::LoopResult> got = InGraph(c.config, 53);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->tokens, want->token_ids);
+    EXPECT_STREQ(loop::LoopFinishName(got->finish), "cache full");
+    EXPECT_EQ(got->host_synchronizations, 1);
+  }
+}
+
+TEST_F(LoopGraphTest, RefusesWhatItCannotRun) {
+  GenerationConfig sampled;
+  sampled.do_sample = true;
+  EXPECT_EQ(InGraph(sampled).status().code(), absl::StatusCode::kUnimplemented);
+  GenerationConfig long_draft;
+  long_draft.prompt_lookup_num_tokens = 9;
+  EXPECT_EQ(InGraph(long_draft).status().code(), absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<loop::LoopPlan> plan =
+      LoopPlanFor(GenerationConfig(), LoopBuckets(), kLoopCapacity, kLoopVerifyTokens);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const std::vector<int32_t> bad = {1, 2, 999};
+  EXPECT_EQ(cuda_->RunLoop(*plan, LoopBuckets(), bad, 0, nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace kiln::testing

@@ -1,0 +1,90 @@
+// codegen/loop/loop_control.h, the loop plan's control, against the host
+// pieces it restates, on random inputs: its prompt lookup against
+// PromptLookupCandidates, its heuristic schedule against DraftSchedule
+// (rounds that draft nothing included), and a whole round's bookkeeping
+// against a direct count.
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "runtime/generate/draft_schedule.h"
+#include "runtime/generate/drafters.h"
+
+namespace kiln {
+namespace {
+
+#include "codegen/loop/loop_control.h"
+
+TEST(LoopControlTest, PromptLookupIsTransformersRule) {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 3000; ++trial) {
+    const int n = 1 + static_cast<int>(rng() % 40);
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    const int alphabet = 2 + static_cast<int>(rng() % 6);  // small: many matches
+    for (int32_t& id : ids) id = static_cast<int32_t>(rng() % alphabet);
+    const int ngram = 1 + static_cast<int>(rng() % 4);
+    const int tokens = 1 + static_cast<int>(rng() % 8);
+    std::vector<int32_t> got(8, -1);
+    got.resize(static_cast<size_t>(kiln_loop_lookup(ids.data(), n, ngram, tokens, got.data())));
+    EXPECT_EQ(got, PromptLookupCandidates(ids, ngram, tokens)) << "trial " << trial;
+  }
+}
+
+TEST(LoopControlTest, HeuristicScheduleIsDraftSchedules) {
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int cap = 1 + static_cast<int>(rng() % 7);
+    DraftSchedule host("heuristic", cap, cap, 1, /*free_drafter=*/true, /*timing_free=*/false);
+    std::vector<int> config(kLoopConfigWords, 0), state(kLoopWords, 0);
+    config[kLoopHeuristic] = 1;
+    config[kLoopDraftCap] = cap;
+    state[kLoopDraftLength] = cap;
+    for (int round = 0; round < 30; ++round) {
+      ASSERT_EQ(state[kLoopDraftLength], host.Length(0)) << "trial " << trial << " round " << round;
+      // Drafts of 0 (no match) to the schedule's length, any acceptance.
+      const int drafted = static_cast<int>(rng() % (host.Length(0) + 1));
+      const int accepted = static_cast<int>(rng() % (drafted + 1));
+      host.Update(0, drafted, accepted);
+      // The round as finish sees it: `accepted` of `drafted` tokens agree.
+      std::vector<int> history(64, 0), step(9, 0), next(9, 0), nan(9, 0), out(64, 0);
+      for (int i = 0; i < drafted; ++i) step[1 + i] = next[i] = 5;
+      if (accepted < drafted) next[accepted] = 6;
+      config[kLoopMaxNew] = 1000;
+      config[kLoopCapacity] = 1000;
+      state[kLoopLength] = 1;
+      state[kLoopGenerated] = 0;
+      state[kLoopFinish] = kLoopRunning;
+      state[kLoopDrafted] = drafted;
+      int count = 0;
+      EXPECT_EQ(kiln_loop_finish_round(state.data(), config.data(), history.data(), step.data(),
+                                       next.data(), nan.data(), 0, 0, out.data(), &count),
+                1);
+      EXPECT_EQ(count, accepted + 1);
+    }
+  }
+}
+
+TEST(LoopControlTest, ANanRowTheAcceptanceReadsEndsTheLoop) {
+  std::vector<int> config(kLoopConfigWords, 0), state(kLoopWords, 0), history(64, 0), out(64, 0);
+  config[kLoopMaxNew] = 100;
+  config[kLoopCapacity] = 100;
+  state[kLoopLength] = 1;
+  state[kLoopDrafted] = 3;
+  const std::vector<int> step = {1, 5, 5, 5}, next = {5, 6, 7, 8};  // one draft token kept
+  int count = 0;
+  // A NaN past the rows the acceptance reads (rows 0 and 1) changes nothing.
+  std::vector<int> nan = {0, 0, 1, 1};
+  EXPECT_EQ(kiln_loop_finish_round(state.data(), config.data(), history.data(), step.data(),
+                                   next.data(), nan.data(), 0, 0, out.data(), &count),
+            1);
+  EXPECT_EQ(count, 2);
+  state[kLoopDrafted] = 3;
+  nan = {0, 1, 0, 0};
+  EXPECT_EQ(kiln_loop_finish_round(state.data(), config.data(), history.data(), step.data(),
+                                   next.data(), nan.data(), 0, 0, out.data(), &count),
+            0);
+  EXPECT_EQ(state[kLoopFinish], kLoopNaN);
+}
+
+}  // namespace
+}  // namespace kiln
