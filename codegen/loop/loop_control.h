@@ -53,7 +53,7 @@ enum KilnLoopFinish {
   kLoopCacheFull = 3,  // the history fills the cache
   kLoopFault = 4,      // the step's kernels saw an id or position out of range
   kLoopHostStop = 5,   // the host asked it to stop (a stop string matched)
-  kLoopNaN = 6         // the logits of a row the acceptance read hold a NaN
+  kLoopNaN = 6         // the logits of a row the acceptance read hold a NaN (an error)
 };
 
 // kLoopMaxDraft bounds the rows the device's acceptance reads (a stack array).
@@ -158,8 +158,10 @@ KILN_LOOP_FN int kiln_loop_append(int* state, const int* config, int* history, i
 
 // Greedy acceptance of the round's draft against the step's argmax
 // (`next`: one token per row; `row_nan`: 1 where the row's logits hold a
-// NaN); returns 1 when the loop goes on. A NaN in a row the acceptance
-// reads ends the loop with kLoopNaN, as the step-by-step loops fail there.
+// NaN); returns 1 when the loop goes on. As AcceptDraft does, the rows are
+// read in order and the first NaN row ends the reading: the draft tokens
+// before it are appended (with the stops), and if none of them stops the
+// sequence it ends with kLoopNaN, where the step-by-step loops fail.
 KILN_LOOP_FN int kiln_loop_finish_round(int* state, const int* config, int* history,
                                         const int* step_ids, const int* next, const int* row_nan,
                                         int fault, int host_stop, int* out, int* out_count) {
@@ -170,19 +172,20 @@ KILN_LOOP_FN int kiln_loop_finish_round(int* state, const int* config, int* hist
   }
   const int drafted = state[kLoopDrafted];
   int accepted = 0;
-  while (accepted < drafted && step_ids[1 + accepted] == next[accepted]) ++accepted;
-  for (int i = 0; i <= accepted; ++i) {
-    if (row_nan[i] != 0) {
-      state[kLoopFinish] = kLoopNaN;
-      return 0;
-    }
+  while (accepted < drafted && row_nan[accepted] == 0 && step_ids[1 + accepted] == next[accepted]) {
+    ++accepted;
   }
+  const int nan_row = row_nan[accepted] != 0;
   state[kLoopSteps] += 1;
   state[kLoopDraftedTotal] += drafted;
   int going = 1;
   for (int i = 0; i < accepted && going; ++i) {
     going = kiln_loop_append(state, config, history, step_ids[1 + i], out, out_count);
     state[kLoopAcceptedTotal] += 1;
+  }
+  if (going && nan_row) {
+    state[kLoopFinish] = kLoopNaN;
+    return 0;
   }
   if (going) going = kiln_loop_append(state, config, history, next[accepted], out, out_count);
   if (config[kLoopHeuristic] != 0 && drafted > 0) {  // DraftSchedule::Update

@@ -28,9 +28,11 @@ absl::StatusOr<std::vector<int32_t>> EncodeLoopConfig(const LoopPlan& plan) {
                      "max_new_tokens of at least 1 (int32), not ",
                      plan.capacity, " and ", plan.max_new_tokens));
   }
-  if (plan.draft_cap < 0 || plan.first_draft_length < 0 || plan.max_ngram < 1) {
-    return absl::InvalidArgumentError(
-        "a loop plan's draft lengths must be >= 0 and its n-gram >= 1");
+  if (plan.draft_cap < 0 || plan.draft_cap > kLoopMaxDraft || plan.first_draft_length < 0 ||
+      plan.max_ngram < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("a loop plan drafts 0 to ", kLoopMaxDraft,
+                                                   " tokens with an n-gram of at least 1; got ",
+                                                   plan.draft_cap, " and ", plan.max_ngram));
   }
   std::vector<int32_t> config(kLoopConfigWords, 0);
   config[kLoopCapacity] = static_cast<int32_t>(plan.capacity);
@@ -74,6 +76,8 @@ std::vector<int32_t> InitialLoopState(const LoopPlan& plan, int64_t length) {
   state[kLoopDraftLength] = plan.first_draft_length;
   return state;
 }
+
+bool LoopEndedOnNaN(const LoopResult& result) { return result.finish == kLoopNaN; }
 
 const char* LoopFinishName(int finish) {
   switch (finish) {

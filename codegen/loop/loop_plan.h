@@ -43,6 +43,8 @@ struct LoopPlan {
 // What a run of the loop did: the generated tokens, why it ended
 // (loop_control.h KilnLoopFinish), its counts, and the host's waits on the
 // device during the run (0 on the host).
+// A run's tokens end where it stopped: at a stop, or before the row whose
+// NaN logits ended it (LoopEndedOnNaN).
 struct LoopResult {
   std::vector<int32_t> tokens;
   int finish = 0;
@@ -72,6 +74,9 @@ std::vector<int32_t> InitialLoopState(const LoopPlan& plan, int64_t length);
 // "eos", "length", "cache full", "fault", "host stop", "NaN logits" or
 // "running".
 const char* LoopFinishName(int finish);
+// Whether the loop ended on NaN logits: the request fails (DataLoss) unless
+// the caller's stop strings ended it at one of its tokens.
+bool LoopEndedOnNaN(const LoopResult& result);
 
 }  // namespace kiln::codegen::loop
 

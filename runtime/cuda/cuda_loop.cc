@@ -138,34 +138,43 @@ absl::StatusOr<loop::LoopResult> CudaExecutor::RunLoop(const loop::LoopPlan& pla
     outputs[3 * b + 2] = reinterpret_cast<uintptr_t>(s.Address(steps[b]->logits));
   }
   std::copy(history.begin(), history.end(), up + kHistoryAt);
-  KILN_RETURN_IF_ERROR(
-      d.CopyToDeviceAsync(Words(g, 0), up, static_cast<size_t>(kHistoryAt + length) * 4, stream));
   std::atomic_ref<int32_t> out_count(pinned[at.count]);
   std::atomic_ref<int32_t> host_stop(pinned[at.stop]);
   out_count.store(0);
   host_stop.store(0);
 
   // The prefill: PlanSession's chunks, enqueued without waiting; each
-  // chunk's fault flag is read back after the one wait.
-  int32_t* staged = pinned + at.chunks;
-  std::vector<int32_t> ids, positions;
-  for (size_t c = 0; c < chunks.size(); ++c) {
-    KILN_ASSIGN_OR_RETURN(const LaunchPlan* p, FindPlan(s.plans, chunks[c].bucket->function));
-    ChunkInputs(chunks[c], history, 0, ids, positions);
-    std::copy(ids.begin(), ids.end(), staged);
-    std::copy(positions.begin(), positions.end(), staged + ids.size());
-    KILN_RETURN_IF_ERROR(
-        d.CopyToDeviceAsync(s.Address(p->input_ids), staged, ids.size() * 4, stream));
-    KILN_RETURN_IF_ERROR(d.CopyToDeviceAsync(s.Address(p->positions), staged + ids.size(),
-                                             positions.size() * 4, stream));
-    staged += ids.size() + positions.size();
-    KILN_RETURN_IF_ERROR(RunPlanAsync(static_cast<size_t>(p - s.plans.data())));
-    KILN_RETURN_IF_ERROR(d.CopyToHostAsync(pinned + at.faults + c, s.Address(p->fault), 4, stream));
+  // chunk's fault flag is read back after the one wait. Then the graph.
+  std::vector<const LaunchPlan*> chunk_plans;
+  for (const Chunk& chunk : chunks) {
+    KILN_ASSIGN_OR_RETURN(chunk_plans.emplace_back(), FindPlan(s.plans, chunk.bucket->function));
   }
-
-  KILN_RETURN_IF_ERROR(d.LaunchGraph(graph, stream));
-  KILN_RETURN_IF_ERROR(
-      d.CopyToHostAsync(pinned + at.state_back, Words(g, kStateAt), kLoopWords * 4, stream));
+  auto enqueue = [&]() -> absl::Status {
+    KILN_RETURN_IF_ERROR(
+        d.CopyToDeviceAsync(Words(g, 0), up, static_cast<size_t>(kHistoryAt + length) * 4, stream));
+    int32_t* staged = pinned + at.chunks;
+    std::vector<int32_t> ids, positions;
+    for (size_t c = 0; c < chunks.size(); ++c) {
+      const LaunchPlan* p = chunk_plans[c];
+      ChunkInputs(chunks[c], history, 0, ids, positions);
+      std::copy(ids.begin(), ids.end(), staged);
+      std::copy(positions.begin(), positions.end(), staged + ids.size());
+      KILN_RETURN_IF_ERROR(
+          d.CopyToDeviceAsync(s.Address(p->input_ids), staged, ids.size() * 4, stream));
+      KILN_RETURN_IF_ERROR(d.CopyToDeviceAsync(s.Address(p->positions), staged + ids.size(),
+                                               positions.size() * 4, stream));
+      staged += ids.size() + positions.size();
+      KILN_RETURN_IF_ERROR(RunPlanAsync(static_cast<size_t>(p - s.plans.data())));
+      KILN_RETURN_IF_ERROR(
+          d.CopyToHostAsync(pinned + at.faults + c, s.Address(p->fault), 4, stream));
+    }
+    KILN_RETURN_IF_ERROR(d.LaunchGraph(graph, stream));
+    return d.CopyToHostAsync(pinned + at.state_back, Words(g, kStateAt), kLoopWords * 4, stream);
+  };
+  if (absl::Status queued = enqueue(); !queued.ok()) {
+    (void)s.Sync(stream);  // what was queued must finish before the buffers are reused
+    return queued;
+  }
   // Stream the tokens while the graph runs; one wait at the end.
   int32_t seen = 0;
   auto deliver = [&]() {
@@ -204,10 +213,7 @@ absl::StatusOr<loop::LoopResult> CudaExecutor::RunLoop(const loop::LoopPlan& pla
   if (result.finish == kLoopFault) {
     return absl::InvalidArgumentError("a token id or cache position was out of range in the loop");
   }
-  if (result.finish == kLoopNaN) {
-    return absl::DataLossError("the logits hold a NaN: the request cannot pick a token");
-  }
-  return result;
+  return result;  // kLoopNaN included: the caller's stop strings may end it first
 }
 
 absl::StatusOr<gpu::GraphId> CudaExecutor::LoopGraph(const loop::LoopPlan& plan,

@@ -58,6 +58,9 @@ absl::Status Generator::RunLoopRequest(GenerationResult& result, const Generatio
   KILN_ASSIGN_OR_RETURN(codegen::loop::LoopResult ran, session_->RunLoop(plan, history, on_tokens));
   on_tokens(ran.tokens);
   KILN_RETURN_IF_ERROR(failed);
+  if (codegen::loop::LoopEndedOnNaN(ran) && !stopped) {
+    return absl::DataLossError("the logits hold a NaN: the request cannot pick a token");
+  }
   context_ = std::move(history);
   context_.insert(context_.end(), result.token_ids.begin(), result.token_ids.end());
   KILN_RETURN_IF_ERROR(session_->Rewind(static_cast<int64_t>(context_.size()) - 1));

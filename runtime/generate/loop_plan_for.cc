@@ -32,6 +32,11 @@ absl::StatusOr<loop::LoopPlan> LoopPlanFor(const GenerationConfig& config,
                      " is longer than the engine's verify step of ", verify_tokens,
                      " drafted tokens: lower it, or recompile with compile-model --verify-tokens"));
   }
+  if (config.prompt_lookup_num_tokens > kLoopMaxDraft) {
+    return absl::UnimplementedError(absl::StrCat("the loop plan drafts at most ", kLoopMaxDraft,
+                                                 " tokens a round, not ",
+                                                 config.prompt_lookup_num_tokens));
+  }
   if (config.eos_token_ids.size() > static_cast<size_t>(kLoopMaxEos)) {
     return absl::UnimplementedError(absl::StrCat("the loop plan stops on at most ", kLoopMaxEos,
                                                  " EOS ids, not ", config.eos_token_ids.size()));

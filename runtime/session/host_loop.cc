@@ -75,9 +75,6 @@ absl::StatusOr<loop::LoopResult> RunHostLoop(PlanExecutor& executor, const loop:
   if (on_tokens && state[kLoopFinish] != kLoopHostStop) {
     on_tokens(std::span<const int32_t>(out.data(), static_cast<size_t>(out_count)));
   }
-  if (state[kLoopFinish] == kLoopNaN) {
-    return absl::DataLossError("the logits hold a NaN: the request cannot pick a token");
-  }
   loop::LoopResult result;
   result.tokens.assign(out.begin(), out.begin() + out_count);
   result.finish = state[kLoopFinish];

@@ -96,19 +96,21 @@ absl::StatusOr<int32_t> PlanSession::ForwardSampled(std::span<const int32_t> tok
 absl::StatusOr<codegen::loop::LoopResult> PlanSession::RunLoop(
     const codegen::loop::LoopPlan& plan, std::span<const int32_t> history,
     const codegen::loop::LoopTokens& on_tokens) {
-  if (position_ >= static_cast<int64_t>(history.size())) {
-    return absl::InvalidArgumentError(absl::StrCat("the session holds ", position_,
-                                                   " tokens; a loop's history must add to them"));
-  }
+  // What can be refused is refused here, before the cache is touched.
   if (plan.capacity != capacity_) {
     return absl::InvalidArgumentError(absl::StrCat("the loop plan's cache of ", plan.capacity,
                                                    " is not the session's ", capacity_));
   }
+  KILN_RETURN_IF_ERROR(
+      codegen::loop::CheckLoopHistory(plan, static_cast<int64_t>(history.size()), position_));
+  KILN_RETURN_IF_ERROR(codegen::loop::EncodeLoopConfig(plan).status());
+  KILN_RETURN_IF_ERROR(CheckTokenIds(*module_->FindFunction(buckets_.front().function),
+                                     history.subspan(static_cast<size_t>(position_)), ""));
   absl::StatusOr<codegen::loop::LoopResult> result =
       executor_->RunLoop(plan, buckets_, history, position_, on_tokens);
   if (!result.ok()) {
-    // Refusals come before the cache is touched; any other failure leaves
-    // it unspecified: start over, empty.
+    // The executor's refusals (no loop, no loop kernels) come before the
+    // cache is touched; any other failure leaves it unspecified: start over.
     const absl::StatusCode code = result.status().code();
     if (code != absl::StatusCode::kUnimplemented && code != absl::StatusCode::kFailedPrecondition) {
       position_ = 0;

@@ -64,26 +64,45 @@ TEST(LoopControlTest, HeuristicScheduleIsDraftSchedules) {
   }
 }
 
-TEST(LoopControlTest, ANanRowTheAcceptanceReadsEndsTheLoop) {
+// A round whose acceptance reads `nan` rows of next = {5, 6, 7, 8} after a
+// draft of 5, 5, 5: how many tokens it appends and how it ends.
+struct NanRound {
+  int going = 0, count = 0, finish = 0;
+};
+NanRound RunNanRound(const std::vector<int>& nan, int eos) {
   std::vector<int> config(kLoopConfigWords, 0), state(kLoopWords, 0), history(64, 0), out(64, 0);
   config[kLoopMaxNew] = 100;
   config[kLoopCapacity] = 100;
+  config[kLoopEosCount] = eos >= 0 ? 1 : 0;
+  config[kLoopEosIds] = eos;
   state[kLoopLength] = 1;
   state[kLoopDrafted] = 3;
-  const std::vector<int> step = {1, 5, 5, 5}, next = {5, 6, 7, 8};  // one draft token kept
-  int count = 0;
-  // A NaN past the rows the acceptance reads (rows 0 and 1) changes nothing.
-  std::vector<int> nan = {0, 0, 1, 1};
-  EXPECT_EQ(kiln_loop_finish_round(state.data(), config.data(), history.data(), step.data(),
-                                   next.data(), nan.data(), 0, 0, out.data(), &count),
-            1);
-  EXPECT_EQ(count, 2);
-  state[kLoopDrafted] = 3;
-  nan = {0, 1, 0, 0};
-  EXPECT_EQ(kiln_loop_finish_round(state.data(), config.data(), history.data(), step.data(),
-                                   next.data(), nan.data(), 0, 0, out.data(), &count),
-            0);
-  EXPECT_EQ(state[kLoopFinish], kLoopNaN);
+  const std::vector<int> step = {1, 5, 5, 5}, next = {5, 5, 7, 8};  // two draft tokens kept
+  NanRound r;
+  r.going = kiln_loop_finish_round(state.data(), config.data(), history.data(), step.data(),
+                                   next.data(), nan.data(), 0, 0, out.data(), &r.count);
+  r.finish = state[kLoopFinish];
+  return r;
+}
+
+TEST(LoopControlTest, TheFirstNanRowEndsTheReadingAsAcceptDraftDoes) {
+  // Past the rows the acceptance reads (0 to 2): nothing changes.
+  NanRound r = RunNanRound({0, 0, 0, 1}, -1);
+  EXPECT_EQ(r.going, 1);
+  EXPECT_EQ(r.count, 3);
+  // Row 1: the draft token before it is kept, then the loop ends on NaN.
+  r = RunNanRound({0, 1, 0, 0}, -1);
+  EXPECT_EQ(r.going, 0);
+  EXPECT_EQ(r.count, 1);
+  EXPECT_EQ(r.finish, kLoopNaN);
+  // Row 0: nothing is kept.
+  r = RunNanRound({1, 0, 0, 0}, -1);
+  EXPECT_EQ(r.count, 0);
+  EXPECT_EQ(r.finish, kLoopNaN);
+  // A kept token that stops the sequence (EOS) comes first: no NaN end.
+  r = RunNanRound({0, 1, 0, 0}, 5);
+  EXPECT_EQ(r.count, 1);
+  EXPECT_EQ(r.finish, kLoopEos);
 }
 
 }  // namespace
