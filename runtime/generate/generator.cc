@@ -7,18 +7,13 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "ir/step_function.h"
+#include "runtime/generate/elapsed.h"
 #include "runtime/generate/row_output.h"
 #include "runtime/generate/sampler.h"
 #include "runtime/session/batch_session.h"
 
 namespace kiln {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // The vocabulary size: the last dim of any step function's logits.
 int64_t LogitsWidth(const Module& module) {

@@ -2,24 +2,14 @@
 // generate loop of one sequence run by the session's backend as one plan
 // (codegen/loop/loop_plan.h), its tokens streamed back through RowOutput,
 // which applies the stop strings on the host.
-#include <chrono>
-
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "runtime/generate/elapsed.h"
 #include "runtime/generate/generator.h"
 #include "runtime/generate/loop_plan_for.h"
 #include "runtime/generate/row_output.h"
 
 namespace kiln {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-}  // namespace
 
 absl::Status Generator::RunLoopRequest(GenerationResult& result, const GenerationConfig& config,
                                        const TextCallback& on_text) {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "runtime/generate/drafters.h"
+#include "runtime/generate/elapsed.h"
 #include "runtime/generate/generator.h"
 #include "runtime/generate/row_output.h"
 #include "runtime/generate/speculative.h"
@@ -16,12 +17,6 @@
 
 namespace kiln {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // Each row's prompt but its last token, which the first round runs with
 // the first draft.

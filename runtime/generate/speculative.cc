@@ -6,15 +6,10 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "runtime/generate/draft_schedule.h"
+#include "runtime/generate/elapsed.h"
 
 namespace kiln {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // Appends `token` to `row` and says whether the row goes on: the plain
 // loop's stopping rules, checked after each token.
