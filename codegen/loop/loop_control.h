@@ -4,16 +4,18 @@
 // by NVRTC and run in a CUDA graph's WHILE node. It is plain C over int32
 // arrays, with no library call, so the two compilations mean the same thing.
 //
-// One round of a sequence's loop (greedy):
+// One round of a sequence's loop:
 //   prepare: draft up to the schedule's length by prompt lookup (bounded by
 //            the draft cap, the tokens max_new_tokens leaves after the
 //            target's own, the cache's room and the widest bucket it
 //            holds), write the step's tokens (the last token, the draft,
 //            padding) and positions, and pick the step bucket the host
 //            session would pick (PickBucket);
-//   step:    the bucket's plan runs (argmax of every row: next_tokens);
+//   step:    the bucket's plan runs (argmax of every row: next_tokens); a
+//            sampled plan (no draft) then draws row 0's token with the
+//            sampler, whose draw counter is kiln_loop_sample_counter;
 //   finish:  keep the longest draft prefix equal to the argmax, then the
-//            target's own token, appending them one at a time with the
+//            target's own token (or the sampled one), appending them one at a time with the
 //            plain loop's stops after each (EOS, max_new_tokens, a full
 //            cache), update the schedule, and say whether to go on.
 // The state, the config and the history are the caller's int32 arrays:
@@ -69,7 +71,10 @@ enum KilnLoopConfigWord {
   kLoopEosCount,      // 0..kLoopMaxEos
   kLoopVocab,         // the logits' width (the device runner sets it)
   kLoopLogitsDtype,   // 0 f32, 1 f16, 2 bf16 (the device runner sets it)
-  kLoopWidths,        // [kLoopMaxBranches]: the buckets' tokens, ascending
+  kLoopSampled,       // 1: the round's token is sampled (no draft; token -1 = NaN logits)
+  kLoopCounterLow,    // the request's first draw counter, low and high 32 bits
+  kLoopCounterHigh,
+  kLoopWidths,  // [kLoopMaxBranches]: the buckets' tokens, ascending
   kLoopEosIds = kLoopWidths + kLoopMaxBranches,  // [kLoopMaxEos]
   kLoopConfigWords = kLoopEosIds + kLoopMaxEos
 };
@@ -95,6 +100,15 @@ KILN_LOOP_FN int kiln_loop_lookup(const int* ids, int n_ids, int max_ngram, int 
 }
 
 KILN_LOOP_FN int kiln_loop_min(int a, int b) { return a < b ? a : b; }
+
+// The sampler's draw counter for the round about to run: the request's
+// first counter plus the tokens generated so far, so draw i of the loop is
+// draw i of the step-by-step generator (SampleToken's `step`).
+KILN_LOOP_FN unsigned long long kiln_loop_sample_counter(const int* state, const int* config) {
+  const unsigned long long first = ((unsigned long long)(unsigned)config[kLoopCounterHigh] << 32) |
+                                   (unsigned long long)(unsigned)config[kLoopCounterLow];
+  return first + (unsigned long long)state[kLoopGenerated];
+}
 
 // The round's draft, step tokens and positions; returns the bucket to run
 // (an index into the config's widths). The draft is bounded by the widest

@@ -36,8 +36,10 @@ static __device__ __forceinline__ int kiln_loop_logit_is_nan(const void* logits,
 
 extern "C" __global__ void kiln_loop_prepare(int* state, const int* config, const int* history,
                                              int* step_ids, int* step_positions,
+                                             unsigned long long* sample_counter,
                                              cudaGraphConditionalHandle bucket) {
   const int branch = kiln_loop_prepare_round(state, config, history, step_ids, step_positions);
+  if (config[kLoopSampled] != 0) *sample_counter = kiln_loop_sample_counter(state, config);
   cudaGraphSetConditional(bucket, (unsigned int)branch);
 }
 
@@ -51,12 +53,18 @@ extern "C" __global__ void kiln_loop_finish(int* state, const int* config, int* 
   const int* fault = (const int*)bucket_outputs[3 * branch + 1];
   const void* logits = (const void*)bucket_outputs[3 * branch + 2];
   // The argmax names a row's first NaN (the reference's rule), so one load
-  // a row tells whether its logits hold one.
+  // a row tells whether its logits hold one. The sampler marks a NaN row
+  // with token -1 itself.
   int row_nan[kLoopMaxDraft + 1];
   const int vocab = config[kLoopVocab];
   int bad_index = 0;
   for (int r = 0; r <= state[kLoopDrafted]; ++r) {
     const int token = next[r];
+    if (config[kLoopSampled] != 0) {
+      row_nan[r] = token < 0;
+      bad_index |= token >= vocab;
+      continue;
+    }
     bad_index |= token < 0 || token >= vocab;
     row_nan[r] = token < 0 || token >= vocab
                      ? 0

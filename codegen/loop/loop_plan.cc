@@ -34,7 +34,21 @@ absl::StatusOr<std::vector<int32_t>> EncodeLoopConfig(const LoopPlan& plan) {
                                                    " tokens with an n-gram of at least 1; got ",
                                                    plan.draft_cap, " and ", plan.max_ngram));
   }
+  if (plan.sample.has_value()) {
+    if (plan.draft_cap != 0) {
+      return absl::UnimplementedError(
+          "a loop plan samples without a draft; sampled prompt lookup runs step by step");
+    }
+    if (absl::Status valid = sampling::ValidateSampleParams(*plan.sample); !valid.ok()) {
+      return valid;
+    }
+  }
   std::vector<int32_t> config(kLoopConfigWords, 0);
+  if (plan.sample.has_value()) {
+    config[kLoopSampled] = 1;
+    config[kLoopCounterLow] = static_cast<int32_t>(plan.sample->counter & 0xffffffffu);
+    config[kLoopCounterHigh] = static_cast<int32_t>(plan.sample->counter >> 32);
+  }
   config[kLoopCapacity] = static_cast<int32_t>(plan.capacity);
   config[kLoopMaxNew] = static_cast<int32_t>(plan.max_new_tokens);
   config[kLoopDraftCap] = plan.draft_cap;

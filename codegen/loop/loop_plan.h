@@ -8,11 +8,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "codegen/sampling/sampling_params.h"
 
 namespace kiln::codegen::loop {
 
@@ -38,6 +40,10 @@ struct LoopPlan {
   int max_ngram = 2;
   bool heuristic = false;
   std::vector<int32_t> eos_ids;
+  // Sampled decoding: each round's token is drawn from the step's logits
+  // with these parameters, the counter being the request's first draw's
+  // (draw i uses counter + i). Only without a draft (draft_cap 0).
+  std::optional<sampling::SampleParams> sample;
 };
 
 // What a run of the loop did: the generated tokens, why it ended
@@ -56,10 +62,17 @@ struct LoopResult {
 // asks the loop to stop after its current round (a stop string matched).
 using LoopTokens = std::function<bool(std::span<const int32_t> tokens)>;
 
+// Draws a sampled plan's token on the host from one logits row ([vocab],
+// no NaN) with one draw's parameters (counter included): what the host
+// loop samples with (the Generator passes SampleToken's rule). A device
+// draws with the on-device sampler from the same parameters instead.
+using LoopSampler = std::function<absl::StatusOr<int32_t>(std::span<const float> logits,
+                                                          const sampling::SampleParams& params)>;
+
 // The config words of loop_control.h; InvalidArgument naming the field
 // when the plan does not fit them (no bucket, more than 16 buckets or EOS
 // ids, buckets not ascending or not starting at one token, values out of
-// int32).
+// int32, sampling parameters out of range or with a draft).
 absl::StatusOr<std::vector<int32_t>> EncodeLoopConfig(const LoopPlan& plan);
 
 // InvalidArgument unless a run of `plan` can start from a history of

@@ -462,8 +462,9 @@ absl::StatusOr<int32_t> CpuExecutor::SampleRow(const std::string& function, int6
 
 absl::StatusOr<codegen::loop::LoopResult> CpuExecutor::RunLoop(
     const codegen::loop::LoopPlan& plan, std::span<const SessionBucket> prefill,
-    std::span<const int32_t> history, int64_t cached, const codegen::loop::LoopTokens& on_tokens) {
-  return RunHostLoop(*this, plan, prefill, history, cached, on_tokens);
+    std::span<const int32_t> history, int64_t cached, const codegen::loop::LoopTokens& on_tokens,
+    const codegen::loop::LoopSampler& sample) {
+  return RunHostLoop(*this, plan, prefill, history, cached, on_tokens, sample);
 }
 
 absl::Status CpuExecutor::ResetCaches() {

@@ -68,8 +68,8 @@ class CpuExecutor : public PlanExecutor {
   // The loop plan run on the host (runtime/session/host_loop.h).
   absl::StatusOr<codegen::loop::LoopResult> RunLoop(
       const codegen::loop::LoopPlan& plan, std::span<const SessionBucket> prefill,
-      std::span<const int32_t> history, int64_t cached,
-      const codegen::loop::LoopTokens& on_tokens) override;
+      std::span<const int32_t> history, int64_t cached, const codegen::loop::LoopTokens& on_tokens,
+      const codegen::loop::LoopSampler& sample) override;
 
   // One line: threads, the SIMD level, the weight dtypes the GEMMs read and
   // the library taking f32 prefill products, if any.

@@ -111,13 +111,16 @@ class CudaExecutor : public PlanExecutor {
   // runs the rounds of codegen/loop/loop_control.h until a stop, writing
   // each token to mapped host memory, which `on_tokens` reads while the
   // graph runs; the call waits on the device once. The cache then holds
-  // the history and the tokens but the last. FailedPrecondition for an
+  // the history and the tokens but the last. A sampled plan draws each
+  // token with the on-device sampler (codegen/sampling) inside the graph;
+  // `sample` (the host's sampler) is not used. FailedPrecondition for an
   // engine without the loop kernels or buckets whose plans do not share
   // their inputs; the plan's errors as EncodeLoopConfig gives them.
   absl::StatusOr<codegen::loop::LoopResult> RunLoop(
       const codegen::loop::LoopPlan& plan, std::span<const SessionBucket> prefill,
       std::span<const int32_t> history, int64_t cached,
-      const codegen::loop::LoopTokens& on_tokens = nullptr);
+      const codegen::loop::LoopTokens& on_tokens = nullptr,
+      const codegen::loop::LoopSampler& sample = nullptr) override;
 
   // Host waits on the device since Create (each Run waits once).
   int64_t host_synchronizations() const;

@@ -1,8 +1,9 @@
 // CudaExecutor::RunLoop: one sequence's generate loop as one CUDA graph.
 //
 // Device words (int32 offsets): state [0, 16), config [16, 64), each
-// bucket's next_tokens, fault and logits addresses as uint64 [64, 192),
-// history [192, 192 + capacity).
+// bucket's next_tokens, fault and logits addresses as uint64 [64, 160), a
+// sampled plan's SampleParams [160, 172) and the sampler's token and fault
+// flag (176, 177), history [192, 192 + capacity).
 //
 // Mapped pinned host memory (int32 offsets, cap = capacity), so that no
 // copy makes the host wait (a copy between the device and pageable memory
@@ -13,11 +14,14 @@
 // ids and positions.
 #include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <cstring>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "codegen/loop/loop_cuda.h"
+#include "codegen/sampling/sampling_cuda.h"
 #include "runtime/cuda/cuda_executor.h"
 #include "runtime/cuda/cuda_executor_internal.h"
 
@@ -28,9 +32,16 @@ namespace loop = codegen::loop;
 
 #include "codegen/loop/loop_control.h"
 
-constexpr int64_t kStateAt = 0, kConfigAt = 16, kOutputsAt = 64, kHistoryAt = 192;
+constexpr int64_t kStateAt = 0, kConfigAt = 16, kOutputsAt = 64, kSampleAt = 160,
+                  kSampledTokenAt = 176, kSampledFaultAt = 177, kHistoryAt = 192;
 static_assert(kLoopWords <= kConfigAt - kStateAt && kLoopConfigWords <= kOutputsAt - kConfigAt &&
-              2 * 3 * kLoopMaxBranches <= kHistoryAt - kOutputsAt);
+              2 * 3 * kLoopMaxBranches <= kSampleAt - kOutputsAt);
+static_assert(kSampleAt % 2 == 0 &&
+              kSampleAt + sizeof(codegen::sampling::SampleParams) / 4 <= kSampledTokenAt &&
+              kSampledFaultAt < kHistoryAt);
+// SampleParams' counter, which the prepare kernel sets each round.
+constexpr int64_t kSampleCounterAt =
+    kSampleAt + offsetof(codegen::sampling::SampleParams, counter) / 4;
 
 // The mapped buffer's regions for a cache of `cap` positions.
 struct Pinned {
@@ -89,7 +100,8 @@ absl::StatusOr<loop::LoopResult> CudaExecutor::RunLoop(const loop::LoopPlan& pla
                                                        std::span<const SessionBucket> prefill,
                                                        std::span<const int32_t> history,
                                                        int64_t cached,
-                                                       const loop::LoopTokens& on_tokens) {
+                                                       const loop::LoopTokens& on_tokens,
+                                                       const loop::LoopSampler&) {
   State& s = *state_;
   KILN_ASSIGN_OR_RETURN(std::vector<int32_t> config, loop::EncodeLoopConfig(plan));
   const int64_t length = static_cast<int64_t>(history.size());
@@ -133,9 +145,15 @@ absl::StatusOr<loop::LoopResult> CudaExecutor::RunLoop(const loop::LoopPlan& pla
   std::copy(config.begin(), config.end(), up + kConfigAt);
   auto* outputs = reinterpret_cast<uint64_t*>(up + kOutputsAt);
   for (size_t b = 0; b < steps.size(); ++b) {
-    outputs[3 * b] = reinterpret_cast<uintptr_t>(s.Address(steps[b]->next_tokens));
+    const void* next = plan.sample.has_value() ? static_cast<void*>(Words(g, kSampledTokenAt))
+                                               : s.Address(steps[b]->next_tokens);
+    outputs[3 * b] = reinterpret_cast<uintptr_t>(next);
     outputs[3 * b + 1] = reinterpret_cast<uintptr_t>(s.Address(steps[b]->fault));
     outputs[3 * b + 2] = reinterpret_cast<uintptr_t>(s.Address(steps[b]->logits));
+  }
+  if (plan.sample.has_value()) {
+    std::memcpy(up + kSampleAt, &*plan.sample, sizeof(*plan.sample));
+    up[kSampledTokenAt] = up[kSampledFaultAt] = 0;
   }
   std::copy(history.begin(), history.end(), up + kHistoryAt);
   std::atomic_ref<int32_t> out_count(pinned[at.count]);
@@ -234,7 +252,7 @@ absl::StatusOr<gpu::GraphId> CudaExecutor::LoopGraph(const loop::LoopPlan& plan,
     return absl::InvalidArgumentError(absl::StrCat("this executor's loop runs a cache of ",
                                                    g.capacity, " positions, not ", plan.capacity));
   }
-  std::string key;
+  std::string key = plan.sample.has_value() ? "sampled:" : "greedy:";
   for (const loop::LoopBucket& b : plan.buckets) absl::StrAppend(&key, b.function, ";");
   if (auto it = g.graphs.find(key); it != g.graphs.end()) return it->second;
 
@@ -255,14 +273,33 @@ absl::StatusOr<gpu::GraphId> CudaExecutor::LoopGraph(const loop::LoopPlan& plan,
         .Add(static_cast<const void*>(history))
         .Add(step_ids)
         .Add(step_positions)
+        .Add(static_cast<void*>(Words(g, kSampleCounterAt)))
         .Add(bucket);
     return Launch(s.device.get(), prepare, Grid(1), Grid(1), 0, args)(stream);
   };
+  // A sampled plan's draw: the on-device sampler on row 0 of the step's
+  // logits with the parameters at kSampleAt (whose counter prepare sets),
+  // into the sampled token and fault words (SampleRow's launch, in-graph).
+  auto sample_first_row = [&](const LaunchPlan& step) -> absl::StatusOr<Enqueue> {
+    KILN_ASSIGN_OR_RETURN(KernelId kernel,
+                          s.Kernel(codegen::sampling::SamplingKernelName(step.sampler)));
+    KernelArgs args;
+    args.Add(static_cast<const void*>(s.Address(step.logits)))
+        .Add(static_cast<const void*>(Words(g, kSampleAt)))
+        .Add(static_cast<int>(step.vocab))
+        .Add(static_cast<void*>(Words(g, kSampledTokenAt)))
+        .Add(static_cast<void*>(Words(g, kSampledFaultAt)));
+    return Launch(s.device.get(), kernel, Grid(1), Grid(step.sampler.threads), 0, args);
+  };
   for (const LaunchPlan* p : steps) {
     const size_t index = static_cast<size_t>(p - s.plans.data());
-    parts.buckets.push_back([&s, index](StreamId stream) -> absl::Status {
+    Enqueue draw = nullptr;
+    if (plan.sample.has_value()) {
+      KILN_ASSIGN_OR_RETURN(draw, sample_first_row(*p));
+    }
+    parts.buckets.push_back([&s, index, draw](StreamId stream) -> absl::Status {
       for (const NamedLaunch& l : s.launches[index]) KILN_RETURN_IF_ERROR(l.enqueue(stream));
-      return absl::OkStatus();
+      return draw ? draw(stream) : absl::OkStatus();
     });
   }
   parts.finish = [&](StreamId stream, gpu::ConditionHandle go) {

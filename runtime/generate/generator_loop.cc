@@ -8,6 +8,7 @@
 #include "runtime/generate/generator.h"
 #include "runtime/generate/loop_plan_for.h"
 #include "runtime/generate/row_output.h"
+#include "runtime/generate/sampler.h"
 
 namespace kiln {
 
@@ -45,7 +46,14 @@ absl::Status Generator::RunLoopRequest(GenerationResult& result, const Generatio
     }
     return stopped;
   };
-  KILN_ASSIGN_OR_RETURN(codegen::loop::LoopResult ran, session_->RunLoop(plan, history, on_tokens));
+  // A host sampler draws as RunRequest does (SampleToken, draw i at step
+  // i; no penalty, so no history); a device draws with its own sampler.
+  const codegen::loop::LoopSampler sample =
+      [&config](std::span<const float> logits, const codegen::sampling::SampleParams& params) {
+        return SampleToken(logits, config, {}, params.counter);
+      };
+  KILN_ASSIGN_OR_RETURN(codegen::loop::LoopResult ran,
+                        session_->RunLoop(plan, history, on_tokens, sample));
   on_tokens(ran.tokens);
   KILN_RETURN_IF_ERROR(failed);
   if (codegen::loop::LoopEndedOnNaN(ran) && !stopped) {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "runtime/generate/device_sampling.h"
 
 namespace kiln {
 namespace {
@@ -17,10 +18,14 @@ namespace loop = codegen::loop;
 absl::StatusOr<loop::LoopPlan> LoopPlanFor(const GenerationConfig& config,
                                            std::span<const SessionBucket> buckets, int64_t capacity,
                                            int64_t verify_tokens) {
-  if (config.do_sample || config.repetition_penalty != 1.0) {
+  if (config.repetition_penalty != 1.0) {
     return absl::UnimplementedError(
-        "the loop plan runs greedy requests without a repetition penalty; this request samples "
-        "or penalises: run it step by step");
+        "the loop plan runs requests without a repetition penalty (its sampler never sees the "
+        "history): run this one step by step");
+  }
+  if (config.do_sample && config.prompt_lookup_num_tokens > 0) {
+    return absl::UnimplementedError(
+        "the loop plan samples without a draft; sampled prompt lookup runs step by step");
   }
   if (config.assistant_engine != nullptr) {
     return absl::UnimplementedError(
@@ -49,6 +54,7 @@ absl::StatusOr<loop::LoopPlan> LoopPlanFor(const GenerationConfig& config,
   plan.max_ngram = config.max_matching_ngram_size;
   plan.heuristic = config.num_assistant_tokens_schedule != "constant";
   plan.eos_ids = config.eos_token_ids;
+  if (config.do_sample) plan.sample = DeviceSampleParams(config, 0);  // draw i: counter i
   std::vector<SessionBucket> ascending(buckets.begin(), buckets.end());
   std::sort(ascending.begin(), ascending.end(),
             [](const SessionBucket& a, const SessionBucket& b) { return a.seq < b.seq; });

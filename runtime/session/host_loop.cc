@@ -28,15 +28,35 @@ absl::Status Prefill(PlanExecutor& executor, std::span<const SessionBucket> pref
   return absl::OkStatus();
 }
 
+// A sampled round (no draft, so one row): row 0's token drawn by `sample`
+// with this round's counter, or a NaN row, as SampleToken refuses any NaN.
+absl::Status SampleFirstRow(const loop::LoopPlan& plan, const loop::LoopSampler& sample,
+                            const std::vector<int32_t>& state, const std::vector<int32_t>& config,
+                            PlanOutput& run, std::vector<int32_t>& row_nan) {
+  const size_t vocab = run.logits.size() / static_cast<size_t>(plan.buckets.front().tokens);
+  const std::span<const float> row(run.logits.data(), vocab);
+  row_nan[0] = std::any_of(row.begin(), row.end(), [](float v) { return std::isnan(v); });
+  if (row_nan[0] != 0) return absl::OkStatus();
+  codegen::sampling::SampleParams params = *plan.sample;
+  params.counter = kiln_loop_sample_counter(state.data(), config.data());
+  KILN_ASSIGN_OR_RETURN(run.next_tokens[0], sample(row, params));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<loop::LoopResult> RunHostLoop(PlanExecutor& executor, const loop::LoopPlan& plan,
                                              std::span<const SessionBucket> prefill,
                                              std::span<const int32_t> history, int64_t cached,
-                                             const loop::LoopTokens& on_tokens) {
+                                             const loop::LoopTokens& on_tokens,
+                                             const loop::LoopSampler& sample) {
   KILN_ASSIGN_OR_RETURN(const std::vector<int32_t> config, loop::EncodeLoopConfig(plan));
   const int64_t length = static_cast<int64_t>(history.size());
   KILN_RETURN_IF_ERROR(loop::CheckLoopHistory(plan, length, cached));
+  if (plan.sample.has_value() && !sample) {
+    return absl::FailedPreconditionError(
+        "a sampled loop plan on the host needs a host sampler (the caller's SampleToken)");
+  }
   KILN_RETURN_IF_ERROR(Prefill(executor, prefill, history, cached, plan.capacity));
   std::vector<int32_t> state = loop::InitialLoopState(plan, length);
   std::vector<int32_t> tokens(history.begin(), history.end());
@@ -57,8 +77,12 @@ absl::StatusOr<loop::LoopResult> RunHostLoop(PlanExecutor& executor, const loop:
         executor.Run(bucket.function, std::span<const int32_t>(step_ids.data(), width),
                      std::span<const int32_t>(positions.data(), width), true));
     const size_t vocab = run.logits.size() / width;
-    for (size_t r = 0; r < width; ++r) {
-      row_nan[r] = std::isnan(run.logits[r * vocab + static_cast<size_t>(run.next_tokens[r])]);
+    if (plan.sample.has_value()) {
+      KILN_RETURN_IF_ERROR(SampleFirstRow(plan, sample, state, config, run, row_nan));
+    } else {
+      for (size_t r = 0; r < width; ++r) {
+        row_nan[r] = std::isnan(run.logits[r * vocab + static_cast<size_t>(run.next_tokens[r])]);
+      }
     }
     const int going = kiln_loop_finish_round(state.data(), config.data(), tokens.data(),
                                              step_ids.data(), run.next_tokens.data(),

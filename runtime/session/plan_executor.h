@@ -65,18 +65,20 @@ class PlanExecutor {
   // Zeroes every KV cache.
   virtual absl::Status ResetCaches() = 0;
 
-  // One sequence's greedy generate loop as one plan (codegen/loop): the
-  // history's tokens from `cached` on but the last are prefilled in
-  // `prefill`'s buckets (as PlanSession chunks them), then the plan's rounds
-  // run until a stop, streaming the tokens to `on_tokens` (may be empty).
+  // One sequence's generate loop as one plan (codegen/loop): the history's
+  // tokens from `cached` on but the last are prefilled in `prefill`'s
+  // buckets (as PlanSession chunks them), then the plan's rounds run until
+  // a stop, streaming the tokens to `on_tokens` (may be empty). A sampled
+  // plan draws with `sample` on an executor that samples on the host (the
+  // CPU's), with the on-device sampler otherwise.
   // The cache then holds the history and the tokens but the last. The CPU
   // executor runs it on the host (session/host_loop.h), the CUDA executor
   // as one graph; Unimplemented elsewhere.
   virtual absl::StatusOr<codegen::loop::LoopResult> RunLoop(
       const codegen::loop::LoopPlan& plan, std::span<const SessionBucket> prefill,
-      std::span<const int32_t> history, int64_t cached,
-      const codegen::loop::LoopTokens& on_tokens) {
-    (void)plan, (void)prefill, (void)history, (void)cached, (void)on_tokens;
+      std::span<const int32_t> history, int64_t cached, const codegen::loop::LoopTokens& on_tokens,
+      const codegen::loop::LoopSampler& sample) {
+    (void)plan, (void)prefill, (void)history, (void)cached, (void)on_tokens, (void)sample;
     return absl::UnimplementedError("this executor runs the generate loop step by step only");
   }
 

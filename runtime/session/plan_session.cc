@@ -95,7 +95,7 @@ absl::StatusOr<int32_t> PlanSession::ForwardSampled(std::span<const int32_t> tok
 
 absl::StatusOr<codegen::loop::LoopResult> PlanSession::RunLoop(
     const codegen::loop::LoopPlan& plan, std::span<const int32_t> history,
-    const codegen::loop::LoopTokens& on_tokens) {
+    const codegen::loop::LoopTokens& on_tokens, const codegen::loop::LoopSampler& sample) {
   // What can be refused is refused here, before the cache is touched.
   if (plan.capacity != capacity_) {
     return absl::InvalidArgumentError(absl::StrCat("the loop plan's cache of ", plan.capacity,
@@ -107,7 +107,7 @@ absl::StatusOr<codegen::loop::LoopResult> PlanSession::RunLoop(
   KILN_RETURN_IF_ERROR(CheckTokenIds(*module_->FindFunction(buckets_.front().function),
                                      history.subspan(static_cast<size_t>(position_)), ""));
   absl::StatusOr<codegen::loop::LoopResult> result =
-      executor_->RunLoop(plan, buckets_, history, position_, on_tokens);
+      executor_->RunLoop(plan, buckets_, history, position_, on_tokens, sample);
   if (!result.ok()) {
     // The executor's refusals (no loop, no loop kernels) come before the
     // cache is touched; any other failure leaves it unspecified: start over.

@@ -52,7 +52,8 @@ class PlanSession : public SequenceSession {
   // The executor's RunLoop over this session's buckets and cache.
   absl::StatusOr<codegen::loop::LoopResult> RunLoop(
       const codegen::loop::LoopPlan& plan, std::span<const int32_t> history,
-      const codegen::loop::LoopTokens& on_tokens) override;
+      const codegen::loop::LoopTokens& on_tokens,
+      const codegen::loop::LoopSampler& sample) override;
 
   int64_t position() const override { return position_; }
   int64_t capacity() const { return capacity_; }

@@ -35,15 +35,17 @@ class SequenceSession {
     return all;
   }
 
-  // A greedy request's whole generate loop as one plan (codegen/loop):
-  // `history` is every token of the sequence (the cache holds position() of
-  // them, at most all but the last); afterwards the session holds the
-  // history and the generated tokens but the last. Unimplemented where the
-  // backend runs the loop step by step only (the reference executor).
+  // A request's whole generate loop as one plan (codegen/loop): `history`
+  // is every token of the sequence (the cache holds position() of them, at
+  // most all but the last); afterwards the session holds the history and
+  // the generated tokens but the last. A sampled plan draws on the host
+  // with `sample` where the backend samples on the host (the CPU), on the
+  // device otherwise. Unimplemented where the backend runs the loop step
+  // by step only (the reference executor).
   virtual absl::StatusOr<codegen::loop::LoopResult> RunLoop(
       const codegen::loop::LoopPlan& plan, std::span<const int32_t> history,
-      const codegen::loop::LoopTokens& on_tokens) {
-    (void)plan, (void)history, (void)on_tokens;
+      const codegen::loop::LoopTokens& on_tokens, const codegen::loop::LoopSampler& sample) {
+    (void)plan, (void)history, (void)on_tokens, (void)sample;
     return absl::UnimplementedError(
         "this backend runs the generate loop step by step only (no loop plan)");
   }

@@ -72,8 +72,23 @@ stop=$(field text <"$tmp/lookup.json" | cut -c3-4)
   --loop-plan --stop "$stop" --json >"$tmp/stop_loop.json" 2>/dev/null || fail "emulated loop plan with a stop string"
 [[ $(field finish_reason <"$tmp/stop_loop.json") == stop_string ]] || fail "the loop graph missed stop string '$stop'"
 [[ $(ids <"$tmp/stop_loop.json") == "$(ids <"$tmp/stop_plain.json")" ]] || fail "the loop graph's stop string cut elsewhere"
-if "$generate" --engine "$tmp/cpu" --prompt x --loop-plan --temperature 0.7 2>"$tmp/err5"; then fail "a sampled loop plan"; fi
-grep -q "runs greedy requests" "$tmp/err5" || { cat "$tmp/err5"; fail "unclear error for a sampled loop plan"; }
+# Sampled plain decoding in the loop: the host loop draws SampleToken's
+# tokens; the graph draws with the on-device sampler from the same logits
+# rule and seed, with one wait.
+sampled=(--prompt "$spec_prompt" --max-new-tokens 16 --temperature 1.3 --top-k 0 --seed 5 --json)
+"$generate" --engine "$tmp/cpu" "${sampled[@]}" >"$tmp/sampled.json"
+[[ $(ids <"$tmp/sampled.json") != "$plain" ]] || fail "sampling drew the greedy tokens"
+"$generate" --engine "$tmp/cpu" "${sampled[@]}" --loop-plan >"$tmp/sampled_loop.json"
+[[ $(ids <"$tmp/sampled_loop.json") == "$(ids <"$tmp/sampled.json")" ]] || fail "the sampled host loop drew other tokens"
+"$generate" --engine "$tmp/sm_90" --device emulator "${sampled[@]}" >"$tmp/sampled_emu.json" 2>/dev/null
+"$generate" --engine "$tmp/sm_90" --device emulator "${sampled[@]}" --loop-plan   >"$tmp/sampled_graph.json" 2>"$tmp/sampled_graph.err" || { cat "$tmp/sampled_graph.err"; fail "a sampled loop graph"; }
+[[ $(ids <"$tmp/sampled_graph.json") == "$(ids <"$tmp/sampled_emu.json")" ]] ||
+  fail "the sampled loop graph drew $(ids <"$tmp/sampled_graph.json"), step by step $(ids <"$tmp/sampled_emu.json")"
+[[ $(field host_synchronizations <"$tmp/sampled_graph.json") == 1 ]] || fail "the sampled loop graph waited more than once"
+if "$generate" --engine "$tmp/cpu" --prompt x --loop-plan --temperature 0.7 --prompt-lookup 3 2>"$tmp/err5"; then
+  fail "a sampled prompt-lookup loop plan"
+fi
+grep -q "sampled prompt lookup runs step by step" "$tmp/err5" || { cat "$tmp/err5"; fail "unclear error for a sampled prompt-lookup loop plan"; }
 if "$generate" --engine "$tmp/cpu" --prompt x --draft-engine "$tmp/sm_90" 2>"$tmp/err3"; then fail "a sm_90 draft for a cpu engine"; fi
 grep -q "was compiled for sm_90 but the engine for cpu" "$tmp/err3" || { cat "$tmp/err3"; fail "unclear error for a draft of another target"; }
 if "$generate" --engine "$tmp/cpu" --prompt x --prompt-lookup 9 2>"$tmp/err4"; then fail "--prompt-lookup 9"; fi

@@ -4,7 +4,8 @@
 // lookup under each schedule; a stop request from the streamed tokens ends
 // it at once; it fills the cache as the generator does; and the generator
 // itself runs it (GenerationConfig::loop_plan) with the same tokens, text
-// and stop strings, across turns.
+// and stop strings, across turns; sampled plain decoding draws the
+// generator's tokens for the same seed.
 #include "runtime/session/host_loop.h"
 
 #include <algorithm>
@@ -167,10 +168,63 @@ TEST_F(HostLoopTest, TheGeneratorRunsItAcrossTurnsWithStopStrings) {
   }
 }
 
+TEST_F(HostLoopTest, SampledDecodingDrawsWhatTheGeneratorDraws) {
+  GenerationConfig greedy;
+  greedy.max_new_tokens = 24;
+  absl::StatusOr<GenerationResult> argmax = Reference(greedy);
+  ASSERT_TRUE(argmax.ok()) << argmax.status();
+  for (const GenerationConfig& config : SampledConfigs(24)) {
+    SCOPED_TRACE("seed " + std::to_string(config.seed));
+    absl::StatusOr<GenerationResult> want = Reference(config);
+    ASSERT_TRUE(want.ok()) << want.status();
+    EXPECT_NE(want->token_ids, argmax->token_ids);  // the draws are not the argmax
+    absl::StatusOr<loop::LoopResult> got = OnHost(config);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->tokens, want->token_ids);
+    EXPECT_EQ(got->steps, static_cast<int64_t>(got->tokens.size()));
+    EXPECT_EQ(got->drafted, 0);
+    // Through the Generator, and stopping at a drawn token taken as EOS.
+    GenerationConfig with_loop = config;
+    with_loop.loop_plan = true;
+    absl::StatusOr<GenerationResult> generated = Reference(with_loop);
+    ASSERT_TRUE(generated.ok()) << generated.status();
+    EXPECT_EQ(generated->token_ids, want->token_ids);
+    const int stop_at = FirstNewTokenAt(want->token_ids, 3);
+    ASSERT_GE(stop_at, 0);
+    GenerationConfig eos = config;
+    eos.eos_token_ids = {want->token_ids[static_cast<size_t>(stop_at)]};
+    absl::StatusOr<GenerationResult> eos_want = Reference(eos);
+    absl::StatusOr<loop::LoopResult> eos_got = OnHost(eos);
+    ASSERT_TRUE(eos_want.ok() && eos_got.ok()) << eos_want.status() << eos_got.status();
+    EXPECT_EQ(eos_got->tokens, eos_want->token_ids);
+    EXPECT_STREQ(loop::LoopFinishName(eos_got->finish), "eos");
+  }
+  // Another seed draws other tokens: the counter and seed reach the draws.
+  GenerationConfig reseeded = SampledConfigs(24)[0];
+  absl::StatusOr<loop::LoopResult> first = OnHost(reseeded);
+  reseeded.seed += 1;
+  absl::StatusOr<loop::LoopResult> second = OnHost(reseeded);
+  ASSERT_TRUE(first.ok() && second.ok()) << first.status() << second.status();
+  EXPECT_NE(first->tokens, second->tokens);
+}
+
 TEST_F(HostLoopTest, PlansOnlyWhatTheLoopRuns) {
   GenerationConfig config;
   config.repetition_penalty = 1.2;
   EXPECT_EQ(OnHost(config).status().code(), absl::StatusCode::kUnimplemented);
+  config = SampledConfigs(8)[0];
+  config.prompt_lookup_num_tokens = 3;
+  EXPECT_EQ(OnHost(config).status().code(), absl::StatusCode::kUnimplemented);
+  // A sampled plan on the host needs the caller's sampler; refused before
+  // anything runs.
+  absl::StatusOr<loop::LoopPlan> sampled =
+      LoopPlanFor(SampledConfigs(8)[0], LoopBuckets(), kLoopCapacity, kLoopVerifyTokens);
+  ASSERT_TRUE(sampled.ok()) << sampled.status();
+  ASSERT_TRUE(sampled->sample.has_value());
+  EXPECT_EQ(executor_->RunLoop(*sampled, LoopBuckets(), LoopPrompt(9), 0, nullptr, nullptr)
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
   config = GenerationConfig();
   config.eos_token_ids.assign(17, 1);
   EXPECT_EQ(OnHost(config).status().code(), absl::StatusCode::kUnimplemented);

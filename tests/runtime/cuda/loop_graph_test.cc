@@ -7,15 +7,21 @@
 // the step-by-step generator on the same executor, plain and with prompt
 // lookup under each schedule; EOS and max_new_tokens end it inside the
 // graph, and so does a full cache; the host waits on the device once per
-// sequence; tokens stream through mapped memory.
+// sequence; tokens stream through mapped memory. Sampled plain decoding
+// draws with the on-device sampler inside the graph what that sampler
+// draws step by step (SampleRow, draw i with counter i).
+#include <algorithm>
 #include <memory>
 
+#include "base/status_macros.h"
 #include "codegen/loop/loop_plan.h"
 #include "codegen/plan/compile_kernels.h"
 #include "codegen/plan/kernel_bundle.h"
 #include "gtest/gtest.h"
 #include "runtime/cuda/cuda_executor.h"
+#include "runtime/generate/device_sampling.h"
 #include "runtime/generate/loop_plan_for.h"
+#include "runtime/session/plan_session.h"
 #include "runtime/tokenizer/load.h"
 #include "tests/runtime/cuda/emulated_executor.h"
 #include "tests/runtime/generate/loop_checks.h"
@@ -58,8 +64,54 @@ class LoopGraphTest : public LoopSuite {
     return RunPlan(config, prompt, on_tokens);
   }
 
+  // The on-device sampler's draws step by step: a PlanSession on the same
+  // executor, draw i with DeviceSampleParams(config, i), stopping as the
+  // plain loop does.
+  absl::StatusOr<std::vector<int32_t>> DeviceDraws(const GenerationConfig& config, int prompt) {
+    KILN_ASSIGN_OR_RETURN(PlanSession session, PlanSession::Create(*executor_, model_->module,
+                                                                   kLoopCapacity, LoopBuckets()));
+    std::vector<int32_t> tokens, run = LoopPrompt(prompt);
+    for (int i = 0; i < config.max_new_tokens; ++i) {
+      KILN_ASSIGN_OR_RETURN(int32_t token,
+                            session.ForwardSampled(run, DeviceSampleParams(config, i)));
+      tokens.push_back(token);
+      if (std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), token) !=
+          config.eos_token_ids.end()) {
+        break;
+      }
+      run = {token};
+    }
+    return tokens;
+  }
+
   std::unique_ptr<CudaExecutor> cuda_;
 };
+
+TEST_F(LoopGraphTest, SamplesInsideTheGraphAsTheDeviceSamplerDoesStepByStep) {
+  GenerationConfig greedy;
+  greedy.max_new_tokens = 10;
+  absl::StatusOr<loop::LoopResult> argmax = InGraph(greedy);
+  ASSERT_TRUE(argmax.ok()) << argmax.status();
+  for (const GenerationConfig& config : SampledConfigs(10)) {
+    SCOPED_TRACE("seed " + std::to_string(config.seed));
+    absl::StatusOr<std::vector<int32_t>> want = DeviceDraws(config, 20);
+    ASSERT_TRUE(want.ok()) << want.status();
+    EXPECT_NE(*want, argmax->tokens);  // the draws are not the argmax
+    absl::StatusOr<loop::LoopResult> got = InGraph(config);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->tokens, *want);
+    EXPECT_EQ(got->host_synchronizations, 1);
+    EXPECT_STREQ(loop::LoopFinishName(got->finish), "length");
+    // A drawn token taken as EOS ends the graph there.
+    GenerationConfig eos = config;
+    eos.eos_token_ids = {(*want)[5]};
+    absl::StatusOr<std::vector<int32_t>> eos_want = DeviceDraws(eos, 20);
+    absl::StatusOr<loop::LoopResult> eos_got = InGraph(eos);
+    ASSERT_TRUE(eos_want.ok() && eos_got.ok()) << eos_want.status() << eos_got.status();
+    EXPECT_EQ(eos_got->tokens, *eos_want);
+    EXPECT_STREQ(loop::LoopFinishName(eos_got->finish), "eos");
+  }
+}
 
 TEST_F(LoopGraphTest, SameTokensAsTheStepByStepGeneratorWithOneWait) {
   for (const LoopCase& c : LoopCases(14)) {
@@ -125,8 +177,8 @@ TEST_F(LoopGraphTest, FillsTheCacheAsTheGeneratorDoes) {
 }
 
 TEST_F(LoopGraphTest, RefusesWhatItCannotRun) {
-  GenerationConfig sampled;
-  sampled.do_sample = true;
+  GenerationConfig sampled = SampledConfigs(8)[0];
+  sampled.prompt_lookup_num_tokens = 3;  // sampled prompt lookup runs step by step
   EXPECT_EQ(InGraph(sampled).status().code(), absl::StatusCode::kUnimplemented);
   GenerationConfig long_draft;
   long_draft.prompt_lookup_num_tokens = 9;

@@ -6,6 +6,7 @@
 #include "base/status_macros.h"
 #include "runtime/generate/generator.h"
 #include "runtime/generate/loop_plan_for.h"
+#include "runtime/generate/sampler.h"
 #include "runtime/session/plan_session.h"
 #include "runtime/tokenizer/load.h"
 
@@ -67,6 +68,27 @@ absl::StatusOr<Generator> LoopGenerator(PlanExecutor& executor, const Module& mo
   return generator;
 }
 
+codegen::loop::LoopSampler HostSampler(const GenerationConfig& config) {
+  return [config](std::span<const float> logits, const codegen::sampling::SampleParams& params) {
+    return SampleToken(logits, config, {}, params.counter);
+  };
+}
+
+std::vector<GenerationConfig> SampledConfigs(int max_new_tokens) {
+  std::vector<GenerationConfig> configs;
+  for (uint64_t seed : {3u, 41u}) {
+    GenerationConfig c;
+    c.do_sample = true;
+    c.temperature = 1.3;  // a flat distribution: the draws differ from the argmax
+    c.top_k = seed == 3 ? 0 : 40;
+    c.top_p = seed == 3 ? 1.0 : 0.95;
+    c.seed = seed;
+    c.max_new_tokens = max_new_tokens;
+    configs.push_back(c);
+  }
+  return configs;
+}
+
 absl::StatusOr<GenerationResult> StepByStep(PlanExecutor& executor, const Module& module,
                                             const tokenizer::Tokenizer& tokenizer,
                                             std::vector<int32_t> prompt,
@@ -93,7 +115,8 @@ absl::StatusOr<codegen::loop::LoopResult> LoopSuite::RunPlan(
     const GenerationConfig& config, int prompt, const codegen::loop::LoopTokens& on_tokens) {
   KILN_ASSIGN_OR_RETURN(codegen::loop::LoopPlan plan,
                         LoopPlanFor(config, LoopBuckets(), kLoopCapacity, kLoopVerifyTokens));
-  return executor_->RunLoop(plan, LoopBuckets(), LoopPrompt(prompt), 0, on_tokens);
+  return executor_->RunLoop(plan, LoopBuckets(), LoopPrompt(prompt), 0, on_tokens,
+                            HostSampler(config));
 }
 
 }  // namespace kiln::testing

@@ -41,6 +41,13 @@ struct LoopCase {
 // Plain greedy; prompt lookup 3 constant and heuristic; lookup 7 adaptive.
 std::vector<LoopCase> LoopCases(int max_new_tokens);
 
+// Sampled plain decoding: two seeds with a temperature above 1, one with
+// top-k and top-p.
+std::vector<GenerationConfig> SampledConfigs(int max_new_tokens);
+
+// The host sampler the Generator gives a loop plan: SampleToken's rule.
+codegen::loop::LoopSampler HostSampler(const GenerationConfig& config);
+
 // A prompt of `length` tokens that repeats a phrase.
 std::vector<int32_t> LoopPrompt(int length);
 
@@ -68,7 +75,8 @@ class LoopSuite : public ::testing::Test {
   void Prepare(const codegen::GpuTarget& target);
 
   absl::StatusOr<GenerationResult> Reference(const GenerationConfig& config, int prompt = 20);
-  // LoopPlanFor(config) run by executor_->RunLoop from an empty cache.
+  // LoopPlanFor(config) run by executor_->RunLoop from an empty cache, with
+  // HostSampler(config).
   absl::StatusOr<codegen::loop::LoopResult> RunPlan(
       const GenerationConfig& config, int prompt = 20,
       const codegen::loop::LoopTokens& on_tokens = nullptr);

@@ -2,7 +2,7 @@
 // pieces it restates, on random inputs: its prompt lookup against
 // PromptLookupCandidates, its heuristic schedule against DraftSchedule
 // (rounds that draft nothing included), and a whole round's bookkeeping
-// against a direct count.
+// against a direct count; a sampled round's draw counter.
 #include <random>
 #include <vector>
 
@@ -103,6 +103,18 @@ TEST(LoopControlTest, TheFirstNanRowEndsTheReadingAsAcceptDraftDoes) {
   r = RunNanRound({0, 1, 0, 0}, 5);
   EXPECT_EQ(r.count, 1);
   EXPECT_EQ(r.finish, kLoopEos);
+}
+
+TEST(LoopControlTest, TheSampleCounterIsTheFirstDrawsPlusTheTokensGenerated) {
+  std::vector<int> config(kLoopConfigWords, 0), state(kLoopWords, 0);
+  const unsigned long long first = 0xfffffffeffffffffull;  // a carry into the high word
+  config[kLoopCounterLow] = static_cast<int>(first & 0xffffffffu);
+  config[kLoopCounterHigh] = static_cast<int>(first >> 32);
+  for (int generated : {0, 1, 2, 77}) {
+    state[kLoopGenerated] = generated;
+    EXPECT_EQ(kiln_loop_sample_counter(state.data(), config.data()),
+              first + static_cast<unsigned long long>(generated));
+  }
 }
 
 }  // namespace
