@@ -12,10 +12,10 @@
 //            padding) and positions, and pick the step bucket the host
 //            session would pick (PickBucket);
 //   step:    the bucket's plan runs (argmax of every row: next_tokens); a
-//            sampled plan (no draft) then draws row 0's token with the
-//            sampler, whose draw counter is kiln_loop_sample_counter;
-//   finish:  keep the longest draft prefix equal to the argmax, then the
-//            target's own token (or the sampled one), appending them one at a time with the
+//            sampled plan then draws every row's token with the sampler,
+//            row r with counter kiln_loop_sample_counter + r;
+//   finish:  keep the longest draft prefix equal to the argmax (or the
+//            draws), then the target's own token, appending them one at a time with the
 //            plain loop's stops after each (EOS, max_new_tokens, a full
 //            cache), update the schedule, and say whether to go on.
 // The state, the config and the history are the caller's int32 arrays:
@@ -71,7 +71,7 @@ enum KilnLoopConfigWord {
   kLoopEosCount,      // 0..kLoopMaxEos
   kLoopVocab,         // the logits' width (the device runner sets it)
   kLoopLogitsDtype,   // 0 f32, 1 f16, 2 bf16 (the device runner sets it)
-  kLoopSampled,       // 1: the round's token is sampled (no draft; token -1 = NaN logits)
+  kLoopSampled,       // 1: next holds the rows' draws (token -1: the row's logits hold a NaN)
   kLoopCounterLow,    // the request's first draw counter, low and high 32 bits
   kLoopCounterHigh,
   kLoopWidths,  // [kLoopMaxBranches]: the buckets' tokens, ascending
@@ -101,9 +101,10 @@ KILN_LOOP_FN int kiln_loop_lookup(const int* ids, int n_ids, int max_ngram, int 
 
 KILN_LOOP_FN int kiln_loop_min(int a, int b) { return a < b ? a : b; }
 
-// The sampler's draw counter for the round about to run: the request's
-// first counter plus the tokens generated so far, so draw i of the loop is
-// draw i of the step-by-step generator (SampleToken's `step`).
+// The sampler's draw counter of row 0 of the round about to run: the
+// request's first counter plus the tokens generated so far, so generated
+// token i is drawn with counter i, as the step-by-step generator draws it
+// (SampleToken's `step`); row r draws with this plus r.
 KILN_LOOP_FN unsigned long long kiln_loop_sample_counter(const int* state, const int* config) {
   const unsigned long long first = ((unsigned long long)(unsigned)config[kLoopCounterHigh] << 32) |
                                    (unsigned long long)(unsigned)config[kLoopCounterLow];
@@ -170,12 +171,12 @@ KILN_LOOP_FN int kiln_loop_append(int* state, const int* config, int* history, i
   return 1;
 }
 
-// Greedy acceptance of the round's draft against the step's argmax
-// (`next`: one token per row; `row_nan`: 1 where the row's logits hold a
-// NaN); returns 1 when the loop goes on. As AcceptDraft does, the rows are
-// read in order and the first NaN row ends the reading: the draft tokens
-// before it are appended (with the stops), and if none of them stops the
-// sequence it ends with kLoopNaN, where the step-by-step loops fail.
+// Acceptance of the round's draft against the step's tokens (`next`: one
+// per row, the argmax or, in a sampled plan, the row's draw; `row_nan`: 1
+// where the row's logits hold a NaN); returns 1 when the loop goes on. As AcceptDraft does, the
+// rows are read in order and the first NaN row ends the reading: the draft tokens before it are
+// appended (with the stops), and if none of them stops the sequence it ends with kLoopNaN, where
+// the step-by-step loops fail.
 KILN_LOOP_FN int kiln_loop_finish_round(int* state, const int* config, int* history,
                                         const int* step_ids, const int* next, const int* row_nan,
                                         int fault, int host_stop, int* out, int* out_count) {

@@ -39,7 +39,12 @@ extern "C" __global__ void kiln_loop_prepare(int* state, const int* config, cons
                                              unsigned long long* sample_counter,
                                              cudaGraphConditionalHandle bucket) {
   const int branch = kiln_loop_prepare_round(state, config, history, step_ids, step_positions);
-  if (config[kLoopSampled] != 0) *sample_counter = kiln_loop_sample_counter(state, config);
+  // A sampled plan: row r of the step draws generated token `generated + r`
+  // (counters are 6 words apart: SampleParams is 48 bytes).
+  if (config[kLoopSampled] != 0) {
+    const unsigned long long first = kiln_loop_sample_counter(state, config);
+    for (int r = 0; r < config[kLoopWidths + branch]; ++r) sample_counter[6 * r] = first + r;
+  }
   cudaGraphSetConditional(bucket, (unsigned int)branch);
 }
 

@@ -10,14 +10,15 @@
 //                     unsigned long long* sample_counter,
 //                     cudaGraphConditionalHandle bucket)
 //     sets `bucket` to the round's bucket and, for a sampled plan, the
-//     sampler's draw counter (a SampleParams' counter field);
+//     sampler's draw counter of each of the step's rows (`sample_counter`
+//     is row 0's SampleParams counter field, in an array of SampleParams);
 //   kiln_loop_finish(int* state, const int* config, int* history,
 //                    const int* step_ids,
 //                    const unsigned long long* bucket_outputs,
 //                    int* out, int* out_count, const int* host_stop,
 //                    cudaGraphConditionalHandle go)
 //     bucket_outputs[3 b], [3 b + 1] and [3 b + 2] are the device addresses
-//     of bucket b's next_tokens (for a sampled plan: the sampler's token),
+//     of bucket b's next_tokens (for a sampled plan: the sampler's tokens),
 //     fault and logits (config's kLoopVocab and kLoopLogitsDtype describe
 //     them); `out`, `out_count` and `host_stop`
 //     are host memory mapped into the device; sets `go` to 0 when the loop

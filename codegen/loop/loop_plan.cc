@@ -35,10 +35,6 @@ absl::StatusOr<std::vector<int32_t>> EncodeLoopConfig(const LoopPlan& plan) {
                                                    plan.draft_cap, " and ", plan.max_ngram));
   }
   if (plan.sample.has_value()) {
-    if (plan.draft_cap != 0) {
-      return absl::UnimplementedError(
-          "a loop plan samples without a draft; sampled prompt lookup runs step by step");
-    }
     if (absl::Status valid = sampling::ValidateSampleParams(*plan.sample); !valid.ok()) {
       return valid;
     }

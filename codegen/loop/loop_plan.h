@@ -32,7 +32,7 @@ struct LoopPlan {
   std::vector<LoopBucket> buckets;
   int64_t capacity = 0;  // the cache's positions
   int64_t max_new_tokens = 0;
-  // Prompt lookup: the longest draft (0: plain greedy decoding), the first
+  // Prompt lookup: the longest draft (0: plain decoding), the first
   // round's length, the n-gram size; the schedule is constant, or
   // Transformers' heuristic (+2 after a fully accepted round, -1 else).
   int draft_cap = 0;
@@ -40,9 +40,11 @@ struct LoopPlan {
   int max_ngram = 2;
   bool heuristic = false;
   std::vector<int32_t> eos_ids;
-  // Sampled decoding: each round's token is drawn from the step's logits
-  // with these parameters, the counter being the request's first draw's
-  // (draw i uses counter + i). Only without a draft (draft_cap 0).
+  // Sampled decoding: each row of a round's step draws its token from its
+  // logits with these parameters, the counter being the request's first
+  // draw's (generated token i uses counter + i); the draft is kept while
+  // the draws agree with it (runtime/generate/acceptance.h's rule for a
+  // deterministic drafter), so the tokens are plain sampling's.
   std::optional<sampling::SampleParams> sample;
 };
 
@@ -72,7 +74,7 @@ using LoopSampler = std::function<absl::StatusOr<int32_t>(std::span<const float>
 // The config words of loop_control.h; InvalidArgument naming the field
 // when the plan does not fit them (no bucket, more than 16 buckets or EOS
 // ids, buckets not ascending or not starting at one token, values out of
-// int32, sampling parameters out of range or with a draft).
+// int32, sampling parameters out of range).
 absl::StatusOr<std::vector<int32_t>> EncodeLoopConfig(const LoopPlan& plan);
 
 // InvalidArgument unless a run of `plan` can start from a history of

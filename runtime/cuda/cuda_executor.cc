@@ -10,6 +10,7 @@
 #include "base/status_macros.h"
 #include "codegen/attention/attention_host.h"
 #include "codegen/gemv/gemv_config.h"
+#include "codegen/loop/loop_cuda.h"
 #include "codegen/plan/arena_plan.h"
 #include "codegen/plan/gemm_shapes.h"
 #include "runtime/cuda/cuda_executor_internal.h"
@@ -73,6 +74,7 @@ absl::Status CudaExecutor::State::Upload(const WeightBytes& weights) {
 absl::Status CudaExecutor::State::LoadKernels(const KernelBundle& bundle) {
   for (const BundledKernel& k : bundle.kernels) {
     KILN_ASSIGN_OR_RETURN(kernels[k.function], device->LoadKernel(k, bundle.arch));
+    if (k.function == codegen::loop::kPrepareKernel) loop_source_sha256 = k.source_sha256;
   }
   row_functions = bundle.row_functions;
   return absl::OkStatus();

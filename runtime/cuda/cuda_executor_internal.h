@@ -104,6 +104,10 @@ struct CudaExecutor::State {
   DeviceAllocation arena, workspace;
   StreamId stream = 0;
   std::map<std::string, KernelId> kernels;  // by function name
+  // The SHA-256 of the loop kernels' source as the bundle records it:
+  // RunLoop runs them only if it is this build's (their arguments and
+  // config words are an interface between the two).
+  std::string loop_source_sha256;
   std::map<std::string, std::string> row_functions;
   std::map<std::string, bool> gemv_wins;           // timing decisions by shape
   const GemmChoices* recorded_gemms = nullptr;     // during Create, when they apply here

@@ -1,17 +1,19 @@
 // CudaExecutor::RunLoop: one sequence's generate loop as one CUDA graph.
 //
 // Device words (int32 offsets): state [0, 16), config [16, 64), each
-// bucket's next_tokens, fault and logits addresses as uint64 [64, 160), a
-// sampled plan's SampleParams [160, 172) and the sampler's token and fault
-// flag (176, 177), history [192, 192 + capacity).
+// bucket's next_tokens, fault and logits addresses as uint64 [64, 160); for
+// a sampled plan, the sampler's parameters of each row of a step
+// (SampleParams [64]) [192, 960), its tokens [960, 1024) and fault flags
+// [1024, 1088); history [1088, 1088 + capacity).
 //
 // Mapped pinned host memory (int32 offsets, cap = capacity), so that no
 // copy makes the host wait (a copy between the device and pageable memory
 // would): what the device writes — out [0, cap), out_count, host_stop,
 // the final state [cap + 16, cap + 32), each prefill chunk's fault flag
 // [cap + 32, 2 cap + 32) — and what the host uploads — state, config,
-// bucket outputs and history from 2 cap + 32, then the prefill chunks'
-// ids and positions.
+// bucket outputs, the sampler's parameters and history (the device words
+// [0, kHistoryAt + length)) from 2 cap + 32, then the prefill chunks' ids
+// and positions.
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -19,6 +21,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "base/sha256.h"
 #include "base/status_macros.h"
 #include "codegen/loop/loop_cuda.h"
 #include "codegen/sampling/sampling_cuda.h"
@@ -32,14 +35,16 @@ namespace loop = codegen::loop;
 
 #include "codegen/loop/loop_control.h"
 
-constexpr int64_t kStateAt = 0, kConfigAt = 16, kOutputsAt = 64, kSampleAt = 160,
-                  kSampledTokenAt = 176, kSampledFaultAt = 177, kHistoryAt = 192;
+constexpr int64_t kRows = kLoopMaxDraft + 1;  // a step's rows, at most
+constexpr int64_t kParamWords = sizeof(codegen::sampling::SampleParams) / 4;
+constexpr int64_t kStateAt = 0, kConfigAt = 16, kOutputsAt = 64, kSampleAt = 192,
+                  kSampledTokensAt = kSampleAt + kRows * kParamWords,
+                  kSampledFaultsAt = kSampledTokensAt + kRows,
+                  kHistoryAt = kSampledFaultsAt + kRows;
 static_assert(kLoopWords <= kConfigAt - kStateAt && kLoopConfigWords <= kOutputsAt - kConfigAt &&
               2 * 3 * kLoopMaxBranches <= kSampleAt - kOutputsAt);
-static_assert(kSampleAt % 2 == 0 &&
-              kSampleAt + sizeof(codegen::sampling::SampleParams) / 4 <= kSampledTokenAt &&
-              kSampledFaultAt < kHistoryAt);
-// SampleParams' counter, which the prepare kernel sets each round.
+static_assert(kSampleAt % 2 == 0 && kParamWords == 12 && kHistoryAt == 1088);
+// Row 0's SampleParams counter; the prepare kernel sets each row's.
 constexpr int64_t kSampleCounterAt =
     kSampleAt + offsetof(codegen::sampling::SampleParams, counter) / 4;
 
@@ -111,6 +116,21 @@ absl::StatusOr<loop::LoopResult> CudaExecutor::RunLoop(const loop::LoopPlan& pla
         "this engine carries no loop kernels (it predates the loop graph): recompile it with "
         "compile-model");
   }
+  static const std::string kLoopSource = Sha256Hex(loop::RenderLoopCuda());
+  if (s.loop_source_sha256 != kLoopSource) {
+    return absl::FailedPreconditionError(
+        "this engine's loop kernels are another Kiln version's (their arguments differ from "
+        "this runtime's): recompile it with compile-model");
+  }
+  if (plan.sample.has_value()) {
+    for (const loop::LoopBucket& b : plan.buckets) {
+      if (b.tokens > kRows) {
+        return absl::InvalidArgumentError(absl::StrCat("a sampled loop draws at most ", kRows,
+                                                       " rows a step; bucket @", b.function,
+                                                       " takes ", b.tokens));
+      }
+    }
+  }
   KILN_ASSIGN_OR_RETURN(std::vector<const LaunchPlan*> steps, BucketPlans(s.plans, plan));
   const LaunchPlan& first_step = *steps.front();
   for (int32_t id : history) {
@@ -145,15 +165,16 @@ absl::StatusOr<loop::LoopResult> CudaExecutor::RunLoop(const loop::LoopPlan& pla
   std::copy(config.begin(), config.end(), up + kConfigAt);
   auto* outputs = reinterpret_cast<uint64_t*>(up + kOutputsAt);
   for (size_t b = 0; b < steps.size(); ++b) {
-    const void* next = plan.sample.has_value() ? static_cast<void*>(Words(g, kSampledTokenAt))
+    const void* next = plan.sample.has_value() ? static_cast<void*>(Words(g, kSampledTokensAt))
                                                : s.Address(steps[b]->next_tokens);
     outputs[3 * b] = reinterpret_cast<uintptr_t>(next);
     outputs[3 * b + 1] = reinterpret_cast<uintptr_t>(s.Address(steps[b]->fault));
     outputs[3 * b + 2] = reinterpret_cast<uintptr_t>(s.Address(steps[b]->logits));
   }
-  if (plan.sample.has_value()) {
-    std::memcpy(up + kSampleAt, &*plan.sample, sizeof(*plan.sample));
-    up[kSampledTokenAt] = up[kSampledFaultAt] = 0;
+  if (plan.sample.has_value()) {  // every row's counter is set by prepare
+    for (int64_t r = 0; r < kRows; ++r) {
+      std::memcpy(up + kSampleAt + r * kParamWords, &*plan.sample, sizeof(*plan.sample));
+    }
   }
   std::copy(history.begin(), history.end(), up + kHistoryAt);
   std::atomic_ref<int32_t> out_count(pinned[at.count]);
@@ -277,25 +298,27 @@ absl::StatusOr<gpu::GraphId> CudaExecutor::LoopGraph(const loop::LoopPlan& plan,
         .Add(bucket);
     return Launch(s.device.get(), prepare, Grid(1), Grid(1), 0, args)(stream);
   };
-  // A sampled plan's draw: the on-device sampler on row 0 of the step's
-  // logits with the parameters at kSampleAt (whose counter prepare sets),
-  // into the sampled token and fault words (SampleRow's launch, in-graph).
-  auto sample_first_row = [&](const LaunchPlan& step) -> absl::StatusOr<Enqueue> {
+  // A sampled plan's draws: the on-device sampler on every row of the
+  // step's logits with the parameters at kSampleAt (whose counters prepare
+  // sets), into the sampled tokens and fault flags (SampleRow's launch,
+  // one block a row, in the graph).
+  auto sample_rows = [&](const LaunchPlan& step) -> absl::StatusOr<Enqueue> {
     KILN_ASSIGN_OR_RETURN(KernelId kernel,
                           s.Kernel(codegen::sampling::SamplingKernelName(step.sampler)));
     KernelArgs args;
     args.Add(static_cast<const void*>(s.Address(step.logits)))
         .Add(static_cast<const void*>(Words(g, kSampleAt)))
         .Add(static_cast<int>(step.vocab))
-        .Add(static_cast<void*>(Words(g, kSampledTokenAt)))
-        .Add(static_cast<void*>(Words(g, kSampledFaultAt)));
-    return Launch(s.device.get(), kernel, Grid(1), Grid(step.sampler.threads), 0, args);
+        .Add(static_cast<void*>(Words(g, kSampledTokensAt)))
+        .Add(static_cast<void*>(Words(g, kSampledFaultsAt)));
+    return Launch(s.device.get(), kernel, Grid(static_cast<int>(step.seq)),
+                  Grid(step.sampler.threads), 0, args);
   };
   for (const LaunchPlan* p : steps) {
     const size_t index = static_cast<size_t>(p - s.plans.data());
     Enqueue draw = nullptr;
     if (plan.sample.has_value()) {
-      KILN_ASSIGN_OR_RETURN(draw, sample_first_row(*p));
+      KILN_ASSIGN_OR_RETURN(draw, sample_rows(*p));
     }
     parts.buckets.push_back([&s, index, draw](StreamId stream) -> absl::Status {
       for (const NamedLaunch& l : s.launches[index]) KILN_RETURN_IF_ERROR(l.enqueue(stream));

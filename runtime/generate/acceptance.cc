@@ -14,16 +14,12 @@ double Uniform(const GenerationConfig& c, uint64_t index, SpeculativeStream stre
 }
 
 // norm(max(0, p - q)): what the target draws from after rejecting a draft
-// token. `q` empty means one-hot at `token`. When the residual is all zero
-// (p <= q everywhere, so p == q), p itself.
-std::vector<double> Residual(const std::vector<double>& p, const std::vector<double>* q,
-                             int32_t token) {
+// token. When the residual is all zero (p <= q everywhere, so p == q), p
+// itself.
+std::vector<double> Residual(const std::vector<double>& p, const std::vector<double>& q) {
   std::vector<double> r(p.size());
   double sum = 0;
-  for (size_t j = 0; j < p.size(); ++j) {
-    const double qj = q != nullptr ? (*q)[j] : (static_cast<int32_t>(j) == token ? 1.0 : 0.0);
-    sum += (r[j] = std::max(0.0, p[j] - qj));
-  }
+  for (size_t j = 0; j < p.size(); ++j) sum += (r[j] = std::max(0.0, p[j] - q[j]));
   if (sum <= 0) return p;
   for (double& v : r) v /= sum;
   return r;
@@ -32,6 +28,28 @@ std::vector<double> Residual(const std::vector<double>& p, const std::vector<dou
 // The verdict so far, ended by `error` (NaN logits at the next position).
 Verdict Stopped(Verdict verdict, absl::Status error) {
   verdict.error = std::move(error);
+  return verdict;
+}
+
+// A deterministic drafter's draft, or any under greedy decoding
+// (AcceptDraft's contract): the target's own draw at each position, with
+// the plain loop's counter (SampleToken: the argmax when greedy), keeps
+// the draft while they agree.
+template <class Row>
+Verdict MatchDraws(const Row& row, const Draft& draft, const GenerationConfig& config,
+                   std::vector<int32_t> history, uint64_t first_index, AcceptRule rule) {
+  Verdict verdict;
+  const size_t k = draft.tokens.size();
+  for (size_t i = 0; i <= k; ++i) {
+    absl::StatusOr<int32_t> drawn = SampleToken(row(i), config, history, first_index + i);
+    if (!drawn.ok()) return Stopped(verdict, drawn.status());
+    if (i == k || (*drawn != draft.tokens[i] && rule == AcceptRule::kExact)) {
+      verdict.next = *drawn;
+      return verdict;
+    }
+    ++verdict.accepted;
+    history.push_back(draft.tokens[i]);
+  }
   return verdict;
 }
 
@@ -51,24 +69,11 @@ absl::StatusOr<Verdict> AcceptDraft(std::span<const float> logits, int64_t vocab
     return absl::InvalidArgumentError("AcceptDraft: one q per drafted token, or none");
   }
   auto row = [&](size_t i) { return logits.subspan(i * static_cast<size_t>(vocab), vocab); };
-  Verdict verdict;
-  if (!config.do_sample) {  // the target's argmax at each position
-    for (size_t i = 0; i < k; ++i) {
-      absl::StatusOr<int32_t> target = GreedyToken(row(i), config, history);
-      if (!target.ok()) return Stopped(verdict, target.status());
-      const int32_t t = *target;
-      if (t != draft.tokens[i] && rule == AcceptRule::kExact) {
-        verdict.next = t;
-        return verdict;
-      }
-      ++verdict.accepted;
-      history.push_back(draft.tokens[i]);
-    }
-    absl::StatusOr<int32_t> next = GreedyToken(row(k), config, history);
-    if (!next.ok()) return Stopped(verdict, next.status());
-    verdict.next = *next;
-    return verdict;
+  // Greedy decoding draws the argmax at each position: the same matching.
+  if (!config.do_sample || draft.q.empty()) {
+    return MatchDraws(row, draft, config, std::move(history), first_index, rule);
   }
+  Verdict verdict;
   for (size_t i = 0; i < k; ++i) {
     const int32_t d = draft.tokens[i];
     const uint64_t index = first_index + i;
@@ -79,16 +84,14 @@ absl::StatusOr<Verdict> AcceptDraft(std::span<const float> logits, int64_t vocab
     if (rule == AcceptRule::kAlwaysAcceptForTesting) {
       keep = true;
     } else {
-      const double q = draft.q.empty() ? 1.0 : draft.q[i][static_cast<size_t>(d)];
+      const double q = draft.q[i][static_cast<size_t>(d)];
       const double pd = p[static_cast<size_t>(d)];
       // min(1, p/q) > u, written without dividing: q > 0 for a drawn token.
       keep = q > 0 && pd > Uniform(config, index, SpeculativeStream::kAccept) * q;
     }
     if (!keep) {
-      verdict.next = config.do_sample ? DrawFromDistribution(
-                                            Residual(p, draft.q.empty() ? nullptr : &draft.q[i], d),
-                                            Uniform(config, index, SpeculativeStream::kResidual))
-                                      : DrawFromDistribution(p, 0.0);
+      verdict.next = DrawFromDistribution(Residual(p, draft.q[i]),
+                                          Uniform(config, index, SpeculativeStream::kResidual));
       return verdict;
     }
     ++verdict.accepted;

@@ -16,16 +16,18 @@
 namespace kiln {
 
 // The counter-based draws of a speculative request (sampler.h's
-// CounterUniform(seed, counter)): generated token `index` (0-based within
-// the request) owns counters 4 * index + stream, so a seed reproduces the
-// output whatever the rounds were.
+// CounterUniform(seed, counter)), so a seed reproduces the output whatever
+// the rounds were. Generated token `index` (0-based within the request)
+// owns counter `index` itself, the plain loop's draw (SampleToken's
+// `step`), and, against a sampling drafter, the counters
+// 2^63 + 4 * index + stream, which no plain draw uses.
 enum class SpeculativeStream : uint64_t {
   kDraft = 1,     // the drafter's draw of the token
   kAccept = 2,    // the acceptance test of a drafted token
   kResidual = 3,  // the target's draw after a rejection, or the bonus token
 };
 inline uint64_t SpeculativeCounter(uint64_t index, SpeculativeStream stream) {
-  return 4 * index + static_cast<uint64_t>(stream);
+  return (uint64_t{1} << 63) | (4 * index + static_cast<uint64_t>(stream));
 }
 
 // Tokens proposed to continue a sequence.
@@ -58,9 +60,19 @@ enum class AcceptRule { kExact, kAlwaysAcceptForTesting };
 // `first_index` is the generated index of draft token 0.
 //   greedy: the longest prefix equal to the target's argmax, then the
 //     target's argmax (a token SampleToken would pick at each step);
-//   sampling: token i is kept with probability min(1, p_i(d)/q_i(d)); at
-//     the first rejection the next token is drawn from norm(max(0, p - q));
-//     after a full acceptance, from p_k.
+//   sampling, deterministic drafter (q one-hot, `draft.q` empty: prompt
+//     lookup, as Transformers samples with it): at each position the
+//     target draws its own token x_i from p_i with the plain loop's
+//     counter (first_index + i), and the draft is kept while d_i == x_i;
+//     the first differing x_i, or x_k after a full acceptance, is the next
+//     token. d_i is kept with probability p_i(d_i), Leviathan's min(1, p/q)
+//     for a one-hot q, and at a rejection x_i is a draw of p_i without d_i,
+//     norm(max(0, p - q)). Every token is then the draw plain sampling
+//     makes at its index with the same seed: the output is plain
+//     sampling's (wherever the verify step's logits are the decode step's);
+//   sampling, sampling drafter: token i is kept with probability
+//     min(1, p_i(d)/q_i(d)); at the first rejection the next token is drawn
+//     from norm(max(0, p - q)); after a full acceptance, from p_k.
 // p and q both pass the whole warper chain of `config`. NaN logits end the
 // verdict at their position (Verdict::error); malformed arguments are an
 // error of the call.

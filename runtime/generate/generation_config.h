@@ -56,12 +56,12 @@ struct GenerationConfig {
   // (0: never).
   double assistant_confidence_threshold = 0.4;
 
-  // Kiln's: run a greedy single-sequence request's whole generate loop as
-  // one plan (codegen/loop/loop_plan.h): on a GPU one CUDA graph with a
-  // WHILE node and one host wait per sequence, on the CPU the same plan on
-  // the host. Plain decoding or prompt lookup (its schedule heuristic or
-  // constant); sampling, a repetition penalty or an assistant engine are
-  // refused with it.
+  // Kiln's: run a single-sequence request's whole generate loop as one
+  // plan (codegen/loop/loop_plan.h): on a GPU one CUDA graph with a WHILE
+  // node and one host wait per sequence, on the CPU the same plan on the
+  // host. Plain decoding or prompt lookup (its schedule heuristic or
+  // constant), greedy or sampled; a repetition penalty or an assistant
+  // engine are refused with it.
   bool loop_plan = false;
 
   bool speculative() const { return prompt_lookup_num_tokens > 0 || assistant_engine != nullptr; }

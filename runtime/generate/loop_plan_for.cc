@@ -23,10 +23,6 @@ absl::StatusOr<loop::LoopPlan> LoopPlanFor(const GenerationConfig& config,
         "the loop plan runs requests without a repetition penalty (its sampler never sees the "
         "history): run this one step by step");
   }
-  if (config.do_sample && config.prompt_lookup_num_tokens > 0) {
-    return absl::UnimplementedError(
-        "the loop plan samples without a draft; sampled prompt lookup runs step by step");
-  }
   if (config.assistant_engine != nullptr) {
     return absl::UnimplementedError(
         "the loop plan drafts by prompt lookup only; an assistant engine runs step by step");

@@ -14,14 +14,14 @@
 namespace kiln {
 
 // The loop plan of a request on a sequence session's `buckets` (batch 1):
-// greedy or sampled plain decoding (draw i with counter i, as the
-// step-by-step generator draws), or greedy prompt lookup with its constant
-// or heuristic schedule ("adaptive" runs heuristic: it needs the host's
-// clock, and a greedy request's tokens do not depend on the schedule).
-// Unimplemented, saying what to drop, for what the loop does not run:
-// sampled prompt lookup, a repetition penalty, an assistant engine, more
-// than 16 EOS ids; InvalidArgument for a draft longer than `verify_tokens`
-// or sampling parameters the on-device sampler refuses.
+// plain decoding or prompt lookup with its constant or heuristic schedule
+// ("adaptive" runs heuristic: it needs the host's clock, and the tokens do
+// not depend on the schedule), greedy or sampled (generated token i drawn
+// with counter i, as the step-by-step generator draws it). Unimplemented,
+// saying what to drop, for what the loop does not run: a repetition
+// penalty, an assistant engine, more than 16 EOS ids; InvalidArgument for
+// a draft longer than `verify_tokens` or sampling parameters the on-device
+// sampler refuses.
 absl::StatusOr<codegen::loop::LoopPlan> LoopPlanFor(const GenerationConfig& config,
                                                     std::span<const SessionBucket> buckets,
                                                     int64_t capacity, int64_t verify_tokens);

@@ -28,18 +28,24 @@ absl::Status Prefill(PlanExecutor& executor, std::span<const SessionBucket> pref
   return absl::OkStatus();
 }
 
-// A sampled round (no draft, so one row): row 0's token drawn by `sample`
-// with this round's counter, or a NaN row, as SampleToken refuses any NaN.
-absl::Status SampleFirstRow(const loop::LoopPlan& plan, const loop::LoopSampler& sample,
-                            const std::vector<int32_t>& state, const std::vector<int32_t>& config,
-                            PlanOutput& run, std::vector<int32_t>& row_nan) {
-  const size_t vocab = run.logits.size() / static_cast<size_t>(plan.buckets.front().tokens);
-  const std::span<const float> row(run.logits.data(), vocab);
-  row_nan[0] = std::any_of(row.begin(), row.end(), [](float v) { return std::isnan(v); });
-  if (row_nan[0] != 0) return absl::OkStatus();
+// A sampled round: each row's token drawn by `sample` with its counter, in
+// order, up to the rows finish reads (the first draw that differs from the
+// draft, or the first NaN row: SampleToken refuses any NaN).
+absl::Status SampleRows(const loop::LoopPlan& plan, const loop::LoopSampler& sample,
+                        const std::vector<int32_t>& state, const std::vector<int32_t>& config,
+                        const std::vector<int32_t>& step_ids, size_t vocab, PlanOutput& run,
+                        std::vector<int32_t>& row_nan) {
   codegen::sampling::SampleParams params = *plan.sample;
-  params.counter = kiln_loop_sample_counter(state.data(), config.data());
-  KILN_ASSIGN_OR_RETURN(run.next_tokens[0], sample(row, params));
+  const uint64_t first = kiln_loop_sample_counter(state.data(), config.data());
+  const int drafted = state[kLoopDrafted];
+  for (int r = 0; r <= drafted; ++r) {
+    const std::span<const float> row(run.logits.data() + static_cast<size_t>(r) * vocab, vocab);
+    row_nan[r] = std::any_of(row.begin(), row.end(), [](float v) { return std::isnan(v); });
+    if (row_nan[r] != 0) break;
+    params.counter = first + static_cast<uint64_t>(r);
+    KILN_ASSIGN_OR_RETURN(run.next_tokens[r], sample(row, params));
+    if (r < drafted && run.next_tokens[r] != step_ids[static_cast<size_t>(r) + 1]) break;
+  }
   return absl::OkStatus();
 }
 
@@ -78,7 +84,7 @@ absl::StatusOr<loop::LoopResult> RunHostLoop(PlanExecutor& executor, const loop:
                      std::span<const int32_t>(positions.data(), width), true));
     const size_t vocab = run.logits.size() / width;
     if (plan.sample.has_value()) {
-      KILN_RETURN_IF_ERROR(SampleFirstRow(plan, sample, state, config, run, row_nan));
+      KILN_RETURN_IF_ERROR(SampleRows(plan, sample, state, config, step_ids, vocab, run, row_nan));
     } else {
       for (size_t r = 0; r < width; ++r) {
         row_nan[r] = std::isnan(run.logits[r * vocab + static_cast<size_t>(run.next_tokens[r])]);

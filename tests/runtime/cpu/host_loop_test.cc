@@ -5,12 +5,15 @@
 // it at once; it fills the cache as the generator does; and the generator
 // itself runs it (GenerationConfig::loop_plan) with the same tokens, text
 // and stop strings, across turns; sampled plain decoding draws the
-// generator's tokens for the same seed.
+// generator's tokens for the same seed, with prompt lookup too; NaN logits
+// end it where the generator fails.
 #include "runtime/session/host_loop.h"
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 
+#include "base/status_macros.h"
 #include "codegen/loop/loop_plan.h"
 #include "gtest/gtest.h"
 #include "runtime/cpu/cpu_executor.h"
@@ -23,6 +26,47 @@ namespace kiln::testing {
 namespace {
 
 namespace loop = codegen::loop;
+
+// The CPU executor with NaN logits from cache position `from` on: every
+// row whose token sits there predicts nothing, as a model that overflows
+// there would.
+class NanFromPosition : public PlanExecutor {
+ public:
+  NanFromPosition(PlanExecutor& inner, int32_t from) : inner_(inner), from_(from) {}
+  absl::StatusOr<int32_t> SampleRow(const std::string& function, int64_t row,
+                                    const codegen::sampling::SampleParams& params) override {
+    return inner_.SampleRow(function, row, params);
+  }
+  absl::Status ResetCaches() override { return inner_.ResetCaches(); }
+  absl::StatusOr<loop::LoopResult> RunLoop(const loop::LoopPlan& plan,
+                                           std::span<const SessionBucket> prefill,
+                                           std::span<const int32_t> history, int64_t cached,
+                                           const loop::LoopTokens& on_tokens,
+                                           const loop::LoopSampler& sample) override {
+    return RunHostLoop(*this, plan, prefill, history, cached, on_tokens, sample);
+  }
+
+ protected:
+  absl::StatusOr<PlanOutput> DoRun(const std::string& function, std::span<const int32_t> ids,
+                                   std::span<const int32_t> positions, bool copy_logits,
+                                   int64_t only_row) override {
+    if (only_row != -1) copy_logits = true;  // rows to poison need the logits
+    KILN_ASSIGN_OR_RETURN(PlanOutput out, inner_.Run(function, ids, positions, true, -1));
+    const size_t vocab = out.logits.size() / ids.size();
+    for (size_t r = 0; r < ids.size(); ++r) {
+      if (positions[r] < from_) continue;
+      std::fill_n(out.logits.begin() + static_cast<int64_t>(r * vocab), vocab, std::nanf(""));
+      out.next_tokens[r] = 0;  // the argmax names a row's first NaN
+    }
+    KeepSelectedRows(out, only_row, static_cast<int64_t>(ids.size()));
+    if (!copy_logits) out.logits.clear();
+    return out;
+  }
+
+ private:
+  PlanExecutor& inner_;
+  int32_t from_;
+};
 
 class HostLoopTest : public LoopSuite {
  protected:
@@ -177,12 +221,26 @@ TEST_F(HostLoopTest, SampledDecodingDrawsWhatTheGeneratorDraws) {
     SCOPED_TRACE("seed " + std::to_string(config.seed));
     absl::StatusOr<GenerationResult> want = Reference(config);
     ASSERT_TRUE(want.ok()) << want.status();
-    EXPECT_NE(want->token_ids, argmax->token_ids);  // the draws are not the argmax
+    if (config.prompt_lookup_num_tokens == 0) {
+      EXPECT_NE(want->token_ids, argmax->token_ids);  // the draws are not the argmax
+    }
     absl::StatusOr<loop::LoopResult> got = OnHost(config);
     ASSERT_TRUE(got.ok()) << got.status();
     EXPECT_EQ(got->tokens, want->token_ids);
-    EXPECT_EQ(got->steps, static_cast<int64_t>(got->tokens.size()));
-    EXPECT_EQ(got->drafted, 0);
+    EXPECT_EQ(got->steps + got->accepted, static_cast<int64_t>(got->tokens.size()));
+    if (config.prompt_lookup_num_tokens > 0) {
+      // Drafts kept, and the tokens are plain sampling's for the seed.
+      EXPECT_GT(got->accepted, 0) << got->drafted << " drafted";
+      EXPECT_EQ(got->drafted, want->drafted_tokens);
+      EXPECT_EQ(got->accepted, want->accepted_tokens);
+      GenerationConfig plain = config;
+      plain.prompt_lookup_num_tokens = 0;
+      absl::StatusOr<GenerationResult> plain_draws = Reference(plain);
+      ASSERT_TRUE(plain_draws.ok()) << plain_draws.status();
+      EXPECT_EQ(got->tokens, plain_draws->token_ids);
+    } else {
+      EXPECT_EQ(got->drafted, 0);
+    }
     // Through the Generator, and stopping at a drawn token taken as EOS.
     GenerationConfig with_loop = config;
     with_loop.loop_plan = true;
@@ -208,12 +266,39 @@ TEST_F(HostLoopTest, SampledDecodingDrawsWhatTheGeneratorDraws) {
   EXPECT_NE(first->tokens, second->tokens);
 }
 
+TEST_F(HostLoopTest, NanLogitsEndItWhereTheGeneratorFails) {
+  // Logits at the 20-token prompt's position 19 + 6 and on are NaN: six
+  // tokens come out, then the request fails as the step-by-step one does.
+  std::vector<GenerationConfig> configs = SampledConfigs(16);
+  configs.push_back(LoopCases(16)[0].config);
+  configs.push_back(LoopCases(16)[2].config);
+  for (const GenerationConfig& config : configs) {
+    SCOPED_TRACE("seed " + std::to_string(config.seed) + ", lookup " +
+                 std::to_string(config.prompt_lookup_num_tokens) +
+                 (config.do_sample ? ", sampled" : ", greedy"));
+    absl::StatusOr<GenerationResult> clean = Reference(config);
+    ASSERT_TRUE(clean.ok()) << clean.status();
+    NanFromPosition poisoned(*cpu_, 19 + 6);
+    PlanExecutor* const healthy = executor_;
+    executor_ = &poisoned;
+    absl::StatusOr<GenerationResult> want = Reference(config);
+    absl::StatusOr<loop::LoopResult> got = RunPlan(config);
+    GenerationConfig with_loop = config;
+    with_loop.loop_plan = true;
+    absl::StatusOr<GenerationResult> generated = Reference(with_loop);
+    executor_ = healthy;
+    EXPECT_EQ(want.status().code(), absl::StatusCode::kDataLoss) << want.status();
+    EXPECT_EQ(generated.status().code(), absl::StatusCode::kDataLoss) << generated.status();
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_STREQ(loop::LoopFinishName(got->finish), "NaN logits");
+    EXPECT_EQ(got->tokens,
+              std::vector<int32_t>(clean->token_ids.begin(), clean->token_ids.begin() + 6));
+  }
+}
+
 TEST_F(HostLoopTest, PlansOnlyWhatTheLoopRuns) {
   GenerationConfig config;
   config.repetition_penalty = 1.2;
-  EXPECT_EQ(OnHost(config).status().code(), absl::StatusCode::kUnimplemented);
-  config = SampledConfigs(8)[0];
-  config.prompt_lookup_num_tokens = 3;
   EXPECT_EQ(OnHost(config).status().code(), absl::StatusCode::kUnimplemented);
   // A sampled plan on the host needs the caller's sampler; refused before
   // anything runs.

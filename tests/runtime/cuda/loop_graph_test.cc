@@ -9,7 +9,8 @@
 // graph, and so does a full cache; the host waits on the device once per
 // sequence; tokens stream through mapped memory. Sampled plain decoding
 // draws with the on-device sampler inside the graph what that sampler
-// draws step by step (SampleRow, draw i with counter i).
+// draws step by step (SampleRow, draw i with counter i), with prompt
+// lookup too.
 #include <algorithm>
 #include <memory>
 
@@ -93,6 +94,7 @@ TEST_F(LoopGraphTest, SamplesInsideTheGraphAsTheDeviceSamplerDoesStepByStep) {
   absl::StatusOr<loop::LoopResult> argmax = InGraph(greedy);
   ASSERT_TRUE(argmax.ok()) << argmax.status();
   for (const GenerationConfig& config : SampledConfigs(10)) {
+    if (config.prompt_lookup_num_tokens > 0) continue;  // the next test's
     SCOPED_TRACE("seed " + std::to_string(config.seed));
     absl::StatusOr<std::vector<int32_t>> want = DeviceDraws(config, 20);
     ASSERT_TRUE(want.ok()) << want.status();
@@ -111,6 +113,21 @@ TEST_F(LoopGraphTest, SamplesInsideTheGraphAsTheDeviceSamplerDoesStepByStep) {
     EXPECT_EQ(eos_got->tokens, *eos_want);
     EXPECT_STREQ(loop::LoopFinishName(eos_got->finish), "eos");
   }
+}
+
+TEST_F(LoopGraphTest, SampledPromptLookupInsideTheGraphDrawsThePlainDraws) {
+  // The draws keep the drafts they agree with, so the tokens are the plain
+  // draws, and some drafts are kept.
+  const GenerationConfig config = SampledConfigs(24).back();
+  ASSERT_GT(config.prompt_lookup_num_tokens, 0);
+  absl::StatusOr<std::vector<int32_t>> want = DeviceDraws(config, 20);
+  ASSERT_TRUE(want.ok()) << want.status();
+  absl::StatusOr<loop::LoopResult> got = InGraph(config);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->tokens, *want);
+  EXPECT_EQ(got->host_synchronizations, 1);
+  EXPECT_GT(got->accepted, 0) << got->drafted << " drafted";
+  EXPECT_EQ(got->steps + got->accepted, static_cast<int64_t>(got->tokens.size()));
 }
 
 TEST_F(LoopGraphTest, SameTokensAsTheStepByStepGeneratorWithOneWait) {
@@ -177,9 +194,9 @@ TEST_F(LoopGraphTest, FillsTheCacheAsTheGeneratorDoes) {
 }
 
 TEST_F(LoopGraphTest, RefusesWhatItCannotRun) {
-  GenerationConfig sampled = SampledConfigs(8)[0];
-  sampled.prompt_lookup_num_tokens = 3;  // sampled prompt lookup runs step by step
-  EXPECT_EQ(InGraph(sampled).status().code(), absl::StatusCode::kUnimplemented);
+  GenerationConfig penalised = SampledConfigs(8)[0];
+  penalised.repetition_penalty = 1.1;  // the device sampler never sees the history
+  EXPECT_EQ(InGraph(penalised).status().code(), absl::StatusCode::kUnimplemented);
   GenerationConfig long_draft;
   long_draft.prompt_lookup_num_tokens = 9;
   EXPECT_EQ(InGraph(long_draft).status().code(), absl::StatusCode::kInvalidArgument);

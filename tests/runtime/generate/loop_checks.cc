@@ -86,6 +86,15 @@ std::vector<GenerationConfig> SampledConfigs(int max_new_tokens) {
     c.max_new_tokens = max_new_tokens;
     configs.push_back(c);
   }
+  // Prompt lookup under sampling, narrow enough (two tokens a draw) that
+  // some drafts are kept: a random model's logits are nearly flat.
+  GenerationConfig lookup = configs[0];
+  lookup.temperature = 0.5;
+  lookup.top_k = 2;
+  lookup.seed = 7;
+  lookup.prompt_lookup_num_tokens = 3;
+  lookup.num_assistant_tokens_schedule = "heuristic";
+  configs.push_back(lookup);
   return configs;
 }
 

@@ -41,8 +41,8 @@ struct LoopCase {
 // Plain greedy; prompt lookup 3 constant and heuristic; lookup 7 adaptive.
 std::vector<LoopCase> LoopCases(int max_new_tokens);
 
-// Sampled plain decoding: two seeds with a temperature above 1, one with
-// top-k and top-p.
+// Sampled decoding: two seeds of plain decoding with a temperature above 1,
+// one with top-k and top-p; then prompt lookup 3 (heuristic), top-k 2.
 std::vector<GenerationConfig> SampledConfigs(int max_new_tokens);
 
 // The host sampler the Generator gives a loop plan: SampleToken's rule.
