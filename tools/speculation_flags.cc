@@ -28,7 +28,8 @@ ABSL_FLAG(double, draft_confidence, 0.4,
 ABSL_FLAG(bool, loop_plan, false,
           "run a request's whole generate loop as one plan: on a GPU one CUDA graph with a WHILE "
           "node (one host wait per sequence), on the CPU the same plan on the host; plain or "
-          "with --prompt-lookup (schedule heuristic or constant), greedy or sampled");
+          "with --prompt-lookup (schedule heuristic or constant), greedy or sampled, without a "
+          "repetition penalty");
 
 namespace kiln {
 

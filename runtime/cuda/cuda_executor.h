@@ -115,9 +115,9 @@ class CudaExecutor : public PlanExecutor {
   // token with the on-device sampler (codegen/sampling) inside the graph;
   // `sample` (the host's sampler) is not used. FailedPrecondition for an
   // engine without the loop kernels or buckets whose plans do not share
-  // their inputs or loop kernels of another Kiln version; InvalidArgument
-  // for a sampled plan with a bucket of more than 64 tokens (the sampler's
-  // rows); the plan's errors as EncodeLoopConfig gives them.
+  // their inputs, loop kernels of another Kiln version, or a sampled plan
+  // with a bucket of more than 64 tokens (the sampler's rows); the plan's
+  // errors as EncodeLoopConfig gives them.
   absl::StatusOr<codegen::loop::LoopResult> RunLoop(
       const codegen::loop::LoopPlan& plan, std::span<const SessionBucket> prefill,
       std::span<const int32_t> history, int64_t cached,

@@ -119,15 +119,16 @@ absl::StatusOr<loop::LoopResult> CudaExecutor::RunLoop(const loop::LoopPlan& pla
   static const std::string kLoopSource = Sha256Hex(loop::RenderLoopCuda());
   if (s.loop_source_sha256 != kLoopSource) {
     return absl::FailedPreconditionError(
-        "this engine's loop kernels are another Kiln version's (their arguments differ from "
+        "this engine's loop kernels come from another Kiln version (their source differs from "
         "this runtime's): recompile it with compile-model");
   }
   if (plan.sample.has_value()) {
     for (const loop::LoopBucket& b : plan.buckets) {
       if (b.tokens > kRows) {
-        return absl::InvalidArgumentError(absl::StrCat("a sampled loop draws at most ", kRows,
-                                                       " rows a step; bucket @", b.function,
-                                                       " takes ", b.tokens));
+        // FailedPrecondition: refused before the cache is touched.
+        return absl::FailedPreconditionError(absl::StrCat("a sampled loop draws at most ", kRows,
+                                                          " rows a step; bucket @", b.function,
+                                                          " takes ", b.tokens));
       }
     }
   }

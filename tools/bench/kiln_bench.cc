@@ -123,7 +123,7 @@ struct Speculation {
   std::shared_ptr<Generator> generator;
   GenerationConfig fields;
   std::unique_ptr<LoadedGenerator> draft;  // the --draft-engine, if any
-  // "prompt lookup 7", "draft q4 (adaptive)", "greedy, as one loop plan"
+  // "prompt lookup 7", "draft q4 (adaptive)", "plain, as one loop plan"
   std::string label;
 };
 
@@ -273,7 +273,7 @@ absl::StatusOr<std::unique_ptr<Speculation>> SpeculationFor(const LoadedEngine& 
              : s->draft != nullptr
                  ? absl::StrCat("draft ", std::filesystem::path(s->draft->dir).filename().string(),
                                 " (", f.num_assistant_tokens_schedule, ")")
-                 : std::string("greedy");
+                 : std::string("plain");
   if (f.loop_plan) absl::StrAppend(&s->label, ", as one loop plan");
   return s;
 }

@@ -50,7 +50,8 @@ class NanFromPosition : public PlanExecutor {
   absl::StatusOr<PlanOutput> DoRun(const std::string& function, std::span<const int32_t> ids,
                                    std::span<const int32_t> positions, bool copy_logits,
                                    int64_t only_row) override {
-    if (only_row != -1) copy_logits = true;  // rows to poison need the logits
+    // Every row with its logits, poisoned, then the caller's selection
+    // (the loop's buckets take batch 1, so a sequence is all the rows).
     KILN_ASSIGN_OR_RETURN(PlanOutput out, inner_.Run(function, ids, positions, true, -1));
     const size_t vocab = out.logits.size() / ids.size();
     for (size_t r = 0; r < ids.size(); ++r) {
