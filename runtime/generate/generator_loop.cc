@@ -46,14 +46,9 @@ absl::Status Generator::RunLoopRequest(GenerationResult& result, const Generatio
     }
     return stopped;
   };
-  // A host sampler draws as RunRequest does (SampleToken, draw i at step
-  // i; no penalty, so no history); a device draws with its own sampler.
-  const codegen::loop::LoopSampler sample =
-      [&config](std::span<const float> logits, const codegen::sampling::SampleParams& params) {
-        return SampleToken(logits, config, {}, params.counter);
-      };
+  // The host draws as RunRequest does; a device draws with its own sampler.
   KILN_ASSIGN_OR_RETURN(codegen::loop::LoopResult ran,
-                        session_->RunLoop(plan, history, on_tokens, sample));
+                        session_->RunLoop(plan, history, on_tokens, LoopSamplerFor(config)));
   on_tokens(ran.tokens);
   KILN_RETURN_IF_ERROR(failed);
   if (codegen::loop::LoopEndedOnNaN(ran) && !stopped) {

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "runtime/generate/device_sampling.h"
+#include "runtime/generate/sampler.h"
 
 namespace kiln {
 namespace {
@@ -62,4 +63,11 @@ absl::StatusOr<loop::LoopPlan> LoopPlanFor(const GenerationConfig& config,
   KILN_RETURN_IF_ERROR(loop::EncodeLoopConfig(plan).status());
   return plan;
 }
+
+loop::LoopSampler LoopSamplerFor(const GenerationConfig& config) {
+  return [config](std::span<const float> logits, const codegen::sampling::SampleParams& params) {
+    return SampleToken(logits, config, {}, params.counter);
+  };
+}
+
 }  // namespace kiln

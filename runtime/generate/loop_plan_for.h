@@ -25,6 +25,12 @@ namespace kiln {
 absl::StatusOr<codegen::loop::LoopPlan> LoopPlanFor(const GenerationConfig& config,
                                                     std::span<const SessionBucket> buckets,
                                                     int64_t capacity, int64_t verify_tokens);
+
+// The host sampler a loop plan of `config` draws with on the CPU: the
+// step-by-step generator's rule (SampleToken, the draw's counter as its
+// step; no penalty, so no history).
+codegen::loop::LoopSampler LoopSamplerFor(const GenerationConfig& config);
+
 }  // namespace kiln
 
 #endif  // KILN_RUNTIME_GENERATE_LOOP_PLAN_FOR_H_

@@ -69,9 +69,7 @@ absl::StatusOr<Generator> LoopGenerator(PlanExecutor& executor, const Module& mo
 }
 
 codegen::loop::LoopSampler HostSampler(const GenerationConfig& config) {
-  return [config](std::span<const float> logits, const codegen::sampling::SampleParams& params) {
-    return SampleToken(logits, config, {}, params.counter);
-  };
+  return LoopSamplerFor(config);
 }
 
 std::vector<GenerationConfig> SampledConfigs(int max_new_tokens) {
