@@ -67,7 +67,8 @@ void PrepareActivations(SimdLevel level, DType w, const float* x, int64_t m, int
   if (!IsBlockQuantized(w)) return;
   auto* blocks = static_cast<internal::ActBlock*>(act);
   const auto quantize = level == SimdLevel::kAvx512 ? internal::QuantizeActivationRowAvx512
-                                                     : internal::QuantizeActivationRow;
+                        : level == SimdLevel::kAvx2 ? internal::QuantizeActivationRowAvx2
+                                                    : internal::QuantizeActivationRow;
   for (int64_t i = m_begin; i < m_end; ++i) quantize(x + i * k, k, blocks + i * (k / 32));
 }
 

@@ -22,7 +22,9 @@ struct ActBlock {
 static_assert(sizeof(ActBlock) == 48);
 
 void QuantizeActivationRow(const float* x, int64_t k, ActBlock* out);
-// The same blocks, bit for bit, on AVX-512 (quant_gemm_avx512.cc).
+// The same blocks, bit for bit, on AVX2 (quant_gemm_avx2.cc) and AVX-512
+// (quant_gemm_avx512.cc).
+void QuantizeActivationRowAvx2(const float* x, int64_t k, ActBlock* out);
 void QuantizeActivationRowAvx512(const float* x, int64_t k, ActBlock* out);
 
 // GemmRows for one level (quant_gemm.h has the contract).

@@ -5,7 +5,8 @@
 //   decode_2t: the same on two threads, each GemmRows over half of n (the
 //       second thread is kept spinning between products, as a pool would);
 //   decode_hot: one decode shape with the weights in L2 (compute bound);
-//   prefill (m = 16, 64, 256; and m = 64 at a Llama-3.2-1B MLP shape):
+//   prefill (m = 2, 4, 8: verify steps; 16, 64, 256: prompts; and m = 64
+//       at a Llama-3.2-1B MLP shape):
 //       GFLOP/s (2 m n k per product);
 //   memcpy of 256 MiB: the machine's copy bandwidth for reference (counted
 //       as bytes read, as the weight streams are);
@@ -186,7 +187,7 @@ void RegisterAll() {
       benchmark::RegisterBenchmark(
           ("decode_hot/" + lv + "/" + tn + "/n576_k" + std::to_string(k)).c_str(), BM_Gemm, level,
           t, 1, 576, k, true, 1)->Unit(benchmark::kMicrosecond);
-      for (int64_t m : {16, 64, 256}) {
+      for (int64_t m : {2, 4, 8, 16, 64, 256}) {
         benchmark::RegisterBenchmark(("prefill/" + lv + "/" + tn + "/m" + std::to_string(m) +
                                       "_n1536_k" + std::to_string(k)).c_str(),
                                      BM_Gemm, level, t, m, 1536, k, false, 1)

@@ -65,9 +65,15 @@ for threads in 1 "$(nproc)"; do
     --model-name SmolLM2-135M-Instruct --out "$out/llamacpp_t$threads.json"
 done
 
-# Transformers on the same GGUF, dequantised to f32.
+# Transformers on the same GGUF, dequantised to f32. Without the reference
+# venv the comparison goes on with Kiln and llama.cpp only, and says so.
 gguf_dir="$(dirname "$gguf")" gguf_name="$(basename "$gguf")"
-for threads in 1 "$(nproc)"; do
+hf_threads=(1 "$(nproc)")
+if [ ! -x "$ref_py" ]; then
+  echo "run_cpu: no reference venv at $ref_py (tools/reference/setup_venv.sh); Transformers skipped"
+  hf_threads=()
+fi
+for threads in "${hf_threads[@]}"; do
   wait_quiet run_cpu
   "$ref_py" $bench/hf_bench.py --model "$gguf_dir" --gguf-file "$gguf_name" --mode eager --threads "$threads" \
     --workload $bench/workloads/cpu_smollm2.json --kiln-result "$out/kiln.json" \
@@ -76,16 +82,21 @@ done
 wait_quiet run_cpu
 # torch.compile on the CPU may fail or take minutes; the comparison goes on
 # without it and says so.
-if ! timeout 900 "$ref_py" $bench/hf_bench.py --model "$gguf_dir" --gguf-file "$gguf_name" --mode compile \
+if [ ${#hf_threads[@]} -eq 0 ]; then
+  :
+elif ! timeout 900 "$ref_py" $bench/hf_bench.py --model "$gguf_dir" --gguf-file "$gguf_name" --mode compile \
   --threads "$(nproc)" --workload $bench/workloads/cpu_smollm2.json --kiln-result "$out/kiln.json" \
   --model-name SmolLM2-135M-Instruct --out "$out/hf_compile_t$(nproc).json" 2> "$out/hf_compile.log"; then
   echo "run_cpu: Transformers + torch.compile failed or timed out on the CPU; see $out/hf_compile.log"
   rm -f "$out/hf_compile_t$(nproc).json"
 fi
 
+shopt -s nullglob
 results=("$out/kiln.json" "$out"/kiln_t*.json "$out"/llamacpp_t*.json "$out"/hf_*.json)
 python3 $bench/report.py "${results[@]}" --out "$out/report.md"
 python3 $bench/report.py "$out/kiln_batch.json" >> "$out/report.md"
-"$ref_py" $bench/plot.py "${results[@]}" --out-dir "$out/plots" || echo "run_cpu: no charts (matplotlib missing?)"
+plot_py="$ref_py"
+[ -x "$plot_py" ] || plot_py=python3
+"$plot_py" $bench/plot.py "${results[@]}" --out-dir "$out/plots" || echo "run_cpu: no charts (matplotlib missing?)"
 cat "$out/report.md"
 echo "run_cpu: results in $out"

@@ -233,6 +233,35 @@ TEST(QuantGemm, ActivationsRoundToHalfAStep) {
   }
 }
 
+// Every level quantises activations to the scalar spec's blocks, bit for
+// bit (quant_gemm_internal.h): decode and prefill then see the same integers
+// at every level. Rows of Gaussian values, a zero block, a block of one
+// nonzero, and values that land exactly halfway between two codes (ties
+// round to even on every level).
+TEST(QuantGemm, ActivationBlocksMatchScalarBitForBit) {
+  auto rng = TestRng();
+  constexpr int64_t kK = 32 * 7;
+  std::vector<float> x(3 * kK);
+  std::normal_distribution<float> normal(0, 3);
+  for (auto& v : x) v = normal(rng);
+  std::fill(x.begin() + 32, x.begin() + 64, 0.0f);  // row 0, block 1: d = 0
+  std::fill(x.begin() + 64, x.begin() + 96, 0.0f);
+  x[64 + 5] = -2.5f;  // a lone value: q = -127
+  // Row 2: amax 127 makes id 1, so k + 0.5 is a tie for each k.
+  for (int64_t e = 0; e < kK; ++e) x[2 * kK + e] = (e % 32 == 0) ? 127.0f : (e % 11) - 5.5f;
+  std::vector<uint8_t> want(ActivationBytes(DType::kQ8_0, 3, kK));
+  PrepareActivations(SimdLevel::kScalar, DType::kQ8_0, x.data(), 3, kK, 0, 3, want.data());
+  for (SimdLevel level : {SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (!Supported(level)) continue;
+    std::vector<uint8_t> got(want.size(), 0xAB);
+    PrepareActivations(level, DType::kQ8_0, x.data(), 3, kK, 0, 3, got.data());
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_EQ(got[i], want[i]) << SimdLevelName(level) << " block " << i / 48 << " byte "
+                                 << i % 48 << " " << SeedNote();
+    }
+  }
+}
+
 TEST(QuantGemm, Sizes) {
   EXPECT_EQ(ActivationBytes(DType::kF32, 3, 64), 0);
   EXPECT_EQ(ActivationBytes(DType::kBF16, 3, 64), 0);
