@@ -168,10 +168,10 @@ TEST(QuantGemm, SimdLevelsMatchScalar) {
     if (!Supported(level)) continue;
     for (DType t : kWeightTypes) {
       for (int64_t k : Ks(t)) {
-        // Rows of 2 and 7: several activation rows a tile, full and partial;
-        // on AVX-512 the packed path, or past 64 quads of a row the decode
-        // tile.
-        for (int64_t m : {2, 7}) {
+        // One row: the decode tiles. Rows of 2 and 7: several activation
+        // rows a tile, full and partial; on AVX-512 the packed path, or past
+        // 64 quads of a row the decode tile.
+        for (int64_t m : {1, 2, 7}) {
           Case c = MakeCase(t, m, 17, k, rng);
           std::vector<float> want = RunGemm(SimdLevel::kScalar, c);
           std::vector<float> got = RunGemm(level, c);
