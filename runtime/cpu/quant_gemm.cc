@@ -18,7 +18,7 @@ void QuantizeActivationRow(const float* x, int64_t k, ActBlock* out) {
     float amax = 0;
     for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(v[i]));
     const float d = amax / 127;
-    const float id = d != 0 ? 1 / d : 0;
+    const float id = InverseStep(d);
     ActBlock& a = out[b];
     int sum[2] = {0, 0};
     for (int i = 0; i < 32; ++i) {

@@ -30,7 +30,7 @@ inline int32_t HorizontalSumI32(__m256i v) {
 }
 
 // QuantizeActivationRow (quant_gemm.cc) on ymm with the same roundings:
-// d = amax / 127 and id = 1 / d as there, q = v * id rounded to nearest
+// d = amax / 127 and id = InverseStep(d) as there, q = v * id rounded to nearest
 // even by vcvtps2dq (the scalar path's 1.5 * 2^23 trick rounds alike for
 // |v * id| <= 127). The max of |v| is exact in any order.
 void QuantizeRow(const float* x, int64_t k, ActBlock* out) {
@@ -45,7 +45,7 @@ void QuantizeRow(const float* x, int64_t k, ActBlock* out) {
     h = _mm_max_ps(h, _mm_movehl_ps(h, h));
     h = _mm_max_ss(h, _mm_movehdup_ps(h));
     const float d = _mm_cvtss_f32(h) / 127;
-    const __m256 id = _mm256_set1_ps(d != 0 ? 1 / d : 0);
+    const __m256 id = _mm256_set1_ps(InverseStep(d));
     __m256i q[4];
     for (int t = 0; t < 4; ++t) q[t] = _mm256_cvtps_epi32(_mm256_mul_ps(v[t], id));
     // packs interleave the 128-bit lanes: bytes come out in dword order

@@ -330,7 +330,7 @@ void RunDecode(const void* act, const uint8_t* w, int64_t m, int64_t k, int64_t 
 }
 
 // QuantizeActivationRow (quant_gemm.cc) on zmm, with the same roundings:
-// d = amax / 127 and id = 1 / d as there, q = v * id rounded to nearest
+// d = amax / 127 and id = InverseStep(d) as there, q = v * id rounded to nearest
 // even by vcvtps2dq (the scalar path's 1.5 * 2^23 trick rounds alike).
 void QuantizeRow(const float* x, int64_t k, ActBlock* out) {
   for (int64_t b = 0; b < k / 32; ++b) {
@@ -338,7 +338,7 @@ void QuantizeRow(const float* x, int64_t k, ActBlock* out) {
     const float amax = _mm512_reduce_max_ps(
         _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
     const float d = amax / 127;
-    const __m512 id = _mm512_set1_ps(d != 0 ? 1 / d : 0);
+    const __m512 id = _mm512_set1_ps(InverseStep(d));
     const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id));
     const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
     ActBlock& a = out[b];

@@ -4,6 +4,7 @@
 #define KILN_RUNTIME_CPU_QUANT_GEMM_INTERNAL_H_
 
 #include <cstdint>
+#include <limits>
 
 #include "base/dtype.h"
 
@@ -20,6 +21,14 @@ struct ActBlock {
   int16_t sum16[2];
 };
 static_assert(sizeof(ActBlock) == 48);
+
+// 1 / d for a block's step d = max|x| / 127, or 0 where that is not finite
+// (d == 0, or d so small, max|x| < 4e-37, that 1 / d overflows): every code
+// of such a block is 0, an error below 4e-37 an element, on every level.
+inline float InverseStep(float d) {
+  const float id = d != 0 ? 1 / d : 0;
+  return id <= std::numeric_limits<float>::max() ? id : 0;
+}
 
 void QuantizeActivationRow(const float* x, int64_t k, ActBlock* out);
 // The same blocks, bit for bit, on AVX2 (quant_gemm_avx2.cc) and AVX-512

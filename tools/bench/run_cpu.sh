@@ -72,6 +72,7 @@ hf_threads=(1 "$(nproc)")
 if [ ! -x "$ref_py" ]; then
   echo "run_cpu: no reference venv at $ref_py (tools/reference/setup_venv.sh); Transformers skipped"
   hf_threads=()
+  rm -f "$out"/hf_*.json  # an earlier run's, which the report must not show
 fi
 for threads in "${hf_threads[@]}"; do
   wait_quiet run_cpu
@@ -79,16 +80,17 @@ for threads in "${hf_threads[@]}"; do
     --workload $bench/workloads/cpu_smollm2.json --kiln-result "$out/kiln.json" \
     --model-name SmolLM2-135M-Instruct --out "$out/hf_eager_t$threads.json"
 done
-wait_quiet run_cpu
 # torch.compile on the CPU may fail or take minutes; the comparison goes on
 # without it and says so.
-if [ ${#hf_threads[@]} -eq 0 ]; then
-  :
-elif ! timeout 900 "$ref_py" $bench/hf_bench.py --model "$gguf_dir" --gguf-file "$gguf_name" --mode compile \
-  --threads "$(nproc)" --workload $bench/workloads/cpu_smollm2.json --kiln-result "$out/kiln.json" \
-  --model-name SmolLM2-135M-Instruct --out "$out/hf_compile_t$(nproc).json" 2> "$out/hf_compile.log"; then
-  echo "run_cpu: Transformers + torch.compile failed or timed out on the CPU; see $out/hf_compile.log"
-  rm -f "$out/hf_compile_t$(nproc).json"
+if [ ${#hf_threads[@]} -gt 0 ]; then
+  wait_quiet run_cpu
+  if ! timeout 900 "$ref_py" $bench/hf_bench.py --model "$gguf_dir" --gguf-file "$gguf_name" \
+    --mode compile --threads "$(nproc)" --workload $bench/workloads/cpu_smollm2.json \
+    --kiln-result "$out/kiln.json" --model-name SmolLM2-135M-Instruct \
+    --out "$out/hf_compile_t$(nproc).json" 2> "$out/hf_compile.log"; then
+    echo "run_cpu: Transformers + torch.compile failed or timed out on the CPU; see $out/hf_compile.log"
+    rm -f "$out/hf_compile_t$(nproc).json"
+  fi
 fi
 
 shopt -s nullglob

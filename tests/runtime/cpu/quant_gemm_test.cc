@@ -197,16 +197,19 @@ TEST(QuantGemm, RowRangesAreIndependent) {
   auto rng = TestRng();
   for (SimdLevel level : kLevels) {
     if (!Supported(level)) continue;
-    for (DType t : {DType::kQ4_1, DType::kQ4_K, DType::kQ6_K, DType::kF16}) {
-      Case c = MakeCase(t, 5, 11, BlockSize(t) == 256 ? 256 : 64, rng);
-      std::vector<float> whole(c.m * c.n), parts(c.m * c.n);
-      PrepareActivations(level, t, c.x.data(), c.m, c.k, 0, c.m, c.act.data());
-      const void* in = IsBlockQuantized(t) ? static_cast<const void*>(c.act.data()) : c.x.data();
-      GemmRows(level, t, in, c.w.data(), c.m, c.n, c.k, 0, c.n, whole.data(), c.n);
-      for (int64_t j = 0; j < c.n; ++j) {
-        GemmRows(level, t, in, c.w.data(), c.m, c.n, c.k, j, j + 1, parts.data(), c.n);
+    for (DType t : {DType::kQ8_0, DType::kQ4_1, DType::kQ4_K, DType::kQ6_K, DType::kF16}) {
+      for (int64_t m : {1, 5}) {  // 1: the decode tiles of 4 rows and of one
+        Case c = MakeCase(t, m, 11, BlockSize(t) == 256 ? 256 : 64, rng);
+        std::vector<float> whole(c.m * c.n), parts(c.m * c.n);
+        PrepareActivations(level, t, c.x.data(), c.m, c.k, 0, c.m, c.act.data());
+        const void* in = IsBlockQuantized(t) ? static_cast<const void*>(c.act.data()) : c.x.data();
+        GemmRows(level, t, in, c.w.data(), c.m, c.n, c.k, 0, c.n, whole.data(), c.n);
+        for (int64_t j = 0; j < c.n; ++j) {
+          GemmRows(level, t, in, c.w.data(), c.m, c.n, c.k, j, j + 1, parts.data(), c.n);
+        }
+        EXPECT_EQ(whole, parts) << SimdLevelName(level) << " " << DTypeName(t) << " m " << m << " "
+                                << SeedNote();
       }
-      EXPECT_EQ(whole, parts) << SimdLevelName(level) << " " << DTypeName(t) << " " << SeedNote();
     }
   }
 }
@@ -236,12 +239,13 @@ TEST(QuantGemm, ActivationsRoundToHalfAStep) {
 // Every level quantises activations to the scalar spec's blocks, bit for
 // bit (quant_gemm_internal.h): decode and prefill then see the same integers
 // at every level. Rows of Gaussian values, a zero block, a block of one
-// nonzero, and values that land exactly halfway between two codes (ties
-// round to even on every level).
+// nonzero, values that land exactly halfway between two codes (ties round
+// to even on every level), and blocks so small that 1 / d overflows (codes
+// all 0 on every level) beside one just large enough not to.
 TEST(QuantGemm, ActivationBlocksMatchScalarBitForBit) {
   auto rng = TestRng();
-  constexpr int64_t kK = 32 * 7;
-  std::vector<float> x(3 * kK);
+  constexpr int64_t kRows = 4, kK = 32 * 7;
+  std::vector<float> x(kRows * kK);
   std::normal_distribution<float> normal(0, 3);
   for (auto& v : x) v = normal(rng);
   std::fill(x.begin() + 32, x.begin() + 64, 0.0f);  // row 0, block 1: d = 0
@@ -249,12 +253,23 @@ TEST(QuantGemm, ActivationBlocksMatchScalarBitForBit) {
   x[64 + 5] = -2.5f;  // a lone value: q = -127
   // Row 2: amax 127 makes id 1, so k + 0.5 is a tie for each k.
   for (int64_t e = 0; e < kK; ++e) x[2 * kK + e] = (e % 32 == 0) ? 127.0f : (e % 11) - 5.5f;
-  std::vector<uint8_t> want(ActivationBytes(DType::kQ8_0, 3, kK));
-  PrepareActivations(SimdLevel::kScalar, DType::kQ8_0, x.data(), 3, kK, 0, 3, want.data());
+  // Row 3: amax 1e-38 (subnormal) and 2e-37 overflow 1 / d; 5e-37 does not.
+  const float tiny[3] = {1e-38f, 2e-37f, 5e-37f};
+  for (int b = 0; b < 3; ++b) {
+    for (int e = 0; e < 32; ++e) x[3 * kK + 32 * b + e] = tiny[b] * (e - 15.5f) / 16.5f;
+  }
+  std::vector<uint8_t> want(ActivationBytes(DType::kQ8_0, kRows, kK));
+  PrepareActivations(SimdLevel::kScalar, DType::kQ8_0, x.data(), kRows, kK, 0, kRows, want.data());
+  const uint8_t* row3 = want.data() + 3 * 7 * 48;
+  for (int b = 0; b < 3; ++b) {
+    int nonzero = 0;
+    for (int e = 0; e < 32; ++e) nonzero += row3[48 * b + e] != 0;
+    EXPECT_EQ(nonzero, b < 2 ? 0 : 32) << "tiny block " << b;  // |q| >= 4 in block 2
+  }
   for (SimdLevel level : {SimdLevel::kAvx2, SimdLevel::kAvx512}) {
     if (!Supported(level)) continue;
     std::vector<uint8_t> got(want.size(), 0xAB);
-    PrepareActivations(level, DType::kQ8_0, x.data(), 3, kK, 0, 3, got.data());
+    PrepareActivations(level, DType::kQ8_0, x.data(), kRows, kK, 0, kRows, got.data());
     for (size_t i = 0; i < want.size(); ++i) {
       ASSERT_EQ(got[i], want[i]) << SimdLevelName(level) << " block " << i / 48 << " byte "
                                  << i % 48 << " " << SeedNote();
