@@ -23,8 +23,8 @@ struct ActBlock {
 static_assert(sizeof(ActBlock) == 48);
 
 // 1 / d for a block's step d = max|x| / 127, or 0 where that is not finite
-// (d == 0, or d so small, max|x| < 4e-37, that 1 / d overflows): every code
-// of such a block is 0, an error below 4e-37 an element, on every level.
+// (d == 0, or d so small, max|x| below about 3.7e-37, that 1 / d overflows): every code
+// of such a block is 0, an error below 3.7e-37 an element, on every level.
 inline float InverseStep(float d) {
   const float id = d != 0 ? 1 / d : 0;
   return id <= std::numeric_limits<float>::max() ? id : 0;
