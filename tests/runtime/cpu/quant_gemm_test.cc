@@ -191,6 +191,37 @@ TEST(QuantGemm, SimdLevelsMatchScalar) {
   }
 }
 
+// An activation row gets the same bits whatever the rows beside it
+// (onednn_sgemm.h's contract for Kiln's kernels): row i of an m-row product
+// equals the one-row product of that row alone, so a verify step's or a
+// prefill's logits equal decode's. m = 5 and 9 put rows in full tiles and
+// in the edge tiles.
+TEST(QuantGemm, ActivationRowsAreIndependent) {
+  auto rng = TestRng();
+  for (SimdLevel level : kLevels) {
+    if (!Supported(level)) continue;
+    for (DType t : kWeightTypes) {
+      for (int64_t m : {5, 9}) {
+        const int64_t k = BlockSize(t) == 256 ? 512 : 96;
+        Case c = MakeCase(t, m, 11, k, rng);
+        std::vector<float> whole = RunGemm(level, c);
+        for (int64_t i = 0; i < m; ++i) {
+          Case one = c;
+          one.m = 1;
+          one.x.assign(c.x.begin() + i * k, c.x.begin() + (i + 1) * k);
+          one.act.assign(ActivationBytes(t, 1, k), 0);
+          std::vector<float> row = RunGemm(level, one);
+          for (int64_t j = 0; j < c.n; ++j) {
+            ASSERT_EQ(whole[i * c.n + j], row[j])
+                << SimdLevelName(level) << " " << DTypeName(t) << " m " << m << " row " << i
+                << " col " << j << " " << SeedNote();
+          }
+        }
+      }
+    }
+  }
+}
+
 // A weight row split at any point computes the same values (the tiles of 4
 // rows and single rows do the same per-row arithmetic).
 TEST(QuantGemm, RowRangesAreIndependent) {
