@@ -12,6 +12,7 @@
 #include "base/half.h"
 #include "base/quant_blocks.h"
 #include "base/status_macros.h"
+#include "base/zeroed_pages.h"
 #include "runtime/cpu/attention_cpu.h"
 #include "runtime/cpu/cpu_steps.h"
 #include "runtime/cpu/plan_checks.h"
@@ -22,21 +23,6 @@
 
 namespace kiln::cpu {
 namespace {
-
-// 64-byte aligned, zeroed host memory.
-struct AlignedBytes {
-  explicit AlignedBytes(int64_t bytes = 0) {
-    const size_t size = static_cast<size_t>((std::max<int64_t>(bytes, 1) + 63) / 64 * 64);
-    data = static_cast<uint8_t*>(std::aligned_alloc(64, size));
-    if (data != nullptr) std::memset(data, 0, size);
-    this->bytes = bytes;
-  }
-  ~AlignedBytes() { std::free(data); }
-  AlignedBytes(const AlignedBytes&) = delete;
-  AlignedBytes& operator=(const AlignedBytes&) = delete;
-  uint8_t* data = nullptr;
-  int64_t bytes = 0;
-};
 
 using steps::AttentionRun;
 using steps::Context;
@@ -69,7 +55,8 @@ struct CpuExecutor::State {
   std::vector<std::unique_ptr<RowProgram>> programs;
   std::map<std::string, std::vector<float>> tables;  // by table buffer value
   std::unique_ptr<ThreadPool> pool;
-  std::unique_ptr<AlignedBytes> caches, inputs, scratch, thread_scratch, shared;
+  // Zero until touched: a request faults in only the pages it uses.
+  ZeroedPages caches, inputs, scratch, thread_scratch, shared;
   Context context;
   std::set<std::string> weight_dtypes;
   CpuMemory memory;  // what Start allocated
@@ -91,11 +78,11 @@ struct CpuExecutor::State {
 };
 
 absl::StatusOr<void*> CpuExecutor::State::Address(const DeviceBuffer& b) {
-  auto in_space = [&](const std::unique_ptr<AlignedBytes>& space) -> absl::StatusOr<void*> {
-    if (b.offset < 0 || b.bytes < 0 || b.offset + b.bytes > space->bytes) {
+  auto in_space = [&](const ZeroedPages& space) -> absl::StatusOr<void*> {
+    if (b.offset < 0 || b.bytes < 0 || b.offset + b.bytes > space.bytes()) {
       return absl::DataLossError(absl::StrCat("buffer ", b.value, " lies outside its arena space"));
     }
-    return space->data + b.offset;
+    return space.data() + b.offset;
   };
   switch (b.space) {
     case ArenaSpace::kWeights: {
@@ -334,12 +321,12 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Start(std::unique_ptr<
   s.context.pool = s.pool.get();
   s.context.simd = options.simd ? std::min(*options.simd, DetectSimdLevel()) : ChooseSimdLevel();
   s.context.attention_isa = std::min(static_cast<AttentionIsa>(s.context.simd), BestAttentionIsa());
-  s.caches = std::make_unique<AlignedBytes>(s.layout.caches_bytes);
-  s.inputs = std::make_unique<AlignedBytes>(s.layout.inputs_bytes);
+  s.caches = ZeroedPages(s.layout.caches_bytes);
+  s.inputs = ZeroedPages(s.layout.inputs_bytes);
   int64_t scratch_bytes = 0;
   for (const LaunchPlan& p : s.plans) scratch_bytes = std::max(scratch_bytes, p.scratch_bytes);
-  s.scratch = std::make_unique<AlignedBytes>(scratch_bytes);
-  if (s.caches->data == nullptr || s.inputs->data == nullptr || s.scratch->data == nullptr) {
+  s.scratch = ZeroedPages(scratch_bytes);
+  if (s.caches.data() == nullptr || s.inputs.data() == nullptr || s.scratch.data() == nullptr) {
     return absl::ResourceExhaustedError("cannot allocate the CPU executor's arena");
   }
   for (const RopeTable& t : s.layout.tables) {
@@ -386,18 +373,18 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Start(std::unique_ptr<
   for (const auto& [name, values] : s.tables) {
     table_bytes += static_cast<int64_t>(values.size() * sizeof(float));
   }
-  if (s.memory.caches != s.caches->bytes || s.memory.step_inputs != s.inputs->bytes ||
-      s.memory.scratch != s.scratch->bytes || s.memory.rope_tables != table_bytes) {
+  if (s.memory.caches != s.caches.bytes() || s.memory.step_inputs != s.inputs.bytes() ||
+      s.memory.scratch != s.scratch.bytes() || s.memory.rope_tables != table_bytes) {
     return absl::InternalError("the CPU executor's allocations differ from PlanCpuMemory's");
   }
   s.context.thread_scratch_bytes = s.memory.thread_scratch_each;
-  s.thread_scratch = std::make_unique<AlignedBytes>(s.memory.thread_scratch);
-  s.shared = std::make_unique<AlignedBytes>(s.memory.shared);
-  if (s.thread_scratch->data == nullptr || s.shared->data == nullptr) {
+  s.thread_scratch = ZeroedPages(s.memory.thread_scratch);
+  s.shared = ZeroedPages(s.memory.shared);
+  if (s.thread_scratch.data() == nullptr || s.shared.data() == nullptr) {
     return absl::ResourceExhaustedError("cannot allocate the CPU executor's scratch");
   }
-  s.context.thread_scratch = s.thread_scratch->data;
-  s.context.shared = s.shared->data;
+  s.context.thread_scratch = s.thread_scratch.data();
+  s.context.shared = s.shared.data();
   return std::unique_ptr<CpuExecutor>(new CpuExecutor(std::move(state)));
 }
 
@@ -468,7 +455,7 @@ absl::StatusOr<codegen::loop::LoopResult> CpuExecutor::RunLoop(
 }
 
 absl::Status CpuExecutor::ResetCaches() {
-  std::memset(state_->caches->data, 0, static_cast<size_t>(state_->caches->bytes));
+  state_->caches.Zero();
   return absl::OkStatus();
 }
 
