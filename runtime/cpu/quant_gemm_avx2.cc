@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "base/quant_blocks.h"
 #include "runtime/cpu/quant_gemm_internal.h"

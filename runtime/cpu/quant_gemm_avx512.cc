@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "base/quant_blocks.h"
 #include "runtime/cpu/quant_gemm_internal.h"
