@@ -16,6 +16,7 @@ ZeroedPages::ZeroedPages(int64_t bytes) : bytes_(bytes) {
   void* addr = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (addr == MAP_FAILED) {
     mapped_ = 0;
+    bytes_ = 0;
     return;
   }
   data_ = static_cast<uint8_t*>(addr);

@@ -18,9 +18,15 @@ namespace kiln {
 // the same way (MADV_DONTNEED), so resetting a cache costs in proportion to
 // what the last sequence wrote, not to the cache's capacity.
 //
-// Move-only. data() is nullptr when the mapping failed (out of address
-// space or over the overcommit limit): the owner reports that. A request
-// of 0 bytes maps one page, so data() is never nullptr on success.
+// Move-only. data() is nullptr (and bytes() 0) when the mapping failed (out
+// of address space, or over the limit of a kernel that does not
+// overcommit): the owner reports that. A request of 0 bytes maps one page,
+// so data() is never nullptr on success.
+//
+// The cost of committing lazily: under the default overcommit, memory that
+// runs out shows up as the OOM killer at the first touch of a page, in the
+// middle of a long request, rather than at load. kiln-memory's fit check
+// (which counts every page) is the guard against that.
 class ZeroedPages {
  public:
   ZeroedPages() = default;
@@ -35,8 +41,9 @@ class ZeroedPages {
   // The size asked for (the mapping is that, rounded up to whole pages).
   int64_t bytes() const { return bytes_; }
 
-  // Makes every byte zero again: drops the pages (falling back to memset
-  // where the kernel refuses), so the next touch of each maps a zero page.
+  // Makes every byte zero again: drops the pages, so the next touch of each
+  // maps a zero page; where the kernel refuses (locked pages: EINVAL), it
+  // writes zeros instead.
   void Zero();
 
  private:

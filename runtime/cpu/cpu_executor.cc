@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/byte_units.h"
 #include "base/half.h"
 #include "base/quant_blocks.h"
 #include "base/status_macros.h"
@@ -327,7 +328,10 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Start(std::unique_ptr<
   for (const LaunchPlan& p : s.plans) scratch_bytes = std::max(scratch_bytes, p.scratch_bytes);
   s.scratch = ZeroedPages(scratch_bytes);
   if (s.caches.data() == nullptr || s.inputs.data() == nullptr || s.scratch.data() == nullptr) {
-    return absl::ResourceExhaustedError("cannot allocate the CPU executor's arena");
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot map the CPU executor's KV caches and activations (",
+                     HumanBytes(s.layout.caches_bytes + s.layout.inputs_bytes + scratch_bytes),
+                     "): lower --max-seq or --max-batch, or see kiln-memory"));
   }
   for (const RopeTable& t : s.layout.tables) {
     if (!s.tables.emplace(t.buffer.value, RopeTableValues(t)).second) {
@@ -381,7 +385,9 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Start(std::unique_ptr<
   s.thread_scratch = ZeroedPages(s.memory.thread_scratch);
   s.shared = ZeroedPages(s.memory.shared);
   if (s.thread_scratch.data() == nullptr || s.shared.data() == nullptr) {
-    return absl::ResourceExhaustedError("cannot allocate the CPU executor's scratch");
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot map the CPU executor's kernel workspace (",
+                     HumanBytes(s.memory.thread_scratch + s.memory.shared), ")"));
   }
   s.context.thread_scratch = s.thread_scratch.data();
   s.context.shared = s.shared.data();
