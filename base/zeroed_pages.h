@@ -18,15 +18,17 @@ namespace kiln {
 // the same way (MADV_DONTNEED), so resetting a cache costs in proportion to
 // what the last sequence wrote, not to the cache's capacity.
 //
-// Move-only. data() is nullptr (and bytes() 0) when the mapping failed (out
-// of address space, or over the limit of a kernel that does not
-// overcommit): the owner reports that. A request of 0 bytes maps one page,
-// so data() is never nullptr on success.
+// Move-only. data() is nullptr (and bytes() 0) when the mapping failed: out
+// of address space (RLIMIT_AS), a request the kernel's overcommit policy
+// refuses (more than RAM plus swap under the default heuristic, or over the
+// commit limit when overcommit is off): the owner reports that. A request
+// of 0 bytes maps one page, so data() is never nullptr on success.
 //
-// The cost of committing lazily: under the default overcommit, memory that
-// runs out shows up as the OOM killer at the first touch of a page, in the
-// middle of a long request, rather than at load. kiln-memory's fit check
-// (which counts every page) is the guard against that.
+// The cost of committing lazily: memory that runs out within what the
+// kernel let us map shows up as the OOM killer (which may pick this process
+// or another) at the first touch of a page, in the middle of a long
+// request, rather than at load. kiln-memory's fit check (which counts every
+// page) is the guard against that.
 class ZeroedPages {
  public:
   ZeroedPages() = default;

@@ -331,7 +331,8 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Start(std::unique_ptr<
     return absl::ResourceExhaustedError(
         absl::StrCat("cannot map the CPU executor's KV caches and activations (",
                      HumanBytes(s.layout.caches_bytes + s.layout.inputs_bytes + scratch_bytes),
-                     "): lower --max-seq or --max-batch, or see kiln-memory"));
+                     "): recompile the engine with a lower --max-seq or --max-batch (kiln-memory "
+                     "says what fits)"));
   }
   for (const RopeTable& t : s.layout.tables) {
     if (!s.tables.emplace(t.buffer.value, RopeTableValues(t)).second) {

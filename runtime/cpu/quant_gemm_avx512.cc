@@ -2,8 +2,10 @@
 // summed straight into int32, no int16 step). q4_0, q4_1, q8_0, q4_k, q5_k and q6_k
 // run on 512-bit registers, four blocks of 32 of a row at a time (below): one row
 // straight from the activation blocks, more (prefill, verify steps, batches)
-// from activation quads unpacked once per call. The other formats run the shared 256-bit kernels
-// (quant_gemm_simd.inc), where VL gives 32 registers for a 4 x 4 tile.
+// from activation quads unpacked once per call; f32, f16 and bf16 weights
+// have their own tiles (float_gemm_avx512.cc). So the shared 256-bit
+// kernels (quant_gemm_simd.inc) compiled into this library serve no format
+// this level takes: they stay for a format added without an AVX-512 kernel.
 // Compiled with the AVX-512 flags only in this library.
 #include <immintrin.h>
 

@@ -81,6 +81,10 @@ TEST(ZeroedPagesTest, ZeroOfLockedPagesWritesZeros) {
   ZeroedPages p(bytes);
   ASSERT_NE(p.data(), nullptr);
   if (mlock(p.data(), bytes) != 0) GTEST_SKIP() << "mlock is not permitted here";
+  if (madvise(p.data(), bytes, MADV_DONTNEED) == 0) {
+    munlock(p.data(), bytes);
+    GTEST_SKIP() << "this kernel drops locked pages too: the fallback is not reached";
+  }
   for (int64_t i = 0; i < bytes; ++i) p.data()[i] = 0x5a;
   p.Zero();
   EXPECT_TRUE(AllZero(p));

@@ -195,8 +195,8 @@ TEST(QuantGemm, SimdLevelsMatchScalar) {
 // An activation row gets the same bits whatever the rows beside it
 // (onednn_sgemm.h's contract for Kiln's kernels): row i of an m-row product
 // equals the one-row product of that row alone, so a verify step's or a
-// prefill's logits equal decode's. m = 5 and 9 put rows in full tiles and
-// in the edge tiles.
+// prefill's logits equal decode's. m = 2, 3, 5, 7 and 9 put rows in full
+// tiles and in tail tiles of 1 to 3 rows.
 TEST(QuantGemm, ActivationRowsAreIndependent) {
   auto rng = TestRng();
   for (SimdLevel level : kLevels) {
