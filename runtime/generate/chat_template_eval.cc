@@ -387,8 +387,16 @@ class Evaluator {
         r = op == "//" ? q : m;
       } else if (op == "**") {
         if (y < 0) return Fail(e.pos, "negative exponents are not supported (no floats)");
+        // By squaring: log2(y) steps, so that 1 ** 7999679996 does not loop
+        // eight billion times (fuzzing, bug 18). A square that overflows
+        // while bits of y remain means |x| >= 2 and an overflowing result.
         r = 1;
-        for (int64_t i = 0; i < y && !overflow; ++i) overflow = __builtin_mul_overflow(r, x, &r);
+        int64_t base = x;
+        for (uint64_t n = static_cast<uint64_t>(y); n != 0 && !overflow;) {
+          if (n & 1) overflow = __builtin_mul_overflow(r, base, &r);
+          n >>= 1;
+          if (n != 0 && !overflow) overflow = __builtin_mul_overflow(base, base, &base);
+        }
       }
       if (overflow) return Fail(e.pos, "integer overflow");
       return Value::Int(r);

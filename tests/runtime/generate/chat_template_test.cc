@@ -88,6 +88,37 @@ TEST(ChatTemplate, LanguageSnippetsMatchJinja) {
   EXPECT_GE(n, 40);
 }
 
+// Integer powers are exact and quick at any exponent (bug 18: a loop of y
+// multiplications made 1 ** 7999679996 take minutes), and overflow is an
+// error, as before.
+TEST(ChatTemplate, IntegerPowersAreExactAndQuick) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{{ 2 ** 10 }}", "1024"},
+      {"{{ 3 ** 39 }}", "4052555153018976267"},
+      {"{{ 2 ** 62 }}", "4611686018427387904"},
+      {"{{ (-2) ** 63 }}", "-9223372036854775808"},
+      {"{{ (-3) ** 3 }}", "-27"},
+      {"{{ 0 ** 0 }}", "1"},
+      {"{{ 0 ** 7999679996 }}", "0"},
+      {"{{ 1 ** 7999679996 }}", "1"},
+      {"{{ (-1) ** 7999679997 }}", "-1"},
+  };
+  for (const auto& [source, expected] : cases) {
+    absl::StatusOr<ChatTemplate> t = ChatTemplate::Parse(source);
+    ASSERT_TRUE(t.ok()) << source << ": " << t.status();
+    absl::StatusOr<std::string> out = t->Render({}, false, {});
+    ASSERT_TRUE(out.ok()) << source << ": " << out.status();
+    EXPECT_EQ(*out, expected) << source;
+  }
+  for (const std::string source : {"{{ 2 ** 63 }}", "{{ 3 ** 40 }}", "{{ 2 ** 7999679996 }}"}) {
+    absl::StatusOr<ChatTemplate> t = ChatTemplate::Parse(source);
+    ASSERT_TRUE(t.ok()) << source;
+    absl::StatusOr<std::string> out = t->Render({}, false, {});
+    ASSERT_FALSE(out.ok()) << source;
+    EXPECT_NE(out.status().message().find("integer overflow"), std::string::npos) << out.status();
+  }
+}
+
 absl::StatusOr<ChatTemplate> ParseFile(const std::string& name) {
   return ChatTemplate::Parse(ReadFile(std::string(kDir) + name + ".jinja"));
 }
