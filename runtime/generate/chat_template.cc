@@ -50,6 +50,15 @@ absl::StatusOr<ChatTemplate> ChatTemplate::Parse(std::string_view source) {
 absl::StatusOr<std::string> ChatTemplate::Render(const std::vector<ChatMessage>& messages,
                                                  bool add_generation_prompt,
                                                  const std::map<std::string, std::string>& strings) const {
+  // The step limit grows with the input, so that a real template renders any
+  // conversation and a hostile one stops within about 0.05 s on a short one.
+  int64_t input_bytes = 0;
+  for (const auto& [name, value] : strings)
+    input_bytes += static_cast<int64_t>(name.size() + value.size());
+  for (const ChatMessage& m : messages)
+    input_bytes += static_cast<int64_t>(m.role.size() + m.content.size());
+  const int64_t step_limit =
+      cti::kBaseSteps + cti::kStepsPerMessage * static_cast<int64_t>(messages.size()) + input_bytes;
   cti::ValueMap globals;
   for (const char* name : {"raise_exception", "namespace", "range", "strftime_now", "dict"}) {
     globals.emplace_back(name, cti::Value::Function(name));
@@ -65,7 +74,7 @@ absl::StatusOr<std::string> ChatTemplate::Render(const std::vector<ChatMessage>&
   globals.emplace_back("add_generation_prompt", cti::Value::Bool(add_generation_prompt));
   globals.emplace_back("tools", cti::Value::None());
   globals.emplace_back("documents", cti::Value::None());
-  return cti::RenderProgram(*program_, std::move(globals));
+  return cti::RenderProgram(*program_, std::move(globals), step_limit);
 }
 
 }  // namespace kiln

@@ -33,16 +33,20 @@ absl::StatusOr<Value> Str(std::string s, Budget& budget) {
 }
 
 // Python's iter(v) as a list: str -> characters, dict -> keys.
-absl::StatusOr<ValueList> Items(const Value& v) {
+absl::StatusOr<ValueList> Items(const Value& v, Budget& budget) {
   switch (v.kind) {
     case K::kUndefined: return ValueList{};
-    case K::kList: return *v.list;
+    case K::kList:
+      if (!budget.Spend(1 + static_cast<int64_t>(v.list->size()))) return budget.Exhausted();
+      return *v.list;
     case K::kMap: {
+      if (!budget.Spend(1 + static_cast<int64_t>(v.map->size()))) return budget.Exhausted();
       ValueList keys;
       for (const auto& kv : *v.map) keys.push_back(Value::String(kv.first));
       return keys;
     }
     case K::kString: {
+      if (!budget.Spend(1 + static_cast<int64_t>(v.s().size()))) return budget.Exhausted();
       ValueList chars;
       std::vector<size_t> starts = CodePointStarts(v.s());
       for (size_t i = 0; i + 1 < starts.size(); ++i) {
@@ -54,10 +58,15 @@ absl::StatusOr<ValueList> Items(const Value& v) {
   }
 }
 
-absl::StatusOr<int64_t> Length(const Value& v) {
+absl::StatusOr<int64_t> Length(const Value& v, Budget& budget) {
   switch (v.kind) {
     case K::kUndefined: return 0;
-    case K::kString: return static_cast<int64_t>(CodePointStarts(v.s()).size() - 1);
+    case K::kString: {
+      if (!budget.SpendBytes(v.s().size())) return budget.Exhausted();
+      int64_t n = 0;
+      for (char c : v.s()) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+      return n;
+    }
     case K::kList: return static_cast<int64_t>(v.list->size());
     case K::kMap: return static_cast<int64_t>(v.map->size());
     default: return Error("object of type '", TypeName(v), "' has no len()");
@@ -82,12 +91,12 @@ absl::StatusOr<std::string> StringArg(const Value* v, std::string_view what) {
 }
 
 // Jinja's environment.getitem for a dotted attribute path (selectattr, map).
-Value Attribute(const Value& v, std::string_view path) {
+Value Attribute(const Value& v, std::string_view path, Budget& budget) {
   Value cur = v;
   while (true) {
     size_t dot = path.find('.');
     std::string_view part = path.substr(0, dot);
-    const Value* found = cur.is(K::kMap) ? MapFind(*cur.map, part) : nullptr;
+    const Value* found = cur.is(K::kMap) ? MapFind(*cur.map, part, budget) : nullptr;
     if (found == nullptr) return Value::Undefined(absl::StrCat("'", TypeName(cur), " object' has no attribute '", std::string(part), "'"));
     cur = *found;
     if (dot == std::string_view::npos) return cur;
@@ -96,9 +105,12 @@ Value Attribute(const Value& v, std::string_view path) {
 }
 
 // Python str.split(sep, maxsplit).
-ValueList Split(const std::string& s, const Value* sep, int64_t maxsplit) {
+absl::StatusOr<ValueList> Split(const std::string& s, const Value* sep, int64_t maxsplit,
+                                Budget& budget) {
   ValueList parts;
   if (sep == nullptr || sep->is(K::kNone)) {
+    // Each part is a value created, and the scan is one pass over s.
+    if (!budget.SpendBytes(s.size())) return budget.Exhausted();
     size_t i = 0;
     while (true) {
       while (i < s.size() && PySpaceAt(s, i)) i += PySpaceAt(s, i);
@@ -109,15 +121,18 @@ ValueList Split(const std::string& s, const Value* sep, int64_t maxsplit) {
       }
       size_t j = i;
       while (j < s.size() && !PySpaceAt(s, j)) ++j;
+      if (!budget.Spend(1)) return budget.Exhausted();
       parts.push_back(Value::String(s.substr(i, j - i)));
       i = j;
     }
     return parts;
   }
   const std::string& d = sep->s();
+  const TextSearch search(d);
   size_t i = 0;
   while (maxsplit < 0 || static_cast<int64_t>(parts.size()) < maxsplit) {
-    size_t j = s.find(d, i);
+    size_t j = search.Find(s, i, budget);
+    if (!budget.Spend(1)) return budget.Exhausted();
     if (j == std::string::npos) break;
     parts.push_back(Value::String(s.substr(i, j - i)));
     i = j + d.size();
@@ -129,10 +144,12 @@ ValueList Split(const std::string& s, const Value* sep, int64_t maxsplit) {
 absl::StatusOr<std::string> Replace(const std::string& s, const std::string& from, const std::string& to, int64_t count,
                                     Budget& budget) {
   std::string out;
+  const TextSearch search(from);
   size_t i = 0;
   int64_t done = 0;
   while (count < 0 || done < count) {
-    size_t j = from.empty() ? (i <= s.size() ? i : std::string::npos) : s.find(from, i);
+    size_t j = search.Find(s, i, budget);
+    if (!budget.SpendBytes(to.size())) return budget.Exhausted();
     if (j == std::string::npos) break;
     out.append(s, i, j - i);
     out += to;
@@ -156,12 +173,14 @@ absl::StatusOr<std::string> Replace(const std::string& s, const std::string& fro
   return out;
 }
 
-absl::StatusOr<std::string> Strip(const Value& v, const Value* chars, bool left, bool right) {
-  const std::string& s = v.s();
+absl::StatusOr<std::string> Strip(const std::string& s, const Value* chars, bool left, bool right,
+                                  Budget& budget) {
+  if (!budget.SpendBytes(s.size())) return budget.Exhausted();
   if (chars == nullptr || chars->is(K::kNone)) return std::string(PyStrip(s, left, right));
   if (!chars->is(K::kString)) return Error("strip arg must be None or str");
   std::vector<size_t> cs = CodePointStarts(chars->s());
   auto in_set = [&](std::string_view ch) {
+    if (!budget.SpendKeys(cs.size())) return false;
     for (size_t i = 0; i + 1 < cs.size(); ++i) {
       if (chars->s().substr(cs[i], cs[i + 1] - cs[i]) == ch) return true;
     }
@@ -171,13 +190,15 @@ absl::StatusOr<std::string> Strip(const Value& v, const Value* chars, bool left,
   size_t b = 0, e = st.size() - 1;
   while (left && b < e && in_set(std::string_view(s).substr(st[b], st[b + 1] - st[b]))) ++b;
   while (right && e > b && in_set(std::string_view(s).substr(st[e - 1], st[e] - st[e - 1]))) --e;
+  if (budget.exhausted()) return budget.Exhausted();
   return s.substr(st[b], st[e] - st[b]);
 }
 
 // select/reject/selectattr/rejectattr: keep items whose test (or truth)
 // equals `keep`.
-absl::StatusOr<Value> Select(const Value& v, const Args& args, bool by_attr, bool keep) {
-  KILN_ASSIGN_OR_RETURN(ValueList items, Items(v));
+absl::StatusOr<Value> Select(const Value& v, const Args& args, bool by_attr, bool keep,
+                             Budget& budget) {
+  KILN_ASSIGN_OR_RETURN(ValueList items, Items(v, budget));
   size_t next = 0;
   std::string attr;
   if (by_attr) {
@@ -191,12 +212,12 @@ absl::StatusOr<Value> Select(const Value& v, const Args& args, bool by_attr, boo
   Args test_args(args.begin() + static_cast<std::ptrdiff_t>(next), args.end());
   ValueList out;
   for (const Value& item : items) {
-    Value subject = by_attr ? Attribute(item, attr) : item;
+    Value subject = by_attr ? Attribute(item, attr, budget) : item;
     bool pass;
     if (test.empty()) {
       pass = Truthy(subject);
     } else {
-      KILN_ASSIGN_OR_RETURN(pass, ApplyTest(test, subject, test_args));
+      KILN_ASSIGN_OR_RETURN(pass, ApplyTest(test, subject, test_args, budget));
     }
     if (pass == keep) out.push_back(item);
   }
@@ -228,56 +249,70 @@ bool IsKnownTest(std::string_view name) {
   return false;
 }
 
+absl::Status Budget::Exhausted() const {
+  return absl::ResourceExhaustedError(
+      absl::StrCat("the template ran too long: more than ", step_limit_,
+                   " steps, the limit for a conversation of this size (real chat templates take "
+                   "under 100 a message)"));
+}
+
 absl::Status Budget::Build(size_t n) {
   if (n > kMaxStringBytes) return absl::ResourceExhaustedError("a string built by the template exceeds 16 MiB");
-  built_bytes += n;
-  if (built_bytes > kMaxBuiltBytes) return absl::ResourceExhaustedError("the template built more than 256 MiB of text");
+  built_bytes_ += n;
+  if (built_bytes_ > kMaxBuiltBytes)
+    return absl::ResourceExhaustedError("the template built more than 256 MiB of text");
+  if (!SpendBytes(n)) return Exhausted();
   return absl::OkStatus();
 }
 
 absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& v, const Args& args, const Kwargs& kwargs,
                                   Budget& budget) {
   if (name == "trim") {
-    KILN_ASSIGN_OR_RETURN(std::string s, Strip(Value::String(ToStr(v)), Arg(args, 0, kwargs, "chars"), true, true));
+    KILN_ASSIGN_OR_RETURN(
+        std::string s, Strip(ToStr(v, budget), Arg(args, 0, kwargs, "chars"), true, true, budget));
     return Str(std::move(s), budget);
   }
   if (name == "length" || name == "count") {
-    KILN_ASSIGN_OR_RETURN(int64_t n, Length(v));
+    KILN_ASSIGN_OR_RETURN(int64_t n, Length(v, budget));
     return Value::Int(n);
   }
-  if (name == "upper" || name == "lower") return Str(AsciiCase(ToStr(v), name == "upper"), budget);
+  if (name == "upper" || name == "lower")
+    return Str(AsciiCase(ToStr(v, budget), name == "upper"), budget);
   if (name == "capitalize") {
-    std::string s = AsciiCase(ToStr(v), false);
+    std::string s = AsciiCase(ToStr(v, budget), false);
     if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
     return Str(std::move(s), budget);
   }
   if (name == "first" || name == "last") {
-    KILN_ASSIGN_OR_RETURN(ValueList items, Items(v));
+    KILN_ASSIGN_OR_RETURN(ValueList items, Items(v, budget));
     if (items.empty()) return Value::Undefined(absl::StrCat("No ", std::string(name), " item, sequence was empty."));
     return name == "first" ? items.front() : items.back();
   }
   if (name == "join") {
-    KILN_ASSIGN_OR_RETURN(ValueList items, Items(v));
+    KILN_ASSIGN_OR_RETURN(ValueList items, Items(v, budget));
     const Value* sep = Arg(args, 0, kwargs, "d");
     const Value* attr = Arg(args, 1, kwargs, "attribute");
     std::string out;
     for (size_t i = 0; i < items.size(); ++i) {
-      if (i && sep) out += ToStr(*sep);
-      out += ToStr(attr && attr->is(K::kString) ? Attribute(items[i], attr->s()) : items[i]);
+      if (i && sep) out += ToStr(*sep, budget);
+      out += ToStr(attr && attr->is(K::kString) ? Attribute(items[i], attr->s(), budget) : items[i],
+                   budget);
+      if (budget.exhausted()) return budget.Exhausted();
       if (out.size() > kMaxStringBytes) return absl::ResourceExhaustedError("join: result larger than 16 MiB");
     }
     return Str(std::move(out), budget);
   }
   if (name == "list") {
-    KILN_ASSIGN_OR_RETURN(ValueList items, Items(v));
+    KILN_ASSIGN_OR_RETURN(ValueList items, Items(v, budget));
     return Value::List(std::move(items));
   }
-  if (name == "string") return v.is(K::kString) ? v : Str(ToStr(v), budget);
+  if (name == "string") return v.is(K::kString) ? v : Str(ToStr(v, budget), budget);
   if (name == "safe") return v;
   if (name == "int") {
     const Value* fallback = Arg(args, 0, kwargs, "default");
     if (v.is(K::kInt) || v.is(K::kBool)) return Value::Int(v.is(K::kBool) ? v.boolean : v.integer);
     if (v.is(K::kString)) {
+      if (!budget.SpendBytes(v.s().size())) return budget.Exhausted();
       std::string s(PyStrip(v.s(), true, true));
       size_t i = (!s.empty() && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
       bool digits = i < s.size() && s.size() - i <= 18 && s.find_first_not_of("0123456789", i) == std::string::npos;
@@ -295,18 +330,19 @@ absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& v, const A
   if (name == "tojson") {
     const Value* indent = Arg(args, 0, kwargs, "indent");
     int width = indent && indent->is(K::kInt) ? static_cast<int>(std::min<int64_t>(std::max<int64_t>(indent->integer, 0), 64)) : -1;
-    KILN_ASSIGN_OR_RETURN(std::string json, ToJson(v, width));
+    KILN_ASSIGN_OR_RETURN(std::string json, ToJson(v, width, budget));
     return Str(std::move(json), budget);
   }
   if (name == "items") {
     if (v.is(K::kUndefined)) return Value::List({});
     if (!v.is(K::kMap)) return Error("can only get item pairs from a mapping, not '", TypeName(v), "'");
+    if (!budget.Spend(1 + static_cast<int64_t>(v.map->size()))) return budget.Exhausted();
     ValueList pairs;
     for (const auto& [k, val] : *v.map) pairs.push_back(Value::Tuple({Value::String(k), val}));
     return Value::List(std::move(pairs));
   }
   if (name == "reverse") {
-    KILN_ASSIGN_OR_RETURN(ValueList items, Items(v));
+    KILN_ASSIGN_OR_RETURN(ValueList items, Items(v, budget));
     std::reverse(items.begin(), items.end());
     if (!v.is(K::kString)) return Value::List(std::move(items));
     std::string out;
@@ -317,24 +353,27 @@ absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& v, const A
     KILN_ASSIGN_OR_RETURN(std::string from, StringArg(Arg(args, 0, kwargs, "old"), "replace: old"));
     KILN_ASSIGN_OR_RETURN(std::string to, StringArg(Arg(args, 1, kwargs, "new"), "replace: new"));
     const Value* count = Arg(args, 2, kwargs, "count");
-    KILN_ASSIGN_OR_RETURN(std::string out, Replace(ToStr(v), from, to, count && count->is(K::kInt) ? count->integer : -1, budget));
+    KILN_ASSIGN_OR_RETURN(std::string out,
+                          Replace(ToStr(v, budget), from, to,
+                                  count && count->is(K::kInt) ? count->integer : -1, budget));
     return Value::String(std::move(out));
   }
   if (name == "abs") {
     if (!v.is(K::kInt)) return Error("bad operand type for abs(): '", TypeName(v), "'");
     return Value::Int(v.integer < 0 ? -v.integer : v.integer);
   }
-  if (name == "select" || name == "reject") return Select(v, args, false, name == "select");
-  if (name == "selectattr" || name == "rejectattr") return Select(v, args, true, name == "selectattr");
+  if (name == "select" || name == "reject") return Select(v, args, false, name == "select", budget);
+  if (name == "selectattr" || name == "rejectattr")
+    return Select(v, args, true, name == "selectattr", budget);
   if (name == "map") {
-    KILN_ASSIGN_OR_RETURN(ValueList items, Items(v));
+    KILN_ASSIGN_OR_RETURN(ValueList items, Items(v, budget));
     const Value* attr = Kwarg(kwargs, "attribute");
     ValueList out;
     if (attr != nullptr) {
       KILN_ASSIGN_OR_RETURN(std::string path, StringArg(attr, "map: attribute"));
       const Value* fallback = Kwarg(kwargs, "default");
       for (const Value& item : items) {
-        Value got = Attribute(item, path);
+        Value got = Attribute(item, path, budget);
         out.push_back(got.is(K::kUndefined) && fallback ? *fallback : got);
       }
       return Value::List(std::move(out));
@@ -351,7 +390,8 @@ absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& v, const A
   return Error("no filter named '", name, "'");
 }
 
-absl::StatusOr<bool> ApplyTest(std::string_view name, const Value& v, const Args& args) {
+absl::StatusOr<bool> ApplyTest(std::string_view name, const Value& v, const Args& args,
+                               Budget& budget) {
   const bool numeric = v.is(K::kInt) || v.is(K::kBool);
   if (name == "defined") return !v.is(K::kUndefined);
   if (name == "undefined") return v.is(K::kUndefined);
@@ -379,23 +419,25 @@ absl::StatusOr<bool> ApplyTest(std::string_view name, const Value& v, const Args
   }
   if (args.empty()) return Error("test '", name, "' needs an argument");
   const Value& other = args[0];
-  if (name == "equalto" || name == "eq" || name == "==") return Equals(v, other);
-  if (name == "ne" || name == "!=") return !Equals(v, other);
-  if (name == "lt" || name == "<") return Less(v, other);
-  if (name == "gt" || name == ">") return Less(other, v);
+  if (name == "equalto" || name == "eq" || name == "==") return Equals(v, other, budget);
+  if (name == "ne" || name == "!=") return !Equals(v, other, budget);
+  if (name == "lt" || name == "<") return Less(v, other, budget);
+  if (name == "gt" || name == ">") return Less(other, v, budget);
   if (name == "le" || name == "<=") {
-    KILN_ASSIGN_OR_RETURN(bool gt, Less(other, v));
+    KILN_ASSIGN_OR_RETURN(bool gt, Less(other, v, budget));
     return !gt;
   }
   if (name == "ge" || name == ">=") {
-    KILN_ASSIGN_OR_RETURN(bool lt, Less(v, other));
+    KILN_ASSIGN_OR_RETURN(bool lt, Less(v, other, budget));
     return !lt;
   }
   if (name == "in") {
-    if (other.is(K::kString) && v.is(K::kString)) return other.s().find(v.s()) != std::string::npos;
-    KILN_ASSIGN_OR_RETURN(ValueList items, Items(other));
+    if (other.is(K::kString) && v.is(K::kString)) {
+      return TextSearch(v.s()).Find(other.s(), 0, budget) != std::string::npos;
+    }
+    KILN_ASSIGN_OR_RETURN(ValueList items, Items(other, budget));
     for (const Value& item : items) {
-      if (Equals(item, v)) return true;
+      if (Equals(item, v, budget)) return true;
     }
     return false;
   }
@@ -408,7 +450,8 @@ absl::StatusOr<Value> CallMethod(const Value& v, std::string_view name, const Ar
   if (v.is(K::kString)) {
     const std::string& s = v.s();
     if (name == "strip" || name == "lstrip" || name == "rstrip") {
-      KILN_ASSIGN_OR_RETURN(std::string out, Strip(v, Arg(args, 0, kwargs, "chars"), name != "rstrip", name != "lstrip"));
+      KILN_ASSIGN_OR_RETURN(std::string out, Strip(s, Arg(args, 0, kwargs, "chars"),
+                                                   name != "rstrip", name != "lstrip", budget));
       return Str(std::move(out), budget);
     }
     if (name == "startswith" || name == "endswith") {
@@ -418,6 +461,7 @@ absl::StatusOr<Value> CallMethod(const Value& v, std::string_view name, const Ar
       for (const Value& o : options) {
         if (!o.is(K::kString)) return Error(name, " first arg must be str or a tuple of str");
         const std::string& p = o.s();
+        if (!budget.SpendBytes(p.size())) return budget.Exhausted();
         bool hit = name == "startswith" ? s.compare(0, p.size(), p) == 0
                                         : s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
         if (hit) return Value::Bool(true);
@@ -428,7 +472,10 @@ absl::StatusOr<Value> CallMethod(const Value& v, std::string_view name, const Ar
       const Value* sep = Arg(args, 0, kwargs, "sep");
       const Value* maxsplit = Arg(args, 1, kwargs, "maxsplit");
       if (sep && !sep->is(K::kNone) && (!sep->is(K::kString) || sep->s().empty())) return Error("split: bad separator");
-      return Value::List(Split(s, sep, maxsplit && maxsplit->is(K::kInt) ? maxsplit->integer : -1));
+      KILN_ASSIGN_OR_RETURN(
+          ValueList parts,
+          Split(s, sep, maxsplit && maxsplit->is(K::kInt) ? maxsplit->integer : -1, budget));
+      return Value::List(std::move(parts));
     }
     if (name == "upper" || name == "lower" || name == "capitalize") return ApplyFilter(name, v, {}, {}, budget);
     if (name == "replace") {
@@ -440,7 +487,7 @@ absl::StatusOr<Value> CallMethod(const Value& v, std::string_view name, const Ar
     }
     if (name == "join") {
       if (args.size() != 1) return Error("join() takes exactly one argument");
-      KILN_ASSIGN_OR_RETURN(ValueList items, Items(args[0]));
+      KILN_ASSIGN_OR_RETURN(ValueList items, Items(args[0], budget));
       for (const Value& item : items) {
         if (!item.is(K::kString)) return Error("join: expected str instance, ", TypeName(item), " found");
       }
@@ -451,13 +498,14 @@ absl::StatusOr<Value> CallMethod(const Value& v, std::string_view name, const Ar
     if (name == "items") return ApplyFilter("items", v, {}, {}, budget);
     if (name == "keys") return ApplyFilter("list", v, {}, {}, budget);
     if (name == "values") {
+      if (!budget.Spend(1 + static_cast<int64_t>(v.map->size()))) return budget.Exhausted();
       ValueList values;
       for (const auto& kv : *v.map) values.push_back(kv.second);
       return Value::List(std::move(values));
     }
     if (name == "get") {
       KILN_ASSIGN_OR_RETURN(std::string key, StringArg(args.empty() ? nullptr : &args[0], "get: key"));
-      const Value* hit = MapFind(*v.map, key);
+      const Value* hit = MapFind(*v.map, key, budget);
       if (hit) return *hit;
       return args.size() > 1 ? args[1] : Value::None();
     }
@@ -468,13 +516,14 @@ absl::StatusOr<Value> CallMethod(const Value& v, std::string_view name, const Ar
 
 absl::StatusOr<Value> CallGlobal(std::string_view name, const Args& args, const Kwargs& kwargs, Budget& budget) {
   if (name == "raise_exception") {
-    std::string message = args.empty() ? "" : ToStr(args[0]);
+    std::string message = args.empty() ? "" : ToStr(args[0], budget);
     return absl::InvalidArgumentError(absl::StrCat("the chat template raised an exception: ", message));
   }
   if (name == "namespace" || name == "dict") {
     ValueMap attrs;
     if (!args.empty()) {
       if (!args[0].is(K::kMap)) return Error(name, "() takes keyword arguments or one dict");
+      if (!budget.Spend(1 + static_cast<int64_t>(args[0].map->size()))) return budget.Exhausted();
       attrs = *args[0].map;
     }
     for (const auto& [k, val] : kwargs) attrs.emplace_back(k, val);
@@ -498,6 +547,7 @@ absl::StatusOr<Value> CallGlobal(std::string_view name, const Args& args, const 
     ValueList out;
     for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
       if (out.size() >= 100000) return Error("range too big, maximum size for range is 100000");  // Jinja's sandbox
+      if (!budget.Spend(1)) return budget.Exhausted();
       out.push_back(Value::Int(i));
     }
     return Value::List(std::move(out));

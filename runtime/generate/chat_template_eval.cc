@@ -3,6 +3,7 @@
 // leak; `if` shares its enclosing scope; namespaces are shared references)
 // and Python operator semantics. Every step is counted against the Budget.
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <unordered_map>
 
@@ -17,7 +18,8 @@ using K = Value::Kind;
 
 class Evaluator {
  public:
-  Evaluator(const Program& program, ValueMap globals) : prog_(program) {
+  Evaluator(const Program& program, ValueMap globals, int64_t step_limit)
+      : prog_(program), budget_(step_limit) {
     scopes_.emplace_back();
     for (auto& [k, v] : globals) scopes_.back()[k] = std::move(v);
     scopes_.emplace_back();  // the template's own top-level scope
@@ -26,6 +28,7 @@ class Evaluator {
   absl::StatusOr<std::string> Run() {
     Flow flow = Flow::kNormal;
     KILN_RETURN_IF_ERROR(Render(prog_.body, flow));
+    if (budget_.exhausted()) return budget_.Exhausted();
     return std::move(out_);
   }
 
@@ -38,13 +41,17 @@ class Evaluator {
   }
   absl::Status Fail(size_t pos, std::string_view message) const { return At(pos, absl::InvalidArgumentError(std::string(message))); }
   absl::Status Step(size_t pos) {
-    if (++budget_.steps > kMaxSteps) return At(pos, absl::ResourceExhaustedError("the template ran too long (step limit)"));
+    if (!budget_.Spend(1)) return At(pos, budget_.Exhausted());
     return absl::OkStatus();
   }
   // The error Jinja raises on using an undefined value.
   absl::Status UndefinedError(size_t pos, const Value& v) const { return Fail(pos, v.s()); }
 
+  // Appends to the output; also where a budget that a builtin exhausted
+  // (leaving `text` meaningless) turns into the error.
   absl::Status Append(size_t pos, std::string_view text) {
+    if (budget_.exhausted() || !budget_.SpendBytes(text.size()))
+      return At(pos, budget_.Exhausted());
     if (out_.size() + text.size() > kMaxOutputBytes) {
       return At(pos, absl::ResourceExhaustedError("rendered output exceeds 16 MiB"));
     }
@@ -76,7 +83,7 @@ class Evaluator {
       case Node::Kind::kText: return Append(n.pos, n.text);
       case Node::Kind::kOutput: {
         KILN_ASSIGN_OR_RETURN(Value v, Eval(*n.expr));
-        return Append(n.pos, ToStr(v));
+        return Append(n.pos, ToStr(v, budget_));
       }
       case Node::Kind::kIf:
         for (size_t i = 0; i < n.conds.size(); ++i) {
@@ -94,11 +101,14 @@ class Evaluator {
         Value ns = Lookup(n.targets[0]);
         if (!ns.is(K::kNamespace)) return Fail(n.pos, "cannot assign attribute on non-namespace object");
         KILN_ASSIGN_OR_RETURN(Value v, Eval(*n.expr));
-        if (Reaches(v, ns.map.get())) {
+        const bool cycle = Reaches(v, ns.map.get(), budget_);
+        if (budget_.exhausted()) return At(n.pos, budget_.Exhausted());
+        if (cycle) {
           return Fail(n.pos, absl::StrCat("cannot store namespace '", n.targets[0],
                                           "' inside itself (through '", n.targets[0], ".",
                                           n.targets[1], "'): the value refers back to it"));
         }
+        if (!budget_.SpendKeys(ns.map->size())) return At(n.pos, budget_.Exhausted());
         for (auto& [k, old] : *ns.map) {
           if (k == n.targets[1]) {
             old = std::move(v);
@@ -130,10 +140,10 @@ class Evaluator {
     KILN_ASSIGN_OR_RETURN(Value iterable, Eval(*n.expr));
     absl::StatusOr<Value> listed = ApplyFilter("list", iterable, {}, {}, budget_);
     if (!listed.ok()) return At(n.expr->pos, listed.status());
-    ValueList items = *listed->list;
+    std::shared_ptr<const ValueList> items = listed->list;
     if (n.filter) {  // `for x in xs if cond`: filter first, then number the kept items
       ValueList kept;
-      for (const Value& item : items) {
+      for (const Value& item : *items) {
         scopes_.emplace_back();
         absl::Status bound = Bind(n, item);
         absl::StatusOr<Value> keep = bound.ok() ? Eval(*n.filter) : absl::StatusOr<Value>(bound);
@@ -141,24 +151,14 @@ class Evaluator {
         if (!keep.ok()) return keep.status();
         if (Truthy(*keep)) kept.push_back(item);
       }
-      items = std::move(kept);
+      items = std::make_shared<const ValueList>(std::move(kept));
     }
-    if (items.empty()) return Render(n.else_body, flow);
-    const int64_t length = static_cast<int64_t>(items.size());
-    for (int64_t i = 0; i < length; ++i) {
-      if (++budget_.iterations > kMaxLoopIterations) {
-        return At(n.pos, absl::ResourceExhaustedError(absl::StrCat("more than ", kMaxLoopIterations, " loop iterations")));
-      }
-      ValueMap loop = {{"index", Value::Int(i + 1)},         {"index0", Value::Int(i)},
-                       {"revindex", Value::Int(length - i)}, {"revindex0", Value::Int(length - i - 1)},
-                       {"first", Value::Bool(i == 0)},       {"last", Value::Bool(i == length - 1)},
-                       {"length", Value::Int(length)},       {"depth", Value::Int(1)},
-                       {"depth0", Value::Int(0)}};
-      if (i > 0) loop.emplace_back("previtem", items[static_cast<size_t>(i - 1)]);
-      if (i + 1 < length) loop.emplace_back("nextitem", items[static_cast<size_t>(i + 1)]);
+    if (items->empty()) return Render(n.else_body, flow);
+    for (size_t i = 0; i < items->size(); ++i) {
+      KILN_RETURN_IF_ERROR(Step(n.pos));
       scopes_.emplace_back();
-      scopes_.back()["loop"] = Value::Map(std::move(loop));
-      absl::Status status = Bind(n, items[static_cast<size_t>(i)]);
+      if (n.body_names_loop) scopes_.back()["loop"] = LoopObject(*items, i);
+      absl::Status status = Bind(n, (*items)[i]);
       Flow inner = Flow::kNormal;
       if (status.ok()) status = Render(n.bodies[0], inner);
       scopes_.pop_back();
@@ -168,10 +168,35 @@ class Evaluator {
     return absl::OkStatus();
   }
 
+  // Jinja's `loop` for item i of items.
+  static Value LoopObject(const ValueList& items, size_t i) {
+    const int64_t length = static_cast<int64_t>(items.size());
+    const int64_t index = static_cast<int64_t>(i);
+    ValueMap loop = {{"index", Value::Int(index + 1)},
+                     {"index0", Value::Int(index)},
+                     {"revindex", Value::Int(length - index)},
+                     {"revindex0", Value::Int(length - index - 1)},
+                     {"first", Value::Bool(i == 0)},
+                     {"last", Value::Bool(i + 1 == items.size())},
+                     {"length", Value::Int(length)},
+                     {"depth", Value::Int(1)},
+                     {"depth0", Value::Int(0)}};
+    if (i > 0) loop.emplace_back("previtem", items[i - 1]);
+    if (i + 1 < items.size()) loop.emplace_back("nextitem", items[i + 1]);
+    return Value::Map(std::move(loop));
+  }
+
   // ---- expressions ----
 
+  // Evaluates e; a budget that a builtin exhausted on the way is the error.
   absl::StatusOr<Value> Eval(const Expr& e) {
     KILN_RETURN_IF_ERROR(Step(e.pos));
+    absl::StatusOr<Value> v = EvalExpr(e);
+    if (budget_.exhausted()) return At(e.pos, budget_.Exhausted());
+    return v;
+  }
+
+  absl::StatusOr<Value> EvalExpr(const Expr& e) {
     switch (e.kind) {
       case Expr::Kind::kLiteral: return e.literal;
       case Expr::Kind::kName: return Lookup(e.name);
@@ -215,7 +240,7 @@ class Evaluator {
           if (!r.ok()) return At(e.pos, r.status());
           return r;
         }
-        absl::StatusOr<bool> r = ApplyTest(e.name, v, args);
+        absl::StatusOr<bool> r = ApplyTest(e.name, v, args, budget_);
         if (!r.ok()) return At(e.pos, r.status());
         return Value::Bool(*r != e.negated);
       }
@@ -249,7 +274,7 @@ class Evaluator {
   absl::StatusOr<Value> Member(size_t pos, const Value& obj, const Value& key) {
     if (obj.is(K::kUndefined)) return UndefinedError(pos, obj);
     if ((obj.is(K::kMap) || obj.is(K::kNamespace)) && key.is(K::kString)) {
-      if (const Value* hit = MapFind(*obj.map, key.s())) return *hit;
+      if (const Value* hit = MapFind(*obj.map, key.s(), budget_)) return *hit;
     }
     bool int_key = key.is(K::kInt) || key.is(K::kBool);
     int64_t index = key.is(K::kBool) ? key.boolean : key.integer;
@@ -259,6 +284,7 @@ class Evaluator {
       if (index >= 0 && index < n) return (*obj.list)[static_cast<size_t>(index)];
     }
     if (int_key && obj.is(K::kString)) {
+      if (!budget_.SpendBytes(obj.s().size())) return Value::None();  // Eval reports it
       std::vector<size_t> starts = CodePointStarts(obj.s());
       int64_t n = static_cast<int64_t>(starts.size()) - 1;
       if (index < 0) index += n;
@@ -269,8 +295,9 @@ class Evaluator {
     }
     // Jinja's wording: 'dict object' has no attribute 'x' / list object has no element 0.
     std::string type = obj.is(K::kNone) ? "None" : absl::StrCat(TypeName(obj), " object");
-    if (!key.is(K::kString)) return Value::Undefined(absl::StrCat(type, " has no element ", Repr(key)));
-    return Value::Undefined(absl::StrCat("'", type, "' has no attribute ", Repr(key)));
+    if (!key.is(K::kString))
+      return Value::Undefined(absl::StrCat(type, " has no element ", Repr(key, budget_)));
+    return Value::Undefined(absl::StrCat("'", type, "' has no attribute ", Repr(key, budget_)));
   }
 
   absl::StatusOr<Value> EvalSlice(const Expr& e) {
@@ -289,9 +316,11 @@ class Evaluator {
     std::vector<size_t> starts;
     int64_t n;
     if (obj.is(K::kString)) {
+      if (!budget_.SpendBytes(obj.s().size())) return Value::None();  // Eval reports it
       starts = CodePointStarts(obj.s());
       n = static_cast<int64_t>(starts.size()) - 1;
     } else if (obj.is(K::kList)) {
+      if (!budget_.Spend(1 + static_cast<int64_t>(obj.list->size()))) return Value::None();
       n = static_cast<int64_t>(obj.list->size());
     } else {
       return Fail(e.pos, absl::StrCat("'", TypeName(obj), "' object is not subscriptable"));
@@ -365,7 +394,7 @@ class Evaluator {
     if (op == "and") return Truthy(a) ? Eval(*e.args[1]) : a;
     if (op == "or") return Truthy(a) ? a : Eval(*e.args[1]);
     KILN_ASSIGN_OR_RETURN(Value b, Eval(*e.args[1]));
-    if (op == "~") return Built(e.pos, ToStr(a) + ToStr(b));
+    if (op == "~") return Built(e.pos, ToStr(a, budget_) + ToStr(b, budget_));
     if (a.is(K::kUndefined)) return UndefinedError(e.pos, a);
     if (b.is(K::kUndefined)) return UndefinedError(e.pos, b);
     auto numeric = [](const Value& v) { return v.is(K::kInt) || v.is(K::kBool); };
@@ -404,6 +433,8 @@ class Evaluator {
     if (op == "+" && a.is(K::kString) && b.is(K::kString)) return Built(e.pos, a.s() + b.s());
     if (op == "+" && a.is(K::kList) && b.is(K::kList)) {
       if (a.list->size() + b.list->size() > kMaxListItems) return Fail(e.pos, "list larger than 1M items");
+      if (!budget_.Spend(1 + static_cast<int64_t>(a.list->size() + b.list->size())))
+        return Value::None();
       ValueList items = *a.list;
       items.insert(items.end(), b.list->begin(), b.list->end());
       return Value::List(std::move(items));
@@ -414,9 +445,16 @@ class Evaluator {
       if (!s.empty() && times > static_cast<int64_t>(kMaxStringBytes / s.size())) {
         return At(e.pos, absl::ResourceExhaustedError("a string built by the template exceeds 16 MiB"));
       }
+      // Counted before the copies are made.
+      absl::Status built = budget_.Build(s.size() * static_cast<size_t>(times));
+      if (!built.ok()) return At(e.pos, built);
+      // By doubling: a few large copies, not `times` small ones.
+      const size_t total = s.size() * static_cast<size_t>(times);
       std::string out;
-      for (int64_t i = 0; i < times; ++i) out += s;
-      return Built(e.pos, std::move(out));
+      out.reserve(total);
+      if (total > 0) out = s;
+      while (out.size() < total) out.append(out, 0, std::min(out.size(), total - out.size()));
+      return Value::String(std::move(out));
     }
     return Fail(e.pos, absl::StrCat("unsupported operand type(s) for ", op, ": '", TypeName(a), "' and '", TypeName(b), "'"));
   }
@@ -430,12 +468,13 @@ class Evaluator {
   absl::StatusOr<bool> Contains(size_t pos, const Value& needle, const Value& hay) {
     if (hay.is(K::kString)) {
       if (!needle.is(K::kString)) return Fail(pos, absl::StrCat("'in <string>' requires string as left operand, not ", TypeName(needle)));
-      return hay.s().find(needle.s()) != std::string::npos;
+      return TextSearch(needle.s()).Find(hay.s(), 0, budget_) != std::string::npos;
     }
-    if (hay.is(K::kMap)) return needle.is(K::kString) && MapFind(*hay.map, needle.s()) != nullptr;
+    if (hay.is(K::kMap))
+      return needle.is(K::kString) && MapFind(*hay.map, needle.s(), budget_) != nullptr;
     if (hay.is(K::kList)) {
       for (const Value& item : *hay.list) {
-        if (Equals(item, needle)) return true;
+        if (Equals(item, needle, budget_)) return true;
       }
       return false;
     }
@@ -449,8 +488,10 @@ class Evaluator {
       KILN_ASSIGN_OR_RETURN(Value right, Eval(*e.args[i + 1]));
       const std::string& op = e.ops[i];
       absl::StatusOr<bool> r;
-      if (op == "==") r = Equals(left, right);
-      else if (op == "!=") r = !Equals(left, right);
+      if (op == "==")
+        r = Equals(left, right, budget_);
+      else if (op == "!=")
+        r = !Equals(left, right, budget_);
       else if (op == "in") r = Contains(e.pos, left, right);
       else if (op == "not in") {
         r = Contains(e.pos, left, right);
@@ -459,7 +500,8 @@ class Evaluator {
         if (left.is(K::kUndefined) || right.is(K::kUndefined)) {
           return UndefinedError(e.pos, left.is(K::kUndefined) ? left : right);
         }
-        absl::StatusOr<bool> less = op == "<" || op == ">=" ? Less(left, right) : Less(right, left);
+        absl::StatusOr<bool> less =
+            op == "<" || op == ">=" ? Less(left, right, budget_) : Less(right, left, budget_);
         if (!less.ok()) return At(e.pos, less.status());
         r = op == "<" || op == ">" ? *less : !*less;
       }
@@ -478,8 +520,9 @@ class Evaluator {
 
 }  // namespace
 
-absl::StatusOr<std::string> RenderProgram(const Program& program, ValueMap globals) {
-  return Evaluator(program, std::move(globals)).Run();
+absl::StatusOr<std::string> RenderProgram(const Program& program, ValueMap globals,
+                                          int64_t step_limit) {
+  return Evaluator(program, std::move(globals), step_limit).Run();
 }
 
 }  // namespace kiln::chat_template_internal

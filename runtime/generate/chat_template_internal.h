@@ -23,8 +23,12 @@ inline constexpr size_t kMaxOutputBytes = 16 << 20;  // rendered text
 inline constexpr size_t kMaxStringBytes = 16 << 20;  // any one string built
 inline constexpr size_t kMaxListItems = 1 << 20;     // any one list built
 inline constexpr size_t kMaxBuiltBytes = 256 << 20;  // all strings built, summed
-inline constexpr int64_t kMaxLoopIterations = 1000000;
-inline constexpr int64_t kMaxSteps = 20000000;  // expressions + nodes evaluated
+// Steps (Budget) a render may take: kBaseSteps, plus kStepsPerMessage per
+// message and one per byte of the variables. Real templates take 20-60
+// steps a message and a few per 16 bytes of content; 250k steps run in
+// about 0.05 s.
+inline constexpr int64_t kBaseSteps = 250000;
+inline constexpr int64_t kStepsPerMessage = 2500;
 
 // ---- Values: the Python objects a template sees ----
 struct Value;
@@ -58,18 +62,67 @@ struct Value {
   const std::string& s() const { return *str; }
 };
 
-// Python semantics of the values (chat_template_value.cc).
+// The work one render may do, in steps: one per node or expression
+// evaluated and per loop iteration, and inside builtins one per value
+// visited or created, per 16 dict keys compared and per 16 bytes scanned or
+// copied. Counting inside builtins, not only per expression, is what bounds
+// `==`, repr and `in` on big or deeply shared values and list copies in
+// loops. Running out is sticky: functions that return no Status (Equals,
+// Repr) stop early with a meaningless result, and the evaluator turns
+// exhausted() into the error at its next step, before any output is kept.
+class Budget {
+ public:
+  explicit Budget(int64_t step_limit) : step_limit_(step_limit) {}
+
+  // Counts n more steps; false once the limit is passed.
+  bool Spend(int64_t n) {
+    if (n > step_limit_ - steps_) {
+      steps_ = step_limit_ + 1;
+      return false;
+    }
+    steps_ += n;
+    return true;
+  }
+  bool SpendBytes(size_t bytes) { return Spend(1 + static_cast<int64_t>(bytes / 16)); }
+  bool SpendKeys(size_t keys) { return Spend(1 + static_cast<int64_t>(keys / 16)); }
+  bool exhausted() const { return steps_ > step_limit_; }
+  absl::Status Exhausted() const;  // the error once exhausted()
+
+  // Records a new string of n bytes; errors past the limits.
+  absl::Status Build(size_t n);
+
+ private:
+  int64_t steps_ = 0;
+  int64_t step_limit_;
+  size_t built_bytes_ = 0;
+};
+
+// Python semantics of the values (chat_template_value.cc). Each charges
+// `budget` for its work and stops early once it runs out.
 bool Truthy(const Value& v);
-std::string TypeName(const Value& v);                 // "str", "dict", "NoneType", ...
-std::string ToStr(const Value& v);                    // str(v); undefined -> ""
-std::string Repr(const Value& v);                     // repr(v)
-bool Equals(const Value& a, const Value& b);          // a == b
-absl::StatusOr<bool> Less(const Value& a, const Value& b);  // a < b or TypeError
-const Value* MapFind(const ValueMap& m, std::string_view key);
+std::string TypeName(const Value& v);                         // "str", "dict", "NoneType", ...
+std::string ToStr(const Value& v, Budget& budget);            // str(v); undefined -> ""
+std::string Repr(const Value& v, Budget& budget);             // repr(v)
+bool Equals(const Value& a, const Value& b, Budget& budget);  // a == b
+absl::StatusOr<bool> Less(const Value& a, const Value& b, Budget& budget);  // a < b or TypeError
+const Value* MapFind(const ValueMap& m, std::string_view key, Budget& budget);
 // Whether `map` is reachable from v through lists, dicts and namespaces.
 // Namespaces are the only mutable values, so storing v in namespace `map`
-// makes a reference cycle (which shared_ptr would leak) exactly when this holds.
-bool Reaches(const Value& v, const ValueMap* map);
+// makes a reference cycle (which shared_ptr would leak) exactly when this
+// holds. True also when the budget runs out, so that nothing is stored.
+bool Reaches(const Value& v, const ValueMap* map, Budget& budget);
+// Finds a needle in text in linear time (Knuth-Morris-Pratt): a needle such
+// as 'a'*4000 + 'b' makes std::string::find quadratic.
+class TextSearch {
+ public:
+  explicit TextSearch(std::string_view needle);
+  // The first match at or after `from`, or npos; charges the bytes scanned.
+  size_t Find(std::string_view text, size_t from, Budget& budget) const;
+
+ private:
+  std::string needle_;
+  std::vector<size_t> border_;  // border_[i]: longest proper border of needle_[0, i]
+};
 // Whitespace as Python's str.isspace(): byte length of the character at i
 // (0 when it is not whitespace).
 size_t PySpaceAt(std::string_view s, size_t i);
@@ -77,7 +130,7 @@ std::string_view PyStrip(std::string_view s, bool left, bool right);
 // UTF-8 code point boundaries of s (size = code points + 1).
 std::vector<size_t> CodePointStarts(std::string_view s);
 // json.dumps(v, ensure_ascii=False, indent=indent) (indent < 0: none).
-absl::StatusOr<std::string> ToJson(const Value& v, int indent);
+absl::StatusOr<std::string> ToJson(const Value& v, int indent, Budget& budget);
 
 // ---- Tokens ----
 struct Token {
@@ -134,6 +187,9 @@ struct Node {
   std::unique_ptr<Expr> expr;        // kOutput, kSet, kSetAttr value; kFor iterable
   std::vector<std::string> targets;  // kFor loop variables; kSet name; kSetAttr {ns, attr}
   std::unique_ptr<Expr> filter;      // kFor `if` filter (may be null)
+  // kFor: the body names `loop`. As in Jinja's compiler, the loop object is
+  // built only then; it is the costliest part of an iteration.
+  bool body_names_loop = false;
   std::vector<std::unique_ptr<Expr>> conds;  // kIf: one per branch
   std::vector<std::vector<Node>> bodies;     // kIf: one per cond; kFor: {body}
   std::vector<Node> else_body;               // kIf else; kFor else (no items)
@@ -150,28 +206,22 @@ absl::StatusOr<std::vector<Node>> ParseTokens(std::string_view source, const std
 bool IsKnownFilter(std::string_view name);
 bool IsKnownTest(std::string_view name);
 
-// Work counters shared by evaluation and builtins.
-struct Budget {
-  int64_t steps = 0;
-  int64_t iterations = 0;
-  size_t built_bytes = 0;
-  // Records a new string of n bytes; errors past the limits.
-  absl::Status Build(size_t n);
-};
-
 using Args = std::vector<Value>;
 using Kwargs = std::vector<std::pair<std::string, Value>>;
 // Apply filter/test/method/global `name`. Errors are plain messages; the
 // evaluator adds the location.
 absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& v, const Args& args, const Kwargs& kwargs,
                                   Budget& budget);
-absl::StatusOr<bool> ApplyTest(std::string_view name, const Value& v, const Args& args);
+absl::StatusOr<bool> ApplyTest(std::string_view name, const Value& v, const Args& args,
+                               Budget& budget);
 // Calls method `name` of v; *found is false when v has no such method.
 absl::StatusOr<Value> CallMethod(const Value& v, std::string_view name, const Args& args, const Kwargs& kwargs,
                                  Budget& budget, bool* found);
 absl::StatusOr<Value> CallGlobal(std::string_view name, const Args& args, const Kwargs& kwargs, Budget& budget);
 
-absl::StatusOr<std::string> RenderProgram(const Program& program, ValueMap globals);
+// Renders with at most step_limit steps (Budget).
+absl::StatusOr<std::string> RenderProgram(const Program& program, ValueMap globals,
+                                          int64_t step_limit);
 
 }  // namespace kiln::chat_template_internal
 

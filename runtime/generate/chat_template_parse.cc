@@ -212,9 +212,12 @@ class Parser {
     n.bodies.emplace_back();
     std::string end;
     ++loop_depth_;
+    const int64_t loop_uses_before = loop_name_uses_;
     absl::Status status = Nested(n.bodies.back(), {"endfor", "else"}, "for", pos, &end);
     --loop_depth_;
     KILN_RETURN_IF_ERROR(status);
+    // Counts names inside nested loops too: an over-estimate only costs time.
+    n.body_names_loop = loop_name_uses_ != loop_uses_before;
     return FinishBlock(out, std::move(n), end, "endfor", "for");
   }
 
@@ -406,6 +409,7 @@ class Parser {
       if (t.value == "true" || t.value == "True") return Literal(Value::Bool(true), t.pos);
       if (t.value == "false" || t.value == "False") return Literal(Value::Bool(false), t.pos);
       if (t.value == "none" || t.value == "None") return Literal(Value::None(), t.pos);
+      if (t.value == "loop") ++loop_name_uses_;
       return Make(Expr::Kind::kName, t.pos, {}, t.value);
     }
     if (t.type == Type::kString) {
@@ -592,6 +596,7 @@ class Parser {
   int expr_depth_ = 0;
   int block_depth_ = 0;
   int loop_depth_ = 0;
+  int64_t loop_name_uses_ = 0;  // `loop` names parsed so far
 };
 
 }  // namespace

@@ -1,5 +1,7 @@
 // Python semantics of chat template values: truth, str(), repr(), ==, <,
 // str.isspace() and json.dumps(ensure_ascii=False) as Transformers' tojson.
+#include <algorithm>
+#include <cstring>
 #include <string>
 #include <unordered_set>
 
@@ -66,11 +68,12 @@ Value Value::Function(std::string name) {
   return v;
 }
 
-bool Reaches(const Value& v, const ValueMap* map) {
+bool Reaches(const Value& v, const ValueMap* map, Budget& budget) {
   // Iterative walk; `seen` keeps shared sub-values from being walked twice.
   std::vector<const Value*> todo = {&v};
   std::unordered_set<const void*> seen;
   while (!todo.empty()) {
+    if (!budget.Spend(1)) return true;
     const Value* x = todo.back();
     todo.pop_back();
     if (x->is(Value::Kind::kList) && seen.insert(x->list.get()).second) {
@@ -84,11 +87,43 @@ bool Reaches(const Value& v, const ValueMap* map) {
   return false;
 }
 
-const Value* MapFind(const ValueMap& m, std::string_view key) {
+const Value* MapFind(const ValueMap& m, std::string_view key, Budget& budget) {
+  if (!budget.SpendKeys(m.size())) return nullptr;
   for (const auto& [k, v] : m) {
     if (k == key) return &v;
   }
   return nullptr;
+}
+
+TextSearch::TextSearch(std::string_view needle) : needle_(needle), border_(needle.size(), 0) {
+  for (size_t i = 1, k = 0; i < needle_.size(); ++i) {
+    while (k > 0 && needle_[i] != needle_[k]) k = border_[k - 1];
+    if (needle_[i] == needle_[k]) ++k;
+    border_[i] = k;
+  }
+}
+
+size_t TextSearch::Find(std::string_view text, size_t from, Budget& budget) const {
+  if (needle_.empty()) return from <= text.size() ? from : std::string_view::npos;
+  const char* const begin = text.data();
+  const char* const end = begin + text.size();
+  const char* p = begin + std::min(from, text.size());
+  size_t matched = 0;  // needle_[0, matched) ends just before p
+  while (p < end) {
+    if (matched == 0) {  // nothing matched yet: skip to the needle's first byte
+      p = static_cast<const char*>(std::memchr(p, needle_[0], static_cast<size_t>(end - p)));
+      if (p == nullptr) break;
+    }
+    while (matched > 0 && *p != needle_[matched]) matched = border_[matched - 1];
+    if (*p == needle_[matched]) ++matched;
+    ++p;
+    if (matched == needle_.size()) {
+      budget.SpendBytes(static_cast<size_t>(p - begin) - std::min(from, text.size()));
+      return static_cast<size_t>(p - begin) - needle_.size();
+    }
+  }
+  budget.SpendBytes(text.size() - std::min(from, text.size()));
+  return std::string_view::npos;
 }
 
 bool Truthy(const Value& v) {
@@ -163,8 +198,9 @@ void JsonString(const std::string& s, std::string& out) {
   out += '"';
 }
 
-absl::Status Json(const Value& v, int indent, int level, std::string& out) {
+absl::Status Json(const Value& v, int indent, int level, std::string& out, Budget& budget) {
   if (level > kMaxExprDepth) return absl::InvalidArgumentError("tojson: value nested too deeply");
+  if (!budget.SpendBytes(v.is(Value::Kind::kString) ? v.s().size() : 0)) return budget.Exhausted();
   if (out.size() > kMaxStringBytes) return absl::ResourceExhaustedError("tojson: output larger than 16 MiB");
   auto newline = [&](int l) {
     if (indent < 0) return;
@@ -187,10 +223,12 @@ absl::Status Json(const Value& v, int indent, int level, std::string& out) {
         if (i) out += sep;
         newline(level + 1);
         if (!is_list) {
+          if (!budget.SpendBytes((*v.map)[i].first.size())) return budget.Exhausted();
           JsonString((*v.map)[i].first, out);
           out += ": ";
         }
-        KILN_RETURN_IF_ERROR(Json(is_list ? (*v.list)[i] : (*v.map)[i].second, indent, level + 1, out));
+        KILN_RETURN_IF_ERROR(
+            Json(is_list ? (*v.list)[i] : (*v.map)[i].second, indent, level + 1, out, budget));
       }
       if (n > 0) newline(level);
       out += is_list ? ']' : '}';
@@ -207,59 +245,73 @@ int64_t AsInt(const Value& v) { return v.is(Value::Kind::kBool) ? (v.boolean ? 1
 
 }  // namespace
 
-std::string Repr(const Value& v) {
+std::string Repr(const Value& v, Budget& budget) {
+  if (!budget.SpendBytes(v.is(Value::Kind::kString) ? v.s().size() : 0)) return "";
   switch (v.kind) {
     case Value::Kind::kString: return ReprString(v.s());
     case Value::Kind::kList: {
       std::string out = v.tuple ? "(" : "[";
-      for (size_t i = 0; i < v.list->size(); ++i) out += (i ? ", " : "") + Repr((*v.list)[i]);
+      for (size_t i = 0; i < v.list->size() && !budget.exhausted(); ++i) {
+        out += (i ? ", " : "") + Repr((*v.list)[i], budget);
+      }
       if (v.tuple) return out + (v.list->size() == 1 ? ",)" : ")");
       return out + "]";
     }
     case Value::Kind::kMap: {
       std::string out = "{";
-      for (size_t i = 0; i < v.map->size(); ++i) {
-        out += (i ? ", " : "") + ReprString((*v.map)[i].first) + ": " + Repr((*v.map)[i].second);
+      for (size_t i = 0; i < v.map->size() && budget.SpendBytes((*v.map)[i].first.size()); ++i) {
+        out += (i ? ", " : "") + ReprString((*v.map)[i].first) + ": " +
+               Repr((*v.map)[i].second, budget);
       }
       return out + "}";
     }
-    default: return ToStr(v);
+    default:
+      return ToStr(v, budget);
   }
 }
 
-std::string ToStr(const Value& v) {
+std::string ToStr(const Value& v, Budget& budget) {
   switch (v.kind) {
     case Value::Kind::kUndefined: return "";
     case Value::Kind::kNone: return "None";
     case Value::Kind::kBool: return v.boolean ? "True" : "False";
     case Value::Kind::kInt: return std::to_string(v.integer);
-    case Value::Kind::kString: return v.s();
+    case Value::Kind::kString:
+      if (!budget.SpendBytes(v.s().size())) return "";
+      return v.s();
     case Value::Kind::kList:
-    case Value::Kind::kMap: return Repr(v);
+    case Value::Kind::kMap:
+      return Repr(v, budget);
     case Value::Kind::kNamespace: return "<Namespace>";
     case Value::Kind::kFunction: return absl::StrCat("<function ", v.s(), ">");
   }
   return "";
 }
 
-bool Equals(const Value& a, const Value& b) {
+bool Equals(const Value& a, const Value& b, Budget& budget) {
+  if (!budget.Spend(1)) return false;
   if (Numeric(a) && Numeric(b)) return AsInt(a) == AsInt(b);  // Python: True == 1
   if (a.kind != b.kind) return false;
   switch (a.kind) {
     case Value::Kind::kUndefined:
     case Value::Kind::kNone: return true;
-    case Value::Kind::kString: return a.s() == b.s();
+    case Value::Kind::kString:
+      return budget.SpendBytes(a.s().size()) && a.s() == b.s();
     case Value::Kind::kList:
+      // The same list object: equal without a walk (lists are immutable and
+      // hold no NaN), as Python's identity shortcut for items.
+      if (a.list == b.list) return true;
       if (a.list->size() != b.list->size()) return false;
       for (size_t i = 0; i < a.list->size(); ++i) {
-        if (!Equals((*a.list)[i], (*b.list)[i])) return false;
+        if (!Equals((*a.list)[i], (*b.list)[i], budget)) return false;
       }
       return true;
     case Value::Kind::kMap:
+      if (a.map == b.map) return true;
       if (a.map->size() != b.map->size()) return false;
       for (const auto& [k, v] : *a.map) {
-        const Value* other = MapFind(*b.map, k);
-        if (other == nullptr || !Equals(v, *other)) return false;
+        const Value* other = MapFind(*b.map, k, budget);
+        if (other == nullptr || !Equals(v, *other, budget)) return false;
       }
       return true;
     case Value::Kind::kNamespace: return a.map == b.map;
@@ -268,13 +320,18 @@ bool Equals(const Value& a, const Value& b) {
   }
 }
 
-absl::StatusOr<bool> Less(const Value& a, const Value& b) {
+absl::StatusOr<bool> Less(const Value& a, const Value& b, Budget& budget) {
+  if (!budget.Spend(1)) return budget.Exhausted();
   if (Numeric(a) && Numeric(b)) return AsInt(a) < AsInt(b);
-  if (a.is(Value::Kind::kString) && b.is(Value::Kind::kString)) return a.s() < b.s();  // UTF-8 order = code point order
+  if (a.is(Value::Kind::kString) && b.is(Value::Kind::kString)) {
+    if (!budget.SpendBytes(std::min(a.s().size(), b.s().size()))) return budget.Exhausted();
+    return a.s() < b.s();  // UTF-8 order = code point order
+  }
   if (a.is(Value::Kind::kList) && b.is(Value::Kind::kList)) {
     for (size_t i = 0; i < a.list->size() && i < b.list->size(); ++i) {
-      if (Equals((*a.list)[i], (*b.list)[i])) continue;
-      return Less((*a.list)[i], (*b.list)[i]);
+      if (Equals((*a.list)[i], (*b.list)[i], budget)) continue;
+      if (budget.exhausted()) return budget.Exhausted();
+      return Less((*a.list)[i], (*b.list)[i], budget);
     }
     return a.list->size() < b.list->size();
   }
@@ -328,9 +385,9 @@ std::vector<size_t> CodePointStarts(std::string_view s) {
   return starts;
 }
 
-absl::StatusOr<std::string> ToJson(const Value& v, int indent) {
+absl::StatusOr<std::string> ToJson(const Value& v, int indent, Budget& budget) {
   std::string out;
-  KILN_RETURN_IF_ERROR(Json(v, indent, 0, out));
+  KILN_RETURN_IF_ERROR(Json(v, indent, 0, out, budget));
   return out;
 }
 

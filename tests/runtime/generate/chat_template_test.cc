@@ -204,10 +204,11 @@ TEST(ChatTemplate, DeepNestingIsBounded) {
 }
 
 // Render error: the status has `code` and its message contains `text`.
-void ExpectRenderError(const std::string& source, absl::StatusCode code, const std::string& text) {
+void ExpectRenderError(const std::string& source, absl::StatusCode code, const std::string& text,
+                       const std::vector<ChatMessage>& messages = {{"user", "hi"}}) {
   absl::StatusOr<ChatTemplate> t = ChatTemplate::Parse(source);
   ASSERT_TRUE(t.ok()) << source << ": " << t.status();
-  absl::StatusOr<std::string> out = t->Render({{"user", "hi"}}, true, {});
+  absl::StatusOr<std::string> out = t->Render(messages, true, {});
   ASSERT_FALSE(out.ok()) << source;
   EXPECT_EQ(out.status().code(), code) << out.status();
   EXPECT_NE(Message(out.status()).find(text), std::string::npos) << out.status() << "\nwanted: " << text;
@@ -215,18 +216,115 @@ void ExpectRenderError(const std::string& source, absl::StatusCode code, const s
 
 TEST(ChatTemplate, RenderingIsBounded) {
   const auto kExhausted = absl::StatusCode::kResourceExhausted;
+  ExpectRenderError(
+      "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+      kExhausted,
+      "1:41: the template ran too long: more than 252506 steps, the limit for a conversation of "
+      "this size");
+  // The size limits meet templates first when the conversation is big, as
+  // the step limit grows with it (by 8M steps for these 32 MB).
+  const std::vector<ChatMessage> big = {{"user", std::string(32 << 20, 'x')}};
   ExpectRenderError("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", kExhausted,
-                    "rendered output exceeds 16 MiB");
-  ExpectRenderError("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", kExhausted,
-                    "more than 1000000 loop iterations");
-  ExpectRenderError("{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
-                    kExhausted, "a string built by the template exceeds 16 MiB");
+                    "rendered output exceeds 16 MiB", big);
+  ExpectRenderError(
+      "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% "
+      "endfor %}",
+      kExhausted, "a string built by the template exceeds 16 MiB", big);
+  ExpectRenderError(
+      "{% set ns = namespace(s='x' * 1000000) %}{% for i in range(100000) %}{% set y = ns.s ~ 'a' "
+      "%}"
+      "{% endfor %}",
+      kExhausted, "more than 256 MiB", big);
   ExpectRenderError("{{ 'x' * 100000000 }}", kExhausted, "exceeds 16 MiB");
   ExpectRenderError("{{ range(1000000000) | length }}", absl::StatusCode::kInvalidArgument,
                     "1:4: range too big, maximum size for range is 100000");
-  ExpectRenderError("{% set ns = namespace(s='x' * 1000000) %}{% for i in range(100000) %}{% set y = ns.s ~ 'a' %}"
-                    "{% endfor %}",
-                    kExhausted, "more than 256 MiB");
+}
+
+// Work done inside one expression counts too: each of these ran for minutes
+// or hours when only expressions and loop iterations were counted.
+TEST(ChatTemplate, WorkInsideBuiltinsIsBounded) {
+  const auto kExhausted = absl::StatusCode::kResourceExhausted;
+  const std::string kTooLong = "the template ran too long";
+  const std::string kDoubled =  // a list shared 2**60 times over
+      "{% set ns = namespace(l=[1], m=[1]) %}{% for i in range(60) %}"
+      "{% set ns.l = [ns.l, ns.l] %}{% set ns.m = [ns.m, ns.m] %}{% endfor %}";
+  ExpectRenderError(kDoubled + "{{ ns.l }}", kExhausted, kTooLong);
+  ExpectRenderError(kDoubled + "{{ ns.l == ns.m }}", kExhausted, kTooLong);
+  ExpectRenderError(kDoubled + "{{ ns.l | tojson }}", kExhausted, kTooLong);
+  ExpectRenderError(kDoubled + "{{ messages[ns.l] }}", kExhausted,
+                    kTooLong);  // the undefined's message
+  // A 100k-item list copied by each of 100k loops that stop at once.
+  ExpectRenderError(
+      "{% set b = range(100000) | list %}{% for i in range(100000) %}"
+      "{% for x in b %}{% break %}{% endfor %}{% endfor %}",
+      kExhausted, kTooLong);
+  ExpectRenderError(
+      "{% set s = 'x' * 4000000 %}{% for i in range(100000) %}{% if s | length %}{% endif %}"
+      "{% endfor %}",
+      kExhausted, kTooLong);
+  ExpectRenderError(
+      "{% set s = 'x' * 4000000 %}{% for i in range(100000) %}{% if s[5] %}{% endif %}{% endfor %}",
+      kExhausted, kTooLong);
+  // The cycle check walks a 1M-item list held by a namespace on each store.
+  ExpectRenderError(
+      "{% set b = range(100000) | list %}{% set inner = namespace(x=b+b+b+b+b+b+b+b+b+b) %}"
+      "{% set ns = namespace() %}{% for i in range(100000) %}{% set ns.y = inner %}{% endfor %}",
+      kExhausted, kTooLong);
+  ExpectRenderError(
+      "{% set s = 'ab' * 1000000 %}{% for i in range(100000) %}{% set t = s.strip('cdefghij') %}"
+      "{% endfor %}",
+      kExhausted, kTooLong);
+  // Identical lists compare without a walk, as in Python.
+  absl::StatusOr<ChatTemplate> same = ChatTemplate::Parse(kDoubled + "{{ ns.l == ns.l }}");
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(*same->Render({}, false, {}), "True");
+}
+
+// `in`, split and replace search in linear time: with std::string::find, a
+// needle of 500k a's and a b took minutes on a million a's.
+TEST(ChatTemplate, TextSearchIsLinearAndExact) {
+  absl::StatusOr<ChatTemplate> t = ChatTemplate::Parse(
+      "{% set h = 'a' * 1000000 %}{% set n = 'a' * 500000 ~ 'b' %}{{ n in h }} {{ h.split(n) | "
+      "length }} "
+      "{{ h.replace(n, '') | length }}");
+  ASSERT_TRUE(t.ok()) << t.status();
+  const std::vector<ChatMessage> big = {
+      {"user", std::string(1 << 20, 'x')}};  // steps for the scans
+  EXPECT_EQ(*t->Render(big, false, {}), "False 1 1000000");
+  // Overlapping and self-similar needles, as Python: 'aaa'.split('aa') ==
+  // ['', 'a'], 'ababab'.split('aba') == ['', 'bab'], 'xaaaab'.replace('aab',
+  // '-') == 'xaa-', 'abc'.replace('', '-') == '-a-b-c-'.
+  t = ChatTemplate::Parse(
+      "{{ 'aaa'.split('aa') }} {{ 'ababab'.split('aba') }} {{ 'aaaa'.replace('aa', 'b') }} "
+      "{{ 'xaaaab'.replace('aab', '-') }} {{ 'abc'.replace('', '-') }} {{ 'abcabd' in 'abcabcabd' "
+      "}} "
+      "{{ 'aab' in 'aaab' }} {{ 'abd' in 'abcab' }} {{ '' in 'x' }} {{ 'x' is in 'yxy' }}");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(*t->Render({}, false, {}),
+            "['', 'a'] ['', 'bab'] bb xaa- -a-b-c- True True False True True");
+}
+
+// The step limit grows with the conversation: every real template renders
+// 2000 messages of 2 KB (they take 20-60 steps a message).
+TEST(ChatTemplate, RealTemplatesRenderLongConversations) {
+  std::vector<ChatMessage> messages;
+  for (int i = 0; i < 2000; ++i) {
+    messages.push_back(
+        {i % 2 ? "assistant" : "user", std::string(2000, static_cast<char>('a' + i % 26))});
+  }
+  int rendered = 0;
+  for (const char* name : {"gemma", "llama2", "llama3", "llama3_1", "llama3_2", "mistral_v1",
+                           "mistral_v1_legacy", "mistral_v3", "qwen2_5", "smollm2", "zephyr"}) {
+    absl::StatusOr<ChatTemplate> t =
+        ChatTemplate::Parse(ReadFile(std::string(kDir) + name + ".jinja"));
+    ASSERT_TRUE(t.ok()) << name << ": " << t.status();
+    absl::StatusOr<std::string> out =
+        t->Render(messages, true, {{"bos_token", "<s>"}, {"eos_token", "</s>"}});
+    ASSERT_TRUE(out.ok()) << name << ": " << out.status();
+    EXPECT_GT(out->size(), 2000u * 2000u) << name;
+    ++rendered;
+  }
+  EXPECT_EQ(rendered, 11);
 }
 
 TEST(ChatTemplate, RuntimeErrorsArePositioned) {
