@@ -91,13 +91,20 @@ absl::StatusOr<std::string> StringArg(const Value* v, std::string_view what) {
 }
 
 // Jinja's environment.getitem for a dotted attribute path (selectattr, map).
+// The undefined's message quotes at most 64 bytes of the name, so that a
+// long path costs its scan, not a copy a miss.
 Value Attribute(const Value& v, std::string_view path, Budget& budget) {
+  if (!budget.SpendBytes(path.size())) return Value::None();  // the caller reports it
   Value cur = v;
   while (true) {
     size_t dot = path.find('.');
     std::string_view part = path.substr(0, dot);
     const Value* found = cur.is(K::kMap) ? MapFind(*cur.map, part, budget) : nullptr;
-    if (found == nullptr) return Value::Undefined(absl::StrCat("'", TypeName(cur), " object' has no attribute '", std::string(part), "'"));
+    if (found == nullptr) {
+      return Value::Undefined(absl::StrCat("'", TypeName(cur), " object' has no attribute '",
+                                           std::string(part.substr(0, 64)),
+                                           part.size() > 64 ? "...'" : "'"));
+    }
     cur = *found;
     if (dot == std::string_view::npos) return cur;
     path.remove_prefix(dot + 1);
@@ -128,7 +135,7 @@ absl::StatusOr<ValueList> Split(const std::string& s, const Value* sep, int64_t 
     return parts;
   }
   const std::string& d = sep->s();
-  const TextSearch search(d);
+  const TextSearch search(d, budget);
   size_t i = 0;
   while (maxsplit < 0 || static_cast<int64_t>(parts.size()) < maxsplit) {
     size_t j = search.Find(s, i, budget);
@@ -144,7 +151,7 @@ absl::StatusOr<ValueList> Split(const std::string& s, const Value* sep, int64_t 
 absl::StatusOr<std::string> Replace(const std::string& s, const std::string& from, const std::string& to, int64_t count,
                                     Budget& budget) {
   std::string out;
-  const TextSearch search(from);
+  const TextSearch search(from, budget);
   size_t i = 0;
   int64_t done = 0;
   while (count < 0 || done < count) {
@@ -178,6 +185,7 @@ absl::StatusOr<std::string> Strip(const std::string& s, const Value* chars, bool
   if (!budget.SpendBytes(s.size())) return budget.Exhausted();
   if (chars == nullptr || chars->is(K::kNone)) return std::string(PyStrip(s, left, right));
   if (!chars->is(K::kString)) return Error("strip arg must be None or str");
+  if (!budget.SpendBytes(chars->s().size())) return budget.Exhausted();
   std::vector<size_t> cs = CodePointStarts(chars->s());
   auto in_set = [&](std::string_view ch) {
     if (!budget.SpendKeys(cs.size())) return false;
@@ -212,6 +220,7 @@ absl::StatusOr<Value> Select(const Value& v, const Args& args, bool by_attr, boo
   Args test_args(args.begin() + static_cast<std::ptrdiff_t>(next), args.end());
   ValueList out;
   for (const Value& item : items) {
+    if (budget.exhausted()) return budget.Exhausted();
     Value subject = by_attr ? Attribute(item, attr, budget) : item;
     bool pass;
     if (test.empty()) {
@@ -247,13 +256,6 @@ bool IsKnownTest(std::string_view name) {
     if (t == name) return true;
   }
   return false;
-}
-
-absl::Status Budget::Exhausted() const {
-  return absl::ResourceExhaustedError(
-      absl::StrCat("the template ran too long: more than ", step_limit_,
-                   " steps, the limit for a conversation of this size (real chat templates take "
-                   "under 100 a message)"));
 }
 
 absl::Status Budget::Build(size_t n) {
@@ -360,6 +362,7 @@ absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& v, const A
   }
   if (name == "abs") {
     if (!v.is(K::kInt)) return Error("bad operand type for abs(): '", TypeName(v), "'");
+    if (v.integer == INT64_MIN) return Error("integer overflow");
     return Value::Int(v.integer < 0 ? -v.integer : v.integer);
   }
   if (name == "select" || name == "reject") return Select(v, args, false, name == "select", budget);
@@ -373,6 +376,7 @@ absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& v, const A
       KILN_ASSIGN_OR_RETURN(std::string path, StringArg(attr, "map: attribute"));
       const Value* fallback = Kwarg(kwargs, "default");
       for (const Value& item : items) {
+        if (budget.exhausted()) return budget.Exhausted();
         Value got = Attribute(item, path, budget);
         out.push_back(got.is(K::kUndefined) && fallback ? *fallback : got);
       }
@@ -414,7 +418,7 @@ absl::StatusOr<bool> ApplyTest(std::string_view name, const Value& v, const Args
       if (args.empty() || !args[0].is(K::kInt) || args[0].integer == 0) return Error("divisibleby needs a nonzero integer");
       d = args[0].integer;
     }
-    bool divisible = x % d == 0;
+    bool divisible = d == -1 || x % d == 0;  // INT64_MIN % -1 traps
     return name == "odd" ? !divisible : divisible;
   }
   if (args.empty()) return Error("test '", name, "' needs an argument");
@@ -433,7 +437,7 @@ absl::StatusOr<bool> ApplyTest(std::string_view name, const Value& v, const Args
   }
   if (name == "in") {
     if (other.is(K::kString) && v.is(K::kString)) {
-      return TextSearch(v.s()).Find(other.s(), 0, budget) != std::string::npos;
+      return TextSearch(v.s(), budget).Find(other.s(), 0, budget) != std::string::npos;
     }
     KILN_ASSIGN_OR_RETURN(ValueList items, Items(other, budget));
     for (const Value& item : items) {
@@ -457,8 +461,10 @@ absl::StatusOr<Value> CallMethod(const Value& v, std::string_view name, const Ar
     if (name == "startswith" || name == "endswith") {
       const Value* arg = Arg(args, 0, kwargs, "prefix");
       if (arg == nullptr) return Error(name, "() takes at least 1 argument");
-      ValueList options = arg->is(K::kList) ? *arg->list : ValueList{*arg};
-      for (const Value& o : options) {
+      // The tuple is walked in place: copying it would cost its length for
+      // a match on its first entry.
+      const ValueList single = arg->is(K::kList) ? ValueList{} : ValueList{*arg};
+      for (const Value& o : arg->is(K::kList) ? *arg->list : single) {
         if (!o.is(K::kString)) return Error(name, " first arg must be str or a tuple of str");
         const std::string& p = o.s();
         if (!budget.SpendBytes(p.size())) return budget.Exhausted();
@@ -545,10 +551,11 @@ absl::StatusOr<Value> CallGlobal(std::string_view name, const Args& args, const 
     }
     if (step == 0) return Error("range() arg 3 must not be zero");
     ValueList out;
-    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+    for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
       if (out.size() >= 100000) return Error("range too big, maximum size for range is 100000");  // Jinja's sandbox
       if (!budget.Spend(1)) return budget.Exhausted();
       out.push_back(Value::Int(i));
+      if (__builtin_add_overflow(i, step, &i)) break;  // past INT64 is past stop
     }
     return Value::List(std::move(out));
   }

@@ -188,11 +188,15 @@ class Evaluator {
 
   // ---- expressions ----
 
-  // Evaluates e; a budget that a builtin exhausted on the way is the error.
+  // Evaluates e; a budget that a builtin exhausted on the way is the error,
+  // at the innermost expression that ran out (an error of another kind may
+  // come from a meaningless value made after it ran out).
   absl::StatusOr<Value> Eval(const Expr& e) {
     KILN_RETURN_IF_ERROR(Step(e.pos));
     absl::StatusOr<Value> v = EvalExpr(e);
-    if (budget_.exhausted()) return At(e.pos, budget_.Exhausted());
+    if (budget_.exhausted() && v.status().code() != absl::StatusCode::kResourceExhausted) {
+      return At(e.pos, budget_.Exhausted());
+    }
     return v;
   }
 
@@ -338,13 +342,14 @@ class Evaluator {
     int64_t stop = clamp(bound[1], given[1], step > 0 ? n : -1);
     std::string s;
     ValueList items;
-    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+    for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
       size_t k = static_cast<size_t>(i);
       if (obj.is(K::kString)) {
         s.append(obj.s(), starts[k], starts[k + 1] - starts[k]);
       } else {
         items.push_back((*obj.list)[k]);
       }
+      if (__builtin_add_overflow(i, step, &i)) break;  // past INT64 is past stop
     }
     if (!obj.is(K::kString)) return Value::List(std::move(items));
     absl::Status built = budget_.Build(s.size());
@@ -468,7 +473,7 @@ class Evaluator {
   absl::StatusOr<bool> Contains(size_t pos, const Value& needle, const Value& hay) {
     if (hay.is(K::kString)) {
       if (!needle.is(K::kString)) return Fail(pos, absl::StrCat("'in <string>' requires string as left operand, not ", TypeName(needle)));
-      return TextSearch(needle.s()).Find(hay.s(), 0, budget_) != std::string::npos;
+      return TextSearch(needle.s(), budget_).Find(hay.s(), 0, budget_) != std::string::npos;
     }
     if (hay.is(K::kMap))
       return needle.is(K::kString) && MapFind(*hay.map, needle.s(), budget_) != nullptr;

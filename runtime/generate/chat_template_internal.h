@@ -115,8 +115,10 @@ bool Reaches(const Value& v, const ValueMap* map, Budget& budget);
 // as 'a'*4000 + 'b' makes std::string::find quadratic.
 class TextSearch {
  public:
-  explicit TextSearch(std::string_view needle);
-  // The first match at or after `from`, or npos; charges the bytes scanned.
+  // Charges the needle's bytes: the table costs as much.
+  TextSearch(std::string_view needle, Budget& budget);
+  // The first match at or after `from`, or npos (also once the budget has
+  // run out); charges the bytes scanned.
   size_t Find(std::string_view text, size_t from, Budget& budget) const;
 
  private:

@@ -95,7 +95,9 @@ const Value* MapFind(const ValueMap& m, std::string_view key, Budget& budget) {
   return nullptr;
 }
 
-TextSearch::TextSearch(std::string_view needle) : needle_(needle), border_(needle.size(), 0) {
+TextSearch::TextSearch(std::string_view needle, Budget& budget) : needle_(needle) {
+  if (!budget.SpendBytes(needle.size())) return;  // Find finds nothing then
+  border_.assign(needle.size(), 0);
   for (size_t i = 1, k = 0; i < needle_.size(); ++i) {
     while (k > 0 && needle_[i] != needle_[k]) k = border_[k - 1];
     if (needle_[i] == needle_[k]) ++k;
@@ -104,7 +106,9 @@ TextSearch::TextSearch(std::string_view needle) : needle_(needle), border_(needl
 }
 
 size_t TextSearch::Find(std::string_view text, size_t from, Budget& budget) const {
+  if (budget.exhausted()) return std::string_view::npos;
   if (needle_.empty()) return from <= text.size() ? from : std::string_view::npos;
+  if (from > text.size() || needle_.size() > text.size() - from) return std::string_view::npos;
   const char* const begin = text.data();
   const char* const end = begin + text.size();
   const char* p = begin + std::min(from, text.size());
@@ -124,6 +128,13 @@ size_t TextSearch::Find(std::string_view text, size_t from, Budget& budget) cons
   }
   budget.SpendBytes(text.size() - std::min(from, text.size()));
   return std::string_view::npos;
+}
+
+absl::Status Budget::Exhausted() const {
+  return absl::ResourceExhaustedError(
+      absl::StrCat("the template ran too long: more than ", step_limit_,
+                   " steps, the limit for a conversation of this size (real chat templates take "
+                   "under 100 a message)"));
 }
 
 bool Truthy(const Value& v) {

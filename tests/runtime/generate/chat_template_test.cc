@@ -222,8 +222,9 @@ TEST(ChatTemplate, RenderingIsBounded) {
       "1:41: the template ran too long: more than 252506 steps, the limit for a conversation of "
       "this size");
   // The size limits meet templates first when the conversation is big, as
-  // the step limit grows with it (by 8M steps for these 32 MB).
-  const std::vector<ChatMessage> big = {{"user", std::string(32 << 20, 'x')}};
+  // the step limit grows with it (by 67M steps for these 64 MiB; the 256 MiB
+  // case takes about 32M).
+  const std::vector<ChatMessage> big = {{"user", std::string(64 << 20, 'x')}};
   ExpectRenderError("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", kExhausted,
                     "rendered output exceeds 16 MiB", big);
   ExpectRenderError(
@@ -241,43 +242,82 @@ TEST(ChatTemplate, RenderingIsBounded) {
 }
 
 // Work done inside one expression counts too: each of these ran for minutes
-// or hours when only expressions and loop iterations were counted.
+// or hours, or held gigabytes, when only expressions and loop iterations
+// were counted. A 4 MB conversation (4.2M more steps) lets the setup before
+// each loop fit, and the error's position shows that the loop's expression
+// ran out.
 TEST(ChatTemplate, WorkInsideBuiltinsIsBounded) {
   const auto kExhausted = absl::StatusCode::kResourceExhausted;
-  const std::string kTooLong = "the template ran too long";
-  const std::string kDoubled =  // a list shared 2**60 times over
+  const std::vector<ChatMessage> big = {{"user", std::string(4 << 20, 'x')}};
+  auto too_long_at = [](const std::string& where) { return where + ": the template ran too long"; };
+  const std::string kDoubled =  // lists shared 2**60 times over
       "{% set ns = namespace(l=[1], m=[1]) %}{% for i in range(60) %}"
       "{% set ns.l = [ns.l, ns.l] %}{% set ns.m = [ns.m, ns.m] %}{% endfor %}";
-  ExpectRenderError(kDoubled + "{{ ns.l }}", kExhausted, kTooLong);
-  ExpectRenderError(kDoubled + "{{ ns.l == ns.m }}", kExhausted, kTooLong);
-  ExpectRenderError(kDoubled + "{{ ns.l | tojson }}", kExhausted, kTooLong);
+  ExpectRenderError(kDoubled + "{{ ns.l }}", kExhausted, too_long_at("1:133"));
+  ExpectRenderError(kDoubled + "{{ ns.l == ns.m }}", kExhausted, too_long_at("1:136"));
+  ExpectRenderError(kDoubled + "{{ ns.l | tojson }}", kExhausted, too_long_at("1:143"));
   ExpectRenderError(kDoubled + "{{ messages[ns.l] }}", kExhausted,
-                    kTooLong);  // the undefined's message
-  // A 100k-item list copied by each of 100k loops that stop at once.
-  ExpectRenderError(
-      "{% set b = range(100000) | list %}{% for i in range(100000) %}"
-      "{% for x in b %}{% break %}{% endfor %}{% endfor %}",
-      kExhausted, kTooLong);
-  ExpectRenderError(
-      "{% set s = 'x' * 4000000 %}{% for i in range(100000) %}{% if s | length %}{% endif %}"
-      "{% endfor %}",
-      kExhausted, kTooLong);
-  ExpectRenderError(
-      "{% set s = 'x' * 4000000 %}{% for i in range(100000) %}{% if s[5] %}{% endif %}{% endfor %}",
-      kExhausted, kTooLong);
-  // The cycle check walks a 1M-item list held by a namespace on each store.
-  ExpectRenderError(
-      "{% set b = range(100000) | list %}{% set inner = namespace(x=b+b+b+b+b+b+b+b+b+b) %}"
-      "{% set ns = namespace() %}{% for i in range(100000) %}{% set ns.y = inner %}{% endfor %}",
-      kExhausted, kTooLong);
-  ExpectRenderError(
-      "{% set s = 'ab' * 1000000 %}{% for i in range(100000) %}{% set t = s.strip('cdefghij') %}"
-      "{% endfor %}",
-      kExhausted, kTooLong);
+                    too_long_at("1:144"));  // the undefined's message
+  struct Case {
+    const char* source;
+    const char* where;  // line:col of the expression that runs out
+  };
+  const Case kCases[] = {
+      // A 100k-item list copied by each of 100k loops that stop at once.
+      {"{% set b = range(100000) | list %}{% for i in range(100000) %}{% for x in b %}{% break "
+       "%}{% endfor %}"
+       "{% endfor %}",
+       "1:75"},
+      {"{% set s = 'x' * 4000000 %}{% for i in range(100000) %}{% if s | length %}{% endif %}{% "
+       "endfor %}",
+       "1:66"},
+      {"{% set s = 'x' * 4000000 %}{% for i in range(100000) %}{% if s[5] %}{% endif %}{% endfor "
+       "%}",
+       "1:63"},
+      // The cycle check walks a 300k-item list held by a namespace on each store.
+      {"{% set b = range(100000) | list %}{% set inner = namespace(x=b+b+b) %}{% set ns = "
+       "namespace() %}"
+       "{% for i in range(100000) %}{% set ns.y = inner %}{% endfor %}",
+       "1:128"},
+      {"{% set s = 'ab' * 1000000 %}{% for i in range(100000) %}{% set t = s.strip('cdefghij') "
+       "%}{% endfor %}",
+       "1:69"},
+      {"{% set c = 'c' * 1000000 %}{% for i in range(100000) %}{% set t = ''.strip(c) %}{% endfor "
+       "%}",
+       "1:69"},
+      // A million-byte attribute path, a miss on each of 50k items: held as
+      // 50k undefineds, it was 50 GB.
+      {"{% set p = 'a' * 1000000 %}{% set r = range(50000) | map(attribute=p) | list %}", "1:54"},
+      // A million-byte needle searched for in empty text, 100k times.
+      {"{% set n = 'a' * 1000000 %}{% for i in range(100000) %}{% if n in '' %}{% endif %}{% "
+       "endfor %}",
+       "1:62"},
+      // The budget runs out on an early item; the rest must not each scan 4 MB.
+      {"{% set h = 'a' * 4000000 %}{{ ('ab ' * 40000).split() | select('in', h) | list }}", "1:57"},
+  };
+  for (const Case& c : kCases) ExpectRenderError(c.source, kExhausted, too_long_at(c.where), big);
+  // A 300k-item tuple of prefixes whose first entry matches, 100k times:
+  // walked in place, each call is one match (the tuple was copied).
+  absl::StatusOr<ChatTemplate> prefixes = ChatTemplate::Parse(
+      "{% set b = [''] + (range(100000) | list) %}{% set t = b + b + b %}"
+      "{% for i in range(100000) %}{% if not ''.startswith(t) %}x{% endif %}{% endfor %}done");
+  ASSERT_TRUE(prefixes.ok()) << prefixes.status();
+  EXPECT_EQ(*prefixes->Render(big, false, {}), "done");
   // Identical lists compare without a walk, as in Python.
   absl::StatusOr<ChatTemplate> same = ChatTemplate::Parse(kDoubled + "{{ ns.l == ns.l }}");
   ASSERT_TRUE(same.ok()) << same.status();
   EXPECT_EQ(*same->Render({}, false, {}), "True");
+}
+
+// Integers at the ends of int64: no trap, no overflow (UBSan checks it).
+TEST(ChatTemplate, Int64ExtremesAreExact) {
+  absl::StatusOr<ChatTemplate> t = ChatTemplate::Parse(
+      "{{ ((-2)**63) is divisibleby(-1) }} {{ 'abc'[1::2**62-1+2**62] }} "
+      "{{ range(2**62-2+2**62, 2**62-1+2**62, 5) | list }}");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(*t->Render({}, false, {}), "True b [9223372036854775806]");
+  ExpectRenderError("{{ ((-2)**63) | abs }}", absl::StatusCode::kInvalidArgument,
+                    "1:17: integer overflow");
 }
 
 // `in`, split and replace search in linear time: with std::string::find, a
