@@ -51,7 +51,7 @@ absl::StatusOr<std::string> ChatTemplate::Render(const std::vector<ChatMessage>&
                                                  bool add_generation_prompt,
                                                  const std::map<std::string, std::string>& strings) const {
   // The step limit grows with the input, so that a real template renders any
-  // conversation and a hostile one stops within about 0.05 s on a short one.
+  // conversation and a hostile one stops within about 5 ms on a short one.
   int64_t input_bytes = 0;
   for (const auto& [name, value] : strings)
     input_bytes += static_cast<int64_t>(name.size() + value.size());

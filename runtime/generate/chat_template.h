@@ -71,9 +71,9 @@ struct Program;
 // strings and lists built (16 MiB / 1M items each, 256 MiB in total) and
 // work, in steps that count what builtins do inside one expression as well
 // (values compared, copied or printed, bytes scanned). The step limit is
-// 250k plus 2,500 a message plus one per byte of input: a real template
+// 20k plus 2,500 a message plus one per byte of input: a real template
 // takes under 100 steps a message, and a hostile one stops within about
-// 0.05 s on a short conversation. So no template can hang or exhaust memory.
+// 5 ms on a short conversation. So no template can hang or exhaust memory.
 // Running out fails Render with ResourceExhausted. `raise_exception(msg)`
 // fails Render with InvalidArgument whose message ends with msg.
 class ChatTemplate {
