@@ -40,7 +40,10 @@ absl::StatusOr<ValueList> Items(const Value& v, Budget& budget) {
       if (!budget.Spend(1 + static_cast<int64_t>(v.list->size()))) return budget.Exhausted();
       return *v.list;
     case K::kMap: {
-      if (!budget.Spend(1 + static_cast<int64_t>(v.map->size()))) return budget.Exhausted();
+      if (!budget.Spend(1 + static_cast<int64_t>(v.map->size())) ||
+          !budget.SpendBytes(KeyBytes(*v.map))) {
+        return budget.Exhausted();
+      }
       ValueList keys;
       for (const auto& kv : *v.map) keys.push_back(Value::String(kv.first));
       return keys;
@@ -338,7 +341,10 @@ absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& v, const A
   if (name == "items") {
     if (v.is(K::kUndefined)) return Value::List({});
     if (!v.is(K::kMap)) return Error("can only get item pairs from a mapping, not '", TypeName(v), "'");
-    if (!budget.Spend(1 + static_cast<int64_t>(v.map->size()))) return budget.Exhausted();
+    if (!budget.Spend(1 + static_cast<int64_t>(v.map->size())) ||
+        !budget.SpendBytes(KeyBytes(*v.map))) {
+      return budget.Exhausted();
+    }
     ValueList pairs;
     for (const auto& [k, val] : *v.map) pairs.push_back(Value::Tuple({Value::String(k), val}));
     return Value::List(std::move(pairs));
@@ -529,7 +535,10 @@ absl::StatusOr<Value> CallGlobal(std::string_view name, const Args& args, const 
     ValueMap attrs;
     if (!args.empty()) {
       if (!args[0].is(K::kMap)) return Error(name, "() takes keyword arguments or one dict");
-      if (!budget.Spend(1 + static_cast<int64_t>(args[0].map->size()))) return budget.Exhausted();
+      if (!budget.Spend(1 + static_cast<int64_t>(args[0].map->size())) ||
+          !budget.SpendBytes(KeyBytes(*args[0].map))) {
+        return budget.Exhausted();
+      }
       attrs = *args[0].map;
     }
     for (const auto& [k, val] : kwargs) attrs.emplace_back(k, val);

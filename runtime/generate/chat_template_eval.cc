@@ -218,7 +218,22 @@ class Evaluator {
           KILN_ASSIGN_OR_RETURN(Value k, Eval(*e.args[i]));
           KILN_ASSIGN_OR_RETURN(Value v, Eval(*e.args[i + 1]));
           if (!k.is(K::kString)) return Fail(e.args[i]->pos, "dict keys must be strings in Kiln's chat templates");
-          items.emplace_back(k.s(), std::move(v));
+          absl::Status built = budget_.Build(k.s().size());  // the key is copied
+          if (!built.ok()) return At(e.args[i]->pos, built);
+          // A repeated key keeps its first place and takes the last value, as
+          // in Python.
+          bool found = false;
+          if (!budget_.SpendKeys(items.size())) return Value::None();  // Eval reports it
+          for (auto& [key, old] : items) {
+            if (key.size() != k.s().size()) continue;
+            if (!budget_.Spend(static_cast<int64_t>(key.size() / 16))) return Value::None();
+            if (key == k.s()) {
+              old = std::move(v);
+              found = true;
+              break;
+            }
+          }
+          if (!found) items.emplace_back(k.s(), std::move(v));
         }
         return Value::Map(std::move(items));
       }

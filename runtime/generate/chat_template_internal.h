@@ -19,6 +19,8 @@ namespace kiln::chat_template_internal {
 // Limits on untrusted templates.
 inline constexpr int kMaxExprDepth = 128;           // expression nesting
 inline constexpr int kMaxBlockDepth = 64;           // nested if/for blocks
+inline constexpr size_t kMaxNameBytes = 256;        // an identifier
+inline constexpr int kMaxValueDepth = 512;          // lists, dicts and namespaces in each other
 inline constexpr size_t kMaxOutputBytes = 16 << 20;  // rendered text
 inline constexpr size_t kMaxStringBytes = 16 << 20;  // any one string built
 inline constexpr size_t kMaxListItems = 1 << 20;     // any one list built
@@ -61,6 +63,15 @@ struct Value {
 
   bool is(Kind k) const { return kind == k; }
   const std::string& s() const { return *str; }
+
+  // Destroys nested lists and maps one level at a time, not recursively:
+  // a template can nest values (through namespaces) deeper than the stack.
+  Value() = default;
+  Value(const Value&) = default;
+  Value(Value&&) = default;
+  Value& operator=(const Value&) = default;
+  Value& operator=(Value&&) = default;
+  ~Value();
 };
 
 // The work one render may do, in steps: one per node or expression
@@ -86,7 +97,15 @@ class Budget {
   }
   bool SpendBytes(size_t bytes) { return Spend(1 + static_cast<int64_t>(bytes / 16)); }
   bool SpendKeys(size_t keys) { return Spend(1 + static_cast<int64_t>(keys / 16)); }
-  bool exhausted() const { return steps_ > step_limit_; }
+  // A walk of a value (repr, ==, <) at depth d: false, and the render
+  // fails, past kMaxValueDepth, which keeps the walks' recursion off the
+  // end of the stack. Values deeper than that can be built (a namespace's
+  // depth changes after it is stored) but not walked.
+  bool Nest(int depth) {
+    if (depth > kMaxValueDepth) too_deep_ = true;
+    return !too_deep_ && !exhausted();
+  }
+  bool exhausted() const { return too_deep_ || steps_ > step_limit_; }
   absl::Status Exhausted() const;  // the error once exhausted()
 
   // Records a new string of n bytes; errors past the limits.
@@ -95,6 +114,7 @@ class Budget {
  private:
   int64_t steps_ = 0;
   int64_t step_limit_;
+  bool too_deep_ = false;
   size_t built_bytes_ = 0;
 };
 
@@ -107,6 +127,7 @@ std::string Repr(const Value& v, Budget& budget);             // repr(v)
 bool Equals(const Value& a, const Value& b, Budget& budget);  // a == b
 absl::StatusOr<bool> Less(const Value& a, const Value& b, Budget& budget);  // a < b or TypeError
 const Value* MapFind(const ValueMap& m, std::string_view key, Budget& budget);
+size_t KeyBytes(const ValueMap& m);  // the keys' bytes, for charging a copy
 // Whether `map` is reachable from v through lists, dicts and namespaces.
 // Namespaces are the only mutable values, so storing v in namespace `map`
 // makes a reference cycle (which shared_ptr would leak) exactly when this

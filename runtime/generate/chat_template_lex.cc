@@ -215,6 +215,9 @@ class Lexer {
     if (IsNameStart(c)) {
       size_t e = p;
       while (e < src_.size() && IsNameChar(src_[e])) ++e;
+      // Names are looked up, hashed and copied at each use without a charge.
+      if (e - p > kMaxNameBytes)
+        return ErrorAt(src_, p, absl::StrCat("name longer than ", kMaxNameBytes, " bytes"));
       Emit(Token::Type::kName, std::string(src_.substr(p, e - p)), p);
       return e;
     }

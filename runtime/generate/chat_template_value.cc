@@ -2,8 +2,10 @@
 // str.isspace() and json.dumps(ensure_ascii=False) as Transformers' tojson.
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -68,6 +70,34 @@ Value Value::Function(std::string name) {
   return v;
 }
 
+namespace {
+// The lists and maps whose last reference a Value's destructor dropped
+// while a drain further up this thread's stack runs: that drain destroys
+// them, so the stack holds one level of nesting at a time.
+thread_local std::vector<std::shared_ptr<const void>>* pending_destruction = nullptr;
+}  // namespace
+
+Value::~Value() {
+  const bool last_list = list != nullptr && list.use_count() == 1;
+  const bool last_map = map != nullptr && map.use_count() == 1;
+  if (!last_list && !last_map) return;
+  if (pending_destruction != nullptr) {
+    if (last_list) pending_destruction->push_back(std::move(list));
+    if (last_map) pending_destruction->push_back(std::move(map));
+    return;
+  }
+  std::vector<std::shared_ptr<const void>> drain;
+  if (last_list) drain.push_back(std::move(list));
+  if (last_map) drain.push_back(std::move(map));
+  pending_destruction = &drain;
+  while (!drain.empty()) {
+    std::shared_ptr<const void> next = std::move(drain.back());
+    drain.pop_back();
+    next.reset();  // its items' destructors push their own last references
+  }
+  pending_destruction = nullptr;
+}
+
 bool Reaches(const Value& v, const ValueMap* map, Budget& budget) {
   // Iterative walk; `seen` keeps shared sub-values from being walked twice.
   std::vector<const Value*> todo = {&v};
@@ -90,9 +120,18 @@ bool Reaches(const Value& v, const ValueMap* map, Budget& budget) {
 const Value* MapFind(const ValueMap& m, std::string_view key, Budget& budget) {
   if (!budget.SpendKeys(m.size())) return nullptr;
   for (const auto& [k, v] : m) {
+    if (k.size() != key.size()) continue;
+    // Keys of one length compare in full: a long key costs its bytes.
+    if (!budget.Spend(static_cast<int64_t>(key.size() / 16))) return nullptr;
     if (k == key) return &v;
   }
   return nullptr;
+}
+
+size_t KeyBytes(const ValueMap& m) {
+  size_t n = 0;
+  for (const auto& kv : m) n += kv.first.size();
+  return n;
 }
 
 TextSearch::TextSearch(std::string_view needle, Budget& budget) : needle_(needle) {
@@ -131,6 +170,10 @@ size_t TextSearch::Find(std::string_view text, size_t from, Budget& budget) cons
 }
 
 absl::Status Budget::Exhausted() const {
+  if (too_deep_) {
+    return absl::ResourceExhaustedError(absl::StrCat("a value nested deeper than ", kMaxValueDepth,
+                                                     " levels (lists, dicts and namespaces)"));
+  }
   return absl::ResourceExhaustedError(
       absl::StrCat("the template ran too long: more than ", step_limit_,
                    " steps, the limit for a conversation of this size (real chat templates take "
@@ -170,9 +213,9 @@ std::string TypeName(const Value& v) {
 namespace {
 
 // repr() of a str: single quotes unless the text has ' and no ".
-std::string ReprString(const std::string& s) {
+void ReprString(const std::string& s, std::string& out) {
   char quote = s.find('\'') != std::string::npos && s.find('"') == std::string::npos ? '"' : '\'';
-  std::string out(1, quote);
+  out += quote;
   for (unsigned char c : s) {
     if (c == '\\') out += "\\\\";
     else if (c == '\n') out += "\\n";
@@ -182,7 +225,39 @@ std::string ReprString(const std::string& s) {
     else if (c < 0x20 || c == 0x7f) out += absl::StrCat("\\x", std::string(1, "0123456789abcdef"[c >> 4]), std::string(1, "0123456789abcdef"[c & 15]));
     else out += static_cast<char>(c);
   }
-  return out + quote;
+  out += quote;
+}
+
+// repr(v) appended to out, v at `depth` (one buffer, so that nesting costs
+// no copies).
+void ReprInto(const Value& v, Budget& budget, int depth, std::string& out) {
+  if (!budget.Nest(depth) || !budget.SpendBytes(v.is(Value::Kind::kString) ? v.s().size() : 0))
+    return;
+  switch (v.kind) {
+    case Value::Kind::kString:
+      ReprString(v.s(), out);
+      return;
+    case Value::Kind::kList:
+      out += v.tuple ? "(" : "[";
+      for (size_t i = 0; i < v.list->size() && !budget.exhausted(); ++i) {
+        if (i) out += ", ";
+        ReprInto((*v.list)[i], budget, depth + 1, out);
+      }
+      out += !v.tuple ? "]" : v.list->size() == 1 ? ",)" : ")";
+      return;
+    case Value::Kind::kMap:
+      out += "{";
+      for (size_t i = 0; i < v.map->size() && budget.SpendBytes((*v.map)[i].first.size()); ++i) {
+        if (i) out += ", ";
+        ReprString((*v.map)[i].first, out);
+        out += ": ";
+        ReprInto((*v.map)[i].second, budget, depth + 1, out);
+      }
+      out += "}";
+      return;
+    default:
+      out += ToStr(v, budget);
+  }
 }
 
 void JsonString(const std::string& s, std::string& out) {
@@ -257,28 +332,9 @@ int64_t AsInt(const Value& v) { return v.is(Value::Kind::kBool) ? (v.boolean ? 1
 }  // namespace
 
 std::string Repr(const Value& v, Budget& budget) {
-  if (!budget.SpendBytes(v.is(Value::Kind::kString) ? v.s().size() : 0)) return "";
-  switch (v.kind) {
-    case Value::Kind::kString: return ReprString(v.s());
-    case Value::Kind::kList: {
-      std::string out = v.tuple ? "(" : "[";
-      for (size_t i = 0; i < v.list->size() && !budget.exhausted(); ++i) {
-        out += (i ? ", " : "") + Repr((*v.list)[i], budget);
-      }
-      if (v.tuple) return out + (v.list->size() == 1 ? ",)" : ")");
-      return out + "]";
-    }
-    case Value::Kind::kMap: {
-      std::string out = "{";
-      for (size_t i = 0; i < v.map->size() && budget.SpendBytes((*v.map)[i].first.size()); ++i) {
-        out += (i ? ", " : "") + ReprString((*v.map)[i].first) + ": " +
-               Repr((*v.map)[i].second, budget);
-      }
-      return out + "}";
-    }
-    default:
-      return ToStr(v, budget);
-  }
+  std::string out;
+  ReprInto(v, budget, 0, out);
+  return out;
 }
 
 std::string ToStr(const Value& v, Budget& budget) {
@@ -299,8 +355,10 @@ std::string ToStr(const Value& v, Budget& budget) {
   return "";
 }
 
-bool Equals(const Value& a, const Value& b, Budget& budget) {
-  if (!budget.Spend(1)) return false;
+namespace {
+
+bool EqualsAt(const Value& a, const Value& b, Budget& budget, int depth) {
+  if (!budget.Nest(depth) || !budget.Spend(1)) return false;
   if (Numeric(a) && Numeric(b)) return AsInt(a) == AsInt(b);  // Python: True == 1
   if (a.kind != b.kind) return false;
   switch (a.kind) {
@@ -314,7 +372,7 @@ bool Equals(const Value& a, const Value& b, Budget& budget) {
       if (a.list == b.list) return true;
       if (a.list->size() != b.list->size()) return false;
       for (size_t i = 0; i < a.list->size(); ++i) {
-        if (!Equals((*a.list)[i], (*b.list)[i], budget)) return false;
+        if (!EqualsAt((*a.list)[i], (*b.list)[i], budget, depth + 1)) return false;
       }
       return true;
     case Value::Kind::kMap:
@@ -322,7 +380,7 @@ bool Equals(const Value& a, const Value& b, Budget& budget) {
       if (a.map->size() != b.map->size()) return false;
       for (const auto& [k, v] : *a.map) {
         const Value* other = MapFind(*b.map, k, budget);
-        if (other == nullptr || !Equals(v, *other, budget)) return false;
+        if (other == nullptr || !EqualsAt(v, *other, budget, depth + 1)) return false;
       }
       return true;
     case Value::Kind::kNamespace: return a.map == b.map;
@@ -331,8 +389,8 @@ bool Equals(const Value& a, const Value& b, Budget& budget) {
   }
 }
 
-absl::StatusOr<bool> Less(const Value& a, const Value& b, Budget& budget) {
-  if (!budget.Spend(1)) return budget.Exhausted();
+absl::StatusOr<bool> LessAt(const Value& a, const Value& b, Budget& budget, int depth) {
+  if (!budget.Nest(depth) || !budget.Spend(1)) return budget.Exhausted();
   if (Numeric(a) && Numeric(b)) return AsInt(a) < AsInt(b);
   if (a.is(Value::Kind::kString) && b.is(Value::Kind::kString)) {
     if (!budget.SpendBytes(std::min(a.s().size(), b.s().size()))) return budget.Exhausted();
@@ -340,14 +398,22 @@ absl::StatusOr<bool> Less(const Value& a, const Value& b, Budget& budget) {
   }
   if (a.is(Value::Kind::kList) && b.is(Value::Kind::kList)) {
     for (size_t i = 0; i < a.list->size() && i < b.list->size(); ++i) {
-      if (Equals((*a.list)[i], (*b.list)[i], budget)) continue;
+      if (EqualsAt((*a.list)[i], (*b.list)[i], budget, depth + 1)) continue;
       if (budget.exhausted()) return budget.Exhausted();
-      return Less((*a.list)[i], (*b.list)[i], budget);
+      return LessAt((*a.list)[i], (*b.list)[i], budget, depth + 1);
     }
     return a.list->size() < b.list->size();
   }
   return absl::InvalidArgumentError(
       absl::StrCat("'<' not supported between instances of '", TypeName(a), "' and '", TypeName(b), "'"));
+}
+
+}  // namespace
+
+bool Equals(const Value& a, const Value& b, Budget& budget) { return EqualsAt(a, b, budget, 0); }
+
+absl::StatusOr<bool> Less(const Value& a, const Value& b, Budget& budget) {
+  return LessAt(a, b, budget, 0);
 }
 
 size_t PySpaceAt(std::string_view s, size_t i) {

@@ -301,11 +301,56 @@ TEST(ChatTemplate, WorkInsideBuiltinsIsBounded) {
       "{% set b = [''] + (range(100000) | list) %}{% set t = b + b + b %}"
       "{% for i in range(100000) %}{% if not ''.startswith(t) %}x{% endif %}{% endfor %}done");
   ASSERT_TRUE(prefixes.ok()) << prefixes.status();
-  EXPECT_EQ(*prefixes->Render(big, false, {}), "done");
+  absl::StatusOr<std::string> done = prefixes->Render(big, false, {});
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(*done, "done");
   // Identical lists compare without a walk, as in Python.
   absl::StatusOr<ChatTemplate> same = ChatTemplate::Parse(kDoubled + "{{ ns.l == ns.l }}");
   ASSERT_TRUE(same.ok()) << same.status();
   EXPECT_EQ(*same->Render({}, false, {}), "True");
+}
+
+// Dict keys are copied and compared at a cost: a long key repeated, looped
+// over or looked up.
+TEST(ChatTemplate, DictKeysAreCharged) {
+  const auto kExhausted = absl::StatusCode::kResourceExhausted;
+  std::string repeated = "{% set k = 'a' * 160000 %}{% set d = {";
+  for (int i = 0; i < 5000; ++i) repeated += "k: 0, ";
+  repeated += "} %}";
+  ExpectRenderError(repeated, kExhausted, "the template ran too long");
+  const std::vector<ChatMessage> big = {{"user", std::string(4 << 20, 'x')}};
+  ExpectRenderError(
+      "{% set d = {messages[0].content: 0} %}{% for i in range(100000) %}{% for x in d %}"
+      "{% endfor %}{% endfor %}",
+      kExhausted, "1:79: the template ran too long", big);
+  ExpectRenderError(
+      "{% set d = {messages[0].content: 0} %}{% for i in range(100000) %}"
+      "{% if d[messages[0].content] %}{% endif %}{% endfor %}",
+      kExhausted, "1:74: the template ran too long", big);
+  // A repeated key keeps its first place and takes the last value, as in Python.
+  absl::StatusOr<ChatTemplate> t = ChatTemplate::Parse("{{ {'a': 1, 'b': 2, 'a': 3} }}");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(*t->Render({}, false, {}), "{'a': 3, 'b': 2}");
+}
+
+// 200k levels of lists (4,000 statements of 50): walking them fails with a
+// message, and destroying them does not recurse (it would need about 50 MB
+// of stack).
+TEST(ChatTemplate, DeepValuesAreRefusedAndFreedIteratively) {
+  std::string nest = "{% set a = [] %}";
+  for (int i = 0; i < 4000; ++i)
+    nest += "{% set a = " + std::string(50, '[') + "a" + std::string(50, ']') + " %}";
+  const std::vector<ChatMessage> big = {{"user", std::string(4 << 20, 'x')}};
+  for (const char* walk : {"{{ a }}", "{{ a < [a] }}", "{{ a == [a] }}"}) {
+    ExpectRenderError(nest + walk, absl::StatusCode::kResourceExhausted,
+                      "a value nested deeper than 512 levels", big);
+  }
+  absl::StatusOr<ChatTemplate> t = ChatTemplate::Parse(nest + "ok");
+  ASSERT_TRUE(t.ok()) << t.status();
+  absl::StatusOr<std::string> out = t->Render(big, false, {});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, "ok");
+  ExpectParseError("{{ " + std::string(257, 'a') + " }}", "1:4: name longer than 256 bytes");
 }
 
 // Integers at the ends of int64: no trap, no overflow (UBSan checks it).
