@@ -67,13 +67,15 @@ struct Program;
 //
 // Templates come from model files, i.e. they are untrusted: every failure is
 // an absl::Status with line:col, never an abort. Parsing bounds expression
-// nesting (128) and block nesting (64); rendering bounds output (16 MiB),
-// strings and lists built (16 MiB / 1M items each, 256 MiB in total) and
+// nesting (128), block nesting (64) and names (256 bytes); rendering bounds
+// output (16 MiB), strings and lists built (16 MiB / 1M items each, 256 MiB
+// in total), the depth of the values that repr, == and < walk (512), and
 // work, in steps that count what builtins do inside one expression as well
 // (values compared, copied or printed, bytes scanned). The step limit is
 // 20k plus 2,500 a message plus one per byte of input: a real template
 // takes under 100 steps a message, and a hostile one stops within about
-// 5 ms on a short conversation. So no template can hang or exhaust memory.
+// 5 ms on a short conversation. So no template can hang, exhaust memory or
+// overflow the stack.
 // Running out fails Render with ResourceExhausted. `raise_exception(msg)`
 // fails Render with InvalidArgument whose message ends with msg.
 class ChatTemplate {
