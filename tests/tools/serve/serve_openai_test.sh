@@ -31,6 +31,9 @@ tools/compile-model --model third_party/references/smollm2/SmolLM2-135M-Instruct
 
 # Starts kiln-serve with the given flags on a free port; sets $pid and $base.
 start() {
+  # Removed first: the child truncates it only once it runs, and until then
+  # the loop below would read the previous server's port.
+  rm -f "$tmp/serve.log"
   tools/serve/kiln-serve --engine "$engine" --port 0 "$@" 2>"$tmp/serve.log" &
   pid=$!
   for _ in $(seq 300); do
