@@ -23,13 +23,6 @@ constexpr int kTileR = 2, kTileM = 4;
 
 #include "runtime/cpu/quant_gemm_simd.inc"
 
-inline int32_t HorizontalSumI32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(s);
-}
-
 // QuantizeActivationRow (quant_gemm.cc) on ymm with the same roundings:
 // d = amax / 127 and id = InverseStep(d) as there, q = v * id rounded to nearest
 // even by vcvtps2dq (the scalar path's 1.5 * 2^23 trick rounds alike for

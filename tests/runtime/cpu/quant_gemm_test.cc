@@ -235,7 +235,8 @@ TEST(QuantGemm, RowRangesAreIndependent) {
   auto rng = TestRng();
   for (SimdLevel level : kLevels) {
     if (!Supported(level)) continue;
-    for (DType t : {DType::kQ8_0, DType::kQ4_1, DType::kQ4_K, DType::kQ6_K, DType::kF16}) {
+    for (DType t :
+         {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ4_K, DType::kQ6_K, DType::kF16}) {
       for (int64_t m : {1, 5}) {  // 1: the decode tiles of 4 rows and of one
         Case c = MakeCase(t, m, 11, BlockSize(t) == 256 ? 256 : 64, rng);
         std::vector<float> whole(c.m * c.n), parts(c.m * c.n);
