@@ -5,8 +5,8 @@
 //   decode_2t: the same on two threads, each GemmRows over half of n (the
 //       second thread is kept spinning between products, as a pool would);
 //   decode_hot: one decode shape with the weights in L2 (compute bound);
-//   prefill (m = 2, 4, 8: verify steps; 16, 64, 256: prompts; and m = 64
-//       at a Llama-3.2-1B MLP shape):
+//   prefill (m = 2, 4, 8: verify steps; 16, 64, 256: prompts; m = 64 at a
+//       Llama-3.2-1B MLP shape, and m = 512 at its down projection):
 //       GFLOP/s (2 m n k per product);
 //   memcpy of 256 MiB: the machine's copy bandwidth for reference (counted
 //       as bytes read, as the weight streams are);
@@ -197,6 +197,14 @@ void RegisterAll() {
       benchmark::RegisterBenchmark(("prefill/" + lv + "/" + tn + "/m64_n8192_k2048").c_str(),
                                    BM_Gemm, level, t, 64, 8192, 2048, false, 1)
           ->Unit(benchmark::kMillisecond);
+      // Its down projection on a 512-token prompt: activations (6 MB of
+      // blocks) far larger than L2 too. The best level only (0.1-0.5 s a
+      // product).
+      if (level == DetectSimdLevel()) {
+        benchmark::RegisterBenchmark(("prefill/" + lv + "/" + tn + "/m512_n2048_k8192").c_str(),
+                                     BM_Gemm, level, t, 512, 2048, 8192, false, 1)
+            ->Unit(benchmark::kMillisecond);
+      }
     }
   }
   // Kiln's f32 kernel against oneDNN's around the executor's switch-over.

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "base/half.h"
@@ -229,16 +230,19 @@ TEST(QuantGemm, ActivationRowsAreIndependent) {
   }
 }
 
-// A weight row split at any point computes the same values (the tiles of 4
-// rows and single rows do the same per-row arithmetic).
+// A weight row split at any point computes the same values (the tiles of
+// several weight rows and of one do the same per-row arithmetic). n = 19:
+// q4_0's groups of 8 rows and 3 single rows, the other formats' tiles of
+// 4 and 2; m = 1 (decode), 3 (a tail tile alone), 7 (a whole tile and a
+// tail of 3).
 TEST(QuantGemm, RowRangesAreIndependent) {
   auto rng = TestRng();
   for (SimdLevel level : kLevels) {
     if (!Supported(level)) continue;
     for (DType t :
          {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ4_K, DType::kQ6_K, DType::kF16}) {
-      for (int64_t m : {1, 5}) {  // 1: the decode tiles of 4 rows and of one
-        Case c = MakeCase(t, m, 11, BlockSize(t) == 256 ? 256 : 64, rng);
+      for (int64_t m : {1, 3, 7}) {
+        Case c = MakeCase(t, m, 19, BlockSize(t) == 256 ? 512 : 288, rng);
         std::vector<float> whole(c.m * c.n), parts(c.m * c.n);
         PrepareActivations(level, t, c.x.data(), c.m, c.k, 0, c.m, c.act.data());
         const void* in = IsBlockQuantized(t) ? static_cast<const void*>(c.act.data()) : c.x.data();
@@ -248,6 +252,52 @@ TEST(QuantGemm, RowRangesAreIndependent) {
         }
         EXPECT_EQ(whole, parts) << SimdLevelName(level) << " " << DTypeName(t) << " m " << m << " "
                                 << SeedNote();
+      }
+    }
+  }
+}
+
+// Codes at their extremes against activations at +-127, where the integer
+// lanes are largest: q4_0's tiles sum a block's vpmaddubsw pairs in int16
+// (up to 8 x 2 x 15 x 127 = 30480), every other format its own way. Each
+// SIMD level must still match the scalar spec (same bound as
+// SimdLevelsMatchScalar), for weights of all-ones bits (activations all
+// +127, then of mixed signs) and all-zero bits: the extreme codes of every
+// format, with the scales RandomWeights set.
+TEST(QuantGemm, ExtremeCodesMatchScalar) {
+  auto rng = TestRng();
+  for (SimdLevel level : {SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (!Supported(level)) continue;
+    for (DType t : kWeightTypes) {
+      if (!IsBlockQuantized(t)) continue;
+      for (const auto& [fill, mixed_signs] :
+           {std::pair{uint8_t{0xFF}, false}, {uint8_t{0xFF}, true}, {uint8_t{0x00}, false}}) {
+        const int64_t k = BlockSize(t) == 256 ? 512 : 288;
+        Case c = MakeCase(t, 5, 19, k, rng);
+        // Keep each block's scales (RandomWeights' finite f16s), fill the codes.
+        std::vector<uint8_t> scales = c.w;
+        std::fill(c.w.begin(), c.w.end(), fill);
+        for (int64_t b = 0; b < c.n * k / BlockSize(t); ++b) {
+          const int64_t at = b * BlockBytes(t);
+          const int64_t head = t == DType::kQ6_K ? kQ6KDAt : 0;
+          const int64_t head_bytes =
+              t == DType::kQ4_1 || t == DType::kQ4_K || t == DType::kQ5_K ? 4 : 2;
+          std::memcpy(&c.w[at + head], &scales[at + head], head_bytes);
+        }
+        DequantizeRow(t, c.w.data(), c.n * k, c.wf.data());
+        for (int64_t e = 0; e < c.m * k; ++e) c.x[e] = mixed_signs && (e / 3) % 2 ? -1.0f : 1.0f;
+        std::vector<float> want = RunGemm(SimdLevel::kScalar, c);
+        std::vector<float> got = RunGemm(level, c);
+        for (int64_t i = 0; i < c.m; ++i) {
+          for (int64_t j = 0; j < c.n; ++j) {
+            double abs_sum = 0;
+            for (int64_t e = 0; e < k; ++e) abs_sum += std::fabs(c.x[i * k + e] * c.wf[j * k + e]);
+            ASSERT_NEAR(got[i * c.n + j], want[i * c.n + j], 1e-5 * abs_sum)
+                << SimdLevelName(level) << " " << DTypeName(t) << " fill " << int{fill}
+                << (mixed_signs ? " mixed" : "") << " row " << i << " col " << j << " "
+                << SeedNote();
+          }
+        }
       }
     }
   }
