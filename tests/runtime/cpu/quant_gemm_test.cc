@@ -257,45 +257,65 @@ TEST(QuantGemm, RowRangesAreIndependent) {
   }
 }
 
-// Codes at their extremes against activations at +-127, where the integer
-// lanes are largest: q4_0's tiles sum a block's vpmaddubsw pairs in int16
-// (up to 8 x 2 x 15 x 127 = 30480), every other format its own way. Each
-// SIMD level must still match the scalar spec (same bound as
-// SimdLevelsMatchScalar), for weights of all-ones bits (activations all
-// +127, then of mixed signs) and all-zero bits: the extreme codes of every
-// format, with the scales RandomWeights set.
+// The byte range [first, end) of a block that holds its scales (and mins):
+// everything else is codes.
+std::pair<int64_t, int64_t> ScaleBytes(DType t) {
+  switch (t) {
+    case DType::kQ4_1:
+      return {0, 4};
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+      return {0, kQ4KQsAt};  // d, dmin, 12 bytes of 6-bit scales
+    case DType::kQ6_K:
+      return {kQ6KScalesAt, kQ6KDAt + 2};
+    default:
+      return {0, 2};  // q8_0, q4_0: d
+  }
+}
+
+// Codes filled with one byte against activations at +-127, where the
+// integer lanes are largest: all-ones bytes are the top code of every
+// unsigned format (q4_0's tiles then sum a block's vpmaddubsw pairs in int16
+// up to 8 x 2 x 15 x 127 = 30480 for finite activations), 0x80 and 0x7F
+// q8_0's extremes (-128 and 127), 0x00 the bottom code. The scales keep
+// RandomWeights' values. Each SIMD level must match the scalar spec (the
+// bound of SimdLevelsMatchScalar), and the outputs must not all be zero.
 TEST(QuantGemm, ExtremeCodesMatchScalar) {
   auto rng = TestRng();
   for (SimdLevel level : {SimdLevel::kAvx2, SimdLevel::kAvx512}) {
     if (!Supported(level)) continue;
     for (DType t : kWeightTypes) {
       if (!IsBlockQuantized(t)) continue;
-      for (const auto& [fill, mixed_signs] :
-           {std::pair{uint8_t{0xFF}, false}, {uint8_t{0xFF}, true}, {uint8_t{0x00}, false}}) {
-        const int64_t k = BlockSize(t) == 256 ? 512 : 288;
-        Case c = MakeCase(t, 5, 19, k, rng);
-        // Keep each block's scales (RandomWeights' finite f16s), fill the codes.
-        std::vector<uint8_t> scales = c.w;
-        std::fill(c.w.begin(), c.w.end(), fill);
-        for (int64_t b = 0; b < c.n * k / BlockSize(t); ++b) {
-          const int64_t at = b * BlockBytes(t);
-          const int64_t head = t == DType::kQ6_K ? kQ6KDAt : 0;
-          const int64_t head_bytes =
-              t == DType::kQ4_1 || t == DType::kQ4_K || t == DType::kQ5_K ? 4 : 2;
-          std::memcpy(&c.w[at + head], &scales[at + head], head_bytes);
-        }
-        DequantizeRow(t, c.w.data(), c.n * k, c.wf.data());
-        for (int64_t e = 0; e < c.m * k; ++e) c.x[e] = mixed_signs && (e / 3) % 2 ? -1.0f : 1.0f;
-        std::vector<float> want = RunGemm(SimdLevel::kScalar, c);
-        std::vector<float> got = RunGemm(level, c);
-        for (int64_t i = 0; i < c.m; ++i) {
-          for (int64_t j = 0; j < c.n; ++j) {
-            double abs_sum = 0;
-            for (int64_t e = 0; e < k; ++e) abs_sum += std::fabs(c.x[i * k + e] * c.wf[j * k + e]);
-            ASSERT_NEAR(got[i * c.n + j], want[i * c.n + j], 1e-5 * abs_sum)
-                << SimdLevelName(level) << " " << DTypeName(t) << " fill " << int{fill}
-                << (mixed_signs ? " mixed" : "") << " row " << i << " col " << j << " "
-                << SeedNote();
+      for (uint8_t fill : {uint8_t{0xFF}, uint8_t{0x80}, uint8_t{0x7F}, uint8_t{0x00}}) {
+        if (t == DType::kQ8_0 && fill == 0x00) continue;  // every weight 0
+        for (bool mixed_signs : {false, true}) {
+          const int64_t k = BlockSize(t) == 256 ? 512 : 288;
+          Case c = MakeCase(t, 5, 19, k, rng);
+          const std::vector<uint8_t> random = c.w;
+          std::fill(c.w.begin(), c.w.end(), fill);
+          const auto [first, end] = ScaleBytes(t);
+          for (int64_t at = 0; at < static_cast<int64_t>(c.w.size()); at += BlockBytes(t)) {
+            std::memcpy(&c.w[at + first], &random[at + first], end - first);
+          }
+          DequantizeRow(t, c.w.data(), c.n * k, c.wf.data());
+          for (int64_t e = 0; e < c.m * k; ++e) {
+            c.x[e] = mixed_signs && (e / 3) % 2 ? -1.0f : 1.0f;
+          }
+          std::vector<float> want = RunGemm(SimdLevel::kScalar, c);
+          std::vector<float> got = RunGemm(level, c);
+          ASSERT_TRUE(std::any_of(want.begin(), want.end(), [](float v) { return v != 0; }))
+              << DTypeName(t) << " fill " << int{fill};
+          for (int64_t i = 0; i < c.m; ++i) {
+            for (int64_t j = 0; j < c.n; ++j) {
+              double abs_sum = 0;
+              for (int64_t e = 0; e < k; ++e) {
+                abs_sum += std::fabs(c.x[i * k + e] * c.wf[j * k + e]);
+              }
+              ASSERT_NEAR(got[i * c.n + j], want[i * c.n + j], 1e-5 * abs_sum)
+                  << SimdLevelName(level) << " " << DTypeName(t) << " fill " << int{fill}
+                  << (mixed_signs ? " mixed" : "") << " row " << i << " col " << j << " "
+                  << SeedNote();
+            }
           }
         }
       }
