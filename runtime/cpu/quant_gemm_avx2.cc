@@ -1,6 +1,6 @@
 // The AVX2 level: u8 x s8 products through vpmaddubsw (pairs into int16;
 // no saturation for the codes here: 255 x 127 x 2 would, but q8_0 goes
-// through |w| <= 128 and 4- to 6-bit codes stay far below; q4_0's tiles
+// through |w| <= 128 and 4- to 6-bit codes stay far below; q4_0's and q4_1's tiles
 // and q4_k's also sum a unit's pairs in int16, bounded in their rows8 files)
 // and vpmaddwd.
 // Compiled with -mavx2 -mfma -mf16c only in this library.
