@@ -22,7 +22,7 @@ StepWorkspace StepNeeds(const LaunchStep& step) {
   }
   if (const auto* g = std::get_if<GemmStep>(&step.op)) {
     const steps::GemmRun run{g->dtype, g->w.dtype, g->m, g->n, g->k};
-    return StepWorkspace{0, run.SharedBytes()};
+    return StepWorkspace{run.ThreadBytes(), run.SharedBytes()};
   }
   if (const auto* a = std::get_if<AttentionStep>(&step.op)) {
     const auto& shape = a->variant.shape;

@@ -26,8 +26,9 @@ struct CpuMemory {
   int64_t rope_tables = 0;  // the cos/sin tables, held as f32
   int64_t scratch = 0;      // the largest plan's activation arena (plans run one at a time)
   // Kernel workspace: each thread's own scratch (row kernels, attention
-  // tiles), rounded to 64 bytes, times `threads`; and what the threads share
-  // (a GEMM's quantized or converted activations, attention partials).
+  // tiles, the quantized activations of a product of a few rows), rounded
+  // to 64 bytes, times `threads`; and what the threads share (a larger
+  // product's quantized or converted activations, attention partials).
   int64_t thread_scratch_each = 0;
   int64_t thread_scratch = 0;
   int64_t shared = 0;

@@ -135,12 +135,16 @@ struct GemmRun {
     if (dtype != DType::kF32) return RunConverted(t, threads, c);
     const auto* xf = static_cast<const float*>(x);
     auto* of = static_cast<float*>(out);
-    uint8_t* act = c.shared;
     const bool blocks = IsBlockQuantized(w_dtype);
+    uint8_t* act = PrivateActivations() ? static_cast<uint8_t*>(ThreadScratch(c, t)) : c.shared;
     if (blocks && !reuses_activations) {
-      auto [r0, r1] = Share(m, t, threads);
-      if (r0 < r1) PrepareActivations(c.simd, w_dtype, xf, m, k, r0, r1, act);
-      c.pool->Barrier(t);
+      if (PrivateActivations()) {
+        PrepareActivations(c.simd, w_dtype, xf, m, k, 0, m, act);
+      } else {
+        auto [r0, r1] = Share(m, t, threads);
+        if (r0 < r1) PrepareActivations(c.simd, w_dtype, xf, m, k, r0, r1, act);
+        c.pool->Barrier(t);
+      }
     }
     auto [n0, n1] = Share(n, t, threads, 16);
     Columns(c, blocks ? static_cast<const void*>(act) : xf, m, n0, n1, of);
@@ -208,9 +212,28 @@ struct GemmRun {
     }
   }
 
+  // Up to this many activation rows, each thread quantizes all of them
+  // into its own scratch instead of its share into the shared one: no
+  // barrier between quantizing and the product. At decode one thread
+  // quantized the one row while the others waited at that barrier; the
+  // rows quantized twice cost less (quantizing is exact, so every copy
+  // has the same bits).
+  static constexpr int64_t kPrivateActivationRows = 4;
+
+  bool PrivateActivations() const {
+    return dtype == DType::kF32 && IsBlockQuantized(w_dtype) && m <= kPrivateActivationRows;
+  }
+
+  // Per thread: the private activations, also for RunRow's one row of a
+  // larger product (the LM head asked for one row).
+  int64_t ThreadBytes() const {
+    if (dtype != DType::kF32 || !IsBlockQuantized(w_dtype)) return 0;
+    return ActivationBytes(w_dtype, std::min(m, kPrivateActivationRows), k);
+  }
+
   int64_t SharedBytes() const {
     if (dtype != DType::kF32) return (m * k + std::min(m, kStageRows) * n) * 4;
-    return ActivationBytes(w_dtype, m, k);
+    return PrivateActivations() ? 0 : ActivationBytes(w_dtype, m, k);
   }
 };
 
