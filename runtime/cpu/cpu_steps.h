@@ -1,9 +1,9 @@
 // The CPU executor's steps (cpu_executor.cc): one runner per launch-plan
 // step kind, holding the step's resolved pointers and sizes, each with
 // Run(thread, threads, context) doing that thread's share of the step. A
-// runner with internal phases (a GEMM's activation quantization, attention's
-// combine) separates them with the pool's barrier itself; the executor puts
-// a barrier between steps. Internal to runtime/cpu.
+// runner with internal phases (a GEMM's shared activation quantization,
+// attention's combine) separates them with the pool's barrier itself; the
+// executor puts a barrier between steps. Internal to runtime/cpu.
 #ifndef KILN_RUNTIME_CPU_CPU_STEPS_H_
 #define KILN_RUNTIME_CPU_CPU_STEPS_H_
 
@@ -116,16 +116,17 @@ struct GemmRun {
   bool logits = false;  // the LM head: only_row's row alone when asked
   // The previous step is a GEMM of the same f32 x into the same block type
   // (q, k and v of one norm; gate and up): its quantized activations, still
-  // in the shared scratch, serve this one too, and no barrier separates the
-  // two (they write different outputs).
+  // in the shared scratch (or each thread's own, PrivateActivations), serve
+  // this one too, and no barrier separates the two (they write different
+  // outputs).
   bool reuses_activations = false;
 
   void Run(int t, int threads, const Context& c) const {
     if (logits && c.only_row >= 0) return RunRow(c.only_row, t, threads, c);
     if (const int64_t sequences = logits ? LastOfEachSequenceCount(c, m) : 0; sequences > 0) {
       // Each sequence's last row alone, one after the other: the rows are
-      // strided, and each reuses the shared activation scratch, so all
-      // threads finish one before any starts the next.
+      // strided, and each reuses the activation scratch (shared for bf16 /
+      // f16 rows), so all threads finish one before any starts the next.
       for (int64_t b = 0; b < sequences; ++b) {
         if (b > 0) c.pool->Barrier(t);
         RunRow(b * c.seq + c.seq - 1, t, threads, c);
@@ -228,7 +229,7 @@ struct GemmRun {
   // larger product (the LM head asked for one row).
   int64_t ThreadBytes() const {
     if (dtype != DType::kF32 || !IsBlockQuantized(w_dtype)) return 0;
-    return ActivationBytes(w_dtype, std::min(m, kPrivateActivationRows), k);
+    return ActivationBytes(w_dtype, PrivateActivations() ? m : 1, k);
   }
 
   int64_t SharedBytes() const {

@@ -56,6 +56,13 @@ absl::Status CheckGemm(const std::string& at, const GemmStep& g) {
   KILN_RETURN_IF_ERROR(Holds(at + ".w", g.w, g.w.dtype, Count({g.n, g.k})));
   KILN_RETURN_IF_ERROR(Holds(at + ".out", g.out, g.dtype, Count({g.m, g.n})));
   if (g.bias.bytes > 0) KILN_RETURN_IF_ERROR(Holds(at + ".bias", g.bias, g.dtype, g.n));
+  if (g.m <= 0 || g.n <= 0 || g.k <= 0) return Bad(at, "has an empty dimension");
+  // A thread writes its columns of out while another may still be reading
+  // x (products of a few rows quantize x per thread, with no barrier).
+  if (g.out.space == g.x.space && g.out.offset < g.x.offset + g.x.bytes &&
+      g.x.offset < g.out.offset + g.out.bytes) {
+    return Bad(at + ".out", "overlaps x");
+  }
   return absl::OkStatus();
 }
 

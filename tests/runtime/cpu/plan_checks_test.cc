@@ -66,6 +66,14 @@ TEST(CpuPlanChecksTest, TamperedPlansAreRefused) {
   ExpectRefused("a GEMM wider than its weight", ".w (", [](LaunchPlan& p) {
     First<GemmStep>(p)->n *= 2;
   });
+  ExpectRefused("a GEMM writing over its own x", ".out overlaps x", [](LaunchPlan& p) {
+    GemmStep* g = First<GemmStep>(p);
+    g->out.space = g->x.space;
+    g->out.offset = g->x.offset;
+  });
+  ExpectRefused("a GEMM of no columns", "has an empty dimension", [](LaunchPlan& p) {
+    First<GemmStep>(p)->n = 0;
+  });
   ExpectRefused("caches of two dtypes", "must be a float cache of k_cache's dtype", [](LaunchPlan& p) {
     First<RopeKvWriteStep>(p)->v_cache.dtype = DType::kBF16;
   });

@@ -232,7 +232,7 @@ TEST(QuantGemm, ActivationRowsAreIndependent) {
 
 // A weight row split at any point computes the same values (the tiles of
 // several weight rows and of one do the same per-row arithmetic). n = 19:
-// q4_0's and q4_k's groups of 8 rows and 3 single rows, the other formats'
+// q4_0's, q4_1's and q4_k's groups of 8 rows and 3 single rows, the other formats'
 // tiles of 4 and 2; m = 1 (decode), 3 (a tail tile alone), 7 (a whole tile and a
 // tail of 3).
 TEST(QuantGemm, RowRangesAreIndependent) {
@@ -275,7 +275,7 @@ std::pair<int64_t, int64_t> ScaleBytes(DType t) {
 
 // Codes filled with one byte against activations at +-127, where the
 // integer lanes are largest: all-ones bytes are the top code of every
-// unsigned format (q4_0's and q4_k's tiles then sum a unit's vpmaddubsw pairs
+// unsigned format (q4_0's, q4_1's and q4_k's tiles then sum a unit's vpmaddubsw pairs
 // in int16 up to 8 x 2 x 15 x 127 = 30480 for finite activations), 0x80 and 0x7F
 // q8_0's extremes (-128 and 127), 0x00 the bottom code. The scales keep
 // RandomWeights' values. Each SIMD level must match the scalar spec (the
