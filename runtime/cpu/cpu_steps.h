@@ -136,10 +136,10 @@ struct GemmRun {
     if (dtype != DType::kF32) return RunConverted(t, threads, c);
     const auto* xf = static_cast<const float*>(x);
     auto* of = static_cast<float*>(out);
-    const bool blocks = IsBlockQuantized(w_dtype);
-    uint8_t* act = PrivateActivations() ? static_cast<uint8_t*>(ThreadScratch(c, t)) : c.shared;
+    const bool blocks = IsBlockQuantized(w_dtype), private_rows = PrivateActivations();
+    uint8_t* act = private_rows ? static_cast<uint8_t*>(ThreadScratch(c, t)) : c.shared;
     if (blocks && !reuses_activations) {
-      if (PrivateActivations()) {
+      if (private_rows) {
         PrepareActivations(c.simd, w_dtype, xf, m, k, 0, m, act);
       } else {
         auto [r0, r1] = Share(m, t, threads);
