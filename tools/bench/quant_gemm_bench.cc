@@ -5,6 +5,8 @@
 //   decode_2t: the same on two threads, each GemmRows over half of n (the
 //       second thread is kept spinning between products, as a pool would);
 //   decode_hot: one decode shape with the weights in L2 (compute bound);
+//   verify (m = 2, 4, 8) at SmolLM2's MLP and LM-head shapes with the
+//       weights from DRAM, as in a verify step (1 and 2 threads);
 //   prefill (m = 2, 4, 8: verify steps; 16, 64, 256: prompts; m = 64 at a
 //       Llama-3.2-1B MLP shape, and m = 512 at its down projection):
 //       GFLOP/s (2 m n k per product);
@@ -87,12 +89,12 @@ class Helper {
 };
 
 void BM_Gemm(benchmark::State& state, SimdLevel level, DType t, int64_t m, int64_t n, int64_t k,
-             bool hot, int threads) {
+             bool cold, int threads) {
   std::mt19937 rng(42);
   std::vector<uint8_t> w = RandomWeights(t, n * k, rng);
   const int64_t bytes = static_cast<int64_t>(w.size());
   // Copies laid end to end so that successive products read cold memory.
-  const int64_t copies = m == 1 && !hot ? std::max<int64_t>(1, kStreamBytes / bytes) : 1;
+  const int64_t copies = cold ? std::max<int64_t>(1, kStreamBytes / bytes) : 1;
   std::vector<uint8_t> pool(bytes * copies);
   for (int64_t c = 0; c < copies; ++c) std::memcpy(pool.data() + c * bytes, w.data(), bytes);
   std::vector<float> x(m * k), out(m * n);
@@ -172,12 +174,15 @@ void RegisterAll() {
       for (auto s : decode) {
         if (s.k % BlockSize(t) != 0) continue;
         benchmark::RegisterBenchmark(
-            ("decode/" + lv + "/" + tn + "/n" + std::to_string(s.n) + "_k" + std::to_string(s.k)).c_str(),
-            BM_Gemm, level, t, 1, s.n, s.k, false, 1)->Unit(benchmark::kMicrosecond);
+            ("decode/" + lv + "/" + tn + "/n" + std::to_string(s.n) + "_k" + std::to_string(s.k))
+                .c_str(),
+            BM_Gemm, level, t, 1, s.n, s.k, true, 1)
+            ->Unit(benchmark::kMicrosecond);
         if (level == DetectSimdLevel()) {
           benchmark::RegisterBenchmark(("decode_2t/" + lv + "/" + tn + "/n" + std::to_string(s.n) +
-                                        "_k" + std::to_string(s.k)).c_str(),
-                                       BM_Gemm, level, t, 1, s.n, s.k, false, 2)
+                                        "_k" + std::to_string(s.k))
+                                           .c_str(),
+                                       BM_Gemm, level, t, 1, s.n, s.k, true, 2)
               ->Unit(benchmark::kMicrosecond)
               ->UseRealTime();
         }
@@ -186,7 +191,24 @@ void RegisterAll() {
       // The same product with the weights in L2: the kernel's compute bound.
       benchmark::RegisterBenchmark(
           ("decode_hot/" + lv + "/" + tn + "/n576_k" + std::to_string(k)).c_str(), BM_Gemm, level,
-          t, 1, 576, k, true, 1)->Unit(benchmark::kMicrosecond);
+          t, 1, 576, k, false, 1)
+          ->Unit(benchmark::kMicrosecond);
+      // Verify steps: a few activation rows against weights from DRAM.
+      if (level == DetectSimdLevel()) {
+        for (int64_t n : {int64_t{1536}, int64_t{49152}}) {
+          for (int64_t m : {2, 4, 8}) {
+            for (int threads : {1, 2}) {
+              benchmark::RegisterBenchmark(
+                  ("verify" + std::string(threads == 2 ? "_2t/" : "/") + lv + "/" + tn + "/m" +
+                   std::to_string(m) + "_n" + std::to_string(n) + "_k" + std::to_string(k))
+                      .c_str(),
+                  BM_Gemm, level, t, m, n, k, true, threads)
+                  ->Unit(benchmark::kMicrosecond)
+                  ->UseRealTime();
+            }
+          }
+        }
+      }
       for (int64_t m : {2, 4, 8, 16, 64, 256}) {
         benchmark::RegisterBenchmark(("prefill/" + lv + "/" + tn + "/m" + std::to_string(m) +
                                       "_n1536_k" + std::to_string(k)).c_str(),

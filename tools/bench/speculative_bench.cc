@@ -20,8 +20,11 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -38,6 +41,8 @@ ABSL_FLAG(std::string, workload, "", "workload JSON (tools/bench/workloads/)");
 ABSL_FLAG(int, runs, 5, "prompts per case");
 ABSL_FLAG(std::string, out, "", "write the JSON result here (default: stdout)");
 ABSL_FLAG(int, step_reps, 16, "timed steps per width for --step-costs");
+ABSL_FLAG(std::vector<std::string>, step_widths, std::vector<std::string>({"1", "2", "4", "8"}),
+          "token counts of the steps --step-costs times (a profile of one width: --step_widths 8)");
 ABSL_FLAG(bool, step_costs_only, false, "time the steps (--step-costs) and stop");
 ABSL_FLAG(bool, step_costs, true,
           "also time one target step of 1, 2, 4 and 8 tokens (a verify step's cost against a "
@@ -80,7 +85,12 @@ absl::StatusOr<nlohmann::json> StepCosts(LoadedGenerator& target) {
   for (size_t i = 0; i < prefill.size(); ++i) prefill[i] = static_cast<int32_t>(100 + i);
   KILN_RETURN_IF_ERROR(session.ForwardLast(prefill).status());
   nlohmann::json out = nlohmann::json::object();
-  for (int width : {1, 2, 4, 8}) {
+  for (const std::string& width_flag : absl::GetFlag(FLAGS_step_widths)) {
+    int width = 0;
+    if (!absl::SimpleAtoi(width_flag, &width) || width < 1 || width > 64) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--step_widths: '", width_flag, "' is not a token count from 1 to 64"));
+    }
     std::vector<int32_t> tokens(static_cast<size_t>(width), 300);
     std::vector<double> ms;
     for (int rep = 0; rep <= absl::GetFlag(FLAGS_step_reps); ++rep) {
