@@ -5,8 +5,10 @@
 //   decode_2t: the same on two threads, each GemmRows over half of n (the
 //       second thread is kept spinning between products, as a pool would);
 //   decode_hot: one decode shape with the weights in L2 (compute bound);
-//   verify (m = 2, 4, 8) at SmolLM2's MLP and LM-head shapes with the
-//       weights from DRAM, as in a verify step (1 and 2 threads);
+//   verify (m = 2, 4, 8) with the weights from DRAM, as in a verify step
+//       (1 and 2 threads), n1536 and n49152 (SmolLM2's MLP and LM head)
+//       at k = 576, or at k = 1536 for the k-quants; the formats with
+//       verify tiles of their own (q4_0, q4_1, q4_k) and q8_0;
 //   prefill (m = 2, 4, 8: verify steps; 16, 64, 256: prompts; m = 64 at a
 //       Llama-3.2-1B MLP shape, and m = 512 at its down projection):
 //       GFLOP/s (2 m n k per product);
@@ -194,7 +196,9 @@ void RegisterAll() {
           t, 1, 576, k, false, 1)
           ->Unit(benchmark::kMicrosecond);
       // Verify steps: a few activation rows against weights from DRAM.
-      if (level == DetectSimdLevel()) {
+      const bool verify_tiles =
+          t == DType::kQ4_0 || t == DType::kQ4_1 || t == DType::kQ4_K || t == DType::kQ8_0;
+      if (level == DetectSimdLevel() && verify_tiles) {
         for (int64_t n : {int64_t{1536}, int64_t{49152}}) {
           for (int64_t m : {2, 4, 8}) {
             for (int threads : {1, 2}) {

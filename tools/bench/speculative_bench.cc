@@ -42,11 +42,12 @@ ABSL_FLAG(int, runs, 5, "prompts per case");
 ABSL_FLAG(std::string, out, "", "write the JSON result here (default: stdout)");
 ABSL_FLAG(int, step_reps, 16, "timed steps per width for --step-costs");
 ABSL_FLAG(std::vector<std::string>, step_widths, std::vector<std::string>({"1", "2", "4", "8"}),
-          "token counts of the steps --step-costs times (a profile of one width: --step_widths 8)");
+          "token counts of the steps --step-costs times, each at least 1 and within the "
+          "engine's buckets (a profile of one width: --step_widths 8)");
 ABSL_FLAG(bool, step_costs_only, false, "time the steps (--step-costs) and stop");
 ABSL_FLAG(bool, step_costs, true,
-          "also time one target step of 1, 2, 4 and 8 tokens (a verify step's cost against a "
-          "decode step's, at a 128-token context)");
+          "also time one target step of each --step_widths token count (a verify step's cost "
+          "against a decode step's, at a 128-token context)");
 
 namespace kiln::bench {
 namespace {
@@ -74,9 +75,23 @@ absl::StatusOr<Timed> RunOnce(Generator& g, const std::vector<std::vector<int32_
   return t;
 }
 
+// --step_widths as token counts, checked before the engine loads.
+absl::StatusOr<std::vector<int>> StepWidths() {
+  std::vector<int> widths;
+  for (const std::string& flag : absl::GetFlag(FLAGS_step_widths)) {
+    int width = 0;
+    if (!absl::SimpleAtoi(flag, &width) || width < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--step_widths: '", flag, "' is not a token count of at least 1"));
+    }
+    widths.push_back(width);
+  }
+  return widths;
+}
+
 // Milliseconds per target step of each width (median of --step-reps) after a
 // 128-token prefill, on the cpu engine's batch-1 buckets.
-absl::StatusOr<nlohmann::json> StepCosts(LoadedGenerator& target) {
+absl::StatusOr<nlohmann::json> StepCosts(LoadedGenerator& target, const std::vector<int>& widths) {
   cpu::CpuEngine& e = *target.cpu;
   KILN_ASSIGN_OR_RETURN(PlanSession session,
                         PlanSession::Create(*e.executor, e.engine.module, e.engine.manifest.max_seq,
@@ -85,12 +100,7 @@ absl::StatusOr<nlohmann::json> StepCosts(LoadedGenerator& target) {
   for (size_t i = 0; i < prefill.size(); ++i) prefill[i] = static_cast<int32_t>(100 + i);
   KILN_RETURN_IF_ERROR(session.ForwardLast(prefill).status());
   nlohmann::json out = nlohmann::json::object();
-  for (const std::string& width_flag : absl::GetFlag(FLAGS_step_widths)) {
-    int width = 0;
-    if (!absl::SimpleAtoi(width_flag, &width) || width < 1 || width > 64) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--step_widths: '", width_flag, "' is not a token count from 1 to 64"));
-    }
+  for (int width : widths) {
     std::vector<int32_t> tokens(static_cast<size_t>(width), 300);
     std::vector<double> ms;
     for (int rep = 0; rep <= absl::GetFlag(FLAGS_step_reps); ++rep) {
@@ -120,6 +130,7 @@ absl::Status Run() {
   KILN_ASSIGN_OR_RETURN(Workload w, LoadWorkload(absl::GetFlag(FLAGS_workload)));
   const bool sampled = w.sampling.do_sample;
   if (absl::GetFlag(FLAGS_runs) < 1) return absl::InvalidArgumentError("--runs must be at least 1");
+  KILN_ASSIGN_OR_RETURN(const std::vector<int> widths, StepWidths());
   KILN_RETURN_IF_ERROR(cpu::CheckCpuEnvironment());
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<LoadedGenerator> target, LoadGenerator(dir, "cpu", "gpu"));
   std::unique_ptr<LoadedGenerator> draft;
@@ -134,7 +145,7 @@ absl::Status Run() {
   Generator& g = *target->generator;
   nlohmann::json step_costs;
   if (absl::GetFlag(FLAGS_step_costs) && target->cpu) {
-    KILN_ASSIGN_OR_RETURN(step_costs, StepCosts(*target));
+    KILN_ASSIGN_OR_RETURN(step_costs, StepCosts(*target, widths));
     std::fprintf(stderr, "target step, ms by tokens: %s\n", step_costs.dump().c_str());
     if (absl::GetFlag(FLAGS_step_costs_only)) return absl::OkStatus();
   }
