@@ -44,12 +44,13 @@ namespace kiln {
 class DraftSchedule {
  public:
   // A verify step's cost per drafted token, in decode steps, for the
-  // timing-free schedule: SmolLM2's steps of 2 / 4 / 8 tokens on this CPU
+  // timing-free schedule: SmolLM2's steps of 2 / 4 / 8 tokens on the CPU
   // cost 0.15-0.2 / 0.2-0.28 / 0.3-0.37 decode steps more per drafted token
   // than a decode step (q8_0 and q4_0, docs/PERFORMANCE.md, "Two to four
-  // rows take the packed path"). A GPU's verify steps cost less, so there
-  // it drafts less than timings would allow: the price of a reproducible
-  // seed.
+  // rows take the packed path"), and 0.16-0.20 / 0.24-0.28 / 0.28-0.36 on
+  // the Q4_1 GGUF after the verify prefetch ("Prefetching the next rows in
+  // address order"). A GPU's verify steps cost less, so there it drafts
+  // less than timings would allow: the price of a reproducible seed.
   static constexpr double kVerifyCostPerToken = 0.3;
 
   // `start` is the first length (of constant and heuristic; adaptive picks
