@@ -136,7 +136,8 @@ struct GemmRun {
     if (dtype != DType::kF32) return RunConverted(t, threads, c);
     const auto* xf = static_cast<const float*>(x);
     auto* of = static_cast<float*>(out);
-    const bool blocks = IsBlockQuantized(w_dtype), private_rows = PrivateActivations();
+    const bool blocks = IsBlockQuantized(w_dtype) && !Panel(c, m),
+               private_rows = PrivateActivations();
     uint8_t* act = private_rows ? static_cast<uint8_t*>(ThreadScratch(c, t)) : c.shared;
     if (blocks && !reuses_activations) {
       if (private_rows) {
@@ -148,7 +149,7 @@ struct GemmRun {
       }
     }
     auto [n0, n1] = Share(n, t, threads, 16);
-    Columns(c, blocks ? static_cast<const void*>(act) : xf, m, n0, n1, of);
+    Columns(c, blocks ? static_cast<const void*>(act) : xf, m, n0, n1, of, t);
     if (bias != nullptr) {
       for (int64_t i = 0; i < m; ++i) {
         for (int64_t j = n0; j < n1; ++j) of[i * n + j] += ToFloat(dtype, bias, j);
@@ -156,16 +157,30 @@ struct GemmRun {
     }
   }
 
-  // Columns [n0, n1) of `rows` rows of the product into `o` (row stride n):
-  // oneDNN for f32 weights from kOnednnMinRows rows when the context has
-  // it, else Kiln's kernel at the context's SIMD level.
+  // Whether `rows` rows of this product go through PanelGemmRows (f32 x,
+  // no quantized activations): oneDNN keeps f32 weights where the context
+  // has it.
+  bool Panel(const Context& c, int64_t rows) const {
+    const bool onednn_takes =
+        c.onednn != nullptr && w_dtype == DType::kF32 && rows >= kOnednnMinRows;
+    return !onednn_takes && PanelGemmTakes(c.simd, w_dtype, rows, k);
+  }
+
+  // Columns [n0, n1) of `rows` rows of the product into `o` (row stride n),
+  // on thread t: oneDNN for f32 weights from kOnednnMinRows rows when the
+  // context has it, f32 panels where Panel() says (act_or_x is then x),
+  // else Kiln's kernel at the context's SIMD level.
   void Columns(const Context& c, const void* act_or_x, int64_t rows, int64_t n0, int64_t n1,
-               float* o) const {
+               float* o, int t) const {
     if (n0 >= n1) return;
     if (c.onednn != nullptr && w_dtype == DType::kF32 && rows >= kOnednnMinRows &&
         c.onednn->Rows(static_cast<const float*>(act_or_x), reinterpret_cast<const float*>(w), rows,
                        k, n0, n1, o, n)) {
       return;
+    }
+    if (Panel(c, rows)) {
+      return PanelGemmRows(c.simd, w_dtype, static_cast<const float*>(act_or_x), w, rows, k, n0, n1,
+                           o, n, ThreadScratch(c, t));
     }
     GemmRows(c.simd, w_dtype, act_or_x, w, rows, n, k, n0, n1, o, n);
   }
@@ -202,7 +217,7 @@ struct GemmRun {
     if (n0 >= n1) return;
     for (int64_t i0 = 0; i0 < m; i0 += kStageRows) {
       const int64_t rows = std::min(kStageRows, m - i0);
-      Columns(c, xf + i0 * k, rows, n0, n1, stage);
+      Columns(c, xf + i0 * k, rows, n0, n1, stage, t);
       for (int64_t i = 0; i < rows; ++i) {
         for (int64_t j = n0; j < n1; ++j) {
           float v = stage[i * n + j];
@@ -226,10 +241,15 @@ struct GemmRun {
   }
 
   // Per thread: the private activations, also for RunRow's one row of a
-  // larger product (the LM head asked for one row).
+  // larger product (the LM head asked for one row); the f32 panels of a
+  // product that may take them (at any SIMD level: the memory plan does
+  // not know the executor's).
   int64_t ThreadBytes() const {
-    if (dtype != DType::kF32 || !IsBlockQuantized(w_dtype)) return 0;
-    return ActivationBytes(w_dtype, PrivateActivations() ? m : 1, k);
+    const int64_t rows = dtype == DType::kF32 ? m : std::min(m, kStageRows);
+    const int64_t panel =
+        PanelGemmTakes(SimdLevel::kAvx2, w_dtype, rows, k) ? PanelScratchBytes() : 0;
+    if (dtype != DType::kF32 || !IsBlockQuantized(w_dtype)) return panel;
+    return std::max(panel, ActivationBytes(w_dtype, PrivateActivations() ? m : 1, k));
   }
 
   int64_t SharedBytes() const {

@@ -85,4 +85,18 @@ void GemmRows(SimdLevel level, DType w, const void* act_or_x, const uint8_t* w_b
   }
 }
 
+bool PanelGemmTakes(SimdLevel level, DType w, int64_t m, int64_t k) {
+  const bool dtype = w == DType::kQ8_0 || w == DType::kF16 || w == DType::kBF16 || w == DType::kF32;
+  return level == SimdLevel::kAvx2 && dtype && m >= kPanelMinRows && k % 8 == 0;
+}
+
+int64_t PanelScratchBytes() { return internal::PanelScratchBytesAvx2(); }
+
+void PanelGemmRows(SimdLevel level, DType w, const float* x, const uint8_t* w_bytes, int64_t m,
+                   int64_t k, int64_t n_begin, int64_t n_end, float* out, int64_t ldo,
+                   void* scratch) {
+  if (n_begin >= n_end || !PanelGemmTakes(level, w, m, k)) return;
+  internal::PanelGemmRowsAvx2(w, x, w_bytes, m, k, n_begin, n_end, out, ldo, scratch);
+}
+
 }  // namespace kiln::cpu

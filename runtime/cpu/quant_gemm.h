@@ -56,6 +56,38 @@ void PrepareActivations(SimdLevel level, DType w, const float* x, int64_t m, int
 void GemmRows(SimdLevel level, DType w, const void* act_or_x, const uint8_t* w_bytes, int64_t m,
               int64_t n, int64_t k, int64_t n_begin, int64_t n_end, float* out, int64_t ldo);
 
+// Prefill-sized products on AVX2 of weights whose integer tiles run below
+// f32 FMA speed there (q8_0, f16, bf16; f32 when oneDNN is absent): each
+// weight is dequantized to f32 once per slice of 256 columns of k and
+// multiplied by f32 x itself (not its 8-bit form) in a register-blocked
+// FMA kernel (panel_gemm_avx2.cc). At 64 rows and more it ran 1.4-1.6x the
+// integer tile for q8_0 and 2-3x the f16 and bf16 tiles (quant_gemm_bench,
+// docs/PERFORMANCE.md, "Prefill of q8_0 and f16 weights through f32 panels").
+//
+// Numerics: f32 FMAs, each output summed over k in slices of 256 (within a
+// slice in column order), so a row gets the same bits whatever the rows
+// beside it and however the weight rows are split among threads; but not
+// the bits of GemmRows (whose activations are rounded to 8 bits for block
+// types), so a row's bits depend on whether the product has
+// kPanelMinRows rows. That is why the threshold lies above the rows of
+// verify steps and batched decode steps (at most 4 x 8 = 32 rows for
+// compile-model's defaults), whose logits must equal decode's bit for bit.
+inline constexpr int64_t kPanelMinRows = 64;
+
+// Whether PanelGemmRows takes this product: `level` AVX2, w one of its
+// dtypes, m >= kPanelMinRows and k a multiple of 8.
+bool PanelGemmTakes(SimdLevel level, DType w, int64_t m, int64_t k);
+
+// Scratch bytes a thread needs for PanelGemmRows (64-byte aligned is best).
+int64_t PanelScratchBytes();
+
+// out[i * ldo + j] = sum_c x[i * k + c] * dequant(w)[j, c] for i < m and j
+// in [n_begin, n_end), x f32 [m, k]. Precondition: PanelGemmTakes(level,
+// w, m, k); `scratch` holds PanelScratchBytes() and is this thread's own.
+void PanelGemmRows(SimdLevel level, DType w, const float* x, const uint8_t* w_bytes, int64_t m,
+                   int64_t k, int64_t n_begin, int64_t n_end, float* out, int64_t ldo,
+                   void* scratch);
+
 }  // namespace kiln::cpu
 
 #endif  // KILN_RUNTIME_CPU_QUANT_GEMM_H_

@@ -129,6 +129,24 @@ void BM_Gemm(benchmark::State& state, SimdLevel level, DType t, int64_t m, int64
                                                  benchmark::Counter::kIsRate);
 }
 
+// PanelGemmRows (the CPU executor's choice on AVX2 for q8_0, f16 and bf16
+// weights from kPanelMinRows rows) on the same products, one thread.
+void BM_Panel(benchmark::State& state, DType t, int64_t m, int64_t n, int64_t k) {
+  std::mt19937 rng(42);
+  const std::vector<uint8_t> w = RandomWeights(t, n * k, rng);
+  std::vector<float> x(m * k), out(m * n);
+  std::normal_distribution<float> normal(0, 1);
+  for (auto& v : x) v = normal(rng);
+  std::vector<uint8_t> scratch(PanelScratchBytes() + 64);
+  void* s = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
+  for (auto _ : state) {
+    PanelGemmRows(SimdLevel::kAvx2, t, x.data(), w.data(), m, k, 0, n, out.data(), n, s);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * m * n * k * state.iterations() * 1e-9, benchmark::Counter::kIsRate);
+}
+
 // oneDNN's f32 GEMM (the CPU executor's choice for f32 weights from
 // kOnednnMinRows rows) on the same product, one thread.
 void BM_OnednnF32(benchmark::State& state, int64_t m, int64_t n, int64_t k) {
@@ -245,6 +263,22 @@ void RegisterAll() {
   }
   benchmark::RegisterBenchmark("f32_library/onednn/m64_n8192_k2048", BM_OnednnF32, 64, 8192, 2048)
       ->Unit(benchmark::kMillisecond);
+  // The f32 panels, against the prefill rows above of the same products.
+  if (DetectSimdLevel() >= SimdLevel::kAvx2) {
+    const struct {
+      int64_t m, n, k;
+    } panel[] = {{64, 1536, 576}, {256, 1536, 576}, {64, 8192, 2048}, {512, 2048, 8192}};
+    for (DType t : {DType::kQ8_0, DType::kF16, DType::kBF16, DType::kF32}) {
+      for (auto s : panel) {
+        benchmark::RegisterBenchmark(
+            ("panel/avx2/" + std::string(DTypeName(t)) + "/m" + std::to_string(s.m) + "_n" +
+             std::to_string(s.n) + "_k" + std::to_string(s.k))
+                .c_str(),
+            BM_Panel, t, s.m, s.n, s.k)
+            ->Unit(benchmark::kMillisecond);
+      }
+    }
+  }
 }
 
 }  // namespace

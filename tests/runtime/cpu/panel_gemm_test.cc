@@ -1,0 +1,168 @@
+// PanelGemmRows (quant_gemm.h): against float64 on the dequantized weights
+// and unrounded x, at sizes that leave partial strips, row groups and k
+// slices; a row's bits independent of the rows beside it and of the column
+// split; nothing written outside the asked columns; and which products it
+// takes.
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "base/half.h"
+#include "base/quant_blocks.h"
+#include "gtest/gtest.h"
+#include "runtime/cpu/cpu_features.h"
+#include "runtime/cpu/quant_gemm.h"
+#include "tests/support/test_seed.h"
+
+namespace kiln::cpu {
+namespace {
+
+using testing::SeedNote;
+using testing::TestRng;
+
+constexpr DType kPanelTypes[] = {DType::kQ8_0, DType::kF16, DType::kBF16, DType::kF32};
+
+bool HaveAvx2() {
+  if (DetectSimdLevel() >= SimdLevel::kAvx2) return true;
+  std::printf("skipping: this CPU lacks AVX2\n");
+  return false;
+}
+
+// Weights [n, k]: floats from N(0, 1); q8_0 random codes (-128 included)
+// and random finite f16 steps.
+std::vector<uint8_t> RandomWeights(DType t, int64_t n, int64_t k, testing::Rng& rng) {
+  if (!IsBlockQuantized(t)) {
+    std::normal_distribution<float> normal(0, 1);
+    std::vector<float> v(n * k);
+    for (auto& x : v) x = normal(rng);
+    return EncodeFloats(v, t);
+  }
+  std::vector<uint8_t> b(*StorageBytes(t, n * k));
+  for (auto& v : b) v = static_cast<uint8_t>(rng());
+  std::uniform_real_distribution<float> u(-0.1f, 0.1f);
+  for (int64_t i = 0; i < n * k / 32; ++i) {
+    const uint16_t d = FloatToF16(u(rng));
+    std::memcpy(b.data() + i * BlockBytes(t), &d, 2);
+  }
+  return b;
+}
+
+struct Product {
+  DType t;
+  int64_t m, n, k;
+  std::vector<float> x, wf;  // wf: the weights dequantized
+  std::vector<uint8_t> w;
+};
+
+Product MakeProduct(DType t, int64_t m, int64_t n, int64_t k, testing::Rng& rng) {
+  Product p{t,
+            m,
+            n,
+            k,
+            std::vector<float>(m * k),
+            std::vector<float>(n * k),
+            RandomWeights(t, n, k, rng)};
+  std::normal_distribution<float> normal(0, 1);
+  for (auto& v : p.x) v = normal(rng);
+  DequantizeRow(t, p.w.data(), n * k, p.wf.data());
+  return p;
+}
+
+// Columns [n_begin, n_end) into an [m, n + 3] buffer of sentinels, through
+// a scratch buffer that is this call's own.
+void RunColumns(const Product& p, int64_t n_begin, int64_t n_end, std::vector<float>& out) {
+  std::vector<uint8_t> scratch(PanelScratchBytes());
+  PanelGemmRows(SimdLevel::kAvx2, p.t, p.x.data(), p.w.data(), p.m, p.k, n_begin, n_end, out.data(),
+                p.n + 3, scratch.data());
+}
+
+std::vector<float> Sentinels(const Product& p) { return std::vector<float>(p.m * (p.n + 3), -7); }
+
+// k: one slice of 256 columns, and partial last slices (q8_0 in whole
+// blocks of 32, the float types in multiples of 8).
+std::vector<int64_t> Ks(DType t) {
+  if (t == DType::kQ8_0) return {32, 288, 544};
+  return {32, 296, 552};
+}
+
+// f32 products: each output within 1e-5 sum |x_e w_e| of float64, the
+// bound quant_gemm_test puts on f32 reordering. m: whole groups of 6 rows
+// and partial ones; n: partial strips of 16 and a second chunk of 128
+// rows.
+TEST(PanelGemm, MatchesFloat64) {
+  if (!HaveAvx2()) return;
+  auto rng = TestRng();
+  for (DType t : kPanelTypes) {
+    for (int64_t k : Ks(t)) {
+      for (int64_t n : {1, 17, 150}) {
+        for (int64_t m : {64, 71}) {
+          const Product p = MakeProduct(t, m, n, k, rng);
+          std::vector<float> out = Sentinels(p);
+          RunColumns(p, 0, n / 3, out);  // two threads' shares
+          RunColumns(p, n / 3, n, out);
+          for (int64_t i = 0; i < m; ++i) {
+            for (int64_t j = 0; j < n + 3; ++j) {
+              const float got = out[i * (n + 3) + j];
+              if (j >= n) {
+                ASSERT_EQ(got, -7.0f) << "wrote past n at [" << i << ", " << j << "]";
+                continue;
+              }
+              double ref = 0, abs_sum = 0;
+              for (int64_t e = 0; e < k; ++e) {
+                const double v = double(p.x[i * k + e]) * p.wf[j * k + e];
+                ref += v;
+                abs_sum += std::fabs(v);
+              }
+              ASSERT_NEAR(got, ref, 1e-5 * abs_sum)
+                  << DTypeName(t) << " m " << m << " n " << n << " k " << k << " [" << i << ", "
+                  << j << "] " << SeedNote();
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Row i of a 64-row product has the bits it has in a 77-row product (other
+// groups of 6, another tail), and a column has the same bits whatever the
+// split of the weight rows (strips start at n_begin).
+TEST(PanelGemm, RowsAndColumnSplitsAreIndependent) {
+  if (!HaveAvx2()) return;
+  auto rng = TestRng();
+  for (DType t : kPanelTypes) {
+    const int64_t k = Ks(t)[1], n = 37;
+    const Product wide = MakeProduct(t, 77, n, k, rng);
+    Product narrow = wide;
+    narrow.m = 64;
+    narrow.x.resize(64 * k);
+    std::vector<float> a = Sentinels(wide), b = Sentinels(narrow);
+    RunColumns(wide, 0, n, a);
+    const int64_t cuts[] = {0, 1, 6, 23, n};  // shares of 1, 5, 17 and 14 rows
+    for (int s = 0; s + 1 < 5; ++s) RunColumns(narrow, cuts[s], cuts[s + 1], b);
+    for (int64_t i = 0; i < 64; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        ASSERT_EQ(std::bit_cast<uint32_t>(a[i * (n + 3) + j]),
+                  std::bit_cast<uint32_t>(b[i * (n + 3) + j]))
+            << DTypeName(t) << " [" << i << ", " << j << "] " << SeedNote();
+      }
+    }
+  }
+}
+
+TEST(PanelGemm, TakesPrefillsOfItsTypesOnAvx2Only) {
+  EXPECT_TRUE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ8_0, kPanelMinRows, 64));
+  EXPECT_TRUE(PanelGemmTakes(SimdLevel::kAvx2, DType::kF16, 512, 2048));
+  EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ8_0, kPanelMinRows - 1, 64))
+      << "verify and batched decode steps keep the integer tiles";
+  EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ4_0, 512, 2048));
+  EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx2, DType::kF32, 512, 2044)) << "k not a multiple of 8";
+  EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx512, DType::kQ8_0, 512, 2048));
+  EXPECT_FALSE(PanelGemmTakes(SimdLevel::kScalar, DType::kQ8_0, 512, 2048));
+}
+
+}  // namespace
+}  // namespace kiln::cpu
