@@ -38,41 +38,79 @@ float Half(const uint8_t* p) {
   return _cvtsh_ss(h);
 }
 
-// 8 consecutive weights of a row from column c (a multiple of 8) as f32.
+// The loaders: Values(row, c), 8 consecutive weights of a row from column
+// c (a multiple of 8) as f32 before their block's scale; Scale(row, c), the
+// factor of the kSpan columns from c (c a multiple of kSpan); kSpan 0 for
+// the float types, which have none. PackStrip applies the factors of 8
+// rows as one vector after the transpose, where lane r is row r.
 struct LoadQ8_0 {
-  static __m256 Load8(const uint8_t* row, int64_t c) {
-    const uint8_t* b = row + c / 32 * 34;
+  static constexpr int kSpan = 32;
+  static __m256 Values(const uint8_t* row, int64_t c) {
     int64_t codes;
-    std::memcpy(&codes, b + 2 + c % 32, 8);
-    const __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(codes)));
-    return _mm256_mul_ps(v, _mm256_set1_ps(Half(b)));
+    std::memcpy(&codes, row + c / 32 * 34 + 2 + c % 32, 8);
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(codes)));
+  }
+  static float Scale(const uint8_t* row, int64_t c) { return Half(row + c / 32 * 34); }
+};
+// q6_k: unit t of half h holds elements 128h + 32t + l; its 6-bit code is
+// nibble t / 2 of ql[64h + 32(t % 2) + l] and bits 2t, 2t + 1 of
+// qh[32h + l]. Eight codes at a time in a 64-bit word (the shifts bring in
+// a neighbour's bits, which the masks drop). The weight is (d sc) (c - 32),
+// in base's order, sc the scale of its 16 elements.
+struct LoadQ6K {
+  static constexpr int kSpan = 16;
+  static __m256 Values(const uint8_t* row, int64_t c) {
+    const uint8_t* b = row + c / 256 * 210;
+    const int e = static_cast<int>(c % 256), h = e / 128, t = e % 128 / 32, l = e % 32;
+    uint64_t ql, qh;
+    std::memcpy(&ql, b + 64 * h + 32 * (t & 1) + l, 8);
+    std::memcpy(&qh, b + kQ6KQhAt + 32 * h + l, 8);
+    const uint64_t low4 = (t < 2 ? ql : ql >> 4) & 0x0F0F0F0F0F0F0F0Full;
+    const uint64_t high2 = (qh >> (2 * t)) & 0x0303030303030303ull;
+    const __m128i codes = _mm_cvtsi64_si128(static_cast<int64_t>(low4 | high2 << 4));
+    return _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(codes)), _mm256_set1_ps(32));
+  }
+  static float Scale(const uint8_t* row, int64_t c) {
+    const uint8_t* b = row + c / 256 * 210;
+    const int e = static_cast<int>(c % 256);
+    return Half(b + kQ6KDAt) * static_cast<int8_t>(b[kQ6KScalesAt + e / 16]);
   }
 };
 struct LoadF16 {
-  static __m256 Load8(const uint8_t* row, int64_t c) {
+  static constexpr int kSpan = 0;
+  static __m256 Values(const uint8_t* row, int64_t c) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * c)));
   }
+  static float Scale(const uint8_t*, int64_t) { return 1; }
 };
 struct LoadBF16 {  // bf16 is the top half of an f32
-  static __m256 Load8(const uint8_t* row, int64_t c) {
+  static constexpr int kSpan = 0;
+  static __m256 Values(const uint8_t* row, int64_t c) {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * c));
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
   }
+  static float Scale(const uint8_t*, int64_t) { return 1; }
 };
 struct LoadF32 {
-  static __m256 Load8(const uint8_t* row, int64_t c) {
+  static constexpr int kSpan = 0;
+  static __m256 Values(const uint8_t* row, int64_t c) {
     return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + c);
   }
+  static float Scale(const uint8_t*, int64_t) { return 1; }
 };
 
-// Transposes 8 vectors in place: v[r] lane c becomes v[c] lane r.
-void Transpose8x8(__m256 v[8]) {
+// Transposes 8 vectors in place: v[r] lane c becomes v[c] lane r. Inlined,
+// so that v stays in registers (as a call, it went through memory).
+[[gnu::always_inline]] inline void Transpose8x8(__m256 v[8]) {
   __m256 t[8], u[8];
+#pragma GCC unroll 8
   for (int i = 0; i < 4; ++i) {
     t[2 * i] = _mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]);
     t[2 * i + 1] = _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1]);
   }
+#pragma GCC unroll 8
   for (int i = 0; i < 2; ++i) {
+#pragma GCC unroll 8
     for (int h = 0; h < 2; ++h) {
       const __m256 a = t[4 * i + h], b = t[4 * i + 2 + h];
       u[4 * i + 2 * h] = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0));
@@ -81,6 +119,7 @@ void Transpose8x8(__m256 v[8]) {
   }
   // u[0..3]: rows 0-3, columns (0,4), (1,5), (2,6), (3,7) in the two
   // halves; u[4..7] the same for rows 4-7.
+#pragma GCC unroll 8
   for (int c = 0; c < 4; ++c) {
     v[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
     v[c + 4] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
@@ -94,13 +133,29 @@ void PackStrip(const uint8_t* w, int64_t row_bytes, int rows, int64_t c0, int64_
   for (int half = 0; half < 2; ++half) {
     const uint8_t* base = w + 8 * half * row_bytes;
     const int in_half = std::clamp(rows - 8 * half, 0, 8);
+    __m256 scales = _mm256_setzero_ps();
     for (int64_t c = 0; c < kc; c += 8) {
+      if (L::kSpan > 0 && (c0 + c) % L::kSpan == 0) {
+        alignas(32) float f[8] = {};
+        for (int r = 0; r < in_half; ++r) f[r] = L::Scale(base + r * row_bytes, c0 + c);
+        scales = _mm256_load_ps(f);
+      }
       __m256 v[8];
-      for (int r = 0; r < 8; ++r) {
-        v[r] = r < in_half ? L::Load8(base + r * row_bytes, c0 + c) : _mm256_setzero_ps();
+      if (in_half == 8) {
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; ++r) v[r] = L::Values(base + r * row_bytes, c0 + c);
+      } else {
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; ++r) {
+          v[r] = r < in_half ? L::Values(base + r * row_bytes, c0 + c) : _mm256_setzero_ps();
+        }
       }
       Transpose8x8(v);
-      for (int t = 0; t < 8; ++t) _mm256_storeu_ps(bp + (c + t) * kNr + 8 * half, v[t]);
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t) {
+        const __m256 col = L::kSpan > 0 ? _mm256_mul_ps(v[t], scales) : v[t];
+        _mm256_storeu_ps(bp + (c + t) * kNr + 8 * half, col);
+      }
     }
   }
 }
@@ -192,6 +247,9 @@ bool PanelGemmRowsAvx2(DType w, const float* x, const uint8_t* w_bytes, int64_t 
   switch (w) {
     case DType::kQ8_0:
       Run<LoadQ8_0>(x, w_bytes, k / 32 * 34, m, k, n_begin, n_end, out, ldo, bp);
+      return true;
+    case DType::kQ6_K:
+      Run<LoadQ6K>(x, w_bytes, k / 256 * 210, m, k, n_begin, n_end, out, ldo, bp);
       return true;
     case DType::kF16:
       Run<LoadF16>(x, w_bytes, 2 * k, m, k, n_begin, n_end, out, ldo, bp);

@@ -86,7 +86,8 @@ void GemmRows(SimdLevel level, DType w, const void* act_or_x, const uint8_t* w_b
 }
 
 bool PanelGemmTakes(SimdLevel level, DType w, int64_t m, int64_t k) {
-  const bool dtype = w == DType::kQ8_0 || w == DType::kF16 || w == DType::kBF16 || w == DType::kF32;
+  const bool dtype = w == DType::kQ8_0 || w == DType::kQ6_K || w == DType::kF16 ||
+                     w == DType::kBF16 || w == DType::kF32;
   return level == SimdLevel::kAvx2 && dtype && m >= kPanelMinRows && k % 8 == 0;
 }
 

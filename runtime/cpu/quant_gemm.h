@@ -57,12 +57,12 @@ void GemmRows(SimdLevel level, DType w, const void* act_or_x, const uint8_t* w_b
               int64_t n, int64_t k, int64_t n_begin, int64_t n_end, float* out, int64_t ldo);
 
 // Prefill-sized products on AVX2 of weights whose integer tiles run below
-// f32 FMA speed there (q8_0, f16, bf16; f32 when oneDNN is absent): each
-// weight is dequantized to f32 once per slice of 256 columns of k and
+// f32 FMA speed there (q8_0, q6_k, f16, bf16; f32 when oneDNN is absent):
+// each weight is dequantized to f32 once per slice of 256 columns of k and
 // multiplied by f32 x itself (not its 8-bit form) in a register-blocked
-// FMA kernel (panel_gemm_avx2.cc). At 64 rows and more it ran 1.4-1.6x the
-// integer tile for q8_0 and 2-3x the f16 and bf16 tiles (quant_gemm_bench,
-// docs/PERFORMANCE.md, "Prefill of q8_0 and f16 weights through f32 panels").
+// FMA kernel (panel_gemm_avx2.cc). On one Zen 3 core it ran 1.0-1.4x the
+// q8_0 tile, 1.1-1.7x q6_k's and 1.1-2.3x the f16 and bf16 tiles from 64
+// to 512 rows (quant_gemm_bench; docs/PERFORMANCE.md, "f32 panels").
 //
 // Numerics: f32 FMAs, each output summed over k in slices of 256 (within a
 // slice in column order), so a row gets the same bits whatever the rows

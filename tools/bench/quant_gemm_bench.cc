@@ -265,10 +265,11 @@ void RegisterAll() {
       ->Unit(benchmark::kMillisecond);
   // The f32 panels, against the prefill rows above of the same products.
   if (DetectSimdLevel() >= SimdLevel::kAvx2) {
-    const struct {
-      int64_t m, n, k;
-    } panel[] = {{64, 1536, 576}, {256, 1536, 576}, {64, 8192, 2048}, {512, 2048, 8192}};
-    for (DType t : {DType::kQ8_0, DType::kF16, DType::kBF16, DType::kF32}) {
+    for (DType t : {DType::kQ8_0, DType::kQ6_K, DType::kF16, DType::kBF16, DType::kF32}) {
+      const int64_t k = BlockSize(t) == 256 ? 1536 : 576;  // as the prefill rows
+      const struct {
+        int64_t m, n, k;
+      } panel[] = {{64, 1536, k}, {256, 1536, k}, {64, 8192, 2048}, {512, 2048, 8192}};
       for (auto s : panel) {
         benchmark::RegisterBenchmark(
             ("panel/avx2/" + std::string(DTypeName(t)) + "/m" + std::to_string(s.m) + "_n" +

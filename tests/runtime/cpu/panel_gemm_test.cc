@@ -23,7 +23,8 @@ namespace {
 using testing::SeedNote;
 using testing::TestRng;
 
-constexpr DType kPanelTypes[] = {DType::kQ8_0, DType::kF16, DType::kBF16, DType::kF32};
+constexpr DType kPanelTypes[] = {DType::kQ8_0, DType::kQ6_K, DType::kF16, DType::kBF16,
+                                 DType::kF32};
 
 bool HaveAvx2() {
   if (DetectSimdLevel() >= SimdLevel::kAvx2) return true;
@@ -31,8 +32,8 @@ bool HaveAvx2() {
   return false;
 }
 
-// Weights [n, k]: floats from N(0, 1); q8_0 random codes (-128 included)
-// and random finite f16 steps.
+// Weights [n, k]: floats from N(0, 1); q8_0 and q6_k random codes and
+// sub-block scales (every value) and random finite f16 steps.
 std::vector<uint8_t> RandomWeights(DType t, int64_t n, int64_t k, testing::Rng& rng) {
   if (!IsBlockQuantized(t)) {
     std::normal_distribution<float> normal(0, 1);
@@ -43,9 +44,9 @@ std::vector<uint8_t> RandomWeights(DType t, int64_t n, int64_t k, testing::Rng& 
   std::vector<uint8_t> b(*StorageBytes(t, n * k));
   for (auto& v : b) v = static_cast<uint8_t>(rng());
   std::uniform_real_distribution<float> u(-0.1f, 0.1f);
-  for (int64_t i = 0; i < n * k / 32; ++i) {
+  for (int64_t i = 0; i < n * k / BlockSize(t); ++i) {
     const uint16_t d = FloatToF16(u(rng));
-    std::memcpy(b.data() + i * BlockBytes(t), &d, 2);
+    std::memcpy(b.data() + i * BlockBytes(t) + (t == DType::kQ6_K ? kQ6KDAt : 0), &d, 2);
   }
   return b;
 }
@@ -82,8 +83,10 @@ void RunColumns(const Product& p, int64_t n_begin, int64_t n_end, std::vector<fl
 std::vector<float> Sentinels(const Product& p) { return std::vector<float>(p.m * (p.n + 3), -7); }
 
 // k: one slice of 256 columns, and partial last slices (q8_0 in whole
-// blocks of 32, the float types in multiples of 8).
+// blocks of 32, the float types in multiples of 8); q6_k's super-blocks
+// are slices.
 std::vector<int64_t> Ks(DType t) {
+  if (t == DType::kQ6_K) return {256, 768};
   if (t == DType::kQ8_0) return {32, 288, 544};
   return {32, 296, 552};
 }
@@ -158,7 +161,9 @@ TEST(PanelGemm, TakesPrefillsOfItsTypesOnAvx2Only) {
   EXPECT_TRUE(PanelGemmTakes(SimdLevel::kAvx2, DType::kF16, 512, 2048));
   EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ8_0, kPanelMinRows - 1, 64))
       << "verify and batched decode steps keep the integer tiles";
+  EXPECT_TRUE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ6_K, 512, 2048));
   EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ4_0, 512, 2048));
+  EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ4_K, 512, 2048)) << "its tile is faster";
   EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx2, DType::kF32, 512, 2044)) << "k not a multiple of 8";
   EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx512, DType::kQ8_0, 512, 2048));
   EXPECT_FALSE(PanelGemmTakes(SimdLevel::kScalar, DType::kQ8_0, 512, 2048));
