@@ -73,6 +73,23 @@ struct CpuExecutor::State {
     return false;
   }
 
+  // The weight dtypes of the products that run through f32 panels
+  // (GemmRun::Panel), as "q8_0/q6_k"; empty when none do.
+  std::string PanelDtypes() const {
+    std::set<std::string> names;
+    for (const auto& [function, plan] : prepared) {
+      Context c = context;
+      c.seq = plan.plan->seq;
+      for (const StepRun& step : plan.steps) {
+        const auto* g = std::get_if<GemmRun>(&step);
+        if (g != nullptr && g->Panel(c, g->ColumnRows())) {
+          names.insert(std::string(DTypeName(g->w_dtype)));
+        }
+      }
+    }
+    return absl::StrJoin(names, "/");
+  }
+
   absl::StatusOr<void*> Address(const DeviceBuffer& b);
   absl::StatusOr<StepRun> Prepare(const LaunchPlan& plan, const LaunchStep& step,
                                   int64_t& capacity);
@@ -468,13 +485,16 @@ absl::Status CpuExecutor::ResetCaches() {
 
 std::string CpuExecutor::Describe() const {
   const State& s = *state_;
+  const std::string panels = s.PanelDtypes();
   return absl::StrCat(
       "CPU executor: ", s.pool->size(), " threads, ", std::string(SimdLevelName(s.context.simd)),
       " GEMMs on ", absl::StrJoin(s.weight_dtypes, "/"), " weights, ",
       AttentionIsaName(s.context.attention_isa), " attention",
       s.context.onednn != nullptr ? absl::StrCat(", ", s.context.onednn->name(), " f32 GEMMs from ",
                                                  steps::kOnednnMinRows, " rows")
-                                  : "");
+                                  : "",
+      panels.empty() ? ""
+                     : absl::StrCat(", f32 panels for ", panels, " from ", kPanelMinRows, " rows"));
 }
 
 }  // namespace kiln::cpu

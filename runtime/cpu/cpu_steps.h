@@ -158,12 +158,14 @@ struct GemmRun {
   }
 
   // Whether `rows` rows of this product go through PanelGemmRows (f32 x,
-  // no quantized activations): oneDNN keeps f32 weights where the context
-  // has it.
+  // no quantized activations): in plans of at least kPanelMinRows tokens a
+  // sequence, so that decode and verify steps (K + 1 tokens a sequence),
+  // batched or not, keep the integer tiles and a row's bits at any batch;
+  // oneDNN keeps f32 weights where the context has it.
   bool Panel(const Context& c, int64_t rows) const {
     const bool onednn_takes =
         c.onednn != nullptr && w_dtype == DType::kF32 && rows >= kOnednnMinRows;
-    return !onednn_takes && PanelGemmTakes(c.simd, w_dtype, rows, k);
+    return c.seq >= kPanelMinRows && !onednn_takes && PanelGemmTakes(c.simd, w_dtype, rows, k);
   }
 
   // Columns [n0, n1) of `rows` rows of the product into `o` (row stride n),
@@ -228,6 +230,10 @@ struct GemmRun {
     }
   }
 
+  // The most rows one Columns call multiplies: all m, or a stage of
+  // RunConverted's.
+  int64_t ColumnRows() const { return dtype == DType::kF32 ? m : std::min(m, kStageRows); }
+
   // Up to this many activation rows, each thread quantizes all of them
   // into its own scratch instead of its share into the shared one: no
   // barrier between quantizing and the product. At decode one thread
@@ -245,9 +251,8 @@ struct GemmRun {
   // product that may take them (at any SIMD level: the memory plan does
   // not know the executor's).
   int64_t ThreadBytes() const {
-    const int64_t rows = dtype == DType::kF32 ? m : std::min(m, kStageRows);
     const int64_t panel =
-        PanelGemmTakes(SimdLevel::kAvx2, w_dtype, rows, k) ? PanelScratchBytes() : 0;
+        PanelGemmTakes(SimdLevel::kAvx2, w_dtype, ColumnRows(), k) ? PanelScratchBytes() : 0;
     if (dtype != DType::kF32 || !IsBlockQuantized(w_dtype)) return panel;
     return std::max(panel, ActivationBytes(w_dtype, PrivateActivations() ? m : 1, k));
   }

@@ -68,10 +68,9 @@ void GemmRows(SimdLevel level, DType w, const void* act_or_x, const uint8_t* w_b
 // slice in column order), so a row gets the same bits whatever the rows
 // beside it and however the weight rows are split among threads; but not
 // the bits of GemmRows (whose activations are rounded to 8 bits for block
-// types), so a row's bits depend on whether the product has
-// kPanelMinRows rows. That is why the threshold lies above the rows of
-// verify steps and batched decode steps (at most 4 x 8 = 32 rows for
-// compile-model's defaults), whose logits must equal decode's bit for bit.
+// types). The CPU executor therefore runs it only in prompt-sized steps
+// (cpu_steps.h, GemmRun::Panel), never in decode or verify steps, whose
+// logits must equal each other bit for bit.
 inline constexpr int64_t kPanelMinRows = 64;
 
 // Whether PanelGemmRows takes this product: `level` AVX2, w one of its

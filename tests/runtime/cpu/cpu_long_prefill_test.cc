@@ -1,7 +1,8 @@
 // Long prefills on the CPU executor against the reference executor: bf16
-// activations stage their products 64 rows at a time, and f32 weights'
+// activations stage their products 64 rows at a time, f32 weights'
 // products of 32 rows or more go through oneDNN's sgemm when it loads
-// (tools/setup.sh installs it), else Kiln's own kernel.
+// (tools/setup.sh installs it), else Kiln's own kernel, and on AVX2 q8_0
+// weights' products of 64 rows or more through f32 panels.
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -25,7 +26,8 @@ using cpu::SimdLevel;
 // The llama3 fixture in `dtype` with one 100-token prefill bucket and a
 // 128-token cache: its 64 positions widened to 256 in a copy (the model is
 // the same at every position it has). Returns the engine directory.
-std::string CompileLongPrefillEngine(DType dtype, const std::string& name) {
+std::string CompileLongPrefillEngine(DType dtype, const std::string& name,
+                                     const std::string& quantize = "") {
   const std::string tmp = std::getenv("TEST_TMPDIR");
   const std::string model = tmp + "/" + name;
   std::filesystem::create_directories(model);
@@ -52,6 +54,7 @@ std::string CompileLongPrefillEngine(DType dtype, const std::string& name) {
   options.dtype = dtype;
   options.max_seq = 128;
   options.buckets = "100";
+  options.quantize = quantize;
   const absl::Status compiled = CompileEngine(options).status();
   EXPECT_TRUE(compiled.ok()) << compiled;
   return compiled.ok() ? options.out : "";
@@ -126,6 +129,65 @@ TEST(CpuF32Test, LongPrefillMatchesTheReferenceWithAndWithoutOnednn) {
   absl::StatusOr<cpu::CpuEngine> scalar = cpu::LoadCpuEngine(dir, scalar_options);
   ASSERT_TRUE(scalar.ok()) << scalar.status();
   EXPECT_EQ(scalar->executor->Describe().find("oneDNN"), std::string::npos);
+}
+
+// q8_0 weights (--quantize q8_0) on the AVX2 level: the 100-row products
+// of the prefill run through f32 panels (PanelGemmRows: x unrounded), the
+// decode step through the integer tiles (x rounded to 8 bits), both within
+// the quantized engines' bound (cpu_executor_test: NMSE 5e-3 against the
+// reference on the dequantized weights), on 1 and 3 threads.
+TEST(CpuQ8_0Test, LongPrefillThroughPanelsMatchesTheReference) {
+  if (cpu::DetectSimdLevel() < SimdLevel::kAvx2) GTEST_SKIP() << "this CPU lacks AVX2";
+  const std::string dir = CompileLongPrefillEngine(DType::kF32, "llama3_q8_0_long", "q8_0");
+  ASSERT_FALSE(dir.empty());
+  cpu::CpuExecutorOptions options;
+  options.simd = SimdLevel::kAvx2;
+  absl::StatusOr<cpu::CpuEngine> engine = cpu::LoadCpuEngine(dir, options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  const std::string describe = engine->executor->Describe();
+  EXPECT_NE(describe.find("f32 panels for q8_0"), std::string::npos) << describe;
+  for (int threads : {1, 3}) {
+    std::vector<int32_t> feed(100);
+    for (int i = 0; i < 100; ++i) feed[i] = (i * 37 + 11) % 256;
+    cpu::CpuExecutorOptions run = options;
+    run.threads = threads;
+    int checked = 0;
+    StepAgainstReference(dir, 128, run, feed, 2,
+                         [&](int step, const HostTensor& got, const HostTensor& want) {
+                           double err = 0, norm = 0;
+                           for (int64_t i = 0; i < want.numel(); ++i) {
+                             err += std::pow(double{got.floats[i]} - want.floats[i], 2);
+                             norm += std::pow(double{want.floats[i]}, 2);
+                           }
+                           EXPECT_LE(err / norm, 5e-3) << threads << " threads, step " << step;
+                           ++checked;
+                           return true;
+                         });
+    EXPECT_EQ(checked, 2);
+  }
+}
+
+// Steps of few tokens a sequence keep the integer tiles whatever their
+// rows: at --max-batch 8, an 8-token step (a verify step of 7 drafted
+// tokens, or a prompt) multiplies 64 rows, and its logits must keep
+// decode's bits.
+TEST(CpuQ8_0Test, BatchedShortStepsKeepTheIntegerTiles) {
+  if (cpu::DetectSimdLevel() < SimdLevel::kAvx2) GTEST_SKIP() << "this CPU lacks AVX2";
+  CompileOptions options;
+  options.model = "tests/fixtures/models/llama3/f32";
+  options.out = std::string(std::getenv("TEST_TMPDIR")) + "/llama3_q8_0_b8.engine";
+  options.quantize = "q8_0";
+  options.max_seq = 32;
+  options.max_batch = 8;
+  options.buckets = "8";
+  const absl::Status compiled = CompileEngine(options).status();
+  ASSERT_TRUE(compiled.ok()) << compiled;
+  cpu::CpuExecutorOptions run;
+  run.simd = SimdLevel::kAvx2;
+  absl::StatusOr<cpu::CpuEngine> engine = cpu::LoadCpuEngine(options.out, run);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  const std::string describe = engine->executor->Describe();
+  EXPECT_EQ(describe.find("f32 panels"), std::string::npos) << describe;
 }
 
 }  // namespace

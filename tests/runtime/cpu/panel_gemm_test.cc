@@ -160,7 +160,7 @@ TEST(PanelGemm, TakesPrefillsOfItsTypesOnAvx2Only) {
   EXPECT_TRUE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ8_0, kPanelMinRows, 64));
   EXPECT_TRUE(PanelGemmTakes(SimdLevel::kAvx2, DType::kF16, 512, 2048));
   EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ8_0, kPanelMinRows - 1, 64))
-      << "verify and batched decode steps keep the integer tiles";
+      << "too few rows to pay for the packing";
   EXPECT_TRUE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ6_K, 512, 2048));
   EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ4_0, 512, 2048));
   EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ4_K, 512, 2048)) << "its tile is faster";
