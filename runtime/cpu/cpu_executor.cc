@@ -74,7 +74,7 @@ struct CpuExecutor::State {
   }
 
   // The weight dtypes of the products that run through f32 panels
-  // (GemmRun::Panel), as "q8_0/q6_k"; empty when none do.
+  // (GemmRun::Panel), as "q6_k/q8_0"; empty when none do.
   std::string PanelDtypes() const {
     std::set<std::string> names;
     for (const auto& [function, plan] : prepared) {
@@ -383,6 +383,9 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Start(std::unique_ptr<
     prepared.barrier_after = ShareActivations(prepared.steps);
   }
   // oneDNN is opened only for an engine with an f32-weight product it would take.
+  const char* panels_env = std::getenv("KILN_CPU_PANELS");
+  s.context.panels =
+      options.panels && !(panels_env != nullptr && std::strcmp(panels_env, "0") == 0);
   if (options.onednn && s.context.simd != SimdLevel::kScalar && s.HasLibrarySizedF32Gemm()) {
     s.context.onednn = OnednnSgemm::Get();
   }
@@ -494,7 +497,8 @@ std::string CpuExecutor::Describe() const {
                                                  steps::kOnednnMinRows, " rows")
                                   : "",
       panels.empty() ? ""
-                     : absl::StrCat(", f32 panels for ", panels, " from ", kPanelMinRows, " rows"));
+                     : absl::StrCat(", f32 panels for ", panels, " in steps of ",
+                                    steps::kPanelMinSequenceTokens, "+ tokens a sequence"));
 }
 
 }  // namespace kiln::cpu

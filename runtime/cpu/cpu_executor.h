@@ -38,6 +38,10 @@ struct CpuExecutorOptions {
   // (onednn_sgemm.h; KILN_CPU_ONEDNN=0 turns it off). Never at the scalar
   // level, which runs Kiln's own kernels only.
   bool onednn = true;
+  // Prompt-sized products of q8_0, q6_k, f16 and bf16 weights (f32 without
+  // oneDNN) through f32 panels on AVX2 (quant_gemm.h, PanelGemmRows;
+  // KILN_CPU_PANELS=0 turns them off).
+  bool panels = true;
 };
 
 class CpuExecutor : public PlanExecutor {

@@ -61,7 +61,13 @@ struct Context {
   int64_t seq = 1;            // the plan's tokens per sequence (kLastOfEachSequence's stride)
   // f32-weight products of at least kOnednnMinRows rows, when set.
   const OnednnSgemm* onednn = nullptr;
+  // Prompt-sized products through f32 panels (GemmRun::Panel), when set.
+  bool panels = false;
 };
+
+// The f32 panels (quant_gemm.h, PanelGemmRows) run in steps of at least
+// this many tokens a sequence: prompts, never decode or verify steps.
+inline constexpr int64_t kPanelMinSequenceTokens = 64;
 
 // oneDNN's sgemm overtakes Kiln's f32 kernel between 16 and 32 rows on one
 // thread (quant_gemm_bench's f32_library rows, medians of 3, 2026-12-06
@@ -136,8 +142,7 @@ struct GemmRun {
     if (dtype != DType::kF32) return RunConverted(t, threads, c);
     const auto* xf = static_cast<const float*>(x);
     auto* of = static_cast<float*>(out);
-    const bool blocks = IsBlockQuantized(w_dtype) && !Panel(c, m),
-               private_rows = PrivateActivations();
+    const bool blocks = IsBlockQuantized(w_dtype), private_rows = PrivateActivations();
     uint8_t* act = private_rows ? static_cast<uint8_t*>(ThreadScratch(c, t)) : c.shared;
     if (blocks && !reuses_activations) {
       if (private_rows) {
@@ -157,15 +162,16 @@ struct GemmRun {
     }
   }
 
-  // Whether `rows` rows of this product go through PanelGemmRows (f32 x,
-  // no quantized activations): in plans of at least kPanelMinRows tokens a
-  // sequence, so that decode and verify steps (K + 1 tokens a sequence),
-  // batched or not, keep the integer tiles and a row's bits at any batch;
-  // oneDNN keeps f32 weights where the context has it.
+  // Whether `rows` rows of this product go through PanelGemmRows: in
+  // steps of at least kPanelMinSequenceTokens tokens a sequence, so that
+  // decode and verify steps (K + 1 tokens a sequence), batched or not, keep
+  // the integer tiles and equal bits; oneDNN keeps f32 weights where the
+  // context has it.
   bool Panel(const Context& c, int64_t rows) const {
     const bool onednn_takes =
         c.onednn != nullptr && w_dtype == DType::kF32 && rows >= kOnednnMinRows;
-    return c.seq >= kPanelMinRows && !onednn_takes && PanelGemmTakes(c.simd, w_dtype, rows, k);
+    return c.panels && c.seq >= kPanelMinSequenceTokens && !onednn_takes &&
+           PanelGemmTakes(c.simd, w_dtype, rows, k);
   }
 
   // Columns [n0, n1) of `rows` rows of the product into `o` (row stride n),
@@ -181,8 +187,8 @@ struct GemmRun {
       return;
     }
     if (Panel(c, rows)) {
-      return PanelGemmRows(c.simd, w_dtype, static_cast<const float*>(act_or_x), w, rows, k, n0, n1,
-                           o, n, ThreadScratch(c, t));
+      return PanelGemmRows(c.simd, w_dtype, act_or_x, w, rows, k, n0, n1, o, n,
+                           ThreadScratch(c, t));
     }
     GemmRows(c.simd, w_dtype, act_or_x, w, rows, n, k, n0, n1, o, n);
   }
@@ -251,8 +257,9 @@ struct GemmRun {
   // product that may take them (at any SIMD level: the memory plan does
   // not know the executor's).
   int64_t ThreadBytes() const {
+    const int64_t rows = ColumnRows();
     const int64_t panel =
-        PanelGemmTakes(SimdLevel::kAvx2, w_dtype, ColumnRows(), k) ? PanelScratchBytes() : 0;
+        PanelGemmTakes(SimdLevel::kAvx2, w_dtype, rows, k) ? PanelScratchBytes(rows) : 0;
     if (dtype != DType::kF32 || !IsBlockQuantized(w_dtype)) return panel;
     return std::max(panel, ActivationBytes(w_dtype, PrivateActivations() ? m : 1, k));
   }

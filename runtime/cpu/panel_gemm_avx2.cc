@@ -214,11 +214,35 @@ void KernelRows(int rows, const float* x, int64_t ldx, const float* bp, int64_t 
   }
 }
 
+// Rows [0, m) of the activation blocks' columns [c0, c0 + kc) as f32,
+// d q, into xs[i * kKc + c]: the values the integer tiles multiply.
+void DequantizeActivations(const ActBlock* act, int64_t m, int64_t k, int64_t c0, int64_t kc,
+                           float* xs) {
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t c = 0; c < kc; c += 32) {
+      const ActBlock& a = act[i * (k / 32) + (c0 + c) / 32];
+      const __m256 d = _mm256_set1_ps(a.d);
+      for (int t = 0; t < 4; ++t) {
+        int64_t q8;
+        std::memcpy(&q8, a.q + 8 * t, 8);
+        const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(q8)));
+        _mm256_storeu_ps(xs + i * kKc + c + 8 * t, _mm256_mul_ps(d, q));
+      }
+    }
+  }
+}
+
+// `act` (block weights) or `x` (float weights), as GemmRows takes them.
 template <class L>
-void Run(const float* x, const uint8_t* w, int64_t row_bytes, int64_t m, int64_t k, int64_t n_begin,
-         int64_t n_end, float* out, int64_t ldo, float* bp) {
+void Run(const float* x, const ActBlock* act, const uint8_t* w, int64_t row_bytes, int64_t m,
+         int64_t k, int64_t n_begin, int64_t n_end, float* out, int64_t ldo, float* scratch) {
+  float* bp = scratch;              // kNc x kKc: the strips
+  float* xs = scratch + kNc * kKc;  // m x kKc: a slice of the activations (act only)
   for (int64_t pc = 0; pc < k; pc += kKc) {
     const int64_t kc = std::min(kKc, k - pc);
+    if (act != nullptr) DequantizeActivations(act, m, k, pc, kc, xs);
+    const float* xc = act != nullptr ? xs : x + pc;
+    const int64_t ldx = act != nullptr ? kKc : k;
     for (int64_t jc = n_begin; jc < n_end; jc += kNc) {
       const int64_t nc = std::min(kNc, n_end - jc);
       for (int64_t s = 0; s * kNr < nc; ++s) {
@@ -229,7 +253,7 @@ void Run(const float* x, const uint8_t* w, int64_t row_bytes, int64_t m, int64_t
         const int rows = static_cast<int>(std::min<int64_t>(kMr, m - i));
         for (int64_t s = 0; s * kNr < nc; ++s) {
           const int cols = static_cast<int>(std::min<int64_t>(kNr, nc - s * kNr));
-          KernelRows(rows, x + i * k + pc, k, bp + s * kNr * kc, kc, out + i * ldo + jc + s * kNr,
+          KernelRows(rows, xc + i * ldx, ldx, bp + s * kNr * kc, kc, out + i * ldo + jc + s * kNr,
                      ldo, cols, pc > 0);
         }
       }
@@ -239,26 +263,30 @@ void Run(const float* x, const uint8_t* w, int64_t row_bytes, int64_t m, int64_t
 
 }  // namespace
 
-int64_t PanelScratchBytesAvx2() { return kNc * kKc * static_cast<int64_t>(sizeof(float)); }
+int64_t PanelScratchBytesAvx2(int64_t m) {
+  return (kNc + m) * kKc * static_cast<int64_t>(sizeof(float));
+}
 
-bool PanelGemmRowsAvx2(DType w, const float* x, const uint8_t* w_bytes, int64_t m, int64_t k,
+bool PanelGemmRowsAvx2(DType w, const void* act_or_x, const uint8_t* w_bytes, int64_t m, int64_t k,
                        int64_t n_begin, int64_t n_end, float* out, int64_t ldo, void* scratch) {
-  auto* bp = static_cast<float*>(scratch);
+  auto* f = static_cast<float*>(scratch);
+  const auto* x = static_cast<const float*>(act_or_x);
+  const auto* act = static_cast<const ActBlock*>(act_or_x);
   switch (w) {
     case DType::kQ8_0:
-      Run<LoadQ8_0>(x, w_bytes, k / 32 * 34, m, k, n_begin, n_end, out, ldo, bp);
+      Run<LoadQ8_0>(nullptr, act, w_bytes, k / 32 * 34, m, k, n_begin, n_end, out, ldo, f);
       return true;
     case DType::kQ6_K:
-      Run<LoadQ6K>(x, w_bytes, k / 256 * 210, m, k, n_begin, n_end, out, ldo, bp);
+      Run<LoadQ6K>(nullptr, act, w_bytes, k / 256 * 210, m, k, n_begin, n_end, out, ldo, f);
       return true;
     case DType::kF16:
-      Run<LoadF16>(x, w_bytes, 2 * k, m, k, n_begin, n_end, out, ldo, bp);
+      Run<LoadF16>(x, nullptr, w_bytes, 2 * k, m, k, n_begin, n_end, out, ldo, f);
       return true;
     case DType::kBF16:
-      Run<LoadBF16>(x, w_bytes, 2 * k, m, k, n_begin, n_end, out, ldo, bp);
+      Run<LoadBF16>(x, nullptr, w_bytes, 2 * k, m, k, n_begin, n_end, out, ldo, f);
       return true;
     case DType::kF32:
-      Run<LoadF32>(x, w_bytes, 4 * k, m, k, n_begin, n_end, out, ldo, bp);
+      Run<LoadF32>(x, nullptr, w_bytes, 4 * k, m, k, n_begin, n_end, out, ldo, f);
       return true;
     default:
       return false;

@@ -2,8 +2,11 @@
 // levels (it is O(m k), small next to the O(m n k) products).
 #include "runtime/cpu/quant_gemm.h"
 
+#include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include "runtime/cpu/quant_gemm_internal.h"
 
@@ -88,16 +91,30 @@ void GemmRows(SimdLevel level, DType w, const void* act_or_x, const uint8_t* w_b
 bool PanelGemmTakes(SimdLevel level, DType w, int64_t m, int64_t k) {
   const bool dtype = w == DType::kQ8_0 || w == DType::kQ6_K || w == DType::kF16 ||
                      w == DType::kBF16 || w == DType::kF32;
-  return level == SimdLevel::kAvx2 && dtype && m >= kPanelMinRows && k % 8 == 0;
+  return level == SimdLevel::kAvx2 && dtype && m >= kPanelMinRows && k > 0 && k % 8 == 0 &&
+         k % BlockSize(w) == 0;
 }
 
-int64_t PanelScratchBytes() { return internal::PanelScratchBytesAvx2(); }
+int64_t PanelScratchBytes(int64_t m) { return internal::PanelScratchBytesAvx2(m); }
 
-void PanelGemmRows(SimdLevel level, DType w, const float* x, const uint8_t* w_bytes, int64_t m,
-                   int64_t k, int64_t n_begin, int64_t n_end, float* out, int64_t ldo,
+namespace {
+std::atomic<int64_t> panel_calls{0};
+}  // namespace
+
+void PanelGemmRows(SimdLevel level, DType w, const void* act_or_x, const uint8_t* w_bytes,
+                   int64_t m, int64_t k, int64_t n_begin, int64_t n_end, float* out, int64_t ldo,
                    void* scratch) {
-  if (n_begin >= n_end || !PanelGemmTakes(level, w, m, k)) return;
-  internal::PanelGemmRowsAvx2(w, x, w_bytes, m, k, n_begin, n_end, out, ldo, scratch);
+  if (!PanelGemmTakes(level, w, m, k)) {
+    std::fprintf(stderr, "PanelGemmRows: %s weights, m %lld, k %lld at this level: not taken\n",
+                 std::string(DTypeName(w)).c_str(), static_cast<long long>(m),
+                 static_cast<long long>(k));
+    std::abort();
+  }
+  if (n_begin >= n_end) return;
+  panel_calls.fetch_add(1, std::memory_order_relaxed);
+  internal::PanelGemmRowsAvx2(w, act_or_x, w_bytes, m, k, n_begin, n_end, out, ldo, scratch);
 }
+
+int64_t PanelGemmCalls() { return panel_calls.load(std::memory_order_relaxed); }
 
 }  // namespace kiln::cpu

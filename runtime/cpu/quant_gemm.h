@@ -59,33 +59,46 @@ void GemmRows(SimdLevel level, DType w, const void* act_or_x, const uint8_t* w_b
 // Prefill-sized products on AVX2 of weights whose integer tiles run below
 // f32 FMA speed there (q8_0, q6_k, f16, bf16; f32 when oneDNN is absent):
 // each weight is dequantized to f32 once per slice of 256 columns of k and
-// multiplied by f32 x itself (not its 8-bit form) in a register-blocked
-// FMA kernel (panel_gemm_avx2.cc). On one Zen 3 core it ran 1.0-1.4x the
-// q8_0 tile, 1.1-1.7x q6_k's and 1.1-2.3x the f16 and bf16 tiles from 64
-// to 512 rows (quant_gemm_bench; docs/PERFORMANCE.md, "f32 panels").
+// multiplied in a register-blocked FMA kernel (panel_gemm_avx2.cc) by the
+// activations GemmRows multiplies: for the block types the 8-bit blocks of
+// PrepareActivations, as f32 d q; for the float types x itself. So the two
+// compute the same sums and differ in f32 rounding and order only. On one
+// Zen 3 core the panels ran 1.0-1.4x the q8_0 tile, 1.1-1.7x q6_k's and
+// 1.1-2.3x the f16 and bf16 tiles from 64 to 512 rows (quant_gemm_bench;
+// docs/PERFORMANCE.md, "f32 panels").
 //
-// Numerics: f32 FMAs, each output summed over k in slices of 256 (within a
-// slice in column order), so a row gets the same bits whatever the rows
-// beside it and however the weight rows are split among threads; but not
-// the bits of GemmRows (whose activations are rounded to 8 bits for block
-// types). The CPU executor therefore runs it only in prompt-sized steps
-// (cpu_steps.h, GemmRun::Panel), never in decode or verify steps, whose
-// logits must equal each other bit for bit.
+// Bits: each output is summed over k in slices of 256 (within a slice in
+// column order), so a row gets the same bits whatever the rows beside it
+// and however the weight rows are split among threads, but not GemmRows'
+// bits. The CPU executor runs it only in steps of at least 64 tokens a
+// sequence (cpu_steps.h, GemmRun::Panel), so that decode and verify steps
+// keep equal bits.
+//
+// Below kPanelMinRows rows, decoding each weight for so few rows costs more
+// than the integer tiles' extra work.
 inline constexpr int64_t kPanelMinRows = 64;
 
 // Whether PanelGemmRows takes this product: `level` AVX2, w one of its
-// dtypes, m >= kPanelMinRows and k a multiple of 8.
+// dtypes, m >= kPanelMinRows, and k a whole number of w's blocks and a
+// multiple of 8.
 bool PanelGemmTakes(SimdLevel level, DType w, int64_t m, int64_t k);
 
-// Scratch bytes a thread needs for PanelGemmRows (64-byte aligned is best).
-int64_t PanelScratchBytes();
+// Scratch bytes a thread needs for PanelGemmRows over m rows (64-byte
+// aligned is best): the strips, and a slice of the activations.
+int64_t PanelScratchBytes(int64_t m);
 
-// out[i * ldo + j] = sum_c x[i * k + c] * dequant(w)[j, c] for i < m and j
-// in [n_begin, n_end), x f32 [m, k]. Precondition: PanelGemmTakes(level,
-// w, m, k); `scratch` holds PanelScratchBytes() and is this thread's own.
-void PanelGemmRows(SimdLevel level, DType w, const float* x, const uint8_t* w_bytes, int64_t m,
-                   int64_t k, int64_t n_begin, int64_t n_end, float* out, int64_t ldo,
+// Writes out[i * ldo + j] for every i < m and j in [n_begin, n_end), as
+// GemmRows does with the same `act_or_x` (PrepareActivations' buffer for
+// block types, x for float types). Precondition: PanelGemmTakes(level, w,
+// m, k) (aborts otherwise: a caller's bug); `scratch` holds
+// PanelScratchBytes(m) and is this thread's own.
+void PanelGemmRows(SimdLevel level, DType w, const void* act_or_x, const uint8_t* w_bytes,
+                   int64_t m, int64_t k, int64_t n_begin, int64_t n_end, float* out, int64_t ldo,
                    void* scratch);
+
+// PanelGemmRows calls so far in this process (tests check that a product
+// really took the panels).
+int64_t PanelGemmCalls();
 
 }  // namespace kiln::cpu
 

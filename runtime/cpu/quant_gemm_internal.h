@@ -49,9 +49,9 @@ bool FloatGemmRowsAvx512(KILN_GEMM_ROWS_ARGS);
 
 // PanelGemmRows on AVX2 (panel_gemm_avx2.cc): false for a dtype it does not
 // take; its scratch size.
-bool PanelGemmRowsAvx2(DType w, const float* x, const uint8_t* w_bytes, int64_t m, int64_t k,
+bool PanelGemmRowsAvx2(DType w, const void* act_or_x, const uint8_t* w_bytes, int64_t m, int64_t k,
                        int64_t n_begin, int64_t n_end, float* out, int64_t ldo, void* scratch);
-int64_t PanelScratchBytesAvx2();
+int64_t PanelScratchBytesAvx2(int64_t m);
 
 }  // namespace kiln::cpu::internal
 

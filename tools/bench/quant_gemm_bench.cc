@@ -129,18 +129,23 @@ void BM_Gemm(benchmark::State& state, SimdLevel level, DType t, int64_t m, int64
                                                  benchmark::Counter::kIsRate);
 }
 
-// PanelGemmRows (the CPU executor's choice on AVX2 for q8_0, f16 and bf16
-// weights from kPanelMinRows rows) on the same products, one thread.
+// PanelGemmRows (the CPU executor's choice on AVX2 for prompts through
+// q8_0, q6_k, f16 and bf16 weights, and f32 without oneDNN) on the same
+// products, one thread, with the activations prepared each time as for
+// GemmRows (prefill/ cases), so the two time the same work.
 void BM_Panel(benchmark::State& state, DType t, int64_t m, int64_t n, int64_t k) {
   std::mt19937 rng(42);
   const std::vector<uint8_t> w = RandomWeights(t, n * k, rng);
   std::vector<float> x(m * k), out(m * n);
   std::normal_distribution<float> normal(0, 1);
   for (auto& v : x) v = normal(rng);
-  std::vector<uint8_t> scratch(PanelScratchBytes() + 64);
+  std::vector<uint8_t> act(ActivationBytes(t, m, k) + 64), scratch(PanelScratchBytes(m) + 64);
+  void* a = act.data() + (64 - reinterpret_cast<uintptr_t>(act.data()) % 64) % 64;
   void* s = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
+  const void* in = IsBlockQuantized(t) ? a : static_cast<const void*>(x.data());
   for (auto _ : state) {
-    PanelGemmRows(SimdLevel::kAvx2, t, x.data(), w.data(), m, k, 0, n, out.data(), n, s);
+    PrepareActivations(SimdLevel::kAvx2, t, x.data(), m, k, 0, m, a);
+    PanelGemmRows(SimdLevel::kAvx2, t, in, w.data(), m, k, 0, n, out.data(), n, s);
     benchmark::DoNotOptimize(out.data());
   }
   state.counters["GFLOP/s"] =

@@ -1,8 +1,10 @@
 // Long prefills on the CPU executor against the reference executor: bf16
 // activations stage their products 64 rows at a time, f32 weights'
 // products of 32 rows or more go through oneDNN's sgemm when it loads
-// (tools/setup.sh installs it), else Kiln's own kernel, and on AVX2 q8_0
-// weights' products of 64 rows or more through f32 panels.
+// (tools/setup.sh installs it), else Kiln's own kernels (on AVX2 the f32
+// panels), and on AVX2 q8_0 weights' products in steps of 64 tokens a
+// sequence or more through f32 panels.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +18,7 @@
 #include "runtime/cpu/cpu_executor.h"
 #include "runtime/cpu/cpu_features.h"
 #include "runtime/cpu/onednn_sgemm.h"
+#include "runtime/cpu/quant_gemm.h"
 #include "tests/runtime/cpu/reference_steps.h"
 
 namespace kiln::testing {
@@ -132,27 +135,25 @@ TEST(CpuF32Test, LongPrefillMatchesTheReferenceWithAndWithoutOnednn) {
 }
 
 // q8_0 weights (--quantize q8_0) on the AVX2 level: the 100-row products
-// of the prefill run through f32 panels (PanelGemmRows: x unrounded), the
-// decode step through the integer tiles (x rounded to 8 bits), both within
-// the quantized engines' bound (cpu_executor_test: NMSE 5e-3 against the
-// reference on the dequantized weights), on 1 and 3 threads.
-TEST(CpuQ8_0Test, LongPrefillThroughPanelsMatchesTheReference) {
+// of the prefill run through f32 panels (PanelGemmRows; the call count
+// shows they ran), the decode step through the integer tiles. Both
+// multiply the same 8-bit activations, so the logits agree with the
+// executor's without panels to f32 rounding (atol 1e-4, as the f32 engine's
+// with and without oneDNN) on 1 and 3 threads, and with the reference
+// within the quantized engines' bound (cpu_executor_test: NMSE 5e-3).
+TEST(CpuQ8_0Test, LongPrefillThroughPanelsMatchesTheTilesAndTheReference) {
   if (cpu::DetectSimdLevel() < SimdLevel::kAvx2) GTEST_SKIP() << "this CPU lacks AVX2";
   const std::string dir = CompileLongPrefillEngine(DType::kF32, "llama3_q8_0_long", "q8_0");
   ASSERT_FALSE(dir.empty());
-  cpu::CpuExecutorOptions options;
-  options.simd = SimdLevel::kAvx2;
-  absl::StatusOr<cpu::CpuEngine> engine = cpu::LoadCpuEngine(dir, options);
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  const std::string describe = engine->executor->Describe();
-  EXPECT_NE(describe.find("f32 panels for q8_0"), std::string::npos) << describe;
-  for (int threads : {1, 3}) {
-    std::vector<int32_t> feed(100);
-    for (int i = 0; i < 100; ++i) feed[i] = (i * 37 + 11) % 256;
-    cpu::CpuExecutorOptions run = options;
-    run.threads = threads;
-    int checked = 0;
-    StepAgainstReference(dir, 128, run, feed, 2,
+  std::vector<int32_t> feed(100);
+  for (int i = 0; i < 100; ++i) feed[i] = (i * 37 + 11) % 256;
+  auto logits = [&](bool panels, int threads) {
+    cpu::CpuExecutorOptions options;
+    options.simd = SimdLevel::kAvx2;
+    options.threads = threads;
+    options.panels = panels;
+    std::vector<HostTensor> steps;
+    StepAgainstReference(dir, 128, options, feed, 2,
                          [&](int step, const HostTensor& got, const HostTensor& want) {
                            double err = 0, norm = 0;
                            for (int64_t i = 0; i < want.numel(); ++i) {
@@ -160,17 +161,39 @@ TEST(CpuQ8_0Test, LongPrefillThroughPanelsMatchesTheReference) {
                              norm += std::pow(double{want.floats[i]}, 2);
                            }
                            EXPECT_LE(err / norm, 5e-3) << threads << " threads, step " << step;
-                           ++checked;
+                           steps.push_back(got);
                            return true;
                          });
-    EXPECT_EQ(checked, 2);
+    return steps;
+  };
+  const std::vector<HostTensor> tiles = logits(false, 1);
+  ASSERT_EQ(tiles.size(), 2u);
+  for (int threads : {1, 3}) {
+    const int64_t calls = cpu::PanelGemmCalls();
+    const std::vector<HostTensor> panels = logits(true, threads);
+    EXPECT_GT(cpu::PanelGemmCalls(), calls) << "no product took the panels";
+    ASSERT_EQ(panels.size(), 2u);
+    for (size_t step = 0; step < 2; ++step) {
+      float worst = 0;
+      for (int64_t i = 0; i < tiles[step].numel(); ++i) {
+        worst = std::max(worst, std::fabs(panels[step].floats[i] - tiles[step].floats[i]));
+      }
+      EXPECT_LE(worst, 1e-4f) << threads << " threads, step " << step;
+    }
   }
+  cpu::CpuExecutorOptions options;
+  options.simd = SimdLevel::kAvx2;
+  absl::StatusOr<cpu::CpuEngine> engine = cpu::LoadCpuEngine(dir, options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  const std::string describe = engine->executor->Describe();
+  EXPECT_NE(describe.find("f32 panels for q8_0"), std::string::npos) << describe;
 }
 
 // Steps of few tokens a sequence keep the integer tiles whatever their
 // rows: at --max-batch 8, an 8-token step (a verify step of 7 drafted
 // tokens, or a prompt) multiplies 64 rows, and its logits must keep
-// decode's bits.
+// decode's bits. Describe names the panels from the rule the steps run
+// (GemmRun::Panel).
 TEST(CpuQ8_0Test, BatchedShortStepsKeepTheIntegerTiles) {
   if (cpu::DetectSimdLevel() < SimdLevel::kAvx2) GTEST_SKIP() << "this CPU lacks AVX2";
   CompileOptions options;

@@ -1,8 +1,7 @@
-// PanelGemmRows (quant_gemm.h): against float64 on the dequantized weights
-// and unrounded x, at sizes that leave partial strips, row groups and k
-// slices; a row's bits independent of the rows beside it and of the column
-// split; nothing written outside the asked columns; and which products it
-// takes.
+// PanelGemmRows (quant_gemm.h): against GemmRows on the same activations,
+// at sizes that leave partial strips, row groups, chunks and k slices; a
+// row's bits independent of the rows beside it and of the column split;
+// nothing written outside the asked columns; and which products it takes.
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -55,7 +54,9 @@ struct Product {
   DType t;
   int64_t m, n, k;
   std::vector<float> x, wf;  // wf: the weights dequantized
-  std::vector<uint8_t> w;
+  std::vector<uint8_t> w, act;  // act: x's 8-bit blocks (block types)
+
+  const void* ActOrX() const { return IsBlockQuantized(t) ? act.data() : (const void*)x.data(); }
 };
 
 Product MakeProduct(DType t, int64_t m, int64_t n, int64_t k, testing::Rng& rng) {
@@ -65,19 +66,35 @@ Product MakeProduct(DType t, int64_t m, int64_t n, int64_t k, testing::Rng& rng)
             k,
             std::vector<float>(m * k),
             std::vector<float>(n * k),
-            RandomWeights(t, n, k, rng)};
+            RandomWeights(t, n, k, rng),
+            std::vector<uint8_t>(ActivationBytes(t, m, k))};
   std::normal_distribution<float> normal(0, 1);
   for (auto& v : p.x) v = normal(rng);
   DequantizeRow(t, p.w.data(), n * k, p.wf.data());
+  PrepareActivations(SimdLevel::kAvx2, t, p.x.data(), m, k, 0, m, p.act.data());
   return p;
 }
 
-// Columns [n_begin, n_end) into an [m, n + 3] buffer of sentinels, through
-// a scratch buffer that is this call's own.
+// Columns [n_begin, n_end) of the panels' product into `out` ([m, n + 3]),
+// through a buffer of sentinels of its own: no column outside the share
+// may be written.
 void RunColumns(const Product& p, int64_t n_begin, int64_t n_end, std::vector<float>& out) {
-  std::vector<uint8_t> scratch(PanelScratchBytes());
-  PanelGemmRows(SimdLevel::kAvx2, p.t, p.x.data(), p.w.data(), p.m, p.k, n_begin, n_end, out.data(),
-                p.n + 3, scratch.data());
+  const int64_t ldo = p.n + 3;
+  std::vector<float> mine(p.m * ldo, -7);
+  std::vector<uint8_t> scratch(PanelScratchBytes(p.m));
+  PanelGemmRows(SimdLevel::kAvx2, p.t, p.ActOrX(), p.w.data(), p.m, p.k, n_begin, n_end,
+                mine.data(), ldo, scratch.data());
+  for (int64_t i = 0; i < p.m; ++i) {
+    for (int64_t j = 0; j < ldo; ++j) {
+      const float v = mine[i * ldo + j];
+      if (j >= n_begin && j < n_end) {
+        out[i * ldo + j] = v;
+      } else {
+        ASSERT_EQ(v, -7.0f) << "wrote [" << i << ", " << j << "] outside [" << n_begin << ", "
+                            << n_end << ")";
+      }
+    }
+  }
 }
 
 std::vector<float> Sentinels(const Product& p) { return std::vector<float>(p.m * (p.n + 3), -7); }
@@ -91,35 +108,31 @@ std::vector<int64_t> Ks(DType t) {
   return {32, 296, 552};
 }
 
-// f32 products: each output within 1e-5 sum |x_e w_e| of float64, the
-// bound quant_gemm_test puts on f32 reordering. m: whole groups of 6 rows
-// and partial ones; n: partial strips of 16 and a second chunk of 128
-// rows.
-TEST(PanelGemm, MatchesFloat64) {
+// Against GemmRows on the same activations (8-bit blocks for the block
+// types, x for the float types): the same sums, so within 1e-5 sum |x_e w_e|,
+// the bound quant_gemm_test puts on f32 reordering; GemmRows is checked
+// against float64 there. m: whole groups of 6 rows and partial ones; n:
+// partial strips of 16, and at 300 a share of 200 rows, two chunks of 128;
+// each share's columns alone written.
+TEST(PanelGemm, MatchesTheIntegerTiles) {
   if (!HaveAvx2()) return;
   auto rng = TestRng();
   for (DType t : kPanelTypes) {
     for (int64_t k : Ks(t)) {
-      for (int64_t n : {1, 17, 150}) {
+      for (int64_t n : {1, 17, 300}) {
         for (int64_t m : {64, 71}) {
           const Product p = MakeProduct(t, m, n, k, rng);
-          std::vector<float> out = Sentinels(p);
+          const int64_t ldo = n + 3;
+          std::vector<float> out = Sentinels(p), want(m * n);
           RunColumns(p, 0, n / 3, out);  // two threads' shares
           RunColumns(p, n / 3, n, out);
+          GemmRows(SimdLevel::kAvx2, t, p.ActOrX(), p.w.data(), m, n, k, 0, n, want.data(), n);
           for (int64_t i = 0; i < m; ++i) {
-            for (int64_t j = 0; j < n + 3; ++j) {
-              const float got = out[i * (n + 3) + j];
-              if (j >= n) {
-                ASSERT_EQ(got, -7.0f) << "wrote past n at [" << i << ", " << j << "]";
-                continue;
-              }
-              double ref = 0, abs_sum = 0;
-              for (int64_t e = 0; e < k; ++e) {
-                const double v = double(p.x[i * k + e]) * p.wf[j * k + e];
-                ref += v;
-                abs_sum += std::fabs(v);
-              }
-              ASSERT_NEAR(got, ref, 1e-5 * abs_sum)
+            for (int64_t j = 0; j < n; ++j) {
+              double abs_sum = 0;
+              for (int64_t e = 0; e < k; ++e)
+                abs_sum += std::fabs(p.x[i * k + e] * p.wf[j * k + e]);
+              ASSERT_NEAR(out[i * ldo + j], want[i * n + j], 1e-5 * abs_sum)
                   << DTypeName(t) << " m " << m << " n " << n << " k " << k << " [" << i << ", "
                   << j << "] " << SeedNote();
             }
@@ -142,6 +155,7 @@ TEST(PanelGemm, RowsAndColumnSplitsAreIndependent) {
     Product narrow = wide;
     narrow.m = 64;
     narrow.x.resize(64 * k);
+    narrow.act.resize(ActivationBytes(t, 64, k));
     std::vector<float> a = Sentinels(wide), b = Sentinels(narrow);
     RunColumns(wide, 0, n, a);
     const int64_t cuts[] = {0, 1, 6, 23, n};  // shares of 1, 5, 17 and 14 rows
@@ -163,7 +177,9 @@ TEST(PanelGemm, TakesPrefillsOfItsTypesOnAvx2Only) {
       << "too few rows to pay for the packing";
   EXPECT_TRUE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ6_K, 512, 2048));
   EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ4_0, 512, 2048));
-  EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ4_K, 512, 2048)) << "its tile is faster";
+  EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ4_K, 512, 2048)) << "keeps its 8-row tile";
+  EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ8_0, 512, 40)) << "k not whole blocks";
+  EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx2, DType::kQ6_K, 512, 264)) << "k not whole blocks";
   EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx2, DType::kF32, 512, 2044)) << "k not a multiple of 8";
   EXPECT_FALSE(PanelGemmTakes(SimdLevel::kAvx512, DType::kQ8_0, 512, 2048));
   EXPECT_FALSE(PanelGemmTakes(SimdLevel::kScalar, DType::kQ8_0, 512, 2048));
