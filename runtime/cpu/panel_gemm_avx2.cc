@@ -1,22 +1,25 @@
 // Prefill products on AVX2 for weights whose integer tiles run slower than
 // f32 FMA (quant_gemm.h, PanelGemmRows): the weights are dequantized into
-// f32 panels and multiplied by f32 x in a register-blocked kernel.
+// f32 panels and multiplied by the tiles' activations in a register-blocked
+// kernel.
 //
 // Why: without VNNI, a q8_0 product of signed bytes costs vpsignb,
 // vpmaddubsw, vpmaddwd and an f32 convert and multiply-add a 32-element unit
-// for each pair of rows (the generic tile ran at 48-52 GFLOP/s on one Zen 3
-// core), while two FMA pipes multiply 16 f32 pairs a cycle. Once x has tens
-// of rows, decoding each weight once into f32 and reusing it for every row
-// is cheaper than the integer route, and it leaves x unrounded.
+// for each pair of rows (the generic tile ran prompts at 59-67 GFLOP/s on
+// one Zen 3 core), while two FMA pipes multiply 16 f32 pairs a cycle. Once
+// there are tens of activation rows, decoding each weight once into f32 and
+// reusing it for every row is cheaper than the integer route.
 //
 // Blocking (sizes in f32): the product runs over slices of kKc columns of k.
-// For each slice, kNc weight rows at a time are dequantized into strips of
-// kNr rows, transposed so that strip column c holds its kNr weights
-// contiguously (bp[c * kNr + r]); then every group of kMr rows of x runs
-// over each strip. A strip (kNr x kKc = 16 KB) and kMr rows of x's slice
-// (6 KB) stay in L1; the kNc / kNr strips (128 KB) in L2. The kernel keeps
-// kMr x 2 accumulators of 8 columns (12 of the 16 ymm registers): per
-// column of k, 2 loads of the strip, kMr broadcasts of x and 2 kMr FMAs.
+// For each slice, the activations' slice is made f32 (block types: d q, all
+// m rows, kKc apart; float types read x in place), and kNc weight rows at a
+// time are dequantized into strips of kNr rows, transposed so that strip
+// column c holds its kNr weights contiguously (bp[c * kNr + r]); then every
+// group of kMr activation rows runs over each strip. A strip (kNr x kKc =
+// 16 KB) and kMr rows of the slice (6 KB) stay in L1; the kNc / kNr strips
+// (128 KB) in L2. The kernel keeps kMr x 2 accumulators of 8 columns (12 of
+// the 16 ymm registers): per column of k, 2 loads of the strip, kMr
+// broadcasts of activations and 2 kMr FMAs.
 // Compiled with -mavx2 -mfma -mf16c only in this library.
 #include <immintrin.h>
 

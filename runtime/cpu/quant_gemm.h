@@ -63,8 +63,8 @@ void GemmRows(SimdLevel level, DType w, const void* act_or_x, const uint8_t* w_b
 // activations GemmRows multiplies: for the block types the 8-bit blocks of
 // PrepareActivations, as f32 d q; for the float types x itself. So the two
 // compute the same sums and differ in f32 rounding and order only. On one
-// Zen 3 core the panels ran 1.0-1.4x the q8_0 tile, 1.1-1.7x q6_k's and
-// 1.1-2.3x the f16 and bf16 tiles from 64 to 512 rows (quant_gemm_bench;
+// Zen 3 core the panels ran 1.04-1.25x the q8_0 tile, 1.27-1.87x q6_k's and
+// 1.15-2.10x the f16 and bf16 tiles from 64 to 512 rows (quant_gemm_bench;
 // docs/PERFORMANCE.md, "f32 panels").
 //
 // Bits: each output is summed over k in slices of 256 (within a slice in

@@ -97,9 +97,10 @@ TEST(CpuBf16Test, LongPrefillLogitsMatchTheReference) {
 }
 
 // f32 weights: the 100-row products of a prefill run through oneDNN's sgemm
-// when it loads (tools/setup.sh installs it) and through Kiln's own kernel
-// when it is turned off; both within f32 atol 1e-4 of the reference, on 1
-// and 3 threads (each thread calls oneDNN on its own columns).
+// when it loads (tools/setup.sh installs it) and through Kiln's own kernels
+// when it is turned off (on an AVX2-only CPU the f32 panels, elsewhere the
+// f32 tiles); each within f32 atol 1e-4 of the reference, on 1 and 3
+// threads (each thread calls oneDNN on its own columns).
 TEST(CpuF32Test, LongPrefillMatchesTheReferenceWithAndWithoutOnednn) {
   const std::string dir = CompileLongPrefillEngine(DType::kF32, "llama3_f32_long");
   ASSERT_FALSE(dir.empty());
