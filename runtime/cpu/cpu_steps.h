@@ -65,8 +65,10 @@ struct Context {
   bool panels = false;
 };
 
-// The f32 panels (quant_gemm.h, PanelGemmRows) run in steps of at least
-// this many tokens a sequence: prompts, never decode or verify steps.
+// The f32 panels (quant_gemm.h, PanelGemmRows) run in steps compiled for
+// at least this many tokens a sequence: prompt buckets (with the default
+// buckets 16, 64, 256, every prompt or chunk over 16 tokens), never decode
+// steps, nor verify steps while --verify-tokens stays below 63.
 inline constexpr int64_t kPanelMinSequenceTokens = 64;
 
 // oneDNN's sgemm overtakes Kiln's f32 kernel between 16 and 32 rows on one
@@ -163,9 +165,10 @@ struct GemmRun {
   }
 
   // Whether `rows` rows of this product go through PanelGemmRows: in
-  // steps of at least kPanelMinSequenceTokens tokens a sequence, so that
-  // decode and verify steps (K + 1 tokens a sequence), batched or not, keep
-  // the integer tiles and equal bits; oneDNN keeps f32 weights where the
+  // steps compiled for at least kPanelMinSequenceTokens tokens a sequence
+  // (the bucket's width, padding included), so that decode and verify
+  // steps (K + 1 tokens a sequence, while K < 63), batched or not, keep the
+  // integer tiles and equal bits; oneDNN keeps f32 weights where the
   // context has it.
   bool Panel(const Context& c, int64_t rows) const {
     const bool onednn_takes =
@@ -176,7 +179,7 @@ struct GemmRun {
 
   // Columns [n0, n1) of `rows` rows of the product into `o` (row stride n),
   // on thread t: oneDNN for f32 weights from kOnednnMinRows rows when the
-  // context has it, f32 panels where Panel() says (act_or_x is then x),
+  // context has it, f32 panels where Panel() says (on the same act_or_x),
   // else Kiln's kernel at the context's SIMD level.
   void Columns(const Context& c, const void* act_or_x, int64_t rows, int64_t n0, int64_t n1,
                float* o, int t) const {

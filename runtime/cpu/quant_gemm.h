@@ -70,9 +70,9 @@ void GemmRows(SimdLevel level, DType w, const void* act_or_x, const uint8_t* w_b
 // Bits: each output is summed over k in slices of 256 (within a slice in
 // column order), so a row gets the same bits whatever the rows beside it
 // and however the weight rows are split among threads, but not GemmRows'
-// bits. The CPU executor runs it only in steps of at least 64 tokens a
-// sequence (cpu_steps.h, GemmRun::Panel), so that decode and verify steps
-// keep equal bits.
+// bits. The CPU executor runs it only in steps compiled for at least 64
+// tokens a sequence (cpu_steps.h, GemmRun::Panel), so that decode and
+// verify steps keep equal bits.
 //
 // Below kPanelMinRows rows, decoding each weight for so few rows costs more
 // than the integer tiles' extra work.

@@ -6,6 +6,7 @@
 // sequence or more through f32 panels.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -167,8 +168,10 @@ TEST(CpuQ8_0Test, LongPrefillThroughPanelsMatchesTheTilesAndTheReference) {
                          });
     return steps;
   };
+  const int64_t before_tiles = cpu::PanelGemmCalls();
   const std::vector<HostTensor> tiles = logits(false, 1);
   ASSERT_EQ(tiles.size(), 2u);
+  EXPECT_EQ(cpu::PanelGemmCalls(), before_tiles) << "panels ran with options.panels off";
   for (int threads : {1, 3}) {
     const int64_t calls = cpu::PanelGemmCalls();
     const std::vector<HostTensor> panels = logits(true, threads);
@@ -179,6 +182,8 @@ TEST(CpuQ8_0Test, LongPrefillThroughPanelsMatchesTheTilesAndTheReference) {
       for (int64_t i = 0; i < tiles[step].numel(); ++i) {
         worst = std::max(worst, std::fabs(panels[step].floats[i] - tiles[step].floats[i]));
       }
+      std::printf("panels against tiles, %d threads, step %zu: worst logit difference %.3g\n",
+                  threads, step, worst);
       EXPECT_LE(worst, 1e-4f) << threads << " threads, step " << step;
     }
   }
