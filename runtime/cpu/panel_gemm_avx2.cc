@@ -35,11 +35,7 @@ namespace {
 constexpr int kMr = 6, kNr = 16;
 constexpr int64_t kKc = 256, kNc = 128;
 
-float Half(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
+#include "runtime/cpu/simd_float_loads.inc"
 
 // The loaders: Values(row, c), 8 consecutive weights of a row from column
 // c (a multiple of 8) as f32 before their block's scale; Scale(row, c), the
@@ -53,7 +49,7 @@ struct LoadQ8_0 {
     std::memcpy(&codes, row + c / 32 * 34 + 2 + c % 32, 8);
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(codes)));
   }
-  static float Scale(const uint8_t* row, int64_t c) { return Half(row + c / 32 * 34); }
+  static float Scale(const uint8_t* row, int64_t c) { return HalfAt(row + c / 32 * 34); }
 };
 // q6_k: unit t of half h holds elements 128h + 32t + l; its 6-bit code is
 // nibble t / 2 of ql[64h + 32(t % 2) + l] and bits 2t, 2t + 1 of
@@ -76,29 +72,14 @@ struct LoadQ6K {
   static float Scale(const uint8_t* row, int64_t c) {
     const uint8_t* b = row + c / 256 * 210;
     const int e = static_cast<int>(c % 256);
-    return Half(b + kQ6KDAt) * static_cast<int8_t>(b[kQ6KScalesAt + e / 16]);
+    return HalfAt(b + kQ6KDAt) * static_cast<int8_t>(b[kQ6KScalesAt + e / 16]);
   }
 };
-struct LoadF16 {
+// The float types, through the tiles' loaders (simd_float_loads.inc).
+template <class F>
+struct LoadFloat {
   static constexpr int kSpan = 0;
-  static __m256 Values(const uint8_t* row, int64_t c) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * c)));
-  }
-  static float Scale(const uint8_t*, int64_t) { return 1; }
-};
-struct LoadBF16 {  // bf16 is the top half of an f32
-  static constexpr int kSpan = 0;
-  static __m256 Values(const uint8_t* row, int64_t c) {
-    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * c));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-  }
-  static float Scale(const uint8_t*, int64_t) { return 1; }
-};
-struct LoadF32 {
-  static constexpr int kSpan = 0;
-  static __m256 Values(const uint8_t* row, int64_t c) {
-    return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + c);
-  }
+  static __m256 Values(const uint8_t* row, int64_t c) { return F::Load(row + c * F::kSize); }
   static float Scale(const uint8_t*, int64_t) { return 1; }
 };
 
@@ -283,13 +264,13 @@ bool PanelGemmRowsAvx2(DType w, const void* act_or_x, const uint8_t* w_bytes, in
       Run<LoadQ6K>(nullptr, act, w_bytes, k / 256 * 210, m, k, n_begin, n_end, out, ldo, f);
       return true;
     case DType::kF16:
-      Run<LoadF16>(x, nullptr, w_bytes, 2 * k, m, k, n_begin, n_end, out, ldo, f);
+      Run<LoadFloat<LoadF16>>(x, nullptr, w_bytes, 2 * k, m, k, n_begin, n_end, out, ldo, f);
       return true;
     case DType::kBF16:
-      Run<LoadBF16>(x, nullptr, w_bytes, 2 * k, m, k, n_begin, n_end, out, ldo, f);
+      Run<LoadFloat<LoadBF16>>(x, nullptr, w_bytes, 2 * k, m, k, n_begin, n_end, out, ldo, f);
       return true;
     case DType::kF32:
-      Run<LoadF32>(x, nullptr, w_bytes, 4 * k, m, k, n_begin, n_end, out, ldo, f);
+      Run<LoadFloat<LoadF32>>(x, nullptr, w_bytes, 4 * k, m, k, n_begin, n_end, out, ldo, f);
       return true;
     default:
       return false;

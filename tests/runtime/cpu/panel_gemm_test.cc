@@ -14,11 +14,13 @@
 #include "gtest/gtest.h"
 #include "runtime/cpu/cpu_features.h"
 #include "runtime/cpu/quant_gemm.h"
+#include "tests/runtime/cpu/random_weights.h"
 #include "tests/support/test_seed.h"
 
 namespace kiln::cpu {
 namespace {
 
+using testing::RandomWeights;
 using testing::SeedNote;
 using testing::TestRng;
 
@@ -29,25 +31,6 @@ bool HaveAvx2() {
   if (DetectSimdLevel() >= SimdLevel::kAvx2) return true;
   std::printf("skipping: this CPU lacks AVX2\n");
   return false;
-}
-
-// Weights [n, k]: floats from N(0, 1); q8_0 and q6_k random codes and
-// sub-block scales (every value) and random finite f16 steps.
-std::vector<uint8_t> RandomWeights(DType t, int64_t n, int64_t k, testing::Rng& rng) {
-  if (!IsBlockQuantized(t)) {
-    std::normal_distribution<float> normal(0, 1);
-    std::vector<float> v(n * k);
-    for (auto& x : v) x = normal(rng);
-    return EncodeFloats(v, t);
-  }
-  std::vector<uint8_t> b(*StorageBytes(t, n * k));
-  for (auto& v : b) v = static_cast<uint8_t>(rng());
-  std::uniform_real_distribution<float> u(-0.1f, 0.1f);
-  for (int64_t i = 0; i < n * k / BlockSize(t); ++i) {
-    const uint16_t d = FloatToF16(u(rng));
-    std::memcpy(b.data() + i * BlockBytes(t) + (t == DType::kQ6_K ? kQ6KDAt : 0), &d, 2);
-  }
-  return b;
 }
 
 struct Product {
